@@ -1,0 +1,3 @@
+from beeplan.cli import main
+
+main()

@@ -1,0 +1,77 @@
+"""Command-line wiring. The one place that turns exceptions into exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from .. import __version__
+from ..errors import BeeplanError, ExitStatus
+from .options import setup_logging
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog="""\b
+Examples:
+  beeplan validate examples/acme
+  beeplan plan examples/acme --endpoint sandbox:demo.db
+  beeplan apply examples/acme --endpoint sandbox:demo.db --auto-approve
+  beeplan check manifests/            # exit 2 when the account drifted
+
+Run 'beeplan COMMAND --help' for the examples of each command.""",
+)
+@click.version_option(__version__, prog_name="beeplan")
+@click.option("-v", "--verbose", count=True, help="Show each API call on stderr (-vv: debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
+def cli(verbose: int, quiet: bool) -> None:
+    """Configuration as code for Beebole.
+
+    Declare companies, projects, people, groups and their relations in YAML;
+    beeplan shows the API calls that bring the account in line (plan) and
+    makes them (apply).
+
+    \b
+    Exit codes: 0 success or no changes, 1 error, 2 changes present
+    (with --detailed-exitcode, check and diff), 130 interrupted.
+    """
+    setup_logging(verbose, quiet)
+
+
+def _register() -> None:
+    from . import diff, graph, importer, plan, sandbox, validate
+
+    for module in (validate, diff, plan, importer, graph, sandbox):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI and map every outcome to one exit status."""
+    try:
+        status = cli.main(args=argv, prog_name="beeplan", standalone_mode=False)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        status = ExitStatus.INTERRUPTED
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        status = ExitStatus.ERROR
+    except click.ClickException as exc:
+        # Usage errors exit 1, not click's 2: 2 means "changes present" here.
+        exc.show()
+        status = ExitStatus.ERROR
+    except click.exceptions.Exit as exc:
+        status = exc.exit_code
+    except BeeplanError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        status = exc.exit_status
+    except OSError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        status = ExitStatus.ERROR
+    logging.shutdown()
+    sys.exit(int(status or 0))

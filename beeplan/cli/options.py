@@ -1,0 +1,114 @@
+"""Options shared by several commands, each defined once, and the client factory."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ..client import DEFAULT_ENDPOINT, BeeboleClient
+from ..errors import ConfigError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SANDBOX_PREFIX = "sandbox:"
+
+
+def setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else
+                                         logging.INFO if verbose else logging.WARNING)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    root = logging.getLogger("beeplan")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def endpoint_options(func: F) -> F:
+    """--endpoint and --token-file: where the account is and how to authenticate."""
+    func = click.option(
+        "--token-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Read the API token from this file (default: $BEEBOLE_TOKEN). "
+        "Never put the token on the command line.",
+    )(func)
+    func = click.option(
+        "--endpoint",
+        envvar="BEEBOLE_ENDPOINT",
+        default=DEFAULT_ENDPOINT,
+        show_default=True,
+        metavar="URL|sandbox:FILE",
+        help="API URL ($BEEBOLE_ENDPOINT). 'sandbox:demo.db' runs the local emulator "
+        "in-process over that SQLite file, no token needed.",
+    )(func)
+    return func
+
+
+def parallelism_option(func: F) -> F:
+    return click.option(
+        "--parallelism",
+        type=click.IntRange(1, 32),
+        default=4,
+        show_default=True,
+        help="How many API calls run at once.",
+    )(func)
+
+
+def format_option(func: F) -> F:
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json", "markdown"]),
+        default="text",
+        show_default=True,
+        help="Output format.",
+    )(func)
+
+
+def detailed_exitcode_option(func: F) -> F:
+    return click.option(
+        "--detailed-exitcode",
+        is_flag=True,
+        help="Exit 2 when there are changes (0: none, 1: error).",
+    )(func)
+
+
+def read_token(token_file: Path | None) -> str:
+    if token_file is not None:
+        try:
+            token = token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the token file {token_file}: {exc.strerror}") from None
+        if not token:
+            raise ConfigError(f"the token file {token_file} is empty")
+        return token
+    token = os.environ.get("BEEBOLE_TOKEN", "").strip()
+    if not token:
+        raise ConfigError(
+            "no API token: set BEEBOLE_TOKEN or pass --token-file "
+            "(or use --endpoint sandbox:FILE to rehearse locally)"
+        )
+    return token
+
+
+@contextlib.contextmanager
+def open_client(endpoint: str, token_file: Path | None) -> Iterator[BeeboleClient]:
+    """A client for the endpoint; for ``sandbox:FILE`` the emulator runs for the duration."""
+    if endpoint.startswith(SANDBOX_PREFIX):
+        from ..sandbox.server import SandboxServer
+
+        db = endpoint[len(SANDBOX_PREFIX):]
+        if not db:
+            raise ConfigError("--endpoint sandbox:FILE needs a file name, e.g. sandbox:demo.db")
+        with SandboxServer(db) as server, BeeboleClient(server.url, server.token) as client:
+            yield client
+        return
+    with BeeboleClient(endpoint, read_token(token_file)) as client:
+        yield client

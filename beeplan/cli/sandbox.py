@@ -1,0 +1,10 @@
+"""The `sandbox` commands."""
+
+from __future__ import annotations
+
+import click
+
+from ..errors import BeeplanError
+
+
+COMMANDS = []

@@ -1,0 +1,88 @@
+"""Exit statuses and the exception types that map onto them.
+
+Exactly one place turns exceptions into exit codes: ``beeplan.cli.main``.
+Everything else raises one of these.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+class ExitStatus(enum.IntEnum):
+    SUCCESS = 0  # success, or no changes
+    ERROR = 1  # anything went wrong; the message says what was and was not applied
+    CHANGES = 2  # changes present (--detailed-exitcode, check, diff)
+    INTERRUPTED = 130  # Ctrl-C: in-flight calls finished, then stopped
+
+
+class BeeplanError(Exception):
+    """An error with a message fit for the user (no traceback is shown)."""
+
+    exit_status: ExitStatus = ExitStatus.ERROR
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One validation problem, located in a manifest file."""
+
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class ManifestError(BeeplanError):
+    """The manifests are invalid; carries every problem found, not just the first."""
+
+    def __init__(self, problems: Iterable[Problem]):
+        self.problems: Sequence[Problem] = tuple(problems)
+        count = len(self.problems)
+        lines = [str(p) for p in self.problems]
+        header = f"{count} error{'s' if count != 1 else ''} in the manifests:"
+        super().__init__("\n".join([header, *("  " + line for line in lines)]))
+
+
+class ApiError(BeeplanError):
+    """The API answered with an error (``"status": "error"`` or a non-200 code)."""
+
+    def __init__(self, service: str, message: str, http_status: int | None = None):
+        self.service = service
+        self.api_message = message
+        self.http_status = http_status
+        code = f" (HTTP {http_status})" if http_status and http_status != 200 else ""
+        super().__init__(f"{service}: {message}{code}")
+
+
+class AuthError(ApiError):
+    """The token was refused (HTTP 401)."""
+
+
+class QuotaError(ApiError):
+    """The daily API quota is used up (requests or transfer volume)."""
+
+
+class TransportError(BeeplanError):
+    """No usable answer: connection refused or dropped, timeout, 5xx.
+
+    For a write, the call may or may not have taken effect: callers must check.
+    """
+
+    def __init__(self, service: str, reason: str):
+        self.service = service
+        self.reason = reason
+        super().__init__(f"{service}: no answer from the API ({reason})")
+
+
+class ConfigError(BeeplanError):
+    """Bad command-line configuration (endpoint, token, options)."""
+
+
+class PlanError(BeeplanError):
+    """The plan cannot be made or applied as asked (impossible change, stale plan, safety)."""

@@ -1,0 +1,229 @@
+"""The desired and the live state, as the same small frozen types.
+
+The manifest loader fills a ``State`` from YAML; the live reader fills one
+from the API. The planner compares the two like with like.
+
+Vocabulary follows the Beebole API: kinds are ``company``, ``project``,
+``subproject``, ``task``, ``group``, ``person``, ``absence``; an entity is
+known by its ``xid`` (external id) and/or its live ``id``.
+
+Relations are flattened to one name per API read/write pair, so the planner
+can treat them uniformly:
+
+=====================  ==========================  ===============================
+relation               value                        services
+=====================  ==========================  ===============================
+groups                 frozenset[Ref] (groups)      X.add_group / X.remove_group
+members.people         frozenset[Ref] (people)      X.attach_member / X.detach_member
+members.groups         frozenset[Ref] (groups)      X.attach_member / X.detach_member
+managers               frozenset[Ref] (people)      project.attach_manager / detach
+leaders                frozenset[Ref] (people)      person.update {leaders: [...]}
+customFields           dict[name, value]            X.set/clear_custom_field_value
+specificTasks.enabled  bool                         X.enable/disable_specific_tasks
+specificTasks.tasks    frozenset[Ref] (tasks)       X.attach/detach_specific_task
+=====================  ==========================  ===============================
+
+A relation name absent from ``Entity.relations`` is not managed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+KIND_ORDER = ("group", "company", "task", "project", "subproject", "person", "absence")
+
+USER_GROUPS = ("admin", "contractor", "employee", "pm", "leader")
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    kind: str
+    plural: str  # the list response key, and the manifest's top-level key
+    parent_kind: str | None  # the kind of the entity this one hangs under
+    parent_field: str | None  # the payload key holding that reference
+    fields: tuple[str, ...]  # optional scalar fields beeplan manages when present
+    relations: tuple[str, ...]
+    has_active: bool = True
+
+
+KINDS: dict[str, KindSpec] = {
+    spec.kind: spec
+    for spec in (
+        KindSpec("group", "groups", "group", "parent", (), (), has_active=False),
+        KindSpec(
+            "company",
+            "companies",
+            None,
+            None,
+            ("corporate",),
+            (
+                "groups",
+                "members.people",
+                "members.groups",
+                "customFields",
+                "specificTasks.enabled",
+                "specificTasks.tasks",
+            ),
+        ),
+        KindSpec("task", "tasks", "company", "company", (), ("groups",)),
+        KindSpec(
+            "project",
+            "projects",
+            "company",
+            "company",
+            ("startDate", "description"),
+            (
+                "groups",
+                "members.people",
+                "members.groups",
+                "managers",
+                "customFields",
+                "specificTasks.enabled",
+                "specificTasks.tasks",
+            ),
+        ),
+        KindSpec(
+            "subproject",
+            "subprojects",
+            "project",
+            "project",
+            (),
+            (
+                "groups",
+                "members.people",
+                "members.groups",
+                "customFields",
+                "specificTasks.enabled",
+                "specificTasks.tasks",
+            ),
+        ),
+        KindSpec(
+            "person",
+            "people",
+            "company",
+            "company",
+            ("email", "userGroup"),
+            ("leaders", "groups", "customFields"),
+        ),
+        KindSpec("absence", "absences", "company", "company", (), ("groups",)),
+    )
+}
+
+# Which kind each relation's members are.
+RELATION_TARGET: dict[str, str | None] = {
+    "groups": "group",
+    "members.people": "person",
+    "members.groups": "group",
+    "managers": "person",
+    "leaders": "person",
+    "customFields": None,
+    "specificTasks.enabled": None,
+    "specificTasks.tasks": "task",
+}
+
+
+@dataclass(frozen=True, order=True)
+class Ref:
+    """A reference to an entity: by external id, by live id, or (live) both.
+
+    Two refs denote the same entity when their xids are equal, or, failing an
+    xid on either side, their ids are.
+    """
+
+    kind: str
+    xid: str | None = None
+    id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.xid is None and self.id is None:
+            raise ValueError(f"a {self.kind} reference needs an xid or an id")
+
+    def payload(self) -> dict[str, Any]:
+        """The API's reference object: ``{"xid": ...}`` when known, else ``{"id": ...}``."""
+        return {"xid": self.xid} if self.xid is not None else {"id": self.id}
+
+    @property
+    def label(self) -> str:
+        return self.xid if self.xid is not None else f"#{self.id}"
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.label}"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a desired entity was declared, for error messages."""
+
+    file: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+
+@dataclass(frozen=True)
+class Entity:
+    """One company, project, subproject, task, group, person or absence type.
+
+    ``fields`` holds only the optional scalars that are managed (desired) or
+    were read (live). ``relations`` likewise holds only managed/read relations.
+    """
+
+    kind: str
+    ref: Ref
+    name: str
+    parent: Ref | None = None
+    active: bool = True
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    relations: Mapping[str, Any] = field(default_factory=dict)
+    invite: bool = False  # person only: send the email invitation on create/update
+    source: Source | None = field(default=None, compare=False)
+
+    @property
+    def spec(self) -> KindSpec:
+        return KINDS[self.kind]
+
+    def with_relations(self, **updates: Any) -> Entity:
+        merged = dict(self.relations)
+        merged.update(updates)
+        return replace(self, relations=merged)
+
+
+@dataclass(frozen=True)
+class CustomField:
+    id: int
+    name: str
+    available_for: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    prune: bool = False
+
+
+@dataclass(frozen=True)
+class State:
+    """A whole account, desired or live: entities per kind, in a stable order."""
+
+    entities: tuple[Entity, ...] = ()
+    settings: Settings = Settings()
+    custom_fields: tuple[CustomField, ...] = ()
+
+    def of_kind(self, kind: str) -> Iterator[Entity]:
+        return (e for e in self.entities if e.kind == kind)
+
+    def counts(self) -> dict[str, int]:
+        out = {kind: 0 for kind in KIND_ORDER}
+        for entity in self.entities:
+            out[entity.kind] += 1
+        return out
+
+
+def same_entity(a: Ref, b: Ref) -> bool:
+    if a.kind != b.kind:
+        return False
+    if a.xid is not None and b.xid is not None:
+        return a.xid == b.xid
+    return a.id is not None and a.id == b.id
