@@ -2,16 +2,56 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from ..errors import BeeplanError
+from ..errors import ExitStatus
+from ..graph import DEFAULT_MAX_NODES, FORMATS, render_graph
 
 
-@click.command("graph", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def graph_command(args: tuple[str, ...]) -> None:
-    """Draw the structure the manifests declare."""
-    raise BeeplanError("beeplan graph: not implemented yet")
+@click.command(
+    "graph",
+    epilog="""\b
+Examples:
+  beeplan graph examples/acme                    # Mermaid flowchart on stdout
+  beeplan graph manifests/ --format dot | dot -Tsvg > org.svg
+  beeplan graph manifests/ --leaders --max-nodes 100
+
+\b
+Paste the Mermaid output inside a ```mermaid fence in a Markdown file,
+issue or pull request: GitHub and GitLab render it.""",
+)
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="mermaid",
+    show_default=True,
+    help="Diagram syntax: Mermaid flowchart or Graphviz DOT.",
+)
+@click.option(
+    "--max-nodes",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_NODES,
+    show_default=True,
+    help="Draw at most this many entities; a note counts the rest.",
+)
+@click.option("--leaders", is_flag=True, help="Also draw team leaders (who leads whom).")
+def graph_command(path: Path, fmt: str, max_nodes: int, leaders: bool) -> ExitStatus:
+    """Draw the structure the manifests declare.
+
+    Companies > projects > subprojects, the group tree, and who manages
+    which project (dashed arrows); inactive entities are drawn dashed.
+    Reads the manifests only: no API call.
+    """
+    # Imported here so that the CLI loads even where the loader is broken or absent.
+    from ..manifest import load
+
+    state = load(path)
+    click.echo(render_graph(state, fmt, max_nodes=max_nodes, leaders=leaders), nl=False)
+    return ExitStatus.SUCCESS
 
 
 COMMANDS = [graph_command]
