@@ -221,9 +221,42 @@ class State:
         return out
 
 
-def same_entity(a: Ref, b: Ref) -> bool:
-    if a.kind != b.kind:
-        return False
-    if a.xid is not None and b.xid is not None:
-        return a.xid == b.xid
-    return a.id is not None and a.id == b.id
+class Index:
+    """Finds live entities by xid or id; gives each reference a comparable token."""
+
+    def __init__(self, live: State):
+        self.by_xid: dict[tuple[str, str], Entity] = {}
+        self.by_id: dict[tuple[str, int], Entity] = {}
+        for entity in live.entities:
+            if entity.ref.xid is not None:
+                self.by_xid[(entity.kind, entity.ref.xid)] = entity
+            if entity.ref.id is not None:
+                self.by_id[(entity.kind, entity.ref.id)] = entity
+
+    def find(self, ref: Ref) -> Entity | None:
+        if ref.xid is not None:
+            hit = self.by_xid.get((ref.kind, ref.xid))
+            if hit is not None:
+                return hit
+        if ref.id is not None:
+            return self.by_id.get((ref.kind, ref.id))
+        return None
+
+    def token(self, ref: Ref) -> tuple[str, str, Any]:
+        """Equal tokens denote the same entity, whether it exists yet or not."""
+        hit = self.find(ref)
+        if hit is not None and hit.ref.id is not None:
+            return (ref.kind, "id", hit.ref.id)
+        if ref.xid is not None:
+            return (ref.kind, "xid", ref.xid)
+        return (ref.kind, "id", ref.id)
+
+    def best(self, ref: Ref) -> Ref:
+        """The fullest reference known: the live one (id and xid) when it exists."""
+        hit = self.find(ref)
+        return hit.ref if hit is not None else ref
+
+
+def entity_key(ref: Ref) -> str:
+    """A stable string key for an entity in plan files: ``company:acme`` or ``company:#233``."""
+    return f"{ref.kind}:{ref.label}"

@@ -21,8 +21,11 @@ SANDBOX_PREFIX = "sandbox:"
 
 
 def setup_logging(verbose: int, quiet: bool) -> None:
-    level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else
-                                         logging.INFO if verbose else logging.WARNING)
+    level = (
+        logging.ERROR
+        if quiet
+        else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
     root = logging.getLogger("beeplan")
@@ -104,7 +107,7 @@ def open_client(endpoint: str, token_file: Path | None) -> Iterator[BeeboleClien
     if endpoint.startswith(SANDBOX_PREFIX):
         from ..sandbox.server import SandboxServer
 
-        db = endpoint[len(SANDBOX_PREFIX):]
+        db = endpoint[len(SANDBOX_PREFIX) :]
         if not db:
             raise ConfigError("--endpoint sandbox:FILE needs a file name, e.g. sandbox:demo.db")
         with SandboxServer(db) as server, BeeboleClient(server.url, server.token) as client:

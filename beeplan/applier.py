@@ -1,0 +1,215 @@
+"""Execute a plan's actions as a DAG, with bounded parallelism.
+
+Guarantees:
+- an action runs only after every action it depends on was applied;
+- when an action fails, its dependents are skipped and independent work
+  goes on;
+- removals (detach, clear, deactivate, delete) are the last phase, run only
+  when every create and update before them succeeded;
+- a create whose answer was lost (timeout, dropped connection, 5xx) is
+  retried only after ``X.get`` by xid shows it did not happen, so a retry
+  never duplicates an entity; the other writes are idempotent and are
+  retried as they are;
+- a reached quota, a refused token or Ctrl-C stops scheduling; calls in
+  flight finish; the outcome says what was applied, failed and skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+from .client import BeeboleClient
+from .errors import ApiError, AuthError, QuotaError, TransportError
+from .planner import FIRST_REMOVAL_PHASE, Action, Plan
+
+log = logging.getLogger("beeplan.apply")
+
+LOST_ANSWER_RETRIES = 3
+
+
+@dataclass
+class Outcome:
+    applied: list[Action] = field(default_factory=list)
+    failed: list[tuple[Action, str]] = field(default_factory=list)
+    skipped: list[tuple[Action, str]] = field(default_factory=list)
+    stopped: str | None = None  # why scheduling stopped early (quota, token, interrupt)
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.skipped and not self.stopped
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.applied)} applied, {len(self.failed)} failed, {len(self.skipped)} skipped"
+        )
+
+
+# (action, status, message, done count, total)
+ProgressCallback = Callable[[Action, str, str, int, int], None]
+
+
+class Applier:
+    def __init__(
+        self,
+        client: BeeboleClient,
+        parallelism: int = 4,
+        progress: ProgressCallback | None = None,
+    ):
+        self.client = client
+        self.parallelism = max(1, parallelism)
+        self.progress = progress
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # -- one action ---------------------------------------------------------
+
+    def run_action(self, action: Action) -> str:
+        """Make the action's call; return a note ("" or "already existed")."""
+        attempts = 1 + LOST_ANSWER_RETRIES
+        for attempt in range(attempts):
+            try:
+                self.client.call(action.service, **action.payload)
+                return "" if attempt == 0 else f"after {attempt} lost answer(s)"
+            except TransportError:
+                if attempt + 1 >= attempts or self._stop.is_set():
+                    raise
+                if action.is_create and self._exists(action):
+                    return "already existed: the lost answer had succeeded"
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def _exists(self, action: Action) -> bool:
+        """After a lost answer to a create: did it happen? Asks by xid."""
+        try:
+            self.client.call(f"{action.kind}.get", xid=action.target.xid)
+        except ApiError as exc:
+            if isinstance(exc, (QuotaError, AuthError)):
+                raise
+            return False
+        return True
+
+    # -- the DAG --------------------------------------------------------------
+
+    def apply(self, plan: Plan) -> Outcome:
+        actions = {a.id: a for a in plan.actions}
+        waiting_on = {a.id: sum(1 for d in a.depends_on if d in actions) for a in plan.actions}
+        dependents: dict[str, list[str]] = {a.id: [] for a in plan.actions}
+        for a in plan.actions:
+            for dep in a.depends_on:
+                if dep in dependents:
+                    dependents[dep].append(a.id)
+        ready: deque[str] = deque(a.id for a in plan.actions if waiting_on[a.id] == 0)
+        settled: set[str] = set()  # applied, failed or skipped
+        additive_left = sum(1 for a in plan.actions if a.phase < FIRST_REMOVAL_PHASE)
+        additive_failed = False
+        outcome = Outcome()
+        total = len(actions)
+
+        def note(action: Action, status: str, message: str = "") -> None:
+            nonlocal additive_left
+            settled.add(action.id)
+            if action.phase < FIRST_REMOVAL_PHASE:
+                additive_left -= 1
+            if self.progress is not None:
+                self.progress(action, status, message, len(settled), total)
+
+        def skip(action_id: str, reason: str) -> None:
+            outcome.skipped.append((actions[action_id], reason))
+            note(actions[action_id], "skipped", reason)
+
+        def skip_dependents(failed_id: str) -> None:
+            frontier = [failed_id]
+            while frontier:
+                current = frontier.pop()
+                for other in dependents[current]:
+                    if other not in settled:
+                        skip(other, f"depends on {current}, which failed")
+                        frontier.append(other)
+
+        running: dict[Future[str], Action] = {}
+        held: list[str] = []  # ready removals, waiting for the additive phases to finish
+        pool = ThreadPoolExecutor(max_workers=self.parallelism)
+        try:
+            while True:
+                while ready and not self._stop.is_set():
+                    action_id = ready.popleft()
+                    if action_id in settled:
+                        continue
+                    removal = actions[action_id].phase >= FIRST_REMOVAL_PHASE
+                    if removal and (additive_left > 0 or additive_failed):
+                        held.append(action_id)
+                    elif len(running) < self.parallelism:
+                        running[pool.submit(self.run_action, actions[action_id])] = actions[
+                            action_id
+                        ]
+                    else:
+                        ready.appendleft(action_id)
+                        break
+                if additive_left == 0 and held and not self._stop.is_set():
+                    if additive_failed:
+                        for action_id in held:
+                            skip(
+                                action_id,
+                                "removals run only when every create and update succeeded",
+                            )
+                        held.clear()
+                    else:
+                        ready.extend(held)
+                        held.clear()
+                        continue
+                if not running:
+                    break
+                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for future in finished:
+                    action = running.pop(future)
+                    try:
+                        message = future.result()
+                    except (QuotaError, AuthError) as exc:
+                        outcome.failed.append((action, str(exc)))
+                        note(action, "failed", str(exc))
+                        outcome.stopped = str(exc)
+                        self._stop.set()
+                    except (ApiError, TransportError) as exc:
+                        outcome.failed.append((action, str(exc)))
+                        note(action, "failed", str(exc))
+                        additive_failed = additive_failed or action.phase < FIRST_REMOVAL_PHASE
+                        skip_dependents(action.id)
+                    else:
+                        outcome.applied.append(action)
+                        note(action, "applied", message)
+                        for other in dependents[action.id]:
+                            waiting_on[other] -= 1
+                            if waiting_on[other] == 0 and other not in settled:
+                                ready.append(other)
+        except KeyboardInterrupt:
+            # Ctrl-C: stop scheduling, let the calls in flight finish, then report.
+            self._stop.set()
+            outcome.interrupted = True
+            outcome.stopped = "interrupted"
+            for future, action in list(running.items()):
+                try:
+                    future.result()
+                    outcome.applied.append(action)
+                    settled.add(action.id)
+                except Exception as exc:  # noqa: BLE001 - any failure is reported, not raised
+                    outcome.failed.append((action, str(exc)))
+                    settled.add(action.id)
+            running.clear()
+        finally:
+            pool.shutdown(wait=True)
+        reason = (
+            f"not started: {outcome.stopped}" if outcome.stopped else "its dependencies never ran"
+        )
+        for action in plan.actions:
+            if action.id not in settled:
+                outcome.skipped.append((action, reason))
+        return outcome

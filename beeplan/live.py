@@ -1,0 +1,382 @@
+"""Read the live account into model types, spending as few API calls as possible.
+
+Only what the manifests manage is read (DESIGN.md §5):
+- a kind's list calls only when the manifests declare that kind; under every
+  live parent, so an xid is found wherever it lives and never duplicated;
+- no list call under a parent whose count is zero (``projects.count``,
+  ``subprojects.count``), no ``person.leaders`` when ``leaders.count`` is 0;
+- a relation only for the entities whose manifest entry manages it;
+- group assignments with one ``group.assignments`` per group when that is
+  fewer calls than one ``X.groups`` per entity.
+Independent reads run in parallel.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+
+from .client import BeeboleClient
+from .errors import ApiError
+from .model import KINDS, CustomField, Entity, Index, Ref, State
+
+log = logging.getLogger("beeplan.live")
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+Progress = Callable[[str], None]
+
+# The answer key of each relation-listing service, and the kind of its items.
+MEMBER_KEYS = {"members.people": ("members", "person"), "members.groups": ("groups", "group")}
+ASSIGNMENT_KEYS = {spec.plural: spec.kind for spec in KINDS.values() if spec.kind != "group"}
+# Fields the reference shows in get/list answers: absent means unset. Others
+# (corporate) the reference never shows, so absent means unknown: not compared.
+REPORTED_FIELDS = {"startDate", "description", "email", "userGroup"}
+
+
+def _id(value: Any) -> int:
+    return int(value)
+
+
+def ref_of(kind: str, obj: Mapping[str, Any]) -> Ref:
+    xid = obj.get("xid")
+    raw_id = obj.get("id")
+    return Ref(
+        kind,
+        xid=str(xid) if xid not in (None, "") else None,
+        id=_id(raw_id) if raw_id is not None else None,
+    )
+
+
+def entity_of(kind: str, obj: Mapping[str, Any], parent: Ref | None = None) -> Entity:
+    """One live entity from a get/list answer object."""
+    spec = KINDS[kind]
+    if parent is None and spec.parent_field and isinstance(obj.get(spec.parent_field), Mapping):
+        parent = ref_of(spec.parent_kind or kind, obj[spec.parent_field])
+    fields = {}
+    for name in spec.fields:
+        if name in obj:
+            fields[name] = obj[name]
+        elif name in REPORTED_FIELDS:
+            fields[name] = None
+    return Entity(
+        kind=kind,
+        ref=ref_of(kind, obj),
+        name=str(obj.get("name", "")),
+        parent=parent,
+        active=bool(obj.get("active", True)),
+        fields=fields,
+    )
+
+
+def _count(obj: Mapping[str, Any], key: str) -> int | None:
+    value = obj.get(key)
+    if isinstance(value, Mapping) and "count" in value:
+        return int(value["count"])
+    return None
+
+
+@dataclass
+class Scope:
+    """What the manifests manage, and so what must be read."""
+
+    kinds: frozenset[str]
+    groups_needed: bool
+    custom_fields_needed: bool
+
+    @classmethod
+    def of(cls, desired: State) -> Scope:
+        kinds = frozenset(e.kind for e in desired.entities)
+        relations = {rel for e in desired.entities for rel in e.relations}
+        return cls(
+            kinds=kinds,
+            groups_needed="group" in kinds or bool(relations & {"groups", "members.groups"}),
+            custom_fields_needed="customFields" in relations,
+        )
+
+
+class LiveReader:
+    def __init__(
+        self, client: BeeboleClient, parallelism: int = 4, progress: Progress | None = None
+    ):
+        self.client = client
+        self.parallelism = parallelism
+        self.progress = progress or (lambda message: None)
+
+    def pmap(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        items = list(items)
+        if len(items) <= 1 or self.parallelism <= 1:
+            return [fn(item) for item in items]
+        with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
+            return list(pool.map(fn, items))
+
+    # -- the account ----------------------------------------------------------
+
+    def read(self, desired: State) -> State:
+        scope = Scope.of(desired)
+        entities: list[Entity] = []
+        extras: dict[str, Any] = {}
+
+        def first_stage(name: str) -> Any:
+            if name == "company":
+                return self.client.call("company.list").get("companies", [])
+            if name == "group":
+                return self.client.call("group.tree").get("groups", [])
+            return self.client.call("custom_field.list").get("customFields", [])
+
+        wanted = []
+        if scope.kinds - {"group"}:
+            wanted.append("company")
+        if scope.groups_needed:
+            wanted.append("group")
+        if scope.custom_fields_needed:
+            wanted.append("custom_field")
+        for name, answer in zip(wanted, self.pmap(first_stage, wanted), strict=True):
+            extras[name] = answer
+        companies = [entity_of("company", c) for c in extras.get("company", [])]
+        company_objs = extras.get("company", [])
+        if scope.groups_needed:
+            entities += _flatten_tree(extras["group"])
+        entities += companies
+        self.progress(f"read {len(companies)} companies, {len(entities) - len(companies)} groups")
+
+        # Second stage: the lists under each company.
+        calls: list[tuple[str, Ref]] = []
+        for obj, company in zip(company_objs, companies, strict=True):
+            if {"project", "subproject"} & scope.kinds and _count(obj, "projects") != 0:
+                calls.append(("project", company.ref))
+            for kind in ("task", "person", "absence"):
+                if kind in scope.kinds:
+                    calls.append((kind, company.ref))
+
+        def list_under(call: tuple[str, Ref]) -> list[tuple[Mapping[str, Any], Entity]]:
+            kind, parent = call
+            answer = self.client.call(f"{kind}.list", company={"id": parent.id})
+            return [
+                (obj, entity_of(kind, obj, parent)) for obj in answer.get(KINDS[kind].plural, [])
+            ]
+
+        people_objs: dict[Ref, Mapping[str, Any]] = {}
+        project_objs: list[tuple[Mapping[str, Any], Entity]] = []
+        for (kind, _), rows in zip(calls, self.pmap(list_under, calls), strict=True):
+            for obj, entity in rows:
+                entities.append(entity)
+                if kind == "person":
+                    people_objs[entity.ref] = obj
+                elif kind == "project":
+                    project_objs.append((obj, entity))
+        self.progress(f"read {len(calls)} lists under companies")
+
+        # Third stage: subprojects under projects that have some.
+        if "subproject" in scope.kinds:
+            parents = [p for obj, p in project_objs if _count(obj, "subprojects") != 0]
+
+            def subprojects(project: Entity) -> list[Entity]:
+                answer = self.client.call("subproject.list", project={"id": project.ref.id})
+                return [
+                    entity_of("subproject", o, project.ref) for o in answer.get("subprojects", [])
+                ]
+
+            for found_subprojects in self.pmap(subprojects, parents):
+                entities += found_subprojects
+            self.progress(f"read subprojects of {len(parents)} projects")
+
+        custom_fields = tuple(
+            CustomField(_id(cf["id"]), str(cf.get("name", "")), str(cf.get("availableFor", "")))
+            for cf in extras.get("custom_field", [])
+        )
+        live = State(entities=tuple(entities), custom_fields=custom_fields)
+        live = self.read_relations(desired, live, people_objs)
+        return _with_known_xids(live)
+
+    # -- relations ------------------------------------------------------------
+
+    def read_relations(
+        self, desired: State, live: State, people_objs: Mapping[Ref, Mapping[str, Any]]
+    ) -> State:
+        index = Index(live)
+        needs: dict[Ref, set[str]] = {}
+        for want in desired.entities:
+            have = index.find(want.ref)
+            if have is not None and want.relations:
+                needs.setdefault(have.ref, set()).update(want.relations)
+
+        group_entities = [ref for ref, rels in needs.items() if "groups" in rels]
+        live_groups = [e.ref for e in live.entities if e.kind == "group"]
+        by_assignments = bool(group_entities) and len(live_groups) < len(group_entities)
+        assigned: dict[tuple[str, int], set[Ref]] = {}
+        if by_assignments:
+            for group, answer in zip(
+                live_groups,
+                self.pmap(lambda g: self.client.call("group.assignments", id=g.id), live_groups),
+                strict=True,
+            ):
+                for key, kind in ASSIGNMENT_KEYS.items():
+                    for obj in answer.get(key, []):
+                        assigned.setdefault((kind, _id(obj["id"])), set()).add(group)
+
+        leaders_known_empty = {
+            ref for ref, obj in people_objs.items() if _count(obj, "leaders") == 0
+        }
+        jobs: list[tuple[Ref, str]] = []
+        for ref, rels in needs.items():
+            if "groups" in rels and not by_assignments:
+                jobs.append((ref, "groups"))
+            if rels & set(MEMBER_KEYS):
+                jobs.append((ref, "members"))
+            if "managers" in rels:
+                jobs.append((ref, "managers"))
+            if "leaders" in rels and ref not in leaders_known_empty:
+                jobs.append((ref, "leaders"))
+            if "customFields" in rels:
+                jobs.append((ref, "custom_fields"))
+            if rels & {"specificTasks.enabled", "specificTasks.tasks"}:
+                jobs.append((ref, "specific_tasks"))
+
+        def run(job: tuple[Ref, str]) -> dict[str, Any]:
+            ref, what = job
+            return self.client.call(f"{ref.kind}.{what}", id=ref.id)
+
+        found: dict[Ref, dict[str, Any]] = {ref: {} for ref in needs}
+        for (ref, what), answer in zip(jobs, self.pmap(run, jobs), strict=True):
+            found[ref].update(relations_of(what, answer))
+        for ref, rels in needs.items():
+            if "groups" in rels and by_assignments:
+                found[ref]["groups"] = frozenset(assigned.get((ref.kind, ref.id or 0), set()))
+            if "leaders" in rels and ref in leaders_known_empty:
+                found[ref]["leaders"] = frozenset()
+        if jobs or by_assignments:
+            self.progress(
+                f"read {len(jobs) + (len(live_groups) if by_assignments else 0)} relation lists"
+            )
+
+        entities = tuple(
+            e.with_relations(**{k: v for k, v in found[e.ref].items() if k in needs[e.ref]})
+            if e.ref in found
+            else e
+            for e in live.entities
+        )
+        return replace(live, entities=entities)
+
+    # -- single entities, for checking a saved plan ------------------------------
+
+    def read_entities(self, wanted: Mapping[Ref, Iterable[str]]) -> dict[Ref, Entity | None]:
+        """Re-read the given entities (and relations) by id or xid; None where absent."""
+
+        def one(item: tuple[Ref, tuple[str, ...]]) -> tuple[Ref, Entity | None]:
+            ref, rels = item
+            try:
+                answer = self.client.call(f"{ref.kind}.get", **ref_arg(ref))
+            except ApiError:
+                return ref, None
+            obj = answer.get(ref.kind, {})
+            entity = entity_of(ref.kind, obj)
+            if entity.ref.id is None:
+                return ref, None
+            values: dict[str, Any] = {}
+            services = []
+            if "groups" in rels:
+                services.append("groups")
+            if set(rels) & set(MEMBER_KEYS):
+                services.append("members")
+            for rel, what in (
+                ("managers", "managers"),
+                ("leaders", "leaders"),
+                ("customFields", "custom_fields"),
+            ):
+                if rel in rels:
+                    services.append(what)
+            if set(rels) & {"specificTasks.enabled", "specificTasks.tasks"}:
+                services.append("specific_tasks")
+            for what in services:
+                values.update(
+                    relations_of(what, self.client.call(f"{ref.kind}.{what}", id=entity.ref.id))
+                )
+            return ref, entity.with_relations(**{k: v for k, v in values.items() if k in rels})
+
+        items = [(ref, tuple(rels)) for ref, rels in wanted.items()]
+        return dict(self.pmap(one, items))
+
+
+def ref_arg(ref: Ref) -> dict[str, Any]:
+    """How a get/activate/... call names its entity: ``id`` or ``xid`` at the top level."""
+    return {"xid": ref.xid} if ref.xid is not None else {"id": ref.id}
+
+
+def relations_of(what: str, answer: Mapping[str, Any]) -> dict[str, Any]:
+    """Relation values from the answer of an ``X.<what>`` listing service."""
+    if what == "groups":
+        return {"groups": frozenset(ref_of("group", g) for g in answer.get("groups", []))}
+    if what == "members":
+        return {
+            rel: frozenset(ref_of(kind, o) for o in answer.get(key, []))
+            for rel, (key, kind) in MEMBER_KEYS.items()
+        }
+    if what == "managers":  # the reference answers project.managers under "members"
+        return {"managers": frozenset(ref_of("person", o) for o in answer.get("members", []))}
+    if what == "leaders":
+        return {"leaders": frozenset(ref_of("person", o) for o in answer.get("leaders", []))}
+    if what == "custom_fields":
+        return {
+            "customFields": {
+                str(cf["name"]): str(cf["value"])
+                for cf in answer.get("customFields", [])
+                if cf.get("value") not in (None, "")
+            }
+        }
+    if what == "specific_tasks":
+        return {
+            "specificTasks.enabled": not bool(answer.get("disabled", False)),
+            "specificTasks.tasks": frozenset(
+                ref_of("task", t) for t in answer.get("specificTasks", [])
+            ),
+        }
+    raise ValueError(f"unknown relation listing {what!r}")
+
+
+def _flatten_tree(nodes: Iterable[Mapping[str, Any]], parent: Ref | None = None) -> list[Entity]:
+    out: list[Entity] = []
+    for node in nodes:
+        entity = entity_of("group", node, parent)
+        out.append(entity)
+        children = node.get("groups")
+        if isinstance(children, list):
+            out += _flatten_tree(children, entity.ref)
+    return out
+
+
+def _with_known_xids(live: State) -> State:
+    """Fill in the xid of every reference whose target's xid is known from the lists."""
+    xids = {(e.kind, e.ref.id): e.ref.xid for e in live.entities if e.ref.xid is not None}
+
+    def fix(ref: Ref | None) -> Ref | None:
+        if ref is None or ref.xid is not None:
+            return ref
+        xid = xids.get((ref.kind, ref.id))
+        return replace(ref, xid=xid) if xid is not None else ref
+
+    def fix_value(value: Any) -> Any:
+        if isinstance(value, frozenset):
+            return frozenset(fix(r) for r in value)
+        return value
+
+    entities = tuple(
+        replace(
+            e,
+            parent=fix(e.parent),
+            relations={k: fix_value(v) for k, v in e.relations.items()},
+        )
+        for e in live.entities
+    )
+    return replace(live, entities=entities)
+
+
+def read_account(
+    client: BeeboleClient, desired: State, parallelism: int = 4, progress: Progress | None = None
+) -> State:
+    """The live account, as far as the desired state manages it."""
+    return LiveReader(client, parallelism, progress).read(desired)

@@ -1,0 +1,688 @@
+"""Diff the desired state against the live one: a pure function to a Plan.
+
+A plan is a value: a tuple of actions, each exactly one API call with its
+payload and the ids of the actions it depends on. It is rendered,
+safety-checked, saved, and applied; nothing here does I/O.
+
+References in payloads use the xid when the entity has one, else its live
+id. Beebole accepts an xid wherever it accepts an id, so a payload is final
+at plan time even for entities that do not exist yet: an action that
+attaches ``person rosa`` works whether rosa was created a second ago or a
+year ago.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from deepdiff import DeepDiff
+
+from .errors import PlanError
+from .model import KIND_ORDER, KINDS, Entity, Index, Ref, State, entity_key
+
+PLAN_FORMAT_VERSION = 1
+
+# Phases of DESIGN.md §4. Additive work first; removals only once it all succeeded.
+PHASE_OF_KIND = {kind: i for i, kind in enumerate(KIND_ORDER)}  # groups 0 .. absences 6
+PHASE_LEADERS = 7
+PHASE_RELATIONS = 8
+PHASE_DETACH = 9
+PHASE_DEACTIVATE = 10
+PHASE_DELETE = 11
+FIRST_REMOVAL_PHASE = PHASE_DETACH
+
+# What each operation counts as in the summary line.
+CATEGORY = {
+    "create": "create",
+    "update": "update",
+    "activate": "update",
+    "leaders": "update",
+    "set": "update",
+    "clear": "update",
+    "enable": "update",
+    "disable": "update",
+    "attach": "attach",
+    "detach": "detach",
+    "deactivate": "deactivate",
+    "delete": "deactivate",
+}
+REMOVALS = frozenset({"detach", "deactivate", "delete", "clear"})
+
+# The relation services: (add service suffix, remove service suffix, payload key).
+RELATION_SERVICES: dict[str, tuple[str, str, str]] = {
+    "groups": ("add_group", "remove_group", "group"),
+    "members.people": ("attach_member", "detach_member", "person"),
+    "members.groups": ("attach_member", "detach_member", "group"),
+    "managers": ("attach_manager", "detach_manager", "person"),
+    "specificTasks.tasks": ("attach_specific_task", "detach_specific_task", "task"),
+}
+
+# Destruction is guarded per kind, and for these relations per link: stripping
+# every member of a project is as harmful as deactivating it.
+GUARDED_RELATIONS = ("members.people", "members.groups", "managers")
+DESTROY_RATIO = 0.10
+DESTROY_MIN = 3
+
+
+@dataclass(frozen=True)
+class Change:
+    field: str
+    before: Any
+    after: Any
+
+
+@dataclass(frozen=True)
+class Action:
+    id: str
+    op: str
+    kind: str
+    target: Ref
+    name: str
+    service: str
+    payload: Mapping[str, Any]
+    phase: int
+    depends_on: tuple[str, ...] = ()
+    changes: tuple[Change, ...] = ()
+    relation: str = ""  # the relation an attach/detach/set/clear acts on
+    detail: str = ""  # for relations: what is attached/detached
+
+    @property
+    def is_create(self) -> bool:
+        return self.op == "create"
+
+    @property
+    def is_removal(self) -> bool:
+        return self.op in REMOVALS
+
+
+@dataclass(frozen=True)
+class Unmanaged:
+    ref: Ref
+    name: str
+    active: bool
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...] = ()
+    unmanaged: tuple[Unmanaged, ...] = ()
+    problems: tuple[str, ...] = ()  # changes that cannot be made in place
+    warnings: tuple[str, ...] = ()
+    fingerprints: Mapping[str, str] = field(default_factory=dict)
+    read_relations: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    destroy_violations: tuple[str, ...] = ()
+    read_calls: int = 0  # API calls spent reading the account to make this plan
+
+    @property
+    def empty(self) -> bool:
+        return not self.actions
+
+    def counts(self) -> dict[str, int]:
+        out = {"create": 0, "update": 0, "attach": 0, "detach": 0, "deactivate": 0}
+        for action in self.actions:
+            out[CATEGORY[action.op]] += 1
+        return out
+
+
+def fingerprint(entity: Entity | None, relations: Iterable[str] = ()) -> str:
+    """A hash of what the plan assumed about a live entity (absent, or its state)."""
+    if entity is None:
+        doc: Any = None
+    else:
+        doc = {
+            "id": entity.ref.id,
+            "xid": entity.ref.xid,
+            "name": entity.name,
+            "active": entity.active,
+            "parent": _ref_json(entity.parent),
+            "fields": {k: entity.fields[k] for k in sorted(entity.fields)},
+            "relations": {
+                rel: _relation_json(entity.relations.get(rel)) for rel in sorted(set(relations))
+            },
+        }
+    raw = json.dumps(doc, sort_keys=True, default=str).encode()
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def _ref_json(ref: Ref | None) -> Any:
+    return None if ref is None else ref.id if ref.id is not None else ref.xid
+
+
+def _relation_json(value: Any) -> Any:
+    if isinstance(value, (set, frozenset)):
+        return sorted(str(_ref_json(r)) for r in value)
+    return value
+
+
+# ---------------------------------------------------------------------------
+# The planner
+
+
+class _Builder:
+    def __init__(self, desired: State, live: State):
+        self.desired = desired
+        self.live = live
+        self.index = Index(live)
+        self.desired_index = Index(State(entities=desired.entities))
+        self.actions: list[Action] = []
+        self.by_id: dict[str, Action] = {}
+        self.problems: list[str] = []
+        self.warnings: list[str] = []
+        # Per entity token: the action that makes it exist and active, if any.
+        self.readiness: dict[tuple[str, str, Any], str] = {}
+        self.touched: dict[str, tuple[Entity | None, set[str]]] = {}
+        self.custom_field_ids = {cf.name: cf.id for cf in live.custom_fields}
+        self.deferred: list[tuple[Entity, Entity | None, Ref]] = []
+
+    # -- helpers ----------------------------------------------------------
+
+    def add(self, action: Action) -> Action:
+        if action.id in self.by_id:  # the same call planned twice would be a planner bug
+            raise AssertionError(f"duplicate action id {action.id}")
+        self.actions.append(action)
+        self.by_id[action.id] = action
+        return action
+
+    def ready_deps(self, *refs: Ref | None) -> tuple[str, ...]:
+        """The actions that must run before anything may reference these entities."""
+        deps = []
+        for ref in refs:
+            if ref is None:
+                continue
+            dep = self.readiness.get(self.index.token(ref))
+            if dep is not None:
+                deps.append(dep)
+        return tuple(dict.fromkeys(deps))
+
+    def touch(self, live_entity: Entity | None, ref: Ref, relations: Iterable[str] = ()) -> None:
+        key = entity_key(live_entity.ref if live_entity else ref)
+        entry = self.touched.setdefault(key, (live_entity, set()))
+        entry[1].update(relations)
+
+    def payload_ref(self, ref: Ref) -> dict[str, Any]:
+        return self.index.best(ref).payload()
+
+    # -- entities ---------------------------------------------------------
+
+    def plan_entities(self) -> None:
+        for kind in KIND_ORDER:
+            wanted = [e for e in self.desired.entities if e.kind == kind]
+            if kind == "group":
+                wanted = _parents_first(wanted)
+            for entity in wanted:
+                self.plan_entity(entity)
+        # Relations second: by now every entity's create/activate is known to depend on.
+        for want, have, target in self.deferred:
+            self.plan_relations(want, have, target)
+
+    def plan_entity(self, want: Entity) -> None:
+        have = self.index.find(want.ref)
+        spec = want.spec
+        target = self.index.best(want.ref)
+        token = self.index.token(want.ref)
+        where = f" ({want.source})" if want.source else ""
+        if have is None:
+            if want.ref.xid is None:
+                self.problems.append(
+                    f"{want.kind} #{want.ref.id}{where} is adopted by id, but the account has "
+                    f"no {want.kind} with id {want.ref.id}"
+                )
+                return
+            self.touch(None, want.ref)
+            body: dict[str, Any] = {"xid": want.ref.xid, "name": want.name}
+            if want.parent is not None and spec.parent_field:
+                body[spec.parent_field] = self.payload_ref(want.parent)
+            body.update(want.fields)
+            if want.invite:
+                body["invite"] = True
+            changes = [Change("name", None, want.name)]
+            changes += [Change(k, None, v) for k, v in want.fields.items()]
+            if want.parent is not None:
+                changes.insert(1, Change(spec.parent_field or "parent", None, want.parent.label))
+            action = self.add(
+                Action(
+                    id=f"create:{entity_key(want.ref)}",
+                    op="create",
+                    kind=want.kind,
+                    target=want.ref,
+                    name=want.name,
+                    service=f"{want.kind}.create",
+                    payload={want.kind: body},
+                    phase=PHASE_OF_KIND[want.kind],
+                    depends_on=self.ready_deps(want.parent),
+                    changes=tuple(changes),
+                )
+            )
+            self.readiness[token] = action.id
+            if not want.active:
+                self.plan_deactivate(want, target, have=None)
+            self.deferred.append((want, None, target))
+            return
+
+        self.touch(have, want.ref, want.relations.keys())
+        if want.parent is not None and have.parent is not None:
+            if self.index.token(want.parent) != self.index.token(have.parent):
+                self.problems.append(
+                    f"{want.kind} {target.label}{where}: moving it from "
+                    f"{self.describe(have.parent)} to {self.describe(want.parent)} is impossible "
+                    "in place (the Beebole API has no service for it). Keep it where it is, "
+                    "or deactivate it and declare a new one with another xid."
+                )
+        changes = self.field_changes(want, have)
+        if changes:
+            body = {**target.payload(), "name": want.name}
+            body.update({c.field: c.after for c in changes if c.field != "name"})
+            if want.invite and any(c.field == "email" for c in changes):
+                body["invite"] = True
+            self.add(
+                Action(
+                    id=f"update:{entity_key(target)}",
+                    op="update",
+                    kind=want.kind,
+                    target=target,
+                    name=want.name,
+                    service=f"{want.kind}.update",
+                    payload={want.kind: body},
+                    phase=PHASE_OF_KIND[want.kind],
+                    depends_on=self.ready_deps(want.parent),
+                    changes=tuple(changes),
+                )
+            )
+        if spec.has_active and want.active and not have.active:
+            action = self.add(
+                Action(
+                    id=f"activate:{entity_key(target)}",
+                    op="activate",
+                    kind=want.kind,
+                    target=target,
+                    name=want.name,
+                    service=f"{want.kind}.activate",
+                    payload=target.payload(),
+                    phase=PHASE_OF_KIND[want.kind],
+                    depends_on=self.ready_deps(want.parent),
+                    changes=(Change("active", False, True),),
+                )
+            )
+            self.readiness[token] = action.id
+        elif spec.has_active and not want.active and have.active:
+            self.plan_deactivate(want, target, have)
+        self.deferred.append((want, have, target))
+
+    def describe(self, ref: Ref) -> str:
+        hit = self.index.find(ref) or self.desired_index.find(ref)
+        return f"{ref.kind} {self.index.best(ref).label}" + (f" ({hit.name})" if hit else "")
+
+    def field_changes(self, want: Entity, have: Entity) -> list[Change]:
+        before = {"name": have.name}
+        after = {"name": want.name}
+        for key, value in want.fields.items():
+            # A field the live account did not report cannot be compared; leave it alone.
+            if key in have.fields:
+                before[key] = have.fields[key]
+                after[key] = value
+        diff = DeepDiff(before, after, ignore_order=True, view="tree")
+        changed = sorted(
+            {level.path(output_format="list")[0] for levels in diff.values() for level in levels}
+        )
+        return [Change(k, before.get(k), after.get(k)) for k in changed]
+
+    def plan_deactivate(self, want: Entity, target: Ref, have: Entity | None) -> None:
+        self.add(
+            Action(
+                id=f"deactivate:{entity_key(target)}",
+                op="deactivate",
+                kind=want.kind,
+                target=target,
+                name=want.name,
+                service=f"{want.kind}.deactivate",
+                payload=target.payload(),
+                phase=PHASE_DEACTIVATE,
+                depends_on=self.ready_deps(want.ref),
+                changes=(Change("active", True, False),),
+            )
+        )
+
+    # -- relations --------------------------------------------------------
+
+    def plan_relations(self, want: Entity, have: Entity | None, target: Ref) -> None:
+        live_rel = have.relations if have is not None else {}
+        for rel in want.spec.relations:
+            if rel not in want.relations:
+                continue
+            wanted = want.relations[rel]
+            current = live_rel.get(rel)
+            if rel == "customFields":
+                self.plan_custom_fields(want, target, wanted, current or {})
+            elif rel == "specificTasks.enabled":
+                self.plan_specific_enabled(want, target, wanted, current, have is None)
+            elif rel == "leaders":
+                self.plan_leaders(want, target, wanted, current or frozenset())
+            else:
+                self.plan_links(want, target, rel, wanted, current or frozenset())
+
+    def plan_links(
+        self, want: Entity, target: Ref, rel: str, wanted: frozenset[Ref], current: frozenset[Ref]
+    ) -> None:
+        add_suffix, remove_suffix, key = RELATION_SERVICES[rel]
+        want_tokens = {self.index.token(r): r for r in wanted}
+        have_tokens = {self.index.token(r): r for r in current}
+        for tok in sorted(set(want_tokens) - set(have_tokens), key=str):
+            other = want_tokens[tok]
+            self.add(
+                Action(
+                    id=f"attach:{entity_key(target)}:{rel}:{entity_key(self.index.best(other))}",
+                    op="attach",
+                    kind=want.kind,
+                    target=target,
+                    name=want.name,
+                    service=f"{want.kind}.{add_suffix}",
+                    payload={**target.payload(), key: self.payload_ref(other)},
+                    phase=PHASE_RELATIONS,
+                    depends_on=self.ready_deps(want.ref, other),
+                    relation=rel,
+                    detail=f"{rel} += {self.describe(other)}",
+                )
+            )
+        for tok in sorted(set(have_tokens) - set(want_tokens), key=str):
+            other = have_tokens[tok]
+            self.add(
+                Action(
+                    id=f"detach:{entity_key(target)}:{rel}:{entity_key(self.index.best(other))}",
+                    op="detach",
+                    kind=want.kind,
+                    target=target,
+                    name=want.name,
+                    service=f"{want.kind}.{remove_suffix}",
+                    payload={**target.payload(), key: self.payload_ref(other)},
+                    phase=PHASE_DETACH,
+                    relation=rel,
+                    detail=f"{rel} -= {self.describe(other)}",
+                )
+            )
+
+    def plan_leaders(
+        self, want: Entity, target: Ref, wanted: frozenset[Ref], current: frozenset[Ref]
+    ) -> None:
+        want_tokens = {self.index.token(r) for r in wanted}
+        if want_tokens == {self.index.token(r) for r in current}:
+            return
+        leaders = sorted(
+            (self.index.best(r) for r in wanted), key=lambda r: (r.xid or "", r.id or 0)
+        )
+        self.add(
+            Action(
+                id=f"leaders:{entity_key(target)}",
+                op="leaders",
+                kind=want.kind,
+                target=target,
+                name=want.name,
+                service="person.update",
+                payload={
+                    "person": {
+                        **target.payload(),
+                        "name": want.name,
+                        "leaders": [r.payload() for r in leaders],
+                    }
+                },
+                phase=PHASE_LEADERS,
+                depends_on=self.ready_deps(want.ref, *wanted),
+                changes=(
+                    Change(
+                        "leaders",
+                        sorted(self.index.best(r).label for r in current),
+                        [r.label for r in leaders],
+                    ),
+                ),
+            )
+        )
+
+    def plan_custom_fields(
+        self, want: Entity, target: Ref, wanted: Mapping[str, str], current: Mapping[str, str]
+    ) -> None:
+        for name in sorted(set(wanted) | set(current)):
+            if name not in self.custom_field_ids:
+                if name in wanted:
+                    known = ", ".join(sorted(self.custom_field_ids)) or "none"
+                    where = f" ({want.source})" if want.source else ""
+                    self.problems.append(
+                        f"{want.kind} {target.label}{where}: unknown custom field {name!r}; "
+                        f"the account defines: {known}"
+                    )
+                continue
+            field_id = self.custom_field_ids[name]
+            if name in wanted and wanted[name] != current.get(name):
+                self.add(
+                    Action(
+                        id=f"set:{entity_key(target)}:customFields:{name}",
+                        op="set",
+                        kind=want.kind,
+                        target=target,
+                        name=want.name,
+                        service=f"{want.kind}.set_custom_field_value",
+                        payload={
+                            **target.payload(),
+                            "customField": {"id": field_id, "value": wanted[name]},
+                        },
+                        phase=PHASE_RELATIONS,
+                        depends_on=self.ready_deps(want.ref),
+                        changes=(Change(f"customFields.{name}", current.get(name), wanted[name]),),
+                    )
+                )
+            elif name not in wanted and name in current:
+                self.add(
+                    Action(
+                        id=f"clear:{entity_key(target)}:customFields:{name}",
+                        op="clear",
+                        kind=want.kind,
+                        target=target,
+                        name=want.name,
+                        service=f"{want.kind}.clear_custom_field_value",
+                        payload={**target.payload(), "customField": {"id": field_id}},
+                        phase=PHASE_DETACH,
+                        changes=(Change(f"customFields.{name}", current[name], None),),
+                    )
+                )
+
+    def plan_specific_enabled(
+        self, want: Entity, target: Ref, wanted: bool, current: bool | None, new: bool
+    ) -> None:
+        # Specific tasks are enabled by default: a new entity needs no call to enable them.
+        live_value = True if new else current
+        if live_value is None or live_value == wanted:
+            return
+        op = "enable" if wanted else "disable"
+        self.add(
+            Action(
+                id=f"{op}:{entity_key(target)}:specificTasks",
+                op=op,
+                kind=want.kind,
+                target=target,
+                name=want.name,
+                service=f"{want.kind}.{op}_specific_tasks",
+                payload=target.payload(),
+                phase=PHASE_RELATIONS,
+                depends_on=self.ready_deps(want.ref),
+                changes=(Change("specificTasks.enabled", live_value, wanted),),
+            )
+        )
+
+    # -- what the manifests do not name ---------------------------------------
+
+    def plan_unmanaged(self) -> list[Unmanaged]:
+        kinds = {e.kind for e in self.desired.entities}
+        claimed = {self.index.token(e.ref) for e in self.desired.entities}
+        strays = [
+            have
+            for have in self.live.entities
+            if have.kind in kinds and self.index.token(have.ref) not in claimed
+        ]
+        if not self.desired.settings.prune:
+            return [Unmanaged(e.ref, e.name, e.active) for e in strays]
+        for stray in strays:
+            if stray.kind != "group" and stray.active:
+                self.touch(stray, stray.ref)
+                self.plan_deactivate(stray, stray.ref, stray)
+        for group in reversed(_parents_first([e for e in strays if e.kind == "group"])):
+            self.touch(group, group.ref)
+            self.add(
+                Action(
+                    id=f"delete:{entity_key(group.ref)}",
+                    op="delete",
+                    kind="group",
+                    target=group.ref,
+                    name=group.name,
+                    service="group.delete",
+                    # force: its assignments to unmanaged entities go with it; the plan says so.
+                    payload={**group.ref.payload(), "force": True},
+                    phase=PHASE_DELETE,
+                    changes=(Change("exists", True, False),),
+                    detail="force: also removes its assignments",
+                )
+            )
+        return []  # pruned: none of them is left alone
+
+    # -- ordering -----------------------------------------------------------
+
+    def removal_order(self) -> None:
+        """Deactivate children before parents; delete child groups before parents."""
+        removal = {
+            self.index.token(a.target): a.id
+            for a in self.actions
+            if a.op in ("deactivate", "delete")
+        }
+        children: dict[Any, list[str]] = defaultdict(list)
+        for entity in (*self.live.entities, *self.desired.entities):
+            token = self.index.token(entity.ref)
+            if entity.parent is not None and token in removal:
+                child_action = removal[token]
+                bucket = children[self.index.token(entity.parent)]
+                if child_action not in bucket:
+                    bucket.append(child_action)
+        self.actions = [
+            _replace_deps(
+                a, tuple(dict.fromkeys((*a.depends_on, *children[self.index.token(a.target)])))
+            )
+            if a.op in ("deactivate", "delete") and children.get(self.index.token(a.target))
+            else a
+            for a in self.actions
+        ]
+
+    def build(self) -> Plan:
+        self.plan_entities()
+        unmanaged = self.plan_unmanaged()
+        self.removal_order()
+        actions = sorted(self.actions, key=lambda a: (a.phase, _kind_rank(a.kind)))
+        fingerprints = {}
+        read_relations = {}
+        for key, (entity, rels) in self.touched.items():
+            fingerprints[key] = fingerprint(entity, rels)
+            read_relations[key] = tuple(sorted(rels))
+        plan = Plan(
+            actions=tuple(actions),
+            unmanaged=tuple(unmanaged),
+            problems=tuple(self.problems),
+            warnings=tuple(self.warnings),
+            fingerprints=fingerprints,
+            read_relations=read_relations,
+        )
+        return _with_safety(plan, self.live, self.desired)
+
+
+def make_plan(desired: State, live: State, read_calls: int = 0) -> Plan:
+    """Compare ``desired`` with ``live`` and return the actions that reconcile them."""
+    plan = _Builder(desired, live).build()
+    return _evolve(plan, read_calls=read_calls)
+
+
+def require_possible(plan: Plan) -> None:
+    if plan.problems:
+        lines = "\n".join(f"  - {p}" for p in plan.problems)
+        raise PlanError(f"the plan has {len(plan.problems)} impossible change(s):\n{lines}")
+
+
+# ---------------------------------------------------------------------------
+# Safety
+
+
+def _with_safety(plan: Plan, live: State, desired: State) -> Plan:
+    managed_kinds = {e.kind for e in desired.entities}
+    live_counts: dict[str, int] = defaultdict(int)
+    for entity in live.entities:
+        if entity.kind in managed_kinds:
+            live_counts[entity.kind] += 1
+    destroyed: dict[str, int] = defaultdict(int)
+    detached: dict[tuple[str, str], int] = defaultdict(int)
+    for action in plan.actions:
+        if action.op in ("deactivate", "delete"):
+            destroyed[action.kind] += 1
+        elif action.op == "detach" and action.relation in GUARDED_RELATIONS:
+            detached[(action.kind, action.relation)] += 1
+    links: dict[tuple[str, str], int] = defaultdict(int)
+    for entity in live.entities:
+        for rel in GUARDED_RELATIONS:
+            value = entity.relations.get(rel)
+            if value:
+                links[(entity.kind, rel)] += len(value)
+    violations = []
+    for kind in KIND_ORDER:
+        count = destroyed.get(kind, 0)
+        total = max(live_counts.get(kind, 0), 1)
+        if count >= DESTROY_MIN and count > DESTROY_RATIO * total:
+            violations.append(
+                f"{count} of {live_counts.get(kind, 0)} {KINDS[kind].plural} would be "
+                f"{'deleted' if kind == 'group' else 'deactivated'}"
+            )
+    for (kind, rel), count in sorted(detached.items()):
+        total = max(links.get((kind, rel), 0), 1)
+        if count >= DESTROY_MIN and count > DESTROY_RATIO * total:
+            violations.append(
+                f"{count} of {links.get((kind, rel), 0)} {kind} {rel} links would be detached"
+            )
+    return _evolve(plan, destroy_violations=tuple(violations))
+
+
+# ---------------------------------------------------------------------------
+# Small pure helpers
+
+
+def _kind_rank(kind: str) -> int:
+    return PHASE_OF_KIND[kind]
+
+
+def _parents_first(groups: list[Entity]) -> list[Entity]:
+    """Order groups so that a parent comes before its children (stable otherwise)."""
+    by_key = {}
+    for g in groups:
+        for key in ((g.ref.xid, None), (None, g.ref.id)):
+            if key != (None, None):
+                by_key[key] = g
+    depths: dict[int, int] = {}
+
+    def depth(g: Entity) -> int:
+        seen = set()
+        d, node = 0, g
+        while node.parent is not None and id(node) not in seen:
+            seen.add(id(node))
+            parent = by_key.get((node.parent.xid, None)) if node.parent.xid else None
+            parent = parent or by_key.get((None, node.parent.id))
+            if parent is None:
+                break
+            d, node = d + 1, parent
+        return d
+
+    for g in groups:
+        depths[id(g)] = depth(g)
+    return sorted(groups, key=lambda g: depths[id(g)])
+
+
+def _replace_deps(action: Action, deps: tuple[str, ...]) -> Action:
+    return replace(action, depends_on=deps)
+
+
+def _evolve(plan: Plan, **changes: Any) -> Plan:
+    return replace(plan, **changes)

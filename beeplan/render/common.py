@@ -1,0 +1,91 @@
+"""What every renderer shares: grouping, symbols, the summary and budget lines."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ..planner import Action, Plan
+
+# + creates, ~ changes in place, > links, - removes.
+SYMBOL = {
+    "create": "+",
+    "update": "~",
+    "activate": "~",
+    "leaders": "~",
+    "set": "~",
+    "enable": "~",
+    "disable": "~",
+    "attach": ">",
+    "detach": "-",
+    "clear": "-",
+    "deactivate": "-",
+    "delete": "-",
+}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The API calls a plan cost to make and will cost to apply, against today's quota."""
+
+    read_calls: int
+    apply_calls: int
+    left_today: int | None  # None: unknown (no ledger)
+    daily: int = 4000
+
+
+def value(v: Any) -> str:
+    if v is None:
+        return "(none)"
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(str(x) for x in v) + "]"
+    return str(v)
+
+
+def grouped(actions: Iterable[Action]) -> list[tuple[str, list[Action]]]:
+    """Actions grouped by the entity they act on, in plan order of first appearance."""
+    groups: dict[str, list[Action]] = {}
+    for action in actions:
+        groups.setdefault(f"{action.target.kind} {action.target.label}", []).append(action)
+    return list(groups.items())
+
+
+def action_line(action: Action) -> str:
+    if action.op == "create":
+        return f"create ({action.service})"
+    if action.op in ("attach", "detach"):
+        return f"{action.detail} ({action.service})"
+    if action.op == "delete":
+        return f"delete, {action.detail} ({action.service})"
+    return f"{action.op} ({action.service})"
+
+
+def change_lines(action: Action) -> list[str]:
+    if action.op == "create":
+        return [f"{c.field}: {value(c.after)}" for c in action.changes]
+    if action.op in ("deactivate", "activate", "delete"):
+        return []
+    return [f"{c.field}: {value(c.before)} -> {value(c.after)}" for c in action.changes]
+
+
+def summary_line(plan: Plan) -> str:
+    c = plan.counts()
+    return (
+        f"{c['create']} to create, {c['update']} to update, "
+        f"{c['attach'] + c['detach']} to attach/detach, {c['deactivate']} to deactivate."
+    )
+
+
+def budget_line(budget: Budget) -> str:
+    left = (
+        f"{budget.left_today} of {budget.daily} left today (as counted by beeplan on this machine)"
+        if budget.left_today is not None
+        else "today's remaining quota unknown"
+    )
+    return f"API calls: {budget.apply_calls} to apply, {budget.read_calls} spent reading; {left}."

@@ -1,0 +1,141 @@
+"""The saved plan: versioned JSON, described by schemas/plan.schema.json.
+
+It round-trips: ``plan_from_json(plan_to_json(p))`` gives back the actions,
+fingerprints and problems that ``apply`` needs. It never holds the token.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+from .. import __version__
+from ..errors import PlanError
+from ..model import Ref
+from ..planner import PLAN_FORMAT_VERSION, Action, Change, Plan, Unmanaged
+from .common import Budget
+
+
+def _ref(ref: Ref) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": ref.kind}
+    if ref.xid is not None:
+        out["xid"] = ref.xid
+    if ref.id is not None:
+        out["id"] = ref.id
+    return out
+
+
+def plan_document(
+    plan: Plan, budget: Budget | None = None, endpoint: str | None = None
+) -> dict[str, Any]:
+    return {
+        "format_version": PLAN_FORMAT_VERSION,
+        "beeplan_version": __version__,
+        "endpoint": endpoint,
+        "summary": plan.counts(),
+        "calls": {
+            "read": plan.read_calls,
+            "apply": len(plan.actions),
+            "left_today": budget.left_today if budget else None,
+        },
+        "actions": [
+            {
+                "id": a.id,
+                "op": a.op,
+                "target": _ref(a.target),
+                "name": a.name,
+                "service": a.service,
+                "payload": a.payload,
+                "phase": a.phase,
+                "depends_on": list(a.depends_on),
+                "changes": [
+                    {"field": c.field, "before": c.before, "after": c.after} for c in a.changes
+                ],
+                "relation": a.relation,
+                "detail": a.detail,
+            }
+            for a in plan.actions
+        ],
+        "unmanaged": [{**_ref(u.ref), "name": u.name, "active": u.active} for u in plan.unmanaged],
+        "problems": list(plan.problems),
+        "warnings": list(plan.warnings),
+        "destroy_violations": list(plan.destroy_violations),
+        "fingerprints": dict(sorted(plan.fingerprints.items())),
+        "read_relations": {k: list(v) for k, v in sorted(plan.read_relations.items())},
+    }
+
+
+def plan_to_json(plan: Plan, budget: Budget | None = None, endpoint: str | None = None) -> str:
+    doc = plan_document(plan, budget, endpoint)
+    return json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+def plan_schema() -> dict[str, Any]:
+    text = resources.files("beeplan").joinpath("schemas/plan.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def validate_plan_document(doc: Any, source: str = "plan file") -> None:
+    """Refuse a plan file that does not match schemas/plan.schema.json, saying where."""
+    validator = jsonschema.Draft202012Validator(plan_schema())
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [
+            f"  {'/'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}"
+            for e in errors[:10]
+        ]
+        raise PlanError(f"{source} is not a valid beeplan plan:\n" + "\n".join(lines))
+
+
+def plan_from_json(text: str, source: str = "plan file") -> tuple[Plan, dict[str, Any]]:
+    """Parse a saved plan; returns the plan and the raw document (for its endpoint)."""
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise PlanError(f"{source} is not JSON: {exc}") from None
+    if not isinstance(doc, dict) or "format_version" not in doc:
+        raise PlanError(f"{source} is not a beeplan plan (no format_version)")
+    if doc["format_version"] != PLAN_FORMAT_VERSION:
+        raise PlanError(
+            f"{source} has plan format {doc['format_version']}; this beeplan reads format "
+            f"{PLAN_FORMAT_VERSION}. Make the plan again with this version."
+        )
+    validate_plan_document(doc, source)
+
+    def ref(obj: dict[str, Any]) -> Ref:
+        return Ref(obj["kind"], xid=obj.get("xid"), id=obj.get("id"))
+
+    actions = tuple(
+        Action(
+            id=a["id"],
+            op=a["op"],
+            kind=a["target"]["kind"],
+            target=ref(a["target"]),
+            name=a["name"],
+            service=a["service"],
+            payload=a["payload"],
+            phase=a["phase"],
+            depends_on=tuple(a["depends_on"]),
+            changes=tuple(Change(c["field"], c["before"], c["after"]) for c in a["changes"]),
+            relation=a.get("relation", ""),
+            detail=a.get("detail", ""),
+        )
+        for a in doc["actions"]
+    )
+    plan = Plan(
+        actions=actions,
+        unmanaged=tuple(
+            Unmanaged(ref(u), u["name"], u["active"]) for u in doc.get("unmanaged", [])
+        ),
+        problems=tuple(doc.get("problems", [])),
+        warnings=tuple(doc.get("warnings", [])),
+        fingerprints=dict(doc.get("fingerprints", {})),
+        read_relations={k: tuple(v) for k, v in doc.get("read_relations", {}).items()},
+        destroy_violations=tuple(doc.get("destroy_violations", [])),
+        read_calls=int(doc.get("calls", {}).get("read", 0)),
+    )
+    return plan, doc

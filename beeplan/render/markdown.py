@@ -1,0 +1,95 @@
+"""Markdown for a pull-request comment: a summary table and collapsible details.
+
+Code hosts cap a comment near 65,535 characters, so the output never
+exceeds ``MAX_CHARS``: past that, details are cut and the cut is said.
+"""
+
+from __future__ import annotations
+
+from ..planner import Plan
+from .common import SYMBOL, Budget, action_line, budget_line, change_lines, grouped, summary_line
+
+MAX_CHARS = 60_000
+MARKER = "<!-- beeplan-plan -->"
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def render_markdown(
+    plan: Plan,
+    budget: Budget | None = None,
+    graph: str | None = None,
+    max_chars: int = MAX_CHARS,
+    title: str = "beeplan plan",
+) -> str:
+    head: list[str] = [MARKER, f"### {title}", ""]
+    if plan.problems:
+        head.append("**Impossible changes** (the plan is refused until they are fixed):")
+        head += [f"- {_escape(p)}" for p in plan.problems]
+        head.append("")
+    if plan.empty:
+        head.append("**No changes.** The account matches the manifests.")
+    else:
+        c = plan.counts()
+        head += [
+            "| create | update | attach | detach | deactivate |",
+            "|---:|---:|---:|---:|---:|",
+            f"| {c['create']} | {c['update']} | {c['attach']} | {c['detach']} | "
+            f"{c['deactivate']} |",
+            "",
+            f"Plan: {summary_line(plan)}",
+        ]
+    if budget is not None:
+        head.append("")
+        head.append(budget_line(budget))
+    for violation in plan.destroy_violations:
+        head.append("")
+        head.append(f"> **Refused without `--allow-destroy`:** {_escape(violation)}.")
+    if plan.unmanaged:
+        head.append("")
+        head.append(f"{len(plan.unmanaged)} live entities are not in the manifests (left alone).")
+    if graph:
+        head += [
+            "",
+            "<details><summary>What changes (diagram)</summary>",
+            "",
+            "```mermaid",
+            graph.rstrip(),
+            "```",
+            "",
+            "</details>",
+        ]
+
+    tail_open = ["", "<details><summary>Details</summary>", "", "```diff"]
+    tail_close = ["```", "", "</details>", ""]
+    body: list[str] = []
+    for entity, actions in grouped(plan.actions):
+        body.append(f"  {entity} ({actions[0].name})")
+        for action in actions:
+            symbol = SYMBOL[action.op]
+            # diff fences colour lines by their first character
+            prefix = {"+": "+", "-": "-", "~": "!", ">": "+"}[symbol]
+            body.append(f"{prefix}   {symbol} {action_line(action)}")
+            body += [f"        {line}" for line in change_lines(action)]
+
+    text = "\n".join(head)
+    if not body:
+        return text + "\n"
+    fixed = len(text) + len("\n".join(tail_open + tail_close)) + 200
+    kept: list[str] = []
+    size = fixed
+    for line in body:
+        if size + len(line) + 1 > max_chars:
+            break
+        kept.append(line)
+        size += len(line) + 1
+    if len(kept) < len(body):
+        kept.append("```")
+        kept.append(
+            f"\n*Details truncated: {len(body) - len(kept) + 1} of {len(body)} lines not shown "
+            "(a comment is capped near 65,535 characters). Run `beeplan plan` for the full plan.*"
+        )
+        return "\n".join([text, *tail_open, *kept, "", "</details>", ""])
+    return "\n".join([text, *tail_open, *kept, *tail_close])

@@ -1,0 +1,55 @@
+"""Terraform-like text: one block per entity, field-level before -> after."""
+
+from __future__ import annotations
+
+import click
+
+from ..planner import Plan
+from .common import SYMBOL, Budget, action_line, budget_line, change_lines, grouped, summary_line
+
+COLOR = {"+": "green", "~": "yellow", ">": "cyan", "-": "red"}
+
+
+def render_text(plan: Plan, budget: Budget | None = None, color: bool = False) -> str:
+    def paint(text: str, symbol: str) -> str:
+        return click.style(text, fg=COLOR[symbol]) if color else text
+
+    out: list[str] = []
+    for problem in plan.problems:
+        out.append(paint(f"! {problem}", "-"))
+    if plan.problems:
+        out.append("")
+    if plan.empty:
+        out.append("No changes. The account matches the manifests.")
+    else:
+        out.append("beeplan will make these API calls:")
+        out.append("")
+        for entity, actions in grouped(plan.actions):
+            first = actions[0]
+            out.append(f"  {entity} ({first.name})")
+            for action in actions:
+                symbol = SYMBOL[action.op]
+                out.append(paint(f"    {symbol} {action_line(action)}", symbol))
+                for line in change_lines(action):
+                    out.append(f"        {line}")
+        out.append("")
+    if plan.unmanaged:
+        out.append(
+            f"{len(plan.unmanaged)} live entities are not in the manifests and are left alone "
+            "(settings.prune: false):"
+        )
+        for item in plan.unmanaged[:20]:
+            state = "" if item.active else ", inactive"
+            out.append(f"  ? {item.ref} ({item.name}{state})")
+        if len(plan.unmanaged) > 20:
+            out.append(f"  ... and {len(plan.unmanaged) - 20} more")
+        out.append("")
+    for warning in plan.warnings:
+        out.append(f"Warning: {warning}")
+    for violation in plan.destroy_violations:
+        out.append(paint(f"Refused without --allow-destroy: {violation}.", "-"))
+    if not plan.empty:
+        out.append("Plan: " + summary_line(plan))
+    if budget is not None:
+        out.append(budget_line(budget))
+    return "\n".join(out).rstrip() + "\n"
