@@ -1,0 +1,80 @@
+"""Progress on stderr: a live line on a tty, one line per action otherwise.
+
+stdout stays machine-readable (``--format json``): nothing here writes to it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import click
+
+from ..planner import Action
+from ..render.common import SYMBOL
+
+
+def stderr_is_tty() -> bool:
+    return sys.stderr.isatty()
+
+
+def use_color(stream_is_tty: bool) -> bool:
+    return stream_is_tty and not os.environ.get("NO_COLOR")
+
+
+class ReadProgress:
+    """Stage messages while reading the account: shown on a tty, or with -v."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.tty = stderr_is_tty()
+        self.started = time.monotonic()
+
+    def __call__(self, message: str) -> None:
+        if not self.enabled:
+            return
+        elapsed = time.monotonic() - self.started
+        if self.tty:
+            click.echo(
+                f"\r\033[KReading the account: {message} ({elapsed:.1f}s)", err=True, nl=False
+            )
+        else:
+            click.echo(f"Reading the account: {message}", err=True)
+
+    def done(self) -> None:
+        if self.enabled and self.tty:
+            click.echo("\r\033[K", err=True, nl=False)
+
+
+class ApplyProgress:
+    """One line per action (non-tty), or a progress bar that updates in place (tty)."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+        self.tty = stderr_is_tty()
+        self.color = use_color(self.tty)
+
+    def __call__(self, action: Action, status: str, message: str, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        width = len(str(total))
+        symbol = SYMBOL[action.op]
+        label = f"{symbol} {action.service} {action.target.label}"
+        if action.detail:
+            label += f" ({action.detail})"
+        suffix = f": {message}" if message else ""
+        line = f"[{done:>{width}}/{total}] {status:<7} {label}{suffix}"
+        if self.tty:
+            filled = int(30 * done / max(total, 1))
+            bar = "#" * filled + "-" * (30 - filled)
+            if status != "applied":
+                colour = "red" if status == "failed" else "yellow"
+                click.echo(
+                    "\r\033[K" + click.style(line, fg=colour if self.color else None), err=True
+                )
+            click.echo(f"\r\033[K[{bar}] {done}/{total} {label}"[:160], err=True, nl=False)
+            if done == total:
+                click.echo("", err=True)
+        else:
+            click.echo(line, err=True)
