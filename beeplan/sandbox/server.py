@@ -1,0 +1,199 @@
+"""``SandboxServer``: the emulator served over real HTTP on loopback, in a daemon thread.
+
+    with SandboxServer("demo.db") as server:
+        client = BeeboleClient(server.url, server.token)
+
+Knobs (latency, faults, quotas) are attributes, changeable while it runs:
+``server.error_rate = 0.5`` (or ``server.knobs.error_rate``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from ..errors import ConfigError
+from .app import Knobs, SandboxApp
+from .request import ServiceError
+from .seed import DEFAULT_CUSTOM_FIELDS, custom_field_rows, load_seed
+from .store import Store
+
+log = logging.getLogger("beeplan.sandbox")
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """werkzeug's handler, logging to ``beeplan.sandbox.http`` at debug level.
+
+    The request line holds no secret (the token travels in a header that is
+    never logged), but a serving sandbox must not chatter on stderr.
+    """
+
+    timeout = 60  # a client that connects and says nothing must not pin a thread forever
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        logging.getLogger("beeplan.sandbox.http").debug(message, *args)
+
+
+class _Knob:
+    """A server attribute that reads and writes ``server.knobs.<name>``."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        return getattr(obj.knobs, self.name)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        setattr(obj.knobs, self.name, value)
+
+
+class SandboxServer:
+    """A local Beebole API v2 over a SQLite file (or ``":memory:"``)."""
+
+    latency_ms = _Knob()
+    error_rate = _Knob()
+    error_after_rate = _Knob()
+    drop_rate = _Knob()
+    quota_requests = _Knob()
+    quota_kb = _Knob()
+    job_polls = _Knob()
+
+    def __init__(
+        self,
+        db: str | os.PathLike[str] = ":memory:",
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str | None = None,
+        seed_file: str | os.PathLike[str] | None = None,
+        latency_ms: float = 0,
+        error_rate: float = 0.0,
+        drop_rate: float = 0.0,
+        seed: int | None = None,
+        quota_requests: int = 4000,
+        quota_kb: int = 2048,
+        error_after_rate: float = 0.0,
+        job_polls: int = 1,
+    ):
+        seed_data = load_seed(seed_file) if seed_file is not None else None
+        self.db = os.fspath(db)
+        self.store = Store(db)
+        self.knobs = Knobs(
+            latency_ms=latency_ms,
+            error_rate=error_rate,
+            error_after_rate=error_after_rate,
+            drop_rate=drop_rate,
+            quota_requests=quota_requests,
+            quota_kb=quota_kb,
+            job_polls=job_polls,
+        )
+        self.token: str = token if token else self.store.token()
+        self.app = SandboxApp(self.store, self.token, self.knobs, random.Random(seed))
+        if self.store.created:
+            self._populate(seed_data, seed_file)
+        elif seed_data is not None:
+            log.warning("sandbox: %s already exists; the seed file %s is not applied again",
+                        self.db, seed_file)
+        self.host = host
+        self.port = port
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:  # never show the token
+        return f"SandboxServer({self.db!r}, port={self.port})"
+
+    def _populate(self, seed: dict[str, Any] | None, seed_file: Any) -> None:
+        source = str(seed_file) if seed_file is not None else "defaults"
+        try:
+            fields = (seed or {}).get("customFields", DEFAULT_CUSTOM_FIELDS)
+            with self.store.transaction() as db:
+                db.executemany("INSERT INTO custom_field (id, name, available_for) "
+                               "VALUES (?, ?, ?)", custom_field_rows(fields, source))
+            for i, call in enumerate((seed or {}).get("calls") or []):
+                if not isinstance(call, dict) or not isinstance(call.get("service"), str):
+                    raise ConfigError(f"{source}: calls[{i}] must be a mapping with a service")
+                try:
+                    self.app.dispatch(call["service"], call)
+                except ServiceError as exc:
+                    raise ConfigError(f"{source}: calls[{i}] failed: {exc}") from None
+        except BaseException:
+            # A half-seeded database would be reused silently next time: remove it.
+            self.store.close()
+            if not self.store.in_memory:
+                for suffix in ("", "-wal", "-shm"):
+                    Path(self.db + suffix).unlink(missing_ok=True)
+            raise
+
+    # -- serving ---------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the sandbox is not started: call start() first")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/api/v2"
+
+    def start(self) -> SandboxServer:
+        if self._server is not None:
+            return self
+        self._server = make_server(self.host, self.port, self.app, threaded=True,
+                                   request_handler=_QuietHandler)
+        self.port = self._server.server_port
+        # A short poll interval: stop() waits for it, and tests start hundreds of sandboxes.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        name=f"sandbox:{self.port}", daemon=True)
+        self._thread.start()
+        log.info("sandbox: serving %s over %s", self.url, self.db)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            if self._thread is not None:
+                self._thread.join(timeout=10)
+            self._server = None
+            self._thread = None
+        self.store.close()
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until interrupted (the CLI's ``serve``)."""
+        self.start()
+        assert self._thread is not None
+        try:
+            while self._thread.is_alive():
+                self._thread.join(timeout=0.5)
+        finally:
+            self.stop()
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- test hooks --------------------------------------------------------------
+
+    @property
+    def calls(self) -> Counter[str]:
+        """Requests that reached the app, per service (errors included)."""
+        return self.app.calls
+
+    def reset_calls(self) -> None:
+        self.app.calls.clear()
+
+    def advance_day(self, days: int = 1) -> None:
+        """Move the sandbox's UTC day forward: the daily quotas start afresh."""
+        self.app.day_offset += days
+
+    @property
+    def internal_errors(self) -> int:
+        """Requests answered HTTP 500 because of a bug in the sandbox (not injected faults)."""
+        return self.app.internal_errors
