@@ -255,69 +255,158 @@ def _links_of(entity: Entity, index: _Index, leaders: bool) -> Iterator[tuple[En
                 yield leader, entity, "leads"
 
 
+class _Syntax:
+    """One output syntax: a line per node and per arrow, framed by a header and footer."""
+
+    max_edges: int | None = None
+
+    def header(self) -> list[str]:
+        raise NotImplementedError
+
+    def node(self, node: _Node) -> str:
+        raise NotImplementedError
+
+    def edge(self, edge: _Edge) -> str:
+        raise NotImplementedError
+
+    def note(self, node_id: str, text: str) -> str:
+        raise NotImplementedError
+
+    def footer(self, nodes: list[_Node]) -> list[str]:
+        raise NotImplementedError
+
+    def render(self, drawing: _Drawing) -> str:
+        lines = self.header()
+        if not drawing.nodes:
+            lines.append(self.note("empty", "nothing to draw"))
+        lines.extend(self.node(node) for node in drawing.nodes)
+        lines.extend(self.edge(edge) for edge in drawing.edges)
+        note = _note(drawing)
+        if note:
+            lines.append(self.note("more", note))
+        lines.extend(self.footer(drawing.nodes))
+        return "\n".join(lines) + "\n"
+
+
+class _Mermaid(_Syntax):
+    # Mermaid refuses more than 500 edges by default.
+    max_edges = MERMAID_MAX_EDGES
+
+    def header(self) -> list[str]:
+        return ["flowchart LR"]
+
+    def node(self, node: _Node) -> str:
+        opening, closing = _MERMAID_SHAPE.get(node.entity.kind, ("[", "]"))
+        return f'  {node.id}{opening}"{mermaid_label(_label(node.entity))}"{closing}'
+
+    def edge(self, edge: _Edge) -> str:
+        arrow = "-->" if edge.kind == "parent" else f"-. {edge.kind} .->"
+        return f"  {edge.src} {arrow} {edge.dst}"
+
+    def note(self, node_id: str, text: str) -> str:
+        return f'  {node_id}["{mermaid_label(text)}"]:::note'
+
+    def footer(self, nodes: list[_Node]) -> list[str]:
+        lines = ["  " + line for line in _MERMAID_CLASSES]
+        for cls, members in (
+            ("inactive", [n.id for n in nodes if not n.entity.active]),
+            ("changed", [n.id for n in nodes if n.changed]),
+        ):
+            if members:
+                lines.append(f"  class {','.join(members)} {cls}")
+        return lines
+
+
+class _Dot(_Syntax):
+    def header(self) -> list[str]:
+        return [
+            "digraph beeplan {",
+            "  rankdir=LR;",
+            '  node [shape=box, fontname="Helvetica", fontsize=11];',
+            '  edge [fontname="Helvetica", fontsize=9];',
+        ]
+
+    def node(self, node: _Node) -> str:
+        entity = node.entity
+        attrs = [f'label="{dot_label(_label(entity))}"']
+        shape = _DOT_SHAPE.get(entity.kind, "box")
+        if shape != "box":
+            attrs.append(f"shape={shape}")
+        styles = ["rounded"] if entity.kind == "subproject" else []
+        if not entity.active:
+            styles += ["dashed", "filled"]
+            attrs += ['fillcolor="#f4f4f4"', 'fontcolor="#888888"']
+        if styles:
+            attrs.append(f'style="{",".join(styles)}"')
+        if node.changed:
+            attrs += ["penwidth=3", 'color="#d9730d"']
+        return f"  {node.id} [{', '.join(attrs)}];"
+
+    def edge(self, edge: _Edge) -> str:
+        if edge.kind == "parent":
+            return f"  {edge.src} -> {edge.dst};"
+        return f'  {edge.src} -> {edge.dst} [style=dashed, label="{edge.kind}"];'
+
+    def note(self, node_id: str, text: str) -> str:
+        return f'  {node_id} [label="{dot_label(text)}", shape=note];'
+
+    def footer(self, nodes: list[_Node]) -> list[str]:
+        return ["}"]
+
+
+_SYNTAXES: dict[str, _Syntax] = {"mermaid": _Mermaid(), "dot": _Dot()}
+
+
 def _layout(
     state: State,
     only: Collection[Ref] | None,
     max_nodes: int,
     leaders: bool,
-    fmt: str,
+    syntax: _Syntax,
+    max_chars: int,
 ) -> _Drawing:
-    # Mermaid refuses big texts and many edges; DOT has no such limit, but its
-    # default output should stay as small, and grow with a raised max_nodes only.
-    if fmt == "mermaid":
-        max_edges: int | None = MERMAID_MAX_EDGES
-        max_chars = MAX_CHARS
-    else:
-        max_edges = None
-        max_chars = MAX_CHARS * max(1, -(-max_nodes // DEFAULT_MAX_NODES))
-    escape = mermaid_label if fmt == "mermaid" else dot_label
+    """Choose what to draw: nodes parents first, then the other arrows while room is left.
+
+    ``max_chars`` bounds the node and arrow lines; each node also reserves a
+    few characters for its share of the footer and the note.
+    """
     index = _Index(state)
     ordered, changed = _candidates(state, index, only, leaders)
-    # Arrows are emitted when their second end is drawn; index them by both ends.
-    links: dict[int, list[tuple[Entity, Entity, str]]] = {}
-    for entity in state.entities:
-        for src, dst, kind in _links_of(entity, index, leaders):
-            links.setdefault(id(src), []).append((src, dst, kind))
-            if src is not dst:
-                links.setdefault(id(dst), []).append((src, dst, kind))
-
     drawing = _Drawing()
     drawn: dict[int, str] = {}
     counters: dict[str, int] = {}
     chars = 0
     for position, entity in enumerate(ordered):
         prefix = _ID_PREFIX.get(entity.kind, "n")
-        node_id = f"{prefix}{counters.get(prefix, 0) + 1}"
+        node = _Node(entity, f"{prefix}{counters.get(prefix, 0) + 1}", id(entity) in changed)
         parent = index.get(entity.parent)
-        tree_edges = (
-            [_Edge(drawn[id(parent)], node_id, "parent")]
-            if (parent is not None and id(parent) in drawn)
-            else []
-        )
-        other_edges: list[_Edge] = []
-        for src, dst, kind in links.get(id(entity), ()):
-            other = dst if src is entity else src
-            if other is entity or id(other) in drawn:
-                src_id = node_id if src is entity else drawn[id(src)]
-                dst_id = node_id if dst is entity else drawn[id(dst)]
-                other_edges.append(_Edge(src_id, dst_id, kind))
-        # Characters this node adds: its line (escaped label, id, shape, style),
-        # and ~30 per arrow line; an upper bound for both formats.
-        cost = len(escape(_label(entity))) + 80 + 30 * (len(tree_edges) + len(other_edges))
-        full = len(drawing.nodes) >= max_nodes or chars + cost > max_chars
-        room = None if max_edges is None else max_edges - len(drawing.edges)
-        if full or (room is not None and room < len(tree_edges)):
+        tree = [_Edge(drawn[id(parent)], node.id, "parent")] if (
+            parent is not None and id(parent) in drawn) else []
+        cost = len(syntax.node(node)) + 8 + sum(len(syntax.edge(e)) + 1 for e in tree)
+        edges_full = syntax.max_edges is not None and len(drawing.edges) + len(tree) > (
+            syntax.max_edges)
+        if len(drawing.nodes) >= max_nodes or chars + cost > max_chars or edges_full:
             drawing.hidden_nodes = len(ordered) - position
             break
-        if room is not None and room < len(tree_edges) + len(other_edges):
-            keep = room - len(tree_edges)
-            drawing.hidden_links += len(other_edges) - keep
-            other_edges = other_edges[:keep]
         counters[prefix] = counters.get(prefix, 0) + 1
-        drawn[id(entity)] = node_id
-        drawing.nodes.append(_Node(entity, node_id, id(entity) in changed))
-        drawing.edges.extend(tree_edges + other_edges)
+        drawn[id(entity)] = node.id
+        drawing.nodes.append(node)
+        drawing.edges.extend(tree)
         chars += cost
+    # The other arrows come last: structure first, then who manages or leads it.
+    for entity in state.entities:
+        for src, dst, kind in _links_of(entity, index, leaders):
+            if id(src) not in drawn or id(dst) not in drawn:
+                continue
+            edge = _Edge(drawn[id(src)], drawn[id(dst)], kind)
+            cost = len(syntax.edge(edge)) + 1
+            if (syntax.max_edges is not None and len(drawing.edges) >= syntax.max_edges) or (
+                chars + cost > max_chars
+            ):
+                drawing.hidden_links += 1
+                continue
+            drawing.edges.append(edge)
+            chars += cost
     return drawing
 
 
@@ -337,65 +426,6 @@ def _label(entity: Entity) -> str:
     return text if entity.active else f"{text} (inactive)"
 
 
-def _mermaid(drawing: _Drawing) -> str:
-    lines = ["flowchart LR"]
-    if not drawing.nodes:
-        lines.append('  empty["nothing to draw"]:::note')
-    for node in drawing.nodes:
-        opening, closing = _MERMAID_SHAPE.get(node.entity.kind, ("[", "]"))
-        lines.append(f'  {node.id}{opening}"{mermaid_label(_label(node.entity))}"{closing}')
-    for edge in drawing.edges:
-        arrow = "-->" if edge.kind == "parent" else f"-. {edge.kind} .->"
-        lines.append(f"  {edge.src} {arrow} {edge.dst}")
-    note = _note(drawing)
-    if note:
-        lines.append(f'  more["{mermaid_label(note)}"]:::note')
-    lines.extend("  " + line for line in _MERMAID_CLASSES)
-    for cls, members in (
-        ("inactive", [n.id for n in drawing.nodes if not n.entity.active]),
-        ("changed", [n.id for n in drawing.nodes if n.changed]),
-    ):
-        if members:
-            lines.append(f"  class {','.join(members)} {cls}")
-    return "\n".join(lines) + "\n"
-
-
-def _dot(drawing: _Drawing) -> str:
-    lines = [
-        "digraph beeplan {",
-        "  rankdir=LR;",
-        '  node [shape=box, fontname="Helvetica", fontsize=11];',
-        '  edge [fontname="Helvetica", fontsize=9];',
-    ]
-    if not drawing.nodes:
-        lines.append('  empty [label="nothing to draw", shape=note];')
-    for node in drawing.nodes:
-        entity = node.entity
-        attrs = [f'label="{dot_label(_label(entity))}"']
-        shape = _DOT_SHAPE.get(entity.kind, "box")
-        if shape != "box":
-            attrs.append(f"shape={shape}")
-        styles = ["rounded"] if entity.kind == "subproject" else []
-        if not entity.active:
-            styles += ["dashed", "filled"]
-            attrs += ['fillcolor="#f4f4f4"', 'fontcolor="#888888"']
-        if styles:
-            attrs.append(f'style="{",".join(styles)}"')
-        if node.changed:
-            attrs += ["penwidth=3", 'color="#d9730d"']
-        lines.append(f"  {node.id} [{', '.join(attrs)}];")
-    for edge in drawing.edges:
-        if edge.kind == "parent":
-            lines.append(f"  {edge.src} -> {edge.dst};")
-        else:
-            lines.append(f'  {edge.src} -> {edge.dst} [style=dashed, label="{edge.kind}"];')
-    note = _note(drawing)
-    if note:
-        lines.append(f'  more [label="{dot_label(note)}", shape=note];')
-    lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
 def render_graph(
     state: State,
     fmt: str = "mermaid",
@@ -410,9 +440,12 @@ def render_graph(
     fence) or ``"dot"``. At most ``max_nodes`` entity nodes are drawn, plus
     one note node counting the rest. See the module docstring.
     """
-    if fmt not in FORMATS:
+    syntax = _SYNTAXES.get(fmt)
+    if syntax is None:
         raise ValueError(f"unknown graph format {fmt!r}: expected one of {', '.join(FORMATS)}")
     if max_nodes < 1:
         raise ValueError("max_nodes must be at least 1")
-    drawing = _layout(state, only, max_nodes, leaders, fmt)
-    return _mermaid(drawing) if fmt == "mermaid" else _dot(drawing)
+    # Mermaid refuses texts over 50,000 characters by default: its budget is fixed.
+    # DOT has no such limit; its budget grows with a raised max_nodes only.
+    scale = 1 if fmt == "mermaid" else -(-max_nodes // DEFAULT_MAX_NODES)
+    return syntax.render(_layout(state, only, max_nodes, leaders, syntax, MAX_CHARS * scale))
