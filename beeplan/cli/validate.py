@@ -2,16 +2,52 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from ..errors import BeeplanError
+from ..errors import ExitStatus
+from ..manifest import load
+
+# Display order: how a person reads an account, top down.
+_COUNTED = (
+    ("company", "company", "companies"),
+    ("project", "project", "projects"),
+    ("subproject", "subproject", "subprojects"),
+    ("task", "task", "tasks"),
+    ("group", "group", "groups"),
+    ("person", "person", "people"),
+    ("absence", "absence", "absences"),
+)
 
 
-@click.command("validate", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def validate_command(args: tuple[str, ...]) -> None:
-    """Check manifests offline: schema and references."""
-    raise BeeplanError("beeplan validate: not implemented yet")
+def summary(path: str, counts: dict[str, int]) -> str:
+    parts = [f"{counts.get(kind, 0)} {one if counts.get(kind, 0) == 1 else many}"
+             for kind, one, many in _COUNTED]
+    return f"{path}: valid ({', '.join(parts)})"
+
+
+@click.command(
+    "validate",
+    epilog="""\b
+Examples:
+  beeplan validate examples/acme          # a directory: every *.yaml/*.yml below it
+  beeplan validate manifests/people.yaml  # a single file""",
+)
+@click.argument("path", type=click.Path(path_type=Path), metavar="PATH")
+def validate_command(path: Path) -> ExitStatus:
+    """Check manifests offline: schema, references, cycles, names and dates.
+
+    PATH is a manifest file or a directory (all *.yaml and *.yml files below
+    it, merged). Prints a one-line summary and exits 0 when valid; otherwise
+    lists every error as file:line: path: message and exits 1. Makes no API
+    call and needs no token.
+    """
+    state = load(path)  # a ManifestError is printed by beeplan.cli.main
+    root = click.get_current_context().find_root()
+    if not root.params.get("quiet"):
+        click.echo(summary(str(path), state.counts()))
+    return ExitStatus.SUCCESS
 
 
 COMMANDS = [validate_command]

@@ -1,0 +1,232 @@
+"""What the schema cannot check: identities, references, cycles, names, dates."""
+
+from __future__ import annotations
+
+import datetime
+import difflib
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import Problem
+from ._walk import KIND_WORDS, PARENT_KEY, REFERENCE_LISTS, Key, Raw, label, ref_key
+from ._yaml import MDict, MList
+
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+
+
+def _where(raw: Raw, key: str | None = None) -> str:
+    return f"{raw.file}:{raw.key_line(key) if key else raw.line}"
+
+
+class Checker:
+    def __init__(self, raws: Sequence[Raw]) -> None:
+        self.raws = raws
+        self.problems: list[Problem] = []
+        # kind -> identity -> the first entity declaring it
+        self.defined: dict[str, dict[Key, Raw]] = {kind: {} for kind in KIND_WORDS}
+
+    def add(self, raw: Raw, key: str | None, path: str, message: str) -> None:
+        line = raw.key_line(key) if key else raw.line
+        self.problems.append(Problem(raw.file, line, path, message))
+
+    def run(self) -> list[Problem]:
+        self.identities()
+        self.references()
+        self.group_cycles()
+        self.leader_cycles()
+        self.sibling_names()
+        self.dates_and_emails()
+        return self.problems
+
+    def identities(self) -> None:
+        for raw in self.raws:
+            if raw.key is None:
+                continue
+            first = self.defined[raw.kind].setdefault(raw.key, raw)
+            if first is raw:
+                continue
+            word = KIND_WORDS[raw.kind][0]
+            field = raw.key[0]
+            what = f"xid '{raw.key[1]}'" if field == "xid" else f"id {raw.key[1]}"
+            self.add(raw, field, f"{raw.path}.{field}",
+                     f"{word} {what} is defined twice: first at {_where(first, field)}")
+
+    def _unknown(self, kind: str, xid: str) -> str:
+        word = KIND_WORDS[kind][0]
+        known = [key[1] for key in self.defined[kind] if key[0] == "xid"]
+        close = difflib.get_close_matches(xid, known, n=1, cutoff=0.6)
+        if close:
+            return f"unknown {word} '{xid}'; did you mean '{close[0]}'?"
+        for other, defined in self.defined.items():
+            if other != kind and ("xid", xid) in defined:
+                return f"unknown {word} '{xid}' ('{xid}' is a {KIND_WORDS[other][0]})"
+        return f"unknown {word} '{xid}': no {word} has this xid"
+
+    def _check_ref(self, raw: Raw, key: str, path: str, value: Any, kind: str,
+                   line: int) -> None:
+        target = ref_key(value)
+        # References by {id: N} name entities that only the live account knows.
+        if target is None or target[0] != "xid" or target in self.defined[kind]:
+            return
+        self.problems.append(Problem(raw.file, line, path, self._unknown(kind, target[1])))
+
+    def references(self) -> None:
+        for raw in self.raws:
+            data = raw.data
+            parent_key = PARENT_KEY.get(raw.kind)
+            if parent_key and parent_key in data:
+                target_kind = "group" if raw.kind == "group" else "company"
+                self._check_ref(raw, parent_key, f"{raw.path}.{parent_key}", data[parent_key],
+                                target_kind, raw.key_line(parent_key))
+            for key, sub, kind in REFERENCE_LISTS[raw.kind]:
+                path = f"{raw.path}.{key}"
+                items = data.get(key)
+                if sub is not None:
+                    items = items.get(sub) if isinstance(items, MDict) else None
+                    path += f".{sub}"
+                if not isinstance(items, MList):
+                    continue
+                seen: set[Key] = set()
+                for index, item in enumerate(items):
+                    line = items.item_lines[index]
+                    item_path = f"{path}[{index}]"
+                    self._check_ref(raw, key, item_path, item, kind, line)
+                    target = ref_key(item)
+                    if target is not None and target in seen:
+                        self.problems.append(Problem(raw.file, line, item_path,
+                                                     f"{label(target)} is listed twice"))
+                    elif target is not None:
+                        seen.add(target)
+
+    def group_cycles(self) -> None:
+        parents: dict[Key, tuple[Key, Raw]] = {}
+        for raw in self.raws:
+            if raw.kind == "group" and raw.key is not None and raw.parent is not None:
+                parents.setdefault(raw.key, (raw.parent, raw))
+        reported: set[Key] = set()
+        for start in parents:
+            chain: list[Key] = [start]
+            on_chain = {start}
+            node = start
+            while node in parents and node not in reported:
+                node = parents[node][0]
+                if node in on_chain:
+                    cycle = chain[chain.index(node):] + [node]
+                    reported.update(cycle)
+                    self._report_group_cycle(cycle, parents)
+                    break
+                chain.append(node)
+                on_chain.add(node)
+            reported.update(chain)
+
+    def _report_group_cycle(self, cycle: list[Key], parents: dict[Key, tuple[Key, Raw]]) -> None:
+        # The 'parent:' key is what closes the loop: nesting alone cannot.
+        culprits = [parents[key][1] for key in cycle[:-1] if "parent" in parents[key][1].data]
+        raw = culprits[0] if culprits else parents[cycle[0]][1]
+        if len(cycle) == 2:
+            message = f"group {label(cycle[0])} cannot be its own parent"
+        else:
+            names = " -> ".join(str(key[1]) for key in cycle)
+            message = f"group cycle: {names} (a group cannot be its own ancestor)"
+        key = "parent" if "parent" in raw.data else None
+        self.add(raw, key, f"{raw.path}.parent" if key else raw.path, message)
+
+    def leader_cycles(self) -> None:
+        graph: dict[Key, list[Key]] = {}
+        where: dict[Key, Raw] = {}
+        for raw in self.raws:
+            if raw.kind != "person" or raw.key is None or raw.key in where:
+                continue
+            where[raw.key] = raw
+            leaders = raw.data.get("leaders")
+            edges: list[Key] = []
+            if isinstance(leaders, MList):
+                for index, item in enumerate(leaders):
+                    target = ref_key(item)
+                    if target == raw.key:
+                        self.problems.append(Problem(
+                            raw.file, leaders.item_lines[index], f"{raw.path}.leaders[{index}]",
+                            f"person {label(raw.key)} cannot be their own leader"))
+                    elif target is not None:
+                        edges.append(target)
+            graph[raw.key] = edges
+        # Iterative depth-first search: leader chains can be long.
+        state: dict[Key, int] = {}  # 1: on the current path, 2: done
+        seen_cycles: set[frozenset[Key]] = set()
+        for start in graph:
+            if start in state:
+                continue
+            path: list[Key] = [start]
+            state[start] = 1
+            iterators = [iter(graph[start])]
+            while iterators:
+                nxt = next(iterators[-1], None)
+                if nxt is None:
+                    state[path.pop()] = 2
+                    iterators.pop()
+                    continue
+                if nxt not in graph:
+                    continue
+                if state.get(nxt) == 1:
+                    cycle = path[path.index(nxt):] + [nxt]
+                    members = frozenset(cycle)
+                    if members not in seen_cycles:
+                        seen_cycles.add(members)
+                        raw = where[cycle[0]]
+                        names = " -> ".join(str(key[1]) for key in cycle)
+                        self.add(raw, "leaders", f"{raw.path}.leaders",
+                                 f"leader cycle: {names} (each leads the next)")
+                elif nxt not in state:
+                    state[nxt] = 1
+                    path.append(nxt)
+                    iterators.append(iter(graph[nxt]))
+
+    def sibling_names(self) -> None:
+        seen: dict[tuple[str, Any, str], Raw] = {}
+        for raw in self.raws:
+            name = raw.data.get("name")
+            if not isinstance(name, str) or not name.strip():
+                continue
+            parent = raw.parent if raw.parent is not None else raw.parent_token
+            if raw.kind in PARENT_KEY and raw.kind != "group" and parent is None:
+                continue  # no usable company: the schema or the references say so
+            folded = " ".join(name.split()).casefold()
+            first = seen.setdefault((raw.kind, parent, folded), raw)
+            if first is raw:
+                continue
+            plural = KIND_WORDS[raw.kind][1]
+            if raw.kind == "company":
+                among = "the companies"
+            elif raw.kind == "group" and raw.parent is None and raw.parent_token is None:
+                among = "the root groups"
+            else:
+                parent_kind = {"project": "company", "subproject": "project",
+                               "group": "group"}.get(raw.kind, "company")
+                among = f"the {plural} of {parent_kind} {label(raw.parent)}"
+            self.add(raw, "name", f"{raw.path}.name",
+                     f"duplicate name '{name}' among {among}: also at {_where(first, 'name')}")
+
+    def dates_and_emails(self) -> None:
+        emails: dict[str, Raw] = {}
+        for raw in self.raws:
+            data = raw.data
+            start = data.get("startDate")
+            if isinstance(start, str) and _DATE.match(start):
+                try:
+                    datetime.date.fromisoformat(start)
+                except ValueError:
+                    self.add(raw, "startDate", f"{raw.path}.startDate",
+                             f"'{start}' is not a real date")
+            email = data.get("email")
+            if raw.kind == "person" and isinstance(email, str) and email:
+                first = emails.setdefault(email.casefold(), raw)
+                if first is not raw:
+                    self.add(raw, "email", f"{raw.path}.email",
+                             f"email '{email}' is also the email of person "
+                             f"{label(first.key)} at {_where(first, 'email')}: "
+                             "it is the person's username")
+
+
+def check(raws: Sequence[Raw]) -> list[Problem]:
+    return Checker(raws).run()

@@ -1,0 +1,168 @@
+"""JSON Schema validation of one manifest file, with messages for humans.
+
+jsonschema's own messages speak of instances and subschemas; ours say what to
+write instead, on the line of the offending key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from ..errors import Problem
+from ._yaml import MDict, MList
+
+
+@lru_cache(maxsize=1)
+def manifest_schema() -> dict[str, Any]:
+    """The manifest JSON Schema shipped inside the package."""
+    text = resources.files("beeplan").joinpath("schemas/manifest.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(manifest_schema())
+
+
+def format_path(parts: Sequence[Any]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def describe(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+_EXPECTED = {
+    "string": "text",
+    "boolean": "true or false",
+    "integer": "an integer",
+    "object": "a mapping",
+    "array": "a list",
+}
+
+
+def _expected(types: Any) -> str:
+    if isinstance(types, str):
+        return _EXPECTED.get(types, types)
+    names = [t for t in types if t != "null"]
+    if sorted(names) == ["object", "string"]:
+        return "an xid or {id: N}"
+    if sorted(names) == ["boolean", "number", "string"]:
+        return "text, a number or true/false"
+    return " or ".join(_EXPECTED.get(t, t) for t in names)
+
+
+def _locate(root: Any, parts: Sequence[Any]) -> tuple[int | None, str | None]:
+    """The line of the last step of ``parts``, and the source text of a non-string scalar there."""
+    line: int | None = root.line if isinstance(root, (MDict, MList)) else None
+    text: str | None = None
+    node = root
+    for part in parts:
+        if isinstance(node, MDict) and part in node:
+            line = node.key_lines.get(part, line)
+            text = node.texts.get(part)
+            node = node[part]
+        elif isinstance(node, MList) and isinstance(part, int) and part < len(node):
+            line = node.item_lines[part]
+            text = node.texts.get(part)
+            node = node[part]
+        else:
+            break
+    return line, text
+
+
+def _did_you_mean(word: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _messages(error: ValidationError, parts: list[Any]) -> Iterator[tuple[list[Any], str]]:
+    """(path, message) pairs for one jsonschema error."""
+    keyword = error.validator
+    value = error.instance
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    last = parts[-1] if parts else None
+    if keyword == "additionalProperties" and isinstance(value, dict):
+        allowed = sorted(schema.get("properties", {}))
+        for key in value:
+            if key not in allowed:
+                hint = _did_you_mean(str(key), allowed) or (
+                    f" (allowed: {', '.join(allowed)})" if allowed else ""
+                )
+                yield [*parts, key], f"unknown key '{key}'{hint}"
+    elif keyword == "required" and isinstance(value, dict):
+        missing = [key for key in error.validator_value if key not in value]
+        # jsonschema reports each missing key separately; say each once.
+        if missing and error.message.startswith(repr(missing[0])):
+            for key in missing:
+                yield parts, f"missing required key '{key}'"
+    elif keyword == "anyOf" and isinstance(value, dict):
+        yield parts, "missing 'xid' (or 'id: N' to adopt an existing entity without an xid)"
+    elif keyword == "not" and isinstance(value, dict):
+        yield parts, "has both 'xid' and 'id': give the xid, or the id of an entity to adopt"
+    elif keyword == "type":
+        message = f"expected {_expected(error.validator_value)}, got {describe(value)}"
+        yield parts, message
+    elif keyword == "minLength":
+        what = {"xid": "an xid", "name": "a name"}.get(str(last), "a reference" if
+                                                       isinstance(last, int) else "this")
+        yield parts, f"{what} cannot be empty"
+    elif keyword == "minimum":
+        yield parts, f"an id is a positive integer, got {value}"
+    elif keyword == "pattern":
+        if last == "startDate":
+            yield parts, f"'{value}' is not a date: write YYYY-MM-DD"
+        elif last == "email":
+            yield parts, f"'{value}' is not an email address"
+        else:
+            yield parts, f"'{value}' does not match {error.validator_value}"
+    elif keyword == "enum":
+        choices = [str(c) for c in error.validator_value]
+        hint = _did_you_mean(str(value), choices) if isinstance(value, str) else ""
+        yield parts, f"'{value}' is not one of {', '.join(choices)}{hint}"
+    elif keyword == "propertyNames":
+        yield parts, f"'{value}' is not a valid name"
+    else:
+        yield parts, error.message
+
+
+def check(root: Any, file: str) -> list[Problem]:
+    """Schema problems of one file's data, each on the line of the offending node."""
+    problems: list[Problem] = []
+    for error in _validator().iter_errors(root):
+        parts = list(error.absolute_path)
+        for path, message in _messages(error, parts):
+            line, text = _locate(root, path)
+            if error.validator == "type" and text is not None and "text" in _expected(
+                error.validator_value
+            ):
+                # YAML typed what was meant as text (no, 2024, 1.10): say how to keep it.
+                message += f"; quote it: \"{text}\""
+            problems.append(Problem(file, line, format_path(path), message))
+    return problems

@@ -1,0 +1,294 @@
+"""Safe YAML loading that remembers the line of every key and item.
+
+We build the data from the parser's event stream ourselves instead of using
+PyYAML's composer and constructor, because that lets us:
+
+- keep the line of each mapping key and sequence item (error messages);
+- reject duplicate keys, which PyYAML silently accepts (the last one wins);
+- keep dates and non-string custom field values as the text the user wrote;
+- survive hostile input: the C composer recurses in C and crashes on very deep
+  nesting, and aliases can expand exponentially ("billion laughs").
+
+Only plain YAML data is accepted: mappings, sequences, strings, numbers,
+booleans, null and dates. Any other tag is an error, never an object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import yaml
+from yaml.resolver import Resolver
+
+from ..errors import Problem
+
+try:  # libyaml's parser when available: several times faster
+    _Loader: type = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - depends on how PyYAML was built
+    _Loader = yaml.SafeLoader
+
+MAX_DEPTH = 64
+MAX_ALIAS_EXPANSION = 100_000
+
+_P = "tag:yaml.org,2002:"
+_MAP, _SEQ, _STR, _INT, _FLOAT = _P + "map", _P + "seq", _P + "str", _P + "int", _P + "float"
+_BOOL, _NULL, _TIMESTAMP, _MERGE = _P + "bool", _P + "null", _P + "timestamp", _P + "merge"
+
+_BAD_KEY = "a mapping key must be a plain value, not a list or mapping"
+
+_RESOLVER = Resolver()
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+
+
+class MDict(dict[str, Any]):
+    """A mapping that knows its line and the line of each key."""
+
+    __slots__ = ("line", "key_lines", "texts")
+
+    def __init__(self, line: int) -> None:
+        super().__init__()
+        self.line = line
+        self.key_lines: dict[str, int] = {}
+        # Source text of values that YAML typed as non-strings (numbers, booleans,
+        # null): custom field values are sent as written, and hints can quote it.
+        self.texts: dict[str, str] = {}
+
+
+class MList(list[Any]):
+    """A sequence that knows its line and the line of each item."""
+
+    __slots__ = ("line", "item_lines", "texts")
+
+    def __init__(self, line: int) -> None:
+        super().__init__()
+        self.line = line
+        self.item_lines: list[int] = []
+        self.texts: dict[int, str] = {}
+
+
+class _Stop(Exception):
+    """The file cannot be read any further; the problem is already recorded."""
+
+
+class _Frame:
+    __slots__ = ("value", "anchor", "key", "key_line", "merges", "size")
+
+    def __init__(self, value: MDict | MList, anchor: str | None) -> None:
+        self.value = value
+        self.anchor = anchor
+        self.key: str | None = None  # mapping: the key waiting for its value
+        self.key_line = 0
+        self.merges: list[tuple[Any, int]] = []  # mapping: '<<' values, applied at the end
+        self.size = 1  # nodes in this subtree once aliases are expanded
+
+
+def _scalar(tag: str | None, value: str, implicit: tuple[bool, bool]) -> Any:
+    if tag is None or tag == "!":
+        tag = _RESOLVER.resolve(yaml.ScalarNode, value, implicit)
+    if tag == _STR:
+        return value
+    if tag == _NULL:
+        return None
+    if tag == _BOOL:
+        return _CONSTRUCTOR.bool_values.get(value.lower(), value)
+    if tag in (_INT, _FLOAT):
+        node = yaml.ScalarNode(tag, value)
+        try:
+            if tag == _INT:
+                return _CONSTRUCTOR.construct_yaml_int(node)
+            return _CONSTRUCTOR.construct_yaml_float(node)
+        except ValueError:
+            # PyYAML's YAML 1.1 patterns accept a few non-numbers ("0b_", "._"):
+            # they are text to a human, so keep them as text.
+            return value
+    if tag == _TIMESTAMP:
+        # Kept as written: the model wants 'YYYY-MM-DD' strings, and an impossible
+        # date (2023-02-30) must reach our own check instead of crashing PyYAML.
+        return value
+    raise ValueError(tag)
+
+
+def _error_line(exc: yaml.YAMLError, text: str) -> int | None:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    if mark is not None:
+        return int(mark.line) + 1
+    position = getattr(exc, "position", None)
+    if isinstance(position, int):
+        return text.count("\n", 0, position) + 1
+    return None
+
+
+def _error_message(exc: yaml.YAMLError) -> str:
+    if isinstance(exc, yaml.reader.ReaderError):
+        return f"invalid YAML: character {exc.character!r} is not allowed ({exc.reason})"
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    message = f"invalid YAML: {problem}"
+    if context:
+        message += f" ({context})"
+    if "tab" in problem or "'\\t'" in problem:
+        message += "; indent with spaces, not tabs"
+    elif "expected a single document" in (context or ""):
+        message = "invalid YAML: a manifest file holds a single document (remove the second '---')"
+    return message
+
+
+def parse(text: str, file: str, problems: list[Problem]) -> Any:
+    """The data of one YAML document, made of MDict, MList and plain scalars.
+
+    Problems are appended to ``problems``; on a problem that prevents reading
+    the rest of the file, None is returned.
+    """
+    try:
+        return _Builder(file, problems).run(text)
+    except _Stop:
+        return None
+    except yaml.YAMLError as exc:
+        problems.append(Problem(file, _error_line(exc, text), "", _error_message(exc)))
+        return None
+
+
+class _Builder:
+    def __init__(self, file: str, problems: list[Problem]) -> None:
+        self.file = file
+        self.problems = problems
+        self.anchors: dict[str, tuple[Any, int]] = {}  # anchor -> (value, expanded size)
+        self.open_anchors: set[str] = set()
+        self.expanded = 0
+
+    def fail(self, line: int, message: str) -> None:
+        self.problems.append(Problem(self.file, line, "", message))
+
+    def stop(self, line: int, message: str) -> _Stop:
+        self.fail(line, message)
+        return _Stop()
+
+    def run(self, text: str) -> Any:
+        stack: list[_Frame] = []
+        root: Any = None
+        documents = 0
+        events: Iterator[Any] = yaml.parse(text, Loader=_Loader)
+        for event in events:
+            kind = type(event)
+            if kind is yaml.ScalarEvent:
+                line = event.start_mark.line + 1
+                if stack and isinstance(stack[-1].value, MDict) and stack[-1].key is None:
+                    self.take_key(stack[-1], event, line)
+                    continue
+                try:
+                    value = _scalar(event.tag, event.value, event.implicit)
+                except ValueError:
+                    self.fail(line, f"unsupported YAML tag {event.tag}: only plain data is allowed")
+                    value = event.value
+                text_of = event.value if not isinstance(value, str) else None
+                if event.anchor is not None:
+                    self.anchors[event.anchor] = (value, 1)
+                root = self.add(stack, value, line, 1, text_of)
+            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                line = event.start_mark.line + 1
+                if stack and isinstance(stack[-1].value, MDict) and stack[-1].key is None:
+                    raise self.stop(line, _BAD_KEY)
+                is_map = kind is yaml.MappingStartEvent
+                if event.tag not in (None, "!", _MAP if is_map else _SEQ):
+                    self.fail(line, f"unsupported YAML tag {event.tag}: only plain data is allowed")
+                if len(stack) >= MAX_DEPTH:
+                    raise self.stop(line, f"nested more than {MAX_DEPTH} levels deep")
+                container: MDict | MList = MDict(line) if is_map else MList(line)
+                if event.anchor is not None:
+                    self.open_anchors.add(event.anchor)
+                stack.append(_Frame(container, event.anchor))
+            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                frame = stack.pop()
+                if isinstance(frame.value, MDict):
+                    self.apply_merges(frame)
+                if frame.anchor is not None:
+                    self.open_anchors.discard(frame.anchor)
+                    self.anchors[frame.anchor] = (frame.value, frame.size)
+                root = self.add(stack, frame.value, frame.value.line, frame.size, None)
+            elif kind is yaml.AliasEvent:
+                line = event.start_mark.line + 1
+                value, size = self.resolve_alias(event.anchor, line)
+                if stack and isinstance(stack[-1].value, MDict) and stack[-1].key is None:
+                    if isinstance(value, (MDict, MList)):
+                        raise self.stop(line, _BAD_KEY)
+                    stack[-1].key, stack[-1].key_line = str(value), line
+                    continue
+                root = self.add(stack, value, line, size, None)
+            elif kind is yaml.DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    raise self.stop(
+                        event.start_mark.line + 1,
+                        "a manifest file holds a single document (remove the second '---')",
+                    )
+        return root
+
+    def resolve_alias(self, anchor: str, line: int) -> tuple[Any, int]:
+        if anchor in self.open_anchors:
+            raise self.stop(line, f"alias *{anchor} refers to a node that contains it")
+        if anchor not in self.anchors:
+            raise self.stop(line, f"alias *{anchor} refers to no anchor &{anchor}")
+        value, size = self.anchors[anchor]
+        self.expanded += size
+        if self.expanded > MAX_ALIAS_EXPANSION:
+            raise self.stop(line, "aliases expand to too large a document")
+        return value, size
+
+    def take_key(self, frame: _Frame, event: Any, line: int) -> None:
+        # Keys are taken as written: every key of the format is a name, and
+        # YAML 1.1 would otherwise turn 'on:' or 'no:' into booleans.
+        tag = event.tag
+        if tag is None and event.implicit[0]:
+            tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, event.implicit)
+        frame.key = _MERGE if tag == _MERGE else event.value
+        frame.key_line = line
+        if event.anchor is not None:
+            self.anchors[event.anchor] = (event.value, 1)
+
+    def add(self, stack: list[_Frame], value: Any, line: int, size: int, text: str | None) -> Any:
+        if not stack:
+            return value
+        frame = stack[-1]
+        frame.size += size
+        container = frame.value
+        if isinstance(container, MList):
+            if text is not None:
+                container.texts[len(container)] = text
+            container.append(value)
+            container.item_lines.append(line)
+            return None
+        key = frame.key
+        frame.key = None
+        assert key is not None
+        if key == _MERGE:
+            frame.merges.append((value, frame.key_line))
+            return None
+        if key in container:
+            self.fail(
+                frame.key_line,
+                f"duplicate key '{key}' (first at line {container.key_lines[key]}); "
+                "YAML keeps only one of them",
+            )
+            return None
+        container[key] = value
+        container.key_lines[key] = frame.key_line
+        if text is not None:
+            container.texts[key] = text
+        return None
+
+    def apply_merges(self, frame: _Frame) -> None:
+        target = frame.value
+        assert isinstance(target, MDict)
+        for value, line in frame.merges:
+            sources = value if isinstance(value, MList) else [value]
+            for source in sources:
+                if not isinstance(source, MDict):
+                    self.fail(line, "'<<' merges a mapping or a list of mappings")
+                    continue
+                for key, item in source.items():
+                    if key not in target:  # keys written in the mapping win
+                        target[key] = item
+                        target.key_lines[key] = source.key_lines[key]
+                        if key in source.texts:
+                            target.texts[key] = source.texts[key]
