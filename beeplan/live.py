@@ -99,6 +99,9 @@ class Scope:
         )
 
 
+ALL_KINDS = frozenset(KINDS)
+
+
 class LiveReader:
     def __init__(
         self, client: BeeboleClient, parallelism: int = 4, progress: Progress | None = None
@@ -106,6 +109,8 @@ class LiveReader:
         self.client = client
         self.parallelism = parallelism
         self.progress = progress or (lambda message: None)
+        # person.list answers carry leaders.count: a zero spares a person.leaders call.
+        self.people_objs: dict[Ref, Mapping[str, Any]] = {}
 
     def pmap(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
         items = list(items)
@@ -117,7 +122,29 @@ class LiveReader:
     # -- the account ----------------------------------------------------------
 
     def read(self, desired: State) -> State:
-        scope = Scope.of(desired)
+        """The live account, as far as the desired state manages it."""
+        live = self.read_lists(Scope.of(desired))
+        index = Index(live)
+        needs: dict[Ref, set[str]] = {}
+        for want in desired.entities:
+            have = index.find(want.ref)
+            if have is not None and want.relations:
+                needs.setdefault(have.ref, set()).update(want.relations)
+        return _with_known_xids(self.read_relations(live, needs))
+
+    def read_everything(self, relations: Iterable[str]) -> State:
+        """Every entity of the account, with the given relations of each (for import)."""
+        wanted = set(relations)
+        live = self.read_lists(
+            Scope(ALL_KINDS, groups_needed=True, custom_fields_needed="customFields" in wanted)
+        )
+        needs = {e.ref: set(e.spec.relations) & wanted for e in live.entities if e.spec.relations}
+        return _with_known_xids(
+            self.read_relations(live, {ref: rels for ref, rels in needs.items() if rels})
+        )
+
+    def read_lists(self, scope: Scope) -> State:
+        """The entities of the kinds in scope (no relations yet)."""
         entities: list[Entity] = []
         extras: dict[str, Any] = {}
 
@@ -160,7 +187,7 @@ class LiveReader:
                 (obj, entity_of(kind, obj, parent)) for obj in answer.get(KINDS[kind].plural, [])
             ]
 
-        people_objs: dict[Ref, Mapping[str, Any]] = {}
+        people_objs = self.people_objs
         project_objs: list[tuple[Mapping[str, Any], Entity]] = []
         for (kind, _), rows in zip(calls, self.pmap(list_under, calls), strict=True):
             for obj, entity in rows:
@@ -189,22 +216,12 @@ class LiveReader:
             CustomField(_id(cf["id"]), str(cf.get("name", "")), str(cf.get("availableFor", "")))
             for cf in extras.get("custom_field", [])
         )
-        live = State(entities=tuple(entities), custom_fields=custom_fields)
-        live = self.read_relations(desired, live, people_objs)
-        return _with_known_xids(live)
+        return State(entities=tuple(entities), custom_fields=custom_fields)
 
     # -- relations ------------------------------------------------------------
 
-    def read_relations(
-        self, desired: State, live: State, people_objs: Mapping[Ref, Mapping[str, Any]]
-    ) -> State:
-        index = Index(live)
-        needs: dict[Ref, set[str]] = {}
-        for want in desired.entities:
-            have = index.find(want.ref)
-            if have is not None and want.relations:
-                needs.setdefault(have.ref, set()).update(want.relations)
-
+    def read_relations(self, live: State, needs: Mapping[Ref, set[str]]) -> State:
+        """Fill in the relations each entity of ``needs`` manages, in as few calls as possible."""
         group_entities = [ref for ref, rels in needs.items() if "groups" in rels]
         live_groups = [e.ref for e in live.entities if e.kind == "group"]
         by_assignments = bool(group_entities) and len(live_groups) < len(group_entities)
@@ -220,7 +237,7 @@ class LiveReader:
                         assigned.setdefault((kind, _id(obj["id"])), set()).add(group)
 
         leaders_known_empty = {
-            ref for ref, obj in people_objs.items() if _count(obj, "leaders") == 0
+            ref for ref, obj in self.people_objs.items() if _count(obj, "leaders") == 0
         }
         jobs: list[tuple[Ref, str]] = []
         for ref, rels in needs.items():

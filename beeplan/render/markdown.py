@@ -29,7 +29,9 @@ def render_markdown(
         head.append("**Impossible changes** (the plan is refused until they are fixed):")
         head += [f"- {_escape(p)}" for p in plan.problems]
         head.append("")
-    if plan.empty:
+    if plan.empty and plan.problems:
+        head.append("No other changes.")
+    elif plan.empty:
         head.append("**No changes.** The account matches the manifests.")
     else:
         c = plan.counts()

@@ -19,7 +19,9 @@ def render_text(plan: Plan, budget: Budget | None = None, color: bool = False) -
         out.append(paint(f"! {problem}", "-"))
     if plan.problems:
         out.append("")
-    if plan.empty:
+    if plan.empty and plan.problems:
+        out.append("No other changes. The plan is refused until the problems above are fixed.")
+    elif plan.empty:
         out.append("No changes. The account matches the manifests.")
     else:
         out.append("beeplan will make these API calls:")
