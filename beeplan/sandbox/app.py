@@ -27,6 +27,7 @@ from typing import Any
 
 from werkzeug.wsgi import get_input_stream
 
+from . import timesheet  # noqa: F401  (registers the time_entry services)
 from .request import Req, ServiceError, show
 from .services import SERVICES
 from .store import Store

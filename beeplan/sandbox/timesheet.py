@@ -1,0 +1,493 @@
+"""The time_entry services: entries on the leaves of company > project >
+subproject (or on absences), their approval states, and the export job.
+
+Entries belong to the token's own user unless a ``person`` is named (an
+extension of the reference: an admin acting for someone, which tests and
+exports need).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+from .request import Req, json_type, show
+from .services import Answer, count, linked, register, short
+
+ENTRY_KINDS = ("company", "project", "subproject", "absence")
+STATUSES = ("d", "s", "a", "r", "l")
+MAX_HOURS_PER_DAY = 24.0
+
+# service -> (statuses it applies to, status it sets); unlock restores the locked one.
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "submit": (("d", "r"), "s"),
+    "approve": (("s",), "a"),
+    "reject": (("s", "a"), "r"),
+    "lock": (("d", "s", "a", "r"), "l"),
+    "unlock": (("l",), None),
+}
+STATUS_NAMES = {"d": "draft", "s": "submitted", "a": "approved", "r": "rejected", "l": "locked"}
+
+
+# -- entities and tasks ------------------------------------------------------------
+
+
+def chain(db: sqlite3.Connection, row: sqlite3.Row) -> list[sqlite3.Row]:
+    """The entity and its ancestors: subproject, project, company."""
+    out = [row]
+    while out[-1]["kind"] in ("project", "subproject"):
+        out.append(db.execute("SELECT * FROM entity WHERE id = ?", (out[-1]["parent"],)
+                              ).fetchone())
+    return out
+
+
+def active_children(db: sqlite3.Connection, row: sqlite3.Row) -> int:
+    child = {"company": "project", "project": "subproject"}.get(row["kind"])
+    if child is None:
+        return 0
+    return count(db, "SELECT COUNT(*) FROM entity WHERE kind = ? AND parent = ? AND active = 1",
+                 child, row["id"])
+
+
+def available_tasks(db: sqlite3.Connection, row: sqlite3.Row) -> list[sqlite3.Row]:
+    """The tasks time on this entity can use.
+
+    The nearest entity (itself, then its ancestors) with specific tasks
+    enabled and attached decides; otherwise every active task of the company.
+    """
+    if row["kind"] == "absence":
+        return []
+    entities = chain(db, row)
+    for entity in entities:
+        if not entity["tasks_disabled"]:
+            tasks = [t for t in linked(db, "task", entity["id"], "task") if t["active"]]
+            if tasks:
+                return tasks
+    return db.execute(
+        "SELECT * FROM entity WHERE kind = 'task' AND parent = ? AND active = 1 ORDER BY id",
+        (entities[-1]["id"],),
+    ).fetchall()
+
+
+def one_of(req: Req, keys: tuple[str, ...], what: str, *, required: bool) -> str | None:
+    present = [k for k in keys if k in req.doc]
+    if len(present) > 1:
+        req.fail(f"give only one of the fields {', '.join(keys)} ({what}), "
+                 f"got {' and '.join(present)}")
+    if not present:
+        if required:
+            req.fail(f"missing field: one of {', '.join(keys)} ({what})")
+        return None
+    return present[0]
+
+
+def entry_entity(req: Req, key: str) -> sqlite3.Row:
+    """The entity hours go to: active, with active ancestors, and a leaf."""
+    row = req.ref(req.doc, key, key)
+    assert row is not None
+    for entity in chain(req.db, row):
+        if not entity["active"]:
+            req.fail(f"{entity['kind']} {entity['id']} is inactive: no time can be logged on it")
+    if active_children(req.db, row):
+        child = {"company": "projects", "project": "subprojects"}[row["kind"]]
+        req.fail(f"{row['kind']} {row['id']} has {child}: hours go on the leaves of "
+                 "company > project > subproject (see time_entry.get_entities)")
+    return row
+
+
+def entry_task(req: Req, entity: sqlite3.Row) -> sqlite3.Row | None:
+    if entity["kind"] == "absence":
+        return None  # "tasks don't matter" on absences: a task sent along is ignored
+    tasks = available_tasks(req.db, entity)
+    task = req.ref(req.doc, "task", "task", required=False)
+    if tasks and task is None:
+        req.fail(f"missing field task: it is mandatory because {entity['kind']} "
+                 f"{entity['id']} has tasks (see time_entry.get_tasks)")
+    if task is not None and task["id"] not in {t["id"] for t in tasks}:
+        req.fail(f"field task: task {task['id']} cannot be used on {entity['kind']} "
+                 f"{entity['id']} (see time_entry.get_tasks)")
+    return task
+
+
+def person_of(req: Req) -> int | None:
+    """The ``person`` named in the request, else None: the token's own user."""
+    row = req.ref(req.doc, "person", "person", required=False)
+    return None if row is None else int(row["id"])
+
+
+def entry_json(db: sqlite3.Connection, row: sqlite3.Row) -> Answer:
+    entity = db.execute("SELECT * FROM entity WHERE id = ?", (row["entity"],)).fetchone()
+    out: Answer = {"hours": float(row["hours"]), "status": row["status"],
+                   entity["kind"]: short(entity, "active")}
+    if row["task"] is not None:
+        task = db.execute("SELECT * FROM entity WHERE id = ?", (row["task"],)).fetchone()
+        out["task"] = short(task, "active")
+    out["id"] = row["id"]
+    out["date"] = row["date"]
+    out["comment"] = row["comment"]
+    if row["person"] is not None:
+        out["person"] = {"id": row["person"]}
+    return out
+
+
+def find_entry(req: Req) -> sqlite3.Row:
+    if "id" not in req.doc:
+        req.fail("missing field id (the time entry id)")
+    entry_id = req.id_value(req.doc["id"], "id")
+    day = req.day(req.doc, "date", required=True)
+    row = req.db.execute("SELECT * FROM time_entry WHERE id = ?", (entry_id,)).fetchone()
+    if row is None:
+        req.fail(f"no time entry with id {entry_id}")
+    if row["date"] != day:
+        req.fail(f"time entry {entry_id} is not on {day} (it is on {row['date']})")
+    return row
+
+
+def check_hours(req: Req, person: int | None, day: str, hours: float,
+                entry_id: int | None = None) -> None:
+    if not 0 < hours <= MAX_HOURS_PER_DAY:
+        req.fail(f"field hours must be more than 0 and at most 24, got {show(hours)}")
+    logged = req.db.execute(
+        "SELECT COALESCE(SUM(hours), 0) FROM time_entry WHERE person IS ? AND date = ? "
+        "AND id IS NOT ?", (person, day, entry_id)).fetchone()[0]
+    if logged + hours > MAX_HOURS_PER_DAY:
+        req.fail(f"field hours: {hours:g} more hours on {day} would make {logged + hours:g}, "
+                 "more than 24 in a day")
+
+
+def check_editable(req: Req, row: sqlite3.Row) -> None:
+    if row["status"] not in ("d", "r"):
+        req.fail(f"time entry {row['id']} is {STATUS_NAMES[row['status']]}: only draft or "
+                 "rejected entries can be changed")
+
+
+# -- services ------------------------------------------------------------------------
+
+
+def te_create(req: Req) -> Answer:
+    key = one_of(req, ENTRY_KINDS, "the entity the hours go to", required=True)
+    assert key is not None
+    entity = entry_entity(req, key)
+    task = entry_task(req, entity)
+    day = req.day(req.doc, "date", required=True)
+    hours = req.number(req.doc, "hours", required=True)
+    comment = req.text(req.doc, "comment") or ""
+    person = person_of(req)
+    assert day is not None and hours is not None
+    check_hours(req, person, day, hours)
+    cur = req.db.execute(
+        "INSERT INTO time_entry (person, entity, task, date, hours, comment) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (person, entity["id"], task["id"] if task is not None else None, day, hours, comment),
+    )
+    row = req.db.execute("SELECT * FROM time_entry WHERE id = ?", (cur.lastrowid,)).fetchone()
+    return {"timeEntry": entry_json(req.db, row)}
+
+
+def te_update(req: Req) -> Answer:
+    if "id" not in req.doc:
+        req.fail("missing field id (the time entry id)")
+    entry_id = req.id_value(req.doc["id"], "id")
+    row = req.db.execute("SELECT * FROM time_entry WHERE id = ?", (entry_id,)).fetchone()
+    if row is None:
+        req.fail(f"no time entry with id {entry_id}")
+    check_editable(req, row)
+    key = one_of(req, ENTRY_KINDS, "the entity the hours go to", required=False)
+    if key is not None:
+        entity = entry_entity(req, key)
+    else:
+        entity = req.db.execute("SELECT * FROM entity WHERE id = ?", (row["entity"],)).fetchone()
+    task = entry_task(req, entity)
+    day = req.day(req.doc, "date") or row["date"]
+    hours = req.number(req.doc, "hours")
+    hours = row["hours"] if hours is None else hours
+    comment = req.text(req.doc, "comment")
+    comment = row["comment"] if comment is None else comment
+    check_hours(req, row["person"], day, hours, entry_id)
+    req.db.execute(
+        "UPDATE time_entry SET entity = ?, task = ?, date = ?, hours = ?, comment = ? "
+        "WHERE id = ?",
+        (entity["id"], task["id"] if task is not None else None, day, hours, comment, entry_id),
+    )
+    row = req.db.execute("SELECT * FROM time_entry WHERE id = ?", (entry_id,)).fetchone()
+    return {"timeEntry": entry_json(req.db, row)}
+
+
+def te_get(req: Req) -> Answer:
+    return {"timeEntry": entry_json(req.db, find_entry(req))}
+
+
+def te_delete(req: Req) -> Answer:
+    row = find_entry(req)
+    check_editable(req, row)
+    req.db.execute("DELETE FROM time_entry WHERE id = ?", (row["id"],))
+    return {}
+
+
+def date_range(req: Req) -> tuple[str, str]:
+    start = req.day(req.doc, "from", required=True)
+    end = req.day(req.doc, "to", required=True)
+    assert start is not None and end is not None
+    if start > end:
+        req.fail(f"field from ({start}) is after field to ({end})")
+    return start, end
+
+
+def te_list(req: Req) -> Answer:
+    person = person_of(req)
+    start, end = date_range(req)
+    rows = req.db.execute(
+        "SELECT * FROM time_entry WHERE person IS ? AND date BETWEEN ? AND ? ORDER BY date, id",
+        (person, start, end),
+    ).fetchall()
+    return {"timeEntries": [entry_json(req.db, r) for r in rows]}
+
+
+def make_transition(action: str) -> Callable[[Req], Answer]:
+    sources, target = TRANSITIONS[action]
+
+    def transition(req: Req) -> Answer:
+        if "id" in req.doc:
+            if "from" in req.doc or "to" in req.doc:
+                req.fail("give either id and date, or from and to, not both")
+            row = find_entry(req)
+            if row["status"] not in sources:
+                allowed = " or ".join(STATUS_NAMES[s] for s in sources)
+                req.fail(f"time entry {row['id']} is {STATUS_NAMES[row['status']]}: "
+                         f"{action} applies to {allowed} entries")
+            rows = [row]
+        else:
+            if "from" not in req.doc and "to" not in req.doc:
+                req.fail("missing fields from and to (or id and date for one entry)")
+            person = person_of(req)
+            start, end = date_range(req)
+            # A range acts on the entries it applies to and leaves the others be.
+            rows = req.db.execute(
+                f"SELECT * FROM time_entry WHERE person IS ? AND date BETWEEN ? AND ? "
+                f"AND status IN ({','.join('?' * len(sources))})",
+                (person, start, end, *sources),
+            ).fetchall()
+        if action == "reject":
+            req.text(req.doc, "memo")
+        for row in rows:
+            if action == "lock":
+                req.db.execute("UPDATE time_entry SET status = 'l', locked_from = ? WHERE id = ?",
+                               (row["status"], row["id"]))
+            elif action == "unlock":
+                req.db.execute("UPDATE time_entry SET status = COALESCE(locked_from, 'a'), "
+                               "locked_from = NULL WHERE id = ?", (row["id"],))
+            else:
+                req.db.execute("UPDATE time_entry SET status = ? WHERE id = ?",
+                               (target, row["id"]))
+        return {}
+
+    return transition
+
+
+def te_get_entities(req: Req) -> Answer:
+    req.day(req.doc, "date")
+    key = one_of(req, ("company", "project"), "the branch to expand", required=False)
+    if key is None:
+        companies = req.db.execute(
+            "SELECT * FROM entity WHERE kind = 'company' AND active = 1 ORDER BY id").fetchall()
+        absences = req.db.execute(
+            "SELECT * FROM entity WHERE kind = 'absence' AND active = 1 ORDER BY id").fetchall()
+        return {
+            "companies": [short(c, "active") | {"projects": {"count": active_children(req.db, c)}}
+                          for c in companies],
+            "absences": [short(a, "active") for a in absences],
+        }
+    parent = req.ref(req.doc, key, key)
+    assert parent is not None
+    child = {"company": "project", "project": "subproject"}[key]
+    rows = req.db.execute(
+        "SELECT * FROM entity WHERE kind = ? AND parent = ? AND active = 1 ORDER BY id",
+        (child, parent["id"]),
+    ).fetchall()
+    if key == "company":
+        return {"projects": [short(p, "active") | {"subprojects": {
+            "count": active_children(req.db, p)}} for p in rows]}
+    return {"subprojects": [short(s, "active") for s in rows]}
+
+
+def te_get_tasks(req: Req) -> Answer:
+    req.day(req.doc, "date")
+    key = one_of(req, ENTRY_KINDS, "the entity the hours go to", required=True)
+    assert key is not None
+    row = req.ref(req.doc, key, key)
+    assert row is not None
+    return {"tasks": [short(t, "active") for t in available_tasks(req.db, row)]}
+
+
+# -- export --------------------------------------------------------------------------
+
+EXPORT_KEYS = ("date", "person", "personId", "company", "companyId", "project", "projectId",
+               "subproject", "subprojectId", "task", "taskId", "absence", "absenceId", "hours",
+               "status", "comment")
+DEFAULT_EXPORT_KEYS = ("date", "person", "company", "project", "subproject", "task", "absence",
+                       "hours", "status", "comment")
+EXPORT_FILTERS = ("company", "project", "subproject", "person", "task", "absence")
+
+
+def export_row(db: sqlite3.Connection, entry: sqlite3.Row, keys: list[str]) -> list[Any]:
+    entity = db.execute("SELECT * FROM entity WHERE id = ?", (entry["entity"],)).fetchone()
+    named: dict[str, sqlite3.Row | None] = {k: None for k in ENTRY_KINDS}
+    for row in chain(db, entity):
+        named[row["kind"]] = row
+    if entity["kind"] == "absence":
+        named["company"] = db.execute("SELECT * FROM entity WHERE id = ?",
+                                      (entity["parent"],)).fetchone()
+    named["task"] = (db.execute("SELECT * FROM entity WHERE id = ?", (entry["task"],)).fetchone()
+                     if entry["task"] is not None else None)
+    named["person"] = (db.execute("SELECT * FROM entity WHERE id = ?",
+                                  (entry["person"],)).fetchone()
+                       if entry["person"] is not None else None)
+    values: list[Any] = []
+    for key in keys:
+        if key in ("date", "comment", "status"):
+            values.append(entry[key])
+        elif key == "hours":
+            values.append(float(entry["hours"]))
+        elif key.endswith("Id"):
+            found = named[key[:-2]]
+            values.append(found["id"] if found is not None else None)
+        else:
+            found = named[key]
+            values.append(found["name"] if found is not None else "")
+    return values
+
+
+def in_groups(db: sqlite3.Connection, entry: sqlite3.Row, gids: set[int]) -> bool:
+    owners = [r["id"] for r in chain(db, db.execute("SELECT * FROM entity WHERE id = ?",
+                                                     (entry["entity"],)).fetchone())]
+    owners += [x for x in (entry["person"], entry["task"]) if x is not None]
+    marks = ",".join("?" * len(owners))
+    assigned = {r[0] for r in db.execute(
+        f"SELECT target FROM link WHERE rel = 'group' AND owner IN ({marks})", owners)}
+    return bool(assigned & gids)
+
+
+def expand_groups(req: Req, gids: list[int]) -> set[int]:
+    out: set[int] = set()
+    todo = list(gids)
+    while todo:
+        gid = todo.pop()
+        if gid not in out:
+            out.add(gid)
+            todo.extend(r[0] for r in req.db.execute(
+                "SELECT id FROM entity WHERE kind = 'group' AND parent = ?", (gid,)))
+    return out
+
+
+def output_format(req: Req) -> bool | None:
+    """True for ``outputFormat: "array"``, False for CSV, None when not given."""
+    value = req.doc.get("outputFormat")
+    if value is None and "outputFormat" not in req.doc:
+        return None
+    if value not in ("array", "csv"):
+        req.fail(f'field outputFormat must be "array" (or "csv", the default), got {show(value)}')
+    return value == "array"
+
+
+def te_export(req: Req) -> Answer:
+    start, end = date_range(req)
+    show_ = req.text(req.doc, "show")
+    if show_ not in (None, "all"):
+        req.fail(f'field show: only "all" is emulated, got {show(show_)}')
+    keys = req.strings(req.doc, "keys") or list(DEFAULT_EXPORT_KEYS)
+    for key in keys:
+        if key not in EXPORT_KEYS:
+            req.fail(f"field keys: unknown key {show(key)} (known: {', '.join(EXPORT_KEYS)})")
+    statuses = req.strings(req.doc, "statusFilters") or list(STATUSES)
+    for status in statuses:
+        if status not in STATUSES:
+            req.fail(f"field statusFilters: unknown status {show(status)} "
+                     "(d, s, a, r or l)")
+    gids_raw = req.doc.get("gids", [])
+    if not isinstance(gids_raw, list):
+        req.fail(f"field gids must be an array of group ids, got {json_type(gids_raw)}")
+    gids = [int(req.find("group", req.id_value(g, f"gids[{i}]"), None)["id"])
+            for i, g in enumerate(gids_raw)]
+    as_array = bool(output_format(req))
+    by = one_of(req, EXPORT_FILTERS, "the entity to export", required=False)
+    target = req.ref(req.doc, by, by) if by is not None else None
+    marks = ",".join("?" * len(statuses))
+    entries = req.db.execute(
+        f"SELECT * FROM time_entry WHERE date BETWEEN ? AND ? AND status IN ({marks}) "
+        "ORDER BY date, id", (start, end, *statuses)).fetchall()
+    groups = expand_groups(req, gids) if gids else None
+    rows: list[list[Any]] = [list(keys)]
+    for entry in entries:
+        if target is not None and not matches(req.db, entry, target):
+            continue
+        if groups is not None and not in_groups(req.db, entry, groups):
+            continue
+        rows.append(export_row(req.db, entry, keys))
+    # The export is computed now, from what the entries are when the job starts.
+    cur = req.db.execute("INSERT INTO job (array, rows) VALUES (?, ?)",
+                         (int(as_array), json.dumps(rows, ensure_ascii=False)))
+    return {"job": {"status": "running", "id": int(cur.lastrowid or 0)}}
+
+
+def matches(db: sqlite3.Connection, entry: sqlite3.Row, target: sqlite3.Row) -> bool:
+    if target["kind"] == "person":
+        return bool(entry["person"] == target["id"])
+    if target["kind"] == "task":
+        return bool(entry["task"] == target["id"])
+    entity = db.execute("SELECT * FROM entity WHERE id = ?", (entry["entity"],)).fetchone()
+    ids = {r["id"] for r in chain(db, entity)}
+    if entity["kind"] == "absence":
+        ids.add(entity["parent"])
+    return target["id"] in ids
+
+
+def to_csv(rows: list[list[Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for row in rows:
+        writer.writerow(["" if v is None else f"{v:.2f}" if isinstance(v, float) else v
+                         for v in row])
+    return out.getvalue()
+
+
+def te_get_job_info(req: Req) -> Answer:
+    if "id" not in req.doc:
+        req.fail("missing field id (the job id time_entry.export answered)")
+    job_id = req.id_value(req.doc["id"], "id")
+    job = req.db.execute("SELECT * FROM job WHERE id = ?", (job_id,)).fetchone()
+    if job is None:
+        req.fail(f"no export job with id {job_id}")
+    as_array = output_format(req)
+    req.db.execute("UPDATE job SET polls = polls + 1 WHERE id = ?", (job_id,))
+    if job["polls"] < req.app.knobs.job_polls:
+        return {"job": {"status": "running", "id": job_id}}
+    rows = json.loads(job["rows"])
+    array = bool(job["array"]) if as_array is None else as_array
+    return {"job": {"status": "done", "id": job_id, "result": rows if array else to_csv(rows)}}
+
+
+def _register_time() -> None:
+    entity_keys = ENTRY_KINDS
+    register("time_entry.get_entities", ("company", "project", "date"), te_get_entities,
+             writes=False)
+    register("time_entry.get_tasks", (*entity_keys, "date"), te_get_tasks, writes=False)
+    register("time_entry.create", (*entity_keys, "task", "date", "hours", "comment", "person"),
+             te_create, writes=True)
+    register("time_entry.update", ("id", *entity_keys, "task", "date", "hours", "comment"),
+             te_update, writes=True)
+    register("time_entry.get", ("id", "date"), te_get, writes=False)
+    register("time_entry.delete", ("id", "date"), te_delete, writes=True)
+    register("time_entry.list", ("person", "from", "to"), te_list, writes=False)
+    for action in TRANSITIONS:
+        fields = ("person", "from", "to", "id", "date", *(("memo",) if action == "reject" else ()))
+        register(f"time_entry.{action}", fields, make_transition(action), writes=True)
+    register("time_entry.export", ("from", "to", "show", "keys", "statusFilters", "gids",
+                                   "outputFormat", *EXPORT_FILTERS), te_export, writes=True)
+    register("time_entry.get_job_info", ("id", "outputFormat"), te_get_job_info, writes=False)
+
+
+_register_time()
