@@ -179,8 +179,9 @@ class Applier:
                         outcome.stopped = str(exc)
                         self._stop.set()
                     except (ApiError, TransportError) as exc:
-                        outcome.failed.append((action, str(exc)))
-                        note(action, "failed", str(exc))
+                        reason = exc.api_message if isinstance(exc, ApiError) else exc.reason
+                        outcome.failed.append((action, reason))
+                        note(action, "failed", reason)
                         additive_failed = additive_failed or action.phase < FIRST_REMOVAL_PHASE
                         skip_dependents(action.id)
                     else:

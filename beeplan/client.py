@@ -93,9 +93,13 @@ def redact_url(url: str) -> str:
     return url
 
 
-def token_key(endpoint: str, token: str) -> str:
-    """A stable, non-reversible name for a (endpoint, token) pair: the ledger's file name."""
-    return hashlib.sha256(f"{endpoint}\0{token}".encode()).hexdigest()[:24]
+def token_key(token: str) -> str:
+    """A stable, non-reversible name for a token: the ledger's file name.
+
+    Beebole's quota is per user (token) and day, whatever the URL, so the
+    endpoint is not part of it (the embedded sandbox's port changes per run).
+    """
+    return hashlib.sha256(f"beeplan-ledger\0{token}".encode()).hexdigest()[:24]
 
 
 def cache_dir() -> Path:
@@ -211,7 +215,7 @@ class BeeboleClient:
         self.usage = Usage()
         self._usage_lock = threading.Lock()
         self._local = threading.local()
-        path = cache_dir() / "quota" / f"{token_key(endpoint, token)}.json" if ledger else None
+        path = cache_dir() / "quota" / f"{token_key(token)}.json" if ledger else None
         self.ledger = Ledger(path)
 
     def __repr__(self) -> str:  # never show the token

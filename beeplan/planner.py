@@ -65,6 +65,9 @@ RELATION_SERVICES: dict[str, tuple[str, str, str]] = {
 # Destruction is guarded per kind, and for these relations per link: stripping
 # every member of a project is as harmful as deactivating it.
 GUARDED_RELATIONS = ("members.people", "members.groups", "managers")
+KNOWN_FIELD_LABELS = frozenset(
+    {"Company", "Company - Corporate", "Company - Customer", "Person", "Project", "Subproject"}
+)
 DESTROY_RATIO = 0.10
 DESTROY_MIN = 3
 
@@ -177,6 +180,7 @@ class _Builder:
         self.readiness: dict[tuple[str, str, Any], str] = {}
         self.touched: dict[str, tuple[Entity | None, set[str]]] = {}
         self.custom_field_ids = {cf.name: cf.id for cf in live.custom_fields}
+        self.custom_field_labels = {cf.name: cf.available_for for cf in live.custom_fields}
         self.deferred: list[tuple[Entity, Entity | None, Ref]] = []
 
     # -- helpers ----------------------------------------------------------
@@ -455,6 +459,14 @@ class _Builder:
                     )
                 continue
             field_id = self.custom_field_ids[name]
+            if name in wanted and not self.available(name, want):
+                where = f" ({want.source})" if want.source else ""
+                self.problems.append(
+                    f"{want.kind} {target.label}{where}: custom field {name!r} is not available "
+                    f"for this {want.kind} (the account makes it available for: "
+                    f"{self.custom_field_labels[name]})"
+                )
+                continue
             if name in wanted and wanted[name] != current.get(name):
                 self.add(
                     Action(
@@ -487,6 +499,25 @@ class _Builder:
                         changes=(Change(f"customFields.{name}", current[name], None),),
                     )
                 )
+
+    def available(self, name: str, want: Entity) -> bool:
+        """Whether custom field ``name`` applies to this entity, as far as the account says.
+
+        ``availableFor`` lists labels such as ``Person`` or ``Company - Customer``
+        (companies split by ``corporate``). Unknown labels or an unknown
+        corporate flag give the benefit of the doubt: the API has the last word.
+        """
+        labels = {p.strip() for p in self.custom_field_labels.get(name, "").split(",") if p.strip()}
+        if not labels or not labels & KNOWN_FIELD_LABELS:
+            return True
+        mine = {want.kind.capitalize()}
+        if want.kind == "company":
+            have = self.index.find(want.ref)
+            corporate = want.fields.get("corporate", have.fields.get("corporate") if have else None)
+            if corporate is None:
+                return bool(labels & {"Company", "Company - Corporate", "Company - Customer"})
+            mine.add("Company - Corporate" if corporate else "Company - Customer")
+        return bool(labels & mine)
 
     def plan_specific_enabled(
         self, want: Entity, target: Ref, wanted: bool, current: bool | None, new: bool
