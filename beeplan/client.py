@@ -266,6 +266,8 @@ class BeeboleClient:
         )
         answer = _decode(content)
         message = str(answer.get("message") or "") if isinstance(answer, Mapping) else ""
+        # The sandbox names the service in its messages; ApiError adds it again otherwise.
+        message = message.removeprefix(f"{service}: ")
         if response.status_code == 401:
             raise AuthError(service, message or "the API token was refused", 401)
         if response.status_code == 429 or is_quota_message(message):

@@ -1,10 +1,114 @@
-"""The `sandbox` commands."""
+"""The `sandbox` commands: serve the local Beebole emulator over HTTP."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import click
 
-from ..errors import BeeplanError
+from ..client import is_loopback
+from ..errors import ConfigError
+
+DEFAULT_DB = "beeplan-sandbox.db"
 
 
-COMMANDS = []
+@click.group("sandbox")
+def sandbox_group() -> None:
+    """Run the local Beebole API emulator (the sandbox)."""
+
+
+def token_file_for(db: str) -> Path:
+    return Path("beeplan-sandbox.token" if db == ":memory:" else db + ".token")
+
+
+def write_secret(path: Path, secret: str) -> None:
+    """Write a file only its owner can read, whatever mode an older copy had."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, (secret + "\n").encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
+@sandbox_group.command(
+    "serve",
+    epilog="""\b
+Examples:
+  beeplan sandbox serve                          # beeplan-sandbox.db, a free port
+  beeplan sandbox serve --db demo.db --port 8080
+  curl -u "$(cat demo.db.token):x" -d '{"service":"company.list"}' \\
+       http://127.0.0.1:8080/api/v2
+  beeplan sandbox serve --db :memory: --token test --error-rate 0.1 --seed 7
+
+\b
+The token is the one stored in the database (made up when the database is
+created) unless --token gives one. It is never printed: without --token it
+is written to DB.token (mode 0600) beside the database.""",
+)
+@click.option("--db", default=DEFAULT_DB, show_default=True, metavar="FILE",
+              help="SQLite database, created if missing (':memory:' for a throwaway one).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (loopback only, unless --allow-remote).")
+@click.option("--allow-remote", is_flag=True,
+              help="Allow a non-loopback --host: the token then crosses the network "
+              "in clear (plain http).")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="TCP port; 0 picks a free one.")
+@click.option("--token", metavar="T",
+              help="Accept this token instead of the database's own.")
+@click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the database's token [default: DB.token].")
+@click.option("--seed-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="YAML with custom field definitions and initial calls (new databases only).")
+@click.option("--latency-ms", type=click.FloatRange(min=0), default=0, show_default=True,
+              help="Delay every answer by this much.")
+@click.option("--error-rate", type=click.FloatRange(0, 1), default=0, show_default=True,
+              help="Share of requests answered HTTP 500 without doing the work.")
+@click.option("--error-after-rate", type=click.FloatRange(0, 1), default=0, show_default=True,
+              help="Share of requests whose work is done, then answered HTTP 500 (lost answer).")
+@click.option("--drop-rate", type=click.FloatRange(0, 1), default=0, show_default=True,
+              help="Share of connections closed without an answer.")
+@click.option("--seed", type=int, help="Random seed for the fault knobs (reproducible runs).")
+@click.option("--quota-requests", type=click.IntRange(min=0), default=4000, show_default=True,
+              help="Requests allowed per day.")
+@click.option("--quota-kb", type=click.IntRange(min=0), default=2048, show_default=True,
+              help="KB (requests + answers) allowed per day.")
+def serve(db: str, host: str, allow_remote: bool, port: int, token: str | None,
+          token_file: Path | None, seed_file: Path | None, latency_ms: float,
+          error_rate: float, error_after_rate: float, drop_rate: float, seed: int | None,
+          quota_requests: int, quota_kb: int) -> None:
+    """Serve the Beebole API emulator on http://HOST:PORT/api/v2 until Ctrl-C."""
+    from ..sandbox.server import SandboxServer
+
+    if not is_loopback(host) and not allow_remote:
+        raise ConfigError(
+            f"refusing to serve on {host}: the sandbox speaks plain http, so the token "
+            "would cross the network in clear. Use a loopback address, or pass "
+            "--allow-remote if you mean it."
+        )
+    server = SandboxServer(
+        db, host=host, port=port, token=token, seed_file=seed_file, latency_ms=latency_ms,
+        error_rate=error_rate, error_after_rate=error_after_rate, drop_rate=drop_rate,
+        seed=seed, quota_requests=quota_requests, quota_kb=quota_kb,
+    )
+    try:
+        server.start()
+    except OSError as exc:
+        server.stop()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    click.echo(f"Beebole sandbox on {server.url} (database {db})")
+    if token:
+        click.echo("Token: the one given with --token.")
+    else:
+        path = token_file or token_file_for(db)
+        write_secret(path, server.token)
+        click.echo(f"Token: written to {path} (readable by you only). Try:")
+        click.echo(f"  curl -u \"$(cat {path}):x\" -d '{{\"service\":\"company.list\"}}' "
+                   f"{server.url}")
+    click.echo("Press Ctrl-C to stop.")
+    server.serve_forever()
+
+
+COMMANDS = [sandbox_group]
