@@ -54,13 +54,13 @@ class Checker:
 
     def _unknown(self, kind: str, xid: str) -> str:
         word = KIND_WORDS[kind][0]
+        for other, defined in self.defined.items():
+            if other != kind and ("xid", xid) in defined:
+                return f"unknown {word} '{xid}' ('{xid}' is a {KIND_WORDS[other][0]})"
         known = [key[1] for key in self.defined[kind] if key[0] == "xid"]
         close = difflib.get_close_matches(xid, known, n=1, cutoff=0.6)
         if close:
             return f"unknown {word} '{xid}'; did you mean '{close[0]}'?"
-        for other, defined in self.defined.items():
-            if other != kind and ("xid", xid) in defined:
-                return f"unknown {word} '{xid}' ('{xid}' is a {KIND_WORDS[other][0]})"
         return f"unknown {word} '{xid}': no {word} has this xid"
 
     def _check_ref(self, raw: Raw, key: str, path: str, value: Any, kind: str,

@@ -107,7 +107,27 @@ def _messages(error: ValidationError, parts: list[Any]) -> Iterator[tuple[list[A
     keyword = error.validator
     value = error.instance
     schema = error.schema if isinstance(error.schema, dict) else {}
+    if schema.get("type") == ["string", "object"] and isinstance(value, dict):
+        # A reference written as a mapping: one message, not one per keyword.
+        if keyword == "additionalProperties":
+            xid = value.get("xid")
+            example = f"'{xid}'" if isinstance(xid, str) else "its xid as text"
+            yield parts, f"write the reference as {example}, or as {{id: N}}"
+        elif keyword == "required" and not set(value) - {"id"}:
+            yield parts, "a reference is an xid as text, or {id: N}"
+        elif keyword not in ("required", "additionalProperties"):
+            yield from _messages_plain(error, parts)
+        return
+    yield from _messages_plain(error, parts)
+
+
+def _messages_plain(error: ValidationError, parts: list[Any]) -> Iterator[tuple[list[Any], str]]:
+    keyword = error.validator
+    value = error.instance
+    schema = error.schema if isinstance(error.schema, dict) else {}
     last = parts[-1] if parts else None
+    if keyword in ("anyOf", "not") and not isinstance(value, dict):
+        return  # the type error says it
     if keyword == "additionalProperties" and isinstance(value, dict):
         allowed = sorted(schema.get("properties", {}))
         for key in value:

@@ -110,7 +110,13 @@ def _scalar(tag: str | None, value: str, implicit: tuple[bool, bool]) -> Any:
 
 
 def _error_line(exc: yaml.YAMLError, text: str) -> int | None:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem_mark = getattr(exc, "problem_mark", None)
+    context_mark = getattr(exc, "context_mark", None)
+    # An unclosed quote or bracket is found at the end of the file; the line
+    # where it was opened is the one to fix.
+    if context_mark is not None and "end of stream" in str(getattr(exc, "problem", "")):
+        return int(context_mark.line) + 1
+    mark = problem_mark or context_mark
     if mark is not None:
         return int(mark.line) + 1
     position = getattr(exc, "position", None)
@@ -124,14 +130,21 @@ def _error_message(exc: yaml.YAMLError) -> str:
         return f"invalid YAML: character {exc.character!r} is not allowed ({exc.reason})"
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
+    context_mark = getattr(exc, "context_mark", None)
     message = f"invalid YAML: {problem}"
     if context:
-        message += f" ({context})"
-    if "tab" in problem or "'\\t'" in problem:
+        where = f" at line {context_mark.line + 1}" if context_mark is not None else ""
+        message += f" ({context}{where})"
+    if "tab" in problem:
         message += "; indent with spaces, not tabs"
-    elif "expected a single document" in (context or ""):
-        message = "invalid YAML: a manifest file holds a single document (remove the second '---')"
+    elif "block" in (context or ""):
+        message += "; check the indentation"
     return message
+
+
+def _bad_tag(tag: str) -> str:
+    name = "!!" + tag[len(_P):] if tag.startswith(_P) else tag
+    return f"unsupported YAML tag {name}: only plain data (text, numbers, lists...) is allowed"
 
 
 def parse(text: str, file: str, problems: list[Problem]) -> Any:
@@ -179,8 +192,7 @@ class _Builder:
                 try:
                     value = _scalar(event.tag, event.value, event.implicit)
                 except ValueError:
-                    self.fail(line, f"unsupported YAML tag {event.tag}: only plain data is allowed")
-                    value = event.value
+                    raise self.stop(line, _bad_tag(event.tag)) from None
                 text_of = event.value if not isinstance(value, str) else None
                 if event.anchor is not None:
                     self.anchors[event.anchor] = (value, 1)
@@ -191,7 +203,7 @@ class _Builder:
                     raise self.stop(line, _BAD_KEY)
                 is_map = kind is yaml.MappingStartEvent
                 if event.tag not in (None, "!", _MAP if is_map else _SEQ):
-                    self.fail(line, f"unsupported YAML tag {event.tag}: only plain data is allowed")
+                    raise self.stop(line, _bad_tag(event.tag))
                 if len(stack) >= MAX_DEPTH:
                     raise self.stop(line, f"nested more than {MAX_DEPTH} levels deep")
                 container: MDict | MList = MDict(line) if is_map else MList(line)
