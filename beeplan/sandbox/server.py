@@ -9,9 +9,11 @@ Knobs (latency, faults, quotas) are attributes, changeable while it runs:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
+import socket
 import threading
 from collections import Counter
 from pathlib import Path
@@ -155,7 +157,12 @@ class SandboxServer:
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
+            stopper = threading.Thread(target=self._server.shutdown)
+            stopper.start()
+            # Wake the serving loop now rather than at its next poll.
+            with contextlib.suppress(OSError):
+                socket.create_connection((self.host, self.port), timeout=1).close()
+            stopper.join()
             self._server.server_close()
             if self._thread is not None:
                 self._thread.join(timeout=10)
