@@ -1,17 +1,118 @@
-"""The `importer` command."""
+"""The `import` command: write manifests from the live account."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from ..errors import BeeplanError
+from ..errors import BeeplanError, ConfigError, ExitStatus
+from ..importer import RELATION_KEYS, manifest_files, parse_relations
+from ..live import LiveReader
+from ..model import KINDS
+from .options import endpoint_options, open_client, parallelism_option
+from .progress import ReadProgress
 
 
-@click.command("import", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def import_command(args: tuple[str, ...]) -> None:
-    """Write manifests from the live account."""
-    raise BeeplanError("beeplan import: not implemented yet")
+@click.command(
+    "import",
+    epilog="""\b
+Examples:
+  beeplan import -o manifests/                       # everything, with all relations
+  beeplan import -o manifests/ --relations groups,leaders
+  beeplan import -o manifests/ --relations none      # entities only; relations unmanaged
+  beeplan import -o manifests/ --include-inactive --force
+  beeplan import --endpoint sandbox:demo.db -o /tmp/acme && beeplan plan /tmp/acme""",
+)
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("manifests"),
+    show_default=True,
+    help="Directory to write the manifest set into.",
+)
+@click.option(
+    "--relations",
+    default="all",
+    show_default=True,
+    metavar="all|none|KEY,...",
+    help="Which relation keys to import (and so manage): "
+    + ", ".join(RELATION_KEYS)
+    + ". Those left out stay unmanaged.",
+)
+@click.option(
+    "--include-inactive",
+    is_flag=True,
+    help="Also write inactive entities (with active: false). Without it they stay unmanaged.",
+)
+@click.option("--force", is_flag=True, help="Write into a non-empty directory (see below).")
+@endpoint_options
+@parallelism_option
+@click.pass_context
+def import_command(
+    ctx: click.Context,
+    out_dir: Path,
+    relations: str,
+    include_inactive: bool,
+    force: bool,
+    endpoint: str,
+    token_file: Path | None,
+    parallelism: int,
+) -> ExitStatus:
+    """Write the live account as a manifest set: the first step of adopting beeplan.
+
+    One file per company (projects and subprojects nested), plus groups.yaml,
+    tasks.yaml, people.yaml and absences.yaml. Entities without an xid are
+    written with their live id so the first plan adopts them in place. The
+    output is deterministic: importing an unchanged account gives the same
+    bytes. The first 'beeplan plan' on the result shows no changes.
+
+    A non-empty directory is refused unless --force; with --force the YAML
+    files directly in it are replaced (other YAML there would be merged into
+    the set and duplicate entries).
+    """
+    try:
+        wanted = parse_relations(relations)
+    except ValueError as exc:
+        raise ConfigError(f"--relations: {exc}") from None
+    existing = sorted(out_dir.iterdir()) if out_dir.is_dir() else []
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"{out_dir} exists and is not a directory")
+    if existing and not force:
+        raise BeeplanError(
+            f"{out_dir} is not empty; refusing to overwrite it. "
+            "Choose another -o directory, or pass --force."
+        )
+    quiet = bool(ctx.find_root().params.get("quiet"))
+    with open_client(endpoint, token_file) as client:
+        progress = ReadProgress(enabled=not quiet)
+        live = LiveReader(client, parallelism, progress).read_everything(wanted)
+        progress.done()
+        calls = client.usage.total_requests
+        kb = client.usage.total_bytes / 1024
+    files = manifest_files(live, wanted, include_inactive)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    removed = [p for p in existing if p.suffix in (".yaml", ".yml") and p.name not in files]
+    for path in removed:
+        path.unlink()
+    for name, text in files.items():
+        (out_dir / name).write_text(text, encoding="utf-8")
+    summary = ", ".join(
+        f"{n} {KINDS[kind].plural if n != 1 else kind}" for kind, n in live.counts().items() if n
+    )
+    if not quiet:
+        click.echo(
+            f"Imported {summary or 'nothing'} into {out_dir}/ ({len(files)} files; "
+            f"{calls} API calls, {kb:.0f} KB)."
+        )
+        if removed:
+            click.echo(
+                f"Removed {len(removed)} old YAML file(s): " + ", ".join(p.name for p in removed)
+            )
+        click.echo(f"Next: beeplan validate {out_dir} && beeplan plan {out_dir}")
+    return ExitStatus.SUCCESS
 
 
 COMMANDS = [import_command]

@@ -1,0 +1,316 @@
+"""Write a live account as a manifest set: the way into beeplan for an existing account.
+
+``manifest_files`` is a pure function from a live ``State`` to file texts:
+one file per company (its projects and subprojects nested), plus
+groups.yaml, tasks.yaml, people.yaml and absences.yaml. The output is
+deterministic (same account, same bytes), nested the way a person would
+write it, with no empty keys, and comments where a value needs explaining.
+
+Entities with an xid are keyed by it; those without get ``id:`` so the first
+plan adopts them instead of creating duplicates. References to entities
+that are not written (inactive ones, without --include-inactive) use
+``{id: N}``: they stay valid, and the entities stay unmanaged.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from .model import Entity, Index, Ref, State
+
+# The manifest's relation keys and the model's flattened relations behind each.
+RELATION_KEYS: dict[str, tuple[str, ...]] = {
+    "groups": ("groups",),
+    "members": ("members.people", "members.groups"),
+    "managers": ("managers",),
+    "leaders": ("leaders",),
+    "customFields": ("customFields",),
+    "specificTasks": ("specificTasks.enabled", "specificTasks.tasks"),
+}
+
+ADOPTED_NOTE = (
+    "created without an xid: adopted by its live id (Beebole sets an xid only at creation)"
+)
+FLOW_LIMIT = 90  # longer reference lists are written one item per line
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def parse_relations(option: str) -> frozenset[str]:
+    """``all``, ``none`` or a comma list of manifest relation keys -> model relations."""
+    text = option.strip()
+    if text == "all":
+        return frozenset(r for rels in RELATION_KEYS.values() for r in rels)
+    if text == "none":
+        return frozenset()
+    chosen = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [c for c in chosen if c not in RELATION_KEYS]
+    if unknown:
+        raise ValueError(
+            f"unknown relation key(s) {', '.join(unknown)}; choose from "
+            f"{', '.join(RELATION_KEYS)}, or all, or none"
+        )
+    return frozenset(r for c in chosen for r in RELATION_KEYS[c])
+
+
+# ---------------------------------------------------------------------------
+# A small YAML writer: PyYAML cannot write comments, and we want stable bytes.
+
+
+def scalar(value: Any) -> str:
+    if isinstance(value, str) and _DATE.match(value):
+        return value  # a date reads back as the same date string
+    if isinstance(value, str) and ("\n" in value or "\r" in value):
+        return json.dumps(value)  # a JSON string is a valid YAML double-quoted scalar
+    text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=1 << 20)
+    if text.endswith("\n...\n"):
+        text = text[: -len("\n...\n")]
+    text = text.strip()
+    if "\n" in text:  # PyYAML folded something; fall back to a fully escaped form
+        return json.dumps(value)
+    return text
+
+
+@dataclass(frozen=True)
+class Comment:
+    text: str
+
+
+Node = Any  # dict[str, Node] | list[Node] | scalar | Comment-annotated values
+
+
+def _flow(items: list[Any]) -> str | None:
+    if not all(isinstance(i, (str, int)) or _is_id_ref(i) for i in items):
+        return None
+    parts = [f"{{id: {i['id']}}}" if _is_id_ref(i) else scalar(i) for i in items]
+    text = "[" + ", ".join(parts) + "]"
+    return text if len(text) <= FLOW_LIMIT else None
+
+
+def _is_id_ref(value: Any) -> bool:
+    return isinstance(value, dict) and list(value) == ["id"]
+
+
+def emit(node: Mapping[str, Any], indent: int = 0) -> list[str]:
+    """Block-style YAML lines for a mapping; ``#key`` entries become comments."""
+    pad = " " * indent
+    lines: list[str] = []
+    for key, value in node.items():
+        if key.startswith("#"):
+            lines.append(f"{pad}# {value}")
+            continue
+        if isinstance(value, dict) and not _is_id_ref(value):
+            lines.append(f"{pad}{scalar(key)}:")
+            lines += emit(value, indent + 2)
+        elif isinstance(value, list):
+            flow = _flow(value)
+            if flow is not None:
+                lines.append(f"{pad}{scalar(key)}: {flow}")
+                continue
+            lines.append(f"{pad}{scalar(key)}:")
+            for item in value:
+                if isinstance(item, dict) and not _is_id_ref(item):
+                    body = emit(item, indent + 4)
+                    # "- " takes the place of the first line's indentation
+                    first = next(
+                        i for i, line in enumerate(body) if not line.lstrip().startswith("#")
+                    )
+                    for i, line in enumerate(body):
+                        if i < first:
+                            lines.append(f"{pad}  {line.lstrip()}")
+                        elif i == first:
+                            lines.append(f"{pad}  - {line.lstrip()}")
+                        else:
+                            lines.append(line)
+                elif _is_id_ref(item):
+                    lines.append(f"{pad}  - {{id: {item['id']}}}")
+                else:
+                    lines.append(f"{pad}  - {scalar(item)}")
+        elif _is_id_ref(value):
+            lines.append(f"{pad}{scalar(key)}: {{id: {value['id']}}}")
+        else:
+            lines.append(f"{pad}{scalar(key)}: {scalar(value)}")
+    return lines
+
+
+# ---------------------------------------------------------------------------
+# Live state -> manifest nodes
+
+
+def _sort_key(entity: Entity) -> tuple[bool, str, int]:
+    return (entity.ref.xid is None, entity.ref.xid or "", entity.ref.id or 0)
+
+
+class _Writer:
+    def __init__(self, live: State, relations: frozenset[str], include_inactive: bool):
+        self.live = live
+        self.relations = relations
+        self.index = Index(live)
+        kept = [e for e in live.entities if include_inactive or e.active or e.kind == "group"]
+        self.by_kind: dict[str, list[Entity]] = {}
+        for entity in sorted(kept, key=_sort_key):
+            self.by_kind.setdefault(entity.kind, []).append(entity)
+        # Children are only written under a parent that is written.
+        self.children: dict[tuple[str, Any], list[Entity]] = {}
+        for entity in self.by_kind.get("project", []) + self.by_kind.get("subproject", []):
+            if entity.parent is not None:
+                key = self._key(entity.parent)
+                self.children.setdefault(key, []).append(entity)
+        kept_ids = {(e.kind, e.ref.id) for e in kept}
+        self.kept_keys = {self._key(e.ref) for e in kept if self._parent_kept(e, kept_ids)}
+
+    def _key(self, ref: Ref) -> tuple[str, Any]:
+        hit = self.index.find(ref)
+        return (ref.kind, hit.ref.id if hit is not None else (ref.xid, ref.id))
+
+    def _parent_kept(self, entity: Entity, kept_ids: set[tuple[str, int | None]]) -> bool:
+        """Projects and subprojects are nested: written only when their parents are."""
+        if entity.kind not in ("project", "subproject") or entity.parent is None:
+            return True
+        parent = self.index.find(entity.parent)
+        if parent is None or (parent.kind, parent.ref.id) not in kept_ids:
+            return False
+        return self._parent_kept(parent, kept_ids)
+
+    def ref(self, ref: Ref) -> Any:
+        """A reference as the manifests write it: the xid, or {id: N}."""
+        full = self.index.best(ref)
+        if full.xid is not None and self._key(full) in self.kept_keys:
+            return full.xid
+        return {"id": full.id}
+
+    def refs(self, refs: Iterable[Ref]) -> list[Any]:
+        values = [self.ref(r) for r in refs]
+        return sorted(values, key=lambda v: (isinstance(v, dict), json.dumps(v, sort_keys=True)))
+
+    def identity(self, entity: Entity) -> dict[str, Any]:
+        if entity.ref.xid is not None:
+            return {"xid": entity.ref.xid}
+        return {"#adopted": ADOPTED_NOTE, "id": entity.ref.id}
+
+    def common(self, entity: Entity, parent_key: str | None = None) -> dict[str, Any]:
+        node = self.identity(entity)
+        node["name"] = entity.name
+        if parent_key and entity.parent is not None:
+            node[parent_key] = self.ref(entity.parent)
+        if not entity.active:
+            node["active"] = False
+        for field in entity.spec.fields:
+            value = entity.fields.get(field)
+            if value is None or value == "":
+                continue
+            node[field] = value
+        return node
+
+    def add_relations(self, node: dict[str, Any], entity: Entity) -> None:
+        rel = entity.relations
+        if "groups" in self.relations and rel.get("groups"):
+            node["groups"] = self.refs(rel["groups"])
+        people = rel.get("members.people") or frozenset()
+        groups = rel.get("members.groups") or frozenset()
+        if "members.people" in self.relations and (people or groups):
+            members: dict[str, Any] = {}
+            if people:
+                members["people"] = self.refs(people)
+            if groups:
+                members["groups"] = self.refs(groups)
+            node["members"] = members
+        if "managers" in self.relations and rel.get("managers"):
+            node["managers"] = self.refs(rel["managers"])
+        if "leaders" in self.relations and rel.get("leaders"):
+            node["leaders"] = self.refs(rel["leaders"])
+        if "customFields" in self.relations and rel.get("customFields"):
+            node["customFields"] = dict(sorted(rel["customFields"].items()))
+        enabled = rel.get("specificTasks.enabled", True)
+        tasks = rel.get("specificTasks.tasks") or frozenset()
+        if "specificTasks.tasks" in self.relations and (not enabled or tasks):
+            specific: dict[str, Any] = {"enabled": bool(enabled)}
+            if tasks:
+                specific["tasks"] = self.refs(tasks)
+            node["specificTasks"] = specific
+
+    def entity(self, entity: Entity, parent_key: str | None = None) -> dict[str, Any]:
+        node = self.common(entity, parent_key)
+        self.add_relations(node, entity)
+        return node
+
+    def company_file(self, company: Entity) -> dict[str, Any]:
+        node = self.entity(company)
+        projects = []
+        for project in self.children.get(self._key(company.ref), []):
+            pnode = self.entity(project)
+            subs = [self.entity(s) for s in self.children.get(self._key(project.ref), [])]
+            if subs:
+                pnode["subprojects"] = subs
+            projects.append(pnode)
+        if projects:
+            node["projects"] = projects
+        return {"companies": [node]}
+
+    def group_tree(self) -> list[dict[str, Any]]:
+        groups = self.by_kind.get("group", [])
+        kids: dict[Any, list[Entity]] = {}
+        roots = []
+        for group in groups:
+            parent = self.index.find(group.parent) if group.parent is not None else None
+            if parent is None:
+                roots.append(group)
+            else:
+                kids.setdefault(parent.ref.id, []).append(group)
+
+        def node(group: Entity) -> dict[str, Any]:
+            out = self.common(group)
+            children = [node(child) for child in kids.get(group.ref.id, [])]
+            if children:
+                out["groups"] = children
+            return out
+
+        return [node(g) for g in roots]
+
+    def files(self) -> dict[str, str]:
+        out: dict[str, dict[str, Any]] = {}
+        used: set[str] = set()
+        for company in self.by_kind.get("company", []):
+            base = _slug(company.ref.xid) if company.ref.xid else f"company-{company.ref.id}"
+            name, n = base, 2
+            while name in used or name in ("groups", "tasks", "people", "absences"):
+                name, n = f"{base}-{n}", n + 1
+            used.add(name)
+            out[f"{name}.yaml"] = self.company_file(company)
+        tree = self.group_tree()
+        if tree:
+            out["groups.yaml"] = {"groups": tree}
+        for kind, plural in (("task", "tasks"), ("person", "people"), ("absence", "absences")):
+            items = [self.entity(e, "company") for e in self.by_kind.get(kind, [])]
+            if items:
+                out[f"{plural}.yaml"] = {plural: items}
+        return {name: render_file(doc) for name, doc in sorted(out.items())}
+
+
+def _slug(text: str) -> str:
+    slug = _SLUG.sub("-", text.lower()).strip("-")
+    return slug[:60] or "company"
+
+
+HEADER = (
+    "# Written by 'beeplan import'. Edit freely: this file is now the source of truth.\n"
+    "# Validate with 'beeplan validate DIR'; see what would change with 'beeplan plan DIR'.\n"
+)
+
+
+def render_file(doc: Mapping[str, Any]) -> str:
+    return HEADER + "\n".join(emit(doc)) + "\n"
+
+
+def manifest_files(
+    live: State, relations: Iterable[str], include_inactive: bool = False
+) -> dict[str, str]:
+    """The manifest set describing ``live``: file name -> YAML text."""
+    return _Writer(live, frozenset(relations), include_inactive).files()
