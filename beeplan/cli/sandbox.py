@@ -108,7 +108,11 @@ def serve(db: str, host: str, allow_remote: bool, port: int, token: str | None,
         click.echo(f"  curl -u \"$(cat {path}):x\" -d '{{\"service\":\"company.list\"}}' "
                    f"{server.url}")
     click.echo("Press Ctrl-C to stop.")
-    server.serve_forever()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        # Ctrl-C is how a server is meant to stop: a success, not an interruption.
+        click.echo("Sandbox stopped.")
 
 
 COMMANDS = [sandbox_group]
