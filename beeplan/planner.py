@@ -650,8 +650,10 @@ def _with_safety(plan: Plan, live: State, desired: State) -> Plan:
             live_counts[entity.kind] += 1
     destroyed: dict[str, int] = defaultdict(int)
     detached: dict[tuple[str, str], int] = defaultdict(int)
+    # An entity the plan creates inactive (create, then deactivate) destroys nothing.
+    created = {entity_key(a.target) for a in plan.actions if a.op == "create"}
     for action in plan.actions:
-        if action.op in ("deactivate", "delete"):
+        if action.op in ("deactivate", "delete") and entity_key(action.target) not in created:
             destroyed[action.kind] += 1
         elif action.op == "detach" and action.relation in GUARDED_RELATIONS:
             detached[(action.kind, action.relation)] += 1
