@@ -273,7 +273,8 @@ def apply_command(
         budget = budget_of(client, plan)
         require_possible(plan)
         if plan.empty:
-            click.echo("No changes. The account matches the manifests.")
+            if not quiet:
+                click.echo("No changes. The account matches the manifests.")
             return ExitStatus.SUCCESS
         if not quiet:
             click.echo(render_text(plan, budget, color=use_color(sys.stdout.isatty())), nl=False)
@@ -307,7 +308,8 @@ def apply_command(
         return ExitStatus.INTERRUPTED
     if not outcome.ok:
         raise BeeplanError(text)
-    click.echo(text)
+    if not quiet:
+        click.echo(text)
     return ExitStatus.SUCCESS
 
 

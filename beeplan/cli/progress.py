@@ -6,6 +6,7 @@ stdout stays machine-readable (``--format json``): nothing here writes to it.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 
@@ -73,7 +74,9 @@ class ApplyProgress:
                 click.echo(
                     "\r\033[K" + click.style(line, fg=colour if self.color else None), err=True
                 )
-            click.echo(f"\r\033[K[{bar}] {done}/{total} {label}"[:160], err=True, nl=False)
+            width = shutil.get_terminal_size((80, 24)).columns - 1
+            # Wider than the terminal, the line would wrap and \r could not redraw it.
+            click.echo("\r\033[K" + f"[{bar}] {done}/{total} {label}"[:width], err=True, nl=False)
             if done == total:
                 click.echo("", err=True)
         else:
