@@ -15,6 +15,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..errors import ConfigError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 -- Every setup entity of every kind shares one id sequence, as ids of the
@@ -102,11 +104,15 @@ class Store:
             self.path or ":memory:", check_same_thread=False, isolation_level=None, timeout=10
         )
         self.conn.row_factory = sqlite3.Row
-        if not self.in_memory:
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-        with self.lock:
-            self.conn.executescript(SCHEMA)
+        try:
+            if not self.in_memory:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                self.conn.execute("PRAGMA synchronous=NORMAL")
+            with self.lock:
+                self.conn.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self.conn.close()
+            raise ConfigError(f"{self.path} is not a usable sandbox database: {exc}") from None
         self.created = self.get_meta("created") is None
         if self.created:
             self.set_meta("created", "1")

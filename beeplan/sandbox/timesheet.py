@@ -197,11 +197,17 @@ def te_update(req: Req) -> Answer:
         req.fail(f"no time entry with id {entry_id}")
     check_editable(req, row)
     key = one_of(req, ENTRY_KINDS, "the entity the hours go to", required=False)
-    if key is not None:
-        entity = entry_entity(req, key)
-    else:
+    if key is None and "task" not in req.doc:
+        # Neither entity nor task named: both stay as they are.
         entity = req.db.execute("SELECT * FROM entity WHERE id = ?", (row["entity"],)).fetchone()
-    task = entry_task(req, entity)
+        task = req.db.execute("SELECT * FROM entity WHERE id = ?", (row["task"],)).fetchone()
+    else:
+        if key is not None:
+            entity = entry_entity(req, key)
+        else:
+            entity = req.db.execute("SELECT * FROM entity WHERE id = ?",
+                                    (row["entity"],)).fetchone()
+        task = entry_task(req, entity)
     day = req.day(req.doc, "date") or row["date"]
     hours = req.number(req.doc, "hours")
     hours = row["hours"] if hours is None else hours

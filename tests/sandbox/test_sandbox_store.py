@@ -132,3 +132,10 @@ def test_a_sandbox_bug_is_a_json_500_without_traceback(monkeypatch: pytest.Monke
                 client.call("company.list")
         assert server.internal_errors == 1 + 1 + client.retries
     assert "internal error" in caplog.text  # logged server-side, for whoever runs it
+
+
+def test_a_file_that_is_not_a_database(tmp_path: Path) -> None:
+    bogus = tmp_path / "notes.txt"
+    bogus.write_text("these are not the tables you are looking for\n" * 100)
+    with pytest.raises(ConfigError, match="is not a usable sandbox database"):
+        SandboxServer(bogus)

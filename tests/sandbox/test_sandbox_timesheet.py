@@ -214,3 +214,16 @@ def test_export_errors(client: BeeboleClient, acme: dict[str, int]) -> None:
         client.call("time_entry.export", gids=[acme["acme"]], **span)
     with pytest.raises(ApiError, match='field outputFormat must be "array"'):
         client.call("time_entry.export", outputFormat="xml", **span)
+
+
+def test_update_keeps_what_it_does_not_name(client: BeeboleClient,
+                                            acme: dict[str, int]) -> None:
+    entry = log(client, subproject={"xid": "proto"}, task={"xid": "admin"}, comment="c")
+    updated = client.call("time_entry.update", id=entry["id"], hours=3)["timeEntry"]
+    assert updated == {**entry, "hours": 3.0}
+    moved = client.call("time_entry.update", id=entry["id"], project={"xid": "ops"},
+                        task={"xid": "meet"}, date="2017-08-07")["timeEntry"]
+    assert (moved["project"]["id"], moved["task"]["id"], moved["date"], moved["comment"]) == (
+        acme["ops"], acme["meet"], "2017-08-07", "c")
+    with pytest.raises(ApiError, match="missing field task"):
+        client.call("time_entry.update", id=entry["id"], subproject={"xid": "proto"})
