@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import random
 import socket
 import threading
@@ -68,6 +69,14 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    # 1e400 parses as infinity, which the answers could not carry as valid JSON.
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {text[:30]} is out of range")
+    return value
+
+
 class SandboxApp:
     """POST /api/v2 with a JSON document ``{"service": ..., ...}``."""
 
@@ -100,6 +109,10 @@ class SandboxApp:
     def _count_call(self, service: str) -> None:
         with self._lock:
             self.calls[service] += 1
+
+    def reset_calls(self) -> None:
+        with self._lock:
+            self.calls.clear()
 
     # -- WSGI ------------------------------------------------------------------
 
@@ -201,7 +214,7 @@ class SandboxApp:
         except UnicodeDecodeError:
             return None, "the request body is not UTF-8 encoded"
         try:
-            doc = json.loads(text, parse_constant=_reject_constant)
+            doc = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
         except RecursionError:
             return None, "malformed JSON: nested too deeply"
         except ValueError as exc:

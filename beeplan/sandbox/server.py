@@ -194,7 +194,7 @@ class SandboxServer:
         return self.app.calls
 
     def reset_calls(self) -> None:
-        self.app.calls.clear()
+        self.app.reset_calls()
 
     def advance_day(self, days: int = 1) -> None:
         """Move the sandbox's UTC day forward: the daily quotas start afresh."""

@@ -152,6 +152,7 @@ def test_moving_an_entity_is_refused(client: BeeboleClient, acme: int) -> None:
         ("{}", "missing field service"),
         ('{"service": 12}', "field service must be a string"),
         ('{"service": "company.get", "id": NaN}', "malformed JSON"),
+        ('{"service": "company.get", "id": 1e400}', "malformed JSON: the number 1e400 is out"),
         ("[" * 100_000 + "]" * 100_000, "malformed JSON: nested too deeply"),
         (b"\xff\xfe{}", "not UTF-8"),
     ],
