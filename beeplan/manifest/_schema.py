@@ -17,6 +17,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from ..errors import Problem
+from ._fastcheck import Check, compile_schema
 from ._yaml import MDict, MList
 
 
@@ -31,6 +32,17 @@ def manifest_schema() -> dict[str, Any]:
 @lru_cache(maxsize=1)
 def _validator() -> Draft202012Validator:
     return Draft202012Validator(manifest_schema())
+
+
+@lru_cache(maxsize=1)
+def _fast() -> Check | None:
+    return compile_schema(manifest_schema())
+
+
+def is_valid(root: Any) -> bool:
+    """Whether the data passes the schema (fast path; jsonschema when it cannot tell)."""
+    fast = _fast()
+    return fast(root) if fast is not None else _validator().is_valid(root)
 
 
 def format_path(parts: Sequence[Any]) -> str:
@@ -150,8 +162,8 @@ def _messages_plain(error: ValidationError, parts: list[Any]) -> Iterator[tuple[
         message = f"expected {_expected(error.validator_value)}, got {describe(value)}"
         yield parts, message
     elif keyword == "minLength":
-        what = {"xid": "an xid", "name": "a name"}.get(str(last), "a reference" if
-                                                       isinstance(last, int) else "this")
+        names = {"xid": "an xid", "name": "a name", "customFields": "a custom field name"}
+        what = names.get(str(last), "a reference" if isinstance(last, int) else "this")
         yield parts, f"{what} cannot be empty"
     elif keyword == "minimum":
         yield parts, f"an id is a positive integer, got {value}"
@@ -175,6 +187,9 @@ def _messages_plain(error: ValidationError, parts: list[Any]) -> Iterator[tuple[
 def check(root: Any, file: str) -> list[Problem]:
     """Schema problems of one file's data, each on the line of the offending node."""
     problems: list[Problem] = []
+    fast = _fast()
+    if fast is not None and fast(root):
+        return problems
     for error in _validator().iter_errors(root):
         parts = list(error.absolute_path)
         for path, message in _messages(error, parts):

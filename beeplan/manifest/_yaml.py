@@ -67,6 +67,12 @@ class MList(list[Any]):
         self.texts: dict[int, str] = {}
 
 
+class _UnsupportedTag(Exception):
+    def __init__(self, tag: str) -> None:
+        super().__init__(tag)
+        self.tag = tag
+
+
 class _Stop(Exception):
     """The file cannot be read any further; the problem is already recorded."""
 
@@ -86,6 +92,8 @@ class _Frame:
 def _scalar(tag: str | None, value: str, implicit: tuple[bool, bool]) -> Any:
     if tag is None or tag == "!":
         tag = _RESOLVER.resolve(yaml.ScalarNode, value, implicit)
+        if tag == _P + "value":  # PyYAML's resolver types a lone '=': text to anyone else
+            return value
     if tag == _STR:
         return value
     if tag == _NULL:
@@ -106,7 +114,7 @@ def _scalar(tag: str | None, value: str, implicit: tuple[bool, bool]) -> Any:
         # Kept as written: the model wants 'YYYY-MM-DD' strings, and an impossible
         # date (2023-02-30) must reach our own check instead of crashing PyYAML.
         return value
-    raise ValueError(tag)
+    raise _UnsupportedTag(tag)
 
 
 def _error_line(exc: yaml.YAMLError, text: str) -> int | None:
@@ -191,8 +199,8 @@ class _Builder:
                     continue
                 try:
                     value = _scalar(event.tag, event.value, event.implicit)
-                except ValueError:
-                    raise self.stop(line, _bad_tag(event.tag)) from None
+                except _UnsupportedTag as exc:
+                    raise self.stop(line, _bad_tag(exc.tag)) from None
                 text_of = event.value if not isinstance(value, str) else None
                 if event.anchor is not None:
                     self.anchors[event.anchor] = (value, 1)
