@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from beeplan.client import BeeboleClient
+from beeplan.client import BeeboleClient, is_read
 from beeplan.sandbox.app import SERVICES
 from beeplan.sandbox.server import SandboxServer
 
@@ -246,3 +246,8 @@ def test_every_service_answers_ok(client: BeeboleClient, sandbox: SandboxServer)
 
     assert call.ok == reference_services()
     assert set(sandbox.calls) == reference_services()
+
+
+def test_the_client_retries_exactly_the_services_that_only_read() -> None:
+    # A write the client took for a read would be retried blindly after a lost answer.
+    assert {name for name, spec in SERVICES.items() if is_read(name) == spec.writes} == set()
