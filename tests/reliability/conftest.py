@@ -12,6 +12,21 @@ from beeplan.cli import main
 
 Run = Callable[..., tuple[int, str, str]]
 
+# Figures the tests measured (faults injected, runs to converge, trials...), printed in
+# the terminal summary so that a CI log shows them.
+FIGURES: list[str] = []
+
+
+def figure(line: str) -> None:
+    FIGURES.append(line)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FIGURES:
+        terminalreporter.section("reliability figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
+
 
 @pytest.fixture
 def beeplan(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
@@ -65,11 +80,14 @@ class FaultCounter(logging.Handler):
 def faults() -> Iterator[FaultCounter]:
     logger = logging.getLogger("beeplan.sandbox")
     counter = FaultCounter()
-    old_level = logger.level
+    old = logger.level, logger.propagate
     logger.addHandler(counter)
+    # Debug level for the counter only: the sandbox's per-request lines go nowhere else.
     logger.setLevel(logging.DEBUG)
+    logger.propagate = False
     try:
         yield counter
     finally:
         logger.removeHandler(counter)
-        logger.setLevel(old_level)
+        logger.setLevel(old[0])
+        logger.propagate = old[1]
