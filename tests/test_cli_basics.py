@@ -1,11 +1,17 @@
 """The CLI's skeleton: help, version, and exit-code mapping."""
 
+import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 from click.testing import CliRunner
 
 from beeplan.cli import cli
+
+ACME = Path(__file__).resolve().parent.parent / "examples" / "acme"
 
 
 def test_help_lists_every_command() -> None:
@@ -24,3 +30,54 @@ def test_usage_error_exits_1_not_2() -> None:
     )
     assert proc.returncode == 1
     assert "no-such-option" in proc.stderr
+
+
+def test_ctrl_c_exits_130(tmp_path: Path) -> None:
+    # A sandbox that answers slowly gives Ctrl-C a window while the plan reads.
+    db = tmp_path / "slow.db"
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "beeplan",
+            "sandbox",
+            "serve",
+            "--db",
+            str(db),
+            "--port",
+            "0",
+            "--token",
+            "t0k3n",
+            "--latency-ms",
+            "2000",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        url = ""
+        for _ in range(50):
+            line = server.stdout.readline()
+            if "http://" in line:
+                url = line[line.index("http://") :].split()[0]
+                break
+        assert url, "the sandbox did not print its URL"
+        env = {**os.environ, "BEEBOLE_TOKEN": "t0k3n", "BEEPLAN_CACHE_DIR": str(tmp_path)}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "beeplan", "plan", str(ACME), "--endpoint", url],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, err
+        assert "Interrupted" in err
+        assert "Traceback" not in err
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -58,9 +58,14 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         status = ExitStatus.INTERRUPTED
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        status = ExitStatus.ERROR
+    except click.exceptions.Abort as exc:
+        # click wraps Ctrl-C (and EOF at a prompt) in Abort; Ctrl-C is 130, as everywhere.
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            click.echo("Interrupted.", err=True)
+            status = ExitStatus.INTERRUPTED
+        else:
+            click.echo("Aborted.", err=True)
+            status = ExitStatus.ERROR
     except click.ClickException as exc:
         # Usage errors exit 1, not click's 2: 2 means "changes present" here.
         exc.show()

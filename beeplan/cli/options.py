@@ -20,18 +20,33 @@ F = TypeVar("F", bound=Callable[..., Any])
 SANDBOX_PREFIX = "sandbox:"
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time of each record.
+
+    Binding the stream once would keep writing to a replaced (and perhaps
+    closed) stderr, e.g. after a test harness swapped it out.
+    """
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def setup_logging(verbose: int, quiet: bool) -> None:
     level = (
         logging.ERROR
         if quiet
         else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
     root = logging.getLogger("beeplan")
     root.handlers[:] = [handler]
     root.setLevel(level)
-    root.propagate = False
 
 
 def endpoint_options(func: F) -> F:

@@ -13,7 +13,13 @@ from ..errors import ConfigError
 DEFAULT_DB = "beeplan-sandbox.db"
 
 
-@click.group("sandbox")
+@click.group(
+    "sandbox",
+    epilog="""\b
+Examples:
+  beeplan sandbox serve --db rehearsal.db --port 8080
+  beeplan plan manifests/ --endpoint sandbox:rehearsal.db   # in-process, no server needed""",
+)
 def sandbox_group() -> None:
     """Run the local Beebole API emulator (the sandbox)."""
 

@@ -307,6 +307,10 @@ def make_create(kind: Kind) -> Handler:
         if xid is not None:
             check_new_xid(req, kind.name, xid, path)
         parent = req.ref(body, kind.parent, kind.parent, path) if kind.parent else None
+        if parent is not None and "active" in parent.keys() and not parent["active"]:
+            # Nothing new goes under an archived parent; activate it first.
+            req.fail(f"{kind.parent} {parent['id']} is inactive: activate it before adding "
+                     f"a {kind.name} to it (field {path}.{kind.parent})")
         values: dict[str, Any] = {
             "corporate": 0 if kind.name == "company" else None,
             "start_date": first_of_month() if kind.name == "project" else None,
