@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 
 from ..errors import ExitStatus
-from ..model import CustomField, State
-from ..planner import Plan, make_plan
+from ..model import CustomField, Index, State, entity_key
+from ..planner import Plan, Unmanaged, make_plan
 from ..render import render_markdown, render_text
 from ..render.jsonplan import plan_document
 from .options import detailed_exitcode_option, format_option
@@ -32,7 +32,17 @@ def diff_states(old: State, new: State) -> Plan:
         }
     )
     fields = tuple(CustomField(i + 1, name) for i, name in enumerate(names))
-    return make_plan(new, replace(old, custom_fields=fields))
+    plan = make_plan(new, replace(old, custom_fields=fields))
+    # A kind dropped from the manifests altogether becomes unmanaged, so the
+    # planner does not list it; a reviewer still needs to see what left.
+    acted_on = {entity_key(a.target) for a in plan.actions}
+    in_new = Index(new)
+    gone = tuple(
+        Unmanaged(e.ref, e.name, e.active)
+        for e in old.entities
+        if in_new.find(e.ref) is None and entity_key(e.ref) not in acted_on
+    )
+    return replace(plan, unmanaged=gone)
 
 
 @click.command(
