@@ -193,3 +193,16 @@ def test_apply_without_tty_or_auto_approve_refuses(run: Run, sandbox: SandboxSer
     assert "--auto-approve" in err
     writes = {s for s in sandbox.calls if not s.endswith((".list", ".tree", ".get"))}
     assert not any(s.endswith((".create", ".update")) for s in writes)
+
+
+def test_markdown_plan_with_graph_of_the_changed_part(run: Run, client: BeeboleClient) -> None:
+    assert run("apply", ACME, "--auto-approve")[0] == 0
+    client.call("project.update", project={"xid": "acme-dev", "name": "Hand edit"})
+    code, out, err = run("plan", ACME, "--format", "markdown", "--graph")
+    assert code == 0, err
+    assert out.startswith("<!-- beeplan-plan -->")
+    block = out.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    assert block.startswith("flowchart")
+    assert '"Development"' in block  # the changed project (its desired name)
+    assert '"ACME Corp"' in block  # and its ancestors, for context
+    assert '"Globex Inc"' not in block  # but not the unchanged rest
