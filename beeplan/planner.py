@@ -178,7 +178,8 @@ class _Builder:
         self.warnings: list[str] = []
         # Per entity token: the action that makes it exist and active, if any.
         self.readiness: dict[tuple[str, str, Any], str] = {}
-        self.touched: dict[str, tuple[Entity | None, set[str]]] = {}
+        # What the plan saw of each entity it may act on: fingerprinted if it does.
+        self.seen: dict[str, Entity | None] = {}
         self.custom_field_ids = {cf.name: cf.id for cf in live.custom_fields}
         self.custom_field_labels = {cf.name: cf.available_for for cf in live.custom_fields}
         self.deferred: list[tuple[Entity, Entity | None, Ref]] = []
@@ -203,10 +204,8 @@ class _Builder:
                 deps.append(dep)
         return tuple(dict.fromkeys(deps))
 
-    def touch(self, live_entity: Entity | None, ref: Ref, relations: Iterable[str] = ()) -> None:
-        key = entity_key(live_entity.ref if live_entity else ref)
-        entry = self.touched.setdefault(key, (live_entity, set()))
-        entry[1].update(relations)
+    def touch(self, live_entity: Entity | None, ref: Ref) -> None:
+        self.seen.setdefault(entity_key(live_entity.ref if live_entity else ref), live_entity)
 
     def payload_ref(self, ref: Ref) -> dict[str, Any]:
         return self.index.best(ref).payload()
@@ -268,7 +267,7 @@ class _Builder:
             self.deferred.append((want, None, target))
             return
 
-        self.touch(have, want.ref, want.relations.keys())
+        self.touch(have, want.ref)
         if want.parent is not None and have.parent is not None:
             if self.index.token(want.parent) != self.index.token(have.parent):
                 self.problems.append(
@@ -423,6 +422,7 @@ class _Builder:
         self.add(
             Action(
                 id=f"leaders:{entity_key(target)}",
+                relation="leaders",
                 op="leaders",
                 kind=want.kind,
                 target=target,
@@ -473,6 +473,7 @@ class _Builder:
                 self.add(
                     Action(
                         id=f"set:{entity_key(target)}:customFields:{name}",
+                        relation="customFields",
                         op="set",
                         kind=want.kind,
                         target=target,
@@ -491,6 +492,7 @@ class _Builder:
                 self.add(
                     Action(
                         id=f"clear:{entity_key(target)}:customFields:{name}",
+                        relation="customFields",
                         op="clear",
                         kind=want.kind,
                         target=target,
@@ -532,6 +534,7 @@ class _Builder:
         self.add(
             Action(
                 id=f"{op}:{entity_key(target)}:specificTasks",
+                relation="specificTasks.enabled",
                 op=op,
                 kind=want.kind,
                 target=target,
@@ -610,11 +613,17 @@ class _Builder:
         unmanaged = self.plan_unmanaged()
         self.removal_order()
         actions = sorted(self.actions, key=lambda a: (a.phase, _kind_rank(a.kind)))
-        fingerprints = {}
-        read_relations = {}
-        for key, (entity, rels) in self.touched.items():
-            fingerprints[key] = fingerprint(entity, rels)
-            read_relations[key] = tuple(sorted(rels))
+        # A saved plan is checked against the live state of what it acts on:
+        # each target's fields, and the relations its actions change.
+        relations: dict[str, set[str]] = {}
+        for action in actions:
+            rels = relations.setdefault(entity_key(action.target), set())
+            if action.relation:
+                rels.add(action.relation)
+        fingerprints = {
+            key: fingerprint(self.seen.get(key), rels) for key, rels in relations.items()
+        }
+        read_relations = {key: tuple(sorted(rels)) for key, rels in relations.items()}
         plan = Plan(
             actions=tuple(actions),
             unmanaged=tuple(unmanaged),

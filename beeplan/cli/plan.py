@@ -186,7 +186,8 @@ def check_fresh(client: BeeboleClient, plan: Plan, parallelism: int) -> None:
     keys: dict[Ref, str] = {}
     for key, relations in plan.read_relations.items():
         kind, _, label = key.partition(":")
-        ref = Ref(kind, id=int(label[1:])) if label.startswith("#") else Ref(kind, xid=label)
+        by_id = label.startswith("#") and label[1:].isdigit()
+        ref = Ref(kind, id=int(label[1:])) if by_id else Ref(kind, xid=label)
         wanted[ref] = tuple(relations)
         keys[ref] = key
     current = LiveReader(client, parallelism).read_entities(wanted)
