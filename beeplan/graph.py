@@ -51,7 +51,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 
-from .model import Entity, Ref, State
+from .model import Entity, Index, Ref, State
 
 FORMATS = ("mermaid", "dot")
 
@@ -155,28 +155,6 @@ class _Drawing:
     hidden_links: int = 0
 
 
-class _Index:
-    """Find entities by ref, the way ``model.same_entity`` matches them."""
-
-    def __init__(self, state: State):
-        self.by_xid: dict[tuple[str, str], Entity] = {}
-        self.by_id: dict[tuple[str, int], Entity] = {}
-        for entity in state.entities:
-            if entity.ref.xid is not None:
-                self.by_xid.setdefault((entity.kind, entity.ref.xid), entity)
-            if entity.ref.id is not None:
-                self.by_id.setdefault((entity.kind, entity.ref.id), entity)
-
-    def get(self, ref: Ref | None) -> Entity | None:
-        if ref is None:
-            return None
-        if ref.xid is not None:
-            found = self.by_xid.get((ref.kind, ref.xid))
-            if found is not None or ref.id is None:
-                return found
-        return self.by_id.get((ref.kind, ref.id)) if ref.id is not None else None
-
-
 def _refs(entity: Entity, relation: str) -> Iterator[Ref]:
     value = entity.relations.get(relation)
     if not value:
@@ -189,21 +167,21 @@ def _ref_key(ref: Ref) -> tuple[str, str, int]:
     return (ref.kind, ref.xid or "", ref.id if ref.id is not None else -1)
 
 
-def _ancestors(entity: Entity, index: _Index) -> Iterator[Entity]:
+def _ancestors(entity: Entity, index: Index) -> Iterator[Entity]:
     seen = {id(entity)}
-    current = index.get(entity.parent)
+    current = index.find(entity.parent)
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         yield current
-        current = index.get(current.parent)
+        current = index.find(current.parent)
 
 
-def _depth(entity: Entity, index: _Index) -> int:
+def _depth(entity: Entity, index: Index) -> int:
     return sum(1 for _ in _ancestors(entity, index))
 
 
 def _candidates(
-    state: State, index: _Index, only: Collection[Ref] | None, leaders: bool
+    state: State, index: Index, only: Collection[Ref] | None, leaders: bool
 ) -> tuple[list[Entity], set[int]]:
     """The entities to draw, parents before children, and the ``id()``s of the changed ones."""
     picked: dict[int, Entity] = {}
@@ -215,9 +193,9 @@ def _candidates(
         people: list[Entity] = []
         for entity in state.entities:
             if entity.kind == "project":
-                people.extend(p for p in map(index.get, _refs(entity, "managers")) if p)
+                people.extend(p for p in map(index.find, _refs(entity, "managers")) if p)
             if leaders and entity.kind == "person":
-                led = [p for p in map(index.get, _refs(entity, "leaders")) if p]
+                led = [p for p in map(index.find, _refs(entity, "leaders")) if p]
                 if led:
                     people.extend([entity, *led])
         for person in people:
@@ -226,7 +204,7 @@ def _candidates(
                 picked[id(ancestor)] = ancestor
     else:
         for ref in sorted(only, key=_ref_key):
-            target = index.get(ref)
+            target = index.find(ref)
             if target is None:
                 continue
             picked[id(target)] = target
@@ -243,14 +221,14 @@ def _candidates(
     return ordered, changed
 
 
-def _links_of(entity: Entity, index: _Index, leaders: bool) -> Iterator[tuple[Entity, Entity, str]]:
+def _links_of(entity: Entity, index: Index, leaders: bool) -> Iterator[tuple[Entity, Entity, str]]:
     """(source, target, kind) of every non-tree arrow touching ``entity``."""
     if entity.kind == "project":
-        for person in map(index.get, _refs(entity, "managers")):
+        for person in map(index.find, _refs(entity, "managers")):
             if person is not None:
                 yield person, entity, "manages"
     if leaders and entity.kind == "person":
-        for leader in map(index.get, _refs(entity, "leaders")):
+        for leader in map(index.find, _refs(entity, "leaders")):
             if leader is not None:
                 yield leader, entity, "leads"
 
@@ -370,7 +348,7 @@ def _layout(
     ``max_chars`` bounds the node and arrow lines; each node also reserves a
     few characters for its share of the footer and the note.
     """
-    index = _Index(state)
+    index = Index(state)
     ordered, changed = _candidates(state, index, only, leaders)
     drawing = _Drawing()
     drawn: dict[int, str] = {}
@@ -379,12 +357,16 @@ def _layout(
     for position, entity in enumerate(ordered):
         prefix = _ID_PREFIX.get(entity.kind, "n")
         node = _Node(entity, f"{prefix}{counters.get(prefix, 0) + 1}", id(entity) in changed)
-        parent = index.get(entity.parent)
-        tree = [_Edge(drawn[id(parent)], node.id, "parent")] if (
-            parent is not None and id(parent) in drawn) else []
+        parent = index.find(entity.parent)
+        tree = (
+            [_Edge(drawn[id(parent)], node.id, "parent")]
+            if (parent is not None and id(parent) in drawn)
+            else []
+        )
         cost = len(syntax.node(node)) + 8 + sum(len(syntax.edge(e)) + 1 for e in tree)
         edges_full = syntax.max_edges is not None and len(drawing.edges) + len(tree) > (
-            syntax.max_edges)
+            syntax.max_edges
+        )
         if len(drawing.nodes) >= max_nodes or chars + cost > max_chars or edges_full:
             drawing.hidden_nodes = len(ordered) - position
             break

@@ -233,7 +233,9 @@ class Index:
             if entity.ref.id is not None:
                 self.by_id[(entity.kind, entity.ref.id)] = entity
 
-    def find(self, ref: Ref) -> Entity | None:
+    def find(self, ref: Ref | None) -> Entity | None:
+        if ref is None:
+            return None
         if ref.xid is not None:
             hit = self.by_xid.get((ref.kind, ref.xid))
             if hit is not None:

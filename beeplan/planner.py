@@ -378,37 +378,30 @@ class _Builder:
         have_tokens = {self.index.token(r): r for r in current}
         for tok in sorted(set(want_tokens) - set(have_tokens), key=str):
             other = want_tokens[tok]
-            self.add(
-                Action(
-                    id=f"attach:{entity_key(target)}:{rel}:{entity_key(self.index.best(other))}",
-                    op="attach",
-                    kind=want.kind,
-                    target=target,
-                    name=want.name,
-                    service=f"{want.kind}.{add_suffix}",
-                    payload={**target.payload(), key: self.payload_ref(other)},
-                    phase=PHASE_RELATIONS,
-                    depends_on=self.ready_deps(want.ref, other),
-                    relation=rel,
-                    detail=f"{rel} += {self.describe(other)}",
-                )
-            )
+            self.add_link("attach", want, target, rel, other, add_suffix, key)
         for tok in sorted(set(have_tokens) - set(want_tokens), key=str):
-            other = have_tokens[tok]
-            self.add(
-                Action(
-                    id=f"detach:{entity_key(target)}:{rel}:{entity_key(self.index.best(other))}",
-                    op="detach",
-                    kind=want.kind,
-                    target=target,
-                    name=want.name,
-                    service=f"{want.kind}.{remove_suffix}",
-                    payload={**target.payload(), key: self.payload_ref(other)},
-                    phase=PHASE_DETACH,
-                    relation=rel,
-                    detail=f"{rel} -= {self.describe(other)}",
-                )
+            self.add_link("detach", want, target, rel, have_tokens[tok], remove_suffix, key)
+
+    def add_link(
+        self, op: str, want: Entity, target: Ref, rel: str, other: Ref, suffix: str, key: str
+    ) -> None:
+        attach = op == "attach"
+        self.add(
+            Action(
+                id=f"{op}:{entity_key(target)}:{rel}:{entity_key(self.index.best(other))}",
+                op=op,
+                kind=want.kind,
+                target=target,
+                name=want.name,
+                service=f"{want.kind}.{suffix}",
+                payload={**target.payload(), key: self.payload_ref(other)},
+                phase=PHASE_RELATIONS if attach else PHASE_DETACH,
+                # A detach needs nothing first: removals wait for the additive phase anyway.
+                depends_on=self.ready_deps(want.ref, other) if attach else (),
+                relation=rel,
+                detail=f"{rel} {'+=' if attach else '-='} {self.describe(other)}",
             )
+        )
 
     def plan_leaders(
         self, want: Entity, target: Ref, wanted: frozenset[Ref], current: frozenset[Ref]
