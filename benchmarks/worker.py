@@ -1,0 +1,339 @@
+"""One benchmark step in a fresh process, so its CPU time and peak memory are its own.
+
+    python -m benchmarks.worker STEP --manifests DIR --url URL [...]
+
+prints one JSON line of measurements. Steps mirror the CLI commands:
+
+- ``validate``: ``beeplan validate DIR`` (``manifest.load``);
+- ``apply``: ``beeplan apply DIR --auto-approve`` (read, plan, show it, apply);
+- ``plan``: ``beeplan plan DIR [-o FILE]`` (read, plan, show it, save it);
+- ``apply-saved``: ``beeplan apply FILE`` (freshness check, apply);
+- ``naive``: the naive baseline read (``benchmarks.naive``);
+- ``import``: ``beeplan import -o DIR`` (in-process CLI; counts from its ledger).
+
+The plan steps make the same calls as ``beeplan.cli.plan.compute_plan``
+(``LiveReader.read`` then ``make_plan``), called one by one so the read and
+the diff are timed apart. The sandbox runs in another process
+(``benchmarks.sandbox_host``): this process's CPU time is beeplan's own
+(its code plus the HTTP client stack it uses, never the emulator's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import io
+import json
+import os
+import pstats
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from .sandbox_host import TOKEN_ENV
+
+Metrics = dict[str, Any]
+
+
+def maxrss_kb() -> int:
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KB on Linux
+
+
+class Clock:
+    """Wall and CPU time per named phase."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, dict[str, float]] = {}
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            entry = self.phases.setdefault(name, {"wall_s": 0.0, "cpu_s": 0.0})
+            entry["wall_s"] += time.perf_counter() - wall
+            entry["cpu_s"] += time.process_time() - cpu
+
+    def total(self, names: list[str], key: str) -> float:
+        return sum(self.phases[n][key] for n in names if n in self.phases)
+
+
+def run_step(args: argparse.Namespace) -> Metrics:
+    from beeplan.client import BeeboleClient
+    from beeplan.manifest import load
+
+    class _Client(RecordingClient, BeeboleClient):
+        pass
+
+    clock = Clock()
+    out: Metrics = {"step": args.step, "parallelism": args.parallelism}
+    desired = None
+    if args.manifests and args.step not in ("naive", "apply-saved", "import"):
+        with clock.phase("load"):
+            desired = load(args.manifests)
+        out["entities"] = len(desired.entities)
+    out["rss_before_kb"] = maxrss_kb()
+    if args.step == "validate":
+        out["phases"] = clock.phases
+        out["maxrss_kb"] = maxrss_kb()
+        return out
+    if args.step == "import":
+        return run_import(args, out, clock)
+
+    token = os.environ[TOKEN_ENV]
+    # CPU time, not wall: waiting on the sandbox must not show up as cost.
+    profiler = cProfile.Profile(time.process_time) if args.profile else None
+    client = _Client(args.url, token, ledger=False, timeout=60)
+    client.recorded = [] if args.replay else None
+    network_phases: list[str] = []
+    try:
+        if profiler is not None:
+            profiler.enable()
+        body: Callable[[], None]
+        if args.step in ("apply", "plan"):
+            assert desired is not None
+            body = lambda: plan_and_maybe_apply(args, client, desired, clock, out)  # noqa: E731
+            network_phases = ["read", "diff", "render", "save", "apply"]
+        elif args.step == "apply-saved":
+            body = lambda: apply_saved(args, client, clock, out)  # noqa: E731
+            network_phases = ["parse", "fresh", "render", "apply"]
+        elif args.step == "naive":
+            body = lambda: naive(args, client, clock, out)  # noqa: E731
+            network_phases = ["read"]
+        else:
+            raise SystemExit(f"unknown step {args.step}")
+        body()
+        if profiler is not None:
+            profiler.disable()
+    finally:
+        client.close()
+    out["client_calls"] = client.usage.total_requests
+    out["client_bytes"] = client.usage.total_bytes
+    out["client_by_service"] = dict(sorted(client.usage.requests.items()))
+    out["client_bytes_by_service"] = dict(sorted(client.usage.bytes.items()))
+    out["wall_s"] = clock.total(network_phases, "wall_s")
+    out["cpu_s"] = clock.total(network_phases, "cpu_s")
+    out["phases"] = clock.phases
+    out["maxrss_kb"] = maxrss_kb()
+    if profiler is not None:
+        out["profile"] = write_profile(profiler, Path(args.profile))
+    return out
+
+
+def write_profile(profiler: cProfile.Profile, path: Path) -> str:
+    profiler.dump_stats(str(path))
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text)
+    stats.sort_stats("tottime").print_stats(25)
+    path.with_suffix(".txt").write_text(text.getvalue())
+    return str(path)
+
+
+def plan_and_maybe_apply(args: argparse.Namespace, client: Any, desired: Any, clock: Clock,
+                         out: Metrics) -> None:
+    from beeplan.cli.plan import budget_of
+    from beeplan.live import LiveReader
+    from beeplan.planner import make_plan, require_possible
+    from beeplan.render import plan_to_json, render_text
+
+    with clock.phase("read"):
+        live = LiveReader(client, args.parallelism).read(desired)
+    read_calls = client.usage.total_requests
+    recorded, client.recorded = client.recorded, None
+    with clock.phase("diff"):
+        plan = make_plan(desired, live, read_calls=read_calls)
+    out["read_calls"] = read_calls
+    out["read_bytes"] = client.usage.total_bytes
+    out["actions"] = len(plan.actions)
+    out["plan_counts"] = plan.counts()
+    out["problems"] = list(plan.problems)
+    out["destroy_violations"] = list(plan.destroy_violations)
+    out["action_services"] = _services(plan.actions)
+    with clock.phase("render"):
+        budget = budget_of(client, plan)
+        text = render_text(plan, budget, color=False)
+    out["rendered_chars"] = len(text)
+    if args.plan_file:
+        with clock.phase("save"):
+            Path(args.plan_file).write_text(plan_to_json(plan, budget, args.url),
+                                            encoding="utf-8")
+    if args.replay:
+        out["own_cpu"] = replay_cpu(args, recorded, desired)
+    if args.step == "apply" and not plan.empty:
+        require_possible(plan)
+        apply_plan(args, client, plan, clock, out)
+
+
+class RecordingClient:
+    """Mixin for BeeboleClient: keeps every answer (to replay the read without HTTP)."""
+
+    recorded: list[tuple[str, dict[str, Any], dict[str, Any]]] | None = None
+
+    def call(self, service: str, **payload: Any) -> dict[str, Any]:
+        answer: dict[str, Any] = super().call(service, **payload)  # type: ignore[misc]
+        if self.recorded is not None:
+            self.recorded.append((service, payload, answer))
+        return answer
+
+
+class ReplayClient:
+    """Answers a read from recorded JSON texts: the client's own work without the transport.
+
+    Each call encodes its request body and decodes the recorded answer text, as
+    ``BeeboleClient.call`` does around its HTTP POST.
+    """
+
+    def __init__(self, recorded: list[tuple[str, dict[str, Any], dict[str, Any]]]):
+        from beeplan.client import Quota, Usage
+
+        self.answers = {
+            (service, json.dumps(payload, sort_keys=True)): json.dumps(answer).encode("utf-8")
+            for service, payload, answer in recorded
+        }
+        self.usage = Usage()
+        self.quota = Quota()
+
+    def remaining_today(self) -> int:
+        return self.quota.requests
+
+    def call(self, service: str, **payload: Any) -> dict[str, Any]:
+        body = json.dumps({"service": service, **payload}, ensure_ascii=False).encode("utf-8")
+        content = self.answers[(service, json.dumps(payload, sort_keys=True))]
+        self.usage.requests[service] += 1
+        self.usage.bytes[service] += len(body) + len(content)
+        return json.loads(content.decode("utf-8"))  # type: ignore[no-any-return]
+
+
+def replay_cpu(args: argparse.Namespace, recorded: Any, desired: Any) -> dict[str, float]:
+    """beeplan's CPU for the plan with the HTTP transport taken out (best of 3 runs)."""
+    from beeplan.cli.plan import budget_of
+    from beeplan.live import LiveReader
+    from beeplan.planner import make_plan
+    from beeplan.render import render_text
+
+    best: dict[str, float] = {}
+    for _ in range(3):
+        client = ReplayClient(recorded)
+        times = {}
+        t = time.process_time()
+        live = LiveReader(client, args.parallelism).read(desired)  # type: ignore[arg-type]
+        times["read_s"] = time.process_time() - t
+        t = time.process_time()
+        plan = make_plan(desired, live, read_calls=client.usage.total_requests)
+        times["diff_s"] = time.process_time() - t
+        t = time.process_time()
+        render_text(plan, budget_of(client, plan), color=False)  # type: ignore[arg-type]
+        times["render_s"] = time.process_time() - t
+        times["total_s"] = times["read_s"] + times["diff_s"] + times["render_s"]
+        if not best or times["total_s"] < best["total_s"]:
+            best = times
+    return best
+
+
+def _services(actions: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for action in actions:
+        counts[action.service] = counts.get(action.service, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def apply_plan(args: argparse.Namespace, client: Any, plan: Any, clock: Clock,
+               out: Metrics) -> None:
+    from beeplan.applier import Applier
+
+    before = client.usage.total_requests
+    with clock.phase("apply"):
+        outcome = Applier(client, args.parallelism).apply(plan)
+    out["apply_calls"] = client.usage.total_requests - before
+    out["applied"] = len(outcome.applied)
+    out["failed"] = [f"{a.service} {a.target.label}: {m}" for a, m in outcome.failed[:10]]
+    out["skipped"] = len(outcome.skipped)
+
+
+def apply_saved(args: argparse.Namespace, client: Any, clock: Clock, out: Metrics) -> None:
+    from beeplan.cli.plan import budget_of, check_fresh
+    from beeplan.render import plan_from_json, render_text
+
+    with clock.phase("parse"):
+        plan, _doc = plan_from_json(Path(args.plan_file).read_text(encoding="utf-8"),
+                                    args.plan_file)
+    with clock.phase("fresh"):
+        check_fresh(client, plan, args.parallelism)
+    out["fresh_calls"] = client.usage.total_requests
+    with clock.phase("render"):
+        render_text(plan, budget_of(client, plan), color=False)
+    out["actions"] = len(plan.actions)
+    out["action_services"] = _services(plan.actions)
+    apply_plan(args, client, plan, clock, out)
+
+
+def naive(args: argparse.Namespace, client: Any, clock: Clock, out: Metrics) -> None:
+    from .naive import naive_read
+
+    with clock.phase("read"):
+        out["seen"] = naive_read(client, args.parallelism)
+
+
+def run_import(args: argparse.Namespace, out: Metrics, clock: Clock) -> Metrics:
+    """``beeplan import -o DIR`` in-process; the client's own count comes from its ledger."""
+    from beeplan.cli import main
+    from beeplan.manifest import load
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["BEEPLAN_CACHE_DIR"] = str(Path(tmp, "cache"))
+        token_file = Path(tmp, "token")
+        token_file.write_text(os.environ[TOKEN_ENV])
+        target = Path(args.out_dir or Path(tmp, "imported"))
+        argv = ["-q", "import", "-o", str(target), "--endpoint", args.url,
+                "--token-file", str(token_file), "--parallelism", str(args.parallelism)]
+        status: Any = 0
+        with clock.phase("import"):
+            try:
+                main(argv)
+            except SystemExit as exc:
+                status = exc.code
+        out["exit_status"] = status
+        ledgers = list(Path(tmp, "cache", "quota").glob("*.json"))
+        if ledgers:
+            data = json.loads(ledgers[0].read_text())
+            out["client_calls"] = int(data.get("requests", 0))
+            out["client_bytes"] = int(data.get("bytes", 0))
+        if status in (0, None) and target.exists():
+            with clock.phase("validate-imported"):
+                out["imported_entities"] = len(load(target).entities)
+    out["wall_s"] = clock.phases["import"]["wall_s"]
+    out["cpu_s"] = clock.phases["import"]["cpu_s"]
+    out["phases"] = clock.phases
+    out["maxrss_kb"] = maxrss_kb()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.worker")
+    parser.add_argument("step", choices=["validate", "apply", "plan", "apply-saved", "naive",
+                                         "import"])
+    parser.add_argument("--manifests", type=Path)
+    parser.add_argument("--url")
+    parser.add_argument("--parallelism", type=int, default=4)
+    parser.add_argument("--plan-file")
+    parser.add_argument("--out-dir")
+    parser.add_argument("--replay", action="store_true",
+                        help="plan steps: also measure the plan's CPU with the HTTP transport "
+                        "replaced by the recorded answers")
+    parser.add_argument("--profile", help="write a cProfile dump here (and a .txt summary)")
+    args = parser.parse_args(argv)
+    if args.profile:
+        args.parallelism = 1  # cProfile sees one thread: run the same calls sequentially
+    result = run_step(args)
+    sys.stdout.write(json.dumps(result) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
