@@ -5,7 +5,10 @@ Guarantees:
 - when an action fails, its dependents are skipped and independent work
   goes on;
 - removals (detach, clear, deactivate, delete) are the last phase, run only
-  when every create and update before them succeeded;
+  when every create and update before them succeeded; the deactivation of an
+  entity this plan creates (declared inactive) removes nothing that existed:
+  it also runs after a failure elsewhere, once everything that references the
+  entity (its create's dependents) was applied;
 - a create whose answer was lost (timeout, dropped connection, 5xx) is
   retried only after ``X.get`` by xid shows it did not happen, so a retry
   never duplicates an entity; the other writes are idempotent and are
@@ -26,6 +29,7 @@ from dataclasses import dataclass, field
 
 from .client import BeeboleClient
 from .errors import ApiError, AuthError, QuotaError, TransportError
+from .model import entity_key
 from .planner import FIRST_REMOVAL_PHASE, Action, Plan
 
 log = logging.getLogger("beeplan.apply")
@@ -111,6 +115,18 @@ class Applier:
         settled: set[str] = set()  # applied, failed or skipped
         additive_left = sum(1 for a in plan.actions if a.phase < FIRST_REMOVAL_PHASE)
         additive_failed = False
+        # Deactivations that complete a create of this plan -> that create's id.
+        finishing = {
+            a.id: dep
+            for a in plan.actions
+            if a.op == "deactivate"
+            for dep in a.depends_on
+            if dep in actions
+            and actions[dep].is_create
+            and entity_key(actions[dep].target) == entity_key(a.target)
+        }
+        released: set[str] = set()  # held removals let through despite a failure
+        applied_ids: set[str] = set()
         outcome = Outcome()
         total = len(actions)
 
@@ -145,7 +161,9 @@ class Applier:
                     if action_id in settled:
                         continue
                     removal = actions[action_id].phase >= FIRST_REMOVAL_PHASE
-                    if removal and (additive_left > 0 or additive_failed):
+                    if removal and action_id not in released and (
+                        additive_left > 0 or additive_failed
+                    ):
                         held.append(action_id)
                     elif len(running) < self.parallelism:
                         running[pool.submit(self.run_action, actions[action_id])] = actions[
@@ -157,11 +175,22 @@ class Applier:
                 if additive_left == 0 and held and not self._stop.is_set():
                     if additive_failed:
                         for action_id in held:
-                            skip(
-                                action_id,
-                                "removals run only when every create and update succeeded",
-                            )
+                            create_id = finishing.get(action_id)
+                            if create_id is not None and all(
+                                other in applied_ids
+                                for other in dependents[create_id]
+                                if actions[other].phase < FIRST_REMOVAL_PHASE
+                            ):
+                                released.add(action_id)
+                                ready.append(action_id)
+                            else:
+                                skip(
+                                    action_id,
+                                    "removals run only when every create and update succeeded",
+                                )
                         held.clear()
+                        if ready:
+                            continue
                     else:
                         ready.extend(held)
                         held.clear()
@@ -186,6 +215,7 @@ class Applier:
                         skip_dependents(action.id)
                     else:
                         outcome.applied.append(action)
+                        applied_ids.add(action.id)
                         note(action, "applied", message)
                         for other in dependents[action.id]:
                             waiting_on[other] -= 1

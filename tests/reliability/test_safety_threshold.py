@@ -3,8 +3,10 @@ inactive are not "destroyed" (found by the medium org of test_faults)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from beeplan.client import BeeboleClient
 from beeplan.sandbox.server import SandboxServer
 
 from .conftest import Run
@@ -46,3 +48,52 @@ def test_creating_inactive_entities_is_not_destruction(
     assert code == 1
     assert "refused by the safety threshold" in err
     assert "3 of 6 subprojects would be deactivated" in err
+
+
+PARTLY_FAILING = """\
+companies:
+  - xid: acme
+    name: ACME
+    projects:
+      - xid: dev
+        name: Development
+        subprojects:
+          - {xid: old1, name: Archived 1, active: false}
+          - {xid: old2, name: Archived 2, active: false}
+          - {xid: old3, name: Archived 3, active: false}
+  - xid: closed
+    name: Closed Ltd
+    active: false
+people:
+  - {xid: p, name: P, company: closed, email: taken@example.com}
+"""
+
+
+def test_a_failed_run_still_finishes_what_it_created_so_the_rerun_is_not_refused(
+    beeplan: Run, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """Entities declared inactive are created, then deactivated once the additive work is
+    done. An unrelated failure must not leave them active: the re-run would have to
+    deactivate live entities, and the safety threshold would refuse it."""
+    with BeeboleClient(sandbox.url, sandbox.token, ledger=False) as client:
+        client.call("company.create", company={"xid": "other", "name": "Other"})
+        client.call("person.create", person={"name": "X", "company": {"xid": "other"},
+                                             "email": "taken@example.com"})
+        manifest = tmp_path / "m.yaml"
+        manifest.write_text(PARTLY_FAILING)
+        code, out, err = beeplan("apply", manifest, "--auto-approve", "--endpoint", sandbox.url,
+                                 token=sandbox.token)
+        assert code == 1
+        assert re.search(r"failed:\s+person\.create p: .*taken@example.com", err), err
+        # What the failure did not touch is finished: the new subprojects are inactive ...
+        subprojects = client.call("subproject.list", project={"xid": "dev"})["subprojects"]
+        assert [s["active"] for s in subprojects] == [False, False, False]
+        # ... but a company whose person could not be created stays active, so that a
+        # re-run can still create the person in it.
+        assert client.call("company.get", xid="closed")["company"]["active"] is True
+        assert re.search(r"skipped: company\.deactivate closed", err), err
+
+    manifest.write_text(PARTLY_FAILING.replace("taken@", "p@"))
+    code, out, err = beeplan("apply", manifest, "--auto-approve", "--endpoint", sandbox.url)
+    assert code == 0, out + err
+    assert beeplan("check", manifest, "--endpoint", sandbox.url)[0] == 0
