@@ -34,7 +34,11 @@ LAST = ("Abara", "Berg", "Chen", "Diallo", "Eriksen", "Fontaine", "García", "Ha
 
 
 def medium_org(seed: int, *, companies: int = 6, people: int = 175, prefix: str = "") -> Docs:
-    """A seeded organisation as manifest documents (file name -> YAML mapping)."""
+    """A seeded organisation as manifest documents (file name -> YAML mapping).
+
+    ``prefix`` goes before every xid and every root name, so that two
+    organisations can share an account without sharing anything.
+    """
     rng = random.Random(seed)
     p = prefix
 
@@ -43,14 +47,14 @@ def medium_org(seed: int, *, companies: int = 6, people: int = 175, prefix: str 
     leaf_groups: list[str] = []
     all_groups: list[str] = []
     for r in range(3):
-        root: dict[str, Any] = {"xid": f"{p}g{r}", "name": f"Group {r}", "groups": []}
+        root: dict[str, Any] = {"xid": f"{p}g{r}", "name": f"{p}Group {r}", "groups": []}
         all_groups.append(root["xid"])
         for c in range(rng.randint(3, 4)):
-            child: dict[str, Any] = {"xid": f"{p}g{r}-{c}", "name": f"Group {r}.{c}"}
+            child: dict[str, Any] = {"xid": f"{p}g{r}-{c}", "name": f"{p}Group {r}.{c}"}
             all_groups.append(child["xid"])
             if rng.random() < 0.4:
                 child["groups"] = [
-                    {"xid": f"{p}g{r}-{c}-{g}", "name": f"Group {r}.{c}.{g}"}
+                    {"xid": f"{p}g{r}-{c}-{g}", "name": f"{p}Group {r}.{c}.{g}"}
                     for g in range(rng.randint(1, 3))
                 ]
                 all_groups += [g["xid"] for g in child["groups"]]
@@ -80,7 +84,7 @@ def medium_org(seed: int, *, companies: int = 6, people: int = 175, prefix: str 
     for c, co in enumerate(company_xids):
         company: dict[str, Any] = {
             "xid": co,
-            "name": f"Company {c} — {rng.choice(LAST)}",
+            "name": f"{p}Company {c} — {rng.choice(LAST)}",
             "corporate": c == 0,
             "groups": rng.sample(all_groups, rng.randint(0, 2)),
             "customFields": {"Industry": rng.choice(("Energy", "Transport", "Software"))},
