@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import random
+import re
 import socket
 import threading
 import time
@@ -75,6 +76,25 @@ def _finite_float(text: str) -> float:
     if math.isinf(value):
         raise ValueError(f"the number {text[:30]} is out of range")
     return value
+
+
+def _has_lone_surrogate(doc: Any) -> bool:
+    """Whether a string (key or value) anywhere in the document holds a lone surrogate."""
+    stack = [doc]
+    while stack:  # iterative: documents may be nested up to the parser's limit
+        value = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class SandboxApp:
@@ -219,6 +239,11 @@ class SandboxApp:
             return None, "malformed JSON: nested too deeply"
         except ValueError as exc:
             return None, f"malformed JSON: {str(exc)[:120]}"
+        if "\\u" in text and _has_lone_surrogate(doc):
+            # "\ud800" is valid JSON syntax but not Unicode text: nothing could store or
+            # answer it (it used to reach SQLite and answer HTTP 500).
+            return None, ("malformed JSON: a string holds a lone UTF-16 surrogate "
+                          "(\\ud800-\\udfff), which is not Unicode text")
         if not isinstance(doc, dict):
             return None, ('the request must be a JSON object like {"service": "company.list"}, '
                           f"got {type(doc).__name__ if doc is not None else 'null'}")
