@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from beeplan.cli import main
 from beeplan.client import BeeboleClient
 from beeplan.sandbox.server import SandboxServer
 
@@ -33,3 +34,28 @@ def client(sandbox: SandboxServer) -> Iterator[BeeboleClient]:
     """The real client on the sandbox, with short retry backoff to keep tests fast."""
     with BeeboleClient(sandbox.url, sandbox.token, backoff=0.01, timeout=10) as c:
         yield c
+
+
+Run = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def cli_main(capsys: pytest.CaptureFixture[str]) -> Run:
+    """Run ``beeplan ARGS`` through its real entry point: (exit status, stdout, stderr)."""
+
+    def invoke(*args: object) -> tuple[int, str, str]:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit_info:
+            main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return int(exit_info.value.code or 0), out, err
+
+    return invoke
+
+
+@pytest.fixture
+def run(sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, cli_main: Run) -> Run:
+    """Like ``cli_main``, with the endpoint and token of this test's sandbox."""
+    monkeypatch.setenv("BEEBOLE_TOKEN", sandbox.token)
+    monkeypatch.setenv("BEEBOLE_ENDPOINT", sandbox.url)
+    return cli_main

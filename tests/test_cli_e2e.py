@@ -4,37 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-from beeplan.cli import main
 from beeplan.client import BeeboleClient
 from beeplan.sandbox.server import SandboxServer
 
+from .conftest import Run
+
 ROOT = Path(__file__).resolve().parent.parent
 ACME = ROOT / "examples" / "acme"
-
-Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def run(
-    sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Run:
-    """Run `beeplan ARGS` through its real entry point against the sandbox."""
-    monkeypatch.setenv("BEEBOLE_TOKEN", sandbox.token)
-    monkeypatch.setenv("BEEBOLE_ENDPOINT", sandbox.url)
-
-    def invoke(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as exit_info:
-            main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        return int(exit_info.value.code or 0), out, err
-
-    return invoke
 
 
 def calls_in(text: str, label: str) -> int:

@@ -8,17 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from beeplan.cli import main
+from .conftest import Run
 
 ACME = Path(__file__).resolve().parent.parent / "examples" / "acme"
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as info:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
+@pytest.fixture
+def run(cli_main: Run) -> Run:
+    """diff is offline: no sandbox, unlike the suite-wide ``run``."""
+    return cli_main
 
 
 @pytest.fixture
@@ -36,43 +34,41 @@ def changed(tmp_path: Path) -> Path:
     return new
 
 
-def test_equal_sets_exit_0(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_equal_sets_exit_0(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BEEBOLE_TOKEN", raising=False)
-    code, out, _ = run(capsys, "diff", ACME, ACME, "--detailed-exitcode")
+    code, out, _ = run("diff", ACME, ACME, "--detailed-exitcode")
     assert code == 0
     assert "No changes between the two sets." in out
 
 
 def test_changes_field_by_field_and_exit_2(
-    capsys: pytest.CaptureFixture[str], changed: Path, monkeypatch: pytest.MonkeyPatch
+    run: Run, changed: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # No token and an unreachable endpoint: diff must not need either.
     monkeypatch.delenv("BEEBOLE_TOKEN", raising=False)
     monkeypatch.setenv("BEEBOLE_ENDPOINT", "https://127.0.0.1:9/api/v2")
-    code, out, _ = run(capsys, "diff", ACME, changed, "--detailed-exitcode")
+    code, out, _ = run("diff", ACME, changed, "--detailed-exitcode")
     assert code == 2
     assert '"Development" -> "Product Development"' in out
     assert "managers += person marc" in out
     assert "person zoe" in out and "+ create (person.create)" in out
     assert "Plan: 1 to create, 1 to update, 1 to attach/detach, 0 to deactivate." in out
-    code, out, _ = run(capsys, "diff", ACME, changed)
+    code, out, _ = run("diff", ACME, changed)
     assert code == 0  # without --detailed-exitcode, differences are not an error
 
 
-def test_removed_entities_are_named(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_removed_entities_are_named(run: Run, tmp_path: Path) -> None:
     new = tmp_path / "new"
     shutil.copytree(ACME, new)
     (new / "absences.yaml").unlink()
-    code, out, _ = run(capsys, "diff", ACME, new)
+    code, out, _ = run("diff", ACME, new)
     assert code == 0
     assert f"entities are in {ACME} only; apply leaves them alone" in out
     assert "absence vacation" in out
 
 
-def test_json_and_markdown(capsys: pytest.CaptureFixture[str], changed: Path) -> None:
-    code, out, _ = run(capsys, "diff", ACME, changed, "--format", "json")
+def test_json_and_markdown(run: Run, changed: Path) -> None:
+    code, out, _ = run("diff", ACME, changed, "--format", "json")
     assert code == 0
     doc = json.loads(out)
     assert sorted(a["service"] for a in doc["actions"]) == [
@@ -81,17 +77,15 @@ def test_json_and_markdown(capsys: pytest.CaptureFixture[str], changed: Path) ->
         "project.update",
     ]
     assert "fingerprints" not in doc  # nothing live was read
-    code, out, _ = run(capsys, "diff", ACME, changed, "--format", "markdown")
+    code, out, _ = run("diff", ACME, changed, "--format", "markdown")
     assert code == 0
     assert out.startswith("<!-- beeplan-plan -->")
     assert "| 1 | 1 | 1 | 0 | 0 |" in out
 
 
-def test_invalid_side_is_a_manifest_error(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_invalid_side_is_a_manifest_error(run: Run, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("companies:\n  - xid: x\n    nmae: typo\n")
-    code, _, err = run(capsys, "diff", ACME, bad)
+    code, _, err = run("diff", ACME, bad)
     assert code == 1
     assert "bad.yaml:3" in err and "Traceback" not in err

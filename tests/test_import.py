@@ -12,7 +12,8 @@ import pytest
 from beeplan.client import BeeboleClient
 from beeplan.sandbox.server import SandboxServer
 
-from .test_cli_e2e import ACME, Run, run  # noqa: F401  (the fixture)
+from .conftest import Run
+from .test_cli_e2e import ACME
 from .test_reconcile import build_base, custom_field_id
 
 
@@ -164,7 +165,7 @@ def build_random(client: BeeboleClient, seed: int) -> None:
             call("person.add_group", id=pid, group={"id": gid})
 
 
-def build_acme(run: Run) -> None:  # noqa: F811
+def build_acme(run: Run) -> None:
     code, _, err = run("apply", ACME, "--auto-approve")
     assert code == 0, err
 
@@ -181,7 +182,7 @@ def test_round_trip(
     shape: str,
     inactive: bool,
     run: Run,
-    client: BeeboleClient,  # noqa: F811
+    client: BeeboleClient,
     sandbox: SandboxServer,
     tmp_path: Path,
 ) -> None:
@@ -213,7 +214,7 @@ def test_partial_relations_round_trip(
     relations: str,
     run: Run,
     client: BeeboleClient,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     build_varied(client)
     code, _, err = run("import", "-o", tmp_path / "m", "--relations", relations)
@@ -229,7 +230,7 @@ def test_partial_relations_round_trip(
 
 def test_refuses_non_empty_dir_unless_forced(
     run: Run,
-    client: BeeboleClient,  # noqa: F811
+    client: BeeboleClient,
     tmp_path: Path,
 ) -> None:
     build_base(client)
@@ -250,7 +251,7 @@ def test_refuses_non_empty_dir_unless_forced(
 
 def test_entities_without_xid_are_adopted_by_id(
     run: Run,
-    client: BeeboleClient,  # noqa: F811
+    client: BeeboleClient,
     tmp_path: Path,
 ) -> None:
     build_varied(client)
