@@ -206,6 +206,12 @@ class BeeboleClient:
     ):
         if not token:
             raise ConfigError("no API token: set BEEBOLE_TOKEN or pass --token-file")
+        if not (token.isascii() and token.isprintable()) or " " in token:
+            # Not shown, not even in part: it is still a secret, just a mistyped one.
+            raise ConfigError(
+                "the API token holds spaces, control or non-ASCII characters, which an API "
+                "token never has: check BEEBOLE_TOKEN or the token file"
+            )
         self.endpoint = check_endpoint(endpoint)
         self._auth = (token, "x")
         self.timeout = timeout
