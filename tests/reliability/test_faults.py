@@ -57,7 +57,8 @@ def test_apply_converges_without_duplicates_under_faults(
             # A create whose answer was lost, then found by xid instead of made again.
             lost_creates += len(re.findall(r"create \S+: already existed", err))
             if code == 0:
-                assert "0 failed, 0 skipped" in out
+                # All applied; or nothing left (a call that "failed" had lost only its answer).
+                assert "0 failed, 0 skipped" in out or (runs > 1 and "No changes" in out), out
                 break
             # A run that did not finish says so, and what it did and did not do.
             assert code == 1, err
