@@ -204,6 +204,7 @@ class Bench:
         src = self.large_db()
         with SandboxProcess(self.db("noop", src), latency_ms=c.latency_ms) as sb:
             r = self.measured(sb, "plan", "--manifests", str(self.large), "--replay")
+            r["transport_floor"] = self.worker("floor", sb.url)
         r["unavoidable"] = unavoidable_reads(load(self.large), src)
         self.results["scenarios"]["noop"] = r
         say(f"  {r['sandbox_calls']} calls, {r['actions']} actions, {r['wall_s']:.1f} s")
@@ -329,8 +330,8 @@ class Bench:
         self.results["scale"] = {"latency_ms": c.scale_latency_ms, "points": points, "fit": fit}
 
     def profile(self) -> None:
-        """cProfile (CPU clock) of the no-op plan and of apply-from-empty, one thread."""
-        say("Profiles (parallelism 1, latency 0, CPU clock): ...")
+        """cProfile of the no-op plan and of apply-from-empty, every thread on its CPU clock."""
+        say("Profiles (latency 0, every thread on its own CPU clock): ...")
         prof: dict[str, str] = {}
         with SandboxProcess(self.db("profile-noop", self.large_db()), latency_ms=0) as sb:
             self.worker("plan", sb.url, "--manifests", str(self.large),
@@ -368,7 +369,10 @@ def import_missing() -> str | None:
 
 def summarize(results: dict[str, Any], config: Config) -> tuple[str, list[dict[str, Any]]]:
     lat, par = config.latency_ms, config.parallelism
-    org = "the large org" if config.org_scale == 1 else f"the org (x{config.org_scale:g})"
+    large = config.org_scale == 1
+    org = "the large org" if large else f"the org (x{config.org_scale:g})"
+    scale_note = "" if large else (" (the target is for the large org; fixed per-company "
+                                   "reads weigh more in a smaller one)")
     sc = results["scenarios"]
     naive = results.get("naive", {})
     naive_empty = naive.get("empty", {}).get("calls")
@@ -419,10 +423,11 @@ def summarize(results: dict[str, Any], config: Config) -> tuple[str, list[dict[s
     b = sc.get("noop")
     if b and "ratios" in b and b["ratios"]["vs_naive"] is not None:
         v = b["ratios"]["vs_naive"]
-        target("no-op plan: calls vs the naive baseline", "<= 0.25", round(v, 3), v <= 0.25,
+        target("no-op plan: calls vs the naive baseline", "<= 0.25", round(v, 3),
+               (v <= 0.25) if large else None,
                f"{b['sandbox_calls']} vs {naive_large} naive calls "
                f"({0.25 * naive_large:.0f} allowed); unavoidable reads: "
-               f"{sum(b['unavoidable'].values())}")
+               f"{sum(b['unavoidable'].values())}" + scale_note)
     for key in ("apply", "noop", "change", "import"):
         r = sc.get(key)
         if r and "ratios" in r and r["ratios"]["wall_vs_ideal"] is not None:
@@ -435,19 +440,26 @@ def summarize(results: dict[str, Any], config: Config) -> tuple[str, list[dict[s
     if b and "own_cpu" in b:
         own = b["own_cpu"]
         target(f"CPU for planning {org}, beeplan's code (HTTP transport replayed)",
-               "< 0.5 s", round(own["total_s"], 3), own["total_s"] < 0.5,
+               "< 0.5 s", round(own["total_s"], 3), (own["total_s"] < 0.5) if large else None,
                f"read logic + JSON {own['read_s']:.3f} s, diff {own['diff_s']:.3f} s, "
                f"render {own['render_s']:.3f} s")
+        calls = max(1, b["sandbox_calls"])
+        http_s = b["cpu_s"] - own["total_s"]
+        note = (f"{http_s:.2f} s of it is the HTTP client stack "
+                f"({1000 * http_s / calls:.2f} ms per call)")
+        floor = b.get("transport_floor")
+        if floor:
+            floor_s = floor["cpu_ms_per_call"] * calls / 1000
+            note += (f": {floor_s:.2f} s would remain with a bare http.client loop "
+                     f"({floor['cpu_ms_per_call']:.2f} ms per call measured at the same latency "
+                     f"and parallelism), {http_s - floor_s:.2f} s is requests' own overhead")
         target(f"CPU for planning {org}, whole process (incl. the HTTP client)",
-               "< 0.5 s", round(b["cpu_s"], 3), b["cpu_s"] < 0.5,
-               f"{b['cpu_s'] - own['total_s']:.2f} s of it is the requests/urllib3 stack: "
-               f"{1000 * (b['cpu_s'] - own['total_s']) / max(1, b['sandbox_calls']):.2f} "
-               "ms per call")
+               "< 0.5 s", round(b["cpu_s"], 3), (b["cpu_s"] < 0.5) if large else None, note)
     v = results.get("validate")
     if v:
         extra = results.get("validate_agency")
         target(f"CPU for validating {org}", "< 2 s", round(v["cpu_s"], 3),
-               v["cpu_s"] < 2.0, f"manifest.load of {v['entities']} entities"
+               (v["cpu_s"] < 2.0) if large else None, f"manifest.load of {v['entities']} entities"
                + (f"; gen_manifests.py's {extra['entities']}-entity set: "
                   f"{extra['cpu_s']:.2f} s" if extra else ""))
     return text, targets

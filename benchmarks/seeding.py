@@ -6,17 +6,18 @@ service calls a seed file would hold (``calls:``, run by
 ``SandboxServer._populate`` through ``SandboxApp.dispatch`` when a database
 is created) are dispatched straight into the store, in order, in-process.
 The calls are the ones ``beeplan apply`` would make from an empty account
-(the planner's actions, sorted by phase), so the account is the same as an
-applied one, ids aside.
+(the planner's actions, in plan order with dependencies first), so the
+account is the same as an applied one, ids aside.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from beeplan.model import CustomField, State
-from beeplan.planner import make_plan
+from beeplan.planner import Action, make_plan
 from beeplan.sandbox.seed import DEFAULT_CUSTOM_FIELDS
 from beeplan.sandbox.server import SandboxServer
 
@@ -30,6 +31,26 @@ def default_custom_fields() -> tuple[CustomField, ...]:
     )
 
 
+def in_dependency_order(actions: Sequence[Action]) -> list[Action]:
+    """The plan's order, except that an action never comes before one it depends on."""
+    done: set[str] = set()
+    ids = {a.id for a in actions}
+    out: list[Action] = []
+    pending = list(actions)
+    while pending:
+        left = []
+        for action in pending:
+            if all(d in done or d not in ids for d in action.depends_on):
+                out.append(action)
+                done.add(action.id)
+            else:
+                left.append(action)
+        if len(left) == len(pending):
+            raise RuntimeError(f"cannot seed: circular dependencies among {len(left)} actions")
+        pending = left
+    return out
+
+
 def seed_account(db: Path, desired: State) -> tuple[int, float]:
     """Create ``db`` holding the account ``desired`` describes; return (calls, seconds)."""
     for suffix in ("", "-wal", "-shm"):
@@ -40,7 +61,7 @@ def seed_account(db: Path, desired: State) -> tuple[int, float]:
         raise RuntimeError("cannot seed: " + "; ".join(plan.problems[:5]))
     server = SandboxServer(db, token=BENCH_TOKEN, quota_requests=UNLIMITED, quota_kb=UNLIMITED)
     try:
-        for action in plan.actions:  # sorted by phase: dependencies come first
+        for action in in_dependency_order(plan.actions):
             server.app.dispatch(action.service, {"service": action.service, **action.payload})
     finally:
         server.stop()
