@@ -14,18 +14,21 @@ Guarantees:
   never duplicates an entity; the other writes are idempotent and are
   retried as they are;
 - a reached quota, a refused token or Ctrl-C stops scheduling; calls in
-  flight finish; the outcome says what was applied, failed and skipped.
+  flight finish; the outcome says what was applied, failed and skipped
+  (Ctrl-C sets a flag while applying, so no call is made unrecorded).
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from types import FrameType
 
 from .client import BeeboleClient
 from .errors import ApiError, AuthError, QuotaError, TransportError
@@ -70,9 +73,37 @@ class Applier:
         self.parallelism = max(1, parallelism)
         self.progress = progress
         self._stop = threading.Event()
+        self._interrupted = threading.Event()
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _catch_sigint(self) -> Callable[[], None]:
+        """Until the returned function is called, Ctrl-C stops scheduling instead of raising.
+
+        A KeyboardInterrupt raised between two statements of the loop could lose track
+        of a call already made (submitted but not yet recorded, or done but not yet
+        counted), so the report would not say what was applied; a flag the loop checks
+        cannot. A second Ctrl-C raises KeyboardInterrupt as usual.
+        """
+        if (
+            threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+        ):
+            return lambda: None
+
+        def on_sigint(signum: int, frame: FrameType | None) -> None:
+            if self._interrupted.is_set():
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                raise KeyboardInterrupt
+            self._interrupted.set()
+            self._stop.set()
+
+        def restore() -> None:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+        signal.signal(signal.SIGINT, on_sigint)
+        return restore
 
     # -- one action ---------------------------------------------------------
 
@@ -154,6 +185,7 @@ class Applier:
         running: dict[Future[str], Action] = {}
         held: list[str] = []  # ready removals, waiting for the additive phases to finish
         pool = ThreadPoolExecutor(max_workers=self.parallelism)
+        restore_sigint = self._catch_sigint()
         try:
             while True:
                 while ready and not self._stop.is_set():
@@ -236,7 +268,11 @@ class Applier:
                     settled.add(action.id)
             running.clear()
         finally:
+            restore_sigint()
             pool.shutdown(wait=True)
+        if self._interrupted.is_set():
+            outcome.interrupted = True
+            outcome.stopped = outcome.stopped or "interrupted"
         reason = (
             f"not started: {outcome.stopped}" if outcome.stopped else "its dependencies never ran"
         )
