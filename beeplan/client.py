@@ -277,8 +277,13 @@ class BeeboleClient:
         if response.status_code == 401:
             raise AuthError(service, message or "the API token was refused", 401)
         if response.status_code == 429 or is_quota_message(message):
+            # The API's own message says so already ("daily API quota reached: ..."): once.
             raise QuotaError(
-                service, "daily API quota reached" + (f" ({message})" if message else ""), 429
+                service,
+                message
+                if is_quota_message(message)
+                else "daily API quota reached" + (f" ({message})" if message else ""),
+                429,
             )
         if response.status_code >= 500:
             raise TransportError(service, f"HTTP {response.status_code}")
