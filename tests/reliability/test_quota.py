@@ -89,6 +89,7 @@ def test_quota_reached_mid_apply_stops_cleanly_then_converges_next_day(
         assert 1 <= failed <= PARALLELISM
         assert writes_at(sandbox) == applied + failed
         assert "daily API quota reached" in err
+        assert "reached (daily API quota reached" not in err  # said once, not twice
         assert "Re-run 'beeplan apply'" in err
         if limit == "requests":
             # Every request the server accepted was a read of this run or an applied write.
