@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from beeplan.client import BeeboleClient
 from beeplan.sandbox.server import SandboxServer
 
@@ -97,3 +99,43 @@ def test_a_failed_run_still_finishes_what_it_created_so_the_rerun_is_not_refused
     code, out, err = beeplan("apply", manifest, "--auto-approve", "--endpoint", sandbox.url)
     assert code == 0, out + err
     assert beeplan("check", manifest, "--endpoint", sandbox.url)[0] == 0
+
+
+STOPPED = """\
+companies:
+  - xid: acme
+    name: ACME
+    projects:
+      - xid: dev
+        name: Development
+        subprojects:
+          - {xid: old1, name: Archived 1, active: false}
+          - {xid: old2, name: Archived 2, active: false}
+          - {xid: old3, name: Archived 3, active: false}
+          - {xid: live, name: Live}
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known limitation: an apply stopped (quota, Ctrl-C, kill) after creating entities "
+    "declared inactive but before deactivating them leaves them active; the re-run must then "
+    "deactivate live entities, and 3+ of them over 10% of their kind trip the safety "
+    "threshold (--allow-destroy needed). The API cannot create an entity inactive; a fix "
+    "needs beeplan to remember what it created (see docs/reliability.md).",
+)
+def test_a_rerun_after_a_stop_between_create_and_deactivate_converges(
+    beeplan: Run, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(STOPPED)
+    assert beeplan("plan", manifest, "--endpoint", sandbox.url, token=sandbox.token)[0] == 0
+    reads = sum(sandbox.calls.values())
+    # The quota runs out right after the six creates: the three deactivations are refused.
+    sandbox.quota_requests = 2 * reads + 6  # this plan, the apply's reads, six writes
+    code, out, err = beeplan("apply", manifest, "--auto-approve", "--parallelism", 1,
+                             "--endpoint", sandbox.url)
+    assert code == 1 and "6 applied" in err, err
+    sandbox.advance_day()
+    code, out, err = beeplan("apply", manifest, "--auto-approve", "--endpoint", sandbox.url)
+    assert code == 0, err  # fails today: "refused by the safety threshold ... 3 of 4 subprojects"
