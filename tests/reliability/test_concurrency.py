@@ -90,7 +90,7 @@ def plan_actions(beeplan: Run, manifests: Path, url: str) -> list[tuple[str, str
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("head_start", [0, 20, 60])
+@pytest.mark.parametrize("head_start", [0, 10, 30])
 def test_two_applies_at_once_converge_to_the_genuine_conflict(
     head_start: int, beeplan: Run, tmp_path: Path
 ) -> None:
