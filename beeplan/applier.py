@@ -32,6 +32,7 @@ from types import FrameType
 
 from .client import BeeboleClient
 from .errors import ApiError, AuthError, QuotaError, TransportError
+from .journal import Journal
 from .model import entity_key
 from .planner import FIRST_REMOVAL_PHASE, Action, Plan
 
@@ -68,8 +69,11 @@ class Applier:
         client: BeeboleClient,
         parallelism: int = 4,
         progress: ProgressCallback | None = None,
+        journal: Journal | None = None,
     ):
         self.client = client
+        self.journal = journal
+        self.owing: frozenset[str] = frozenset()
         self.parallelism = max(1, parallelism)
         self.progress = progress
         self._stop = threading.Event()
@@ -109,6 +113,16 @@ class Applier:
 
     def run_action(self, action: Action) -> str:
         """Make the action's call; return a note ("" or "already existed")."""
+        key = entity_key(action.target)
+        if self.journal is not None and action.is_create and key in self.owing:
+            # Before the call: a kill right after it must still find the entry.
+            self.journal.add([key])
+        note = self._call(action)
+        if self.journal is not None and action.op == "deactivate":
+            self.journal.settle([key])
+        return note
+
+    def _call(self, action: Action) -> str:
         attempts = 1 + LOST_ANSWER_RETRIES
         for attempt in range(attempts):
             try:
@@ -136,6 +150,10 @@ class Applier:
 
     def apply(self, plan: Plan) -> Outcome:
         actions = {a.id: a for a in plan.actions}
+        # Entities this plan creates and then deactivates (declared inactive).
+        self.owing = frozenset(
+            entity_key(a.target) for a in plan.actions if a.op == "deactivate"
+        ) & frozenset(entity_key(a.target) for a in plan.actions if a.is_create)
         waiting_on = {a.id: sum(1 for d in a.depends_on if d in actions) for a in plan.actions}
         dependents: dict[str, list[str]] = {a.id: [] for a in plan.actions}
         for a in plan.actions:
@@ -193,8 +211,10 @@ class Applier:
                     if action_id in settled:
                         continue
                     removal = actions[action_id].phase >= FIRST_REMOVAL_PHASE
-                    if removal and action_id not in released and (
-                        additive_left > 0 or additive_failed
+                    if (
+                        removal
+                        and action_id not in released
+                        and (additive_left > 0 or additive_failed)
                     ):
                         held.append(action_id)
                     elif len(running) < self.parallelism:

@@ -221,7 +221,8 @@ class BeeboleClient:
         self.usage = Usage()
         self._usage_lock = threading.Lock()
         self._local = threading.local()
-        path = cache_dir() / "quota" / f"{token_key(token)}.json" if ledger else None
+        self.account_key = token_key(token)  # names per-token files; never the token
+        path = cache_dir() / "quota" / f"{self.account_key}.json" if ledger else None
         self.ledger = Ledger(path)
 
     def __repr__(self) -> str:  # never show the token

@@ -625,13 +625,19 @@ class _Builder:
             fingerprints=fingerprints,
             read_relations=read_relations,
         )
-        return _with_safety(plan, self.live, self.desired)
+        return plan
 
 
-def make_plan(desired: State, live: State, read_calls: int = 0) -> Plan:
-    """Compare ``desired`` with ``live`` and return the actions that reconcile them."""
+def make_plan(
+    desired: State, live: State, read_calls: int = 0, owed: frozenset[str] = frozenset()
+) -> Plan:
+    """Compare ``desired`` with ``live`` and return the actions that reconcile them.
+
+    ``owed`` names entities (``entity_key``) that an earlier apply created and
+    still has to deactivate: finishing that is not counted as destruction.
+    """
     plan = _Builder(desired, live).build()
-    return _evolve(plan, read_calls=read_calls)
+    return _with_safety(_evolve(plan, read_calls=read_calls), live, desired, owed)
 
 
 def require_possible(plan: Plan) -> None:
@@ -644,7 +650,7 @@ def require_possible(plan: Plan) -> None:
 # Safety
 
 
-def _with_safety(plan: Plan, live: State, desired: State) -> Plan:
+def _with_safety(plan: Plan, live: State, desired: State, owed: frozenset[str]) -> Plan:
     managed_kinds = {e.kind for e in desired.entities}
     live_counts: dict[str, int] = defaultdict(int)
     for entity in live.entities:
@@ -653,7 +659,11 @@ def _with_safety(plan: Plan, live: State, desired: State) -> Plan:
     destroyed: dict[str, int] = defaultdict(int)
     detached: dict[tuple[str, str], int] = defaultdict(int)
     # An entity the plan creates inactive (create, then deactivate) destroys nothing.
+    # So is finishing one an earlier, interrupted apply created, while the
+    # manifests still declare it inactive (pruning it still counts).
+    declared_inactive = {entity_key(e.ref) for e in desired.entities if not e.active}
     created = {entity_key(a.target) for a in plan.actions if a.op == "create"}
+    created |= owed & declared_inactive
     for action in plan.actions:
         if action.op in ("deactivate", "delete") and entity_key(action.target) not in created:
             destroyed[action.kind] += 1

@@ -11,6 +11,7 @@ import click
 from ..applier import Applier, Outcome
 from ..client import BeeboleClient
 from ..errors import BeeplanError, ExitStatus, PlanError
+from ..journal import Journal
 from ..live import LiveReader
 from ..model import Ref, State
 from ..planner import Plan, fingerprint, make_plan, require_possible
@@ -38,7 +39,8 @@ def compute_plan(
     before = client.usage.total_requests
     live = LiveReader(client, parallelism, progress).read(desired)
     progress.done()
-    return make_plan(desired, live, read_calls=client.usage.total_requests - before)
+    owed = Journal.for_client(client).owed()
+    return make_plan(desired, live, client.usage.total_requests - before, owed)
 
 
 def budget_of(client: BeeboleClient, plan: Plan) -> Budget:
@@ -301,7 +303,8 @@ def apply_command(
                 return ExitStatus.ERROR
         before = client.usage.total_requests
         started = time.monotonic()
-        outcome = Applier(client, parallelism, ApplyProgress(quiet)).apply(plan)
+        journal = Journal.for_client(client)
+        outcome = Applier(client, parallelism, ApplyProgress(quiet), journal).apply(plan)
         calls = client.usage.total_requests - before
     text = report(outcome, calls, time.monotonic() - started)
     if outcome.interrupted:
