@@ -156,8 +156,8 @@ class SandboxApp:
                 self.internal_errors += 1
             status, answer = 500, _error("internal error in the sandbox (a bug); see its log")
         body = _json(answer)
-        if accounted:
-            self.store.add_usage(self._token_hash, self.today(), 1, size_in + len(body))
+        if accounted:  # the request itself was counted when it was let through
+            self.store.add_usage(self._token_hash, self.today(), 0, size_in + len(body))
         reason = {200: "OK", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
                   500: "Internal Server Error"}[status]
         headers = [("Content-Type", "application/json; charset=utf-8"),
@@ -192,7 +192,7 @@ class SandboxApp:
             return 200, _error(problem), True, size_in
         assert doc is not None
         if self.chance(self.knobs.drop_rate):
-            self.store.add_usage(self._token_hash, self.today(), 1, size_in)
+            self.store.add_usage(self._token_hash, self.today(), 0, size_in)
             log.debug("sandbox: dropping the connection of %s", service_key)
             raise Dropped
         if self.chance(self.knobs.error_rate):
@@ -265,7 +265,12 @@ class SandboxApp:
         return hmac.compare_digest(user, self._token)
 
     def _over_quota(self) -> str | None:
-        requests, nbytes = self.store.usage(self._token_hash, self.today())
+        """Refuse a request past today's quota; otherwise count it, in one step."""
+        ok, requests, nbytes = self.store.reserve_request(
+            self._token_hash, self.today(), self.knobs.quota_requests, self.knobs.quota_kb * 1024
+        )
+        if ok:
+            return None
         if requests >= self.knobs.quota_requests:
             return (f"daily API quota reached: {self.knobs.quota_requests} requests per day "
                     "(resets at 00:00 UTC)")

@@ -159,6 +159,28 @@ class Store:
             ).fetchone()
         return (0, 0) if row is None else (int(row[0]), int(row[1]))
 
+    def reserve_request(
+        self, token_hash: str, day: str, max_requests: int, max_bytes: int
+    ) -> tuple[bool, int, int]:
+        """Count one request if today's usage is under both limits, atomically.
+
+        Checking and counting separately let parallel requests all pass at
+        limit - 1; the real API never lets a day go over its quota.
+        """
+        with self.lock:
+            row = self.conn.execute(
+                "SELECT requests, bytes FROM usage WHERE token = ? AND day = ?", (token_hash, day)
+            ).fetchone()
+            requests, nbytes = (0, 0) if row is None else (int(row[0]), int(row[1]))
+            if requests >= max_requests or nbytes >= max_bytes:
+                return False, requests, nbytes
+            self.conn.execute(
+                "INSERT INTO usage (token, day, requests, bytes) VALUES (?, ?, 1, 0) "
+                "ON CONFLICT (token, day) DO UPDATE SET requests = requests + 1",
+                (token_hash, day),
+            )
+            return True, requests + 1, nbytes
+
     def add_usage(self, token_hash: str, day: str, requests: int, nbytes: int) -> None:
         with self.lock:
             self.conn.execute(
