@@ -35,7 +35,7 @@ RELATION_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 ADOPTED_NOTE = (
-    "created without an xid: adopted by its live id (Beebole sets an xid only at creation)"
+    "created without an xid: adopted by its live id (the API reference sets xids at creation)"
 )
 FLOW_LIMIT = 90  # longer reference lists are written one item per line
 
