@@ -207,6 +207,32 @@ class _Builder:
     def touch(self, live_entity: Entity | None, ref: Ref) -> None:
         self.seen.setdefault(entity_key(live_entity.ref if live_entity else ref), live_entity)
 
+    def act(
+        self,
+        op: str,
+        want: Entity,
+        target: Ref,
+        suffix: str,
+        payload: Mapping[str, Any],
+        phase: int,
+        key: str = "",
+        **extra: Any,
+    ) -> Action:
+        """Add one call ``<kind>.<suffix>`` on ``target``; ``key`` makes its id unique."""
+        return self.add(
+            Action(
+                id=f"{op}:{entity_key(target)}{key}",
+                op=op,
+                kind=want.kind,
+                target=target,
+                name=want.name,
+                service=f"{want.kind}.{suffix}",
+                payload=payload,
+                phase=phase,
+                **extra,
+            )
+        )
+
     def payload_ref(self, ref: Ref) -> dict[str, Any]:
         return self.index.best(ref).payload()
 
@@ -228,7 +254,7 @@ class _Builder:
         spec = want.spec
         target = self.index.best(want.ref)
         token = self.index.token(want.ref)
-        where = f" ({want.source})" if want.source else ""
+        where = _where(want)
         if have is None:
             if want.ref.xid is None:
                 self.problems.append(
@@ -247,19 +273,15 @@ class _Builder:
             changes += [Change(k, None, v) for k, v in want.fields.items()]
             if want.parent is not None:
                 changes.insert(1, Change(spec.parent_field or "parent", None, want.parent.label))
-            action = self.add(
-                Action(
-                    id=f"create:{entity_key(want.ref)}",
-                    op="create",
-                    kind=want.kind,
-                    target=want.ref,
-                    name=want.name,
-                    service=f"{want.kind}.create",
-                    payload={want.kind: body},
-                    phase=PHASE_OF_KIND[want.kind],
-                    depends_on=self.ready_deps(want.parent),
-                    changes=tuple(changes),
-                )
+            action = self.act(
+                "create",
+                want,
+                want.ref,
+                "create",
+                {want.kind: body},
+                PHASE_OF_KIND[want.kind],
+                depends_on=self.ready_deps(want.parent),
+                changes=tuple(changes),
             )
             self.readiness[token] = action.id
             if not want.active:
@@ -282,34 +304,26 @@ class _Builder:
             body.update({c.field: c.after for c in changes if c.field != "name"})
             if want.invite and any(c.field == "email" for c in changes):
                 body["invite"] = True
-            self.add(
-                Action(
-                    id=f"update:{entity_key(target)}",
-                    op="update",
-                    kind=want.kind,
-                    target=target,
-                    name=want.name,
-                    service=f"{want.kind}.update",
-                    payload={want.kind: body},
-                    phase=PHASE_OF_KIND[want.kind],
-                    depends_on=self.ready_deps(want.parent),
-                    changes=tuple(changes),
-                )
+            self.act(
+                "update",
+                want,
+                target,
+                "update",
+                {want.kind: body},
+                PHASE_OF_KIND[want.kind],
+                depends_on=self.ready_deps(want.parent),
+                changes=tuple(changes),
             )
         if spec.has_active and want.active and not have.active:
-            action = self.add(
-                Action(
-                    id=f"activate:{entity_key(target)}",
-                    op="activate",
-                    kind=want.kind,
-                    target=target,
-                    name=want.name,
-                    service=f"{want.kind}.activate",
-                    payload=target.payload(),
-                    phase=PHASE_OF_KIND[want.kind],
-                    depends_on=self.ready_deps(want.parent),
-                    changes=(Change("active", False, True),),
-                )
+            action = self.act(
+                "activate",
+                want,
+                target,
+                "activate",
+                target.payload(),
+                PHASE_OF_KIND[want.kind],
+                depends_on=self.ready_deps(want.parent),
+                changes=(Change("active", False, True),),
             )
             self.readiness[token] = action.id
         elif spec.has_active and not want.active and have.active:
@@ -337,19 +351,15 @@ class _Builder:
         return [Change(k, before.get(k), after.get(k)) for k in changed]
 
     def plan_deactivate(self, want: Entity, target: Ref, have: Entity | None) -> None:
-        self.add(
-            Action(
-                id=f"deactivate:{entity_key(target)}",
-                op="deactivate",
-                kind=want.kind,
-                target=target,
-                name=want.name,
-                service=f"{want.kind}.deactivate",
-                payload=target.payload(),
-                phase=PHASE_DEACTIVATE,
-                depends_on=self.ready_deps(want.ref),
-                changes=(Change("active", True, False),),
-            )
+        self.act(
+            "deactivate",
+            want,
+            target,
+            "deactivate",
+            target.payload(),
+            PHASE_DEACTIVATE,
+            depends_on=self.ready_deps(want.ref),
+            changes=(Change("active", True, False),),
         )
 
     # -- relations --------------------------------------------------------
@@ -386,21 +396,18 @@ class _Builder:
         self, op: str, want: Entity, target: Ref, rel: str, other: Ref, suffix: str, key: str
     ) -> None:
         attach = op == "attach"
-        self.add(
-            Action(
-                id=f"{op}:{entity_key(target)}:{rel}:{entity_key(self.index.best(other))}",
-                op=op,
-                kind=want.kind,
-                target=target,
-                name=want.name,
-                service=f"{want.kind}.{suffix}",
-                payload={**target.payload(), key: self.payload_ref(other)},
-                phase=PHASE_RELATIONS if attach else PHASE_DETACH,
-                # A detach needs nothing first: removals wait for the additive phase anyway.
-                depends_on=self.ready_deps(want.ref, other) if attach else (),
-                relation=rel,
-                detail=f"{rel} {'+=' if attach else '-='} {self.describe(other)}",
-            )
+        self.act(
+            op,
+            want,
+            target,
+            suffix,
+            {**target.payload(), key: self.payload_ref(other)},
+            PHASE_RELATIONS if attach else PHASE_DETACH,
+            key=f":{rel}:{entity_key(self.index.best(other))}",
+            # A detach needs nothing first: removals wait for the additive phase anyway.
+            depends_on=self.ready_deps(want.ref, other) if attach else (),
+            relation=rel,
+            detail=f"{rel} {'+=' if attach else '-='} {self.describe(other)}",
         )
 
     def plan_leaders(
@@ -412,32 +419,18 @@ class _Builder:
         leaders = sorted(
             (self.index.best(r) for r in wanted), key=lambda r: (r.xid or "", r.id or 0)
         )
-        self.add(
-            Action(
-                id=f"leaders:{entity_key(target)}",
-                relation="leaders",
-                op="leaders",
-                kind=want.kind,
-                target=target,
-                name=want.name,
-                service="person.update",
-                payload={
-                    "person": {
-                        **target.payload(),
-                        "name": want.name,
-                        "leaders": [r.payload() for r in leaders],
-                    }
-                },
-                phase=PHASE_LEADERS,
-                depends_on=self.ready_deps(want.ref, *wanted),
-                changes=(
-                    Change(
-                        "leaders",
-                        sorted(self.index.best(r).label for r in current),
-                        [r.label for r in leaders],
-                    ),
-                ),
-            )
+        body = {**target.payload(), "name": want.name, "leaders": [r.payload() for r in leaders]}
+        before = sorted(self.index.best(r).label for r in current)
+        self.act(
+            "leaders",
+            want,
+            target,
+            "update",
+            {"person": body},
+            PHASE_LEADERS,
+            depends_on=self.ready_deps(want.ref, *wanted),
+            changes=(Change("leaders", before, [r.label for r in leaders]),),
+            relation="leaders",
         )
 
     def plan_custom_fields(
@@ -447,7 +440,7 @@ class _Builder:
             if name not in self.custom_field_ids:
                 if name in wanted:
                     known = ", ".join(sorted(self.custom_field_ids)) or "none"
-                    where = f" ({want.source})" if want.source else ""
+                    where = _where(want)
                     self.problems.append(
                         f"{want.kind} {target.label}{where}: unknown custom field {name!r}; "
                         f"the account defines: {known}"
@@ -455,46 +448,40 @@ class _Builder:
                 continue
             field_id = self.custom_field_ids[name]
             if name in wanted and not self.available(name, want):
-                where = f" ({want.source})" if want.source else ""
+                where = _where(want)
                 self.problems.append(
                     f"{want.kind} {target.label}{where}: custom field {name!r} is not available "
                     f"for this {want.kind} (the account makes it available for: "
                     f"{self.custom_field_labels[name]})"
                 )
                 continue
+            field = f":customFields:{name}"
+            change = Change(f"customFields.{name}", current.get(name), wanted.get(name))
             if name in wanted and wanted[name] != current.get(name):
-                self.add(
-                    Action(
-                        id=f"set:{entity_key(target)}:customFields:{name}",
-                        relation="customFields",
-                        op="set",
-                        kind=want.kind,
-                        target=target,
-                        name=want.name,
-                        service=f"{want.kind}.set_custom_field_value",
-                        payload={
-                            **target.payload(),
-                            "customField": {"id": field_id, "value": wanted[name]},
-                        },
-                        phase=PHASE_RELATIONS,
-                        depends_on=self.ready_deps(want.ref),
-                        changes=(Change(f"customFields.{name}", current.get(name), wanted[name]),),
-                    )
+                value = {"id": field_id, "value": wanted[name]}
+                self.act(
+                    "set",
+                    want,
+                    target,
+                    "set_custom_field_value",
+                    {**target.payload(), "customField": value},
+                    PHASE_RELATIONS,
+                    key=field,
+                    depends_on=self.ready_deps(want.ref),
+                    changes=(change,),
+                    relation="customFields",
                 )
             elif name not in wanted and name in current:
-                self.add(
-                    Action(
-                        id=f"clear:{entity_key(target)}:customFields:{name}",
-                        relation="customFields",
-                        op="clear",
-                        kind=want.kind,
-                        target=target,
-                        name=want.name,
-                        service=f"{want.kind}.clear_custom_field_value",
-                        payload={**target.payload(), "customField": {"id": field_id}},
-                        phase=PHASE_DETACH,
-                        changes=(Change(f"customFields.{name}", current[name], None),),
-                    )
+                self.act(
+                    "clear",
+                    want,
+                    target,
+                    "clear_custom_field_value",
+                    {**target.payload(), "customField": {"id": field_id}},
+                    PHASE_DETACH,
+                    key=field,
+                    changes=(change,),
+                    relation="customFields",
                 )
 
     def available(self, name: str, want: Entity) -> bool:
@@ -524,20 +511,17 @@ class _Builder:
         if live_value is None or live_value == wanted:
             return
         op = "enable" if wanted else "disable"
-        self.add(
-            Action(
-                id=f"{op}:{entity_key(target)}:specificTasks",
-                relation="specificTasks.enabled",
-                op=op,
-                kind=want.kind,
-                target=target,
-                name=want.name,
-                service=f"{want.kind}.{op}_specific_tasks",
-                payload=target.payload(),
-                phase=PHASE_RELATIONS,
-                depends_on=self.ready_deps(want.ref),
-                changes=(Change("specificTasks.enabled", live_value, wanted),),
-            )
+        self.act(
+            op,
+            want,
+            target,
+            f"{op}_specific_tasks",
+            target.payload(),
+            PHASE_RELATIONS,
+            key=":specificTasks",
+            depends_on=self.ready_deps(want.ref),
+            changes=(Change("specificTasks.enabled", live_value, wanted),),
+            relation="specificTasks.enabled",
         )
 
     # -- what the manifests do not name ---------------------------------------
@@ -558,20 +542,16 @@ class _Builder:
                 self.plan_deactivate(stray, stray.ref, stray)
         for group in reversed(_parents_first([e for e in strays if e.kind == "group"])):
             self.touch(group, group.ref)
-            self.add(
-                Action(
-                    id=f"delete:{entity_key(group.ref)}",
-                    op="delete",
-                    kind="group",
-                    target=group.ref,
-                    name=group.name,
-                    service="group.delete",
-                    # force: its assignments to unmanaged entities go with it; the plan says so.
-                    payload={**group.ref.payload(), "force": True},
-                    phase=PHASE_DELETE,
-                    changes=(Change("exists", True, False),),
-                    detail="force: also removes its assignments",
-                )
+            # force: its assignments to unmanaged entities go with it; the plan says so.
+            self.act(
+                "delete",
+                group,
+                group.ref,
+                "delete",
+                {**group.ref.payload(), "force": True},
+                PHASE_DELETE,
+                changes=(Change("exists", True, False),),
+                detail="force: also removes its assignments",
             )
         return []  # pruned: none of them is left alone
 
@@ -695,6 +675,11 @@ def _with_safety(plan: Plan, live: State, desired: State, owed: frozenset[str]) 
 
 # ---------------------------------------------------------------------------
 # Small pure helpers
+
+
+def _where(entity: Entity) -> str:
+    """`` (file:line)`` of a desired entity, for problem messages."""
+    return f" ({entity.source})" if entity.source else ""
 
 
 def _kind_rank(kind: str) -> int:
