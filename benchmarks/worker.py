@@ -180,10 +180,10 @@ def write_profile(profiler: ThreadProfiler, path: Path) -> str:
 
 def plan_and_maybe_apply(args: argparse.Namespace, client: Any, desired: Any, clock: Clock,
                          out: Metrics) -> None:
-    from beeplan.cli.plan import budget_of
     from beeplan.live import LiveReader
     from beeplan.planner import make_plan, require_possible
     from beeplan.render import plan_to_json, render_text
+    from beeplan.workflow import budget_of
 
     with clock.phase("read"):
         live = LiveReader(client, args.parallelism).read(desired)
@@ -255,10 +255,10 @@ class ReplayClient:
 
 def replay_cpu(args: argparse.Namespace, recorded: Any, desired: Any) -> dict[str, float]:
     """beeplan's CPU for the plan with the HTTP transport taken out (best of 3 runs)."""
-    from beeplan.cli.plan import budget_of
     from beeplan.live import LiveReader
     from beeplan.planner import make_plan
     from beeplan.render import render_text
+    from beeplan.workflow import budget_of
 
     best: dict[str, float] = {}
     for _ in range(3):
@@ -300,8 +300,8 @@ def apply_plan(args: argparse.Namespace, client: Any, plan: Any, clock: Clock,
 
 
 def apply_saved(args: argparse.Namespace, client: Any, clock: Clock, out: Metrics) -> None:
-    from beeplan.cli.plan import budget_of, check_fresh
     from beeplan.render import plan_from_json, render_text
+    from beeplan.workflow import budget_of, check_fresh
 
     with clock.phase("parse"):
         plan, _doc = plan_from_json(Path(args.plan_file).read_text(encoding="utf-8"),

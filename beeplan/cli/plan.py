@@ -1,4 +1,4 @@
-"""The `plan`, `apply` and `check` commands: wiring of manifest -> live -> planner -> applier."""
+"""The `plan`, `apply` and `check` commands: argument parsing and output around `workflow`."""
 
 from __future__ import annotations
 
@@ -8,14 +8,22 @@ from pathlib import Path
 
 import click
 
-from ..applier import Applier, Outcome
+from .. import workflow
 from ..client import BeeboleClient
 from ..errors import BeeplanError, ExitStatus, PlanError
-from ..journal import Journal
-from ..live import LiveReader
-from ..model import Ref, State
-from ..planner import Plan, fingerprint, make_plan, require_possible
-from ..render import Budget, plan_from_json, plan_to_json, render_markdown, render_text
+from ..model import State
+from ..planner import Plan, require_possible
+from ..render import Budget, plan_to_json, render_markdown, render_text
+from ..workflow import (
+    apply_plan,
+    budget_of,
+    check_fresh,
+    guard_apply,
+    is_plan_file,
+    load_manifests,
+    load_saved_plan,
+    report,
+)
 from .options import (
     detailed_exitcode_option,
     endpoint_options,
@@ -26,30 +34,13 @@ from .options import (
 from .progress import ApplyProgress, ReadProgress, stderr_is_tty, use_color
 
 
-def load_manifests(path: Path) -> State:
-    from ..manifest import load
-
-    return load(path)
-
-
 def compute_plan(
     client: BeeboleClient, desired: State, parallelism: int, show_progress: bool
 ) -> Plan:
     progress = ReadProgress(show_progress)
-    before = client.usage.total_requests
-    live = LiveReader(client, parallelism, progress).read(desired)
+    plan = workflow.compute_plan(client, desired, parallelism, progress)
     progress.done()
-    owed = Journal.for_client(client).owed()
-    return make_plan(desired, live, client.usage.total_requests - before, owed)
-
-
-def budget_of(client: BeeboleClient, plan: Plan) -> Budget:
-    return Budget(
-        read_calls=plan.read_calls,
-        apply_calls=len(plan.actions),
-        left_today=client.remaining_today(),
-        daily=client.quota.requests,
-    )
+    return plan
 
 
 def show_plan(
@@ -173,52 +164,6 @@ def check_command(
 # ---------------------------------------------------------------------------
 
 
-def is_plan_file(path: Path) -> bool:
-    if not path.is_file():
-        return False
-    if path.suffix == ".json":
-        return True
-    with path.open("rb") as handle:
-        return handle.read(64).lstrip().startswith(b"{")
-
-
-def check_fresh(client: BeeboleClient, plan: Plan, parallelism: int) -> None:
-    """Refuse a saved plan whose touched entities changed since it was made."""
-    wanted: dict[Ref, tuple[str, ...]] = {}
-    keys: dict[Ref, str] = {}
-    for key, relations in plan.read_relations.items():
-        kind, _, label = key.partition(":")
-        by_id = label.startswith("#") and label[1:].isdigit()
-        ref = Ref(kind, id=int(label[1:])) if by_id else Ref(kind, xid=label)
-        wanted[ref] = tuple(relations)
-        keys[ref] = key
-    current = LiveReader(client, parallelism).read_entities(wanted)
-    stale = [
-        keys[ref]
-        for ref, entity in current.items()
-        if fingerprint(entity, wanted[ref]) != plan.fingerprints.get(keys[ref])
-    ]
-    if stale:
-        shown = ", ".join(sorted(stale)[:10]) + (" ..." if len(stale) > 10 else "")
-        raise PlanError(
-            f"the saved plan is stale: {len(stale)} entit{'y' if len(stale) == 1 else 'ies'} "
-            f"changed since it was made ({shown}). Make a new plan."
-        )
-
-
-def report(outcome: Outcome, calls: int, seconds: float) -> str:
-    lines = [f"Apply: {outcome.summary()} ({calls} API calls, {seconds:.1f}s)."]
-    for action, message in outcome.failed:
-        lines.append(f"  failed:  {action.service} {action.target.label}: {message}")
-    for action, reason in outcome.skipped[:20]:
-        lines.append(f"  skipped: {action.service} {action.target.label}: {reason}")
-    if len(outcome.skipped) > 20:
-        lines.append(f"  ... and {len(outcome.skipped) - 20} more skipped")
-    if not outcome.ok:
-        lines.append("Re-run 'beeplan apply' once the cause is fixed: it converges from here.")
-    return "\n".join(lines)
-
-
 @click.command(
     "apply",
     epilog="""\b
@@ -264,12 +209,7 @@ def apply_command(
     quiet = _quiet(ctx)
     with open_client(endpoint, token_file) as client:
         if desired is None:
-            plan, doc = plan_from_json(target.read_text(encoding="utf-8"), str(target))
-            if doc.get("endpoint") not in (None, endpoint):
-                raise PlanError(
-                    f"{target} was made against {doc['endpoint']}, not {endpoint}; "
-                    "make a new plan against this endpoint"
-                )
+            plan = load_saved_plan(target, endpoint).plan
             check_fresh(client, plan, parallelism)
         else:
             plan = compute_plan(client, desired, parallelism, stderr_is_tty() or _verbose(ctx))
@@ -281,17 +221,7 @@ def apply_command(
             return ExitStatus.SUCCESS
         if not quiet:
             click.echo(render_text(plan, budget, color=use_color(sys.stdout.isatty())), nl=False)
-        if plan.destroy_violations and not allow_destroy:
-            raise PlanError(
-                "refused by the safety threshold (pass --allow-destroy if this is intended): "
-                + "; ".join(plan.destroy_violations)
-            )
-        if len(plan.actions) > client.remaining_today() and not ignore_quota:
-            raise PlanError(
-                f"the plan needs {len(plan.actions)} API calls but only "
-                f"{client.remaining_today()} are left in today's quota (as counted by beeplan); "
-                "apply it tomorrow, or pass --ignore-quota"
-            )
+        guard_apply(client, plan, allow_destroy=allow_destroy, ignore_quota=ignore_quota)
         if not auto_approve:
             if not sys.stdin.isatty():
                 raise PlanError(
@@ -303,8 +233,7 @@ def apply_command(
                 return ExitStatus.ERROR
         before = client.usage.total_requests
         started = time.monotonic()
-        journal = Journal.for_client(client)
-        outcome = Applier(client, parallelism, ApplyProgress(quiet), journal).apply(plan)
+        outcome = apply_plan(client, plan, parallelism, ApplyProgress(quiet))
         calls = client.usage.total_requests - before
     text = report(outcome, calls, time.monotonic() - started)
     if outcome.interrupted:
