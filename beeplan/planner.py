@@ -183,6 +183,8 @@ class _Builder:
         self.custom_field_ids = {cf.name: cf.id for cf in live.custom_fields}
         self.custom_field_labels = {cf.name: cf.available_for for cf in live.custom_fields}
         self.deferred: list[tuple[Entity, Entity | None, Ref]] = []
+        # New people whose leaders went into their person.create (no leaders update).
+        self.leaders_in_create: set[Any] = set()
 
     # -- helpers ----------------------------------------------------------
 
@@ -243,6 +245,8 @@ class _Builder:
             wanted = [e for e in self.desired.entities if e.kind == kind]
             if kind == "group":
                 wanted = _parents_first(wanted)
+            elif kind == "person":
+                wanted = _leaders_first(wanted)
             for entity in wanted:
                 self.plan_entity(entity)
         # Relations second: by now every entity's create/activate is known to depend on.
@@ -273,6 +277,11 @@ class _Builder:
             changes += [Change(k, None, v) for k, v in want.fields.items()]
             if want.parent is not None:
                 changes.insert(1, Change(spec.parent_field or "parent", None, want.parent.label))
+            leaders = self.leaders_at_create(want)
+            if leaders is not None:
+                body["leaders"] = [r.payload() for r in leaders]
+                changes.append(Change("leaders", [], [r.label for r in leaders]))
+                self.leaders_in_create.add(token)
             action = self.act(
                 "create",
                 want,
@@ -280,7 +289,7 @@ class _Builder:
                 "create",
                 {want.kind: body},
                 PHASE_OF_KIND[want.kind],
-                depends_on=self.ready_deps(want.parent),
+                depends_on=self.ready_deps(want.parent, *(leaders or ())),
                 changes=tuple(changes),
             )
             self.readiness[token] = action.id
@@ -329,6 +338,23 @@ class _Builder:
         elif spec.has_active and not want.active and have.active:
             self.plan_deactivate(want, target, have)
         self.deferred.append((want, have, target))
+
+    def leaders_at_create(self, want: Entity) -> list[Ref] | None:
+        """A new person's leaders, when all of them can go in its ``person.create``.
+
+        The reference's ``person.create`` takes ``leaders``: that saves the
+        ``person.update`` of each new person with leaders. Every leader must
+        exist already or be made ready by an action planned before (people are
+        planned leaders first); otherwise the leaders stay a later update.
+        """
+        wanted = want.relations.get("leaders") if want.kind == "person" else None
+        if not wanted:
+            return None
+        for ref in wanted:
+            token = self.index.token(ref)
+            if token not in self.readiness and self.index.find(ref) is None:
+                return None
+        return _sorted_refs(self.index.best(r) for r in wanted)
 
     def describe(self, ref: Ref) -> str:
         hit = self.index.find(ref) or self.desired_index.find(ref)
@@ -413,12 +439,12 @@ class _Builder:
     def plan_leaders(
         self, want: Entity, target: Ref, wanted: frozenset[Ref], current: frozenset[Ref]
     ) -> None:
+        if self.index.token(want.ref) in self.leaders_in_create:
+            return
         want_tokens = {self.index.token(r) for r in wanted}
         if want_tokens == {self.index.token(r) for r in current}:
             return
-        leaders = sorted(
-            (self.index.best(r) for r in wanted), key=lambda r: (r.xid or "", r.id or 0)
-        )
+        leaders = _sorted_refs(self.index.best(r) for r in wanted)
         body = {**target.payload(), "name": want.name, "leaders": [r.payload() for r in leaders]}
         before = sorted(self.index.best(r).label for r in current)
         self.act(
@@ -710,6 +736,49 @@ def _parents_first(groups: list[Entity]) -> list[Entity]:
     for g in groups:
         depths[id(g)] = depth(g)
     return sorted(groups, key=lambda g: depths[id(g)])
+
+
+def _sorted_refs(refs: Iterable[Ref]) -> list[Ref]:
+    return sorted(refs, key=lambda r: (r.xid or "", r.id or 0))
+
+
+def _leaders_first(people: list[Entity]) -> list[Entity]:
+    """Order people so that a declared leader comes before those it leads (stable otherwise).
+
+    A new person's leaders can then go in its create. Leader cycles are refused
+    by the manifest checks; should one reach here, it is cut where first met.
+    """
+    by_key: dict[tuple[str | None, int | None], Entity] = {}
+    for person in people:
+        if person.ref.xid is not None:
+            by_key[(person.ref.xid, None)] = person
+        if person.ref.id is not None:
+            by_key[(None, person.ref.id)] = person
+    out: list[Entity] = []
+    placed: set[int] = set()
+    for root in people:
+        # Depth first without recursion: leader chains may be long.
+        stack: list[tuple[Entity, bool]] = [(root, False)]
+        on_path: set[int] = set()
+        while stack:
+            person, expanded = stack.pop()
+            if id(person) in placed:
+                continue
+            if expanded:
+                on_path.discard(id(person))
+                placed.add(id(person))
+                out.append(person)
+                continue
+            if id(person) in on_path:
+                continue  # a cycle: cut here
+            on_path.add(id(person))
+            stack.append((person, True))
+            for leader in reversed(_sorted_refs(person.relations.get("leaders") or ())):
+                key = (leader.xid, None) if leader.xid is not None else (None, leader.id)
+                found = by_key.get(key)
+                if found is not None and id(found) not in placed and id(found) not in on_path:
+                    stack.append((found, False))
+    return out
 
 
 def _replace_deps(action: Action, deps: tuple[str, ...]) -> Action:
