@@ -41,11 +41,18 @@ class Problem:
 class ManifestError(BeeplanError):
     """The manifests are invalid; carries every problem found, not just the first."""
 
+    # A broken file can hold 100,000 errors; past this many a reader stops reading.
+    MAX_SHOWN = 100
+
     def __init__(self, problems: Iterable[Problem]):
         self.problems: Sequence[Problem] = tuple(problems)
         count = len(self.problems)
-        lines = [str(p) for p in self.problems]
-        header = f"{count} error{'s' if count != 1 else ''} in the manifests:"
+        lines = [str(p) for p in self.problems[: self.MAX_SHOWN]]
+        header = f"{count:,} error{'s' if count != 1 else ''} in the manifests:"
+        rest = count - len(lines)
+        if rest:
+            lines.append(f"... and {rest:,} more error{'s' if rest != 1 else ''} "
+                         f"(the first {self.MAX_SHOWN} are shown: fix them and run again)")
         super().__init__("\n".join([header, *("  " + line for line in lines)]))
 
 

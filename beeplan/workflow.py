@@ -7,6 +7,7 @@ lives here, so it can be called and tested without click.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,12 +51,24 @@ def budget_of(client: BeeboleClient, plan: Plan) -> Budget:
 
 
 def is_plan_file(path: Path) -> bool:
+    """Whether ``apply`` was given a saved plan rather than manifests.
+
+    The suffix decides when it says: .yaml/.yml are manifests (JSON syntax is
+    YAML too), .json is a plan. Otherwise the content does: a JSON object with
+    ``format_version`` is a plan, anything else is read as manifests.
+    """
     if not path.is_file():
         return False
-    if path.suffix == ".json":
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        return False
+    if suffix == ".json":
         return True
-    with path.open("rb") as handle:
-        return handle.read(64).lstrip().startswith(b"{")
+    try:
+        document = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return isinstance(document, dict) and "format_version" in document
 
 
 @dataclass(frozen=True)

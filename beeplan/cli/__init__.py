@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 import click
@@ -12,7 +13,26 @@ from ..errors import BeeplanError, ExitStatus
 from .options import setup_logging
 
 
+_GLOBAL_FLAG = re.compile(r"-(v+|q)\Z|--(verbose|quiet)\Z")
+
+
+class _Cli(click.Group):
+    """Accepts -v/-q after the subcommand too (``beeplan plan PATH -v``).
+
+    click only parses a group's options before the subcommand; these flags take
+    no value and no subcommand defines them, so they move to the front as is.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        start = next((i for i, arg in enumerate(args) if not arg.startswith("-")), len(args))
+        end = args.index("--") if "--" in args[start:] else len(args)
+        moved = [a for a in args[start:end] if _GLOBAL_FLAG.match(a)]
+        kept = [a for a in args[start:end] if not _GLOBAL_FLAG.match(a)]
+        return super().parse_args(ctx, [*args[:start], *moved, *kept, *args[end:]])
+
+
 @click.group(
+    cls=_Cli,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog="""\b
 Examples:

@@ -133,7 +133,22 @@ def _error_line(exc: yaml.YAMLError, text: str) -> int | None:
     return None
 
 
-def _error_message(exc: yaml.YAMLError) -> str:
+_TAB_ADVICE = ("YAML indents with spaces only: replace the tab(s) at the start of the line "
+               "with spaces (e.g. 2 per level, aligned with the lines around it)")
+
+
+def _indented_with_tab(exc: yaml.YAMLError, text: str) -> bool:
+    mark = getattr(exc, "problem_mark", None)
+    if mark is None:
+        return False
+    lines = text.splitlines()
+    line = lines[mark.line] if 0 <= mark.line < len(lines) else ""
+    return "\t" in line[: len(line) - len(line.lstrip(" \t"))]
+
+
+def _error_message(exc: yaml.YAMLError, text: str = "") -> str:
+    if _indented_with_tab(exc, text):
+        return f"invalid YAML: this line is indented with a tab; {_TAB_ADVICE}"
     if isinstance(exc, yaml.reader.ReaderError):
         return f"invalid YAML: character {exc.character!r} is not allowed ({exc.reason})"
     problem = getattr(exc, "problem", None) or str(exc)
@@ -144,7 +159,7 @@ def _error_message(exc: yaml.YAMLError) -> str:
         where = f" at line {context_mark.line + 1}" if context_mark is not None else ""
         message += f" ({context}{where})"
     if "tab" in problem:
-        message += "; indent with spaces, not tabs"
+        message += f"; {_TAB_ADVICE}"
     elif "block" in (context or ""):
         message += "; check the indentation"
     return message
@@ -166,7 +181,7 @@ def parse(text: str, file: str, problems: list[Problem]) -> Any:
     except _Stop:
         return None
     except yaml.YAMLError as exc:
-        problems.append(Problem(file, _error_line(exc, text), "", _error_message(exc)))
+        problems.append(Problem(file, _error_line(exc, text), "", _error_message(exc, text)))
         return None
 
 
