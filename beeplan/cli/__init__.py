@@ -12,7 +12,6 @@ from .. import __version__
 from ..errors import BeeplanError, ExitStatus
 from .options import setup_logging
 
-
 _GLOBAL_FLAG = re.compile(r"-(v+|q)\Z|--(verbose|quiet)\Z")
 
 

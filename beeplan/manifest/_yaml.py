@@ -133,8 +133,8 @@ def _error_line(exc: yaml.YAMLError, text: str) -> int | None:
     return None
 
 
-_TAB_ADVICE = ("YAML indents with spaces only: replace the tab(s) at the start of the line "
-               "with spaces (e.g. 2 per level, aligned with the lines around it)")
+_TAB_ADVICE = ("YAML indents with spaces, never tabs: replace the tabs at the start of the "
+               "line with spaces (e.g. 2 per level, aligned with the lines around it)")
 
 
 def _indented_with_tab(exc: yaml.YAMLError, text: str) -> bool:
