@@ -148,12 +148,18 @@ class Applier:
 
     # -- the DAG --------------------------------------------------------------
 
-    def apply(self, plan: Plan) -> Outcome:
+    def apply(self, plan: Plan, owes: frozenset[str] = frozenset()) -> Outcome:
+        """Apply ``plan``; ``owes`` adds entities whose deactivation is left to a later run.
+
+        (A slice of a larger plan may create an entity declared inactive and
+        leave its deactivation to the next slice: the journal must know.)
+        """
         actions = {a.id: a for a in plan.actions}
         # Entities this plan creates and then deactivates (declared inactive).
-        self.owing = frozenset(
-            entity_key(a.target) for a in plan.actions if a.op == "deactivate"
-        ) & frozenset(entity_key(a.target) for a in plan.actions if a.is_create)
+        self.owing = owes | (
+            frozenset(entity_key(a.target) for a in plan.actions if a.op == "deactivate")
+            & frozenset(entity_key(a.target) for a in plan.actions if a.is_create)
+        )
         waiting_on = {a.id: sum(1 for d in a.depends_on if d in actions) for a in plan.actions}
         dependents: dict[str, list[str]] = {a.id: [] for a in plan.actions}
         for a in plan.actions:

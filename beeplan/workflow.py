@@ -17,9 +17,10 @@ from .client import BeeboleClient
 from .errors import PlanError
 from .journal import Journal
 from .live import LiveReader, Progress
-from .model import Ref, State
+from .model import Ref, State, entity_key
 from .planner import Plan, fingerprint, make_plan
 from .render import Budget, plan_from_json
+from .slices import Cost, Slice, days_needed, plan_cost, select_slice
 
 
 def load_manifests(path: Path) -> State:
@@ -116,23 +117,141 @@ def guard_apply(
     client: BeeboleClient, plan: Plan, *, allow_destroy: bool, ignore_quota: bool
 ) -> None:
     """The checks a plan passes before any write: safety threshold, then quota."""
+    guard_safety(plan, allow_destroy=allow_destroy)
+    choose_slice(client, plan, max_calls=None, ignore_quota=ignore_quota)
+
+
+def guard_safety(plan: Plan, *, allow_destroy: bool) -> None:
     if plan.destroy_violations and not allow_destroy:
         raise PlanError(
             "refused by the safety threshold (pass --allow-destroy if this is intended): "
             + "; ".join(plan.destroy_violations)
         )
-    if len(plan.actions) > client.remaining_today() and not ignore_quota:
+
+
+class QuotaShortfall(PlanError):
+    """The plan needs more than today's quota has left; a slice would fit."""
+
+    def __init__(self, message: str, fits: Slice):
+        super().__init__(message)
+        self.fits = fits
+
+
+def quota_left(client: BeeboleClient) -> Cost:
+    """Requests and bytes left today, as counted by beeplan's ledger."""
+    return Cost(
+        client.remaining_today(), max(0, client.quota.kb * 1024 - client.ledger.bytes)
+    )
+
+
+def daily_quota(client: BeeboleClient) -> Cost:
+    return Cost(client.quota.requests, client.quota.kb * 1024)
+
+
+def choose_slice(
+    client: BeeboleClient,
+    plan: Plan,
+    *,
+    max_calls: int | None,
+    ignore_quota: bool,
+    fresh: bool = False,
+) -> Slice:
+    """The part of ``plan`` this run applies; checked before any write or re-read.
+
+    Without ``max_calls`` that is the whole plan, refused (QuotaShortfall)
+    when its requests or KB exceed what is left today, unless
+    ``ignore_quota``. With ``max_calls`` it is the dependency-closed part
+    that fits both N calls for this whole command (the reads it made
+    already included) and, unless ``ignore_quota``, today's quota.
+    ``fresh``: a saved plan, whose touched entities are re-read first.
+    """
+    whole = plan_cost(plan, fresh)
+    left = quota_left(client)
+    if max_calls is None:
+        if ignore_quota or (whole.calls <= left.calls and whole.bytes <= left.bytes):
+            return Slice(plan, whole, ())
+        fits = select_slice(plan, left, fresh)
+        raise QuotaShortfall(shortfall_message(client, plan, whole, left, fits), fits)
+    budget = Cost(max(0, max_calls - client.usage.total_requests), 1 << 62)
+    if not ignore_quota:
+        budget = Cost(min(budget.calls, left.calls), min(budget.bytes, left.bytes))
+    part = select_slice(plan, budget, fresh)
+    if plan.actions and not part.plan.actions:
+        spent = client.usage.total_requests
+        if ignore_quota or select_slice(plan, left, fresh).plan.actions:
+            rereads = " (and a saved plan re-reads what it touches)" if fresh else ""
+            raise PlanError(
+                f"--max-calls {max_calls} leaves room for no action: this run spent {spent} "
+                f"call(s) reading the account{rereads}. Raise --max-calls (the reads grow "
+                "with the account)"
+            )
         raise PlanError(
-            f"the plan needs {len(plan.actions)} API calls but only "
-            f"{client.remaining_today()} are left in today's quota (as counted by beeplan); "
-            "apply it tomorrow, or pass --ignore-quota"
+            f"nothing of the plan fits what is left of today's quota ({left.calls} calls, "
+            f"{left.bytes / 1024:.0f} KB, as counted by beeplan); re-run tomorrow to continue"
         )
+    return part
+
+
+def shortfall_message(
+    client: BeeboleClient, plan: Plan, whole: Cost, left: Cost, fits: Slice
+) -> str:
+    days = days_needed(whole, daily_quota(client), run_reads(client, plan), left)
+    first = (
+        f"'--max-calls {left.calls + client.usage.total_requests}' applies "
+        f"{len(fits.plan.actions)} of its {len(plan.actions)} actions now"
+        if fits.plan.actions
+        else "nothing fits today"
+    )
+    return (
+        f"the plan needs {whole.calls} API calls but only {left.calls} are left in today's "
+        f"quota, and about {whole.kb:.0f} KB of the {left.bytes / 1024:.0f} KB left (as "
+        f"counted by beeplan); the whole plan needs about {days} day(s) of quota. "
+        f"Apply it in slices: {first}, and re-running continues where it stopped "
+        "(run it again on the following days); or pass --ignore-quota"
+    )
+
+
+def run_reads(client: BeeboleClient, plan: Plan) -> Cost:
+    """What each later run spends reading before it writes (this run's reads, about)."""
+    if client.usage.total_requests:
+        return Cost(client.usage.total_requests, client.usage.total_bytes)
+    return Cost(plan.read_calls, plan.read_calls * 260)
+
+
+def slice_report(client: BeeboleClient, plan: Plan, part: Slice, saved: bool) -> str:
+    """What a slice leaves for later, and how to continue."""
+    if part.complete:
+        return ""
+    days = days_needed(
+        plan_cost(plan, fresh=saved), daily_quota(client), run_reads(client, plan), Cost()
+    )
+    how = (
+        "make a new plan and apply it (this saved plan no longer matches the account)"
+        if saved
+        else "re-run the same command to continue (it plans again and applies the next part)"
+    )
+    return (
+        f"Slice: {len(part.plan.actions)} of {len(plan.actions)} actions in this run; "
+        f"{len(part.left)} left: {how}. The whole plan needs about {days} day(s) of quota."
+    )
+
+
+def owed_by(plan: Plan) -> frozenset[str]:
+    """Entities the whole plan creates and then deactivates: a slice may split the two."""
+    created = {entity_key(a.target) for a in plan.actions if a.is_create}
+    return frozenset(
+        entity_key(a.target) for a in plan.actions if a.op == "deactivate"
+    ) & frozenset(created)
 
 
 def apply_plan(
-    client: BeeboleClient, plan: Plan, parallelism: int, progress: ProgressCallback | None
+    client: BeeboleClient,
+    plan: Plan,
+    parallelism: int,
+    progress: ProgressCallback | None,
+    owes: frozenset[str] = frozenset(),
 ) -> Outcome:
-    return Applier(client, parallelism, progress, Journal.for_client(client)).apply(plan)
+    return Applier(client, parallelism, progress, Journal.for_client(client)).apply(plan, owes)
 
 
 def report(outcome: Outcome, calls: int, seconds: float) -> str:

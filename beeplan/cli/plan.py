@@ -14,15 +14,20 @@ from ..errors import BeeplanError, ExitStatus, PlanError
 from ..model import State
 from ..planner import Plan, require_possible
 from ..render import Budget, plan_to_json, render_markdown, render_text
+from ..slices import Slice
 from ..workflow import (
+    QuotaShortfall,
     apply_plan,
     budget_of,
     check_fresh,
-    guard_apply,
+    choose_slice,
+    guard_safety,
     is_plan_file,
     load_manifests,
     load_saved_plan,
+    owed_by,
     report,
+    slice_report,
 )
 from .options import (
     detailed_exitcode_option,
@@ -171,7 +176,8 @@ Examples:
   beeplan apply manifests/                      # shows the plan, asks before applying
   beeplan apply examples/acme --endpoint sandbox:demo.db --auto-approve
   beeplan plan manifests/ -o plan.json && beeplan apply plan.json --auto-approve
-  beeplan apply manifests/ --allow-destroy      # past the deactivation safety threshold""",
+  beeplan apply manifests/ --allow-destroy      # past the deactivation safety threshold
+  beeplan apply manifests/ --max-calls 4000 --auto-approve   # a part a day; re-run to go on""",
 )
 @click.argument("target", metavar="PATH|PLANFILE", type=click.Path(exists=True, path_type=Path))
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (needed with no tty).")
@@ -184,6 +190,13 @@ Examples:
 @click.option(
     "--ignore-quota", is_flag=True, help="Apply even if the calls exceed today's remaining quota."
 )
+@click.option(
+    "--max-calls",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Spend at most N API calls (reads included): apply the dependency-closed part "
+    "of the plan that fits, and say what is left. Re-running continues.",
+)
 @endpoint_options
 @parallelism_option
 @click.pass_context
@@ -193,6 +206,7 @@ def apply_command(
     auto_approve: bool,
     allow_destroy: bool,
     ignore_quota: bool,
+    max_calls: int | None,
     endpoint: str,
     token_file: Path | None,
     parallelism: int,
@@ -210,7 +224,10 @@ def apply_command(
     with open_client(endpoint, token_file) as client:
         if desired is None:
             plan = load_saved_plan(target, endpoint).plan
-            check_fresh(client, plan, parallelism)
+            # The budget first: a plan that cannot run today spends no re-reads.
+            guard_safety(plan, allow_destroy=allow_destroy)
+            part = _slice_or_offer(client, plan, max_calls, ignore_quota, auto_approve, True)
+            check_fresh(client, part.plan, parallelism)
         else:
             plan = compute_plan(client, desired, parallelism, stderr_is_tty() or _verbose(ctx))
         budget = budget_of(client, plan)
@@ -221,7 +238,14 @@ def apply_command(
             return ExitStatus.SUCCESS
         if not quiet:
             click.echo(render_text(plan, budget, color=use_color(sys.stdout.isatty())), nl=False)
-        guard_apply(client, plan, allow_destroy=allow_destroy, ignore_quota=ignore_quota)
+        if desired is not None:
+            guard_safety(plan, allow_destroy=allow_destroy)
+            part = _slice_or_offer(client, plan, max_calls, ignore_quota, auto_approve, False)
+        if not part.complete and not quiet:
+            click.echo(
+                f"This run applies {len(part.plan.actions)} of the {len(plan.actions)} actions "
+                f"(about {part.cost.calls} calls, {part.cost.kb:.0f} KB)."
+            )
         if not auto_approve:
             if not sys.stdin.isatty():
                 raise PlanError(
@@ -233,8 +257,9 @@ def apply_command(
                 return ExitStatus.ERROR
         before = client.usage.total_requests
         started = time.monotonic()
-        outcome = apply_plan(client, plan, parallelism, ApplyProgress(quiet))
+        outcome = apply_plan(client, part.plan, parallelism, ApplyProgress(quiet), owed_by(plan))
         calls = client.usage.total_requests - before
+        rest = slice_report(client, plan, part, saved=desired is None)
     text = report(outcome, calls, time.monotonic() - started)
     if outcome.interrupted:
         click.echo(text, err=True)
@@ -243,7 +268,31 @@ def apply_command(
         raise BeeplanError(text)
     if not quiet:
         click.echo(text)
+        if rest:
+            click.echo(rest)
     return ExitStatus.SUCCESS
+
+
+def _slice_or_offer(
+    client: BeeboleClient,
+    plan: Plan,
+    max_calls: int | None,
+    ignore_quota: bool,
+    auto_approve: bool,
+    saved: bool,
+) -> Slice:
+    """The part to apply now; past today's quota, offer the part that fits (on a terminal)."""
+    try:
+        return choose_slice(
+            client, plan, max_calls=max_calls, ignore_quota=ignore_quota, fresh=saved
+        )
+    except QuotaShortfall as short:
+        if auto_approve or not sys.stdin.isatty() or not short.fits.plan.actions:
+            raise
+        click.echo(f"Note: {short}", err=True)
+        if not click.confirm("Apply the part that fits today's quota?", default=False, err=True):
+            raise
+        return short.fits
 
 
 COMMANDS = [plan_command, apply_command, check_command]

@@ -1,0 +1,176 @@
+"""What applying a plan costs against the daily quota, and the part of it that fits.
+
+Beebole counts requests and KB (request + answer bodies) per user and day.
+A plan's cost is known before any call: one request per action, the bytes
+of its payload plus a small answer; a saved plan adds its freshness re-reads
+(one get per touched entity and one listing per relation service it checks).
+
+``select_slice`` picks a dependency-closed part of a plan that fits a budget:
+every action in it has its dependencies in it (or already done), and
+removals come only once every additive action is in, as the applier would
+run them. Re-running the plan from the manifests afterwards continues: what
+was applied is no longer planned.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import TypeVar
+
+from .model import entity_key
+from .planner import FIRST_REMOVAL_PHASE, Action, Plan
+
+V = TypeVar("V")
+
+# What a write's answer weighs, about: {"status": "ok", "id": 1234, "xid": "..."}.
+ANSWER_BYTES = 48
+# A get of one entity, request and answer (a person with its fields, a project).
+GET_BYTES = 420
+# One relation listing of one entity, request and answer (a few references).
+LISTING_BYTES = 260
+
+# The listing services behind each relation a freshness check re-reads.
+_LISTING_OF = {
+    "groups": "groups",
+    "members.people": "members",
+    "members.groups": "members",
+    "managers": "managers",
+    "leaders": "leaders",
+    "customFields": "custom_fields",
+    "specificTasks.enabled": "specific_tasks",
+    "specificTasks.tasks": "specific_tasks",
+}
+
+
+@dataclass(frozen=True)
+class Cost:
+    calls: int = 0
+    bytes: int = 0
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(self.calls + other.calls, self.bytes + other.bytes)
+
+    @property
+    def kb(self) -> float:
+        return self.bytes / 1024
+
+
+def action_cost(action: Action) -> Cost:
+    body = json.dumps({"service": action.service, **action.payload}, ensure_ascii=False)
+    return Cost(1, len(body.encode("utf-8")) + ANSWER_BYTES)
+
+
+def fresh_cost(relations: Iterable[str]) -> Cost:
+    """The re-read of one touched entity by a freshness check: a get and its listings."""
+    listings = {_LISTING_OF[r] for r in relations if r in _LISTING_OF}
+    return Cost(1 + len(listings), GET_BYTES + LISTING_BYTES * len(listings))
+
+
+def plan_cost(plan: Plan, fresh: bool = False) -> Cost:
+    """Requests and bytes to apply ``plan`` (with a saved plan's re-reads when ``fresh``)."""
+    total = Cost()
+    for action in plan.actions:
+        total += action_cost(action)
+    if fresh:
+        for relations in plan.read_relations.values():
+            total += fresh_cost(relations)
+    return total
+
+
+@dataclass(frozen=True)
+class Slice:
+    plan: Plan  # the part to apply now (the whole plan when it all fits)
+    cost: Cost  # its estimated cost, re-reads included when asked for
+    left: tuple[Action, ...]  # what stays for a later run
+
+    @property
+    def complete(self) -> bool:
+        return not self.left
+
+
+def select_slice(plan: Plan, budget: Cost, fresh: bool = False) -> Slice:
+    """The largest prefix (in plan order, dependencies first) that fits ``budget``.
+
+    ``budget.calls`` and ``budget.bytes`` bound the slice's writes plus, when
+    ``fresh``, the re-reads of the entities it touches (each entity's re-read
+    counted with the first action on it). Greedy in the plan's order, which
+    is already dependencies and phases first: it stops at the first action
+    that does not fit, so a later run finds the plan's next actions.
+    """
+    order = {a.id: i for i, a in enumerate(plan.actions)}
+    waiting = {a.id: sum(1 for d in a.depends_on if d in order) for a in plan.actions}
+    dependents: dict[str, list[str]] = {a.id: [] for a in plan.actions}
+    for action in plan.actions:
+        for dep in action.depends_on:
+            if dep in dependents:
+                dependents[dep].append(action.id)
+    by_id = {a.id: a for a in plan.actions}
+    additive_total = sum(1 for a in plan.actions if a.phase < FIRST_REMOVAL_PHASE)
+    ready = [order[a.id] for a in plan.actions if waiting[a.id] == 0]
+    heapq.heapify(ready)
+    held: list[int] = []  # ready removals, until every additive action is in
+    chosen: set[str] = set()
+    reread: set[str] = set()
+    additive_in = 0
+    spent = Cost()
+    while ready:
+        action = plan.actions[heapq.heappop(ready)]
+        if action.phase >= FIRST_REMOVAL_PHASE and additive_in < additive_total:
+            held.append(order[action.id])
+            continue
+        cost = action_cost(action)
+        key = entity_key(action.target)
+        if fresh and key not in reread:
+            cost += fresh_cost(plan.read_relations.get(key, ()))
+        after = spent + cost
+        if after.calls > budget.calls or after.bytes > budget.bytes:
+            break
+        spent = after
+        chosen.add(action.id)
+        if fresh:
+            reread.add(key)
+        if action.phase < FIRST_REMOVAL_PHASE:
+            additive_in += 1
+            if additive_in == additive_total:
+                for index in held:
+                    heapq.heappush(ready, index)
+                held.clear()
+        for other in dependents[action.id]:
+            waiting[other] -= 1
+            if waiting[other] == 0:
+                heapq.heappush(ready, order[other])
+    if len(chosen) == len(plan.actions):
+        return Slice(plan, spent, ())
+    part = tuple(a for a in plan.actions if a.id in chosen)
+    keys = {entity_key(a.target) for a in part}
+    sub = replace(
+        plan,
+        actions=part,
+        fingerprints=_only(plan.fingerprints, keys),
+        read_relations=_only(plan.read_relations, keys),
+    )
+    return Slice(sub, spent, tuple(by_id[a.id] for a in plan.actions if a.id not in chosen))
+
+
+def _only(mapping: Mapping[str, V], keys: set[str]) -> dict[str, V]:
+    return {k: v for k, v in mapping.items() if k in keys}
+
+
+def days_needed(cost: Cost, daily: Cost, per_run_reads: Cost, today: Cost) -> int:
+    """Days of quota a plan of ``cost`` needs in slices, today's remainder (``today``) first.
+
+    Each later day spends ``per_run_reads`` planning again before it writes:
+    the estimate uses this run's reads, a lower bound when the account grows.
+    """
+    left = Cost(max(0, cost.calls - today.calls), max(0, cost.bytes - today.bytes))
+    if left.calls == 0 and left.bytes == 0:
+        return 1
+    room = Cost(
+        max(1, daily.calls - per_run_reads.calls), max(1, daily.bytes - per_run_reads.bytes)
+    )
+    more = max(math.ceil(left.calls / room.calls), math.ceil(left.bytes / room.bytes))
+    return more + (1 if today.calls > 0 and today.bytes > 0 else 0)

@@ -1,0 +1,141 @@
+"""apply --max-calls: call-bounded slices that converge; the quota guard in requests and KB."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from beeplan.client import BeeboleClient, cache_dir, token_key, utc_today
+from beeplan.manifest import load
+from beeplan.planner import FIRST_REMOVAL_PHASE
+from beeplan.sandbox.server import SandboxServer
+from beeplan.slices import Cost, select_slice
+from beeplan.workflow import compute_plan
+
+from .conftest import Run
+
+ACME = Path(__file__).resolve().parent.parent / "examples" / "acme"
+LISTS = {"company": "companies", "group": "groups", "task": "tasks", "person": "people",
+         "absence": "absences"}
+
+
+def spend_today(token: str, requests: int, nbytes: int = 0) -> None:
+    """What beeplan's ledger says this token already spent today."""
+    path = cache_dir() / "quota" / f"{token_key(token)}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"day": utc_today(), "requests": requests, "bytes": nbytes}))
+
+
+def xids(client: BeeboleClient) -> Counter[tuple[str, str]]:
+    """Every (kind, xid) in the account, counted: a duplicate shows as 2."""
+    seen: Counter[tuple[str, str]] = Counter()
+
+    def walk(nodes: list[dict[str, object]]) -> None:
+        for node in nodes:
+            seen[("group", str(node.get("xid")))] += 1
+            walk(node.get("groups") or [])  # type: ignore[arg-type]
+
+    walk(client.call("group.tree")["groups"])
+    for company in client.call("company.list")["companies"]:
+        seen[("company", company["xid"])] += 1
+        for kind in ("task", "person", "absence", "project"):
+            for obj in client.call(f"{kind}.list", company={"id": company["id"]})[
+                kind + "s" if kind != "person" else "people"
+            ]:
+                seen[(kind, obj.get("xid"))] += 1
+                if kind == "project":
+                    for sub in client.call("subproject.list", project={"id": obj["id"]})[
+                        "subprojects"
+                    ]:
+                        seen[("subproject", sub.get("xid"))] += 1
+    return seen
+
+
+def test_slices_are_dependency_closed(client: BeeboleClient) -> None:
+    plan = compute_plan(client, load(ACME), parallelism=2)
+    for calls in (1, 10, 40, 80, len(plan.actions) - 1):
+        part = select_slice(plan, Cost(calls, 1 << 40))
+        chosen = {a.id for a in part.plan.actions}
+        planned = {a.id for a in plan.actions}
+        assert len(chosen) == min(calls, len(plan.actions))
+        for action in part.plan.actions:
+            assert set(action.depends_on) & planned <= chosen, action.id
+        additive = {a.id for a in plan.actions if a.phase < FIRST_REMOVAL_PHASE}
+        if any(a.phase >= FIRST_REMOVAL_PHASE for a in part.plan.actions):
+            assert additive <= chosen
+        assert len(part.left) == len(plan.actions) - len(chosen)
+    # A tight KB budget binds too.
+    assert len(select_slice(plan, Cost(1000, 2000)).plan.actions) < 20
+
+
+def test_apply_in_slices_converges_without_duplicates(
+    run: Run, sandbox: SandboxServer, client: BeeboleClient
+) -> None:
+    budget = 70
+    runs = 0
+    while True:
+        sandbox.reset_calls()
+        code, out, err = run("apply", ACME, "--auto-approve", "--max-calls", budget)
+        assert code == 0, err
+        assert sum(sandbox.calls.values()) <= budget
+        runs += 1
+        if "No changes" in out:
+            break
+        assert runs < 8, "apply in slices does not converge"
+        if runs == 1:
+            assert "left: re-run the same command to continue" in out
+    assert runs >= 3  # the plan (111 actions) did not fit one slice
+    assert max(xids(client).values()) == 1
+    code, out, _ = run("plan", ACME, "--detailed-exitcode")
+    assert code == 0, out
+
+
+def test_past_the_quota_apply_offers_slices_and_spends_no_write(
+    run: Run, sandbox: SandboxServer
+) -> None:
+    spend_today(sandbox.token, 3950)
+    code, _, err = run("apply", ACME, "--auto-approve")
+    assert code == 1
+    assert "--max-calls 50" in err and "day(s) of quota" in err
+    assert set(sandbox.calls) <= {"company.list", "group.tree", "custom_field.list"}
+    # Taking the offer applies the part that fits, within the rest of today's quota.
+    sandbox.reset_calls()
+    code, out, err = run("apply", ACME, "--auto-approve", "--max-calls", 50)
+    assert code == 0, err
+    assert 40 < sum(sandbox.calls.values()) <= 50
+    assert "actions left" in out or "left:" in out
+
+
+def test_quota_guard_counts_kb(run: Run, sandbox: SandboxServer) -> None:
+    spend_today(sandbox.token, 10, 2048 * 1024 - 4 * 1024)
+    code, _, err = run("apply", ACME, "--auto-approve")
+    assert code == 1
+    assert "KB" in err and "--max-calls" in err
+    assert set(sandbox.calls) <= {"company.list", "group.tree", "custom_field.list"}
+
+
+def test_saved_plan_checks_the_budget_before_rereading(
+    run: Run, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    plan_file = tmp_path / "plan.json"
+    code, _, err = run("plan", ACME, "-o", plan_file)
+    assert code == 0, err
+    spend_today(sandbox.token, 3990)
+    sandbox.reset_calls()
+    code, _, err = run("apply", plan_file, "--auto-approve")
+    assert code == 1 and "--max-calls" in err
+    assert sum(sandbox.calls.values()) == 0  # refused before any freshness re-read
+    # A slice of a saved plan re-reads only what the slice touches.
+    spend_today(sandbox.token, 0)
+    code, out, err = run("apply", plan_file, "--auto-approve", "--max-calls", 30)
+    assert code == 0, err
+    assert sum(sandbox.calls.values()) <= 30
+    assert sandbox.calls["company.create"] >= 1
+    assert "make a new plan" in out
+
+
+def test_max_calls_below_the_reads_is_an_error(run: Run) -> None:
+    code, _, err = run("apply", ACME, "--auto-approve", "--max-calls", 3)
+    assert code == 1
+    assert "leaves room for no action" in err
