@@ -58,7 +58,7 @@ class Dropped(Exception):
     pass
 
 
-def _json(answer: dict[str, Any]) -> bytes:
+def _json(answer: dict[str, Any] | list[dict[str, Any]]) -> bytes:
     return json.dumps(answer, ensure_ascii=False).encode("utf-8")
 
 
@@ -167,12 +167,16 @@ class SandboxApp:
         start_response(f"{status} {reason}", headers)
         return [body]
 
-    def handle(self, environ: dict[str, Any]) -> tuple[int, dict[str, Any], bool, int]:
+    def handle(
+        self, environ: dict[str, Any]
+    ) -> tuple[int, dict[str, Any] | list[dict[str, Any]], bool, int]:
         """(HTTP status, answer, counts toward the quota, request bytes)."""
         if environ.get("PATH_INFO", "") not in (PATH, PATH + "/"):
             return 404, _error(f"no such endpoint: the API is POST {PATH}"), False, 0
         raw, too_large = self._read_body(environ)
         doc, problem = self._parse(raw, too_large)
+        if doc is not None and "services" in doc and "service" not in doc:
+            return self._handle_batch(environ, doc, len(raw))
         service = doc.get("service") if doc is not None else None
         service_key = service if isinstance(service, str) and len(service) <= 100 else INVALID
         self._count_call(service_key)
@@ -208,6 +212,60 @@ class SandboxApp:
             return 500, answer, True, size_in
         log.debug("sandbox: %s -> %s", service_key, answer.get("status"))
         return 200, answer, True, size_in
+
+    def _handle_batch(
+        self, environ: dict[str, Any], doc: dict[str, Any], size_in: int
+    ) -> tuple[int, dict[str, Any] | list[dict[str, Any]], bool, int]:
+        """``{"services": [{"service": ...}, ...]}``: one answer per element, in order.
+
+        A production integration sends this form (see README.md). Each element
+        counts as one request against the quota; elements past the quota get
+        the quota's error answer, and a batch refused from its first element
+        gets HTTP 429 like a single request.
+        """
+        items = doc["services"]
+        elements = items if isinstance(items, list) else []
+        for item in elements or [None]:
+            name = item.get("service") if isinstance(item, dict) else None
+            self._count_call(name if isinstance(name, str) and len(name) <= 100 else INVALID)
+        if not self._authorized(environ):
+            return 401, _error("authentication failed: send the API token as the user name "
+                               "of HTTP basic auth (password x)"), False, 0
+        if not elements or set(doc) != {"services"} or environ.get("REQUEST_METHOD") != "POST":
+            refusal = self._over_quota()
+            if refusal:
+                return 429, _error(refusal), False, 0
+            extra = sorted(set(doc) - {"services"})
+            return 200, _error(
+                f"unknown field {show(extra[0])} next to services" if extra else
+                'services must be a non-empty list of service documents, e.g. '
+                '{"services": [{"service": "group.tree"}, {"service": "custom_field.list"}]}'
+            ), True, size_in
+        if self.knobs.latency_ms > 0:
+            time.sleep(self.knobs.latency_ms / 1000)
+        if self.chance(self.knobs.drop_rate):
+            raise Dropped
+        if self.chance(self.knobs.error_rate):
+            # Nothing was done, so nothing counts: the client sees one failed POST.
+            return 500, _error("injected fault (error_rate): nothing was done"), False, 0
+        answers: list[dict[str, Any]] = []
+        for position, item in enumerate(elements):
+            refusal = self._over_quota()
+            if refusal:
+                if not answers:
+                    return 429, _error(refusal), False, 0
+                answers.append(_error(refusal))
+                continue
+            service = item.get("service") if isinstance(item, dict) else None
+            if not isinstance(item, dict) or not isinstance(service, str):
+                answers.append(_error(f"services[{position}] must be a JSON object with a "
+                                      'service field, like {"service": "group.tree"}'))
+                continue
+            try:
+                answers.append(self.dispatch(service, item))
+            except ServiceError as exc:
+                answers.append(_error(str(exc)))
+        return 200, answers, True, size_in
 
     # -- steps -------------------------------------------------------------------
 
