@@ -38,6 +38,17 @@ class Problem:
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
 
 
+
+
+def warning_lines(warnings: Sequence[Problem], limit: int = 100) -> list[str]:
+    """Warnings as printed: at most ``limit``, then one line that counts the rest."""
+    lines = [f"Warning: {w}" for w in warnings[:limit]]
+    rest = len(warnings) - len(lines)
+    if rest:
+        lines.append(f"Warning: ... and {rest:,} more warning{'s' if rest != 1 else ''}")
+    return lines
+
+
 class ManifestError(BeeplanError):
     """The manifests are invalid; carries every problem found, not just the first."""
 
@@ -48,11 +59,11 @@ class ManifestError(BeeplanError):
         self.problems: Sequence[Problem] = tuple(problems)
         count = len(self.problems)
         lines = [str(p) for p in self.problems[: self.MAX_SHOWN]]
-        header = f"{count:,} error{'s' if count != 1 else ''} in the manifests:"
         rest = count - len(lines)
         if rest:
             lines.append(f"... and {rest:,} more error{'s' if rest != 1 else ''} "
                          f"(the first {self.MAX_SHOWN} are shown: fix them and run again)")
+        header = f"{count:,} error{'s' if count != 1 else ''} in the manifests:"
         super().__init__("\n".join([header, *("  " + line for line in lines)]))
 
 

@@ -9,7 +9,14 @@ write it, with no empty keys, and comments where a value needs explaining.
 Entities with an xid are keyed by it; those without get ``id:`` so the first
 plan adopts them instead of creating duplicates. References to entities
 that are not written (inactive ones, without --include-inactive) use
-``{id: N}``: they stay valid, and the entities stay unmanaged.
+``{id: N}``: they stay valid, and the entities stay unmanaged. An inactive
+company or project that holds active projects or subprojects is written
+anyway (``active: false``): nesting needs it, and dropping the children
+would leave them out of the set.
+
+Every set written must load again: a group tree deeper than
+``GROUP_NEST_LIMIT`` levels continues as root entries with ``parent:``,
+since the loader refuses YAML nested too deep.
 """
 
 from __future__ import annotations
@@ -18,10 +25,12 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .errors import BeeplanError
 from .model import Entity, Index, Ref, State
 
 # The manifest's relation keys and the model's flattened relations behind each.
@@ -38,6 +47,10 @@ ADOPTED_NOTE = (
     "created without an xid: adopted by its live id (the API reference sets xids at creation)"
 )
 FLOW_LIMIT = 90  # longer reference lists are written one item per line
+# Each group level costs the YAML two levels (a list and a mapping); the loader
+# refuses more than 64, so deeper trees continue flat, with 'parent:'.
+GROUP_NEST_LIMIT = 20
+INACTIVE_PARENT_NOTE = "inactive, written because it holds active {children}"
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -154,6 +167,7 @@ class _Writer:
         self.relations = relations
         self.index = Index(live)
         kept = [e for e in live.entities if include_inactive or e.active or e.kind == "group"]
+        kept += self._inactive_parents(kept)
         self.by_kind: dict[str, list[Entity]] = {}
         for entity in sorted(kept, key=_sort_key):
             self.by_kind.setdefault(entity.kind, []).append(entity)
@@ -165,6 +179,30 @@ class _Writer:
                 self.children.setdefault(key, []).append(entity)
         kept_ids = {(e.kind, e.ref.id) for e in kept}
         self.kept_keys = {self._key(e.ref) for e in kept if self._parent_kept(e, kept_ids)}
+
+    def _inactive_parents(self, kept: list[Entity]) -> list[Entity]:
+        """Inactive companies and projects that active nested entities need written."""
+        have = {(e.kind, e.ref.id) for e in kept}
+        extra: list[Entity] = []
+        todo = [e for e in kept if e.kind in ("project", "subproject")]
+        while todo:
+            parent = self.index.find(todo.pop().parent)
+            if parent is None or (parent.kind, parent.ref.id) in have:
+                continue
+            have.add((parent.kind, parent.ref.id))
+            extra.append(parent)
+            todo.append(parent)
+        self.pulled_in = {(e.kind, e.ref.id) for e in extra}
+        return extra
+
+    def counts(self) -> dict[str, int]:
+        """Entities written, per kind: what the summary may claim."""
+        out: dict[str, int] = {}
+        for entities in self.by_kind.values():
+            for entity in entities:
+                if self._key(entity.ref) in self.kept_keys:
+                    out[entity.kind] = out.get(entity.kind, 0) + 1
+        return out
 
     def _key(self, ref: Ref) -> tuple[str, Any]:
         hit = self.index.find(ref)
@@ -201,6 +239,9 @@ class _Writer:
         if parent_key and entity.parent is not None:
             node[parent_key] = self.ref(entity.parent)
         if not entity.active:
+            if (entity.kind, entity.ref.id) in self.pulled_in:
+                children = "subprojects" if entity.kind == "project" else "projects"
+                node["#inactive"] = INACTIVE_PARENT_NOTE.format(children=children)
             node["active"] = False
         for field in entity.spec.fields:
             value = entity.fields.get(field)
@@ -265,14 +306,22 @@ class _Writer:
             else:
                 kids.setdefault(parent.ref.id, []).append(group)
 
-        def node(group: Entity) -> dict[str, Any]:
-            out = self.common(group)
-            children = [node(child) for child in kids.get(group.ref.id, [])]
-            if children:
-                out["groups"] = children
+        flat: list[Entity] = []  # subtrees too deep to nest: root entries with 'parent:'
+
+        def node(group: Entity, depth: int, parent_key: str | None = None) -> dict[str, Any]:
+            out = self.common(group, parent_key)
+            children = kids.get(group.ref.id, [])
+            if depth + 1 >= GROUP_NEST_LIMIT:
+                flat.extend(children)
+            elif children:
+                out["groups"] = [node(child, depth + 1) for child in children]
             return out
 
-        return [node(g) for g in roots]
+        tree = [node(g, 0) for g in roots]
+        while flat:
+            batch, flat = flat, []
+            tree += [node(g, 0, "parent") for g in batch]
+        return tree
 
     def files(self) -> dict[str, str]:
         out: dict[str, dict[str, Any]] = {}
@@ -299,18 +348,73 @@ def _slug(text: str) -> str:
     return slug[:60] or "company"
 
 
+HEADER_LINE = b"# Written by 'beeplan import'."
 HEADER = (
     "# Written by 'beeplan import'. Edit freely: this file is now the source of truth.\n"
     "# Validate with 'beeplan validate DIR'; see what would change with 'beeplan plan DIR'.\n"
 )
 
 
+def written_by_import(path: Path) -> bool:
+    """Whether ``path`` is a file this command wrote (it starts with our header)."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(len(HEADER_LINE)) == HEADER_LINE
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    removed: tuple[str, ...]  # files an earlier import wrote that this one no longer does
+    kept: tuple[str, ...]  # YAML files import did not write: left alone, part of the set
+
+
+def write_set(out_dir: Path, files: Mapping[str, str]) -> WriteOutcome:
+    """Write ``files`` into ``out_dir``, replacing and removing only what import wrote.
+
+    Nothing is written when a file to write exists and import did not write
+    it: a hand-written file is never overwritten or deleted.
+    """
+    existing = [p for p in sorted(out_dir.iterdir()) if p.is_file()] if out_dir.is_dir() else []
+    yaml_files = [p for p in existing if p.suffix in (".yaml", ".yml")]
+    ours = {p.name for p in yaml_files if written_by_import(p)}
+    clash = sorted(p.name for p in existing if p.name in files and p.name not in ours)
+    if clash:
+        raise BeeplanError(
+            f"refusing to overwrite {', '.join(clash)} in {out_dir}: 'beeplan import' did not "
+            "write them. Move them away, or choose another -o directory."
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    removed = tuple(p.name for p in yaml_files if p.name in ours and p.name not in files)
+    for name in removed:
+        (out_dir / name).unlink()
+    for name, text in files.items():
+        (out_dir / name).write_text(text, encoding="utf-8")
+    kept = tuple(p.name for p in yaml_files if p.name not in ours and p.name not in files)
+    return WriteOutcome(removed, kept)
+
+
 def render_file(doc: Mapping[str, Any]) -> str:
     return HEADER + "\n".join(emit(doc)) + "\n"
+
+
+@dataclass(frozen=True)
+class ImportedSet:
+    files: dict[str, str]  # file name -> YAML text
+    counts: dict[str, int]  # entities written, per kind
+
+
+def import_set(
+    live: State, relations: Iterable[str], include_inactive: bool = False
+) -> ImportedSet:
+    """The manifest set describing ``live``, and what it holds."""
+    writer = _Writer(live, frozenset(relations), include_inactive)
+    return ImportedSet(writer.files(), writer.counts())
 
 
 def manifest_files(
     live: State, relations: Iterable[str], include_inactive: bool = False
 ) -> dict[str, str]:
     """The manifest set describing ``live``: file name -> YAML text."""
-    return _Writer(live, frozenset(relations), include_inactive).files()
+    return import_set(live, relations, include_inactive).files

@@ -8,13 +8,14 @@ lives here, so it can be called and tested without click.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .applier import Applier, Outcome, ProgressCallback
 from .client import BeeboleClient
-from .errors import PlanError
+from .errors import PlanError, Problem, warning_lines
 from .journal import Journal
 from .live import LiveReader, Progress
 from .model import Ref, State, entity_key
@@ -26,7 +27,11 @@ from .slices import Cost, Slice, days_needed, plan_cost, select_slice
 def load_manifests(path: Path) -> State:
     from .manifest import load
 
-    return load(path)
+    warnings: list[Problem] = []
+    state = load(path, warnings)
+    for line in warning_lines(warnings):
+        logging.getLogger("beeplan").warning("%s", line)  # stderr; silenced by -q
+    return state
 
 
 def compute_plan(

@@ -244,7 +244,8 @@ def test_refuses_non_empty_dir_unless_forced(
     assert (target / "stale.yaml").exists()
     code, out, err = run("import", "-o", target, "--force")
     assert code == 0, err
-    assert not (target / "stale.yaml").exists()
+    assert (target / "stale.yaml").read_text() == "companies: []\n"  # import did not write it
+    assert "stale.yaml" in out
     assert (target / "notes.txt").read_text() == "mine"
     assert "acme.yaml" in {p.name for p in target.iterdir()}
 

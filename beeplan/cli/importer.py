@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import BeeplanError, ConfigError, ExitStatus
-from ..importer import RELATION_KEYS, manifest_files, parse_relations
+from ..importer import RELATION_KEYS, import_set, parse_relations, write_set
 from ..live import LiveReader
 from ..model import KINDS
 from .options import endpoint_options, open_client, parallelism_option
@@ -69,9 +69,10 @@ def import_command(
     output is deterministic: importing an unchanged account gives the same
     bytes. The first 'beeplan plan' on the result shows no changes.
 
-    A non-empty directory is refused unless --force; with --force the YAML
-    files directly in it are replaced (other YAML there would be merged into
-    the set and duplicate entries).
+    A non-empty directory is refused unless --force. With --force, only
+    files an earlier import wrote are replaced or removed; hand-written files
+    (a settings.yaml, say) are never overwritten or deleted, and since they
+    stay part of the set, the command names them.
     """
     try:
         wanted = parse_relations(relations)
@@ -92,24 +93,28 @@ def import_command(
         progress.done()
         calls = client.usage.total_requests
         kb = client.usage.total_bytes / 1024
-    files = manifest_files(live, wanted, include_inactive)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    removed = [p for p in existing if p.suffix in (".yaml", ".yml") and p.name not in files]
-    for path in removed:
-        path.unlink()
-    for name, text in files.items():
-        (out_dir / name).write_text(text, encoding="utf-8")
+    result = import_set(live, wanted, include_inactive)
+    files = result.files
+    outcome = write_set(out_dir, files)
     summary = ", ".join(
-        f"{n} {KINDS[kind].plural if n != 1 else kind}" for kind, n in live.counts().items() if n
+        f"{n} {KINDS[kind].plural if n != 1 else kind}"
+        for kind in live.counts()
+        if (n := result.counts.get(kind, 0))
     )
     if not quiet:
         click.echo(
             f"Imported {summary or 'nothing'} into {out_dir}/ ({len(files)} files; "
             f"{calls} API calls, {kb:.0f} KB)."
         )
-        if removed:
+        if outcome.removed:
             click.echo(
-                f"Removed {len(removed)} old YAML file(s): " + ", ".join(p.name for p in removed)
+                f"Removed {len(outcome.removed)} file(s) an earlier import wrote: "
+                + ", ".join(outcome.removed)
+            )
+        if outcome.kept:
+            click.echo(
+                f"Kept {len(outcome.kept)} YAML file(s) import did not write; they are part of "
+                "the set: " + ", ".join(outcome.kept)
             )
         click.echo(f"Next: beeplan validate {out_dir} && beeplan plan {out_dir}")
     return ExitStatus.SUCCESS

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import ExitStatus
+from ..errors import ExitStatus, Problem, warning_lines
 from ..manifest import load
 
 # Display order: how a person reads an account, top down.
@@ -40,12 +40,16 @@ def validate_command(path: Path) -> ExitStatus:
 
     PATH is a manifest file or a directory (all *.yaml and *.yml files below
     it, merged). Prints a one-line summary and exits 0 when valid; otherwise
-    lists every error as file:line: path: message and exits 1. Makes no API
-    call and needs no token.
+    lists every error as file:line: path: message and exits 1. Warnings
+    (legal but odd, such as duplicate sibling names) are printed on stderr
+    and do not change the exit status. Makes no API call and needs no token.
     """
-    state = load(path)  # a ManifestError is printed by beeplan.cli.main
+    warnings: list[Problem] = []
+    state = load(path, warnings)  # a ManifestError is printed by beeplan.cli.main
     root = click.get_current_context().find_root()
     if not root.params.get("quiet"):
+        for line in warning_lines(warnings):
+            click.echo(line, err=True)
         click.echo(summary(str(path), state.counts()))
     return ExitStatus.SUCCESS
 

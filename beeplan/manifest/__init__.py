@@ -72,12 +72,15 @@ def _read(file: Path, problems: list[Problem]) -> str | None:
         return None
 
 
-def load(path: str | Path) -> State:
+def load(path: str | Path, warnings: list[Problem] | None = None) -> State:
     """The desired state declared by the manifests at ``path`` (a file or a directory).
 
     Raises ``ManifestError`` carrying every problem found, each located by
     file, line and path (e.g. ``companies[0].projects[1].startDate``).
+    What is legal but worth a look (duplicate sibling names) is appended to
+    ``warnings`` when a list is given.
     """
+    found: list[Problem] = []
     files = manifest_files(path)
     problems: list[Problem] = []
     raws: list[Raw] = []
@@ -100,12 +103,15 @@ def load(path: str | Path) -> State:
         raws.extend(walk(data, name))
         if isinstance(data.get("settings"), MDict):
             settings.append((name, data["settings"]))
-    problems.extend(_semantic_check(raws))
+    problems.extend(_semantic_check(raws, found))
     prune = _settings(settings, problems)
     if problems:
         order = {str(file): index for index, file in enumerate(files)}
         problems.sort(key=lambda p: (order.get(p.file, -1), p.line or 0))
         raise ManifestError(problems)
+    if warnings is not None:
+        order = {str(file): index for index, file in enumerate(files)}
+        warnings.extend(sorted(found, key=lambda p: (order.get(p.file, -1), p.line or 0)))
     return State(entities=_entities(raws), settings=Settings(prune=prune))
 
 

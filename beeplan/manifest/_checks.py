@@ -23,6 +23,8 @@ class Checker:
     def __init__(self, raws: Sequence[Raw]) -> None:
         self.raws = raws
         self.problems: list[Problem] = []
+        # Legal but worth a look: duplicate sibling names (the API allows them).
+        self.warnings: list[Problem] = []
         # kind -> identity -> the first entity declaring it
         self.defined: dict[str, dict[Key, Raw]] = {kind: {} for kind in KIND_WORDS}
 
@@ -204,8 +206,12 @@ class Checker:
                 parent_kind = {"project": "company", "subproject": "project",
                                "group": "group"}.get(raw.kind, "company")
                 among = f"the {plural} of {parent_kind} {label(raw.parent)}"
-            self.add(raw, "name", f"{raw.path}.name",
-                     f"duplicate name '{name}' among {among}: also at {_where(first, 'name')}")
+            # Names are not identity (xids and ids are) and the API accepts twins,
+            # so an imported account may hold them: a warning, never an error.
+            self.warnings.append(Problem(
+                raw.file, raw.key_line("name"), f"{raw.path}.name",
+                f"duplicate name '{name}' among {among}: also at {_where(first, 'name')}; "
+                "allowed, but people picking from a list cannot tell them apart"))
 
     def dates_and_emails(self) -> None:
         emails: dict[str, Raw] = {}
@@ -228,5 +234,10 @@ class Checker:
                              "it is the person's username")
 
 
-def check(raws: Sequence[Raw]) -> list[Problem]:
-    return Checker(raws).run()
+def check(raws: Sequence[Raw], warnings: list[Problem] | None = None) -> list[Problem]:
+    """The problems of the entities; legal oddities go to ``warnings`` when given."""
+    checker = Checker(raws)
+    problems = checker.run()
+    if warnings is not None:
+        warnings.extend(checker.warnings)
+    return problems
