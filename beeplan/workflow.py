@@ -22,6 +22,7 @@ from .model import Ref, State, entity_key
 from .planner import Plan, fingerprint, make_plan
 from .render import Budget, plan_from_json
 from .slices import Cost, Slice, days_needed, plan_cost, select_slice
+from .usage import UsageOptions, UsageReport, lookup_deactivated, with_usage
 
 
 def load_manifests(path: Path) -> State:
@@ -41,18 +42,45 @@ def compute_plan(
     progress: Progress | None = None,
 ) -> Plan:
     """Read what the manifests manage and diff it against them."""
+    return plan_and_live(client, desired, parallelism, progress)[0]
+
+
+def plan_and_live(
+    client: BeeboleClient,
+    desired: State,
+    parallelism: int,
+    progress: Progress | None = None,
+) -> tuple[Plan, State]:
+    """The plan, and the live state it was made from (for lookups that need live ids)."""
     before = client.usage.total_requests
     live = LiveReader(client, parallelism, progress).read(desired)
     owed = Journal.for_client(client).owed()
-    return make_plan(desired, live, client.usage.total_requests - before, owed)
+    return make_plan(desired, live, client.usage.total_requests - before, owed), live
 
 
-def budget_of(client: BeeboleClient, plan: Plan) -> Budget:
+def plan_with_usage(
+    client: BeeboleClient,
+    desired: State,
+    parallelism: int,
+    progress: Progress | None = None,
+    usage_days: int = 0,
+    usage_options: UsageOptions | None = None,
+) -> tuple[Plan, UsageReport | None]:
+    """The plan, and the hours logged on what it deactivates (none when ``usage_days`` is 0)."""
+    plan, live = plan_and_live(client, desired, parallelism, progress)
+    if usage_days <= 0:
+        return plan, None
+    report = lookup_deactivated(client, plan, live, usage_days, usage_options)
+    return with_usage(plan, report), report
+
+
+def budget_of(client: BeeboleClient, plan: Plan, usage: UsageReport | None = None) -> Budget:
     return Budget(
         read_calls=plan.read_calls,
         apply_calls=len(plan.actions),
         left_today=client.remaining_today(),
         daily=client.quota.requests,
+        usage_calls=usage.calls if usage is not None else 0,
     )
 
 

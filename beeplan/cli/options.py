@@ -98,6 +98,18 @@ def detailed_exitcode_option(func: F) -> F:
     )(func)
 
 
+def usage_days_option(func: F) -> F:
+    return click.option(
+        "--usage-days",
+        type=click.IntRange(0, 3660),
+        default=90,
+        show_default=True,
+        metavar="N",
+        help="Show the hours logged over the last N days on each entity the plan "
+        "deactivates (Beebole's time export: a few API calls). 0: no lookup.",
+    )(func)
+
+
 def read_token(token_file: Path | None) -> str:
     if token_file is not None:
         try:

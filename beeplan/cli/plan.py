@@ -15,6 +15,7 @@ from ..model import State
 from ..planner import Plan, require_possible
 from ..render import Budget, plan_to_json, render_markdown, render_text
 from ..slices import Slice
+from ..usage import UsageOptions, UsageReport
 from ..workflow import (
     QuotaShortfall,
     apply_plan,
@@ -35,8 +36,9 @@ from .options import (
     format_option,
     open_client,
     parallelism_option,
+    usage_days_option,
 )
-from .progress import ApplyProgress, ReadProgress, stderr_is_tty, use_color
+from .progress import ApplyProgress, ExportProgress, ReadProgress, stderr_is_tty, use_color
 
 
 def compute_plan(
@@ -48,16 +50,34 @@ def compute_plan(
     return plan
 
 
+def compute_plan_with_usage(
+    client: BeeboleClient, desired: State, parallelism: int, show_progress: bool, usage_days: int
+) -> tuple[Plan, UsageReport | None]:
+    progress = ReadProgress(show_progress)
+    options = UsageOptions(progress=ExportProgress(show_progress))
+    plan, usage = workflow.plan_with_usage(
+        client, desired, parallelism, progress, usage_days, options
+    )
+    progress.done()
+    return plan, usage
+
+
 def show_plan(
-    plan: Plan, budget: Budget, fmt: str, endpoint: str, graph_of: State | None = None
+    plan: Plan,
+    budget: Budget,
+    fmt: str,
+    endpoint: str,
+    graph_of: State | None = None,
+    usage: UsageReport | None = None,
 ) -> None:
     if fmt == "json":
-        click.echo(plan_to_json(plan, budget, endpoint), nl=False)
+        click.echo(plan_to_json(plan, budget, endpoint, usage), nl=False)
     elif fmt == "markdown":
         diagram = changed_part_diagram(plan, graph_of) if graph_of is not None else None
-        click.echo(render_markdown(plan, budget, graph=diagram), nl=False)
+        click.echo(render_markdown(plan, budget, graph=diagram, usage=usage), nl=False)
     else:
-        click.echo(render_text(plan, budget, color=use_color(sys.stdout.isatty())), nl=False)
+        color = use_color(sys.stdout.isatty())
+        click.echo(render_text(plan, budget, color=color, usage=usage), nl=False)
 
 
 def changed_part_diagram(plan: Plan, desired: State) -> str | None:
@@ -89,7 +109,9 @@ Examples:
   beeplan plan examples/acme --endpoint sandbox:demo.db
   beeplan plan manifests/ -o plan.json          # save it for 'beeplan apply plan.json'
   beeplan plan manifests/ --format markdown --graph > comment.md
-  beeplan plan manifests/ --detailed-exitcode   # exit 2 when there are changes""",
+  beeplan plan manifests/ --detailed-exitcode   # exit 2 when there are changes
+  beeplan plan manifests/ --usage-days 30       # hours behind deactivations: last 30 days
+  beeplan plan manifests/ --usage-days 0        # no hours lookup (no export calls)""",
 )
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option(
@@ -103,6 +125,7 @@ Examples:
 @click.option(
     "--graph", is_flag=True, help="With --format markdown: add a Mermaid diagram of what changes."
 )
+@usage_days_option
 @endpoint_options
 @parallelism_option
 @click.pass_context
@@ -113,6 +136,7 @@ def plan_command(
     fmt: str,
     detailed_exitcode: bool,
     graph: bool,
+    usage_days: int,
     endpoint: str,
     token_file: Path | None,
     parallelism: int,
@@ -121,15 +145,18 @@ def plan_command(
 
     Reads only what the manifests manage, changes nothing. The plan lists
     each call grouped by entity, field by field, and what it costs against
-    today's API quota.
+    today's API quota. Each deactivation shows the hours logged on the
+    entity lately (--usage-days), read with Beebole's time export.
     """
     desired = load_manifests(path)
     with open_client(endpoint, token_file) as client:
-        plan = compute_plan(client, desired, parallelism, stderr_is_tty() or _verbose(ctx))
-        budget = budget_of(client, plan)
+        plan, usage = compute_plan_with_usage(
+            client, desired, parallelism, stderr_is_tty() or _verbose(ctx), usage_days
+        )
+        budget = budget_of(client, plan, usage)
     if out is not None:
-        out.write_text(plan_to_json(plan, budget, endpoint), encoding="utf-8")
-    show_plan(plan, budget, fmt, endpoint, desired if graph else None)
+        out.write_text(plan_to_json(plan, budget, endpoint, usage), encoding="utf-8")
+    show_plan(plan, budget, fmt, endpoint, desired if graph else None, usage)
     if out is not None and not _quiet(ctx):
         click.echo(f"Saved the plan to {out}; apply it with: beeplan apply {out}", err=True)
     if plan.problems:
@@ -197,6 +224,7 @@ Examples:
     help="Spend at most N API calls (reads included): apply the dependency-closed part "
     "of the plan that fits, and say what is left. Re-running continues.",
 )
+@usage_days_option
 @endpoint_options
 @parallelism_option
 @click.pass_context
@@ -207,6 +235,7 @@ def apply_command(
     allow_destroy: bool,
     ignore_quota: bool,
     max_calls: int | None,
+    usage_days: int,
     endpoint: str,
     token_file: Path | None,
     parallelism: int,
@@ -222,6 +251,7 @@ def apply_command(
     desired = None if saved else load_manifests(target)
     quiet = _quiet(ctx)
     with open_client(endpoint, token_file) as client:
+        usage = None
         if desired is None:
             plan = load_saved_plan(target, endpoint).plan
             # The budget first: a plan that cannot run today spends no re-reads.
@@ -229,15 +259,18 @@ def apply_command(
             part = _slice_or_offer(client, plan, max_calls, ignore_quota, auto_approve, True)
             check_fresh(client, part.plan, parallelism)
         else:
-            plan = compute_plan(client, desired, parallelism, stderr_is_tty() or _verbose(ctx))
-        budget = budget_of(client, plan)
+            plan, usage = compute_plan_with_usage(
+                client, desired, parallelism, stderr_is_tty() or _verbose(ctx), usage_days
+            )
+        budget = budget_of(client, plan, usage)
         require_possible(plan)
         if plan.empty:
             if not quiet:
                 click.echo("No changes. The account matches the manifests.")
             return ExitStatus.SUCCESS
         if not quiet:
-            click.echo(render_text(plan, budget, color=use_color(sys.stdout.isatty())), nl=False)
+            color = use_color(sys.stdout.isatty())
+            click.echo(render_text(plan, budget, color=color, usage=usage), nl=False)
         if desired is not None:
             guard_safety(plan, allow_destroy=allow_destroy)
             part = _slice_or_offer(client, plan, max_calls, ignore_quota, auto_approve, False)

@@ -81,3 +81,28 @@ class ApplyProgress:
                 click.echo("", err=True)
         else:
             click.echo(line, err=True)
+
+
+class ExportProgress:
+    """The time export's jobs: a live line on a tty; otherwise a line when a job finishes
+    or every ~10 s of waiting, so a long export never looks hung in a CI log."""
+
+    def __init__(self, enabled: bool, what: str = "Hours export"):
+        self.enabled = enabled
+        self.tty = stderr_is_tty()
+        self.what = what
+        self.last: tuple[int, int] = (-1, -1)
+
+    def __call__(self, done: int, total: int, waited: float) -> None:
+        if not self.enabled:
+            return
+        line = f"{self.what}: {done}/{total} job(s) done ({waited:.1f}s waited)"
+        if self.tty:
+            click.echo(f"\r\033[K{line}", err=True, nl=False)
+            if done == total:
+                click.echo("\r\033[K", err=True, nl=False)
+            return
+        mark = (done, int(waited // 10))
+        if mark != self.last:
+            self.last = mark
+            click.echo(line, err=True)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..planner import Action, Plan
+from ..usage import EntityUsage, UsageReport, describe
 
 # + creates, ~ changes in place, > links, - removes.
 SYMBOL = {
@@ -34,6 +35,7 @@ class Budget:
     apply_calls: int
     left_today: int | None  # None: unknown (no ledger)
     daily: int = 4000
+    usage_calls: int = 0  # of read_calls, those the hours lookup (export job) spent
 
 
 def value(v: Any) -> str:
@@ -88,4 +90,26 @@ def budget_line(budget: Budget) -> str:
         if budget.left_today is not None
         else "today's remaining quota unknown"
     )
-    return f"API calls: {budget.apply_calls} to apply, {budget.read_calls} spent reading; {left}."
+    usage = f" ({budget.usage_calls} on the hours export)" if budget.usage_calls else ""
+    return (
+        f"API calls: {budget.apply_calls} to apply, {budget.read_calls} spent reading{usage}; "
+        f"{left}."
+    )
+
+
+def in_use(plan: Plan, usage: UsageReport | None) -> list[tuple[Action, EntityUsage]]:
+    """The deactivations of entities that have hours in the period, in plan order."""
+    if usage is None:
+        return []
+    out = []
+    for action in plan.actions:
+        if action.op == "deactivate":
+            found = usage.of(action.target)
+            if found is not None and found.used:
+                out.append((action, found))
+    return out
+
+
+def in_use_line(action: Action, found: EntityUsage, days: int) -> str:
+    """``deactivate project acme-dev (Development): 312.5 h in the last 90 days by 7 people``."""
+    return f"deactivate {action.target} ({action.name}): {describe(found, days)}"

@@ -16,6 +16,7 @@ from .. import __version__
 from ..errors import PlanError
 from ..model import Ref
 from ..planner import PLAN_FORMAT_VERSION, Action, Change, Plan, Unmanaged
+from ..usage import UsageReport
 from .common import Budget
 
 
@@ -29,9 +30,12 @@ def _ref(ref: Ref) -> dict[str, Any]:
 
 
 def plan_document(
-    plan: Plan, budget: Budget | None = None, endpoint: str | None = None
+    plan: Plan,
+    budget: Budget | None = None,
+    endpoint: str | None = None,
+    usage: UsageReport | None = None,
 ) -> dict[str, Any]:
-    return {
+    doc = {
         "format_version": PLAN_FORMAT_VERSION,
         "beeplan_version": __version__,
         "endpoint": endpoint,
@@ -66,10 +70,41 @@ def plan_document(
         "fingerprints": dict(sorted(plan.fingerprints.items())),
         "read_relations": {k: list(v) for k, v in sorted(plan.read_relations.items())},
     }
+    if usage is not None:
+        _add_usage(doc, plan, usage)
+    return doc
 
 
-def plan_to_json(plan: Plan, budget: Budget | None = None, endpoint: str | None = None) -> str:
-    doc = plan_document(plan, budget, endpoint)
+def _add_usage(doc: dict[str, Any], plan: Plan, usage: UsageReport) -> None:
+    """The hours lookup: a usage object on each deactivation looked up, and its cost."""
+    doc["calls"]["usage"] = usage.calls
+    doc["usage"] = {
+        "days": usage.days,
+        "from": usage.start,
+        "to": usage.end,
+        "calls": usage.calls,
+        "jobs": usage.jobs,
+        "not_looked_up": list(usage.not_looked_up),
+        "notes": list(usage.notes),
+    }
+    for action, out in zip(plan.actions, doc["actions"], strict=True):
+        found = usage.of(action.target) if action.op == "deactivate" else None
+        if found is not None:
+            out["usage"] = {
+                "days": usage.days,
+                "hours": found.hours,
+                "people": found.people,
+                "last": found.last,
+            }
+
+
+def plan_to_json(
+    plan: Plan,
+    budget: Budget | None = None,
+    endpoint: str | None = None,
+    usage: UsageReport | None = None,
+) -> str:
+    doc = plan_document(plan, budget, endpoint, usage)
     return json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
 
 

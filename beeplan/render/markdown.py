@@ -7,7 +7,18 @@ exceeds ``MAX_CHARS``: past that, details are cut and the cut is said.
 from __future__ import annotations
 
 from ..planner import Plan
-from .common import SYMBOL, Budget, action_line, budget_line, change_lines, grouped, summary_line
+from ..usage import UsageReport, describe
+from .common import (
+    SYMBOL,
+    Budget,
+    action_line,
+    budget_line,
+    change_lines,
+    grouped,
+    in_use,
+    in_use_line,
+    summary_line,
+)
 
 MAX_CHARS = 60_000
 MARKER = "<!-- beeplan-plan -->"
@@ -23,6 +34,7 @@ def render_markdown(
     graph: str | None = None,
     max_chars: int = MAX_CHARS,
     title: str = "beeplan plan",
+    usage: UsageReport | None = None,
 ) -> str:
     head: list[str] = [MARKER, f"### {title}", ""]
     if plan.problems:
@@ -43,6 +55,16 @@ def render_markdown(
             "",
             f"Plan: {summary_line(plan)}",
         ]
+        still_used = in_use(plan, usage)
+        if still_used and usage is not None:
+            head += ["", f"**Still in use** (hours logged from {usage.start} to {usage.end}):"]
+            head += [
+                f"- {_escape(in_use_line(action, found, usage.days))}"
+                for action, found in still_used
+            ]
+        if usage is not None and usage.notes:
+            head.append("")
+            head += [f"> Hours: {_escape(note)}" for note in usage.notes]
     if budget is not None:
         head.append("")
         head.append(budget_line(budget))
@@ -75,6 +97,9 @@ def render_markdown(
             prefix = {"+": "+", "-": "-", "~": "!", ">": "+"}[symbol]
             body.append(f"{prefix}   {symbol} {action_line(action)}")
             body += [f"        {line}" for line in change_lines(action)]
+            found = usage.of(action.target) if usage and action.op == "deactivate" else None
+            if usage is not None and found is not None and found.used:
+                body.append(f"        {describe(found, usage.days)}")
 
     text = "\n".join(head)
     if not body:

@@ -5,12 +5,28 @@ from __future__ import annotations
 import click
 
 from ..planner import Plan
-from .common import SYMBOL, Budget, action_line, budget_line, change_lines, grouped, summary_line
+from ..usage import UsageReport, describe
+from .common import (
+    SYMBOL,
+    Budget,
+    action_line,
+    budget_line,
+    change_lines,
+    grouped,
+    in_use,
+    in_use_line,
+    summary_line,
+)
 
 COLOR = {"+": "green", "~": "yellow", ">": "cyan", "-": "red"}
 
 
-def render_text(plan: Plan, budget: Budget | None = None, color: bool = False) -> str:
+def render_text(
+    plan: Plan,
+    budget: Budget | None = None,
+    color: bool = False,
+    usage: UsageReport | None = None,
+) -> str:
     def paint(text: str, symbol: str) -> str:
         return click.style(text, fg=COLOR[symbol]) if color else text
 
@@ -24,6 +40,14 @@ def render_text(plan: Plan, budget: Budget | None = None, color: bool = False) -
     elif plan.empty:
         out.append("No changes. The account matches the manifests.")
     else:
+        still_used = in_use(plan, usage)
+        if still_used and usage is not None:
+            out.append(f"Still in use (hours logged from {usage.start} to {usage.end}):")
+            out += [
+                paint(f"  - {in_use_line(action, found, usage.days)}", "-")
+                for action, found in still_used
+            ]
+            out.append("")
         out.append("beeplan will make these API calls:")
         out.append("")
         for entity, actions in grouped(plan.actions):
@@ -34,6 +58,9 @@ def render_text(plan: Plan, budget: Budget | None = None, color: bool = False) -
                 out.append(paint(f"    {symbol} {action_line(action)}", symbol))
                 for line in change_lines(action):
                     out.append(f"        {line}")
+                found = usage.of(action.target) if usage and action.op == "deactivate" else None
+                if usage is not None and found is not None and found.used:
+                    out.append(f"        {describe(found, usage.days)}")
         out.append("")
     if plan.unmanaged:
         out.append(

@@ -1,0 +1,535 @@
+"""Hours logged on entities, read with the API's export job.
+
+The reference offers one way to learn what time an entity carries:
+``time_entry.export`` starts a job, ``time_entry.get_job_info`` is polled
+until ``job.status`` is ``done`` (or ``error``). One entity filter per job,
+so each job is filtered to the narrowest entity that answers for several
+targets at once: a company deactivated with its projects is one job, so are
+projects (or subprojects) deactivated under one parent. Hours on a
+subproject are logged under its project and company, so those groupings lose
+nothing. Tasks, people and absence types are exported one job each: a task
+may be used on another company's projects, a person logs time on customer
+companies, so no parent filter is known to hold all their entries.
+
+Only the columns needed are asked for (date, hours, person id, and the id
+column of each grouped kind), as arrays (``outputFormat: "array"``), with
+every status (drafts are hours people logged too). This is the live-reading
+side of the export, next to ``live``; it makes API calls and nothing else.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from .client import BeeboleClient
+from .errors import ApiError, BeeplanError, TransportError
+from .model import Index, Ref, State, entity_key
+from .planner import Plan
+
+log = logging.getLogger("beeplan.usage")
+
+TIME_KINDS = ("company", "project", "subproject", "task", "absence", "person")
+# A kind whose every entry is also an entry of its parent: siblings share one job.
+GROUPABLE = frozenset({"project", "subproject"})
+ALL_STATUSES = ("d", "s", "a", "r", "l")
+MAX_JOBS = 20
+DEFAULT_DAYS = 90
+
+ProgressFn = Callable[[int, int, float], None]  # (jobs done, jobs, seconds waited)
+
+
+class UsageError(BeeplanError):
+    """The export could not tell the hours (job error, timeout, unreadable result)."""
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """How to wait for a job: start fast, back off, never slower than ``longest``.
+
+    The reference polls every 5 s; an export of a few entities is often done
+    in well under a second, so the first polls come sooner.
+    """
+
+    first: float = 0.2
+    factor: float = 2.0
+    longest: float = 5.0
+    limit: float = 120.0  # seconds of waiting before giving up
+
+    def delays(self) -> Iterable[float]:
+        delay = self.first
+        while True:
+            yield min(delay, self.longest)
+            delay = min(delay * self.factor, self.longest)
+
+
+@dataclass(frozen=True)
+class Target:
+    """An entity to look up: its live ref (with id), name, and live ancestors (nearest first)."""
+
+    ref: Ref
+    name: str
+    ancestors: tuple[Ref, ...] = ()
+
+
+@dataclass(frozen=True)
+class EntityUsage:
+    hours: float
+    people: int
+    last: str | None  # date of the latest entry, YYYY-MM-DD
+
+    @property
+    def used(self) -> bool:
+        return self.hours > 0
+
+
+UNUSED = EntityUsage(0.0, 0, None)
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """What the export said, per entity key (``project:acme-dev``), for one period."""
+
+    days: int
+    start: str
+    end: str
+    entities: Mapping[str, EntityUsage] = field(default_factory=dict)
+    calls: int = 0
+    jobs: int = 0
+    not_looked_up: tuple[str, ...] = ()  # entity keys the lookup could not answer for
+    notes: tuple[str, ...] = ()
+
+    def of(self, ref: Ref) -> EntityUsage | None:
+        return self.entities.get(entity_key(ref))
+
+
+@dataclass(frozen=True)
+class Job:
+    """One export: filtered to one entity, answering for its members."""
+
+    kind: str
+    id: int
+    members: tuple[Target, ...]
+
+    @property
+    def keys(self) -> list[str]:
+        keys = ["date", "hours"]
+        if self.kind != "person":
+            keys.append("personId")
+        for kind in TIME_KINDS:
+            if any(self.needs_column(m) and m.ref.kind == kind for m in self.members):
+                keys.append(f"{kind}Id")
+        return keys
+
+    def needs_column(self, member: Target) -> bool:
+        return not (member.ref.kind == self.kind and member.ref.id == self.id)
+
+    def request(self, start: str, end: str) -> dict[str, Any]:
+        return {
+            "from": start,
+            "to": end,
+            "keys": self.keys,
+            "statusFilters": list(ALL_STATUSES),
+            self.kind: {"id": self.id},
+            "outputFormat": "array",
+        }
+
+
+def period(days: int, today: date | None = None) -> tuple[str, str]:
+    """The last ``days`` days, today included (UTC, as the quota day)."""
+    end = today or datetime.now(timezone.utc).date()
+    start = end - timedelta(days=max(days, 1) - 1)
+    return start.isoformat(), end.isoformat()
+
+
+# ---------------------------------------------------------------------------
+# Which jobs
+
+
+def plan_jobs(
+    targets: Sequence[Target], max_jobs: int = MAX_JOBS
+) -> tuple[list[Job], list[Target]]:
+    """The fewest filtered jobs that answer for every target; those past the cap are returned."""
+    by_token = {_token(t): t for t in targets if t.ref.id is not None}
+    covered_by: dict[tuple[str, int], tuple[str, int]] = {}
+    tops: list[Target] = []
+    for token, target in by_token.items():
+        anchor = None
+        if target.ref.kind in GROUPABLE:
+            # The farthest ancestor also being looked up answers for this one.
+            for ancestor in target.ancestors:
+                if ancestor.id is not None and (ancestor.kind, ancestor.id) in by_token:
+                    anchor = (ancestor.kind, ancestor.id)
+        if anchor is None:
+            tops.append(target)
+        else:
+            covered_by[token] = anchor
+    descendants: dict[tuple[str, int], list[Target]] = {}
+    for token, anchor in covered_by.items():
+        descendants.setdefault(anchor, []).append(by_token[token])
+
+    siblings: dict[tuple[str, int], list[Target]] = {}
+    singles: list[Target] = []
+    for target in tops:
+        parent = target.ancestors[0] if target.ancestors else None
+        if target.ref.kind in GROUPABLE and parent is not None and parent.id is not None:
+            siblings.setdefault((parent.kind, parent.id), []).append(target)
+        else:
+            singles.append(target)
+    jobs: list[Job] = []
+    for (kind, parent_id), group in siblings.items():
+        if len(group) == 1:
+            singles.append(group[0])
+            continue
+        members = [m for t in group for m in (t, *descendants.get(_token(t), []))]
+        jobs.append(Job(kind, parent_id, tuple(members)))
+    for target in singles:
+        members = [target, *descendants.get(_token(target), [])]
+        jobs.append(Job(target.ref.kind, int(target.ref.id or 0), tuple(members)))
+    # Big jobs first: when capped, the cap drops the fewest entities.
+    jobs.sort(key=lambda j: (-len(j.members), TIME_KINDS.index(j.kind), j.id))
+    kept, dropped = jobs[:max_jobs], jobs[max_jobs:]
+    return kept, [m for job in dropped for m in job.members]
+
+
+def _token(target: Target) -> tuple[str, int]:
+    return (target.ref.kind, int(target.ref.id or 0))
+
+
+def targets_in(state: State, refs: Iterable[Ref]) -> list[Target]:
+    """Targets for these refs, with ids and ancestors from the live state (unknown: left out)."""
+    index = Index(state)
+    out = []
+    for ref in refs:
+        entity = index.find(ref)
+        if entity is None or entity.ref.id is None or entity.kind not in TIME_KINDS:
+            continue
+        ancestors: list[Ref] = []
+        parent = entity.parent
+        while parent is not None and len(ancestors) < 3:
+            found = index.find(parent)
+            ancestors.append(found.ref if found is not None else parent)
+            parent = found.parent if found is not None else None
+        out.append(Target(ref, entity.name, tuple(ancestors)))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Running them
+
+
+def estimate_calls(jobs: int, policy: PollPolicy) -> tuple[int, int]:
+    """(expected, at most) calls for ``jobs`` exports: one export and one poll each, at best."""
+    polls = 1
+    waited = 0.0
+    for delay in policy.delays():
+        if waited + delay > policy.limit:
+            break
+        waited += delay
+        polls += 1
+    return 2 * jobs, jobs * (1 + polls)
+
+
+def run_jobs(
+    client: BeeboleClient,
+    jobs: Sequence[Job],
+    start: str,
+    end: str,
+    policy: PollPolicy = PollPolicy(),
+    progress: ProgressFn | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[list[dict[str, Any]]]:
+    """Start every job, poll the unfinished ones together, return each job's rows."""
+    results: list[list[dict[str, Any]] | None] = [None] * len(jobs)
+    pending: dict[int, int] = {}  # job index -> API job id
+    for i, job in enumerate(jobs):
+        answer = client.call("time_entry.export", **job.request(start, end))
+        job_id, result = _job_state(answer, "time_entry.export")
+        if result is not None:
+            results[i] = parse_rows(result, job.keys)
+        else:
+            pending[i] = job_id
+    done = len(jobs) - len(pending)
+    waited = 0.0
+    polls = 0
+    if progress is not None:
+        progress(done, len(jobs), waited)
+    delays = iter(policy.delays())
+    while pending:
+        delay = next(delays)
+        if waited + delay > policy.limit:
+            ids = ", ".join(str(j) for j in pending.values())
+            raise UsageError(
+                f"the time export did not finish within {policy.limit:g} s "
+                f"({len(pending)} of {len(jobs)} job(s) still running after {polls} poll(s): "
+                f"job {ids}); Beebole may be busy, try again later"
+            )
+        sleep(delay)
+        waited += delay
+        polls += 1
+        for i, job_id in list(pending.items()):
+            answer = client.call("time_entry.get_job_info", id=job_id, outputFormat="array")
+            _, result = _job_state(answer, "time_entry.get_job_info")
+            if result is not None:
+                results[i] = parse_rows(result, jobs[i].keys)
+                del pending[i]
+        if progress is not None:
+            progress(len(jobs) - len(pending), len(jobs), waited)
+    return [r if r is not None else [] for r in results]
+
+
+def _job_state(answer: Mapping[str, Any], service: str) -> tuple[int, Any]:
+    """(job id, result or None while it runs); a failed job raises."""
+    job = answer.get("job")
+    if not isinstance(job, Mapping) or "id" not in job:
+        raise UsageError(f"{service}: the answer has no job object")
+    try:
+        job_id = int(job["id"])
+    except (TypeError, ValueError):
+        raise UsageError(f"{service}: the job id {job['id']!r} is not a number") from None
+    status = job.get("status")
+    if status == "error":
+        detail = job.get("message") or job.get("result") or "no detail given"
+        raise UsageError(f"the time export job {job_id} failed: {str(detail)[:200]}")
+    # "done" counts only once the result is there (a string, or rows with "array").
+    if status == "done" and isinstance(job.get("result"), (str, list)):
+        return job_id, job["result"]
+    return job_id, None
+
+
+def parse_rows(result: Any, keys: Sequence[str]) -> list[dict[str, Any]]:
+    """The entries of a job result (rows of arrays, or CSV text), as dicts by key.
+
+    A first row that is not an entry (the column titles, perhaps translated:
+    the reference's example answers ``Entreprise,Heures``) is skipped.
+    """
+    rows: list[Any] = list(csv.reader(io.StringIO(result))) if isinstance(result, str) else result
+    out = []
+    for n, row in enumerate(rows):
+        if not isinstance(row, (list, tuple)) or not row:
+            continue
+        if len(row) < len(keys):
+            raise UsageError(f"the time export answered a row of {len(row)} columns, "
+                             f"{len(keys)} asked for")
+        entry = dict(zip(keys, row, strict=False))
+        hours = parse_hours(entry["hours"])
+        if hours is None:
+            if n == 0:
+                continue  # the title row
+            raise UsageError(f"the time export answered hours {str(entry['hours'])[:40]!r}")
+        entry["hours"] = hours
+        out.append(entry)
+    return out
+
+
+def parse_hours(value: Any) -> float | None:
+    """Hours as a number: 7.5, "7.50", "7,500" (a decimal comma), "1,234.5", "7:30"."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if not isinstance(value, str) or not value.strip():
+        return 0.0 if value in (None, "") else None
+    text = value.strip().replace("\u00a0", "").replace(" ", "")
+    try:
+        if ":" in text:
+            h, _, m = text.partition(":")
+            return int(h) + int(m) / 60
+        if "," in text and "." in text:
+            # The later separator is the decimal one.
+            thousands = "," if text.rfind(",") < text.rfind(".") else "."
+            text = text.replace(thousands, "")
+        return float(text.replace(",", "."))
+    except ValueError:
+        return None
+
+
+def _id_of(value: Any) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def aggregate(job: Job, rows: Iterable[Mapping[str, Any]]) -> dict[str, EntityUsage]:
+    """Hours, people and last date per member of a job."""
+    totals: dict[str, list[Any]] = {
+        entity_key(m.ref): [0.0, set(), None] for m in job.members
+    }
+    for row in rows:
+        for member in job.members:
+            if job.needs_column(member):
+                if _id_of(row.get(f"{member.ref.kind}Id")) != member.ref.id:
+                    continue
+            total = totals[entity_key(member.ref)]
+            total[0] += row["hours"]
+            # The token's own user has no person id in some answers: still one person.
+            total[1].add(_id_of(row.get("personId")) if job.kind != "person" else job.id)
+            day = str(row.get("date") or "")[:10] or None
+            if day is not None and (total[2] is None or day > total[2]):
+                total[2] = day
+    return {
+        key: EntityUsage(round(hours, 2), len(people) if hours > 0 else 0, last)
+        for key, (hours, people, last) in totals.items()
+    }
+
+
+def lookup(
+    client: BeeboleClient,
+    targets: Sequence[Target],
+    days: int,
+    *,
+    max_jobs: int = MAX_JOBS,
+    policy: PollPolicy = PollPolicy(),
+    progress: ProgressFn | None = None,
+    today: date | None = None,
+    strict: bool = False,
+) -> UsageReport:
+    """Hours on ``targets`` over the last ``days`` days.
+
+    Not strict (plan): an export that fails or times out, or a quota too low
+    to start, becomes a note and the entities are listed as not looked up;
+    the plan is still made. Strict (``beeplan usage``): it raises.
+    """
+    start, end = period(days, today)
+    report = UsageReport(days, start, end)
+    if days <= 0 or not targets:
+        return report
+    jobs, dropped = plan_jobs(targets, max_jobs)
+    notes: list[str] = []
+    if dropped:
+        notes.append(
+            f"{len(dropped)} deactivated entit{'y' if len(dropped) == 1 else 'ies'} not looked "
+            f"up (more than {max_jobs} export jobs): "
+            + ", ".join(str(t.ref) for t in dropped[:10])
+            + (" ..." if len(dropped) > 10 else "")
+        )
+    expected, _ = estimate_calls(len(jobs), policy)
+    left = client.remaining_today()
+    looked_up = [m for job in jobs for m in job.members]
+    if expected > left:
+        message = (
+            f"hours not looked up: the export needs about {expected} API calls, "
+            f"{left} are left today"
+        )
+        if strict:
+            raise UsageError(message)
+        return UsageReport(days, start, end, not_looked_up=_keys([*looked_up, *dropped]),
+                           notes=(*notes, message))
+    before = client.usage.total_requests
+    try:
+        results = run_jobs(client, jobs, start, end, policy, progress)
+    except (UsageError, ApiError, TransportError) as exc:
+        if strict:
+            raise
+        notes.append(f"hours not looked up: {exc}")
+        return UsageReport(
+            days, start, end, calls=client.usage.total_requests - before, jobs=len(jobs),
+            not_looked_up=_keys([*looked_up, *dropped]), notes=tuple(notes),
+        )
+    entities: dict[str, EntityUsage] = {}
+    for job, rows in zip(jobs, results, strict=True):
+        entities.update(aggregate(job, rows))
+    return UsageReport(
+        days, start, end, entities, calls=client.usage.total_requests - before, jobs=len(jobs),
+        not_looked_up=_keys(dropped), notes=tuple(notes),
+    )
+
+
+def _keys(targets: Iterable[Target]) -> tuple[str, ...]:
+    return tuple(entity_key(t.ref) for t in targets)
+
+
+# ---------------------------------------------------------------------------
+# Words
+
+
+def hours_text(hours: float) -> str:
+    return f"{hours:.2f}".rstrip("0").rstrip(".")
+
+
+def describe(usage: EntityUsage, days: int) -> str:
+    """``312.5 h in the last 90 days by 7 people, last 2026-11-27``."""
+    people = f"{usage.people} {'person' if usage.people == 1 else 'people'}"
+    last = f", last {usage.last}" if usage.last else ""
+    return f"{hours_text(usage.hours)} h in the last {days} days by {people}{last}"
+
+
+# ---------------------------------------------------------------------------
+# The plan's side
+
+
+@dataclass(frozen=True)
+class UsageOptions:
+    max_jobs: int = MAX_JOBS
+    policy: PollPolicy = PollPolicy()
+    progress: ProgressFn | None = None
+
+
+def deactivated(plan: Plan) -> list[Ref]:
+    """The existing entities of the kinds that carry time that the plan deactivates."""
+    return [
+        a.target
+        for a in plan.actions
+        if a.op == "deactivate" and a.kind in TIME_KINDS and a.target.id is not None
+    ]
+
+
+def lookup_deactivated(
+    client: BeeboleClient,
+    plan: Plan,
+    live: State,
+    days: int,
+    options: UsageOptions | None = None,
+) -> UsageReport:
+    options = options or UsageOptions()
+    return lookup(
+        client,
+        targets_in(live, deactivated(plan)),
+        days,
+        max_jobs=options.max_jobs,
+        policy=options.policy,
+        progress=options.progress,
+    )
+
+
+def with_usage(plan: Plan, report: UsageReport, refuse: bool = False) -> Plan:
+    """The plan with the lookup's calls in its reading cost, and its warnings or refusals.
+
+    ``refuse`` (``settings.safety.refuseInUse``): deactivating an entity with
+    hours in the period, or one whose hours could not be looked up, needs
+    ``--allow-destroy``. Otherwise it is a warning.
+    """
+    used = [ref for ref in deactivated(plan) if (u := report.of(ref)) is not None and u.used]
+    unknown = [ref for ref in deactivated(plan) if entity_key(ref) in report.not_looked_up]
+    warnings = list(plan.warnings) + [f"usage: {note}" for note in report.notes]
+    violations = list(plan.destroy_violations)
+    if used:
+        what = (
+            f"{len(used)} deactivated entit{'y has' if len(used) == 1 else 'ies have'} hours "
+            f"in the last {report.days} days ({', '.join(str(r) for r in used[:5])}"
+            f"{' ...' if len(used) > 5 else ''})"
+        )
+        if refuse:
+            violations.append(f"{what}; settings.safety.refuseInUse is on")
+        else:
+            warnings.append(f"{what}: time can no longer be logged there once deactivated")
+    if unknown and refuse:
+        violations.append(
+            f"the hours of {len(unknown)} deactivated entit{'y' if len(unknown) == 1 else 'ies'} "
+            "could not be looked up, and settings.safety.refuseInUse is on"
+        )
+    return replace(
+        plan,
+        read_calls=plan.read_calls + report.calls,
+        warnings=tuple(warnings),
+        destroy_violations=tuple(violations),
+    )

@@ -1,0 +1,212 @@
+"""Hours behind deactivations and `beeplan usage`: time entries logged over HTTP on the
+sandbox, then read back through the export job by the real client."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from beeplan.client import BeeboleClient
+from beeplan.model import Ref
+from beeplan.render import plan_from_json
+from beeplan.sandbox.server import SandboxServer
+from beeplan.usage import (
+    Job,
+    PollPolicy,
+    Target,
+    UsageError,
+    UsageOptions,
+    lookup,
+    parse_hours,
+    parse_rows,
+    plan_jobs,
+)
+from beeplan.workflow import load_manifests, plan_with_usage
+
+from .conftest import Run
+
+TODAY = datetime.now(timezone.utc).date()
+
+MANIFEST = """\
+companies:
+  - xid: acme
+    name: ACME
+    projects:
+      - xid: dev
+        name: Development
+        subprojects:
+          - {{xid: proto, name: Prototype, active: {proto}}}
+          - {{xid: web, name: Website, active: {web}}}
+      - {{xid: ops, name: Operations, active: {ops}}}
+      - {{xid: keep, name: Kept}}
+tasks:
+  - {{xid: admin, name: Admin, company: acme}}
+people:
+  - {{xid: rosa, name: Rosa Parks, company: acme}}
+  - {{xid: jane, name: Jane Clark, company: acme, active: {jane}}}
+absences:
+  - {{xid: vacation, name: Vacation, company: acme, active: {vacation}}}
+"""
+
+
+def manifest(tmp_path: Path, **inactive: bool) -> Path:
+    names = ("proto", "web", "ops", "jane", "vacation")
+    flags = {n: "false" if inactive.get(n) else "true" for n in names}
+    path = tmp_path / "acme.yaml"
+    path.write_text(MANIFEST.format(**flags))
+    return path
+
+
+def day(ago: int) -> str:
+    return (TODAY - timedelta(days=ago)).isoformat()
+
+
+def log(client: BeeboleClient, who: str, hours: float, ago: int, **where: Any) -> None:
+    if "absence" not in where:
+        where["task"] = {"xid": "admin"}
+    client.call("time_entry.create", date=day(ago), hours=hours, person={"xid": who}, **where)
+
+
+@pytest.fixture
+def logged(run: Run, client: BeeboleClient, tmp_path: Path) -> Path:
+    """ACME applied; hours on proto (two people), ops (long ago only), jane, vacation."""
+    code, _, err = run("apply", manifest(tmp_path), "--auto-approve")
+    assert code == 0, err
+    log(client, "rosa", 3, 1, subproject={"xid": "proto"})
+    log(client, "jane", 2.25, 5, subproject={"xid": "proto"})
+    log(client, "rosa", 1.5, 200, project={"xid": "ops"})  # outside the last 90 days
+    log(client, "rosa", 8, 10, absence={"xid": "vacation"})
+    log(client, "rosa", 4, 3, project={"xid": "keep"})
+    return manifest(tmp_path, proto=True, web=True, ops=True, jane=True, vacation=True)
+
+
+def test_plan_shows_hours_people_and_last_date(
+    run: Run, sandbox: SandboxServer, logged: Path
+) -> None:
+    sandbox.reset_calls()
+    code, out, err = run("plan", logged)
+    assert code == 0, err
+    assert f"deactivate subproject proto (Prototype): 5.25 h in the last 90 days by 2 people, " \
+        f"last {day(1)}" in out
+    assert f"deactivate person jane (Jane Clark): 2.25 h in the last 90 days by 1 person, " \
+        f"last {day(5)}" in out
+    assert f"deactivate absence vacation (Vacation): 8 h in the last 90 days by 1 person, " \
+        f"last {day(10)}" in out
+    # Nothing for what has no hours in the period (web never, ops only long ago).
+    assert "subproject web (Website):" not in out and "project ops (Operations):" not in out
+    assert out.count(" h in the last 90 days") == 6  # three in the list, three under the actions
+    # proto and web share one job (their project); ops, jane and vacation one each.
+    assert sandbox.calls["time_entry.export"] == 4
+    # Each job answers "running" to the export and to the first job_polls polls.
+    assert sandbox.calls["time_entry.get_job_info"] == 4 * (1 + sandbox.job_polls) == 8
+    assert "(12 on the hours export)" in out
+    reads = int(out.split(" spent reading")[0].rsplit(" ", 1)[1])
+    assert reads == sum(sandbox.calls.values())
+
+
+def test_json_and_markdown_carry_the_usage(run: Run, sandbox: SandboxServer, logged: Path) -> None:
+    code, out, err = run("plan", logged, "--format", "json", "--usage-days", "30")
+    assert code == 0, err
+    plan, doc = plan_from_json(out)  # valid against the plan schema
+    by_target = {a["target"]["xid"]: a.get("usage") for a in doc["actions"]
+                 if a["op"] == "deactivate"}
+    assert by_target["proto"] == {"days": 30, "hours": 5.25, "people": 2, "last": day(1)}
+    assert by_target["web"] == {"days": 30, "hours": 0.0, "people": 0, "last": None}
+    assert by_target["ops"]["hours"] == 0.0
+    assert doc["calls"]["usage"] == doc["usage"]["calls"] == 12
+    assert doc["usage"]["from"] == day(29) and doc["usage"]["to"] == day(0)
+
+    code, out, err = run("plan", logged, "--format", "markdown")
+    assert code == 0, err
+    head = out.split("<details>")[0]
+    assert "**Still in use**" in head
+    assert f"- deactivate person jane (Jane Clark): 2.25 h in the last 90 days by 1 person, " \
+        f"last {day(5)}" in head
+
+
+def test_usage_days_zero_spends_no_export_call(
+    run: Run, sandbox: SandboxServer, logged: Path
+) -> None:
+    sandbox.reset_calls()
+    code, out, err = run("plan", logged, "--usage-days", "0")
+    assert code == 0, err
+    assert sandbox.calls["time_entry.export"] == sandbox.calls["time_entry.get_job_info"] == 0
+    assert "Still in use" not in out and "hours export" not in out
+
+
+def test_prune_is_annotated_too(run: Run, client: BeeboleClient, tmp_path: Path) -> None:
+    path = manifest(tmp_path)
+    assert run("apply", path, "--auto-approve")[0] == 0
+    client.call("project.create", project={"xid": "stray", "name": "Stray", "company": {
+        "xid": "acme"}})
+    log(client, "rosa", 6, 2, project={"xid": "stray"})
+    path.write_text("settings: {prune: true}\n" + path.read_text())
+    code, out, err = run("plan", path)
+    assert code == 0, err
+    assert f"deactivate project stray (Stray): 6 h in the last 90 days by 1 person, " \
+        f"last {day(2)}" in out
+
+
+def test_a_job_that_never_finishes_ends_with_a_clear_message(
+    client: BeeboleClient, sandbox: SandboxServer, logged: Path
+) -> None:
+    sandbox.job_polls = 10**9  # the sandbox keeps answering "running"
+    policy = PollPolicy(first=0.05, longest=0.2, limit=0.6)
+    started = time.monotonic()
+    plan, usage = plan_with_usage(client, load_manifests(logged), 2, None, 90,
+                                  UsageOptions(policy=policy))
+    assert time.monotonic() - started < 5
+    assert usage is not None and not usage.entities
+    assert "subproject:proto" in usage.not_looked_up
+    assert any("did not finish within 0.6 s" in w for w in plan.warnings)
+    with pytest.raises(UsageError, match=r"did not finish within 0.6 s .*still running"):
+        jane = int(client.call("person.get", xid="jane")["person"]["id"])
+        lookup(client, [Target(Ref("person", "jane", jane), "Jane")], 90, policy=policy,
+               strict=True)
+
+
+# -- the pure parts --------------------------------------------------------------------
+
+
+def test_jobs_group_under_a_common_parent_and_respect_the_cap() -> None:
+    acme, dev = Ref("company", "acme", 1), Ref("project", "dev", 2)
+    targets = [
+        Target(Ref("subproject", "a", 3), "A", (dev, acme)),
+        Target(Ref("subproject", "b", 4), "B", (dev, acme)),
+        Target(Ref("project", "ops", 5), "Ops", (acme,)),
+        Target(Ref("task", "t", 6), "T", (acme,)),
+        Target(Ref("person", "p", 7), "P", (acme,)),
+    ]
+    jobs, dropped = plan_jobs(targets)
+    assert [(j.kind, j.id, len(j.members)) for j in jobs] == [
+        ("project", 2, 2), ("project", 5, 1), ("task", 6, 1), ("person", 7, 1)]
+    assert jobs[0].keys == ["date", "hours", "personId", "subprojectId"]
+    assert jobs[3].keys == ["date", "hours"]
+    # The company itself deactivated: one job answers for everything under it.
+    jobs, _ = plan_jobs([*targets[:3], Target(acme, "ACME")])
+    assert [(j.kind, j.id) for j in jobs] == [("company", 1)]
+    assert jobs[0].keys == ["date", "hours", "personId", "project" "Id", "subprojectId"]
+    jobs, dropped = plan_jobs(targets, max_jobs=2)
+    assert len(jobs) == 2 and [t.ref.xid for t in dropped] == ["t", "p"]
+
+
+def test_results_in_every_shape_the_api_may_answer() -> None:
+    keys = ["date", "hours", "personId"]
+    assert parse_rows('Date,Heures,Personne\n2026-11-27,"7,500",12\n', keys) == [
+        {"date": "2026-11-27", "hours": 7.5, "personId": "12"}]
+    assert parse_rows([keys, ["2026-11-27", 8, 12]], keys)[0]["hours"] == 8.0
+    assert [parse_hours(v) for v in ("1,234.5", "7:30", 3, "")] == [1234.5, 7.5, 3.0, 0.0]
+    with pytest.raises(UsageError, match="2 columns, 3 asked for"):
+        parse_rows([["2026-11-27", 1]], keys)
+    assert Job("project", 2, ()).request("a", "b")["outputFormat"] == "array"
+
+
+def test_usage_json_schema_copy_is_identical() -> None:
+    root = Path(__file__).resolve().parent.parent
+    shipped = json.loads((root / "beeplan" / "schemas" / "plan.schema.json").read_text())
+    assert shipped == json.loads((root / "schemas" / "plan.schema.json").read_text())
