@@ -134,14 +134,25 @@ class LiveReader:
 
     def read_everything(self, relations: Iterable[str]) -> State:
         """Every entity of the account, with the given relations of each (for import)."""
+        live = self.read_everything_lists(relations)
+        return self.read_everything_relations(live, relations)
+
+    def read_everything_lists(self, relations: Iterable[str]) -> State:
+        """Import's first stage: every entity, no relations yet."""
         wanted = set(relations)
-        live = self.read_lists(
+        return self.read_lists(
             Scope(ALL_KINDS, groups_needed=True, custom_fields_needed="customFields" in wanted)
         )
+
+    @staticmethod
+    def everything_needs(live: State, relations: Iterable[str]) -> dict[Ref, set[str]]:
+        wanted = set(relations)
         needs = {e.ref: set(e.spec.relations) & wanted for e in live.entities if e.spec.relations}
-        return _with_known_xids(
-            self.read_relations(live, {ref: rels for ref, rels in needs.items() if rels})
-        )
+        return {ref: rels for ref, rels in needs.items() if rels}
+
+    def read_everything_relations(self, live: State, relations: Iterable[str]) -> State:
+        """Import's second stage: the given relations of every entity of ``live``."""
+        return _with_known_xids(self.read_relations(live, self.everything_needs(live, relations)))
 
     def read_lists(self, scope: Scope) -> State:
         """The entities of the kinds in scope (no relations yet)."""
@@ -220,22 +231,17 @@ class LiveReader:
 
     # -- relations ------------------------------------------------------------
 
-    def read_relations(self, live: State, needs: Mapping[Ref, set[str]]) -> State:
-        """Fill in the relations each entity of ``needs`` manages, in as few calls as possible."""
+    def relation_calls(self, live: State, needs: Mapping[Ref, set[str]]) -> int:
+        """How many calls ``read_relations(live, needs)`` will make (after ``read_lists``)."""
+        by_assignments, live_groups, jobs, _ = self._relation_jobs(live, needs)
+        return len(jobs) + (len(live_groups) if by_assignments else 0)
+
+    def _relation_jobs(
+        self, live: State, needs: Mapping[Ref, set[str]]
+    ) -> tuple[bool, list[Ref], list[tuple[Ref, str]], set[Ref]]:
         group_entities = [ref for ref, rels in needs.items() if "groups" in rels]
         live_groups = [e.ref for e in live.entities if e.kind == "group"]
         by_assignments = bool(group_entities) and len(live_groups) < len(group_entities)
-        assigned: dict[tuple[str, int], set[Ref]] = {}
-        if by_assignments:
-            for group, answer in zip(
-                live_groups,
-                self.pmap(lambda g: self.client.call("group.assignments", id=g.id), live_groups),
-                strict=True,
-            ):
-                for key, kind in ASSIGNMENT_KEYS.items():
-                    for obj in answer.get(key, []):
-                        assigned.setdefault((kind, _id(obj["id"])), set()).add(group)
-
         leaders_known_empty = {
             ref for ref, obj in self.people_objs.items() if _count(obj, "leaders") == 0
         }
@@ -253,6 +259,21 @@ class LiveReader:
                 jobs.append((ref, "custom_fields"))
             if rels & {"specificTasks.enabled", "specificTasks.tasks"}:
                 jobs.append((ref, "specific_tasks"))
+        return by_assignments, live_groups, jobs, leaders_known_empty
+
+    def read_relations(self, live: State, needs: Mapping[Ref, set[str]]) -> State:
+        """Fill in the relations each entity of ``needs`` manages, in as few calls as possible."""
+        by_assignments, live_groups, jobs, leaders_known_empty = self._relation_jobs(live, needs)
+        assigned: dict[tuple[str, int], set[Ref]] = {}
+        if by_assignments:
+            for group, answer in zip(
+                live_groups,
+                self.pmap(lambda g: self.client.call("group.assignments", id=g.id), live_groups),
+                strict=True,
+            ):
+                for key, kind in ASSIGNMENT_KEYS.items():
+                    for obj in answer.get(key, []):
+                        assigned.setdefault((kind, _id(obj["id"])), set()).add(group)
 
         def run(job: tuple[Ref, str]) -> dict[str, Any]:
             ref, what = job

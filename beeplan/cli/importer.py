@@ -8,8 +8,8 @@ import click
 
 from ..errors import BeeplanError, ConfigError, ExitStatus
 from ..importer import RELATION_KEYS, import_set, parse_relations, write_set
-from ..live import LiveReader
 from ..model import KINDS
+from ..resume import checkpoint_path, read_for_import
 from .options import endpoint_options, open_client, parallelism_option
 from .progress import ReadProgress
 
@@ -19,6 +19,7 @@ from .progress import ReadProgress
     epilog="""\b
 Examples:
   beeplan import -o manifests/                       # everything, with all relations
+  beeplan import -o manifests/                       # again after a quota stop: resumes
   beeplan import -o manifests/ --relations groups,leaders
   beeplan import -o manifests/ --relations none      # entities only; relations unmanaged
   beeplan import -o manifests/ --include-inactive --force
@@ -69,6 +70,11 @@ def import_command(
     output is deterministic: importing an unchanged account gives the same
     bytes. The first 'beeplan plan' on the result shows no changes.
 
+    Before the relations (most of the cost), it says what they will cost
+    against what is left of today's quota. Stopped by the quota or Ctrl-C,
+    it keeps what it read in a checkpoint in the output directory; the same
+    command re-run later resumes without reading that again.
+
     A non-empty directory is refused unless --force. With --force, only
     files an earlier import wrote are replaced or removed; hand-written files
     (a settings.yaml, say) are never overwritten or deleted, and since they
@@ -78,33 +84,51 @@ def import_command(
         wanted = parse_relations(relations)
     except ValueError as exc:
         raise ConfigError(f"--relations: {exc}") from None
-    existing = sorted(out_dir.iterdir()) if out_dir.is_dir() else []
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"{out_dir} exists and is not a directory")
+    # A stopped import's checkpoint does not make the directory "not empty": it is resumed.
+    existing = (
+        sorted(p for p in out_dir.iterdir() if p != checkpoint_path(out_dir))
+        if out_dir.is_dir()
+        else []
+    )
     if existing and not force:
         raise BeeplanError(
             f"{out_dir} is not empty; refusing to overwrite it. "
             "Choose another -o directory, or pass --force."
         )
     quiet = bool(ctx.find_root().params.get("quiet"))
+
+    def tell(message: str) -> None:
+        if not quiet:
+            click.echo(message, err=True)
+
     with open_client(endpoint, token_file) as client:
         progress = ReadProgress(enabled=not quiet)
-        live = LiveReader(client, parallelism, progress).read_everything(wanted)
+        live, checkpoint = read_for_import(
+            client, wanted, out_dir, endpoint, parallelism, progress, tell
+        )
         progress.done()
         calls = client.usage.total_requests
         kb = client.usage.total_bytes / 1024
     result = import_set(live, wanted, include_inactive)
     files = result.files
     outcome = write_set(out_dir, files)
+    checkpoint.remove()
     summary = ", ".join(
         f"{n} {KINDS[kind].plural if n != 1 else kind}"
         for kind in live.counts()
         if (n := result.counts.get(kind, 0))
     )
     if not quiet:
+        reused = (
+            f"; {checkpoint.reused} answers reused from the stopped import"
+            if checkpoint.reused
+            else ""
+        )
         click.echo(
             f"Imported {summary or 'nothing'} into {out_dir}/ ({len(files)} files; "
-            f"{calls} API calls, {kb:.0f} KB)."
+            f"{calls} API calls, {kb:.0f} KB{reused})."
         )
         if outcome.removed:
             click.echo(

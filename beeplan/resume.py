@@ -1,0 +1,212 @@
+"""An import that survives the daily quota: its read answers kept in a checkpoint.
+
+``beeplan import`` of a large account needs more calls than a day allows.
+Every answer it gets is kept (in memory, and saved to a checkpoint file in
+the output directory now and then and whenever the import stops); a re-run
+with the same ``-o`` answers those reads from the checkpoint instead of
+spending them again, and goes on with the rest. The checkpoint is removed
+once the import wrote its files.
+
+A checkpoint belongs to one account (the token's hash, never the token),
+one endpoint and one ``--relations`` choice; any other is ignored and
+replaced. Answers are the account as it was when they were read: an import
+resumed a day later mixes the two days, which the first plan of the
+imported manifests shows, as for any change made since an import.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .client import BeeboleClient
+from .errors import BeeplanError, QuotaError
+from .live import LiveReader, Progress
+from .model import State
+from .slices import Cost
+from .workflow import quota_left
+
+log = logging.getLogger("beeplan.import")
+
+CHECKPOINT_NAME = ".beeplan-import-checkpoint.json"
+FORMAT = 1
+SAVE_EVERY_S = 5.0  # a save rewrites the whole file: not after every answer
+# One relation listing, request and answer, about (measured on the benchmark org).
+RELATION_CALL_BYTES = 230
+
+
+def checkpoint_path(out_dir: Path) -> Path:
+    return out_dir / CHECKPOINT_NAME
+
+
+class Checkpoint:
+    """Answers to read calls, by service and payload, for one account and one import."""
+
+    def __init__(self, path: Path, identity: dict[str, Any]):
+        self.path = path
+        self.identity = identity
+        self.answers: dict[str, dict[str, Any]] = {}
+        self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.resumed = 0  # answers found in an earlier run's file
+        self.reused = 0  # of those, answers served again in this run
+        self.lock = threading.Lock()
+        self._saved_at = time.monotonic()
+        self._dirty = False
+
+    @classmethod
+    def open(cls, path: Path, identity: dict[str, Any]) -> Checkpoint:
+        """The checkpoint at ``path`` if it is this import's, else a new, empty one."""
+        checkpoint = cls(path, identity)
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return checkpoint
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring an unreadable import checkpoint %s: %s", path, exc)
+            return checkpoint
+        if (
+            isinstance(doc, dict)
+            and doc.get("format") == FORMAT
+            and doc.get("identity") == identity
+            and isinstance(doc.get("answers"), dict)
+        ):
+            checkpoint.answers = doc["answers"]
+            checkpoint.started = str(doc.get("started", checkpoint.started))
+            checkpoint.resumed = len(checkpoint.answers)
+        return checkpoint
+
+    @staticmethod
+    def key(service: str, payload: dict[str, Any]) -> str:
+        return service + " " + json.dumps(payload, sort_keys=True, ensure_ascii=False)
+
+    def get(self, service: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+        with self.lock:
+            answer = self.answers.get(self.key(service, payload))
+            if answer is not None:
+                self.reused += 1
+            return answer
+
+    def put(self, service: str, payload: dict[str, Any], answer: dict[str, Any]) -> None:
+        with self.lock:
+            self.answers[self.key(service, payload)] = answer
+            self._dirty = True
+            due = time.monotonic() - self._saved_at >= SAVE_EVERY_S
+        if due:
+            self.save()
+
+    def save(self) -> None:
+        """Write the answers so far (atomically: a kill mid-write keeps the previous file)."""
+        with self.lock:
+            if not self._dirty and self.path.exists():
+                return
+            doc = {
+                "format": FORMAT,
+                "identity": self.identity,
+                "started": self.started,
+                "answers": self.answers,
+            }
+            text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+            self._dirty = False
+            self._saved_at = time.monotonic()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        # The answers are account data: readable by the user only.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        tmp.replace(self.path)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+class ResumableClient(BeeboleClient):
+    """The same client (session, usage counters, quota ledger), answering known reads.
+
+    It shares the wrapped client's state rather than copying it, so every
+    call it makes is counted where the wrapped client counts: the import's
+    figures and the daily ledger stay one.
+    """
+
+    def __init__(self, inner: BeeboleClient, checkpoint: Checkpoint):
+        # No super().__init__: the attributes are the inner client's own objects
+        # (usage counters, ledger, per-thread sessions), shared, not copies.
+        self.__dict__.update(inner.__dict__)
+        self.checkpoint = checkpoint
+
+    def call(self, service: str, **payload: Any) -> dict[str, Any]:
+        saved = self.checkpoint.get(service, payload)
+        if saved is not None:
+            return saved
+        answer = super().call(service, **payload)
+        self.checkpoint.put(service, payload, answer)
+        return answer
+
+
+def import_estimate(lists_calls: int, to_read: int, left: Cost) -> str:
+    """What the rest of an import costs, against what is left today."""
+    kb = to_read * RELATION_CALL_BYTES / 1024
+    head = (
+        f"Import: the lists took {lists_calls} call(s); the relations need {to_read} more "
+        f"call(s), about {kb:.0f} KB. Today {left.calls} calls and {left.kb:.0f} KB are left "
+        "(as counted by beeplan on this machine): "
+    )
+    if to_read <= left.calls and kb <= left.kb:
+        return head + "it fits."
+    share = min(left.calls / max(1, to_read), left.kb / max(kb, 1e-9))
+    return head + (
+        f"it will stop at the quota after about {share:.0%} of them; re-run the same command "
+        "(same -o) after 00:00 UTC to resume where it stopped without reading again what it has."
+    )
+
+
+def read_for_import(
+    client: BeeboleClient,
+    relations: frozenset[str],
+    out_dir: Path,
+    endpoint: str,
+    parallelism: int,
+    progress: Progress | None = None,
+    tell: Callable[[str], None] = lambda message: None,
+) -> tuple[State, Checkpoint]:
+    """Read the whole account for import, resuming from and keeping a checkpoint.
+
+    Stopped by the quota (QuotaError) or Ctrl-C, the answers so far are saved
+    and a BeeplanError (or the KeyboardInterrupt) says how to resume. The
+    caller removes the checkpoint once the files are written.
+    """
+    identity = {"account": client.account_key, "endpoint": endpoint,
+                "relations": sorted(relations)}
+    checkpoint = Checkpoint.open(checkpoint_path(out_dir), identity)
+    if checkpoint.resumed:
+        tell(
+            f"Resuming the import started {checkpoint.started}: {checkpoint.resumed} answers "
+            f"kept in {checkpoint.path} are not read again."
+        )
+    reader = LiveReader(ResumableClient(client, checkpoint), parallelism, progress)
+    try:
+        live = reader.read_everything_lists(relations)
+        needs = reader.everything_needs(live, relations)
+        spare = checkpoint.resumed - checkpoint.reused  # kept answers the lists did not use
+        to_read = max(0, reader.relation_calls(live, needs) - spare)
+        tell(import_estimate(client.usage.total_requests, to_read, quota_left(client)))
+        state = reader.read_everything_relations(live, relations)
+    except QuotaError as exc:
+        checkpoint.save()
+        raise BeeplanError(
+            f"the import stopped at the daily quota ({exc.api_message}) after "
+            f"{client.usage.total_requests} calls in this run; the {len(checkpoint.answers)} "
+            f"answers read so far are kept in {checkpoint.path}. Re-run the same command "
+            "(same -o) after 00:00 UTC: it resumes without reading them again."
+        ) from None
+    except BaseException:  # Ctrl-C, a transport failure: keep what was read, then stop
+        checkpoint.save()
+        raise
+    return state, checkpoint

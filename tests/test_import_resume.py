@@ -1,0 +1,62 @@
+"""import stopped by the quota resumes with the same -o, without reading again what it has."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from beeplan.resume import CHECKPOINT_NAME
+from beeplan.sandbox.server import SandboxServer
+
+from .conftest import Run
+from .test_slices import spend_today
+
+ACME = Path(__file__).resolve().parent.parent / "examples" / "acme"
+
+
+def yaml_files(folder: Path) -> dict[str, str]:
+    return {p.name: p.read_text() for p in sorted(folder.glob("*.yaml"))}
+
+
+def test_import_stopped_by_the_quota_resumes_and_plans_no_changes(
+    run: Run, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    code, _, err = run("apply", ACME, "--auto-approve")
+    assert code == 0, err
+    whole = tmp_path / "whole"
+    sandbox.reset_calls()
+    code, _, err = run("import", "-o", whole, "--include-inactive")
+    assert code == 0, err
+    one_import = sum(sandbox.calls.values())
+    assert "the relations need" in err and "it fits" in err  # the estimate, before the bulk
+
+    # Today's quota ends at 60% of an import.
+    sandbox.advance_day()
+    sandbox.quota_requests = one_import * 6 // 10
+    spend_today(sandbox.token, 4000 - sandbox.quota_requests)  # beeplan's own count agrees
+    stopped = tmp_path / "stopped"
+    sandbox.reset_calls()
+    code, _, err = run("import", "-o", stopped, "--include-inactive")
+    assert code == 1
+    assert "stopped at the daily quota" in err and "resumes" in err
+    assert "it will stop at the quota" in err  # said before it happened
+    first = sandbox.calls.copy()
+    quota = sandbox.quota_requests
+    assert (stopped / CHECKPOINT_NAME).is_file()
+    assert not list(stopped.glob("*.yaml"))
+
+    sandbox.advance_day()
+    spend_today(sandbox.token, 0)
+    sandbox.reset_calls()
+    code, _, err = run("import", "-o", stopped, "--include-inactive")  # same command, no --force
+    assert code == 0, err
+    assert "Resuming the import" in err
+    second = sandbox.calls.copy()
+    # The sandbox's counter also counts the requests the quota refused (not answered).
+    answered_first = min(sum(first.values()), quota)
+    assert answered_first + sum(second.values()) == one_import  # no read made twice
+    assert sum(second.values()) < one_import * 0.6
+    assert not (stopped / CHECKPOINT_NAME).exists()
+    assert yaml_files(stopped) == yaml_files(whole)
+    sandbox.quota_requests = 4000
+    code, out, _ = run("plan", stopped, "--detailed-exitcode")
+    assert code == 0, out
