@@ -13,6 +13,7 @@ Independent reads run in parallel.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,7 @@ from typing import Any, TypeVar
 
 from .client import BeeboleClient
 from .errors import ApiError
-from .model import KINDS, CustomField, Entity, Index, Ref, State
+from .model import KINDS, CustomField, CustomValue, Entity, Index, Ref, State
 
 log = logging.getLogger("beeplan.live")
 
@@ -361,7 +362,7 @@ def relations_of(what: str, answer: Mapping[str, Any]) -> dict[str, Any]:
     if what == "custom_fields":
         return {
             "customFields": {
-                str(cf["name"]): str(cf["value"])
+                str(cf["name"]): _custom_value(cf["value"])
                 for cf in answer.get("customFields", [])
                 if cf.get("value") not in (None, "")
             }
@@ -374,6 +375,13 @@ def relations_of(what: str, answer: Mapping[str, Any]) -> dict[str, Any]:
             ),
         }
     raise ValueError(f"unknown relation listing {what!r}")
+
+
+def _custom_value(value: Any) -> CustomValue:
+    """A live custom field value with its JSON type: false stays false, 1.5 stays 1.5."""
+    if isinstance(value, (str, bool, int, float)):
+        return value
+    return json.dumps(value, ensure_ascii=False)  # not a scalar: compared as its text
 
 
 def _flatten_tree(nodes: Iterable[Mapping[str, Any]], parent: Ref | None = None) -> list[Entity]:

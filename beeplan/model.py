@@ -18,7 +18,7 @@ members.people         frozenset[Ref] (people)      X.attach_member / X.detach_m
 members.groups         frozenset[Ref] (groups)      X.attach_member / X.detach_member
 managers               frozenset[Ref] (people)      project.attach_manager / detach
 leaders                frozenset[Ref] (people)      person.update {leaders: [...]}
-customFields           dict[name, value]            X.set/clear_custom_field_value
+customFields           dict[name, CustomValue]      X.set/clear_custom_field_value
 specificTasks.enabled  bool                         X.enable/disable_specific_tasks
 specificTasks.tasks    frozenset[Ref] (tasks)       X.attach/detach_specific_task
 =====================  ==========================  ===============================
@@ -189,6 +189,22 @@ class Entity:
         merged = dict(self.relations)
         merged.update(updates)
         return replace(self, relations=merged)
+
+
+CustomValue = str | bool | int | float
+
+
+def same_custom_value(a: Any, b: Any) -> bool:
+    """Whether two custom field values mean the same: booleans compare with
+    booleans, numbers by value (1.5 and 1.50), text as text. A value of one
+    type never equals one of another (the text "false" is not false, and
+    Python's True == 1 must not hide a change).
+    """
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, (int, float)) or isinstance(b, (int, float)):
+        return isinstance(a, (int, float)) and isinstance(b, (int, float)) and a == b
+    return type(a) is type(b) and bool(a == b)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,17 @@ from typing import Any
 from deepdiff import DeepDiff
 
 from .errors import PlanError
-from .model import KIND_ORDER, KINDS, Entity, Index, Ref, State, entity_key
+from .model import (
+    KIND_ORDER,
+    KINDS,
+    CustomValue,
+    Entity,
+    Index,
+    Ref,
+    State,
+    entity_key,
+    same_custom_value,
+)
 
 PLAN_FORMAT_VERSION = 1
 
@@ -460,7 +470,11 @@ class _Builder:
         )
 
     def plan_custom_fields(
-        self, want: Entity, target: Ref, wanted: Mapping[str, str], current: Mapping[str, str]
+        self,
+        want: Entity,
+        target: Ref,
+        wanted: Mapping[str, CustomValue],
+        current: Mapping[str, CustomValue],
     ) -> None:
         for name in sorted(set(wanted) | set(current)):
             if name not in self.custom_field_ids:
@@ -483,7 +497,9 @@ class _Builder:
                 continue
             field = f":customFields:{name}"
             change = Change(f"customFields.{name}", current.get(name), wanted.get(name))
-            if name in wanted and wanted[name] != current.get(name):
+            if name in wanted and (
+                name not in current or not same_custom_value(wanted[name], current[name])
+            ):
                 value = {"id": field_id, "value": wanted[name]}
                 self.act(
                     "set",

@@ -117,8 +117,9 @@ def test_model_of_one_file(tmp_path: Path) -> None:
     assert acme.relations == {
         "members.people": frozenset({Ref("person", xid="rosa")}),
         "members.groups": frozenset(),
-        "customFields": {"Industry": "Transportation", "Employees": "1200", "Listed": "yes",
-                         "Ratio": "1.50"},
+        # Typed as YAML 1.2 reads them: numbers are numbers, 'yes' stays text.
+        "customFields": {"Industry": "Transportation", "Employees": 1200, "Listed": "yes",
+                         "Ratio": 1.5},
         "specificTasks.enabled": True,
         "specificTasks.tasks": frozenset({Ref("task", xid="admin")}),
     }

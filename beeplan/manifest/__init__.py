@@ -9,9 +9,11 @@ raised as one ``ManifestError``; nothing touches the network.
 Model conventions (see ``beeplan.model``):
 
 - ``startDate`` is kept as the 'YYYY-MM-DD' text written in the file.
-- ``customFields`` values become strings exactly as written: ``42`` is
-  ``"42"``, ``1.50`` is ``"1.50"``, ``true`` is ``"true"`` and ``yes`` is
-  ``"yes"`` (YAML 1.1 would make it a boolean; a custom field wants the text).
+- ``customFields`` values keep their YAML type, read as YAML 1.2 would:
+  ``true``/``false`` are booleans, ``42`` and ``1.50`` numbers (sent as JSON
+  numbers, compared by value), anything else text as written: ``yes``,
+  ``0x1F``, ``1:30`` or ``1_000`` stay text (YAML 1.1 would turn them into a
+  boolean or a number nobody meant), and a quoted ``"42"`` is text.
 - A present ``members`` key manages both ``members.people`` and
   ``members.groups`` (a missing sub-list means none); a present
   ``specificTasks`` manages ``specificTasks.enabled`` (default true) and
@@ -20,13 +22,15 @@ Model conventions (see ``beeplan.model``):
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ..errors import ManifestError, Problem
-from ..model import KIND_ORDER, KINDS, Entity, Ref, Settings, Source, State
+from ..model import KIND_ORDER, KINDS, CustomValue, Entity, Ref, Settings, Source, State
 from . import _schema
 from ._checks import check as _semantic_check
 from ._walk import Key, Raw, walk
@@ -145,11 +149,24 @@ def _refs(kind: str, items: Any) -> frozenset[Ref]:
     return frozenset(refs)
 
 
-def _custom_fields(values: MDict) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for name, value in values.items():
-        out[name] = value if isinstance(value, str) else values.texts.get(name, str(value))
-    return out
+_NUMBER = re.compile(r"[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?\Z")
+_BOOLEAN = {"true": True, "false": False}
+
+
+def _custom_value(value: Any, text: str | None) -> CustomValue:
+    if isinstance(value, str) or text is None:
+        return value if isinstance(value, (str, bool, int, float)) else str(value)
+    if text.lower() in _BOOLEAN:
+        return _BOOLEAN[text.lower()]
+    if _NUMBER.match(text):
+        number = float(text) if any(c in text for c in ".eE") else int(text)
+        if math.isfinite(number):  # 1e999 is no JSON number: keep what was written
+            return number
+    return text
+
+
+def _custom_fields(values: MDict) -> dict[str, CustomValue]:
+    return {name: _custom_value(value, values.texts.get(name)) for name, value in values.items()}
 
 
 def _entity(raw: Raw) -> Entity:

@@ -1,0 +1,77 @@
+"""Custom field values keep their type end to end and compare by meaning."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from beeplan.client import BeeboleClient
+from beeplan.model import same_custom_value
+
+from .conftest import Run
+
+MANIFEST = """\
+companies:
+  - xid: acme
+    name: Acme
+    corporate: false
+    customFields: {{Industry: {industry}, Company address: {address}}}
+    projects:
+      - xid: web
+        name: Website
+        customFields: {{location: {location}}}
+"""
+
+
+def live_values(client: BeeboleClient, service: str, xid: str) -> dict[str, object]:
+    answer = client.call(service, xid=xid)
+    return {cf["name"]: cf["value"] for cf in answer["customFields"] if "value" in cf}
+
+
+def write(path: Path, **values: str) -> Path:
+    path.write_text(MANIFEST.format(**values))
+    return path
+
+
+def test_typed_values_are_sent_compared_and_imported_by_meaning(
+    tmp_path: Path, run: Run, client: BeeboleClient
+) -> None:
+    manifest = write(tmp_path / "acme.yaml", industry="false", address="1.50", location="'1.5'")
+    code, out, err = run("apply", manifest, "--auto-approve")
+    assert code == 0, err
+    # JSON booleans and numbers, not the text of Python's str(): a checkbox gets false.
+    assert live_values(client, "company.custom_fields", "acme") == {
+        "Industry": False, "Company address": 1.5}
+    assert live_values(client, "project.custom_fields", "web") == {"location": "1.5"}
+    assert type(live_values(client, "company.custom_fields", "acme")["Industry"]) is bool
+
+    code, out, _ = run("plan", manifest, "--detailed-exitcode")
+    assert code == 0 and "No changes" in out
+    # 1.5 is 1.50; but the text "false" is not the boolean false.
+    write(manifest, industry="'false'", address="1.5", location="'1.5'")
+    code, out, _ = run("plan", manifest, "--detailed-exitcode")
+    assert code == 2
+    assert 'customFields.Industry: false -> "false"' in out
+    assert "Company address" not in out
+
+    code, out, err = run("import", "-o", tmp_path / "imported")
+    assert code == 0, err
+    imported = (tmp_path / "imported" / "acme.yaml").read_text()
+    assert "Industry: false" in imported and "Company address: 1.5" in imported
+    assert "location: '1.5'" in imported
+    code, out, _ = run("plan", tmp_path / "imported", "--detailed-exitcode")
+    assert code == 0 and "No changes" in out
+
+
+def test_yaml_1_1_oddities_stay_text(tmp_path: Path, run: Run, client: BeeboleClient) -> None:
+    manifest = write(tmp_path / "acme.yaml", industry="yes", address="0x1F", location="1:30")
+    assert run("apply", manifest, "--auto-approve")[0] == 0
+    assert live_values(client, "company.custom_fields", "acme") == {
+        "Industry": "yes", "Company address": "0x1F"}
+    assert live_values(client, "project.custom_fields", "web") == {"location": "1:30"}
+
+
+def test_same_custom_value() -> None:
+    assert same_custom_value(1.5, 1.50) and same_custom_value(2, 2.0)
+    assert same_custom_value(False, False) and same_custom_value("a", "a")
+    assert not same_custom_value(True, 1) and not same_custom_value(0, False)
+    assert not same_custom_value("false", False) and not same_custom_value("1.5", 1.5)
