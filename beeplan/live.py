@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from .client import BeeboleClient
-from .errors import ApiError
+from .errors import ApiError, AuthError, QuotaError
 from .model import KINDS, CustomField, CustomValue, Entity, Index, Ref, State
 
 log = logging.getLogger("beeplan.live")
@@ -310,6 +310,8 @@ class LiveReader:
             ref, rels = item
             try:
                 answer = self.client.call(f"{ref.kind}.get", **ref_arg(ref))
+            except (AuthError, QuotaError):
+                raise  # not an answer about the entity: it must not read as "absent"
             except ApiError:
                 return ref, None
             obj = answer.get(ref.kind, {})
@@ -317,6 +319,9 @@ class LiveReader:
             if entity.ref.id is None:
                 return ref, None
             values: dict[str, Any] = {}
+            if "leaders" in rels and _count(obj, "leaders") == 0:
+                values["leaders"] = frozenset()  # the get says so: no person.leaders call
+                rels = tuple(r for r in rels if r != "leaders")
             services = []
             if "groups" in rels:
                 services.append("groups")
@@ -335,7 +340,8 @@ class LiveReader:
                 values.update(
                     relations_of(what, self.client.call(f"{ref.kind}.{what}", id=entity.ref.id))
                 )
-            return ref, entity.with_relations(**{k: v for k, v in values.items() if k in rels})
+            kept = set(rels) | ({"leaders"} if "leaders" in values else set())
+            return ref, entity.with_relations(**{k: v for k, v in values.items() if k in kept})
 
         items = [(ref, tuple(rels)) for ref, rels in wanted.items()]
         return dict(self.pmap(one, items))

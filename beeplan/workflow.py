@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,9 @@ from .model import Ref, State, entity_key
 from .planner import Plan, fingerprint, make_plan
 from .render import Budget, plan_from_json
 from .slices import Cost, Slice, days_needed, plan_cost, select_slice
+from .targeted import TargetedPlan, diff_manifests, plan_changes
+from .targeted import label as targeted_label
+from .targeted import load_base as load_base
 from .usage import UsageOptions, UsageReport, lookup_deactivated, with_usage
 
 
@@ -58,6 +61,32 @@ def plan_and_live(
     return make_plan(desired, live, client.usage.total_requests - before, owed), live
 
 
+def compute_targeted_plan(
+    client: BeeboleClient,
+    desired: State,
+    base: State,
+    base_label: str,
+    parallelism: int,
+    progress: Progress | None = None,
+) -> TargetedPlan:
+    """Plan only the entries changed since BASE (``--changed-since``), reading only those.
+
+    A change to the settings (prune, safety) changes what every entry means,
+    so it falls back to a full plan and says so.
+    """
+    diff = diff_manifests(base, desired)
+    if diff.settings_changed:
+        plan, live = plan_and_live(client, desired, parallelism, progress)
+        note = f"the settings changed since {base_label}: this is a full plan, not a targeted one"
+        plan = replace(plan, warnings=(*plan.warnings, note))
+        return TargetedPlan(plan, live, len(diff.changes), True)
+    owed = Journal.for_client(client).owed()
+    plan, live = plan_changes(LiveReader(client, parallelism, progress), desired, diff, owed)
+    note = targeted_label(len(diff.changes), base_label)
+    plan = replace(plan, warnings=(*plan.warnings, note))
+    return TargetedPlan(plan, live, len(diff.changes), False)
+
+
 def plan_with_usage(
     client: BeeboleClient,
     desired: State,
@@ -65,9 +94,17 @@ def plan_with_usage(
     progress: Progress | None = None,
     usage_days: int = 0,
     usage_options: UsageOptions | None = None,
+    since: tuple[State, str] | None = None,
 ) -> tuple[Plan, UsageReport | None]:
-    """The plan, and the hours logged on what it deactivates (none when ``usage_days`` is 0)."""
-    plan, live = plan_and_live(client, desired, parallelism, progress)
+    """The plan, and the hours logged on what it deactivates (none when ``usage_days`` is 0).
+
+    ``since`` (BASE state, BASE as given) makes it the targeted plan of ``--changed-since``.
+    """
+    if since is None:
+        plan, live = plan_and_live(client, desired, parallelism, progress)
+    else:
+        targeted = compute_targeted_plan(client, desired, *since, parallelism, progress)
+        plan, live = targeted.plan, targeted.live
     if usage_days <= 0:
         return plan, None
     report = lookup_deactivated(client, plan, live, usage_days, usage_options)

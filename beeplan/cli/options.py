@@ -110,6 +110,16 @@ def usage_days_option(func: F) -> F:
     )(func)
 
 
+def changed_since_option(func: F) -> F:
+    return click.option(
+        "--changed-since",
+        metavar="BASE",
+        help="Plan only the entries changed since BASE, reading only what they need: a "
+        "manifest file or directory, or a git revision of the repository holding PATH "
+        "(e.g. origin/main). Drift elsewhere is not checked; a settings change plans in full.",
+    )(func)
+
+
 def read_token(token_file: Path | None) -> str:
     if token_file is not None:
         try:

@@ -31,6 +31,7 @@ from ..workflow import (
     slice_report,
 )
 from .options import (
+    changed_since_option,
     detailed_exitcode_option,
     endpoint_options,
     format_option,
@@ -42,24 +43,44 @@ from .progress import ApplyProgress, ExportProgress, ReadProgress, stderr_is_tty
 
 
 def compute_plan(
-    client: BeeboleClient, desired: State, parallelism: int, show_progress: bool
+    client: BeeboleClient,
+    desired: State,
+    parallelism: int,
+    show_progress: bool,
+    since: tuple[State, str] | None = None,
 ) -> Plan:
+    """The full plan, or with ``since`` (BASE state, BASE as given) the targeted one."""
     progress = ReadProgress(show_progress)
-    plan = workflow.compute_plan(client, desired, parallelism, progress)
+    if since is None:
+        plan = workflow.compute_plan(client, desired, parallelism, progress)
+    else:
+        plan = workflow.compute_targeted_plan(client, desired, *since, parallelism, progress).plan
     progress.done()
     return plan
 
 
 def compute_plan_with_usage(
-    client: BeeboleClient, desired: State, parallelism: int, show_progress: bool, usage_days: int
+    client: BeeboleClient,
+    desired: State,
+    parallelism: int,
+    show_progress: bool,
+    usage_days: int,
+    since: tuple[State, str] | None = None,
 ) -> tuple[Plan, UsageReport | None]:
     progress = ReadProgress(show_progress)
     options = UsageOptions(progress=ExportProgress(show_progress))
     plan, usage = workflow.plan_with_usage(
-        client, desired, parallelism, progress, usage_days, options
+        client, desired, parallelism, progress, usage_days, options, since
     )
     progress.done()
     return plan, usage
+
+
+def load_since(changed_since: str | None, path: Path) -> tuple[State, str] | None:
+    """BASE of ``--changed-since``, loaded offline (before any API call)."""
+    if changed_since is None:
+        return None
+    return workflow.load_base(changed_since, path), changed_since
 
 
 def show_plan(
@@ -111,7 +132,8 @@ Examples:
   beeplan plan manifests/ --format markdown --graph > comment.md
   beeplan plan manifests/ --detailed-exitcode   # exit 2 when there are changes
   beeplan plan manifests/ --usage-days 30       # hours behind deactivations: last 30 days
-  beeplan plan manifests/ --usage-days 0        # no hours lookup (no export calls)""",
+  beeplan plan manifests/ --usage-days 0        # no hours lookup (no export calls)
+  beeplan plan manifests/ --changed-since origin/main   # a PR: read only what changed""",
 )
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option(
@@ -126,6 +148,7 @@ Examples:
     "--graph", is_flag=True, help="With --format markdown: add a Mermaid diagram of what changes."
 )
 @usage_days_option
+@changed_since_option
 @endpoint_options
 @parallelism_option
 @click.pass_context
@@ -137,6 +160,7 @@ def plan_command(
     detailed_exitcode: bool,
     graph: bool,
     usage_days: int,
+    changed_since: str | None,
     endpoint: str,
     token_file: Path | None,
     parallelism: int,
@@ -149,9 +173,11 @@ def plan_command(
     entity lately (--usage-days), read with Beebole's time export.
     """
     desired = load_manifests(path)
+    since = load_since(changed_since, path)
     with open_client(endpoint, token_file) as client:
+        show = stderr_is_tty() or _verbose(ctx)
         plan, usage = compute_plan_with_usage(
-            client, desired, parallelism, stderr_is_tty() or _verbose(ctx), usage_days
+            client, desired, parallelism, show, usage_days, since
         )
         budget = budget_of(client, plan, usage)
     if out is not None:
@@ -171,21 +197,28 @@ def plan_command(
     epilog="""\b
 Examples:
   beeplan check manifests/                    # in a scheduled CI job
-  beeplan check examples/acme --endpoint sandbox:demo.db && echo in sync""",
+  beeplan check examples/acme --endpoint sandbox:demo.db && echo in sync
+  beeplan check manifests/ --changed-since origin/main   # only what a PR changes""",
 )
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
+@changed_since_option
 @endpoint_options
 @parallelism_option
 def check_command(
-    path: Path, endpoint: str, token_file: Path | None, parallelism: int
+    path: Path,
+    changed_since: str | None,
+    endpoint: str,
+    token_file: Path | None,
+    parallelism: int,
 ) -> ExitStatus:
     """Exit 2 when the account drifted from the manifests (0 in sync, 1 error).
 
     Quiet when in sync; prints the plan when it drifted.
     """
     desired = load_manifests(path)
+    since = load_since(changed_since, path)
     with open_client(endpoint, token_file) as client:
-        plan = compute_plan(client, desired, parallelism, show_progress=False)
+        plan = compute_plan(client, desired, parallelism, False, since)
         budget = budget_of(client, plan)
     if plan.empty and not plan.problems:
         return ExitStatus.SUCCESS

@@ -1,0 +1,217 @@
+"""`plan --changed-since BASE`: a targeted plan gives the changed entries exactly the
+actions of a full plan, reading only what they need (counted by the sandbox)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from beeplan import workflow
+from beeplan.client import BeeboleClient
+from beeplan.errors import ConfigError
+from beeplan.model import State
+from beeplan.planner import Action, Plan
+from beeplan.sandbox.server import SandboxServer
+from beeplan.targeted import diff_manifests, load_base
+
+ORG: dict[str, Any] = {
+    "groups": [
+        {"xid": "country", "name": "Country", "groups": [{"xid": "us", "name": "US"}]},
+        {"xid": "eu", "name": "EU"},
+    ],
+    "companies": [
+        {
+            "xid": "acme",
+            "name": "ACME Corp",
+            "customFields": {"Industry": "Transportation"},
+            "projects": [
+                {
+                    "xid": "acme-dev",
+                    "name": "Development",
+                    "members": {"people": ["rosa"]},
+                    "managers": ["jane"],
+                    "subprojects": [{"xid": "proto", "name": "Prototype"}],
+                },
+                {"xid": "acme-ops", "name": "Operations", "managers": ["jane"]},
+            ],
+        },
+        {"xid": "globex", "name": "Globex"},
+    ],
+    "tasks": [{"xid": "admin", "name": "Administration", "company": "acme"}],
+    "people": [
+        {"xid": "jane", "name": "Jane Clark", "company": "acme", "userGroup": "leader"},
+        {"xid": "rosa", "name": "Rosa Parks", "company": "acme", "leaders": ["jane"],
+         "groups": ["us"]},
+        {"xid": "li", "name": "Li Wei", "company": "acme", "groups": ["eu"]},
+        {"xid": "ann", "name": "Ann Lee", "company": "globex"},
+        {"xid": "bo", "name": "Bo Diaz", "company": "globex"},
+        {"xid": "cy", "name": "Cy Ford", "company": "globex"},
+    ],
+    "absences": [{"xid": "vacation", "name": "Vacation", "company": "acme"}],
+}
+
+
+def write(directory: Path, doc: dict[str, Any]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "org.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    return directory
+
+
+def load(directory: Path) -> State:
+    return workflow.load_manifests(directory)
+
+
+def apply_org(client: BeeboleClient, doc: dict[str, Any], where: Path) -> None:
+    plan = workflow.compute_plan(client, load(write(where, doc)), 4)
+    outcome = workflow.apply_plan(client, plan, 4, None)
+    assert outcome.ok, outcome.failed
+
+
+def shape(action: Action, kept: set[str]) -> tuple[Any, ...]:
+    deps = tuple(sorted(d for d in action.depends_on if d in kept))
+    payload = json.dumps(action.payload, sort_keys=True)
+    changes = json.dumps([vars(c) for c in action.changes], sort_keys=True, default=str)
+    return (action.id, action.service, payload, deps, action.detail, changes)
+
+
+def compare(full: Plan, targeted: Plan, changed: set[str]) -> None:
+    """The targeted plan's actions are the full plan's actions on the changed entries."""
+    mine = [a for a in full.actions if f"{a.kind}:{a.target.label}" in changed]
+    kept = {a.id for a in mine}
+    assert {shape(a, kept) for a in targeted.actions} == {shape(a, kept) for a in mine}
+    assert [a.id for a in targeted.actions] == [a.id for a in mine]  # same order
+    assert targeted.destroy_violations == full.destroy_violations
+
+
+def mutate_mixed(doc: dict[str, Any]) -> set[str]:
+    """A field change, a new entity under a new parent, a relation change, a removal."""
+    doc["companies"][0]["projects"][1]["name"] = "Ops"  # field change
+    doc["companies"][0]["projects"][0]["members"] = {"people": ["rosa", "li"]}  # relation
+    doc["companies"][0]["projects"][0]["managers"] = ["li"]  # relation
+    doc["companies"].append({"xid": "initech", "name": "Initech",
+                             "projects": [{"xid": "tps", "name": "TPS",
+                                           "subprojects": [{"xid": "tps-1", "name": "Covers"}]}]})
+    doc["people"][1]["leaders"] = ["li"]  # relation (person.update leaders)
+    doc["people"][1]["customFields"] = {"location": "Utah"}  # relation, new key
+    doc["people"].append({"xid": "dee", "name": "Dee Park", "company": "initech",
+                          "leaders": ["jane"], "groups": ["us"]})
+    del doc["people"][3]  # ann removed
+    return {"project:acme-ops", "project:acme-dev", "company:initech", "project:tps",
+            "subproject:tps-1", "person:rosa", "person:dee", "person:ann"}
+
+
+@pytest.mark.parametrize("prune", [False, True])
+def test_targeted_plan_equals_full_plan_for_changed_entries(
+    client: BeeboleClient, sandbox: SandboxServer, tmp_path: Path, prune: bool
+) -> None:
+    base_doc = copy.deepcopy(ORG)
+    if prune:
+        base_doc["settings"] = {"prune": True}
+    apply_org(client, base_doc, tmp_path / "base")
+    new_doc = copy.deepcopy(base_doc)
+    changed = mutate_mixed(new_doc)
+    desired = load(write(tmp_path / "new", new_doc))
+    base = load(tmp_path / "base")
+
+    full = workflow.compute_plan(client, desired, 4)
+    sandbox.reset_calls()
+    result = workflow.compute_targeted_plan(client, desired, base, "base", 4)
+    calls = sum(sandbox.calls.values())
+
+    assert not result.full and result.changed == len(changed)
+    compare(full, result.plan, changed)
+    # Reading is proportional to the change: at most 2 calls per changed entity + 3.
+    assert calls <= 2 * len(changed) + 3, sandbox.calls
+    assert result.plan.read_calls == calls
+    assert any("8 entries changed since base" in w for w in result.plan.warnings)
+    if prune:
+        assert any(a.service == "person.deactivate" and a.target.xid == "ann"
+                   for a in result.plan.actions)
+    else:
+        assert [u.ref.xid for u in result.plan.unmanaged] == ["ann"]
+
+
+def test_targeted_saved_plan_applies_and_converges(
+    client: BeeboleClient, tmp_path: Path, run: Any
+) -> None:
+    apply_org(client, ORG, tmp_path / "base")
+    new_doc = copy.deepcopy(ORG)
+    mutate_mixed(new_doc)
+    write(tmp_path / "new", new_doc)
+    plan_file = tmp_path / "plan.json"
+    status, out, err = run("plan", tmp_path / "new", "--changed-since", tmp_path / "base",
+                           "-o", plan_file)
+    assert status == 0, err
+    assert "entries changed since" in out and "not checked" in out
+    status, out, err = run("apply", plan_file, "--auto-approve")
+    assert status == 0, err + out
+    status, out, err = run("plan", tmp_path / "new", "--detailed-exitcode")
+    assert status == 0, out  # the full plan finds nothing left to do
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+                   cwd=repo, check=True, capture_output=True)
+
+
+def test_changed_since_a_git_revision(
+    client: BeeboleClient, sandbox: SandboxServer, tmp_path: Path, run: Any
+) -> None:
+    repo = tmp_path / "repo"
+    manifests = repo / "manifests"
+    apply_org(client, ORG, manifests)
+    (manifests / ".github").mkdir()
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "base")
+    new_doc = copy.deepcopy(ORG)
+    new_doc["people"][2]["name"] = "Li Wei-Chen"  # one field change
+    new_doc["people"][2]["groups"] = ["eu", "us"]  # and one relation change
+    write(manifests, new_doc)
+
+    base = load_base("HEAD", manifests)
+    assert diff_manifests(base, load(manifests)).changes[0].entity.ref.xid == "li"
+    sandbox.reset_calls()
+    status, out, err = run("plan", manifests, "--changed-since", "HEAD", "--detailed-exitcode")
+    assert status == 2, err
+    assert "person.update" in out and "person.add_group" in out
+    assert "1 entry changed since HEAD" in out
+    # one get and one person.groups
+    assert sum(sandbox.calls.values()) == 2, sandbox.calls
+    status, out, err = run("check", manifests, "--changed-since", "HEAD~0")
+    assert status == 2 and "person.add_group" in out
+
+
+def test_changed_since_errors_are_clear_and_cost_nothing(
+    sandbox: SandboxServer, tmp_path: Path, run: Any
+) -> None:
+    manifests = write(tmp_path / "m", ORG)
+    status, _, err = run("plan", manifests, "--changed-since", "origin/main")
+    assert status == 1 and "not in a git repository" in err and "Traceback" not in err
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-q", "-m", "x")
+    status, _, err = run("plan", manifests, "--changed-since", "no-such-rev")
+    assert status == 1 and "no-such-rev" in err and "revision" in err
+    assert sum(sandbox.calls.values()) == 0
+    with pytest.raises(ConfigError):
+        load_base("nope", manifests)
+
+
+def test_settings_change_falls_back_to_a_full_plan(
+    client: BeeboleClient, tmp_path: Path
+) -> None:
+    apply_org(client, ORG, tmp_path / "base")
+    new_doc = {**copy.deepcopy(ORG), "settings": {"prune": True}}
+    desired = load(write(tmp_path / "new", new_doc))
+    result = workflow.compute_targeted_plan(client, desired, load(tmp_path / "base"), "b", 4)
+    assert result.full
+    assert any("settings changed since b" in w for w in result.plan.warnings)
+    full = workflow.compute_plan(client, desired, 4)
+    assert [a.id for a in result.plan.actions] == [a.id for a in full.actions]
