@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Protocol
 
 from .client import BeeboleClient
 from .errors import ApiError, BeeplanError, TransportError
@@ -236,9 +236,16 @@ def estimate_calls(jobs: int, policy: PollPolicy) -> tuple[int, int]:
     return 2 * jobs, jobs * (1 + polls)
 
 
+class ExportRequest(Protocol):
+    @property
+    def keys(self) -> list[str]: ...
+
+    def request(self, start: str, end: str) -> dict[str, Any]: ...
+
+
 def run_jobs(
     client: BeeboleClient,
-    jobs: Sequence[Job],
+    jobs: Sequence[ExportRequest],
     start: str,
     end: str,
     policy: PollPolicy = PollPolicy(),
@@ -533,3 +540,222 @@ def with_usage(plan: Plan, report: UsageReport, refuse: bool = False) -> Plan:
         warnings=tuple(warnings),
         destroy_violations=tuple(violations),
     )
+
+
+# ---------------------------------------------------------------------------
+# `beeplan usage`: every managed entity
+
+
+@dataclass(frozen=True)
+class AccountJob:
+    """An export for the usage report: one company, or the whole account (``company`` None)."""
+
+    company: int | None
+    kinds: tuple[str, ...]
+
+    @property
+    def keys(self) -> list[str]:
+        return ["date", "hours", "personId", *(f"{k}Id" for k in self.kinds if k != "person")]
+
+    def request(self, start: str, end: str) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "from": start,
+            "to": end,
+            "keys": self.keys,
+            "statusFilters": list(ALL_STATUSES),
+            "outputFormat": "array",
+        }
+        if self.company is not None:
+            out["company"] = {"id": self.company}
+        return out
+
+
+@dataclass(frozen=True)
+class Line:
+    """One managed entity in the report; ``active`` None: not in the account."""
+
+    ref: Ref
+    name: str
+    active: bool | None
+    usage: EntityUsage | None  # None: not looked up
+
+
+@dataclass(frozen=True)
+class AccountUsage:
+    days: int
+    start: str
+    end: str
+    lines: tuple[Line, ...] = ()
+    read_calls: int = 0
+    export_calls: int = 0
+    jobs: int = 0
+    left_today: int | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def unused(self) -> tuple[Line, ...]:
+        """Managed entities, active in the account, with no hours in the period."""
+        return tuple(
+            line
+            for line in self.lines
+            if line.active and line.usage is not None and not line.usage.used
+        )
+
+
+@dataclass(frozen=True)
+class ExportCost:
+    jobs: int
+    expected: int
+    at_most: int
+    left_today: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.jobs} export job(s), about {self.expected} API calls "
+            f"(at most {self.at_most}); {self.left_today} left today"
+        )
+
+
+def account_jobs(
+    live: State, managed: Sequence[Line], max_jobs: int = MAX_JOBS
+) -> list[AccountJob]:
+    """One job per company that holds a managed entity, or one for the whole account
+    when that is fewer calls for about as many bytes (most companies are involved)."""
+    index = Index(live)
+    kinds = tuple(k for k in TIME_KINDS if any(m.ref.kind == k for m in managed))
+    companies: set[int] = set()
+    for line in managed:
+        entity = index.find(line.ref)
+        while entity is not None and entity.kind != "company" and entity.parent is not None:
+            entity = index.find(entity.parent)
+        if entity is not None and entity.kind == "company" and entity.ref.id is not None:
+            companies.add(entity.ref.id)
+    if not companies:
+        return []
+    live_companies = sum(1 for e in live.entities if e.kind == "company")
+    if len(companies) > 1 and (2 * len(companies) >= live_companies or len(companies) > max_jobs):
+        return [AccountJob(None, kinds)]
+    return [AccountJob(c, kinds) for c in sorted(companies)]
+
+
+def account_usage(
+    client: BeeboleClient,
+    desired: State,
+    days: int,
+    *,
+    parallelism: int = 4,
+    max_calls: int | None = None,
+    policy: PollPolicy = PollPolicy(),
+    read_progress: Callable[[str], None] | None = None,
+    progress: ProgressFn | None = None,
+    before_export: Callable[[ExportCost], None] | None = None,
+    today: date | None = None,
+) -> AccountUsage:
+    """Hours, people and last entry per managed entity of the kinds that carry time.
+
+    The export covers the companies that hold managed entities (or the whole
+    account): the hours of a person, task or absence type are those logged
+    on them there. Reads the managed kinds' lists (no relations), then exports. Refuses,
+    before any export call, when the export would pass today's quota or
+    ``max_calls``; ``max_calls`` lower than the whole export exports the
+    companies that fit and says which were left out.
+    """
+    from .live import LiveReader, Scope
+
+    start, end = period(days, today)
+    wanted = [e for e in desired.entities if e.kind in TIME_KINDS]
+    before = client.usage.total_requests
+    kinds = frozenset(e.kind for e in wanted)
+    live = LiveReader(client, parallelism, read_progress).read_lists(Scope(kinds, False, False))
+    read_calls = client.usage.total_requests - before
+    index = Index(live)
+    lines: list[Line] = []
+    for want in wanted:
+        have = index.find(want.ref)
+        ref = have.ref if have is not None else want.ref
+        lines.append(Line(ref, want.name, have.active if have is not None else None, None))
+    found = [line for line in lines if line.active is not None]
+    jobs = account_jobs(live, found)
+    notes: list[str] = []
+    expected, at_most = estimate_calls(len(jobs), policy)
+    left = client.remaining_today()
+    budget = left if max_calls is None else min(left, max(max_calls - read_calls, 0))
+    if expected > budget:
+        if max_calls is None or budget < 2:
+            raise UsageError(
+                f"the hours export needs about {expected} API calls "
+                f"({len(jobs)} job(s), after {read_calls} spent reading) but "
+                + (
+                    f"only {left} are left today: run it tomorrow, or pass --max-calls N "
+                    "to export part of it"
+                    if max_calls is None
+                    else f"--max-calls {max_calls} leaves {budget}: raise it"
+                )
+            )
+        kept = jobs[: budget // 2]
+        skipped = jobs[len(kept) :]
+        notes.append(
+            f"{len(skipped)} of {len(jobs)} export job(s) left out to stay within "
+            f"--max-calls {max_calls} (compan{'y' if len(skipped) == 1 else 'ies'} "
+            + ", ".join(f"#{j.company}" for j in skipped[:10])
+            + "): their entities show no figures"
+        )
+        jobs = kept
+        expected, at_most = estimate_calls(len(jobs), policy)
+    if before_export is not None:
+        before_export(ExportCost(len(jobs), expected, at_most, left))
+    before = client.usage.total_requests
+    results = run_jobs(client, jobs, start, end, policy, progress) if jobs else []
+    export_calls = client.usage.total_requests - before
+    totals = _account_totals(results, found)
+    out = [
+        replace(line, usage=totals.get(entity_key(line.ref), UNUSED))
+        if line.active is not None and _covered(line, jobs, index)
+        else line
+        for line in lines
+    ]
+    missing = [line for line in lines if line.active is None]
+    if missing:
+        notes.append(
+            f"{len(missing)} managed entit{'y is' if len(missing) == 1 else 'ies are'} not in "
+            "the account yet: " + ", ".join(str(m.ref) for m in missing[:10])
+        )
+    return AccountUsage(
+        days, start, end, tuple(out), read_calls, export_calls, len(jobs),
+        client.remaining_today(), tuple(notes),
+    )
+
+
+def _covered(line: Line, jobs: Sequence[AccountJob], index: Index) -> bool:
+    companies = {j.company for j in jobs}
+    if None in companies:
+        return True
+    entity = index.find(line.ref)
+    while entity is not None and entity.kind != "company" and entity.parent is not None:
+        entity = index.find(entity.parent)
+    return entity is not None and entity.ref.id in companies
+
+
+def _account_totals(
+    results: Sequence[Sequence[Mapping[str, Any]]], lines: Sequence[Line]
+) -> dict[str, EntityUsage]:
+    by_id = {(line.ref.kind, line.ref.id): entity_key(line.ref) for line in lines}
+    totals: dict[str, list[Any]] = {}
+    for rows in results:
+        for row in rows:
+            person = _id_of(row.get("personId"))
+            day = str(row.get("date") or "")[:10] or None
+            for kind in TIME_KINDS:
+                entity = person if kind == "person" else _id_of(row.get(f"{kind}Id"))
+                key = by_id.get((kind, entity))
+                if key is None:
+                    continue
+                total = totals.setdefault(key, [0.0, set(), None])
+                total[0] += row["hours"]
+                total[1].add(person)
+                if day is not None and (total[2] is None or day > total[2]):
+                    total[2] = day
+    return {
+        key: EntityUsage(round(hours, 2), len(people) if hours > 0 else 0, last)
+        for key, (hours, people, last) in totals.items()
+    }

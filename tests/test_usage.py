@@ -210,3 +210,57 @@ def test_usage_json_schema_copy_is_identical() -> None:
     root = Path(__file__).resolve().parent.parent
     shipped = json.loads((root / "beeplan" / "schemas" / "plan.schema.json").read_text())
     assert shipped == json.loads((root / "schemas" / "plan.schema.json").read_text())
+
+
+# -- beeplan usage ---------------------------------------------------------------------
+
+
+def test_usage_lists_hours_per_entity_and_the_unused(
+    run: Run, sandbox: SandboxServer, tmp_path: Path, logged: Path
+) -> None:
+    sandbox.reset_calls()
+    code, out, err = run("usage", manifest(tmp_path), "--format", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    got = {e["xid"]: (e["hours"], e["people"], e["last"]) for e in doc["entities"]}
+    assert got == {
+        "acme": (17.25, 2, day(1)),  # everything but ops' entry of 200 days ago
+        "dev": (5.25, 2, day(1)),
+        "proto": (5.25, 2, day(1)),
+        "web": (0.0, 0, None),
+        "ops": (0.0, 0, None),
+        "keep": (4.0, 1, day(3)),
+        "admin": (9.25, 2, day(1)),  # vacation carries no task
+        "rosa": (15.0, 1, day(1)),
+        "jane": (2.25, 1, day(5)),
+        "vacation": (8.0, 1, day(10)),
+    }
+    assert sorted(e["xid"] for e in doc["unused"]) == ["ops", "web"]
+    # One company holds everything: one export job, polled until done.
+    assert sandbox.calls["time_entry.export"] == 1
+    assert doc["calls"]["export"] == 1 + sandbox.calls["time_entry.get_job_info"] == 3
+    assert doc["calls"]["read"] + doc["calls"]["export"] == sum(sandbox.calls.values())
+    assert "Hours export: 1 export job(s), about 2 API calls" in err
+
+    code, out, err = run("usage", manifest(tmp_path), "--days", "2")
+    assert code == 0, err
+    assert "candidates to deactivate" in out
+    assert "  - project keep (Kept)" in out and "  - subproject proto" not in out
+    code, out, _ = run("usage", manifest(tmp_path), "--format", "csv")
+    assert "subproject,web," in out and out.splitlines()[0].startswith("kind,xid,id,name")
+    code, out, _ = run("usage", manifest(tmp_path), "--format", "markdown")
+    assert "**No hours in the last 90 days**" in out and "| `project keep` | Kept | 4 h |" in out
+
+
+def test_usage_refuses_past_todays_quota(
+    run: Run, sandbox: SandboxServer, tmp_path: Path, logged: Path
+) -> None:
+    # The same token's ledger, nearly spent (beeplan counts; the sandbox would still answer).
+    with BeeboleClient(sandbox.url, sandbox.token) as filler:
+        filler.ledger.add(filler.remaining_today() - 7, 0)  # reading the lists takes 6
+    sandbox.reset_calls()
+    code, _, err = run("usage", manifest(tmp_path))
+    assert code == 1
+    assert "the hours export needs about 2 API calls" in err
+    assert "only 1 are left today" in err and "--max-calls" in err
+    assert sandbox.calls["time_entry.export"] == 0

@@ -1,0 +1,143 @@
+"""`beeplan usage` output: hours per managed entity and the unused ones, in four formats."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from ..usage import AccountUsage, Line, hours_text
+
+FORMATS = ("text", "markdown", "json", "csv")
+
+
+def render_usage(report: AccountUsage, fmt: str) -> str:
+    return {"text": _text, "markdown": _markdown, "json": _json, "csv": _csv}[fmt](report)
+
+
+def _figures(line: Line) -> tuple[str, str, str]:
+    if line.active is None:
+        return "-", "-", "not in the account"
+    if line.usage is None:
+        return "?", "?", "not looked up"
+    people = f"{line.usage.people} {'person' if line.usage.people == 1 else 'people'}"
+    return f"{hours_text(line.usage.hours)} h", people, line.usage.last or "-"
+
+
+def _state(line: Line) -> str:
+    return "" if line.active in (True, None) else " [inactive]"
+
+
+def _calls(report: AccountUsage) -> str:
+    left = f"; {report.left_today} left today" if report.left_today is not None else ""
+    return (
+        f"API calls: {report.read_calls + report.export_calls} ({report.read_calls} reading, "
+        f"{report.export_calls} on {report.jobs} export job(s)){left}."
+    )
+
+
+def _text(report: AccountUsage) -> str:
+    out = [f"Hours logged from {report.start} to {report.end} ({report.days} days):", ""]
+    labels = [f"{line.ref} ({line.name}){_state(line)}" for line in report.lines]
+    width = min(max((len(label) for label in labels), default=0), 60)
+    for label, line in zip(labels, report.lines, strict=True):
+        hours, people, last = _figures(line)
+        out.append(f"  {label:<{width}}  {hours:>10}  {people:>10}  last {last}")
+    out.append("")
+    unused = report.unused
+    if unused:
+        out.append(
+            f"{len(unused)} managed active entit{'y has' if len(unused) == 1 else 'ies have'} "
+            f"no hours in the last {report.days} days (candidates to deactivate):"
+        )
+        out += [f"  - {line.ref} ({line.name})" for line in unused]
+    else:
+        out.append(f"Every managed active entity has hours in the last {report.days} days.")
+    out.append("")
+    out += [f"Note: {note}" for note in report.notes]
+    out.append(_calls(report))
+    return "\n".join(out) + "\n"
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _markdown(report: AccountUsage) -> str:
+    out = [
+        "### beeplan usage",
+        "",
+        f"Hours logged from {report.start} to {report.end} ({report.days} days).",
+        "",
+        "| entity | name | hours | people | last entry |",
+        "|---|---|---:|---:|---|",
+    ]
+    for line in report.lines:
+        hours, people, last = _figures(line)
+        name = _escape(line.name) + (" *(inactive)*" if line.active is False else "")
+        out.append(f"| `{line.ref}` | {name} | {hours} | {people} | {last} |")
+    out.append("")
+    unused = report.unused
+    if unused:
+        out.append(f"**No hours in the last {report.days} days** (candidates to deactivate):")
+        out += [f"- `{line.ref}` ({_escape(line.name)})" for line in unused]
+        out.append("")
+    out += [f"> {_escape(note)}" for note in report.notes]
+    out.append(_calls(report))
+    return "\n".join(out) + "\n"
+
+
+def _entity(line: Line) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": line.ref.kind}
+    if line.ref.xid is not None:
+        out["xid"] = line.ref.xid
+    if line.ref.id is not None:
+        out["id"] = line.ref.id
+    out["name"] = line.name
+    out["active"] = line.active
+    out["hours"] = line.usage.hours if line.usage else None
+    out["people"] = line.usage.people if line.usage else None
+    out["last"] = line.usage.last if line.usage else None
+    return out
+
+
+def _json(report: AccountUsage) -> str:
+    doc = {
+        "days": report.days,
+        "from": report.start,
+        "to": report.end,
+        "entities": [_entity(line) for line in report.lines],
+        "unused": [_entity(line) for line in report.unused],
+        "calls": {
+            "read": report.read_calls,
+            "export": report.export_calls,
+            "jobs": report.jobs,
+            "left_today": report.left_today,
+        },
+        "notes": list(report.notes),
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def _csv(report: AccountUsage) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["kind", "xid", "id", "name", "active", "hours", "people", "last", "unused"])
+    unused = {line.ref for line in report.unused}
+    for line in report.lines:
+        row = _entity(line)
+        writer.writerow(
+            [
+                row["kind"],
+                row.get("xid", ""),
+                row.get("id", ""),
+                row["name"],
+                "" if line.active is None else str(line.active).lower(),
+                "" if row["hours"] is None else hours_text(row["hours"]),
+                "" if row["people"] is None else row["people"],
+                row["last"] or "",
+                "true" if line.ref in unused else "false",
+            ]
+        )
+    return out.getvalue()
