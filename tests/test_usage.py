@@ -216,10 +216,10 @@ def test_usage_json_schema_copy_is_identical() -> None:
 
 
 def test_usage_lists_hours_per_entity_and_the_unused(
-    run: Run, sandbox: SandboxServer, tmp_path: Path, logged: Path
+    run: Run, sandbox: SandboxServer, logged: Path
 ) -> None:
     sandbox.reset_calls()
-    code, out, err = run("usage", manifest(tmp_path), "--format", "json")
+    code, out, err = run("usage", logged, "--format", "json")
     assert code == 0, err
     doc = json.loads(out)
     got = {e["xid"]: (e["hours"], e["people"], e["last"]) for e in doc["entities"]}
@@ -242,25 +242,38 @@ def test_usage_lists_hours_per_entity_and_the_unused(
     assert doc["calls"]["read"] + doc["calls"]["export"] == sum(sandbox.calls.values())
     assert "Hours export: 1 export job(s), about 2 API calls" in err
 
-    code, out, err = run("usage", manifest(tmp_path), "--days", "2")
+    code, out, err = run("usage", logged, "--days", "2")
     assert code == 0, err
     assert "candidates to deactivate" in out
     assert "  - project keep (Kept)" in out and "  - subproject proto" not in out
-    code, out, _ = run("usage", manifest(tmp_path), "--format", "csv")
+    code, out, _ = run("usage", logged, "--format", "csv")
     assert "subproject,web," in out and out.splitlines()[0].startswith("kind,xid,id,name")
-    code, out, _ = run("usage", manifest(tmp_path), "--format", "markdown")
+    code, out, _ = run("usage", logged, "--format", "markdown")
     assert "**No hours in the last 90 days**" in out and "| `project keep` | Kept | 4 h |" in out
 
 
 def test_usage_refuses_past_todays_quota(
-    run: Run, sandbox: SandboxServer, tmp_path: Path, logged: Path
+    run: Run, sandbox: SandboxServer, logged: Path
 ) -> None:
     # The same token's ledger, nearly spent (beeplan counts; the sandbox would still answer).
     with BeeboleClient(sandbox.url, sandbox.token) as filler:
         filler.ledger.add(filler.remaining_today() - 7, 0)  # reading the lists takes 6
     sandbox.reset_calls()
-    code, _, err = run("usage", manifest(tmp_path))
+    code, _, err = run("usage", logged)
     assert code == 1
     assert "the hours export needs about 2 API calls" in err
     assert "only 1 are left today" in err and "--max-calls" in err
     assert sandbox.calls["time_entry.export"] == 0
+
+
+def test_a_failed_export_job_is_said_plainly(
+    run: Run, sandbox: SandboxServer, logged: Path
+) -> None:
+    sandbox.job_error = True
+    code, out, err = run("usage", logged)
+    assert code == 1 and out == ""
+    assert "Error: the time export job 1 failed: the export failed" in err
+    code, out, err = run("plan", logged)  # the plan is still made, and says why no hours
+    assert code == 0, err
+    assert "Warning: usage: hours not looked up: the time export job" in out
+    assert "Still in use" not in out

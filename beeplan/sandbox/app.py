@@ -50,7 +50,8 @@ class Knobs:
     drop_rate: float = 0.0  # close the connection without an answer (before the work)
     quota_requests: int = 4000
     quota_kb: int = 2048
-    job_polls: int = 1  # get_job_info polls that still answer "running"
+    job_polls: int = 1  # get_job_info polls that still answer "running" (huge: never done)
+    job_error: bool = False  # export jobs end with status "error" instead of "done"
     max_body: int = 1024 * 1024
 
 

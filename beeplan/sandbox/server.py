@@ -66,6 +66,7 @@ class SandboxServer:
     quota_requests = _Knob()
     quota_kb = _Knob()
     job_polls = _Knob()
+    job_error = _Knob()
 
     def __init__(
         self,

@@ -216,6 +216,52 @@ def test_export_errors(client: BeeboleClient, acme: dict[str, int]) -> None:
         client.call("time_entry.export", outputFormat="xml", **span)
 
 
+def test_export_entity_filters_and_id_keys(client: BeeboleClient, sandbox: SandboxServer,
+                                          acme: dict[str, int]) -> None:
+    sandbox.job_polls = 0
+    log(client, subproject={"xid": "proto"}, task={"xid": "admin"}, hours=3, date="2017-08-03",
+        person={"xid": "rosa"})
+    log(client, project={"xid": "ops"}, task={"xid": "meet"}, hours=2, date="2017-08-04")
+    log(client, absence={"xid": "vacation"}, hours=8, date="2017-08-07", person={"xid": "rosa"})
+    keys = ["date", "personId", "companyId", "projectId", "subprojectId", "taskId", "absenceId",
+            "hours"]
+
+    def rows(**entity: Any) -> list[list[Any]]:
+        return list(export(client, sandbox, keys=keys, outputFormat="array", **entity)[1:])
+
+    proto = ["2017-08-03", acme["rosa"], acme["acme"], acme["dev"], acme["proto"],
+             acme["admin"], None, 3.0]
+    ops = ["2017-08-04", None, acme["acme"], acme["ops"], None, acme["meet"], None, 2.0]
+    vacation = ["2017-08-07", acme["rosa"], acme["acme"], None, None, None, acme["vacation"], 8.0]
+    assert rows(project={"xid": "dev"}) == rows(subproject={"id": acme["proto"]}) == [proto]
+    assert rows(task={"xid": "meet"}) == [ops]
+    assert rows(absence={"xid": "vacation"}) == [vacation]
+    assert rows(person={"id": str(acme["rosa"])}) == [proto, vacation]
+    assert rows(company={"xid": "acme"}) == [proto, ops, vacation]
+    assert rows(company={"xid": "solo"}) == []
+    with pytest.raises(ApiError, match="give only one of the fields"):
+        client.call("time_entry.export", project={"xid": "dev"}, task={"xid": "admin"},
+                    **{"from": "2017-08-01", "to": "2017-08-31"})
+    # The format asked on the poll wins over the export's.
+    job = client.call("time_entry.export", keys=["hours"], outputFormat="array",
+                      absence={"xid": "vacation"}, **{"from": "2017-08-01", "to": "2017-08-31"})
+    assert job["job"]["status"] == "running"
+    done = client.call("time_entry.get_job_info", id=job["job"]["id"], outputFormat="csv")
+    assert done["job"] == {"status": "done", "id": job["job"]["id"], "result": "hours\n8.00\n"}
+
+
+def test_export_jobs_that_never_finish_or_fail(client: BeeboleClient,
+                                               sandbox: SandboxServer) -> None:
+    span = {"from": "2017-08-01", "to": "2017-08-31"}
+    sandbox.job_polls = 10**9
+    job = client.call("time_entry.export", **span)["job"]
+    for _ in range(5):
+        assert client.call("time_entry.get_job_info", id=job["id"])["job"]["status"] == "running"
+    sandbox.job_polls, sandbox.job_error = 0, True
+    failed = client.call("time_entry.get_job_info", id=job["id"])["job"]
+    assert failed["status"] == "error" and "result" not in failed
+
+
 def test_update_keeps_what_it_does_not_name(client: BeeboleClient,
                                             acme: dict[str, int]) -> None:
     entry = log(client, subproject={"xid": "proto"}, task={"xid": "admin"}, comment="c")
