@@ -103,7 +103,8 @@ def test_model_of_one_file(tmp_path: Path) -> None:
             groups: [{xid: us, name: US}]
           - {xid: texas, name: Texas, parent: us}
         people:
-          - {xid: rosa, name: Rosa Parks, company: acme, invite: true, leaders: [], groups: [us]}
+          - {xid: rosa, name: Rosa Parks, company: acme, email: rosa@example.com, invite: true,
+             leaders: [], groups: [us]}
         """)
     state = load(path)
     assert state.settings.prune is True

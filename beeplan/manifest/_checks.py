@@ -13,6 +13,7 @@ from ._walk import KIND_WORDS, PARENT_KEY, REFERENCE_LISTS, Key, Raw, label, ref
 from ._yaml import MDict, MList
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _where(raw: Raw, key: str | None = None) -> str:
@@ -39,7 +40,30 @@ class Checker:
         self.leader_cycles()
         self.sibling_names()
         self.dates_and_emails()
+        self.texts_the_api_refuses()
         return self.problems
+
+    def texts_the_api_refuses(self) -> None:
+        # The schema checks lengths; these rules are beyond what it can say clearly.
+        for raw in self.raws:
+            data = raw.data
+            name, xid = data.get("name"), data.get("xid")
+            if isinstance(name, str) and name and not name.strip():
+                self.add(raw, "name", f"{raw.path}.name",
+                         "a name cannot be blank (only spaces): the API refuses it")
+            elif isinstance(name, str) and "\x00" in name:
+                self.add(raw, "name", f"{raw.path}.name", "a name cannot contain a NUL character")
+            if isinstance(xid, str) and xid and not xid.strip():
+                self.add(raw, "xid", f"{raw.path}.xid",
+                         "an xid cannot be blank (only spaces): the API refuses it")
+            elif isinstance(xid, str) and (bad := _CONTROL.search(xid)):
+                self.add(raw, "xid", f"{raw.path}.xid",
+                         f"an xid cannot contain control characters: {bad.group()!r} at "
+                         f"character {bad.start() + 1} (the API refuses it)")
+            if raw.kind == "person" and data.get("invite") is True and not data.get("email"):
+                self.add(raw, "invite", f"{raw.path}.invite",
+                         "invite: true needs an email (the invitation goes there): "
+                         "add email, or remove invite")
 
     def identities(self) -> None:
         for raw in self.raws:

@@ -109,6 +109,8 @@ class _Compiler:
             return lambda v: not negated(v)
         if keyword == "minLength":
             return lambda v: not isinstance(v, str) or len(v) >= value
+        if keyword == "maxLength":
+            return lambda v: not isinstance(v, str) or len(v) <= value
         if keyword == "minimum":
             return lambda v: not isinstance(v, (int, float)) or isinstance(v, bool) or v >= value
         if keyword == "pattern":

@@ -165,6 +165,10 @@ def _messages_plain(error: ValidationError, parts: list[Any]) -> Iterator[tuple[
         names = {"xid": "an xid", "name": "a name", "customFields": "a custom field name"}
         what = names.get(str(last), "a reference" if isinstance(last, int) else "this")
         yield parts, f"{what} cannot be empty"
+    elif keyword == "maxLength" and isinstance(value, str):
+        what = {"xid": "an xid", "name": "a name"}.get(str(last), f"'{last}'")
+        yield parts, (f"{what} is too long: {len(value):,} characters, at most "
+                      f"{error.validator_value:,} (the API refuses more)")
     elif keyword == "minimum":
         yield parts, f"an id is a positive integer, got {value}"
     elif keyword == "pattern":

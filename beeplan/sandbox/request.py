@@ -180,6 +180,8 @@ class Req:
             self.fail(f"field {where} must not be empty")
         if len(value) > 255:
             self.fail(f"field {where} is too long ({len(value)} characters, at most 255)")
+        if any(ord(c) < 0x20 or ord(c) == 0x7f for c in value):
+            self.fail(f"field {where} must not contain control characters (newline, tab...)")
         return value
 
     def identity(self, obj: Mapping[str, Any], path: str) -> tuple[int | None, str | None]:
