@@ -91,7 +91,12 @@ class Scope:
 
     @classmethod
     def of(cls, desired: State) -> Scope:
-        kinds = frozenset(e.kind for e in desired.entities)
+        kinds = desired.managed_kinds()
+        if desired.settings.prune:
+            # The plan says how many entities prune leaves alone in the kinds it
+            # does not manage: one list per company each (subprojects, a list
+            # per project, stay uncounted).
+            kinds |= ALL_KINDS - {"subproject"}
         relations = {rel for e in desired.entities for rel in e.relations}
         return cls(
             kinds=kinds,
@@ -228,7 +233,18 @@ class LiveReader:
             CustomField(_id(cf["id"]), str(cf.get("name", "")), str(cf.get("availableFor", "")))
             for cf in extras.get("custom_field", [])
         )
-        return State(entities=tuple(entities), custom_fields=custom_fields)
+        complete = set(scope.kinds & {"task", "person", "absence", "subproject"})
+        if "company" in wanted:
+            complete.add("company")
+        if {"project", "subproject"} & scope.kinds:
+            complete.add("project")
+        if scope.groups_needed:
+            complete.add("group")
+        return State(
+            entities=tuple(entities),
+            custom_fields=custom_fields,
+            complete_kinds=frozenset(complete),
+        )
 
     # -- relations ------------------------------------------------------------
 

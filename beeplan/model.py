@@ -215,8 +215,35 @@ class CustomField:
 
 
 @dataclass(frozen=True)
+class Threshold:
+    """When removals are too many: more than ``ratio`` of the managed ones, and at least ``min``."""
+
+    ratio: float = 0.10
+    min: int = 3
+
+    def exceeded(self, count: int, total: int) -> bool:
+        return count >= self.min and count > self.ratio * max(total, 1)
+
+
+@dataclass(frozen=True)
+class Safety:
+    """``settings.safety``: the threshold for every kind, and per-kind overrides.
+
+    A kind's override also guards the links of that kind's entities (a
+    person's groups, leaders and custom field values).
+    """
+
+    default: Threshold = Threshold()
+    kinds: Mapping[str, Threshold] = field(default_factory=dict)
+
+    def for_kind(self, kind: str) -> Threshold:
+        return self.kinds.get(kind, self.default)
+
+
+@dataclass(frozen=True)
 class Settings:
     prune: bool = False
+    safety: Safety = Safety()
 
 
 @dataclass(frozen=True)
@@ -226,6 +253,16 @@ class State:
     entities: tuple[Entity, ...] = ()
     settings: Settings = Settings()
     custom_fields: tuple[CustomField, ...] = ()
+    # Desired: kinds whose key the manifests hold, even as an empty list
+    # (``absences: []``): managed like kinds that have entries.
+    declared_kinds: frozenset[str] = frozenset()
+    # Live: kinds whose every entity was read, so an id missing here is
+    # missing from the account (a partial or offline state has none).
+    complete_kinds: frozenset[str] = frozenset()
+
+    def managed_kinds(self) -> frozenset[str]:
+        """The kinds the manifests manage: declared, or with at least one entry."""
+        return self.declared_kinds | {e.kind for e in self.entities}
 
     def of_kind(self, kind: str) -> Iterator[Entity]:
         return (e for e in self.entities if e.kind == kind)

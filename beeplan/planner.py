@@ -22,6 +22,7 @@ from typing import Any
 
 from deepdiff import DeepDiff
 
+from . import preflight
 from .errors import PlanError
 from .model import (
     KIND_ORDER,
@@ -53,7 +54,7 @@ CATEGORY = {
     "activate": "update",
     "leaders": "update",
     "set": "update",
-    "clear": "update",
+    "clear": "detach",
     "enable": "update",
     "disable": "update",
     "attach": "attach",
@@ -73,13 +74,30 @@ RELATION_SERVICES: dict[str, tuple[str, str, str]] = {
 }
 
 # Destruction is guarded per kind, and for these relations per link: stripping
-# every member of a project is as harmful as deactivating it.
-GUARDED_RELATIONS = ("members.people", "members.groups", "managers")
+# every member of a project is as harmful as deactivating it, and clearing
+# everyone's groups, leaders or custom field values as harmful too.
+GUARDED_RELATIONS = (
+    "members.people",
+    "members.groups",
+    "managers",
+    "groups",
+    "leaders",
+    "customFields",
+    "specificTasks.tasks",
+)
+# How a violation names the links of each relation, and what happens to them.
+LINK_WORDS = {
+    "members.people": ("members.people links", "detached"),
+    "members.groups": ("members.groups links", "detached"),
+    "managers": ("managers links", "detached"),
+    "groups": ("group assignments", "removed"),
+    "leaders": ("leader links", "removed"),
+    "customFields": ("custom field values", "cleared"),
+    "specificTasks.tasks": ("specific task links", "detached"),
+}
 KNOWN_FIELD_LABELS = frozenset(
     {"Company", "Company - Corporate", "Company - Customer", "Person", "Project", "Subproject"}
 )
-DESTROY_RATIO = 0.10
-DESTROY_MIN = 3
 
 
 @dataclass(frozen=True)
@@ -130,6 +148,10 @@ class Plan:
     read_relations: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     destroy_violations: tuple[str, ...] = ()
     read_calls: int = 0  # API calls spent reading the account to make this plan
+    prune: bool = False  # settings.prune of the manifests it was made from
+    # Under prune: kinds the manifests hold no key for, and how many live
+    # entities of each that leaves alone (None: not read, so not counted).
+    unmanaged_kinds: Mapping[str, int | None] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -138,8 +160,33 @@ class Plan:
     def counts(self) -> dict[str, int]:
         out = {"create": 0, "update": 0, "attach": 0, "detach": 0, "deactivate": 0}
         for action in self.actions:
-            out[CATEGORY[action.op]] += 1
+            out[_category(action)] += 1
         return out
+
+    @property
+    def leaves_kinds_alone(self) -> bool:
+        """Under prune, whether some kind with live entities is not managed."""
+        return any(count != 0 for count in self.unmanaged_kinds.values())
+
+
+def _category(action: Action) -> str:
+    """The summary's word for an action: a person.update that only drops leaders removes."""
+    if action.op == "leaders" and action.changes:
+        before, after = set(action.changes[0].before or ()), set(action.changes[0].after or ())
+        if after < before:
+            return "detach"
+        if before < after:
+            return "attach"
+    return CATEGORY[action.op]
+
+
+def removed_links(action: Action) -> int:
+    """How many links (members, groups, leaders, values...) an action removes."""
+    if action.op in ("detach", "clear"):
+        return 1
+    if action.op == "leaders" and action.changes:
+        return len(set(action.changes[0].before or ()) - set(action.changes[0].after or ()))
+    return 0
 
 
 def fingerprint(entity: Entity | None, relations: Iterable[str] = ()) -> str:
@@ -271,10 +318,12 @@ class _Builder:
         where = _where(want)
         if have is None:
             if want.ref.xid is None:
-                self.problems.append(
-                    f"{want.kind} #{want.ref.id}{where} is adopted by id, but the account has "
-                    f"no {want.kind} with id {want.ref.id}"
-                )
+                # Offline (diff) or a partial read, an id missing here proves nothing.
+                if want.kind in self.live.complete_kinds:
+                    self.problems.append(
+                        f"{want.kind} #{want.ref.id}{where} is adopted by id, but the account "
+                        f"has no {want.kind} with id {want.ref.id}"
+                    )
                 return
             self.touch(None, want.ref)
             body: dict[str, Any] = {"xid": want.ref.xid, "name": want.name}
@@ -568,8 +617,21 @@ class _Builder:
 
     # -- what the manifests do not name ---------------------------------------
 
+    def unmanaged_kinds(self) -> dict[str, int | None]:
+        """Under prune, the kinds left alone for want of a key, with their live counts."""
+        if not self.desired.settings.prune:
+            return {}
+        managed = self.desired.managed_kinds()
+        return {
+            kind: sum(1 for _ in self.live.of_kind(kind))
+            if kind in self.live.complete_kinds
+            else None
+            for kind in KIND_ORDER
+            if kind not in managed
+        }
+
     def plan_unmanaged(self) -> list[Unmanaged]:
-        kinds = {e.kind for e in self.desired.entities}
+        kinds = self.desired.managed_kinds()
         claimed = {self.index.token(e.ref) for e in self.desired.entities}
         strays = [
             have
@@ -596,6 +658,18 @@ class _Builder:
                 detail="force: also removes its assignments",
             )
         return []  # pruned: none of them is left alone
+
+    def preflight(self) -> None:
+        """Problems the API would answer with, and replacements to warn about."""
+        found = preflight.check(self.desired, self.live, self.index, self.actions)
+        self.problems += found.problems
+        self.warnings += found.warnings
+        self.actions = [
+            _replace_deps(a, tuple(dict.fromkeys((*a.depends_on, *found.depends[a.id]))))
+            if a.id in found.depends
+            else a
+            for a in self.actions
+        ]
 
     # -- ordering -----------------------------------------------------------
 
@@ -627,6 +701,7 @@ class _Builder:
         self.plan_entities()
         unmanaged = self.plan_unmanaged()
         self.removal_order()
+        self.preflight()
         actions = sorted(self.actions, key=lambda a: (a.phase, _kind_rank(a.kind)))
         # A saved plan is checked against the live state of what it acts on:
         # each target's fields, and the relations its actions change.
@@ -646,6 +721,8 @@ class _Builder:
             warnings=tuple(self.warnings),
             fingerprints=fingerprints,
             read_relations=read_relations,
+            prune=self.desired.settings.prune,
+            unmanaged_kinds=self.unmanaged_kinds(),
         )
         return plan
 
@@ -673,13 +750,14 @@ def require_possible(plan: Plan) -> None:
 
 
 def _with_safety(plan: Plan, live: State, desired: State, owed: frozenset[str]) -> Plan:
-    managed_kinds = {e.kind for e in desired.entities}
+    managed_kinds = desired.managed_kinds()
+    safety = desired.settings.safety
     live_counts: dict[str, int] = defaultdict(int)
     for entity in live.entities:
         if entity.kind in managed_kinds:
             live_counts[entity.kind] += 1
     destroyed: dict[str, int] = defaultdict(int)
-    detached: dict[tuple[str, str], int] = defaultdict(int)
+    removed: dict[tuple[str, str], int] = defaultdict(int)
     # An entity the plan creates inactive (create, then deactivate) destroys nothing.
     # So is finishing one an earlier, interrupted apply created, while the
     # manifests still declare it inactive (pruning it still counts).
@@ -689,8 +767,10 @@ def _with_safety(plan: Plan, live: State, desired: State, owed: frozenset[str]) 
     for action in plan.actions:
         if action.op in ("deactivate", "delete") and entity_key(action.target) not in created:
             destroyed[action.kind] += 1
-        elif action.op == "detach" and action.relation in GUARDED_RELATIONS:
-            detached[(action.kind, action.relation)] += 1
+        elif action.relation in GUARDED_RELATIONS:
+            removed[(action.kind, action.relation)] += removed_links(action)
+    # The managed links: those the live reader read, i.e. of the entities whose
+    # manifest entry holds the relation's key.
     links: dict[tuple[str, str], int] = defaultdict(int)
     for entity in live.entities:
         for rel in GUARDED_RELATIONS:
@@ -700,18 +780,16 @@ def _with_safety(plan: Plan, live: State, desired: State, owed: frozenset[str]) 
     violations = []
     for kind in KIND_ORDER:
         count = destroyed.get(kind, 0)
-        total = max(live_counts.get(kind, 0), 1)
-        if count >= DESTROY_MIN and count > DESTROY_RATIO * total:
+        if safety.for_kind(kind).exceeded(count, live_counts.get(kind, 0)):
             violations.append(
                 f"{count} of {live_counts.get(kind, 0)} {KINDS[kind].plural} would be "
                 f"{'deleted' if kind == 'group' else 'deactivated'}"
             )
-    for (kind, rel), count in sorted(detached.items()):
-        total = max(links.get((kind, rel), 0), 1)
-        if count >= DESTROY_MIN and count > DESTROY_RATIO * total:
-            violations.append(
-                f"{count} of {links.get((kind, rel), 0)} {kind} {rel} links would be detached"
-            )
+    for (kind, rel), count in sorted(removed.items()):
+        total = links.get((kind, rel), 0)
+        if safety.for_kind(kind).exceeded(count, total):
+            what, verb = LINK_WORDS[rel]
+            violations.append(f"{count} of {total} {kind} {what} would be {verb}")
     return _evolve(plan, destroy_violations=tuple(violations))
 
 

@@ -42,4 +42,6 @@ def state_from_json(path: Path) -> State:
             )
         )
     fields = tuple(CustomField(cf["id"], cf["name"]) for cf in doc.get("custom_fields", []))
-    return State(entities=tuple(entities), custom_fields=fields)
+    # The file is the whole account, unless it says which kinds it lists whole.
+    complete = frozenset(doc.get("complete_kinds", KINDS))
+    return State(entities=tuple(entities), custom_fields=fields, complete_kinds=complete)

@@ -30,9 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ManifestError, Problem
-from ..model import KIND_ORDER, KINDS, CustomValue, Entity, Ref, Settings, Source, State
+from ..model import KIND_ORDER, KINDS, CustomValue, Entity, Ref, Source, State
 from . import _schema
 from ._checks import check as _semantic_check
+from ._settings import declared_kinds, settings_of
 from ._walk import Key, Raw, walk
 from ._yaml import MDict, parse
 
@@ -89,6 +90,7 @@ def load(path: str | Path, warnings: list[Problem] | None = None) -> State:
     problems: list[Problem] = []
     raws: list[Raw] = []
     settings: list[tuple[str, MDict]] = []
+    declared: set[str] = set()
     for file in files:
         name = str(file)
         text = _read(file, problems)
@@ -105,10 +107,11 @@ def load(path: str | Path, warnings: list[Problem] | None = None) -> State:
             continue
         problems.extend(_schema.check(data, name))
         raws.extend(walk(data, name))
+        declared |= declared_kinds(data)
         if isinstance(data.get("settings"), MDict):
             settings.append((name, data["settings"]))
     problems.extend(_semantic_check(raws, found))
-    prune = _settings(settings, problems)
+    found_settings = settings_of(settings, problems)
     if problems:
         order = {str(file): index for index, file in enumerate(files)}
         problems.sort(key=lambda p: (order.get(p.file, -1), p.line or 0))
@@ -116,23 +119,8 @@ def load(path: str | Path, warnings: list[Problem] | None = None) -> State:
     if warnings is not None:
         order = {str(file): index for index, file in enumerate(files)}
         warnings.extend(sorted(found, key=lambda p: (order.get(p.file, -1), p.line or 0)))
-    return State(entities=_entities(raws), settings=Settings(prune=prune))
-
-
-def _settings(found: list[tuple[str, MDict]], problems: list[Problem]) -> bool:
-    prune: bool | None = None
-    first = ""
-    for file, data in found:
-        if "prune" not in data:
-            continue
-        line = data.key_lines["prune"]
-        if prune is not None:
-            problems.append(Problem(file, line, "settings.prune",
-                                    f"settings.prune is set twice: first at {first}"))
-            continue
-        prune = data["prune"] is True
-        first = f"{file}:{line}"
-    return bool(prune)
+    return State(entities=_entities(raws), settings=found_settings,
+                 declared_kinds=frozenset(declared))
 
 
 def _ref(kind: str, key: Key) -> Ref:

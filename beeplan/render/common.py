@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..model import KINDS
 from ..planner import Action, Plan
 from ..usage import EntityUsage, UsageReport, describe
 
@@ -113,3 +114,33 @@ def in_use(plan: Plan, usage: UsageReport | None) -> list[tuple[Action, EntityUs
 def in_use_line(action: Action, found: EntityUsage, days: int) -> str:
     """``deactivate project acme-dev (Development): 312.5 h in the last 90 days by 7 people``."""
     return f"deactivate {action.target} ({action.name}): {describe(found, days)}"
+
+
+# The manifest key that declares each kind (projects and subprojects nest).
+KIND_KEYS = {
+    "company": "companies: []",
+    "project": "projects: [] under a company",
+    "subproject": "subprojects: [] under a project",
+    "task": "tasks: []",
+    "group": "groups: []",
+    "person": "people: []",
+    "absence": "absences: []",
+}
+
+
+def unmanaged_kinds_lines(plan: Plan) -> list[str]:
+    """Under prune, the kinds it does not reach: what they hold and how to reach them."""
+    left = {kind: n for kind, n in plan.unmanaged_kinds.items() if n != 0}
+    if not left:
+        return []
+    parts = []
+    for kind, count in left.items():
+        live = "not read" if count is None else f"{count} live"
+        parts.append(f"{KINDS[kind].plural} ({live})")
+    head = (
+        "Not managed: the manifests hold no key for "
+        + ", ".join(parts)
+        + "; settings.prune: true leaves those entities alone."
+    )
+    keys = ", ".join(f"`{KIND_KEYS[kind]}`" for kind in left)
+    return [head, f"To manage (and prune) one of them, declare its key, even empty: {keys}."]

@@ -69,6 +69,9 @@ def plan_document(
         "destroy_violations": list(plan.destroy_violations),
         "fingerprints": dict(sorted(plan.fingerprints.items())),
         "read_relations": {k: list(v) for k, v in sorted(plan.read_relations.items())},
+        # Only under prune, so plans without it read as they always did.
+        **({"prune": True} if plan.prune else {}),
+        **({"unmanaged_kinds": dict(plan.unmanaged_kinds)} if plan.unmanaged_kinds else {}),
     }
     if usage is not None:
         _add_usage(doc, plan, usage)
@@ -172,5 +175,7 @@ def plan_from_json(text: str, source: str = "plan file") -> tuple[Plan, dict[str
         read_relations={k: tuple(v) for k, v in doc.get("read_relations", {}).items()},
         destroy_violations=tuple(doc.get("destroy_violations", [])),
         read_calls=int(doc.get("calls", {}).get("read", 0)),
+        prune=bool(doc.get("prune", False)),
+        unmanaged_kinds=dict(doc.get("unmanaged_kinds", {})),
     )
     return plan, doc

@@ -18,6 +18,7 @@ from .common import (
     in_use,
     in_use_line,
     summary_line,
+    unmanaged_kinds_lines,
 )
 
 MAX_CHARS = 60_000
@@ -43,6 +44,10 @@ def render_markdown(
         head.append("")
     if plan.empty and plan.problems:
         head.append("No other changes.")
+    elif plan.empty and plan.leaves_kinds_alone:
+        head.append(
+            "**No changes** to the kinds the manifests manage (some kinds are not managed)."
+        )
     elif plan.empty:
         head.append("**No changes.** The account matches the manifests.")
     else:
@@ -74,6 +79,10 @@ def render_markdown(
     if plan.unmanaged:
         head.append("")
         head.append(f"{len(plan.unmanaged)} live entities are not in the manifests (left alone).")
+    for line in unmanaged_kinds_lines(plan):
+        head += ["", _escape(line)]
+    for warning in plan.warnings:
+        head += ["", f"> **Warning:** {_escape(warning)}"]
     if graph:
         head += [
             "",

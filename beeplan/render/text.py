@@ -16,6 +16,7 @@ from .common import (
     in_use,
     in_use_line,
     summary_line,
+    unmanaged_kinds_lines,
 )
 
 COLOR = {"+": "green", "~": "yellow", ">": "cyan", "-": "red"}
@@ -37,6 +38,8 @@ def render_text(
         out.append("")
     if plan.empty and plan.problems:
         out.append("No other changes. The plan is refused until the problems above are fixed.")
+    elif plan.empty and plan.leaves_kinds_alone:
+        out.append("No changes to the kinds the manifests manage (some kinds are not managed).")
     elif plan.empty:
         out.append("No changes. The account matches the manifests.")
     else:
@@ -63,9 +66,10 @@ def render_text(
                     out.append(f"        {describe(found, usage.days)}")
         out.append("")
     if plan.unmanaged:
+        why = "their kind is not managed" if plan.prune else "settings.prune: false"
         out.append(
             f"{len(plan.unmanaged)} live entities are not in the manifests and are left alone "
-            "(settings.prune: false):"
+            f"({why}):"
         )
         for item in plan.unmanaged[:20]:
             state = "" if item.active else ", inactive"
@@ -73,6 +77,9 @@ def render_text(
         if len(plan.unmanaged) > 20:
             out.append(f"  ... and {len(plan.unmanaged) - 20} more")
         out.append("")
+    kinds = unmanaged_kinds_lines(plan)
+    if kinds:
+        out += [*kinds, ""]
     for warning in plan.warnings:
         out.append(f"Warning: {warning}")
     for violation in plan.destroy_violations:
