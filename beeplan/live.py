@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
@@ -98,6 +98,13 @@ class Scope:
             # per project, stay uncounted).
             kinds |= ALL_KINDS - {"subproject"}
         relations = {rel for e in desired.entities for rel in e.relations}
+        # A reference {id: N} is checked against the account: its kind is read.
+        kinds |= {
+            ref.kind
+            for e in desired.entities
+            for ref in (e.parent, *_refs_in(e.relations))
+            if ref is not None and ref.xid is None
+        }
         return cls(
             kinds=kinds,
             groups_needed="group" in kinds or bool(relations & {"groups", "members.groups"}),
@@ -106,6 +113,12 @@ class Scope:
 
 
 ALL_KINDS = frozenset(KINDS)
+
+
+def _refs_in(relations: Mapping[str, Any]) -> Iterator[Ref]:
+    for value in relations.values():
+        if isinstance(value, frozenset):
+            yield from value
 
 
 class LiveReader:

@@ -1,0 +1,247 @@
+"""Plans right on real accounts (issue 11 items 2, 5 and 7), through the CLI and the sandbox.
+
+- prune: an empty list manages its kind; a kind with no key is named, with its count;
+- problems found at plan time, before any write: email clash, inactive parent,
+  unknown ``{id: N}``; a warning when a create replaces a deactivated namesake;
+- the safety threshold counts removed group assignments, leaders and custom
+  field values, and ``settings.safety`` tunes it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from beeplan.client import BeeboleClient
+from beeplan.sandbox.server import SandboxServer
+
+from .conftest import Run
+
+READS = {
+    "list", "get", "tree", "groups", "members", "managers", "leaders", "custom_fields",
+    "specific_tasks", "assignments",
+}
+
+
+def writes(sandbox: SandboxServer) -> int:
+    return sum(n for service, n in sandbox.calls.items() if service.split(".")[-1] not in READS)
+
+
+def company(client: BeeboleClient, xid: str = "acme") -> int:
+    return int(client.call("company.create", company={"xid": xid, "name": xid.upper()})["id"])
+
+
+def person(client: BeeboleClient, xid: str | None, name: str, email: str | None = None) -> int:
+    body: dict[str, object] = {"name": name, "company": {"xid": "acme"}}
+    if xid is not None:
+        body["xid"] = xid
+    if email is not None:
+        body["email"] = email
+    return int(client.call("person.create", person=body)["id"])
+
+
+# -- 2. prune means what it says ----------------------------------------------------
+
+
+def test_prune_with_an_empty_list_deactivates_that_kind_and_names_the_kinds_left_alone(
+    run: Run, sandbox: SandboxServer, client: BeeboleClient, tmp_path: Path
+) -> None:
+    company(client)
+    for xid in ("sick", "leave"):
+        client.call("absence.create", absence={"xid": xid, "name": xid, "company": {"xid": "acme"}})
+    person(client, "rosa", "Rosa")
+    person(client, None, "No Xid")
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        "settings: {prune: true}\ncompanies:\n  - {xid: acme, name: ACME}\nabsences: []\n"
+    )
+    code, out, err = run("plan", manifest, "--detailed-exitcode")
+    assert code == 2, out + err
+    assert out.count("absence.deactivate") == 2
+    assert "people (2 live)" in out and "`people: []`" in out
+    assert "The account matches" not in out
+
+    code, out, err = run("apply", manifest, "--auto-approve")
+    assert code == 0, err
+    absences = client.call("absence.list", company={"xid": "acme"})["absences"]
+    assert [a["active"] for a in absences] == [False, False]
+    people = client.call("person.list", company={"xid": "acme"})["people"]
+    assert [p["active"] for p in people] == [True, True]  # not managed: left alone
+
+    # Converged on what it manages, it still says what it leaves alone.
+    code, out, err = run("plan", manifest, "--detailed-exitcode")
+    assert code == 0, out + err
+    assert "The account matches" not in out
+    assert "No changes to the kinds the manifests manage" in out
+    assert "people (2 live)" in out
+    doc = json.loads(run("plan", manifest, "--format", "json")[1])
+    assert doc["prune"] is True and doc["unmanaged_kinds"]["person"] == 2
+    assert doc["unmanaged_kinds"]["task"] == 0
+
+
+def test_without_prune_an_empty_list_changes_nothing(
+    run: Run, client: BeeboleClient, tmp_path: Path
+) -> None:
+    company(client)
+    client.call(
+        "absence.create", absence={"xid": "sick", "name": "Sick", "company": {"xid": "acme"}}
+    )
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("companies:\n  - {xid: acme, name: ACME}\nabsences: []\n")
+    code, out, err = run("plan", manifest, "--detailed-exitcode")
+    assert code == 0, out + err
+    assert "absence sick (Sick)" in out and "(settings.prune: false)" in out
+
+
+# -- 5. what cannot apply is a problem at plan time, with zero writes -----------------------
+
+
+def test_a_new_person_with_a_live_persons_email_is_a_problem_naming_that_person(
+    run: Run, sandbox: SandboxServer, client: BeeboleClient, tmp_path: Path
+) -> None:
+    company(client)
+    rosa = person(client, "rosa", "Rosa Parks", "rosa@example.com")
+    manifest = tmp_path / "m.yaml"
+    # The xid renamed (rosa -> rosa-parks), the email kept: the API would refuse the create.
+    manifest.write_text(
+        "companies:\n  - {xid: acme, name: ACME}\npeople:\n"
+        "  - {xid: rosa-parks, name: Rosa Parks, company: acme, email: Rosa@Example.com}\n"
+    )
+    sandbox.reset_calls()
+    code, out, err = run("plan", manifest)
+    assert code == 1
+    assert f"person #{rosa} 'Rosa Parks' (xid 'rosa')" in out
+    assert f"`id: {rosa}`" in out and "m.yaml:4" in out
+    code, out, err = run("apply", manifest, "--auto-approve")
+    assert code == 1 and "impossible" in err
+    assert writes(sandbox) == 0
+
+
+def test_an_email_given_away_in_the_same_plan_is_ordered_not_refused(
+    run: Run, client: BeeboleClient, tmp_path: Path
+) -> None:
+    company(client)
+    person(client, "rosa", "Rosa", "shared@example.com")
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        "companies:\n  - {xid: acme, name: ACME}\npeople:\n"
+        "  - {xid: rosa, name: Rosa, company: acme, email: rosa@example.com}\n"
+        "  - {xid: desk, name: Front desk, company: acme, email: shared@example.com}\n"
+    )
+    code, out, err = run("apply", manifest, "--auto-approve")
+    assert code == 0, out + err
+    assert run("plan", manifest, "--detailed-exitcode")[0] == 0
+
+
+def test_a_create_under_an_inactive_parent_and_an_unknown_id_are_problems(
+    run: Run, sandbox: SandboxServer, client: BeeboleClient, tmp_path: Path
+) -> None:
+    company(client)
+    client.call("company.deactivate", xid="acme")
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        "companies:\n  - xid: acme\n    name: ACME\n    active: false\n    projects:\n"
+        "      - {xid: web, name: Website, managers: [{id: 99999}]}\n"
+    )
+    sandbox.reset_calls()
+    code, out, err = run("plan", manifest)
+    assert code == 1
+    assert "m.yaml:6): cannot be created under company #" in out
+    assert "inactive and stays so" in out
+    assert "managers refers to person #99999, which the account does not have" in out
+    assert run("apply", manifest, "--auto-approve")[0] == 1
+    assert writes(sandbox) == 0
+    # Activating the company in the same plan is fine.
+    manifest.write_text(
+        "companies:\n  - xid: acme\n    name: ACME\n    projects:\n"
+        "      - {xid: web, name: Website}\n"
+    )
+    code, out, err = run("apply", manifest, "--auto-approve")
+    assert code == 0, out + err
+
+
+def test_creating_a_namesake_of_what_is_deactivated_warns_of_a_replacement(
+    run: Run, client: BeeboleClient, tmp_path: Path
+) -> None:
+    company(client)
+    old = client.call(
+        "project.create", project={"xid": "web", "name": "Website", "company": {"xid": "acme"}}
+    )["id"]
+    manifest = tmp_path / "m.yaml"
+    # The xid changed (web -> website) under prune: a new project, the old one deactivated.
+    manifest.write_text(
+        "settings: {prune: true}\ncompanies:\n  - xid: acme\n    name: ACME\n    projects:\n"
+        "      - {xid: website, name: Website}\n"
+    )
+    code, out, err = run("plan", manifest, "--detailed-exitcode")
+    assert code == 2, out + err
+    assert f"m.yaml:6) replaces project #{old} 'Website'" in out
+    assert "time entries stay on the old one" in out and "xid 'web'" in out
+    md = run("plan", manifest, "--format", "markdown")[1]
+    assert "replaces project" in md
+
+
+# -- 7. the safety threshold guards every mass removal ----------------------------------------
+
+TEAM = """\
+companies:
+  - {{xid: acme, name: ACME}}
+groups:
+  - {{xid: eng, name: Engineering}}
+people:
+  - {{xid: lead, name: Lead, company: acme}}
+{people}
+"""
+
+
+def team(n: int, relations: str) -> str:
+    rows = "\n".join(
+        f"  - {{xid: p{i}, name: P{i}, company: acme, {relations}}}" for i in range(n)
+    )
+    return TEAM.format(people=rows)
+
+
+def test_removing_groups_leaders_and_custom_fields_en_masse_needs_allow_destroy(
+    run: Run, sandbox: SandboxServer, client: BeeboleClient, tmp_path: Path
+) -> None:
+    manifest = tmp_path / "m.yaml"
+    full = "groups: [eng], leaders: [lead], customFields: {location: Paris}"
+    manifest.write_text(team(4, full))
+    assert run("apply", manifest, "--auto-approve")[0] == 0
+
+    manifest.write_text(team(4, "groups: [], leaders: [], customFields: {}"))
+    code, out, err = run("plan", manifest)
+    assert code == 0, out + err
+    assert "Plan: 0 to create, 0 to update, 12 to attach/detach, 0 to deactivate." in out
+    assert "4 of 4 person group assignments would be removed" in out
+    assert "4 of 4 person leader links would be removed" in out
+    assert "4 of 4 person custom field values would be cleared" in out
+    sandbox.reset_calls()
+    code, out, err = run("apply", manifest, "--auto-approve")
+    assert code == 1 and "--allow-destroy" in err
+    assert writes(sandbox) == 0
+
+    # settings.safety: per kind, a ratio that allows it (here: everything).
+    manifest.write_text(
+        team(4, "groups: [], leaders: [], customFields: {}")
+        + "settings:\n  safety: {ratio: 0.1, min: 3, kinds: {person: {ratio: 1}}}\n"
+    )
+    code, out, err = run("apply", manifest, "--auto-approve")
+    assert code == 0, out + err
+    assert client.call("person.leaders", id=client.call("person.get", xid="p0")["person"]["id"])[
+        "leaders"
+    ] == []
+
+
+def test_settings_safety_min_lets_a_small_set_change(
+    run: Run, client: BeeboleClient, tmp_path: Path
+) -> None:
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(team(3, "groups: [eng]"))
+    assert run("apply", manifest, "--auto-approve")[0] == 0
+    manifest.write_text(team(3, "groups: []"))
+    assert "3 of 3 person group assignments" in run("plan", manifest)[1]
+    manifest.write_text(team(3, "groups: []") + "settings: {safety: {min: 4}}\n")
+    code, out, err = run("plan", manifest)
+    assert "would be removed" not in out
+    assert run("apply", manifest, "--auto-approve")[0] == 0
