@@ -34,6 +34,8 @@ def build_edges(client: BeeboleClient, depth: int) -> None:
         if parent is not None:
             group["parent"] = {"id": parent}
         parent = call("group.create", group=group)["id"]
+    # Assigned to the deepest group: a reference the flat part of groups.yaml must resolve.
+    call("person.add_group", xid="john2", group={"id": parent})
     # Active children under inactive parents.
     old = call("company.create", company={"xid": "old", "name": "Old Co"})["id"]
     live = call("project.create", project={"xid": "live-proj", "name": "Live project",
