@@ -6,6 +6,10 @@ Scenarios (all against a loopback sandbox, with the real client):
   change  (c) plan + apply after a 5% change of the manifests
   import  (d) beeplan import of the large org (skipped until beeplan import exists)
   scale   no-op plan calls at 1x, 2x, 4x, 8x the large org; the largest org within quota
+  slices  (e) apply from empty in --max-calls 4000 slices, one a day (benchmarks/quota.py)
+  resume  (f) import stopped at 60% by the quota, resumed the next day
+  pr      (g) full plan vs plan --changed-since for a 5-entity change
+  budget  (h) a day of hourly check --max-calls N: cost and hours to full coverage
 
 Plus, always: validation of the manifests, and the naive baseline (a reconciler
 reading every relation of every entity), measured on the sandbox.
@@ -32,6 +36,7 @@ from typing import Any
 from beeplan.manifest import load
 from beeplan.model import State
 
+from . import quota as quota_scenarios
 from .gen_manifests import write as write_agency
 from .generate import OrgSpec, generate, mutate, write_manifests
 from .minimal import unavoidable_reads
@@ -41,7 +46,8 @@ from .seeding import seed_account
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
-SCENARIOS = ("apply", "noop", "change", "import", "scale")
+SCENARIOS = ("apply", "noop", "change", "import", "scale", "slices", "resume", "pr", "budget")
+QUOTA_SCENARIOS = ("slices", "resume", "pr", "budget")
 DAILY_CALLS = 4000
 DAILY_KB = 2048
 
@@ -474,6 +480,26 @@ def print_report(results: dict[str, Any], config: Config) -> None:
     say(f"Results: org x{config.org_scale:g} ({results['org']['entities']} entities), "
         f"latency {config.latency_ms:g} ms, parallelism {config.parallelism}")
     say(SANDBOX_NOTE)
+    if sc or results.get("scale"):
+        print_classic(results, config, text)
+    q = results.get("quota")
+    if q:
+        say()
+        say("Quota-proportional workflows (benchmarks/quota.py, at "
+            f"{quota_scenarios.QUOTA_LATENCY_MS:g} ms latency; the sandbox's real daily quota, "
+            "a simulated day = its clock moved on and a fresh beeplan ledger):")
+        for line in quota_report(q):
+            say("  " + line)
+    say()
+    say("Targets:")
+    for t in targets:
+        mark = {True: "MET   ", False: "MISSED", None: "n/a   "}[t["ok"]]
+        say(f"  [{mark}] {t['target']}: {t['measured']} (goal {t['goal']}). {t['note']}")
+
+
+def print_classic(results: dict[str, Any], config: Config, text: str) -> None:
+    """The table and notes of scenarios (a)-(d), the naive baseline and the scale table."""
+    sc = results["scenarios"]
     say()
     say(text)
     say()
@@ -555,11 +581,43 @@ def print_report(results: dict[str, Any], config: Config) -> None:
             f"Checked by measuring that org: {f['check']['calls']} calls, "
             f"{f['check']['kb']:.0f} KB ({'fits' if f['check']['fits'] else 'DOES NOT FIT'}).")
 
-    say()
-    say("Targets:")
-    for t in targets:
-        mark = {True: "MET   ", False: "MISSED", None: "n/a   "}[t["ok"]]
-        say(f"  [{mark}] {t['target']}: {t['measured']} (goal {t['goal']}). {t['note']}")
+
+def quota_report(q: dict[str, Any]) -> list[str]:
+    lines = []
+    sl = q.get("slices")
+    if sl:
+        per_day = "; ".join(f"day {d['day']}: {d['calls']} calls ({d['reads']} reads + "
+                            f"{d['applied']} writes), {d['kb']:.0f} KB" for d in sl["per_day"])
+        lines.append(f"(e) apply from empty in --max-calls {sl['max_calls']} slices: "
+                     f"{sl['days']} day(s): {per_day}. {sl['total_calls']} calls in all; "
+                     f"duplicates {sl['duplicate_xids']}; follow-up plan "
+                     f"{'empty' if sl['follow_up_plan']['empty'] else 'NOT EMPTY'}.")
+    rs = q.get("resume")
+    if rs:
+        lines.append(f"(f) import stopped by the quota at {rs['stopped']['share']:.0%} "
+                     f"({rs['stopped']['calls']} calls), resumed the next day "
+                     f"({rs['resumed']['calls']} calls): {rs['total_calls']} calls in all vs "
+                     f"{rs['one_import']['calls']} for one import "
+                     f"({rs['overhead_calls']:+d}); same files: "
+                     f"{rs['same_files_as_one_import']}; plan of the result "
+                     f"{'empty' if rs['plan_of_import']['empty'] else 'NOT EMPTY'}.")
+    for key, label in (("pr", "(g) PR plan"), ("budget", "(h) budgeted check")):
+        r = q.get(key)
+        if r and "skipped_reason" in r:
+            lines.append(f"{label}: skipped: {r['skipped_reason']}")
+    pr = q.get("pr")
+    if pr and "full" in pr:
+        lines.append(f"(g) 5-entity PR: full plan {pr['full']['calls']} calls / "
+                     f"{pr['full']['kb']:.1f} KB; --changed-since {pr['targeted']['calls']} "
+                     f"calls / {pr['targeted']['kb']:.1f} KB (target <= {pr['target_calls']}); "
+                     f"same actions: {pr['same_actions']}.")
+    bu = q.get("budget")
+    if bu and "runs" in bu:
+        lines.append(f"(h) 24 hourly check --max-calls {bu['max_calls']}: {bu['daily_calls']} "
+                     f"calls ({bu['share_of_daily_calls']:.0%}) and {bu['daily_kb']:.0f} KB "
+                     f"({bu['share_of_daily_kb']:.0%}) a day; full coverage after "
+                     f"{bu['hours_to_full_coverage']} hour(s).")
+    return lines
 
 
 def _baseline_mb(sc: dict[str, Any]) -> float:
@@ -612,6 +670,9 @@ def parse_args(argv: list[str] | None) -> tuple[Config, argparse.Namespace]:
                      f"{', '.join(SCENARIOS)}")
     config.scenarios = wanted
     suffix = "-quick" if args.quick else ""
+    # The quota scenarios alone keep their own file: the full run's results.json stays whole.
+    if set(wanted) <= set(QUOTA_SCENARIOS):
+        suffix = "-quota" + suffix
     args.out = args.out or HERE / f"results{suffix}.json"
     args.plot = args.plot or HERE / f"scale{suffix}.png"
     return config, args
@@ -645,7 +706,8 @@ def main(argv: list[str] | None = None) -> int:
         bench.prepare()
         if "apply" in config.scenarios:
             bench.apply_from_empty()
-        bench.naive()  # every ratio needs it
+        if set(config.scenarios) - set(QUOTA_SCENARIOS):
+            bench.naive()  # every ratio needs it
         if "noop" in config.scenarios:
             bench.noop()
         if "change" in config.scenarios:
@@ -654,6 +716,9 @@ def main(argv: list[str] | None = None) -> int:
             bench.import_()
         if "scale" in config.scenarios:
             bench.scale()
+        for name in QUOTA_SCENARIOS:
+            if name in config.scenarios:
+                results.setdefault("quota", {})[name] = getattr(quota_scenarios, name)(bench)
         if config.profile:
             bench.profile()
     finally:

@@ -11,6 +11,7 @@ this pipe protocol (one JSON line per command on stdin/stdout):
     -> {"cmd": "counts"}                 <- {"calls": {service: n}, "requests": n, "bytes": n}
     -> {"cmd": "reset"}                  <- {"ok": true}
     -> {"cmd": "set", "latency_ms": 5}   <- {"ok": true}
+    -> {"cmd": "advance_day"}            <- {"ok": true}   (the sandbox's clock, one day on)
     -> {"cmd": "quit"}                   <- {"ok": true}   (then the process exits)
 
 ``requests``/``bytes`` are the sandbox's own quota accounting for the token
@@ -69,6 +70,9 @@ def serve(db: str, latency_ms: float) -> int:
                           "bytes": nbytes - base[1], "internal_errors": server.internal_errors}
             elif cmd == "reset":
                 server.reset_calls()
+                base = _usage(server)
+            elif cmd == "advance_day":  # a new day: the quota starts again
+                server.advance_day()
                 base = _usage(server)
             elif cmd == "set":
                 for key, value in msg.items():

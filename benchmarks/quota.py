@@ -1,0 +1,320 @@
+"""Quota-proportional workflows (issue 13) on the benchmark org, through the real CLI.
+
+Scenarios (each prints its figures; ``python -m benchmarks`` writes them to the JSON):
+  slices  apply from empty in ``--max-calls 4000`` slices, one a day: days needed,
+          calls and KB per day, duplicates, the follow-up plan
+  resume  import stopped at 60% by the quota, resumed the next day: total calls
+          against one import, and the plan of the imported manifests
+  pr      full plan vs ``plan --changed-since`` for a 5-entity change (runs once
+          ``--changed-since`` exists)
+  budget  hourly ``check --max-calls N``: calls and KB a day, hours to full
+          coverage (runs once ``check --max-calls`` exists)
+
+Each step is ``python -m beeplan`` in its own process against the sandbox
+subprocess, whose daily quota is the real one (4000 requests, 2048 KB). A
+simulated day is the sandbox's clock moved on (``advance_day``) plus a fresh
+beeplan cache dir, so beeplan's own ledger starts the day at zero as it would.
+Call counts do not depend on latency, so these run at a low one.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from beeplan.client import token_key, utc_today
+
+from .generate import Org, _company_of, write_manifests
+from .sandbox_host import BENCH_TOKEN, SandboxProcess
+
+if TYPE_CHECKING:
+    from .__main__ import Bench
+
+ROOT = Path(__file__).resolve().parent.parent
+DAILY_CALLS = 4000
+DAILY_KB = 2048
+QUOTA_LATENCY_MS = 2.0
+
+
+def say(message: str = "") -> None:
+    print(message, flush=True)
+
+
+class Cli:
+    """``python -m beeplan`` against one sandbox, one simulated day at a time."""
+
+    def __init__(self, bench: Bench, sandbox: SandboxProcess, name: str):
+        self.bench = bench
+        self.sandbox = sandbox
+        self.name = name
+        self.day = 0
+        self.new_day(advance=False)
+
+    def new_day(self, advance: bool = True) -> None:
+        if advance:
+            self.sandbox.command("advance_day")
+        self.day += 1
+        self.cache = self.bench.work / f"cache-{self.name}-{self.day}"
+        shutil.rmtree(self.cache, ignore_errors=True)
+        self.sandbox.set(quota_requests=DAILY_CALLS, quota_kb=DAILY_KB)
+
+    def spent_today(self, requests: int) -> None:
+        """Tell beeplan's ledger (and the sandbox) that ``requests`` went elsewhere today."""
+        path = self.cache / "quota" / f"{token_key(BENCH_TOKEN)}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"day": utc_today(), "requests": requests, "bytes": 0}))
+        self.sandbox.set(quota_requests=DAILY_CALLS - requests)
+
+    def run(self, *args: str) -> dict[str, Any]:
+        env = dict(self.bench.env, BEEBOLE_TOKEN=BENCH_TOKEN, BEEBOLE_ENDPOINT=self.sandbox.url,
+                   BEEPLAN_CACHE_DIR=str(self.cache), NO_COLOR="1")
+        self.sandbox.reset()
+        started = time.monotonic()
+        proc = subprocess.run([sys.executable, "-m", "beeplan", *args], capture_output=True,
+                              text=True, env=env, cwd=ROOT)
+        counts = self.sandbox.counts()
+        return {"args": list(args), "exit": proc.returncode, "out": proc.stdout,
+                "err": proc.stderr, "wall_s": time.monotonic() - started,
+                # what the quota counted (refused requests are not), and what was sent
+                "calls": counts.requests, "sent": counts.total, "kb": counts.bytes / 1024,
+                "by_service": dict(sorted(counts.calls.items()))}
+
+
+def duplicates(db: Path) -> dict[str, int]:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT kind, COUNT(*) - COUNT(DISTINCT xid), COUNT(*) FROM entity GROUP BY kind"
+        ).fetchall()
+    return {"duplicate_xids": sum(r[1] for r in rows), "entities": sum(r[2] for r in rows)}
+
+
+def _int(pattern: str, text: str, default: int = 0) -> int:
+    found = re.search(pattern, text)
+    return int(found.group(1)) if found else default
+
+
+# ---------------------------------------------------------------------------
+
+
+def slices(bench: Bench) -> dict[str, Any]:
+    """apply from empty, --max-calls 4000 a day, until a run says No changes."""
+    from .seeding import seed_account
+
+    say(f"(e) apply from empty in --max-calls {DAILY_CALLS} slices, one a day "
+        f"(quota {DAILY_CALLS} requests / {DAILY_KB} KB a day): ...")
+    db = bench.db("slices")
+    from beeplan.model import State
+
+    seed_account(db, State())
+    days: list[dict[str, Any]] = []
+    with SandboxProcess(db, latency_ms=QUOTA_LATENCY_MS) as sb:
+        cli = Cli(bench, sb, "slices")
+        while cli.day <= 6:
+            r = cli.run("apply", str(bench.large), "--auto-approve", "--max-calls",
+                        str(DAILY_CALLS), "--parallelism", str(bench.config.parallelism))
+            if "No changes" in r["out"]:
+                break
+            day = {"day": cli.day, "exit": r["exit"], "calls": r["calls"], "kb": r["kb"],
+                   "reads": _int(r"(\d+) spent reading", r["out"]),
+                   "planned": _int(r"API calls: (\d+) to apply", r["out"]),
+                   "applied": _int(r"Apply: (\d+) applied", r["out"]),
+                   "failed": _int(r"(\d+) failed", r["out"]),
+                   "left": _int(r"; (\d+) left", r["out"]), "wall_s": r["wall_s"]}
+            days.append(day)
+            say(f"  day {day['day']}: {day['calls']} calls ({day['reads']} reads + "
+                f"{day['applied']} writes), {day['kb']:.0f} KB; {day['left']} actions left"
+                + ("" if r["exit"] == 0 else f"; EXIT {r['exit']}: {r['err'][-300:]}"))
+            if r["exit"] != 0:
+                break
+            cli.new_day()
+        follow = cli.run("plan", str(bench.large), "--detailed-exitcode")
+    dup = duplicates(db)
+    out = {
+        "max_calls": DAILY_CALLS, "days": len(days), "per_day": days,
+        "total_calls": sum(d["calls"] for d in days), "total_kb": sum(d["kb"] for d in days),
+        "within_quota": all(d["calls"] <= DAILY_CALLS and d["kb"] <= DAILY_KB for d in days),
+        "follow_up_plan": {"exit": follow["exit"], "calls": follow["calls"],
+                           "actions": _int(r"API calls: (\d+) to apply", follow["out"]),
+                           "empty": follow["exit"] == 0},
+        **dup, "declared_entities": bench.org.entity_count(),
+    }
+    say(f"  {out['days']} day(s), {out['total_calls']} calls, {out['total_kb']:.0f} KB in all; "
+        f"{dup['duplicate_xids']} duplicates ({dup['entities']} entities in the account, "
+        f"{out['declared_entities']} declared); follow-up plan "
+        f"{'empty' if out['follow_up_plan']['empty'] else 'NOT EMPTY'} "
+        f"({follow['calls']} calls)")
+    return out
+
+
+def resume(bench: Bench) -> dict[str, Any]:
+    """One import; then one stopped at 60% of it by the quota and resumed the next day."""
+    say("(f) import stopped at 60% by the quota, resumed the next day: ...")
+    src = bench.large_db()
+    whole_dir = bench.work / "import-whole"
+    stopped_dir = bench.work / "import-stopped"
+    for folder in (whole_dir, stopped_dir):
+        shutil.rmtree(folder, ignore_errors=True)
+    par = str(bench.config.parallelism)
+    with SandboxProcess(bench.db("resume-whole", src), latency_ms=QUOTA_LATENCY_MS) as sb:
+        cli = Cli(bench, sb, "import-whole")
+        sb.set(quota_requests=10**9, quota_kb=10**9)  # the reference: one import, no quota
+        whole = cli.run("import", "-o", str(whole_dir), "--parallelism", par)
+    if whole["exit"] != 0:
+        raise RuntimeError(f"import failed: {whole['err'][-2000:]}")
+    one = whole["calls"]
+    with SandboxProcess(bench.db("resume", src), latency_ms=QUOTA_LATENCY_MS) as sb:
+        cli = Cli(bench, sb, "import-stopped")
+        allowed = one * 6 // 10
+        cli.spent_today(DAILY_CALLS - allowed)  # the rest of today's quota is 60% of an import
+        first = cli.run("import", "-o", str(stopped_dir), "--parallelism", par)
+        cli.new_day()
+        second = cli.run("import", "-o", str(stopped_dir), "--parallelism", par)
+        sb.set(quota_requests=10**9, quota_kb=10**9)
+        check = cli.run("plan", str(stopped_dir), "--detailed-exitcode")
+    same = sorted(p.name for p in whole_dir.glob("*.yaml")) == sorted(
+        p.name for p in stopped_dir.glob("*.yaml")) and all(
+        (stopped_dir / p.name).read_bytes() == p.read_bytes() for p in whole_dir.glob("*.yaml"))
+    estimate = next((line for line in first["err"].splitlines() if "relations need" in line), "")
+    out = {
+        "one_import": {"calls": one, "kb": whole["kb"], "wall_s": whole["wall_s"]},
+        "stopped": {"exit": first["exit"], "calls": first["calls"], "refused": first["sent"]
+                    - first["calls"], "kb": first["kb"], "share": first["calls"] / one,
+                    "estimate_said": estimate},
+        "resumed": {"exit": second["exit"], "calls": second["calls"], "kb": second["kb"],
+                    "reused": _int(r"(\d+) answers reused", second["err"] + second["out"])},
+        "total_calls": first["calls"] + second["calls"],
+        "total_kb": first["kb"] + second["kb"],
+        "same_files_as_one_import": same,
+        "checkpoint_removed": not any(stopped_dir.glob(".beeplan-import*")),
+        "plan_of_import": {"exit": check["exit"], "empty": check["exit"] == 0,
+                           "calls": check["calls"]},
+    }
+    out["overhead_calls"] = out["total_calls"] - one
+    say(f"  one import: {one} calls, {whole['kb']:.0f} KB")
+    say(f"  stopped: {first['calls']} calls ({out['stopped']['share']:.0%}), exit "
+        f"{first['exit']}; before the bulk it said: {estimate.strip()[:160]}")
+    say(f"  resumed next day: {second['calls']} calls, exit {second['exit']}; total "
+        f"{out['total_calls']} calls vs {one} for one import ({out['overhead_calls']:+d}); "
+        f"same files: {same}; plan of the result: "
+        f"{'no changes' if out['plan_of_import']['empty'] else 'CHANGES'}")
+    return out
+
+
+def pr(bench: Bench) -> dict[str, Any]:
+    """Full plan vs --changed-since for a change of 5 entities."""
+    if "--changed-since" not in _help("plan"):
+        say("(g) PR plan: SKIPPED: beeplan plan has no --changed-since yet")
+        return {"skipped_reason": "beeplan plan has no --changed-since yet"}
+    say("(g) full plan vs plan --changed-since for a 5-entity change: ...")
+    changed, log = five_entity_change(bench.org)
+    pr_dir = bench.work / "pr"
+    write_manifests(changed, pr_dir)
+    with SandboxProcess(bench.db("pr", bench.large_db()), latency_ms=QUOTA_LATENCY_MS) as sb:
+        cli = Cli(bench, sb, "pr")
+        full = cli.run("plan", str(pr_dir), "--format", "json")
+        targeted = cli.run("plan", str(pr_dir), "--changed-since", str(bench.large),
+                           "--format", "json")
+    out = {"change": log, "changed_entities": 5,
+           "full": _plan_figures(full), "targeted": _plan_figures(targeted)}
+    out["same_actions"] = out["full"]["services"] == out["targeted"]["services"]
+    out["target_calls"] = 2 * 5 + 3
+    say(f"  full plan: {full['calls']} calls, {full['kb']:.1f} KB; targeted: "
+        f"{targeted['calls']} calls, {targeted['kb']:.1f} KB (target <= {out['target_calls']}); "
+        f"same actions: {out['same_actions']}")
+    return out
+
+
+def five_entity_change(org: Org) -> tuple[Org, list[str]]:
+    """A typical small PR: five entities, each changed differently."""
+    new = copy.deepcopy(org)
+    log = []
+    project = next(iter(new.projects()))
+    project["name"] += " (renamed)"
+    log.append(f"project {project['xid']}: renamed")
+    people = [p for p in new.people if p.get("groups") and "customFields" in p]
+    mover, located = people[0], people[1]
+    leaves = sorted({g for p in new.people for g in p.get("groups", [])})
+    mover["groups"] = sorted(mover["groups"][1:] + [next(g for g in leaves
+                                                         if g not in mover["groups"])])
+    log.append(f"person {mover['xid']}: moved to another group")
+    located["customFields"] = {"location": located["customFields"]["location"] + " (moved)"}
+    log.append(f"person {located['xid']}: location changed")
+    managed = next(p for p in list(new.projects())[1:] if p.get("managers"))
+    pms = [p["xid"] for p in new.people if p["userGroup"] == "pm"
+           and p["company"] == _company_of(new, managed) and p["xid"] not in
+           managed["managers"]]
+    managed["managers"] = sorted(managed["managers"][1:] + pms[:1])
+    log.append(f"project {managed['xid']}: a manager replaced")
+    new.people.append({"xid": "pr-new-hire", "name": "New Hire", "company": mover["company"],
+                       "email": "pr-new-hire@example.com", "userGroup": "employee",
+                       "groups": mover["groups"]})
+    log.append("person pr-new-hire: created")
+    return new, log
+
+
+def _plan_figures(r: dict[str, Any]) -> dict[str, Any]:
+    figures: dict[str, Any] = {"exit": r["exit"], "calls": r["calls"], "kb": r["kb"]}
+    try:
+        doc = json.loads(r["out"])
+        figures["services"] = sorted(
+            (a.get("service", ""), json.dumps(a.get("payload"), sort_keys=True))
+            for a in doc.get("actions", []))
+        figures["actions"] = len(figures["services"])
+    except ValueError:
+        figures["services"] = None
+    return figures
+
+
+def budget(bench: Bench) -> dict[str, Any]:
+    """24 hourly check --max-calls N runs: what a day costs, and how long full coverage takes."""
+    if "--max-calls" not in _help("check"):
+        say("(h) budgeted check: SKIPPED: beeplan check has no --max-calls yet")
+        return {"skipped_reason": "beeplan check has no --max-calls yet"}
+    per_run = int(os.environ.get("BENCH_CHECK_MAX_CALLS", "58"))  # 24 x 58 = 35% of 4000
+    say(f"(h) hourly check --max-calls {per_run}, 24 runs: ...")
+    state = bench.work / "check-state.json"
+    state.unlink(missing_ok=True)
+    runs: list[dict[str, Any]] = []
+    full_at = None
+    with SandboxProcess(bench.db("budget", bench.large_db()), latency_ms=QUOTA_LATENCY_MS) as sb:
+        cli = Cli(bench, sb, "budget")
+        for hour in range(1, 25):
+            r = cli.run("check", str(bench.large), "--max-calls", str(per_run),
+                        "--state", str(state))
+            text = r["out"] + r["err"]
+            shares = [float(x) for x in re.findall(r"(\d+(?:\.\d+)?)% ", text)]
+            runs.append({"hour": hour, "exit": r["exit"], "calls": r["calls"], "kb": r["kb"],
+                         "coverage_line": next((line for line in text.splitlines()
+                                                if "%" in line), "")})
+            if full_at is None and re.search(r"\b100(\.0+)?% ", text):
+                full_at = hour
+            del shares
+    out = {"max_calls": per_run, "runs": runs,
+           "daily_calls": sum(r["calls"] for r in runs),
+           "daily_kb": sum(r["kb"] for r in runs),
+           "max_run_calls": max(r["calls"] for r in runs),
+           "hours_to_full_coverage": full_at,
+           "false_drift_runs": sum(1 for r in runs if r["exit"] == 2)}
+    out["share_of_daily_calls"] = out["daily_calls"] / DAILY_CALLS
+    out["share_of_daily_kb"] = out["daily_kb"] / DAILY_KB
+    say(f"  a day of hourly checks: {out['daily_calls']} calls "
+        f"({out['share_of_daily_calls']:.0%} of {DAILY_CALLS}), {out['daily_kb']:.0f} KB "
+        f"({out['share_of_daily_kb']:.0%} of {DAILY_KB}); largest run {out['max_run_calls']} "
+        f"calls; full coverage after {full_at} hour(s); runs reporting drift: "
+        f"{out['false_drift_runs']}")
+    return out
+
+
+def _help(command: str) -> str:
+    proc = subprocess.run([sys.executable, "-m", "beeplan", command, "--help"],
+                          capture_output=True, text=True, cwd=ROOT)
+    return proc.stdout
