@@ -89,3 +89,77 @@ def test_invalid_side_is_a_manifest_error(run: Run, tmp_path: Path) -> None:
     code, _, err = run("diff", ACME, bad)
     assert code == 1
     assert "bad.yaml:3" in err and "Traceback" not in err
+
+
+# -- issue 11 item 3: diff hides nothing from the reviewer --------------------------
+
+
+def _copy(tmp_path: Path) -> Path:
+    new = tmp_path / "new"
+    shutil.copytree(ACME, new)
+    return new
+
+
+def test_turning_prune_on_is_a_change_and_says_what_it_does(run: Run, tmp_path: Path) -> None:
+    new = _copy(tmp_path)
+    settings = new / "settings.yaml"
+    settings.write_text(settings.read_text().replace("prune: false", "prune: true"))
+    (new / "absences.yaml").unlink()
+    code, out, _ = run("diff", ACME, new, "--detailed-exitcode")
+    assert code == 2, out
+    assert "settings.prune: false -> true" in out
+    assert "diff cannot see the account" in out
+    assert "Not managed (no key in the new set), left alone: absences." in out
+    # The absences left with their key are not deactivated: their kind is not managed.
+    assert "(their kind is not managed)" in out and "(settings.prune: false)" not in out
+    assert "No entity changes between the two sets." in out
+    doc = json.loads(run("diff", ACME, new, "--format", "json")[1])
+    assert doc["settings_changes"][0] == "~ settings.prune: false -> true"
+    md = run("diff", ACME, new, "--format", "markdown")[1]
+    assert "**Settings change**" in md
+
+
+def test_settings_safety_change_is_a_change(run: Run, tmp_path: Path) -> None:
+    new = _copy(tmp_path)
+    settings = new / "settings.yaml"
+    settings.write_text(settings.read_text() + "  safety: {kinds: {person: {ratio: 0.5}}}\n")
+    code, out, _ = run("diff", ACME, new, "--detailed-exitcode")
+    assert code == 2, out
+    assert "settings.safety: ratio 0.1, min 3 -> ratio 0.1, min 3; person: ratio 0.5, min 3" in out
+
+
+def test_removing_a_relation_key_is_shown_as_no_longer_managed(run: Run, tmp_path: Path) -> None:
+    new = _copy(tmp_path)
+    acme = new / "acme.yaml"
+    text = acme.read_text()
+    assert "        managers: [jane]\n" in text
+    acme.write_text(text.replace("        managers: [jane]\n", "", 1))
+    code, out, _ = run("diff", ACME, new, "--detailed-exitcode")
+    assert code == 2, out
+    assert "No longer managed by beeplan" in out
+    assert "project acme-dev (Development): managers" in out
+    doc = json.loads(run("diff", ACME, new, "--format", "json")[1])
+    assert doc["no_longer_managed"] == [
+        {"kind": "project", "entity": "acme-dev", "name": "Development", "keys": ["managers"]}
+    ]
+
+
+def test_an_impossible_move_in_the_new_set_exits_1(run: Run, tmp_path: Path) -> None:
+    new = _copy(tmp_path)
+    people = new / "people.yaml"
+    text = people.read_text()
+    assert "xid: rosa" in text
+    # rosa moves to another company: no API service does that.
+    lines = text.splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if "xid: rosa" in line)
+    lines[at] = lines[at].replace("company: acme", "company: globex")
+    if lines[at] == text.splitlines(keepends=True)[at]:  # block style: company on its own line
+        for i in range(at, len(lines)):
+            if "company: acme" in lines[i]:
+                lines[i] = lines[i].replace("company: acme", "company: globex")
+                break
+    people.write_text("".join(lines))
+    for args in ((), ("--detailed-exitcode",)):
+        code, out, _ = run("diff", ACME, new, *args)
+        assert code == 1, out
+        assert "impossible in place" in out

@@ -115,6 +115,10 @@ def test_a_new_person_with_a_live_persons_email_is_a_problem_naming_that_person(
     code, out, err = run("apply", manifest, "--auto-approve")
     assert code == 1 and "impossible" in err
     assert writes(sandbox) == 0
+    # A saved plan with problems does not invite 'beeplan apply plan.json'.
+    code, out, err = run("plan", manifest, "-o", tmp_path / "plan.json")
+    assert code == 1
+    assert "apply it with" not in err and "make the plan again" in err
 
 
 def test_an_email_given_away_in_the_same_plan_is_ordered_not_refused(

@@ -4,45 +4,21 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from ..errors import ExitStatus
-from ..model import CustomField, Index, State, entity_key
-from ..planner import Plan, Unmanaged, make_plan
 from ..render import render_markdown, render_text
 from ..render.jsonplan import plan_document
 from .options import detailed_exitcode_option, format_option
 from .progress import use_color
 
+RELEASED_HEAD = "No longer managed by beeplan (apply leaves their live values as they are):"
 
-def diff_states(old: State, new: State) -> Plan:
-    """What applying NEW would change in an account that matches OLD exactly.
 
-    The planner does the work: OLD plays the live account. Custom field ids
-    are not known offline, so every name used stands for itself.
-    """
-    names = sorted(
-        {
-            name
-            for e in (*old.entities, *new.entities)
-            for name in e.relations.get("customFields", {})
-        }
-    )
-    fields = tuple(CustomField(i + 1, name) for i, name in enumerate(names))
-    plan = make_plan(new, replace(old, custom_fields=fields))
-    # A kind dropped from the manifests altogether becomes unmanaged, so the
-    # planner does not list it; a reviewer still needs to see what left.
-    acted_on = {entity_key(a.target) for a in plan.actions}
-    in_new = Index(new)
-    gone = tuple(
-        Unmanaged(e.ref, e.name, e.active)
-        for e in old.entities
-        if in_new.find(e.ref) is None and entity_key(e.ref) not in acted_on
-    )
-    return replace(plan, unmanaged=gone)
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
 @click.command(
@@ -62,30 +38,58 @@ def diff_command(old_path: Path, new_path: Path, fmt: str, detailed_exitcode: bo
 
     Needs no token and makes no API call, so a pull request can be reviewed
     by anyone. The changes are shown as the API calls 'beeplan apply' would
-    make to an account that matched OLD_PATH.
+    make to an account that matched OLD_PATH, with the settings that change
+    (and what that means for entities neither set names) and the keys NEW
+    stops managing. Exit 1 when NEW holds changes apply would refuse.
     """
     from ..manifest import load
+    from ..review import diff_sets
 
     old, new = load(old_path), load(new_path)
-    plan = diff_states(old, new)
+    found = diff_sets(old, new)
+    plan = found.plan
     if fmt == "json":
         doc = plan_document(plan)
         doc.pop("fingerprints", None)
         doc.pop("read_relations", None)
+        doc["settings_changes"] = list(found.settings)
+        doc["no_longer_managed"] = [
+            {"kind": r.entity.kind, "entity": r.entity.ref.label, "name": r.entity.name,
+             "keys": list(r.keys)}
+            for r in found.released
+        ]
         click.echo(json.dumps({"old": str(old_path), "new": str(new_path), **doc}, indent=2))
     elif fmt == "markdown":
-        click.echo(render_markdown(plan, title=f"beeplan diff {old_path} → {new_path}"), nl=False)
+        text = render_markdown(plan, title=f"beeplan diff {old_path} → {new_path}")
+        extra: list[str] = []
+        if found.settings:
+            extra += ["", "**Settings change**", ""]
+            extra += [f"- {_md(line.strip())}" for line in found.settings]
+        if found.released:
+            extra += ["", f"**{RELEASED_HEAD}**", ""]
+            extra += [f"- {_md(r.line())}" for r in found.released]
+        click.echo(text.rstrip("\n") + "\n" + "\n".join(extra) + ("\n" if extra else ""), nl=False)
     else:
         text = render_text(plan, color=use_color(sys.stdout.isatty()))
-        text = text.replace(
-            "No changes. The account matches the manifests.", "No changes between the two sets."
-        ).replace("beeplan will make these API calls:", f"Changes from {old_path} to {new_path}:")
+        same = "No changes between the two sets."
+        if found.changed:
+            same = "No entity changes between the two sets."
+        text = text.replace("No changes. The account matches the manifests.", same).replace(
+            "beeplan will make these API calls:", f"Changes from {old_path} to {new_path}:"
+        )
         text = text.replace(
             "live entities are not in the manifests and are left alone",
             f"entities are in {old_path} only; apply leaves them alone",
         )
-        click.echo(text, nl=False)
-    if detailed_exitcode and not plan.empty:
+        lines: list[str] = []
+        if found.settings:
+            lines += ["Settings change:", *(f"  {line}" for line in found.settings), ""]
+        if found.released:
+            lines += [RELEASED_HEAD, *(f"  ~ {r.line()}" for r in found.released), ""]
+        click.echo("\n".join(lines) + text, nl=False)
+    if plan.problems:
+        return ExitStatus.ERROR  # apply would refuse the new set, as plan does
+    if detailed_exitcode and found.changed:
         return ExitStatus.CHANGES
     return ExitStatus.SUCCESS
 

@@ -110,6 +110,21 @@ def changed_part_diagram(plan: Plan, desired: State) -> str | None:
     return render_graph(desired, "mermaid", only={a.target for a in plan.actions}, max_nodes=150)
 
 
+def saved_note(plan: Plan, out: Path) -> str:
+    """What to do with a saved plan: apply it, unless apply is sure to refuse it."""
+    if plan.problems:
+        return (
+            f"Saved the plan to {out}, but it holds {len(plan.problems)} problem(s) that "
+            "'beeplan apply' refuses: fix the manifests and make the plan again."
+        )
+    if plan.destroy_violations:
+        return (
+            f"Saved the plan to {out}; it goes past the safety threshold, so 'beeplan apply "
+            f"{out}' refuses it unless you add --allow-destroy after reviewing the removals."
+        )
+    return f"Saved the plan to {out}; apply it with: beeplan apply {out}"
+
+
 def _quiet(ctx: click.Context) -> bool:
     root = ctx.find_root()
     return bool(root.params.get("quiet"))
@@ -184,7 +199,7 @@ def plan_command(
         out.write_text(plan_to_json(plan, budget, endpoint, usage), encoding="utf-8")
     show_plan(plan, budget, fmt, endpoint, desired if graph else None, usage)
     if out is not None and not _quiet(ctx):
-        click.echo(f"Saved the plan to {out}; apply it with: beeplan apply {out}", err=True)
+        click.echo(saved_note(plan, out), err=True)
     if plan.problems:
         return ExitStatus.ERROR
     if detailed_exitcode and not plan.empty:
