@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -27,6 +28,7 @@ from .errors import PlanError
 from .model import (
     KIND_ORDER,
     KINDS,
+    RELATION_TARGET,
     CustomValue,
     Entity,
     Index,
@@ -220,6 +222,235 @@ def _relation_json(value: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------
+# The action factory: one function from what an action means to the call it makes
+
+
+class ActionError(ValueError):
+    """A meaning the planner never turns into an action (so no plan file may hold it)."""
+
+
+DELETE_DETAIL = "force: also removes its assignments"
+_PLAIN_LABEL = re.compile(r'[^\s"#()][^\s"()]*')
+
+
+def label_text(ref: Ref) -> str:
+    """An entity's label as plans print it, readable back by ``parse_label``.
+
+    ``#12`` is a live id; an xid is printed as is, or JSON-quoted when it could
+    be mistaken for an id or run into the text around it (spaces, quotes).
+    """
+    if ref.xid is None:
+        return f"#{ref.id}"
+    return ref.xid if _PLAIN_LABEL.fullmatch(ref.xid) else json.dumps(ref.xid, ensure_ascii=False)
+
+
+def parse_label(kind: str, text: Any) -> Ref:
+    """The reference a ``label_text`` stands for."""
+    if not isinstance(text, str) or not text:
+        raise ActionError(f"{text!r} is not a {kind} label")
+    if text.startswith("#") and text[1:].isdigit() and int(text[1:]) > 0:
+        return Ref(kind, id=int(text[1:]))
+    if text.startswith('"'):
+        try:
+            xid = json.loads(text)
+        except ValueError:
+            xid = None
+        if not isinstance(xid, str) or not xid:
+            raise ActionError(f"{text!r} is not a {kind} label")
+        return Ref(kind, xid=xid)
+    if not _PLAIN_LABEL.fullmatch(text):
+        raise ActionError(f"{text!r} is not a {kind} label")
+    return Ref(kind, xid=text)
+
+
+def link_detail(relation: str, op: str, other: Ref, other_name: str | None = None) -> str:
+    """What an attach/detach shows: ``members.people += person rosa (Rosa Diaz)``."""
+    sign = "+=" if op == "attach" else "-="
+    name = f" ({other_name})" if other_name is not None else ""
+    return f"{relation} {sign} {other.kind} {label_text(other)}{name}"
+
+
+def parse_link_detail(relation: str, op: str, detail: str) -> Ref:
+    """The entity an attach/detach links, read back from the detail it shows."""
+    kind = RELATION_TARGET.get(relation)
+    prefix = f"{relation} {'+=' if op == 'attach' else '-='} {kind} "
+    if kind is None or not detail.startswith(prefix):
+        raise ActionError(f"its detail does not read '{prefix}<label>'")
+    rest = detail[len(prefix) :]
+    if rest.startswith('"'):
+        try:
+            xid, end = json.JSONDecoder().raw_decode(rest)
+        except ValueError:
+            raise ActionError(f"its detail has a malformed label: {rest!r}") from None
+        label, tail = json.dumps(xid, ensure_ascii=False), rest[end:]
+    else:
+        label, _, tail = rest.partition(" ")
+        tail = f" {tail}" if tail else ""
+    if tail and not (tail.startswith(" (") and tail.endswith(")")):
+        raise ActionError("its detail has text after the label")
+    other = parse_label(kind, label)
+    if label_text(other) != label:
+        raise ActionError(f"its detail's label {label} is not written as beeplan writes it")
+    return other
+
+
+def _phase(op: str, kind: str) -> int:
+    if op in ("create", "update", "activate"):
+        return PHASE_OF_KIND[kind]
+    return {
+        "leaders": PHASE_LEADERS,
+        "attach": PHASE_RELATIONS,
+        "set": PHASE_RELATIONS,
+        "enable": PHASE_RELATIONS,
+        "disable": PHASE_RELATIONS,
+        "detach": PHASE_DETACH,
+        "clear": PHASE_DETACH,
+        "deactivate": PHASE_DEACTIVATE,
+        "delete": PHASE_DELETE,
+    }[op]
+
+
+def build_action(
+    op: str,
+    kind: str,
+    target: Ref,
+    name: str,
+    *,
+    relation: str = "",
+    detail: str = "",
+    changes: Iterable[Change] = (),
+    depends_on: Iterable[str] = (),
+    custom_field_ids: Mapping[str, int] | None = None,
+) -> Action:
+    """The one action (id, service, payload, phase) that an operation on an entity means.
+
+    The planner makes every action with this function, and ``apply`` rebuilds
+    each action of a saved plan with it: what a plan file shows (op, target,
+    name, relation, detail, changes) is then exactly what is sent. A meaning
+    the planner never produces raises ``ActionError``; so no service outside
+    the planner's vocabulary can run from a file.
+    """
+    spec = KINDS.get(kind)
+    if spec is None or target.kind != kind:
+        raise ActionError(f"{kind!r} is not a kind beeplan manages, or not its target's kind")
+    if op not in CATEGORY:
+        raise ActionError(f"{op!r} is not an operation beeplan plans")
+    changes = tuple(changes)
+    fields = [c.field for c in changes]
+    if len(set(fields)) != len(fields):
+        raise ActionError("it changes the same field twice")
+    ref = target.payload()
+    suffix, key, payload = op, "", dict(ref)
+    if op not in ("attach", "detach", "set", "clear", "enable", "disable", "leaders") and relation:
+        raise ActionError(f"a {op} acts on no relation")
+    if op not in ("attach", "detach", "delete") and detail:
+        raise ActionError(f"a {op} has no detail")
+
+    def expect(*wanted: Change) -> None:
+        if changes != wanted:
+            raise ActionError(f"a {op} shows exactly: " + ", ".join(str(c) for c in wanted))
+
+    if op in ("create", "update"):
+        if op == "create" and target.xid is None:
+            raise ActionError("beeplan creates only entities with an xid")
+        body: dict[str, Any] = {"xid": target.xid} if op == "create" else dict(ref)
+        body["name"] = name
+        for change in changes:
+            if op == "create" and change.field == "leaders" and kind == "person":
+                # A new person's leaders go with its create (one call, not two).
+                if change.before != [] or not isinstance(change.after, list):
+                    raise ActionError("a create shows its leaders as a new list")
+                body["leaders"] = [parse_label("person", x).payload() for x in change.after]
+                continue
+            if op == "create" and change.before is not None:
+                raise ActionError(f"a create changes {change.field} from nothing")
+            if change.field == "name":
+                if change.after != name:
+                    raise ActionError("its name change does not end at its name")
+            elif op == "create" and spec.parent_field and change.field == spec.parent_field:
+                body[change.field] = parse_label(spec.parent_kind or kind, change.after).payload()
+            elif change.field in spec.fields:
+                body[change.field] = change.after
+            elif change.field == "invite" and kind == "person" and change.after is True:
+                body["invite"] = True
+            else:
+                raise ActionError(f"beeplan never sets {change.field!r} with {kind}.{op}")
+        if op == "create" and "name" not in fields:
+            raise ActionError("a create shows its name")
+        if op == "update" and not set(fields) - {"invite"}:
+            raise ActionError("an update changes something")
+        if op == "update" and "invite" in fields and "email" not in fields:
+            raise ActionError("an invitation goes only with a new email")
+        payload = {kind: body}
+    elif op in ("activate", "deactivate"):
+        if not spec.has_active:
+            raise ActionError(f"a {kind} cannot be {op}d")
+        expect(Change("active", op == "deactivate", op == "activate"))
+    elif op == "delete":
+        if kind != "group":
+            raise ActionError("beeplan deletes only groups (when pruning)")
+        if detail != DELETE_DETAIL:
+            raise ActionError(f"a delete shows '{DELETE_DETAIL}'")
+        expect(Change("exists", True, False))
+        payload["force"] = True
+    elif op == "leaders":
+        if kind != "person" or relation != "leaders":
+            raise ActionError("leaders are set on people, as the relation 'leaders'")
+        if fields != ["leaders"] or not isinstance(changes[0].after, list):
+            raise ActionError("a leaders update shows the new list of leaders")
+        suffix = "update"
+        leaders = [parse_label("person", label).payload() for label in changes[0].after]
+        payload = {"person": {**ref, "name": name, "leaders": leaders}}
+    elif op in ("attach", "detach"):
+        if relation not in RELATION_SERVICES or relation not in spec.relations:
+            raise ActionError(f"a {kind} has no relation {relation!r} to {op}")
+        expect()
+        other = parse_link_detail(relation, op, detail)
+        add_suffix, remove_suffix, payload_key = RELATION_SERVICES[relation]
+        suffix = add_suffix if op == "attach" else remove_suffix
+        key = f":{relation}:{entity_key(other)}"
+        payload[payload_key] = other.payload()
+    elif op in ("set", "clear"):
+        if relation != "customFields" or relation not in spec.relations:
+            raise ActionError(f"a {op} acts on the custom fields of a company, project or person")
+        if len(changes) != 1 or not changes[0].field.startswith("customFields."):
+            raise ActionError(f"a {op} shows one change of customFields.<name>")
+        change = changes[0]
+        field_name = change.field[len("customFields.") :]
+        field_id = (custom_field_ids or {}).get(field_name)
+        if field_id is None:
+            raise ActionError(f"the account has no custom field {field_name!r}")
+        if op == "set" and change.after is None:
+            raise ActionError("a set has a value")
+        if op == "clear" and (change.after is not None or change.before is None):
+            raise ActionError("a clear removes a value")
+        suffix = f"{op}_custom_field_value"
+        key = f":customFields:{field_name}"
+        value = {"id": field_id, "value": change.after} if op == "set" else {"id": field_id}
+        payload["customField"] = value
+    else:  # enable, disable
+        if relation != "specificTasks.enabled" or relation not in spec.relations:
+            raise ActionError(f"a {op} acts on the specific tasks of a {kind}")
+        expect(Change("specificTasks.enabled", op == "disable", op == "enable"))
+        suffix = f"{op}_specific_tasks"
+        key = ":specificTasks"
+    return Action(
+        id=f"{op}:{entity_key(target)}{key}",
+        op=op,
+        kind=kind,
+        target=target,
+        name=name,
+        service=f"{kind}.{suffix}",
+        payload=payload,
+        phase=_phase(op, kind),
+        depends_on=tuple(depends_on),
+        changes=changes,
+        relation=relation,
+        detail=detail,
+    )
+
+
+# ---------------------------------------------------------------------------
 # The planner
 
 
@@ -266,34 +497,13 @@ class _Builder:
     def touch(self, live_entity: Entity | None, ref: Ref) -> None:
         self.seen.setdefault(entity_key(live_entity.ref if live_entity else ref), live_entity)
 
-    def act(
-        self,
-        op: str,
-        want: Entity,
-        target: Ref,
-        suffix: str,
-        payload: Mapping[str, Any],
-        phase: int,
-        key: str = "",
-        **extra: Any,
-    ) -> Action:
-        """Add one call ``<kind>.<suffix>`` on ``target``; ``key`` makes its id unique."""
+    def act(self, op: str, want: Entity, target: Ref, **meaning: Any) -> Action:
+        """Add the one call that ``op`` on ``target`` means (see ``build_action``)."""
         return self.add(
-            Action(
-                id=f"{op}:{entity_key(target)}{key}",
-                op=op,
-                kind=want.kind,
-                target=target,
-                name=want.name,
-                service=f"{want.kind}.{suffix}",
-                payload=payload,
-                phase=phase,
-                **extra,
+            build_action(
+                op, want.kind, target, want.name, custom_field_ids=self.custom_field_ids, **meaning
             )
         )
-
-    def payload_ref(self, ref: Ref) -> dict[str, Any]:
-        return self.index.best(ref).payload()
 
     # -- entities ---------------------------------------------------------
 
@@ -326,28 +536,21 @@ class _Builder:
                     )
                 return
             self.touch(None, want.ref)
-            body: dict[str, Any] = {"xid": want.ref.xid, "name": want.name}
-            if want.parent is not None and spec.parent_field:
-                body[spec.parent_field] = self.payload_ref(want.parent)
-            body.update(want.fields)
-            if want.invite:
-                body["invite"] = True
             changes = [Change("name", None, want.name)]
+            if want.parent is not None and spec.parent_field:
+                parent = label_text(self.index.best(want.parent))
+                changes.append(Change(spec.parent_field, None, parent))
             changes += [Change(k, None, v) for k, v in want.fields.items()]
-            if want.parent is not None:
-                changes.insert(1, Change(spec.parent_field or "parent", None, want.parent.label))
             leaders = self.leaders_at_create(want)
             if leaders is not None:
-                body["leaders"] = [r.payload() for r in leaders]
-                changes.append(Change("leaders", [], [r.label for r in leaders]))
+                changes.append(Change("leaders", [], [label_text(r) for r in leaders]))
                 self.leaders_in_create.add(token)
+            if want.invite:
+                changes.append(Change("invite", None, True))
             action = self.act(
                 "create",
                 want,
                 want.ref,
-                "create",
-                {want.kind: body},
-                PHASE_OF_KIND[want.kind],
                 depends_on=self.ready_deps(want.parent, *(leaders or ())),
                 changes=tuple(changes),
             )
@@ -368,17 +571,12 @@ class _Builder:
                 )
         changes = self.field_changes(want, have)
         if changes:
-            body = {**target.payload(), "name": want.name}
-            body.update({c.field: c.after for c in changes if c.field != "name"})
             if want.invite and any(c.field == "email" for c in changes):
-                body["invite"] = True
+                changes.append(Change("invite", None, True))
             self.act(
                 "update",
                 want,
                 target,
-                "update",
-                {want.kind: body},
-                PHASE_OF_KIND[want.kind],
                 depends_on=self.ready_deps(want.parent),
                 changes=tuple(changes),
             )
@@ -387,9 +585,6 @@ class _Builder:
                 "activate",
                 want,
                 target,
-                "activate",
-                target.payload(),
-                PHASE_OF_KIND[want.kind],
                 depends_on=self.ready_deps(want.parent),
                 changes=(Change("active", False, True),),
             )
@@ -440,9 +635,6 @@ class _Builder:
             "deactivate",
             want,
             target,
-            "deactivate",
-            target.payload(),
-            PHASE_DEACTIVATE,
             depends_on=self.ready_deps(want.ref),
             changes=(Change("active", True, False),),
         )
@@ -468,31 +660,24 @@ class _Builder:
     def plan_links(
         self, want: Entity, target: Ref, rel: str, wanted: frozenset[Ref], current: frozenset[Ref]
     ) -> None:
-        add_suffix, remove_suffix, key = RELATION_SERVICES[rel]
         want_tokens = {self.index.token(r): r for r in wanted}
         have_tokens = {self.index.token(r): r for r in current}
         for tok in sorted(set(want_tokens) - set(have_tokens), key=str):
-            other = want_tokens[tok]
-            self.add_link("attach", want, target, rel, other, add_suffix, key)
+            self.add_link("attach", want, target, rel, want_tokens[tok])
         for tok in sorted(set(have_tokens) - set(want_tokens), key=str):
-            self.add_link("detach", want, target, rel, have_tokens[tok], remove_suffix, key)
+            self.add_link("detach", want, target, rel, have_tokens[tok])
 
-    def add_link(
-        self, op: str, want: Entity, target: Ref, rel: str, other: Ref, suffix: str, key: str
-    ) -> None:
+    def add_link(self, op: str, want: Entity, target: Ref, rel: str, other: Ref) -> None:
         attach = op == "attach"
+        hit = self.index.find(other) or self.desired_index.find(other)
         self.act(
             op,
             want,
             target,
-            suffix,
-            {**target.payload(), key: self.payload_ref(other)},
-            PHASE_RELATIONS if attach else PHASE_DETACH,
-            key=f":{rel}:{entity_key(self.index.best(other))}",
             # A detach needs nothing first: removals wait for the additive phase anyway.
             depends_on=self.ready_deps(want.ref, other) if attach else (),
             relation=rel,
-            detail=f"{rel} {'+=' if attach else '-='} {self.describe(other)}",
+            detail=link_detail(rel, op, self.index.best(other), hit.name if hit else None),
         )
 
     def plan_leaders(
@@ -504,17 +689,13 @@ class _Builder:
         if want_tokens == {self.index.token(r) for r in current}:
             return
         leaders = _sorted_refs(self.index.best(r) for r in wanted)
-        body = {**target.payload(), "name": want.name, "leaders": [r.payload() for r in leaders]}
-        before = sorted(self.index.best(r).label for r in current)
+        before = sorted(label_text(self.index.best(r)) for r in current)
         self.act(
             "leaders",
             want,
             target,
-            "update",
-            {"person": body},
-            PHASE_LEADERS,
             depends_on=self.ready_deps(want.ref, *wanted),
-            changes=(Change("leaders", before, [r.label for r in leaders]),),
+            changes=(Change("leaders", before, [label_text(r) for r in leaders]),),
             relation="leaders",
         )
 
@@ -535,7 +716,6 @@ class _Builder:
                         f"the account defines: {known}"
                     )
                 continue
-            field_id = self.custom_field_ids[name]
             if name in wanted and not self.available(name, want):
                 where = _where(want)
                 self.problems.append(
@@ -544,20 +724,14 @@ class _Builder:
                     f"{self.custom_field_labels[name]})"
                 )
                 continue
-            field = f":customFields:{name}"
             change = Change(f"customFields.{name}", current.get(name), wanted.get(name))
             if name in wanted and (
                 name not in current or not same_custom_value(wanted[name], current[name])
             ):
-                value = {"id": field_id, "value": wanted[name]}
                 self.act(
                     "set",
                     want,
                     target,
-                    "set_custom_field_value",
-                    {**target.payload(), "customField": value},
-                    PHASE_RELATIONS,
-                    key=field,
                     depends_on=self.ready_deps(want.ref),
                     changes=(change,),
                     relation="customFields",
@@ -567,10 +741,6 @@ class _Builder:
                     "clear",
                     want,
                     target,
-                    "clear_custom_field_value",
-                    {**target.payload(), "customField": {"id": field_id}},
-                    PHASE_DETACH,
-                    key=field,
                     changes=(change,),
                     relation="customFields",
                 )
@@ -606,10 +776,6 @@ class _Builder:
             op,
             want,
             target,
-            f"{op}_specific_tasks",
-            target.payload(),
-            PHASE_RELATIONS,
-            key=":specificTasks",
             depends_on=self.ready_deps(want.ref),
             changes=(Change("specificTasks.enabled", live_value, wanted),),
             relation="specificTasks.enabled",
@@ -651,11 +817,8 @@ class _Builder:
                 "delete",
                 group,
                 group.ref,
-                "delete",
-                {**group.ref.payload(), "force": True},
-                PHASE_DELETE,
                 changes=(Change("exists", True, False),),
-                detail="force: also removes its assignments",
+                detail=DELETE_DETAIL,
             )
         return []  # pruned: none of them is left alone
 
