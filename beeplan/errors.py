@@ -10,6 +10,8 @@ import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from .safetext import capped
+
 
 class ExitStatus(enum.IntEnum):
     SUCCESS = 0  # success, or no changes
@@ -71,6 +73,8 @@ class ApiError(BeeplanError):
     """The API answered with an error (``"status": "error"`` or a non-200 code)."""
 
     def __init__(self, service: str, message: str, http_status: int | None = None):
+        # The server's words are printed: escaped, and short even if it sent a whole page.
+        message = capped(str(message))
         self.service = service
         self.api_message = message
         self.http_status = http_status

@@ -154,6 +154,8 @@ class Plan:
     # Under prune: kinds the manifests hold no key for, and how many live
     # entities of each that leaves alone (None: not read, so not counted).
     unmanaged_kinds: Mapping[str, int | None] = field(default_factory=dict)
+    manifest_path: str = ""  # the manifests it was made from, as given on the command line
+    manifest_digest: str = ""  # and their digest (see beeplan.planfile.manifest_digest)
 
     @property
     def empty(self) -> bool:
@@ -209,6 +211,37 @@ def fingerprint(entity: Entity | None, relations: Iterable[str] = ()) -> str:
         }
     raw = json.dumps(doc, sort_keys=True, default=str).encode()
     return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def plan_digest(plan: Plan) -> str:
+    """A short hash of everything a plan would do and checks, shown by every rendering.
+
+    A reviewer matches the digest in the PR comment with the one ``apply``
+    prints for the plan file it was given: equal digests, same plan.
+    """
+    doc = {
+        "actions": [
+            [
+                a.id,
+                a.op,
+                [a.target.kind, a.target.xid, a.target.id],
+                a.name,
+                a.service,
+                a.payload,
+                a.phase,
+                list(a.depends_on),
+                [[c.field, c.before, c.after] for c in a.changes],
+                a.relation,
+                a.detail,
+            ]
+            for a in plan.actions
+        ],
+        "fingerprints": dict(plan.fingerprints),
+        "read_relations": {k: sorted(v) for k, v in plan.read_relations.items()},
+        "manifests": plan.manifest_digest,
+    }
+    raw = json.dumps(doc, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
+    return hashlib.sha256(raw.encode()).hexdigest()[:12]
 
 
 def _ref_json(ref: Ref | None) -> Any:
@@ -900,6 +933,11 @@ def make_plan(
     """
     plan = _Builder(desired, live).build()
     return _with_safety(_evolve(plan, read_calls=read_calls), live, desired, owed)
+
+
+def with_safety(plan: Plan, live: State, desired: State, owed: frozenset[str]) -> Plan:
+    """The plan with its safety-threshold violations computed from ``live`` (not read from it)."""
+    return _with_safety(plan, live, desired, owed)
 
 
 def require_possible(plan: Plan) -> None:

@@ -18,9 +18,11 @@ from .client import BeeboleClient
 from .errors import PlanError, Problem, warning_lines
 from .journal import Journal
 from .live import LiveReader, Progress
-from .model import Ref, State, entity_key
-from .planner import Plan, fingerprint, make_plan
+from .model import Entity, Ref, State, entity_key
+from .planfile import check_document, check_manifests, manifest_digest
+from .planner import Plan, fingerprint, make_plan, with_safety
 from .render import Budget, plan_from_json
+from .safetext import capped, printable
 from .slices import Cost, Slice, days_needed, plan_cost, select_slice
 from .targeted import TargetedPlan, diff_manifests, plan_changes
 from .targeted import label as targeted_label
@@ -46,6 +48,15 @@ def compute_plan(
 ) -> Plan:
     """Read what the manifests manage and diff it against them."""
     return plan_and_live(client, desired, parallelism, progress)[0]
+
+
+def with_source(plan: Plan, source: Path) -> Plan:
+    """The plan with the manifest path it was made from and their digest.
+
+    A saved plan carries both, so ``apply`` can tell whether the manifests at
+    hand are still the ones reviewed (see ``beeplan.planfile``).
+    """
+    return replace(plan, manifest_path=str(source), manifest_digest=manifest_digest(source))
 
 
 def plan_and_live(
@@ -146,21 +157,31 @@ def is_plan_file(path: Path) -> bool:
 class SavedPlan:
     plan: Plan
     document: dict[str, Any]
+    desired: State | None = None  # the manifests it was made from, when at hand and unchanged
 
 
-def load_saved_plan(path: Path, endpoint: str) -> SavedPlan:
-    """A saved plan, refused when it was made against another endpoint."""
+def load_saved_plan(path: Path, endpoint: str, manifests: Path | None = None) -> SavedPlan:
+    """A saved plan that passed every check needing no API call (see ``beeplan.planfile``).
+
+    Its problems and safety violations are not taken from the file: they are
+    recomputed by ``recheck_saved`` once the live account was read.
+    """
     plan, doc = plan_from_json(path.read_text(encoding="utf-8"), str(path))
-    if doc.get("endpoint") not in (None, endpoint):
+    check_document(plan, doc, endpoint, str(path))
+    if plan.problems:  # a plan made with impossible changes stays refused
         raise PlanError(
-            f"{path} was made against {doc['endpoint']}, not {endpoint}; "
-            "make a new plan against this endpoint"
+            f"{path} lists {len(plan.problems)} impossible change(s); fix the manifests "
+            "and make a new plan:\n" + "\n".join(f"  - {p}" for p in plan.problems)
         )
-    return SavedPlan(plan, doc)
+    desired = check_manifests(plan, manifests, str(path))
+    return SavedPlan(replace(plan, problems=(), destroy_violations=()), doc, desired)
 
 
-def check_fresh(client: BeeboleClient, plan: Plan, parallelism: int) -> None:
-    """Refuse a saved plan whose touched entities changed since it was made."""
+def check_fresh(client: BeeboleClient, plan: Plan, parallelism: int) -> dict[str, Entity | None]:
+    """Refuse a saved plan whose touched entities changed since it was made.
+
+    Returns what was re-read, per entity key, for ``recheck_saved``.
+    """
     wanted: dict[Ref, tuple[str, ...]] = {}
     keys: dict[Ref, str] = {}
     for key, relations in plan.read_relations.items():
@@ -181,6 +202,91 @@ def check_fresh(client: BeeboleClient, plan: Plan, parallelism: int) -> None:
             f"the saved plan is stale: {len(stale)} entit{'y' if len(stale) == 1 else 'ies'} "
             f"changed since it was made ({shown}). Make a new plan."
         )
+    return {keys[ref]: entity for ref, entity in current.items()}
+
+
+def saved_safety(
+    client: BeeboleClient, saved: SavedPlan, parallelism: int, *, allow_destroy: bool
+) -> Plan:
+    """The saved plan with its safety-threshold violations recomputed, never read from the file.
+
+    Pessimistic first, with no API call: with no live entity counted, every
+    removal weighs the most. Only a plan that fails that, without
+    --allow-destroy, reads the account to count exactly, and only when its
+    manifests are at hand (they say which kinds and relations are managed).
+    """
+    plan = saved.plan
+    owed = Journal.for_client(client).owed()
+    checked = with_safety(plan, State(), saved.desired or State(), owed)
+    if checked.destroy_violations and not allow_destroy and saved.desired is not None:
+        live = LiveReader(client, parallelism).read(saved.desired)
+        checked = with_safety(plan, live, saved.desired, owed)
+    return checked
+
+
+def live_problems(client: BeeboleClient, plan: Plan, current: dict[str, Entity | None]) -> Plan:
+    """The impossible changes of a saved plan, recomputed from its actions and the account.
+
+    ``current``: what ``check_fresh`` re-read. A file that empties its
+    ``problems`` changes nothing here.
+    """
+    problems = _live_problems(plan, current) + _custom_field_problems(client, plan)
+    return replace(plan, problems=tuple(printable(p) for p in problems))
+
+
+def _live_problems(plan: Plan, current: dict[str, Entity | None]) -> list[str]:
+    created = {entity_key(a.target) for a in plan.actions if a.op == "create"}
+    # The names each entity ends up with: the live one, or the one an update renames it to.
+    renamed = {
+        (entity_key(a.target), c.after)
+        for a in plan.actions
+        for c in a.changes
+        if c.field == "name"
+    }
+    problems: list[str] = []
+    for action in plan.actions:
+        key = entity_key(action.target)
+        live = current.get(key)
+        if action.op == "create":
+            if live is not None:
+                problems.append(f"{action.id}: {key} already exists")
+            continue
+        if live is None:
+            if key not in created:
+                problems.append(f"{action.id}: {key} does not exist")
+            continue
+        if action.target.id is not None and live.ref.id != action.target.id:
+            problems.append(f"{action.id}: {key} has id {live.ref.id}, not {action.target.id}")
+        if action.op not in ("update", "leaders"):
+            continue
+        # These calls send the name: one the plan does not show as changed must be the live one.
+        names = [c for c in action.changes if c.field == "name"]
+        if names and names[0].before != live.name:
+            problems.append(f"{action.id}: {key} is named {live.name!r}, not {names[0].before!r}")
+        elif not names and action.name != live.name and (key, action.name) not in renamed:
+            problems.append(f"{action.id}: it would rename {key} ({live.name!r}) unshown")
+        for change in action.changes:
+            if change.field in live.fields and change.before != live.fields[change.field]:
+                problems.append(f"{action.id}: {key} {change.field} is not {change.before!r}")
+    return problems
+
+
+def _custom_field_problems(client: BeeboleClient, plan: Plan) -> list[str]:
+    """Custom field ids a plan file sends must be the account's ids for the names it shows."""
+    actions = [a for a in plan.actions if a.op in ("set", "clear")]
+    if not actions:
+        return []
+    answer = client.call("custom_field.list").get("customFields", [])
+    ids = {str(cf.get("name", "")): cf.get("id") for cf in answer if isinstance(cf, dict)}
+    problems = []
+    for action in actions:
+        name = action.changes[0].field.partition(".")[2]
+        sent = action.payload["customField"]["id"]
+        if name not in ids:
+            problems.append(f"{action.id}: the account has no custom field {name!r}")
+        elif str(ids[name]) != str(sent):
+            problems.append(f"{action.id}: custom field {name!r} is #{ids[name]}, not #{sent}")
+    return problems
 
 
 def guard_apply(
@@ -326,10 +432,13 @@ def apply_plan(
 
 def report(outcome: Outcome, calls: int, seconds: float) -> str:
     lines = [f"Apply: {outcome.summary()} ({calls} API calls, {seconds:.1f}s)."]
+    # Labels come from the account and messages from the server: escaped, messages capped.
     for action, message in outcome.failed:
-        lines.append(f"  failed:  {action.service} {action.target.label}: {message}")
+        label = printable(action.target.label)
+        lines.append(f"  failed:  {action.service} {label}: {capped(message)}")
     for action, reason in outcome.skipped[:20]:
-        lines.append(f"  skipped: {action.service} {action.target.label}: {reason}")
+        label = printable(action.target.label)
+        lines.append(f"  skipped: {action.service} {label}: {printable(reason)}")
     if len(outcome.skipped) > 20:
         lines.append(f"  ... and {len(outcome.skipped) - 20} more skipped")
     if not outcome.ok:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -24,11 +25,14 @@ from ..workflow import (
     choose_slice,
     guard_safety,
     is_plan_file,
+    live_problems,
     load_manifests,
     load_saved_plan,
     owed_by,
     report,
+    saved_safety,
     slice_report,
+    with_source,
 )
 from .options import (
     changed_since_option,
@@ -194,6 +198,7 @@ def plan_command(
         plan, usage = compute_plan_with_usage(
             client, desired, parallelism, show, usage_days, since
         )
+        plan = with_source(plan, path)
         budget = budget_of(client, plan, usage)
     if out is not None:
         out.write_text(plan_to_json(plan, budget, endpoint, usage), encoding="utf-8")
@@ -233,7 +238,7 @@ def check_command(
     desired = load_manifests(path)
     since = load_since(changed_since, path)
     with open_client(endpoint, token_file) as client:
-        plan = compute_plan(client, desired, parallelism, False, since)
+        plan = with_source(compute_plan(client, desired, parallelism, False, since), path)
         budget = budget_of(client, plan)
     if plan.empty and not plan.problems:
         return ExitStatus.SUCCESS
@@ -252,7 +257,8 @@ Examples:
   beeplan apply examples/acme --endpoint sandbox:demo.db --auto-approve
   beeplan plan manifests/ -o plan.json && beeplan apply plan.json --auto-approve
   beeplan apply manifests/ --allow-destroy      # past the deactivation safety threshold
-  beeplan apply manifests/ --max-calls 4000 --auto-approve   # a part a day; re-run to go on""",
+  beeplan apply manifests/ --max-calls 4000 --auto-approve   # a part a day; re-run to go on
+  beeplan apply plan.json --manifests manifests/   # refused if they changed since""",
 )
 @click.argument("target", metavar="PATH|PLANFILE", type=click.Path(exists=True, path_type=Path))
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (needed with no tty).")
@@ -272,6 +278,12 @@ Examples:
     help="Spend at most N API calls (reads included): apply the dependency-closed part "
     "of the plan that fits, and say what is left. Re-running continues.",
 )
+@click.option(
+    "--manifests",
+    type=click.Path(exists=True, path_type=Path),
+    help="With a PLANFILE: the manifests it was made from; refused if they changed since "
+    "(default: the path the plan records, when it exists).",
+)
 @usage_days_option
 @endpoint_options
 @parallelism_option
@@ -283,6 +295,7 @@ def apply_command(
     allow_destroy: bool,
     ignore_quota: bool,
     max_calls: int | None,
+    manifests: Path | None,
     usage_days: int,
     endpoint: str,
     token_file: Path | None,
@@ -295,21 +308,24 @@ def apply_command(
     Independent calls run in parallel; a failure skips what depends on it,
     and removals run only when everything else succeeded.
     """
-    saved = is_plan_file(target)
-    desired = None if saved else load_manifests(target)
+    saved = load_saved_plan(target, endpoint, manifests) if is_plan_file(target) else None
+    desired = None if saved is not None else load_manifests(target)
     quiet = _quiet(ctx)
     with open_client(endpoint, token_file) as client:
         usage = None
-        if desired is None:
-            plan = load_saved_plan(target, endpoint).plan
-            # The budget first: a plan that cannot run today spends no re-reads.
+        if saved is not None:
+            # Safety, then the budget: a plan that cannot run today spends no re-reads.
+            plan = saved_safety(client, saved, parallelism, allow_destroy=allow_destroy)
             guard_safety(plan, allow_destroy=allow_destroy)
             part = _slice_or_offer(client, plan, max_calls, ignore_quota, auto_approve, True)
-            check_fresh(client, part.plan, parallelism)
+            current = check_fresh(client, part.plan, parallelism)
+            plan = replace(plan, problems=live_problems(client, part.plan, current).problems)
         else:
+            assert desired is not None
             plan, usage = compute_plan_with_usage(
                 client, desired, parallelism, stderr_is_tty() or _verbose(ctx), usage_days
             )
+            plan = with_source(plan, target)
         budget = budget_of(client, plan, usage)
         require_possible(plan)
         if plan.empty:

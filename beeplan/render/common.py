@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from ..model import KINDS
-from ..planner import Action, Plan
+from ..planner import Action, Plan, plan_digest
+from ..safetext import printable
 from ..usage import EntityUsage, UsageReport, describe
+
+__all__ = ["printable"]  # re-exported: renderers escape what they did not write
 
 # + creates, ~ changes in place, > links, - removes.
 SYMBOL = {
@@ -83,6 +87,21 @@ def summary_line(plan: Plan) -> str:
         f"{c['create']} to create, {c['update']} to update, "
         f"{c['attach'] + c['detach']} to attach/detach, {c['deactivate']} to deactivate."
     )
+
+
+def digest_line(plan: Plan) -> str:
+    """The same short digest in text, Markdown and JSON: a reviewer matches them up."""
+    return f"Plan digest: {plan_digest(plan)}"
+
+
+def fence(lines: Iterable[str], info: str = "") -> tuple[str, str]:
+    """Opening and closing code fence longer than any run of backticks in ``lines``.
+
+    So a name holding ``` cannot close the block and write Markdown of its own.
+    """
+    longest = max((len(run) for line in lines for run in re.findall("`+", line)), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return ticks + info, ticks
 
 
 def budget_line(budget: Budget) -> str:

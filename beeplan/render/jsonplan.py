@@ -15,7 +15,7 @@ import jsonschema
 from .. import __version__
 from ..errors import PlanError
 from ..model import Ref
-from ..planner import PLAN_FORMAT_VERSION, Action, Change, Plan, Unmanaged
+from ..planner import PLAN_FORMAT_VERSION, Action, Change, Plan, Unmanaged, plan_digest
 from ..usage import UsageReport
 from .common import Budget
 
@@ -35,10 +35,11 @@ def plan_document(
     endpoint: str | None = None,
     usage: UsageReport | None = None,
 ) -> dict[str, Any]:
-    doc = {
+    doc: dict[str, Any] = {
         "format_version": PLAN_FORMAT_VERSION,
         "beeplan_version": __version__,
         "endpoint": endpoint,
+        "plan_digest": plan_digest(plan),
         "summary": plan.counts(),
         "calls": {
             "read": plan.read_calls,
@@ -75,6 +76,8 @@ def plan_document(
     }
     if usage is not None:
         _add_usage(doc, plan, usage)
+    if plan.manifest_digest:
+        doc["manifests"] = {"path": plan.manifest_path, "digest": plan.manifest_digest}
     return doc
 
 
@@ -177,5 +180,7 @@ def plan_from_json(text: str, source: str = "plan file") -> tuple[Plan, dict[str
         read_calls=int(doc.get("calls", {}).get("read", 0)),
         prune=bool(doc.get("prune", False)),
         unmanaged_kinds=dict(doc.get("unmanaged_kinds", {})),
+        manifest_path=doc.get("manifests", {}).get("path", ""),
+        manifest_digest=doc.get("manifests", {}).get("digest", ""),
     )
     return plan, doc

@@ -14,9 +14,12 @@ from .common import (
     action_line,
     budget_line,
     change_lines,
+    digest_line,
+    fence,
     grouped,
     in_use,
     in_use_line,
+    printable,
     summary_line,
     unmanaged_kinds_lines,
 )
@@ -26,7 +29,7 @@ MARKER = "<!-- beeplan-plan -->"
 
 
 def _escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    return printable(text).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def render_markdown(
@@ -59,6 +62,8 @@ def render_markdown(
             f"{c['deactivate']} |",
             "",
             f"Plan: {summary_line(plan)}",
+            "",
+            f"{digest_line(plan)} (`beeplan apply` prints it too: they must match)",
         ]
         still_used = in_use(plan, usage)
         if still_used and usage is not None:
@@ -84,31 +89,33 @@ def render_markdown(
     for warning in plan.warnings:
         head += ["", f"> **Warning:** {_escape(warning)}"]
     if graph:
+        graph_open, graph_close = fence(graph.splitlines(), "mermaid")
         head += [
             "",
             "<details><summary>What changes (diagram)</summary>",
             "",
-            "```mermaid",
+            graph_open,
             graph.rstrip(),
-            "```",
+            graph_close,
             "",
             "</details>",
         ]
 
-    tail_open = ["", "<details><summary>Details</summary>", "", "```diff"]
-    tail_close = ["```", "", "</details>", ""]
     body: list[str] = []
     for entity, actions in grouped(plan.actions):
-        body.append(f"  {entity} ({actions[0].name})")
+        body.append(printable(f"  {entity} ({actions[0].name})"))
         for action in actions:
             symbol = SYMBOL[action.op]
             # diff fences colour lines by their first character
             prefix = {"+": "+", "-": "-", "~": "!", ">": "+"}[symbol]
-            body.append(f"{prefix}   {symbol} {action_line(action)}")
-            body += [f"        {line}" for line in change_lines(action)]
+            body.append(printable(f"{prefix}   {symbol} {action_line(action)}"))
+            body += [printable(f"        {line}") for line in change_lines(action)]
             found = usage.of(action.target) if usage and action.op == "deactivate" else None
             if usage is not None and found is not None and found.used:
-                body.append(f"        {describe(found, usage.days)}")
+                body.append(printable(f"        {describe(found, usage.days)}"))
+    body_open, body_close = fence(body, "diff")
+    tail_open = ["", "<details><summary>Details</summary>", "", body_open]
+    tail_close = [body_close, "", "</details>", ""]
 
     text = "\n".join(head)
     if not body:
@@ -122,7 +129,7 @@ def render_markdown(
         kept.append(line)
         size += len(line) + 1
     if len(kept) < len(body):
-        kept.append("```")
+        kept.append(body_close)
         kept.append(
             f"\n*Details truncated: {len(body) - len(kept) + 1} of {len(body)} lines not shown "
             "(a comment is capped near 65,535 characters). Run `beeplan plan` for the full plan.*"

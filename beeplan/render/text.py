@@ -12,9 +12,11 @@ from .common import (
     action_line,
     budget_line,
     change_lines,
+    digest_line,
     grouped,
     in_use,
     in_use_line,
+    printable,
     summary_line,
     unmanaged_kinds_lines,
 )
@@ -29,6 +31,8 @@ def render_text(
     usage: UsageReport | None = None,
 ) -> str:
     def paint(text: str, symbol: str) -> str:
+        # Escape first: names and messages must not bring their own terminal codes.
+        text = printable(text)
         return click.style(text, fg=COLOR[symbol]) if color else text
 
     out: list[str] = []
@@ -55,15 +59,15 @@ def render_text(
         out.append("")
         for entity, actions in grouped(plan.actions):
             first = actions[0]
-            out.append(f"  {entity} ({first.name})")
+            out.append(printable(f"  {entity} ({first.name})"))
             for action in actions:
                 symbol = SYMBOL[action.op]
                 out.append(paint(f"    {symbol} {action_line(action)}", symbol))
                 for line in change_lines(action):
-                    out.append(f"        {line}")
+                    out.append(printable(f"        {line}"))
                 found = usage.of(action.target) if usage and action.op == "deactivate" else None
                 if usage is not None and found is not None and found.used:
-                    out.append(f"        {describe(found, usage.days)}")
+                    out.append(printable(f"        {describe(found, usage.days)}"))
         out.append("")
     if plan.unmanaged:
         why = "their kind is not managed" if plan.prune else "settings.prune: false"
@@ -73,7 +77,7 @@ def render_text(
         )
         for item in plan.unmanaged[:20]:
             state = "" if item.active else ", inactive"
-            out.append(f"  ? {item.ref} ({item.name}{state})")
+            out.append(printable(f"  ? {item.ref} ({item.name}{state})"))
         if len(plan.unmanaged) > 20:
             out.append(f"  ... and {len(plan.unmanaged) - 20} more")
         out.append("")
@@ -81,11 +85,12 @@ def render_text(
     if kinds:
         out += [*kinds, ""]
     for warning in plan.warnings:
-        out.append(f"Warning: {warning}")
+        out.append(printable(f"Warning: {warning}"))
     for violation in plan.destroy_violations:
         out.append(paint(f"Refused without --allow-destroy: {violation}.", "-"))
     if not plan.empty:
         out.append("Plan: " + summary_line(plan))
+        out.append(digest_line(plan))
     if budget is not None:
         out.append(budget_line(budget))
     return "\n".join(out).rstrip() + "\n"

@@ -1,0 +1,215 @@
+"""A saved plan is data, not a script: the checks ``apply plan.json`` makes before any call.
+
+A plan file travels (a CI artifact from the PR job to the merge job), so
+anyone who can touch it could otherwise make apply call any service with
+any payload. Nothing in it is trusted:
+
+- each action is rebuilt from what it shows (op, target, name, relation,
+  detail, changes) with the planner's own ``build_action``; its id, service,
+  payload and phase must be the rebuilt ones, so no call outside the
+  planner's vocabulary runs and what is shown is what is sent;
+- action ids are unique, dependencies name actions of the plan and form no
+  cycle; every target is fingerprinted (its live state is then re-checked);
+- the endpoint is required and must be this one; the recorded digest must
+  match the plan's content, and the manifests, when at hand, their digest;
+- impossible changes and the safety threshold are recomputed by ``apply``
+  from the actions and the live account, never read from the file.
+
+Every refusal is one ``PlanError`` naming the first offending action and why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import PlanError
+from .model import State, entity_key
+from .planner import Action, ActionError, Plan, build_action, plan_digest
+from .safetext import printable
+
+PAYLOAD_SHOWN = 160  # characters of an expected payload quoted in a refusal
+
+
+def manifest_digest(path: str | Path) -> str:
+    """A hash of the manifest set at ``path``: each file's path (below it) and bytes."""
+    from .manifest import manifest_files
+
+    root = Path(path)
+    digest = hashlib.sha256()
+    for file in manifest_files(root):
+        name = file.relative_to(root).as_posix() if root.is_dir() else file.name
+        data = file.read_bytes()
+        # Lengths first, so no two different sets hash the same bytes.
+        digest.update(f"{len(name.encode())}:{name}{len(data)}:".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    # sort_keys, and JSON's own types: true is not 1, "1" is not 1.
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _refuse(source: str, action: Action | None, why: str) -> PlanError:
+    what = f"action {action.id!r}: " if action is not None else ""
+    return PlanError(printable(f"{source} refused: {what}{why}. Nothing was applied."))
+
+
+def _custom_field_ids(actions: tuple[Action, ...], source: str) -> dict[str, int]:
+    """The custom field ids the plan's set/clear actions send, one per field name.
+
+    They cannot be rebuilt from the file alone; ``apply`` compares them with
+    the account's own ids before any write.
+    """
+    ids: dict[str, int] = {}
+    for action in actions:
+        if action.op not in ("set", "clear") or not action.changes:
+            continue
+        name = action.changes[0].field.partition(".")[2]
+        value = action.payload.get("customField")
+        field_id = value.get("id") if isinstance(value, Mapping) else None
+        if not isinstance(field_id, int) or isinstance(field_id, bool):
+            raise _refuse(source, action, "its payload names no custom field id")
+        if ids.setdefault(name, field_id) != field_id:
+            raise _refuse(source, action, f"custom field {name!r} has two different ids")
+    return ids
+
+
+def check_actions(plan: Plan, source: str) -> None:
+    """Refuse actions the planner would not have made exactly so."""
+    seen: set[str] = set()
+    for action in plan.actions:
+        if action.id in seen:
+            raise _refuse(source, action, "a second action with this id")
+        seen.add(action.id)
+    ids = _custom_field_ids(plan.actions, source)
+    for action in plan.actions:
+        try:
+            rebuilt = build_action(
+                action.op,
+                action.kind,
+                action.target,
+                action.name,
+                relation=action.relation,
+                detail=action.detail,
+                changes=action.changes,
+                depends_on=action.depends_on,
+                custom_field_ids=ids,
+            )
+        except ActionError as exc:
+            raise _refuse(source, action, f"beeplan never plans this ({exc})") from None
+        if action.service != rebuilt.service:
+            raise _refuse(
+                source,
+                action,
+                f"it calls {action.service}, but {action.op} on {action.target} "
+                f"calls {rebuilt.service}",
+            )
+        if _canonical(action.payload) != _canonical(rebuilt.payload):
+            expected = _canonical(rebuilt.payload)
+            if len(expected) > PAYLOAD_SHOWN:
+                expected = expected[:PAYLOAD_SHOWN] + "..."
+            raise _refuse(
+                source,
+                action,
+                f"its payload is not the one its op, target and changes make ({expected})",
+            )
+        if action.id != rebuilt.id:
+            raise _refuse(source, action, f"its id does not match what it does ({rebuilt.id})")
+        if action.phase != rebuilt.phase:
+            raise _refuse(source, action, f"its phase is {action.phase}, not {rebuilt.phase}")
+
+
+def check_dependencies(plan: Plan, source: str) -> None:
+    """Dependencies name actions of this plan and form no cycle."""
+    by_id = {a.id: a for a in plan.actions}
+    for action in plan.actions:
+        for dep in action.depends_on:
+            if dep not in by_id:
+                raise _refuse(source, action, f"it depends on {dep!r}, which is not in the plan")
+            if dep == action.id:
+                raise _refuse(source, action, "it depends on itself")
+    # Iterative depth-first search: white 0, on the current path 1, done 2.
+    state = dict.fromkeys(by_id, 0)
+    for start in by_id:
+        if state[start]:
+            continue
+        stack = [(start, iter(by_id[start].depends_on))]
+        state[start] = 1
+        while stack:
+            node, deps = stack[-1]
+            dep = next(deps, "")
+            if not dep:
+                state[node] = 2
+                stack.pop()
+            elif state[dep] == 1:
+                raise _refuse(source, by_id[dep], "its dependencies form a cycle")
+            elif state[dep] == 0:
+                state[dep] = 1
+                stack.append((dep, iter(by_id[dep].depends_on)))
+
+
+def check_fingerprints(plan: Plan, source: str) -> None:
+    """Every target's live state was recorded, with the relations its actions change."""
+    for action in plan.actions:
+        key = entity_key(action.target)
+        if key not in plan.fingerprints:
+            raise _refuse(source, action, f"its target {key} has no fingerprint")
+        covered = plan.read_relations.get(key)
+        if covered is None or (action.relation and action.relation not in covered):
+            raise _refuse(
+                source, action, f"the fingerprint of {key} does not cover {action.relation or 'it'}"
+            )
+
+
+def check_document(plan: Plan, doc: Mapping[str, Any], endpoint: str, source: str) -> None:
+    """Every check of a plan file that needs no API call; raises ``PlanError``."""
+    recorded = doc.get("endpoint")
+    if not isinstance(recorded, str) or not recorded:
+        raise _refuse(source, None, "it records no endpoint; make a new plan with this beeplan")
+    if recorded != endpoint:
+        raise PlanError(
+            f"{source} was made against {recorded}, not {endpoint}; "
+            "make a new plan against this endpoint"
+        )
+    check_actions(plan, source)
+    check_dependencies(plan, source)
+    check_fingerprints(plan, source)
+    digest = plan_digest(plan)
+    if doc.get("plan_digest") != digest:
+        raise _refuse(
+            source,
+            None,
+            f"its content has digest {digest}, not the recorded {doc.get('plan_digest')!r} "
+            "(edited after it was made?)",
+        )
+
+
+def check_manifests(plan: Plan, given: Path | None, source: str) -> State | None:
+    """The manifests the plan was made from, when at hand: refused if they changed since.
+
+    ``given`` is ``--manifests``; without it, the path the plan records, when
+    it exists (the same checkout in a later CI job). None: nothing to check.
+    """
+    path = given
+    if path is None:
+        if not plan.manifest_path or not Path(plan.manifest_path).exists():
+            return None
+        path = Path(plan.manifest_path)
+    if not plan.manifest_digest:
+        raise _refuse(source, None, f"it records no manifest digest to check {path} against")
+    digest = manifest_digest(path)
+    if digest != plan.manifest_digest:
+        raise _refuse(
+            source,
+            None,
+            f"the manifests at {path} are not the ones it was made from "
+            f"(digest {digest[:12]}, the plan's {plan.manifest_digest[:12]}); make a new plan",
+        )
+    from .manifest import load
+
+    return load(path)
