@@ -69,6 +69,9 @@ def test_prune_with_an_empty_list_deactivates_that_kind_and_names_the_kinds_left
     assert [p["active"] for p in people] == [True, True]  # not managed: left alone
 
     # Converged on what it manages, it still says what it leaves alone.
+    code, out, err = run("apply", manifest, "--auto-approve")
+    assert code == 0, err
+    assert "The account matches" not in out and "people (2 live)" in out
     code, out, err = run("plan", manifest, "--detailed-exitcode")
     assert code == 0, out + err
     assert "The account matches" not in out

@@ -329,7 +329,10 @@ def apply_command(
         budget = budget_of(client, plan, usage)
         require_possible(plan)
         if plan.empty:
-            if not quiet:
+            if not quiet and plan.leaves_kinds_alone:
+                # Under prune, kinds with no key are left alone: say which, never "matches".
+                click.echo(render_text(plan, color=use_color(sys.stdout.isatty())), nl=False)
+            elif not quiet:
                 click.echo("No changes. The account matches the manifests.")
             return ExitStatus.SUCCESS
         if not quiet:
