@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from .applier import Applier, Outcome, ProgressCallback
 from .client import BeeboleClient
+from .drift import CheckRun, default_state_path, run_check
 from .errors import PlanError, Problem, warning_lines
 from .journal import Journal
 from .live import LiveReader, Progress
@@ -96,6 +98,24 @@ def compute_targeted_plan(
     note = targeted_label(len(diff.changes), base_label)
     plan = replace(plan, warnings=(*plan.warnings, note))
     return TargetedPlan(plan, live, len(diff.changes), False)
+
+
+def budgeted_check(
+    client: BeeboleClient,
+    desired: State,
+    manifests: Path,
+    max_calls: int,
+    state_path: Path | None = None,
+    parallelism: int = 4,
+    now: datetime | None = None,
+) -> CheckRun:
+    """``check --max-calls N``: verify the least recently verified part that fits in N calls.
+
+    The state file (default: under the cache dir, per account and manifest
+    set) only decides what to read; drift is what the API answered now.
+    """
+    path = state_path or default_state_path(client, manifests)
+    return run_check(client, desired, max_calls, path, parallelism, now)
 
 
 def plan_with_usage(

@@ -11,6 +11,7 @@ import click
 
 from .. import workflow
 from ..client import BeeboleClient
+from ..drift import coverage_lines
 from ..errors import BeeplanError, ExitStatus, PlanError
 from ..model import State
 from ..planner import Plan, require_possible
@@ -218,24 +219,53 @@ def plan_command(
 Examples:
   beeplan check manifests/                    # in a scheduled CI job
   beeplan check examples/acme --endpoint sandbox:demo.db && echo in sync
-  beeplan check manifests/ --changed-since origin/main   # only what a PR changes""",
+  beeplan check manifests/ --changed-since origin/main   # only what a PR changes
+  beeplan check manifests/ --max-calls 60      # hourly: a rotating part, within 60 calls
+  beeplan check manifests/ --max-calls 60 --state .beeplan/check-state.json   # CI cache""",
 )
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @changed_since_option
+@click.option(
+    "--max-calls",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Spend at most N API calls: verify the part of the account verified least "
+    "recently that fits, and print the coverage. Successive runs cover the whole account.",
+)
+@click.option(
+    "--state",
+    "state_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="With --max-calls: where to record what was verified when (default: under the "
+    "cache dir, per account and manifest set). Keep it across CI runs with a cache step.",
+)
 @endpoint_options
 @parallelism_option
 def check_command(
     path: Path,
     changed_since: str | None,
+    max_calls: int | None,
+    state_file: Path | None,
     endpoint: str,
     token_file: Path | None,
     parallelism: int,
 ) -> ExitStatus:
     """Exit 2 when the account drifted from the manifests (0 in sync, 1 error).
 
-    Quiet when in sync; prints the plan when it drifted.
+    Quiet when in sync; prints the plan when it drifted. With --max-calls it
+    verifies a rotating part of the account within that budget, least
+    recently verified first, and always prints the coverage; only what the
+    API answered in this run is ever reported as drift.
     """
+    if state_file is not None and max_calls is None:
+        raise click.UsageError("--state goes with --max-calls (it records a budgeted check)")
+    if max_calls is not None and changed_since is not None:
+        raise click.UsageError("use --changed-since or --max-calls, not both")
     desired = load_manifests(path)
+    if max_calls is not None:
+        return _budgeted_check(desired, path, max_calls, state_file, endpoint, token_file,
+                               parallelism)
     since = load_since(changed_since, path)
     with open_client(endpoint, token_file) as client:
         plan = with_source(compute_plan(client, desired, parallelism, False, since), path)
@@ -244,6 +274,27 @@ def check_command(
         return ExitStatus.SUCCESS
     click.echo(render_text(plan, budget, color=use_color(sys.stdout.isatty())), nl=False)
     return ExitStatus.ERROR if plan.problems else ExitStatus.CHANGES
+
+
+def _budgeted_check(
+    desired: State,
+    path: Path,
+    max_calls: int,
+    state_file: Path | None,
+    endpoint: str,
+    token_file: Path | None,
+    parallelism: int,
+) -> ExitStatus:
+    with open_client(endpoint, token_file) as client:
+        run = workflow.budgeted_check(client, desired, path, max_calls, state_file, parallelism)
+        budget = budget_of(client, run.plan)
+    if run.drifted:
+        click.echo(render_text(run.plan, budget, color=use_color(sys.stdout.isatty())), nl=False)
+    for line in coverage_lines(run, max_calls):
+        click.echo(line)
+    if run.plan.problems:
+        return ExitStatus.ERROR
+    return ExitStatus.CHANGES if run.drifted else ExitStatus.SUCCESS
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,647 @@
+"""Drift checks within a call budget: ``beeplan check PATH --max-calls N``.
+
+A full check reads the whole managed account, which for a large org costs a
+third of the daily quota; run hourly it would cost several quotas. Here the
+managed facts are split into *units*, each verified by exactly one API call:
+
+- a list (``company.list``, ``group.tree``, ``<kind>.list`` under a company,
+  ``subproject.list`` under a project): existence, names, fields, active
+  flag and parent of every entity it lists, and the strays among them;
+- a relation listing of one entity (``person.leaders``, ``project.managers``,
+  ``X.members``, ``X.custom_fields``, ``X.specific_tasks``, ``X.groups``);
+- or, where that is fewer calls, one ``group.assignments`` per group: that
+  group's column of every managed ``groups`` relation.
+
+Each run verifies the units verified least recently (never-verified first)
+that fit in N calls, and records when each was verified in a state file.
+Nothing is concluded from the state file but *what to read next*: drift is
+only ever what the API answered in this run, compared with the manifests by
+the planner itself (over states where everything not read this run stands
+as declared, as in targeted plans). A unit whose facts drifted is not marked
+verified, so the next run reads it again first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .client import BeeboleClient, cache_dir
+from .errors import ApiError, AuthError, BeeplanError, QuotaError
+from .live import (
+    ASSIGNMENT_KEYS,
+    LiveReader,
+    _flatten_tree,
+    entity_of,
+    ref_of,
+    relations_of,
+)
+from .model import KINDS, CustomField, Entity, Index, Ref, State, entity_key
+from .planner import Plan, make_plan
+
+STATE_VERSION = 1
+
+# Which listing service reads each relation key.
+RELATION_SERVICE = {
+    "groups": "groups",
+    "members.people": "members",
+    "members.groups": "members",
+    "managers": "managers",
+    "leaders": "leaders",
+    "customFields": "custom_fields",
+    "specificTasks.enabled": "specific_tasks",
+    "specificTasks.tasks": "specific_tasks",
+}
+LISTED_UNDER_COMPANY = ("project", "task", "person", "absence")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One API call and the managed facts its answer verifies."""
+
+    key: str  # its name in the state file
+    service: str
+    payload: Mapping[str, Any]
+    digest: str  # of the declared facts it verifies: a manifest change re-verifies them
+    what: str  # "list", "relation" or "assignments"
+    kind: str  # the kind listed, or the owner's kind
+    owner: Ref | None = None  # the parent of a list, the entity of a relation, the group
+    rels: tuple[str, ...] = ()  # the relation keys a relation unit verifies
+    covers: frozenset[str] = frozenset()  # a list: the declared entities it should list
+
+
+def _digest(doc: Any) -> str:
+    raw = json.dumps(doc, sort_keys=True, default=str).encode()
+    return hashlib.sha256(raw).hexdigest()[:12]
+
+
+def _declared(entity: Entity) -> dict[str, Any]:
+    return {
+        "ref": entity_key(entity.ref),
+        "name": entity.name,
+        "active": entity.active,
+        "parent": entity_key(entity.parent) if entity.parent else None,
+        "fields": dict(entity.fields),
+    }
+
+
+def _value_json(value: Any) -> Any:
+    if isinstance(value, frozenset):
+        return sorted(entity_key(r) for r in value)
+    return value
+
+
+def units_of(desired: State, seen_groups: Iterable[Ref] = ()) -> list[Unit]:
+    """Every unit of the managed account, in a stable order (lists, then relations)."""
+    kinds = {e.kind for e in desired.entities}
+    prune = bool(getattr(desired.settings, "prune", False))
+    units: list[Unit] = []
+
+    def list_unit(kind: str, service: str, payload: dict[str, Any], owner: Ref | None,
+                  members: list[Entity]) -> None:
+        label = f"@{entity_key(owner)}" if owner is not None else ""
+        units.append(Unit(
+            key=f"list:{kind}{label}",
+            service=service,
+            payload=payload,
+            digest=_digest([prune, sorted((_declared(e) for e in members), key=str)]),
+            what="list",
+            kind=kind,
+            owner=owner,
+            covers=frozenset(entity_key(e.ref) for e in members),
+        ))
+
+    by_kind: dict[str, list[Entity]] = {}
+    for entity in desired.entities:
+        by_kind.setdefault(entity.kind, []).append(entity)
+    if "group" in kinds:
+        list_unit("group", "group.tree", {}, None, by_kind["group"])
+    if "company" in kinds:
+        list_unit("company", "company.list", {}, None, by_kind["company"])
+    parent_kinds = {"subproject": "project"}
+    for kind in (*LISTED_UNDER_COMPANY, "subproject"):
+        if kind not in kinds:
+            continue
+        parent_kind = parent_kinds.get(kind, "company")
+        under: dict[tuple[str, str, Any], tuple[Ref, list[Entity]]] = {}
+        for entity in by_kind[kind]:
+            if entity.parent is not None:
+                slot = under.setdefault(_ident(entity.parent), (entity.parent, []))
+                slot[1].append(entity)
+        if prune:  # strays may hide under any declared parent
+            for parent in by_kind.get(parent_kind, []):
+                under.setdefault(_ident(parent.ref), (parent.ref, []))
+        for parent_ref, members in sorted(under.values(), key=lambda v: entity_key(v[0])):
+            list_unit(kind, f"{kind}.list", {parent_kind: parent_ref.payload()}, parent_ref,
+                      members)
+
+    managing_groups = [e for e in desired.entities if "groups" in e.relations]
+    group_refs = _group_refs(desired, seen_groups)
+    by_assignments = bool(managing_groups) and len(group_refs) < len(managing_groups)
+    if by_assignments:
+        column = sorted(entity_key(e.ref) for e in managing_groups)
+        for group in group_refs:
+            holders = sorted(
+                entity_key(e.ref)
+                for e in managing_groups
+                if any(_same(r, group) for r in e.relations["groups"])
+            )
+            units.append(Unit(
+                key=f"assignments:{entity_key(group)}",
+                service="group.assignments",
+                payload=group.payload(),
+                digest=_digest([column, holders]),
+                what="assignments",
+                kind="group",
+                owner=group,
+                rels=("groups",),
+            ))
+    for entity in desired.entities:
+        services: dict[str, list[str]] = {}
+        for rel in entity.relations:
+            if rel == "groups" and by_assignments:
+                continue
+            services.setdefault(RELATION_SERVICE[rel], []).append(rel)
+        for service, rels in services.items():
+            rels.sort()
+            units.append(Unit(
+                key=f"rel:{entity_key(entity.ref)}:{service}",
+                service=f"{entity.kind}.{service}",
+                payload=entity.ref.payload(),
+                digest=_digest({r: _value_json(entity.relations[r]) for r in rels}),
+                what="relation",
+                kind=entity.kind,
+                owner=entity.ref,
+                rels=tuple(rels),
+            ))
+    return units
+
+
+def _ident(ref: Ref) -> tuple[str, str, Any]:
+    return (ref.kind, "xid", ref.xid) if ref.xid is not None else (ref.kind, "id", ref.id)
+
+
+def _group_refs(desired: State, seen: Iterable[Ref]) -> list[Ref]:
+    """Declared and referenced groups, and those the last ``group.tree`` showed.
+
+    A live group no manifest names can still hold a managed entity (which the
+    plan would then detach): its assignments are read too.
+    """
+    found: dict[tuple[str, str, Any], Ref] = {}
+    for entity in desired.entities:
+        if entity.kind == "group":
+            found.setdefault(_ident(entity.ref), entity.ref)
+        for ref in entity.relations.get("groups", ()):
+            found.setdefault(_ident(ref), ref)
+    for ref in seen:
+        if not any(_same(r, ref) for r in found.values()):
+            found[_ident(ref)] = ref
+    return sorted(found.values(), key=entity_key)
+
+
+def _same(a: Ref, b: Ref) -> bool:
+    """Whether two references name the same entity, as far as they tell."""
+    if a.kind != b.kind:
+        return False
+    if a.xid is not None and b.xid is not None:
+        return a.xid == b.xid
+    return a.id is not None and a.id == b.id
+
+
+# ---------------------------------------------------------------------------
+# The state file
+
+
+def default_state_path(client: BeeboleClient, manifests: Path) -> Path:
+    """Under the cache dir, named by account (token hash) and manifest set (its path)."""
+    where = hashlib.sha256(str(manifests.resolve()).encode()).hexdigest()[:12]
+    return cache_dir() / "check" / f"{client.account_key}-{where}.json"
+
+
+@dataclass
+class CheckState:
+    verified: dict[str, dict[str, str]] = field(default_factory=dict)  # key -> {at, digest}
+    seen_groups: list[Ref] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: Path) -> CheckState:
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return cls()
+        except (OSError, ValueError):
+            return cls()  # a damaged state only costs re-verification, never a false drift
+        if not isinstance(doc, dict) or doc.get("version") != STATE_VERSION:
+            return cls()
+        verified = {
+            str(k): {"at": str(v.get("at", "")), "digest": str(v.get("digest", ""))}
+            for k, v in (doc.get("verified") or {}).items()
+            if isinstance(v, dict)
+        }
+        groups = []
+        for item in doc.get("seen_groups") or []:
+            if isinstance(item, dict) and (item.get("xid") or item.get("id") is not None):
+                groups.append(ref_of("group", item))
+        return cls(verified, groups)
+
+    def save(self, path: Path) -> None:
+        doc = {
+            "version": STATE_VERSION,
+            "verified": dict(sorted(self.verified.items())),
+            "seen_groups": [
+                {k: v for k, v in (("id", r.id), ("xid", r.xid)) if v is not None}
+                for r in self.seen_groups
+            ],
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+        os.chmod(tmp, 0o600)
+        tmp.replace(path)
+
+    def last_verified(self, unit: Unit) -> str | None:
+        """When the unit was last verified, unless the manifests changed its facts since."""
+        entry = self.verified.get(unit.key)
+        if entry is None or entry.get("digest") != unit.digest:
+            return None
+        return entry.get("at") or None
+
+
+# ---------------------------------------------------------------------------
+# A run
+
+
+class BudgetSpent(BeeplanError):
+    """The run reached its --max-calls budget."""
+
+
+class CappedClient:
+    """Lets at most ``limit`` requests through to the client (retries counted)."""
+
+    def __init__(self, client: BeeboleClient, limit: int):
+        self.client = client
+        self.limit = limit
+        self.started = client.usage.total_requests
+        self.lock = threading.Lock()
+        self.reserved = 0
+
+    def call(self, service: str, **payload: Any) -> dict[str, Any]:
+        with self.lock:
+            if self.reserved >= self.limit:
+                raise BudgetSpent(f"{service}: the --max-calls budget of {self.limit} is spent")
+            self.reserved += 1
+        return self.client.call(service, **payload)
+
+    @property
+    def spent(self) -> int:
+        return self.client.usage.total_requests - self.started
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    plan: Plan  # the drift found in this run (empty: none)
+    total: int  # units in the account
+    verified: int  # units verified in this run
+    calls: int  # requests spent
+    kb: float
+    never: int  # units never verified, after this run
+    oldest: datetime | None  # the oldest verification, after this run
+    errors: tuple[str, ...]  # units the API could not answer (not verified, not drift)
+    state_path: Path
+
+    @property
+    def drifted(self) -> bool:
+        return bool(self.plan.actions or self.plan.problems)
+
+    def runs_for_full_cover(self, budget: int) -> int:
+        per_run = max(1, budget - 1)  # a run may spend one call on custom_field.list
+        return -(-self.total // per_run)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _order(units: list[Unit], state: CheckState) -> list[Unit]:
+    """Never verified first (in structural order), then least recently verified."""
+    position = {u.key: i for i, u in enumerate(units)}
+    return sorted(units, key=lambda u: (state.last_verified(u) or "", position[u.key]))
+
+
+def select(units: list[Unit], state: CheckState, budget: int) -> list[Unit]:
+    """The units of this run: least recently verified first, within ``budget`` calls."""
+    chosen: list[Unit] = []
+    spent = 0
+    custom_fields = False
+    for unit in _order(units, state):
+        cost = 1
+        if "customFields" in unit.rels and not custom_fields:
+            cost += 1  # custom_field.list: the planner needs the field ids
+        if spent + cost > budget:
+            continue
+        chosen.append(unit)
+        spent += cost
+        custom_fields = custom_fields or "customFields" in unit.rels
+        if spent >= budget:
+            break
+    return chosen
+
+
+def run_check(
+    client: BeeboleClient,
+    desired: State,
+    max_calls: int,
+    state_path: Path,
+    parallelism: int = 4,
+    now: datetime | None = None,
+) -> CheckRun:
+    """Verify the least recently verified part of the account that fits in ``max_calls``."""
+    now = now or _now()
+    state = CheckState.load(state_path)
+    units = units_of(desired, state.seen_groups)
+    budget = min(max_calls, client.remaining_today())
+    chosen = select(units, state, budget)
+    before_kb = client.usage.total_bytes
+    capped = CappedClient(client, budget)
+    reader = LiveReader(client, parallelism)
+    # One request per unit: a retry would spend past the budget, and a unit
+    # without an answer is simply not verified this run.
+    retries, client.retries = client.retries, 0
+    try:
+        custom_fields: tuple[CustomField, ...] | None = None
+        if any("customFields" in u.rels for u in chosen):
+            try:
+                found = capped.call("custom_field.list").get("customFields", [])
+                custom_fields = tuple(
+                    CustomField(int(cf["id"]), str(cf.get("name", "")),
+                                str(cf.get("availableFor", "")))
+                    for cf in found
+                )
+            except (ApiError, BudgetSpent) as exc:
+                if isinstance(exc, (AuthError, QuotaError)):
+                    raise
+                chosen = [u for u in chosen if "customFields" not in u.rels]
+
+        def one(unit: Unit) -> tuple[Unit, dict[str, Any] | str]:
+            try:
+                return unit, capped.call(unit.service, **unit.payload)
+            except (AuthError, QuotaError):
+                raise
+            except (ApiError, BudgetSpent) as exc:
+                return unit, str(exc)
+            except BeeplanError as exc:  # no answer (transport): not verified
+                return unit, str(exc)
+
+        answers = reader.pmap(one, chosen)
+    finally:
+        client.retries = retries
+    plan, verified, errors, seen = _compare(desired, answers, custom_fields)
+    if seen is not None:
+        state.seen_groups = seen
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    for unit in verified:
+        state.verified[unit.key] = {"at": stamp, "digest": unit.digest}
+    keys = {u.key for u in units}
+    state.verified = {k: v for k, v in state.verified.items() if k in keys}
+    state.save(state_path)
+    stamps = [state.last_verified(u) for u in units]
+    known = [s for s in stamps if s]
+    oldest = (
+        datetime.strptime(min(known), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        if known
+        else None
+    )
+    return CheckRun(
+        plan=replace(plan, read_calls=capped.spent),
+        total=len(units),
+        verified=len(verified),
+        calls=capped.spent,
+        kb=(client.usage.total_bytes - before_kb) / 1024,
+        never=sum(1 for s in stamps if not s),
+        oldest=oldest,
+        errors=tuple(errors),
+        state_path=state_path,
+    )
+
+
+def _compare(
+    desired: State,
+    answers: list[tuple[Unit, dict[str, Any] | str]],
+    custom_fields: tuple[CustomField, ...] | None,
+) -> tuple[Plan, list[Unit], list[str], list[Ref] | None]:
+    """The planner's verdict on what was read: (drift plan, units verified, errors, groups)."""
+    errors: list[str] = []
+    listed: list[Entity] = []
+    list_units: list[tuple[Unit, list[Entity]]] = []
+    relation_answers: list[tuple[Unit, dict[str, Any]]] = []
+    assignment_answers: list[tuple[Unit, dict[str, Any]]] = []
+    seen_groups: list[Ref] | None = None
+    for unit, answer in answers:
+        if isinstance(answer, str):
+            errors.append(f"{unit.service} {entity_key(unit.owner) if unit.owner else ''}: "
+                          f"{answer}".replace("  ", " "))
+            continue
+        if unit.what == "list":
+            entities = _listed(unit, answer)
+            if unit.kind == "group":
+                seen_groups = [e.ref for e in entities]
+            listed += entities
+            list_units.append((unit, entities))
+        elif unit.what == "relation":
+            relation_answers.append((unit, answer))
+        else:
+            assignment_answers.append((unit, answer))
+
+    lists_read = Index(State(entities=tuple(listed)))
+    scalars_read = {
+        (u.kind, _ident(u.owner) if u.owner is not None else None) for u, _ in list_units
+    }
+    desired_ids = {
+        (r.kind, r.id)
+        for e in desired.entities
+        for r in (e.ref, *(x for v in e.relations.values() if isinstance(v, frozenset) for x in v))
+        if r.xid is None
+    }
+    # Relation values read this run, per declared entity.
+    values: dict[str, dict[str, Any]] = {}
+    conclusive: list[Unit] = []
+    for unit, answer in relation_answers:
+        assert unit.owner is not None
+        found = relations_of(unit.service.split(".", 1)[1], answer)
+        found = {k: v for k, v in found.items() if k in unit.rels}
+        if not _identifiable(found, lists_read, desired_ids):
+            errors.append(f"{unit.service} {entity_key(unit.owner)}: an answer named an "
+                          "entity by id only, unknown to this run: not verified")
+            continue
+        values.setdefault(entity_key(unit.owner), {}).update(found)
+        conclusive.append(unit)
+    # group.assignments: the columns of the groups read, for every entity managing groups.
+    columns: list[Ref] = []
+    assigned: set[tuple[tuple[str, str, Any], tuple[str, str, Any]]] = set()
+    for unit, answer in assignment_answers:
+        assert unit.owner is not None
+        columns.append(unit.owner)
+        for key, kind in ASSIGNMENT_KEYS.items():
+            for obj in answer.get(key, []):
+                ref = ref_of(kind, obj)
+                if ref.xid is not None:
+                    assigned.add((_ident(unit.owner), (kind, "xid", ref.xid)))
+                if ref.id is not None:
+                    assigned.add((_ident(unit.owner), (kind, "id", ref.id)))
+        conclusive.append(unit)
+
+    desired_entities: list[Entity] = []
+    live_entities: list[Entity] = []
+    claimed: set[str] = set()
+    for entity in desired.entities:
+        parent = (
+            _ident(entity.parent)
+            if entity.parent is not None and entity.kind != "group"
+            else None
+        )
+        # Wherever a list of this run showed it, it was read (even under another parent).
+        have = lists_read.find(entity.ref)
+        scalars = have is not None or (entity.kind, parent) in scalars_read
+        if have is not None:
+            claimed.add(entity_key(have.ref))
+        read = dict(values.get(entity_key(entity.ref), {}))
+        if columns and "groups" in entity.relations:
+            want = frozenset(
+                r for r in entity.relations["groups"] if any(_same(r, c) for c in columns)
+            )
+            idents = {_ident(entity.ref)}
+            if have is not None and have.ref.id is not None:
+                idents.add((entity.kind, "id", have.ref.id))
+            held = [c for c in columns if any((_ident(c), i) in assigned for i in idents)]
+            # The declared reference stands for a group on both sides: equal tokens.
+            read["groups"] = frozenset(_same_as(c, want) for c in held)
+        wanted_rels = {k: entity.relations[k] for k in read}
+        if "groups" in read and columns:
+            wanted_rels["groups"] = want
+        if scalars:
+            desired_entities.append(replace(entity, relations=wanted_rels))
+            if have is not None:
+                live_entities.append(replace(have, relations=read))
+        else:
+            stub = replace(entity, fields={}, source=None, invite=False)
+            desired_entities.append(replace(stub, relations=wanted_rels))
+            live_entities.append(replace(stub, relations=read))
+    # Listed entities no manifest names: unmanaged, or pruned (drift) under prune.
+    live_entities += [e for e in listed if entity_key(e.ref) not in claimed]
+
+    live = State(entities=tuple(live_entities), custom_fields=custom_fields or ())
+    reduced = replace(desired, entities=tuple(desired_entities))
+    plan = make_plan(reduced, live)
+    verified = _verified([u for u, _ in list_units] + conclusive, plan, list_units)
+    return plan, verified, errors, seen_groups
+
+
+def _same_as(group: Ref, declared: frozenset[Ref]) -> Ref:
+    for ref in declared:
+        if _same(ref, group):
+            return ref
+    return group
+
+
+def _identifiable(
+    found: Mapping[str, Any], lists_read: Index, desired_ids: set[tuple[str, int | None]]
+) -> bool:
+    """False when an answer names an entity by id only, which this run cannot match.
+
+    Matching it to a declared xid through an id remembered from an earlier
+    run could report a drift the account does not have: such a unit is left
+    unverified instead.
+    """
+    for value in found.values():
+        if isinstance(value, frozenset):
+            for ref in value:
+                if ref.xid is None and lists_read.find(ref) is None and (
+                    (ref.kind, ref.id) not in desired_ids
+                ):
+                    return False
+    return True
+
+
+def _listed(unit: Unit, answer: Mapping[str, Any]) -> list[Entity]:
+    if unit.kind == "group":
+        return _flatten_tree(answer.get("groups", []))
+    objs = answer.get(KINDS[unit.kind].plural, [])
+    return [entity_of(unit.kind, obj, None if _has_parent(unit, obj) else unit.owner)
+            for obj in objs]
+
+
+def _has_parent(unit: Unit, obj: Mapping[str, Any]) -> bool:
+    field_name = KINDS[unit.kind].parent_field
+    return bool(field_name) and isinstance(obj.get(field_name or ""), Mapping)
+
+
+def _verified(
+    read: list[Unit], plan: Plan, list_units: list[tuple[Unit, list[Entity]]]
+) -> list[Unit]:
+    """The units read whose facts showed no drift (a drifted unit is read again first)."""
+    if plan.problems:
+        return []
+    drifted: dict[str, set[str]] = {}
+    for action in plan.actions:
+        drifted.setdefault(entity_key(action.target), set()).add(action.relation or "")
+    listed = {u.key: {entity_key(e.ref) for e in entities} for u, entities in list_units}
+    out = []
+    for unit in read:
+        if unit.what == "list":
+            covered = unit.covers | listed.get(unit.key, set())
+            if any("" in drifted.get(key, ()) for key in covered):
+                continue
+        elif unit.what == "relation":
+            assert unit.owner is not None
+            if set(unit.rels) & drifted.get(entity_key(unit.owner), set()):
+                continue
+        elif any("groups" in rels for rels in drifted.values()):
+            continue
+        out.append(unit)
+    return out
+
+
+def _age(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes:02d} min"
+    return f"{hours // 24} days"
+
+
+def coverage_lines(run: CheckRun, max_calls: int, now: datetime | None = None) -> list[str]:
+    """What this run covered, and how fresh the whole account's verification is."""
+    now = now or _now()
+    share = 100.0 * run.verified / run.total if run.total else 100.0
+    lines = [
+        f"Coverage: verified {run.verified} of {run.total} units of the account in this run "
+        f"({share:.1f}%), with {run.calls} API calls and {run.kb:.1f} KB "
+        f"(--max-calls {max_calls}).",
+    ]
+    if run.never:
+        lines.append(
+            f"Oldest verification: {run.never} unit{'s' if run.never != 1 else ''} not verified "
+            f"yet; at this budget every unit is verified within about "
+            f"{run.runs_for_full_cover(max_calls)} runs."
+        )
+    elif run.oldest is not None:
+        lines.append(
+            f"Oldest verification: {_age((now - run.oldest).total_seconds())} ago "
+            f"({run.oldest:%Y-%m-%d %H:%M} UTC). Every unit is verified within about "
+            f"{run.runs_for_full_cover(max_calls)} runs at this budget."
+        )
+    for error in run.errors[:10]:
+        lines.append(f"Not verified (no usable answer): {error}")
+    if len(run.errors) > 10:
+        lines.append(f"... and {len(run.errors) - 10} more not verified")
+    lines.append(f"State: {run.state_path}")
+    return lines

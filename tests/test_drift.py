@@ -1,0 +1,137 @@
+"""`check --max-calls N`: a budgeted, rotating drift check (calls counted by the sandbox)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from beeplan import workflow
+from beeplan.client import BeeboleClient
+from beeplan.drift import CheckRun, units_of
+from beeplan.sandbox.server import SandboxServer
+from tests.test_targeted import ORG, apply_org, load, write
+
+START = datetime(2026, 1, 5, 0, 0, tzinfo=timezone.utc)
+
+
+def grouped_org() -> dict[str, Any]:
+    """ORG with more entities managing groups than there are groups: read by group.assignments."""
+    doc = copy.deepcopy(ORG)
+    for person in doc["people"][3:]:
+        person["groups"] = ["us"]
+    return doc
+
+
+def check(client: BeeboleClient, sandbox: SandboxServer, where: Path, budget: int,
+          hour: int, state: Path) -> CheckRun:
+    sandbox.reset_calls()
+    run = workflow.budgeted_check(client, load(where), where, budget, state,
+                                  now=START + timedelta(hours=hour))
+    assert sum(sandbox.calls.values()) <= budget, sandbox.calls  # never past the budget
+    assert run.calls == sum(sandbox.calls.values())
+    return run
+
+
+def test_budgeted_check_stays_within_budget_and_covers_everything(
+    client: BeeboleClient, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    apply_org(client, grouped_org(), tmp_path / "m")
+    desired = load(tmp_path / "m")
+    units = units_of(desired)
+    assert any(u.service == "group.assignments" for u in units)
+    budget, state = 4, tmp_path / "state.json"
+    first = check(client, sandbox, tmp_path / "m", budget, 0, state)
+    promised = first.runs_for_full_cover(budget)
+    run, hour = first, 0
+    while run.never:
+        hour += 1
+        run = check(client, sandbox, tmp_path / "m", budget, hour, state)
+        assert not run.drifted, run.plan  # an account in sync never shows drift
+    assert hour + 1 <= promised  # every unit verified within the promised number of runs
+    assert run.total == len(units)
+    assert run.oldest == START  # the first run's units are now the oldest
+    # The next run starts over with the least recently verified units.
+    again = check(client, sandbox, tmp_path / "m", budget, hour + 1, state)
+    assert again.oldest == START + timedelta(hours=1)
+    saved = json.loads(state.read_text())
+    assert len(saved["verified"]) == len(units)
+
+
+def test_drift_in_a_relation_is_found_within_the_promised_runs(
+    client: BeeboleClient, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    apply_org(client, grouped_org(), tmp_path / "m")
+    budget, state = 5, tmp_path / "state.json"
+    first = check(client, sandbox, tmp_path / "m", budget, 0, state)
+    promised = first.runs_for_full_cover(budget)
+    for hour in range(1, promised):
+        check(client, sandbox, tmp_path / "m", budget, hour, state)
+    # Someone removes cy from group us, and jane as manager of acme-ops, by hand.
+    client.call("person.remove_group", xid="cy", group={"xid": "us"})
+    client.call("project.detach_manager", xid="acme-ops", person={"xid": "jane"})
+    found: dict[str, int] = {}
+    for hour in range(promised, 2 * promised + 1):
+        run = check(client, sandbox, tmp_path / "m", budget, hour, state)
+        for action in run.plan.actions:
+            found.setdefault(action.service, hour)
+        if len(found) == 2:
+            break
+    assert set(found) == {"person.add_group", "project.attach_manager"}, found
+    # Within one rotation, lengthened by one run since the unit found drifted first is
+    # read again by every run (so the job stays red until the drift is fixed).
+    assert max(found.values()) - promised + 1 <= promised + 1, found
+    # A drifted unit stays first in line: the next run reports it again.
+    again = check(client, sandbox, tmp_path / "m", budget, 100, state)
+    assert {a.service for a in again.plan.actions} == set(found)
+    # Fixed: the same state gives no drift (nothing stale is reported).
+    outcome = workflow.apply_plan(client, workflow.compute_plan(client, load(tmp_path / "m"), 4),
+                                  4, None)
+    assert outcome.ok
+    for hour in range(101, 101 + promised):
+        run = check(client, sandbox, tmp_path / "m", budget, hour, state)
+        assert not run.drifted, run.plan
+
+
+def test_manifest_change_reverifies_and_prune_strays_are_drift(
+    client: BeeboleClient, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    doc = grouped_org()
+    apply_org(client, doc, tmp_path / "m")
+    budget, state = 50, tmp_path / "state.json"
+    run = check(client, sandbox, tmp_path / "m", budget, 0, state)
+    assert run.never == 0 and not run.drifted
+    # A manifest change applied to the account: its units are re-verified, no drift.
+    doc["people"][2]["name"] = "Li Wei-Chen"
+    apply_org(client, doc, tmp_path / "m")
+    run = check(client, sandbox, tmp_path / "m", 1, 1, state)
+    assert run.verified == 1 and not run.drifted
+    # A person nobody declared, under prune, is drift.
+    client.call("person.create", person={"name": "Stray", "company": {"xid": "acme"}})
+    doc["settings"] = {"prune": True}
+    write(tmp_path / "m", doc)
+    run = check(client, sandbox, tmp_path / "m", budget, 2, state)
+    assert [a.service for a in run.plan.actions] == ["person.deactivate"]
+
+
+def test_check_max_calls_cli(sandbox: SandboxServer, tmp_path: Path, run: Any,
+                             client: BeeboleClient) -> None:
+    apply_org(client, ORG, tmp_path / "m")
+    state = tmp_path / "ci" / "state.json"
+    sandbox.reset_calls()
+    status, out, err = run("check", tmp_path / "m", "--max-calls", 6, "--state", state)
+    assert status == 0, err
+    assert sum(sandbox.calls.values()) <= 6
+    assert "Coverage: verified" in out and "not verified yet" in out and state.exists()
+    client.call("person.update", person={"xid": "li", "name": "Somebody Else"})
+    for _ in range(10):
+        status, out, err = run("check", tmp_path / "m", "--max-calls", 6, "--state", state)
+        if status != 0:
+            break
+    assert status == 2 and "person.update" in out and "Coverage:" in out, out + err
+    status, _, err = run("check", tmp_path / "m", "--state", state)
+    assert status == 1 and "--max-calls" in err
+    status, _, err = run("check", tmp_path / "m", "--max-calls", 5, "--changed-since", "x")
+    assert status == 1
