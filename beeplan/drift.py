@@ -100,8 +100,8 @@ def _value_json(value: Any) -> Any:
 
 def units_of(desired: State, seen_groups: Iterable[Ref] = ()) -> list[Unit]:
     """Every unit of the managed account, in a stable order (lists, then relations)."""
-    kinds = {e.kind for e in desired.entities}
-    prune = bool(getattr(desired.settings, "prune", False))
+    kinds = desired.managed_kinds()  # with a declared-empty kind (absences: []) under prune
+    prune = desired.settings.prune
     units: list[Unit] = []
 
     def list_unit(kind: str, service: str, payload: dict[str, Any], owner: Ref | None,
@@ -122,16 +122,16 @@ def units_of(desired: State, seen_groups: Iterable[Ref] = ()) -> list[Unit]:
     for entity in desired.entities:
         by_kind.setdefault(entity.kind, []).append(entity)
     if "group" in kinds:
-        list_unit("group", "group.tree", {}, None, by_kind["group"])
+        list_unit("group", "group.tree", {}, None, by_kind.get("group", []))
     if "company" in kinds:
-        list_unit("company", "company.list", {}, None, by_kind["company"])
+        list_unit("company", "company.list", {}, None, by_kind.get("company", []))
     parent_kinds = {"subproject": "project"}
     for kind in (*LISTED_UNDER_COMPANY, "subproject"):
         if kind not in kinds:
             continue
         parent_kind = parent_kinds.get(kind, "company")
         under: dict[tuple[str, str, Any], tuple[Ref, list[Entity]]] = {}
-        for entity in by_kind[kind]:
+        for entity in by_kind.get(kind, []):
             if entity.parent is not None:
                 slot = under.setdefault(_ident(entity.parent), (entity.parent, []))
                 slot[1].append(entity)

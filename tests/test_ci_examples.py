@@ -246,7 +246,8 @@ def test_each_recipe_covers_review_apply_and_drift(path: Path) -> None:
     assert has(r"plan \S+ .*--format markdown.*"), "the plan for the review comment"
     assert has(r"plan \S+ -o plan\.json") and has(r"apply plan\.json --auto-approve"), (
         "apply the saved plan")
-    assert has(r"check \S+"), "the drift check"
+    assert has(r"plan \S+ --changed-since \S+ .*--format markdown.*"), "the PR plan reads little"
+    assert has(r"check \S+ --max-calls \d+ --state \S+"), "the budgeted drift check"
     assert MARKER in path.read_text(encoding="utf-8"), "the comment is found by its marker"
 
 
