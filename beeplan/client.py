@@ -51,6 +51,7 @@ READ_SUFFIXES = frozenset(
         "get_entities",
         "get_tasks",
         "get_job_info",
+        "export",  # starts a job and changes nothing: a retry only starts another
     }
 )
 

@@ -493,14 +493,21 @@ def deactivated(plan: Plan) -> list[Ref]:
 def lookup_deactivated(
     client: BeeboleClient,
     plan: Plan,
-    live: State,
+    live: State | None,
     days: int,
     options: UsageOptions | None = None,
 ) -> UsageReport:
+    """Hours on what the plan deactivates. Without the live state (a saved plan), the
+    targets' ids come from the actions and each is one job: no parent is known to group by."""
     options = options or UsageOptions()
+    if live is not None:
+        targets = targets_in(live, deactivated(plan))
+    else:
+        names = {entity_key(a.target): a.name for a in plan.actions}
+        targets = [Target(ref, names[entity_key(ref)]) for ref in deactivated(plan)]
     return lookup(
         client,
-        targets_in(live, deactivated(plan)),
+        targets,
         days,
         max_jobs=options.max_jobs,
         policy=options.policy,

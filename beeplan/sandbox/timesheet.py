@@ -495,7 +495,7 @@ def _register_time() -> None:
         fields = ("person", "from", "to", "id", "date", *(("memo",) if action == "reject" else ()))
         register(f"time_entry.{action}", fields, make_transition(action), writes=True)
     register("time_entry.export", ("from", "to", "show", "keys", "statusFilters", "gids",
-                                   "outputFormat", *EXPORT_FILTERS), te_export, writes=True)
+                                   "outputFormat", *EXPORT_FILTERS), te_export, writes=False)
     register("time_entry.get_job_info", ("id", "outputFormat"), te_get_job_info, writes=False)
 
 
