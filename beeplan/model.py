@@ -235,6 +235,7 @@ class Safety:
 
     default: Threshold = Threshold()
     kinds: Mapping[str, Threshold] = field(default_factory=dict)
+    refuse_in_use: bool = False  # refuseInUse: deactivating what has recent hours is refused
 
     def for_kind(self, kind: str) -> Threshold:
         return self.kinds.get(kind, self.default)

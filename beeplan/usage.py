@@ -766,3 +766,18 @@ def _account_totals(
         key: EntityUsage(round(hours, 2), len(people) if hours > 0 else 0, last)
         for key, (hours, people, last) in totals.items()
     }
+
+
+def unchecked_usage(plan: Plan) -> Plan:
+    """Under ``refuseInUse`` with the lookup turned off: what cannot be checked is refused."""
+    count = len(deactivated(plan))
+    if not count:
+        return plan
+    return replace(
+        plan,
+        destroy_violations=(
+            *plan.destroy_violations,
+            f"{count} deactivation{'' if count == 1 else 's'} not checked for hours "
+            "(--usage-days 0), and settings.safety.refuseInUse is on",
+        ),
+    )

@@ -29,7 +29,13 @@ from .slices import Cost, Slice, days_needed, plan_cost, select_slice
 from .targeted import TargetedPlan, diff_manifests, plan_changes
 from .targeted import label as targeted_label
 from .targeted import load_base as load_base
-from .usage import UsageOptions, UsageReport, lookup_deactivated, with_usage
+from .usage import (
+    UsageOptions,
+    UsageReport,
+    lookup_deactivated,
+    unchecked_usage,
+    with_usage,
+)
 
 
 def load_manifests(path: Path) -> State:
@@ -136,10 +142,11 @@ def plan_with_usage(
     else:
         targeted = compute_targeted_plan(client, desired, *since, parallelism, progress)
         plan, live = targeted.plan, targeted.live
+    refuse = desired.settings.safety.refuse_in_use
     if usage_days <= 0:
-        return plan, None
+        return (unchecked_usage(plan) if refuse else plan), None
     report = lookup_deactivated(client, plan, live, usage_days, usage_options)
-    return with_usage(plan, report), report
+    return with_usage(plan, report, refuse), report
 
 
 def budget_of(client: BeeboleClient, plan: Plan, usage: UsageReport | None = None) -> Budget:

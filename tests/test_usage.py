@@ -277,3 +277,31 @@ def test_a_failed_export_job_is_said_plainly(
     assert code == 0, err
     assert "Warning: usage: hours not looked up: the time export job" in out
     assert "Still in use" not in out
+
+
+def test_refuse_in_use_needs_allow_destroy(
+    run: Run, sandbox: SandboxServer, client: BeeboleClient, logged: Path
+) -> None:
+    logged.write_text("settings: {safety: {refuseInUse: true}}\n" + logged.read_text())
+    code, out, err = run("plan", logged)
+    assert code == 0, err
+    assert "Refused without --allow-destroy: 3 deactivated entities have hours in the last " \
+        "90 days (subproject proto, person jane, absence vacation); " \
+        "settings.safety.refuseInUse is on." in out
+    sandbox.reset_calls()
+    code, out, err = run("apply", logged, "--auto-approve")
+    assert code == 1 and "refused" in err and "refuseInUse" in err
+    assert not [s for s in sandbox.calls if s.endswith(".deactivate")]
+    # Without the lookup nothing can be checked: refused as well.
+    code, out, err = run("apply", logged, "--auto-approve", "--usage-days", "0")
+    assert code == 1 and "5 deactivations not checked for hours (--usage-days 0)" in err
+    code, out, err = run("apply", logged, "--auto-approve", "--allow-destroy")
+    assert code == 0, err
+    assert client.call("subproject.get", xid="proto")["subproject"]["active"] is False
+
+
+def test_refuse_in_use_is_a_boolean(cli_main: Run, tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("settings:\n  safety:\n    refuseInUse: maybe\n")
+    code, _, err = cli_main("validate", path)
+    assert code == 1 and f"{path}:3" in err and "settings.safety.refuseInUse" in err

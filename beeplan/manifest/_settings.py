@@ -65,4 +65,8 @@ def _safety(data: Any) -> Safety:
     kinds = data.get("kinds")
     if not isinstance(kinds, dict):
         kinds = {}
-    return Safety(default, {kind: _threshold(rule, default) for kind, rule in kinds.items()})
+    return Safety(
+        default,
+        {kind: _threshold(rule, default) for kind, rule in kinds.items()},
+        refuse_in_use=data.get("refuseInUse") is True,
+    )
