@@ -62,14 +62,15 @@ def _refs_of(entity: Entity) -> Iterator[tuple[str, Ref]]:
             yield rel, ref
 
 
-def unknown_ids(desired: State, live: State, index: Index) -> list[str]:
+def unknown_ids(desired: State, live: State, index: Index, desired_index: Index) -> list[str]:
     """References ``{id: N}`` to entities the account does not have.
 
     Only for kinds the live state read whole: elsewhere (``diff``, a partial
     read) a missing id proves nothing.
     """
-    out = []
-    desired_index = Index(State(entities=desired.entities))
+    out: list[str] = []
+    if not live.complete_kinds:
+        return out
     for entity in desired.entities:
         for rel, ref in _refs_of(entity):
             if ref.xid is not None or ref.kind not in live.complete_kinds:
@@ -83,9 +84,10 @@ def unknown_ids(desired: State, live: State, index: Index) -> list[str]:
     return out
 
 
-def inactive_parents(desired: State, index: Index, creates: Iterable[Entity]) -> list[str]:
+def inactive_parents(
+    index: Index, desired_index: Index, creates: Iterable[Entity]
+) -> list[str]:
     """Creates under a parent that is inactive in the account and stays so."""
-    desired_index = Index(State(entities=desired.entities))
     out = []
     for entity in creates:
         parent = index.find(entity.parent)
@@ -158,14 +160,13 @@ def email_clashes(
 
 
 def replacements(
-    desired: State, live: State, index: Index, actions: Sequence[PlannedAction]
+    index: Index, desired_index: Index, actions: Sequence[PlannedAction]
 ) -> list[str]:
     """A create and a removal of the same name under the same parent: a replacement."""
     def key(kind: str, parent: Ref | None, name: str) -> tuple[Any, ...]:
         return (kind, index.token(parent) if parent is not None else None,
                 " ".join(name.split()).casefold())
 
-    desired_index = Index(State(entities=desired.entities))
     created: dict[tuple[Any, ...], Entity] = {}
     for action in actions:
         if action.op == "create":
@@ -204,8 +205,8 @@ def check(
         if e is not None
     ]
     findings = email_clashes(desired, live, index, actions)
-    findings.problems += inactive_parents(desired, index, creates)
-    findings.problems += unknown_ids(desired, live, index)
-    findings.warnings += replacements(desired, live, index, actions)
+    findings.problems += inactive_parents(index, desired_index, creates)
+    findings.problems += unknown_ids(desired, live, index, desired_index)
+    findings.warnings += replacements(index, desired_index, actions)
     return findings
 

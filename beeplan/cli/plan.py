@@ -316,8 +316,9 @@ Examples:
 @click.option(
     "--allow-destroy",
     is_flag=True,
-    help="Allow a plan that deactivates, deletes or detaches more than 10% "
-    "(and at least 3) of a kind.",
+    help="Allow a plan past the safety threshold: deactivating or deleting more than 10% "
+    "(and at least 3) of a kind, or removing as many of a relation's links; "
+    "settings.safety changes the numbers.",
 )
 @click.option(
     "--ignore-quota", is_flag=True, help="Apply even if the calls exceed today's remaining quota."
