@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -197,7 +198,17 @@ def check_manifests(plan: Plan, given: Path | None, source: str) -> State | None
     """
     path = given
     if path is None:
-        if not plan.manifest_path or not Path(plan.manifest_path).exists():
+        if not plan.manifest_path:
+            return None
+        if not Path(plan.manifest_path).exists():
+            logging.getLogger("beeplan").warning(
+                "%s",
+                printable(
+                    f"the manifests {source} was made from ({plan.manifest_path}) are not "
+                    "here: their digest is not checked (pass --manifests PATH), and the "
+                    "safety threshold counts every removal as if the account were empty"
+                ),
+            )
             return None
         path = Path(plan.manifest_path)
     if not plan.manifest_digest:

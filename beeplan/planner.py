@@ -37,6 +37,7 @@ from .model import (
     entity_key,
     same_custom_value,
 )
+from .safetext import printable
 
 PLAN_FORMAT_VERSION = 1
 
@@ -942,7 +943,8 @@ def with_safety(plan: Plan, live: State, desired: State, owed: frozenset[str]) -
 
 def require_possible(plan: Plan) -> None:
     if plan.problems:
-        lines = "\n".join(f"  - {p}" for p in plan.problems)
+        # Problems quote live names: escaped, so none can rewrite the terminal.
+        lines = "\n".join(f"  - {printable(p)}" for p in plan.problems)
         raise PlanError(f"the plan has {len(plan.problems)} impossible change(s):\n{lines}")
 
 

@@ -279,6 +279,7 @@ def test_emptied_safety_fields_are_recomputed(
     sandbox.reset_calls()
     code, _, err = run("apply", plan_file, "--auto-approve")
     assert code == 1 and "would be deactivated" in err
+    assert "are not here: their digest is not checked" in err
     assert writes(sandbox) == 0
 
     plan_file.write_text(genuine)
@@ -303,6 +304,18 @@ def test_manifests_changed_since_the_plan_are_refused(
 
     (folder / "org.yaml").write_text(original)
     assert run("apply", plan_file, "--auto-approve", "--manifests", folder)[0] == 0
+
+
+def test_a_hostile_plan_file_is_an_error_not_a_traceback(
+    run: Run, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    plan_file = tmp_path / "plan.json"
+    for text in ("[" * 100_000 + "]" * 100_000, '{"format_version": 1, "actions": 3}', "{"):
+        plan_file.write_text(text)
+        sandbox.reset_calls()
+        code, _, err = run("apply", plan_file, "--auto-approve")
+        assert code == 1 and err.startswith("Error: ") and "Traceback" not in err, err
+        assert sum(sandbox.calls.values()) == 0
 
 
 def test_the_same_digest_in_text_markdown_json_and_apply(

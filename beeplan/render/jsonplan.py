@@ -138,6 +138,8 @@ def plan_from_json(text: str, source: str = "plan file") -> tuple[Plan, dict[str
         doc = json.loads(text)
     except ValueError as exc:
         raise PlanError(f"{source} is not JSON: {exc}") from None
+    except RecursionError:  # nesting deeper than any plan: a hostile file, not a traceback
+        raise PlanError(f"{source} is not a beeplan plan (nested too deeply)") from None
     if not isinstance(doc, dict) or "format_version" not in doc:
         raise PlanError(f"{source} is not a beeplan plan (no format_version)")
     if doc["format_version"] != PLAN_FORMAT_VERSION:
