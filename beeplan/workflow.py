@@ -251,6 +251,22 @@ def saved_safety(
     return checked
 
 
+def saved_usage_safety(
+    client: BeeboleClient, saved: SavedPlan, plan: Plan, usage_days: int, *, allow_destroy: bool
+) -> Plan:
+    """``settings.safety.refuseInUse`` for a saved plan: its hours looked up again, now.
+
+    Only when its manifests are at hand (they hold the setting) and the refusal
+    could matter; the hours in the file are never trusted for it.
+    """
+    if saved.desired is None or allow_destroy or not saved.desired.settings.safety.refuse_in_use:
+        return plan
+    if usage_days <= 0:
+        return unchecked_usage(plan)
+    report = lookup_deactivated(client, plan, None, usage_days)
+    return with_usage(plan, report, refuse=True)
+
+
 def live_problems(client: BeeboleClient, plan: Plan, current: dict[str, Entity | None]) -> Plan:
     """The impossible changes of a saved plan, recomputed from its actions and the account.
 

@@ -305,3 +305,29 @@ def test_refuse_in_use_is_a_boolean(cli_main: Run, tmp_path: Path) -> None:
     path.write_text("settings:\n  safety:\n    refuseInUse: maybe\n")
     code, _, err = cli_main("validate", path)
     assert code == 1 and f"{path}:3" in err and "settings.safety.refuseInUse" in err
+
+
+def test_a_saved_plan_is_refused_from_fresh_hours_not_from_the_file(
+    run: Run, sandbox: SandboxServer, logged: Path, tmp_path: Path
+) -> None:
+    logged.write_text("settings: {safety: {refuseInUse: true}}\n" + logged.read_text())
+    saved = tmp_path / "plan.json"
+    code, out, err = run("plan", logged, "-o", saved, "--format", "json")
+    assert code == 0, err
+    doc = json.loads(saved.read_text())
+    assert any("refuseInUse" in v for v in doc["destroy_violations"])
+    # Emptying the file's refusals and hours changes nothing: the hours are looked up again.
+    doc["destroy_violations"] = []
+    for action in doc["actions"]:
+        action.pop("usage", None)
+    saved.write_text(json.dumps(doc))
+    sandbox.reset_calls()
+    code, out, err = run("apply", saved, "--auto-approve")
+    assert code == 1 and "refuseInUse" in err, out + err
+    assert sandbox.calls["time_entry.export"] == 5  # one job each: no parents in a plan file
+    assert not [s for s in sandbox.calls if s.endswith(".deactivate")]
+    code, out, err = run("plan", logged, "-o", saved)  # usage objects and all
+    assert code == 0, err
+    code, out, err = run("apply", saved, "--auto-approve", "--allow-destroy")
+    assert code == 0, out + err
+    assert "5 applied, 0 failed" in out

@@ -368,6 +368,9 @@ def apply_command(
         if saved is not None:
             # Safety, then the budget: a plan that cannot run today spends no re-reads.
             plan = saved_safety(client, saved, parallelism, allow_destroy=allow_destroy)
+            plan = workflow.saved_usage_safety(
+                client, saved, plan, usage_days, allow_destroy=allow_destroy
+            )
             guard_safety(plan, allow_destroy=allow_destroy)
             part = _slice_or_offer(client, plan, max_calls, ignore_quota, auto_approve, True)
             current = check_fresh(client, part.plan, parallelism)
