@@ -246,6 +246,11 @@ class LiveReader:
             CustomField(_id(cf["id"]), str(cf.get("name", "")), str(cf.get("availableFor", "")))
             for cf in extras.get("custom_field", [])
         )
+        counted: dict[str, int] = {}
+        sub_counts = [_count(obj, "subprojects") for obj, _ in project_objs]
+        if "project" in scope.kinds and "subproject" not in scope.kinds and None not in sub_counts:
+            # Projects were listed: their answers count the subprojects, for free.
+            counted["subproject"] = sum(n or 0 for n in sub_counts)
         complete = set(scope.kinds & {"task", "person", "absence", "subproject"})
         if "company" in wanted:
             complete.add("company")
@@ -257,6 +262,7 @@ class LiveReader:
             entities=tuple(entities),
             custom_fields=custom_fields,
             complete_kinds=frozenset(complete),
+            kind_counts=counted,
         )
 
     # -- relations ------------------------------------------------------------

@@ -260,6 +260,9 @@ class State:
     # Live: kinds whose every entity was read, so an id missing here is
     # missing from the account (a partial or offline state has none).
     complete_kinds: frozenset[str] = frozenset()
+    # Live: kinds counted from their parents' answers (``subprojects.count``)
+    # without being listed: how many exist, not which.
+    kind_counts: Mapping[str, int] = field(default_factory=dict)
 
     def managed_kinds(self) -> frozenset[str]:
         """The kinds the manifests manage: declared, or with at least one entry."""

@@ -825,7 +825,7 @@ class _Builder:
         return {
             kind: sum(1 for _ in self.live.of_kind(kind))
             if kind in self.live.complete_kinds
-            else None
+            else self.live.kind_counts.get(kind)
             for kind in KIND_ORDER
             if kind not in managed
         }

@@ -51,6 +51,8 @@ def test_prune_with_an_empty_list_deactivates_that_kind_and_names_the_kinds_left
         client.call("absence.create", absence={"xid": xid, "name": xid, "company": {"xid": "acme"}})
     person(client, "rosa", "Rosa")
     person(client, None, "No Xid")
+    client.call("project.create", project={"xid": "web", "name": "Web", "company": {"xid": "acme"}})
+    client.call("subproject.create", subproject={"name": "Shop", "project": {"xid": "web"}})
     manifest = tmp_path / "m.yaml"
     manifest.write_text(
         "settings: {prune: true}\ncompanies:\n  - {xid: acme, name: ACME}\nabsences: []\n"
@@ -59,6 +61,9 @@ def test_prune_with_an_empty_list_deactivates_that_kind_and_names_the_kinds_left
     assert code == 2, out + err
     assert out.count("absence.deactivate") == 2
     assert "people (2 live)" in out and "`people: []`" in out
+    # Subprojects are counted from the project lists' answers, not listed.
+    assert "projects (1 live), subprojects (1 live)" in out
+    assert "tasks (" not in out  # none live: nothing left alone
     assert "The account matches" not in out
 
     code, out, err = run("apply", manifest, "--auto-approve")
