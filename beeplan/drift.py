@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from .client import BeeboleClient, cache_dir
-from .errors import ApiError, AuthError, BeeplanError, QuotaError
+from .errors import AuthError, BeeplanError, QuotaError
 from .live import (
     ASSIGNMENT_KEYS,
     LiveReader,
@@ -321,8 +321,7 @@ class CheckRun:
         return bool(self.plan.actions or self.plan.problems)
 
     def runs_for_full_cover(self, budget: int) -> int:
-        per_run = max(1, budget - 1)  # a run may spend one call on custom_field.list
-        return -(-self.total // per_run)
+        return -(-self.total // max(1, budget))
 
 
 def _now() -> datetime:
@@ -337,21 +336,7 @@ def _order(units: list[Unit], state: CheckState) -> list[Unit]:
 
 def select(units: list[Unit], state: CheckState, budget: int) -> list[Unit]:
     """The units of this run: least recently verified first, within ``budget`` calls."""
-    chosen: list[Unit] = []
-    spent = 0
-    custom_fields = False
-    for unit in _order(units, state):
-        cost = 1
-        if "customFields" in unit.rels and not custom_fields:
-            cost += 1  # custom_field.list: the planner needs the field ids
-        if spent + cost > budget:
-            continue
-        chosen.append(unit)
-        spent += cost
-        custom_fields = custom_fields or "customFields" in unit.rels
-        if spent >= budget:
-            break
-    return chosen
+    return _order(units, state)[:budget]  # one call each
 
 
 def run_check(
@@ -371,38 +356,23 @@ def run_check(
     before_kb = client.usage.total_bytes
     capped = CappedClient(client, budget)
     reader = LiveReader(client, parallelism)
+
+    def one(unit: Unit) -> tuple[Unit, dict[str, Any] | str]:
+        try:
+            return unit, capped.call(unit.service, **unit.payload)
+        except (AuthError, QuotaError):
+            raise
+        except BeeplanError as exc:  # an error answer, or none: not verified this run
+            return unit, str(exc)
+
     # One request per unit: a retry would spend past the budget, and a unit
     # without an answer is simply not verified this run.
     retries, client.retries = client.retries, 0
     try:
-        custom_fields: tuple[CustomField, ...] | None = None
-        if any("customFields" in u.rels for u in chosen):
-            try:
-                found = capped.call("custom_field.list").get("customFields", [])
-                custom_fields = tuple(
-                    CustomField(int(cf["id"]), str(cf.get("name", "")),
-                                str(cf.get("availableFor", "")))
-                    for cf in found
-                )
-            except (ApiError, BudgetSpent) as exc:
-                if isinstance(exc, (AuthError, QuotaError)):
-                    raise
-                chosen = [u for u in chosen if "customFields" not in u.rels]
-
-        def one(unit: Unit) -> tuple[Unit, dict[str, Any] | str]:
-            try:
-                return unit, capped.call(unit.service, **unit.payload)
-            except (AuthError, QuotaError):
-                raise
-            except (ApiError, BudgetSpent) as exc:
-                return unit, str(exc)
-            except BeeplanError as exc:  # no answer (transport): not verified
-                return unit, str(exc)
-
         answers = reader.pmap(one, chosen)
     finally:
         client.retries = retries
-    plan, verified, errors, seen = _compare(desired, answers, custom_fields)
+    plan, verified, errors, seen = _compare(desired, answers)
     if seen is not None:
         state.seen_groups = seen
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -434,7 +404,6 @@ def run_check(
 def _compare(
     desired: State,
     answers: list[tuple[Unit, dict[str, Any] | str]],
-    custom_fields: tuple[CustomField, ...] | None,
 ) -> tuple[Plan, list[Unit], list[str], list[Ref] | None]:
     """The planner's verdict on what was read: (drift plan, units verified, errors, groups)."""
     errors: list[str] = []
@@ -536,7 +505,15 @@ def _compare(
     # Listed entities no manifest names: unmanaged, or pruned (drift) under prune.
     live_entities += [e for e in listed if entity_key(e.ref) not in claimed]
 
-    live = State(entities=tuple(live_entities), custom_fields=custom_fields or ())
+    # Custom field values are compared by name; the field ids only go in the repair
+    # calls, which 'beeplan plan' makes. Not reading custom_field.list saves a call a run.
+    names = sorted({
+        name
+        for e in (*desired_entities, *live_entities)
+        for name in e.relations.get("customFields", {})
+    })
+    custom_fields = tuple(CustomField(-1 - i, name) for i, name in enumerate(names))
+    live = State(entities=tuple(live_entities), custom_fields=custom_fields)
     reduced = replace(desired, entities=tuple(desired_entities))
     plan = make_plan(reduced, live)
     verified = _verified([u for u, _ in list_units] + conclusive, plan, list_units)
@@ -627,6 +604,8 @@ def coverage_lines(run: CheckRun, max_calls: int, now: datetime | None = None) -
         f"({share:.1f}%), with {run.calls} API calls and {run.kb:.1f} KB "
         f"(--max-calls {max_calls}).",
     ]
+    covered = 100.0 * (run.total - run.never) / run.total if run.total else 100.0
+    lines.append(f"Covered: {covered:.1f}% of the units verified at least once.")
     if run.never:
         lines.append(
             f"Oldest verification: {run.never} unit{'s' if run.never != 1 else ''} not verified "
