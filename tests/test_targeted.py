@@ -102,8 +102,9 @@ def mutate_mixed(doc: dict[str, Any]) -> set[str]:
     doc["people"].append({"xid": "dee", "name": "Dee Park", "company": "initech",
                           "leaders": ["jane"], "groups": ["us"]})
     del doc["people"][3]  # ann removed
+    doc["tasks"].append({"xid": "review", "name": "Review", "company": "globex"})  # old parent
     return {"project:acme-ops", "project:acme-dev", "company:initech", "project:tps",
-            "subproject:tps-1", "person:rosa", "person:dee", "person:ann"}
+            "subproject:tps-1", "person:rosa", "person:dee", "person:ann", "task:review"}
 
 
 @pytest.mark.parametrize("prune", [False, True])
@@ -129,7 +130,8 @@ def test_targeted_plan_equals_full_plan_for_changed_entries(
     # Reading is proportional to the change: at most 2 calls per changed entity + 3.
     assert calls <= 2 * len(changed) + 3, sandbox.calls
     assert result.plan.read_calls == calls
-    assert any("8 entries changed since base" in w for w in result.plan.warnings)
+    assert any("9 entries changed since base" in w for w in result.plan.warnings)
+    assert sandbox.calls["company.get"] == 2  # initech (new) and globex (parent of a new task)
     if prune:
         assert any(a.service == "person.deactivate" and a.target.xid == "ann"
                    for a in result.plan.actions)
@@ -171,12 +173,21 @@ def test_changed_since_a_git_revision(
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "base")
     new_doc = copy.deepcopy(ORG)
+    changed = mutate_mixed(new_doc)
+    write(manifests, new_doc)
+    desired = load(manifests)
+    base = load_base("HEAD", manifests)
+    assert {c.key for c in diff_manifests(base, desired).changes} == changed
+    result = workflow.compute_targeted_plan(client, desired, base, "HEAD", 4)
+    compare(workflow.compute_plan(client, desired, 4), result.plan, changed)
+
+    # A later commit changes one person: the CLI, with the revision as BASE.
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "change")
+    assert workflow.apply_plan(client, workflow.compute_plan(client, desired, 4), 4, None).ok
     new_doc["people"][2]["name"] = "Li Wei-Chen"  # one field change
     new_doc["people"][2]["groups"] = ["eu", "us"]  # and one relation change
     write(manifests, new_doc)
-
-    base = load_base("HEAD", manifests)
-    assert diff_manifests(base, load(manifests)).changes[0].entity.ref.xid == "li"
     sandbox.reset_calls()
     status, out, err = run("plan", manifests, "--changed-since", "HEAD", "--detailed-exitcode")
     assert status == 2, err
