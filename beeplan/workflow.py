@@ -235,20 +235,34 @@ def check_fresh(client: BeeboleClient, plan: Plan, parallelism: int) -> dict[str
 def saved_safety(
     client: BeeboleClient, saved: SavedPlan, parallelism: int, *, allow_destroy: bool
 ) -> Plan:
-    """The saved plan with its safety-threshold violations recomputed, never read from the file.
+    """The saved plan with its safety-threshold violations recomputed, never trusted from the file.
 
     Pessimistic first, with no API call: with no live entity counted, every
     removal weighs the most. Only a plan that fails that, without
     --allow-destroy, reads the account to count exactly, and only when its
-    manifests are at hand (they say which kinds and relations are managed).
+    manifests are at hand (they say which kinds and relations are managed,
+    and the thresholds). Violations the file states are kept too: honouring
+    them can only refuse more.
     """
     plan = saved.plan
     owed = Journal.for_client(client).owed()
-    checked = with_safety(plan, State(), saved.desired or State(), owed)
-    if checked.destroy_violations and not allow_destroy and saved.desired is not None:
-        live = LiveReader(client, parallelism).read(saved.desired)
-        checked = with_safety(plan, live, saved.desired, owed)
-    return checked
+    desired = saved.desired
+    checked = with_safety(plan, State(), desired or State(), owed)
+    violations = list(checked.destroy_violations)
+    if violations and not allow_destroy:
+        if desired is not None:
+            live = LiveReader(client, parallelism).read(desired)
+            violations = list(with_safety(plan, live, desired, owed).destroy_violations)
+        else:
+            violations = [
+                "the plan removes enough that the safety threshold must count the account, "
+                "and the manifests it was made from are not at hand to say what is managed "
+                "(pass --manifests PATH)"
+            ]
+    stated = saved.document.get("destroy_violations")
+    if isinstance(stated, list):
+        violations += [printable(str(v)) for v in stated]
+    return replace(checked, destroy_violations=tuple(dict.fromkeys(violations)))
 
 
 def saved_usage_safety(

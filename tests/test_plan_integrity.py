@@ -278,7 +278,7 @@ def test_emptied_safety_fields_are_recomputed(
     folder.rename(moved)
     sandbox.reset_calls()
     code, _, err = run("apply", plan_file, "--auto-approve")
-    assert code == 1 and "would be deactivated" in err
+    assert code == 1 and "not at hand to say what is managed (pass --manifests PATH)" in err
     assert "are not here: their digest is not checked" in err
     assert writes(sandbox) == 0
 
@@ -393,3 +393,31 @@ def test_a_live_name_with_escapes_is_printed_escaped(
     assert code == 0
     assert "\x1b" not in out and "\x07" not in out
     assert '"Eve\\u001b]0;pwned\\u0007" -> "Eve"' in out
+
+
+def test_refuse_in_use_is_looked_up_again_for_a_saved_plan(
+    run: Run, sandbox: SandboxServer, client: BeeboleClient, tmp_path: Path
+) -> None:
+    from .test_usage import log, manifest
+
+    assert run("apply", manifest(tmp_path), "--auto-approve")[0] == 0
+    log(client, "jane", 2, 5, subproject={"xid": "proto"})
+    path = manifest(tmp_path, proto=True)
+    path.write_text("settings: {safety: {refuseInUse: true}}\n" + path.read_text())
+    plan_file = tmp_path / "plan.json"
+    assert run("plan", path, "-o", plan_file)[0] == 0
+    doc = json.loads(plan_file.read_text())
+    assert "refuseInUse" in doc["destroy_violations"][0]
+    doc["destroy_violations"] = []
+    plan_file.write_text(json.dumps(doc))
+
+    sandbox.reset_calls()
+    code, _, err = run("apply", plan_file, "--auto-approve")
+    assert code == 1
+    assert "1 deactivated entity has hours in the last 90 days (subproject proto)" in err
+    assert writes(sandbox) == 0
+    code, _, err = run("apply", plan_file, "--auto-approve", "--usage-days", "0")
+    assert code == 1 and "not checked for hours (--usage-days 0)" in err
+    code, _, err = run("apply", plan_file, "--auto-approve", "--allow-destroy")
+    assert code == 0, err
+    assert client.call("subproject.get", xid="proto")["subproject"]["active"] is False
