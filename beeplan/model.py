@@ -207,6 +207,14 @@ def same_custom_value(a: Any, b: Any) -> bool:
     return type(a) is type(b) and bool(a == b)
 
 
+def same_relation(name: str, a: Any, b: Any) -> bool:
+    """Whether two values of relation ``name`` mean the same: custom field values
+    by meaning (Python's ``==`` takes true for 1), everything else as equal."""
+    if name == "customFields" and isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(same_custom_value(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
 @dataclass(frozen=True)
 class CustomField:
     id: int

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .errors import ConfigError, ManifestError
 from .live import LiveReader
-from .model import CustomField, Entity, Index, Ref, State, entity_key
+from .model import CustomField, Entity, Index, Ref, State, entity_key, same_relation
 from .planner import Plan, make_plan
 
 ADDED, CHANGED, REMOVED = "added", "changed", "removed"
@@ -76,13 +76,11 @@ def diff_manifests(base: State, new: State) -> ManifestDiff:
         if before is None:
             changes.append(EntryChange(ADDED, entity, frozenset(entity.relations)))
             continue
-        if before == entity:
-            continue
         # A key dropped from the manifests is no longer managed: nothing to read or do.
         rels = frozenset(
             rel
             for rel, value in entity.relations.items()
-            if rel not in before.relations or before.relations[rel] != value
+            if rel not in before.relations or not same_relation(rel, before.relations[rel], value)
         )
         scalars_same = replace(before, relations={}) == replace(entity, relations={})
         if scalars_same and not rels:

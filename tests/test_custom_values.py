@@ -75,3 +75,14 @@ def test_same_custom_value() -> None:
     assert same_custom_value(False, False) and same_custom_value("a", "a")
     assert not same_custom_value(True, 1) and not same_custom_value(0, False)
     assert not same_custom_value("false", False) and not same_custom_value("1.5", 1.5)
+
+
+def test_a_change_from_1_to_true_is_a_change_for_targeted_plans(
+    tmp_path: Path, run: Run, client: BeeboleClient
+) -> None:
+    base = write(tmp_path / "base.yaml", industry="1", address="x", location="'a'")
+    new = write(tmp_path / "new.yaml", industry="true", address="x", location="'a'")
+    assert run("apply", base, "--auto-approve")[0] == 0
+    code, out, err = run("plan", new, "--changed-since", base, "--detailed-exitcode")
+    assert code == 2, out + err
+    assert "customFields.Industry: 1 -> true" in out
