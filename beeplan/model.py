@@ -163,6 +163,22 @@ class Source:
         return f"{self.file}:{self.line}" if self.line else self.file
 
 
+class Located(str):
+    """A message about a manifest entry that also remembers where the entry is declared.
+
+    It is a plain ``str`` to everything that prints, joins or saves it (the
+    plan's problems and warnings are text); ``beeplan.annotations`` reads
+    ``source`` to put the message on that line in a pull request.
+    """
+
+    source: Source | None
+
+    def __new__(cls, text: str, source: Source | None = None) -> Located:
+        located = super().__new__(cls, text)
+        located.source = source
+        return located
+
+
 @dataclass(frozen=True)
 class Entity:
     """One company, project, subproject, task, group, person or absence type.

@@ -32,7 +32,9 @@ from .model import (
     CustomValue,
     Entity,
     Index,
+    Located,
     Ref,
+    Source,
     State,
     entity_key,
     same_custom_value,
@@ -565,8 +567,11 @@ class _Builder:
                 # Offline (diff) or a partial read, an id missing here proves nothing.
                 if want.kind in self.live.complete_kinds:
                     self.problems.append(
-                        f"{want.kind} #{want.ref.id}{where} is adopted by id, but the account "
-                        f"has no {want.kind} with id {want.ref.id}"
+                        Located(
+                            f"{want.kind} #{want.ref.id}{where} is adopted by id, but the account "
+                            f"has no {want.kind} with id {want.ref.id}",
+                            want.source,
+                        )
                     )
                 return
             self.touch(None, want.ref)
@@ -598,10 +603,13 @@ class _Builder:
         if want.parent is not None and have.parent is not None:
             if self.index.token(want.parent) != self.index.token(have.parent):
                 self.problems.append(
-                    f"{want.kind} {target.label}{where}: moving it from "
-                    f"{self.describe(have.parent)} to {self.describe(want.parent)} is impossible "
-                    "in place (the Beebole API has no service for it). Keep it where it is, "
-                    "or deactivate it and declare a new one with another xid."
+                    Located(
+                        f"{want.kind} {target.label}{where}: moving it from "
+                        f"{self.describe(have.parent)} to {self.describe(want.parent)} is "
+                        "impossible in place (the Beebole API has no service for it). Keep it "
+                        "where it is, or deactivate it and declare a new one with another xid.",
+                        want.source,
+                    )
                 )
         changes = self.field_changes(want, have)
         if changes:
@@ -746,16 +754,22 @@ class _Builder:
                     known = ", ".join(sorted(self.custom_field_ids)) or "none"
                     where = _where(want)
                     self.problems.append(
-                        f"{want.kind} {target.label}{where}: unknown custom field {name!r}; "
-                        f"the account defines: {known}"
+                        Located(
+                            f"{want.kind} {target.label}{where}: unknown custom field {name!r}; "
+                            f"the account defines: {known}",
+                            want.source,
+                        )
                     )
                 continue
             if name in wanted and not self.available(name, want):
                 where = _where(want)
                 self.problems.append(
-                    f"{want.kind} {target.label}{where}: custom field {name!r} is not available "
-                    f"for this {want.kind} (the account makes it available for: "
-                    f"{self.custom_field_labels[name]})"
+                    Located(
+                        f"{want.kind} {target.label}{where}: custom field {name!r} is not "
+                        f"available for this {want.kind} (the account makes it available for: "
+                        f"{self.custom_field_labels[name]})",
+                        want.source,
+                    )
                 )
                 continue
             change = Change(f"customFields.{name}", current.get(name), wanted.get(name))
@@ -980,19 +994,34 @@ def _with_safety(plan: Plan, live: State, desired: State, owed: frozenset[str]) 
             value = entity.relations.get(rel)
             if value:
                 links[(entity.kind, rel)] += len(value)
+    # A refusal is shown on the first declared entry it counts (a pruned entity has none).
+    declared = {entity_key(e.ref): e.source for e in desired.entities}
+    first: dict[tuple[str, str], Source | None] = {}
+    for action in plan.actions:
+        if action.op in ("deactivate", "delete"):
+            counted = (action.kind, "")
+        elif action.relation in GUARDED_RELATIONS and removed_links(action):
+            counted = (action.kind, action.relation)
+        else:
+            continue
+        if first.get(counted) is None:
+            first[counted] = declared.get(entity_key(action.target))
     violations = []
     for kind in KIND_ORDER:
         count = destroyed.get(kind, 0)
         if safety.for_kind(kind).exceeded(count, live_counts.get(kind, 0)):
-            violations.append(
+            violations.append(Located(
                 f"{count} of {live_counts.get(kind, 0)} {KINDS[kind].plural} would be "
-                f"{'deleted' if kind == 'group' else 'deactivated'}"
-            )
+                f"{'deleted' if kind == 'group' else 'deactivated'}",
+                first.get((kind, "")),
+            ))
     for (kind, rel), count in sorted(removed.items()):
         total = links.get((kind, rel), 0)
         if safety.for_kind(kind).exceeded(count, total):
             what, verb = LINK_WORDS[rel]
-            violations.append(f"{count} of {total} {kind} {what} would be {verb}")
+            violations.append(
+                Located(f"{count} of {total} {kind} {what} would be {verb}", first.get((kind, rel)))
+            )
     return _evolve(plan, destroy_violations=tuple(violations))
 
 

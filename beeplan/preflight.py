@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .model import KINDS, Entity, Index, Ref, State, entity_key
+from .model import KINDS, Entity, Index, Located, Ref, State, entity_key
 
 # A relation value's references, per relation name (customFields and
 # specificTasks.enabled hold none).
@@ -77,9 +77,12 @@ def unknown_ids(desired: State, live: State, index: Index, desired_index: Index)
                 continue
             if index.find(ref) is None and desired_index.find(ref) is None:
                 out.append(
-                    f"{entity.kind} {entity.ref.label}{_where(entity)}: {rel} refers to "
-                    f"{ref.kind} #{ref.id}, which the account does not have; use the id of an "
-                    f"existing {ref.kind} (beeplan import lists them) or its xid"
+                    Located(
+                        f"{entity.kind} {entity.ref.label}{_where(entity)}: {rel} refers to "
+                        f"{ref.kind} #{ref.id}, which the account does not have; use the id of an "
+                        f"existing {ref.kind} (beeplan import lists them) or its xid",
+                        entity.source,
+                    )
                 )
     return out
 
@@ -88,7 +91,7 @@ def inactive_parents(
     index: Index, desired_index: Index, creates: Iterable[Entity]
 ) -> list[str]:
     """Creates under a parent that is inactive in the account and stays so."""
-    out = []
+    out: list[str] = []
     for entity in creates:
         parent = index.find(entity.parent)
         if parent is None or parent.active or not parent.spec.has_active:
@@ -97,10 +100,13 @@ def inactive_parents(
         if declared is not None and declared.active:
             continue  # the plan activates it first
         out.append(
-            f"{entity.kind} {entity.ref.label}{_where(entity)}: cannot be created under "
-            f"{_who(parent)}, which is inactive and stays so (the API refuses to add to an "
-            f"inactive {parent.kind}). Declare that {parent.kind} with active: true, "
-            f"or leave this {entity.kind} out"
+            Located(
+                f"{entity.kind} {entity.ref.label}{_where(entity)}: cannot be created under "
+                f"{_who(parent)}, which is inactive and stays so (the API refuses to add to an "
+                f"inactive {parent.kind}). Declare that {parent.kind} with active: true, "
+                f"or leave this {entity.kind} out",
+                entity.source,
+            )
         )
     return out
 
@@ -150,11 +156,14 @@ def email_clashes(
                 f" (or its xid {holder.ref.xid!r})" if holder.ref.xid is not None else ""
             )
         found.problems.append(
-            f"person {want.ref.label}{_where(want)}: email {email!r} belongs to live "
-            f"{_who(holder)}{'' if holder.active else ', inactive'}; the API refuses a "
-            f"second person with the same email. If this is that person, declare it with "
-            f"{adopt} instead of xid {want.ref.label!r} (an xid is its identity: a new xid "
-            f"makes a new person); otherwise give it another email"
+            Located(
+                f"person {want.ref.label}{_where(want)}: email {email!r} belongs to live "
+                f"{_who(holder)}{'' if holder.active else ', inactive'}; the API refuses a "
+                f"second person with the same email. If this is that person, declare it with "
+                f"{adopt} instead of xid {want.ref.label!r} (an xid is its identity: a new xid "
+                f"makes a new person); otherwise give it another email",
+                want.source,
+            )
         )
     return found
 
@@ -173,7 +182,7 @@ def replacements(
             entity = desired_index.find(action.target)
             if entity is not None:
                 created.setdefault(key(entity.kind, entity.parent, entity.name), entity)
-    out = []
+    out: list[str] = []
     for action in actions:
         if action.op not in ("deactivate", "delete"):
             continue
@@ -186,11 +195,14 @@ def replacements(
         keep = f"xid {old.ref.xid!r}" if old.ref.xid is not None else f"`id: {old.ref.id}`"
         gone = "deleted" if action.op == "delete" else "deactivated"
         out.append(
-            f"{new.kind} {new.ref.label}{_where(new)} replaces {_who(old)}: a new "
-            f"{KINDS[new.kind].kind} named {new.name!r} is created under the same parent and the "
-            f"old one {gone}; its time entries stay on the old one. If you meant to change "
-            f"its xid: beeplan never renames an xid, so declare it with {keep} to keep the "
-            f"entity and its history"
+            Located(
+                f"{new.kind} {new.ref.label}{_where(new)} replaces {_who(old)}: a new "
+                f"{KINDS[new.kind].kind} named {new.name!r} is created under the same parent and "
+                f"the old one {gone}; its time entries stay on the old one. If you meant to change "
+                f"its xid: beeplan never renames an xid, so declare it with {keep} to keep the "
+                f"entity and its history",
+                new.source,
+            )
         )
     return out
 

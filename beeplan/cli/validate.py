@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
-from ..errors import ExitStatus, Problem, warning_lines
+from ..annotations import from_problems, problem_json, workflow_command
+from ..errors import ExitStatus, ManifestError, Problem, warning_lines
 from ..manifest import load
 
 # Display order: how a person reads an account, top down.
@@ -32,10 +35,21 @@ def summary(path: str, counts: dict[str, int]) -> str:
     epilog="""\b
 Examples:
   beeplan validate examples/acme          # a directory: every *.yaml/*.yml below it
-  beeplan validate manifests/people.yaml  # a single file""",
+  beeplan validate manifests/people.yaml  # a single file
+  beeplan validate manifests/ --format github   # in a workflow: errors on the PR's lines
+  beeplan validate manifests/ --format json     # the errors as data""",
 )
 @click.argument("path", type=click.Path(path_type=Path), metavar="PATH")
-def validate_command(path: Path) -> ExitStatus:
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "github", "json"]),
+    default="text",
+    show_default=True,
+    help="github: one workflow annotation per error and warning (::error file=F,line=L,...), "
+    "placed on its line in a pull request; json: {valid, counts, errors, warnings} on stdout.",
+)
+def validate_command(path: Path, fmt: str) -> ExitStatus:
     """Check manifests offline: schema, references, cycles, names and dates.
 
     PATH is a manifest file or a directory (all *.yaml and *.yml files below
@@ -45,13 +59,38 @@ def validate_command(path: Path) -> ExitStatus:
     and do not change the exit status. Makes no API call and needs no token.
     """
     warnings: list[Problem] = []
-    state = load(path, warnings)  # a ManifestError is printed by beeplan.cli.main
-    root = click.get_current_context().find_root()
-    if not root.params.get("quiet"):
+    quiet = bool(click.get_current_context().find_root().params.get("quiet"))
+    try:
+        state = load(path, warnings)
+    except ManifestError as exc:
+        if fmt != "text":
+            click.echo(_report(fmt, exc.problems, warnings, None), nl=False)
+        raise  # the summary on stderr and exit 1, from beeplan.cli.main
+    if fmt != "text":
+        click.echo(_report(fmt, (), warnings, state.counts()), nl=False)
+    elif not quiet:
         for line in warning_lines(warnings):
             click.echo(line, err=True)
         click.echo(summary(str(path), state.counts()))
     return ExitStatus.SUCCESS
+
+
+def _report(
+    fmt: str,
+    errors: Sequence[Problem],
+    warnings: Sequence[Problem],
+    counts: dict[str, int] | None,
+) -> str:
+    if fmt == "github":
+        found = from_problems(errors) + from_problems(warnings, level="warning")
+        return "".join(workflow_command(a) + "\n" for a in found)
+    doc = {
+        "valid": not errors,
+        "counts": counts,
+        "errors": [problem_json(p) for p in errors],
+        "warnings": [problem_json(p) for p in warnings],
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
 COMMANDS = [validate_command]
