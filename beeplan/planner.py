@@ -41,7 +41,8 @@ from .model import (
 )
 from .safetext import printable
 
-PLAN_FORMAT_VERSION = 1
+# "MAJOR.MINOR" (docs/plan-format.md): a minor bump only adds fields, a major one breaks.
+PLAN_FORMAT_VERSION = "1.1"
 
 # Phases of DESIGN.md §4. Additive work first; removals only once it all succeeded.
 PHASE_OF_KIND = {kind: i for i, kind in enumerate(KIND_ORDER)}  # groups 0 .. absences 6
@@ -159,6 +160,7 @@ class Plan:
     unmanaged_kinds: Mapping[str, int | None] = field(default_factory=dict)
     manifest_path: str = ""  # the manifests it was made from, as given on the command line
     manifest_digest: str = ""  # and their digest (see beeplan.planfile.manifest_digest)
+    targeted: str = ""  # --changed-since BASE: only what changed since BASE was read and planned
 
     @property
     def empty(self) -> bool:

@@ -102,7 +102,7 @@ def compute_targeted_plan(
     owed = Journal.for_client(client).owed()
     plan, live = plan_changes(LiveReader(client, parallelism, progress), desired, diff, owed)
     note = targeted_label(len(diff.changes), base_label)
-    plan = replace(plan, warnings=(*plan.warnings, note))
+    plan = replace(plan, warnings=(*plan.warnings, note), targeted=base_label)
     return TargetedPlan(plan, live, len(diff.changes), False)
 
 

@@ -6,13 +6,16 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import click
 
 from .. import workflow
+from ..annotations import plan_annotations, workflow_command
 from ..client import BeeboleClient
 from ..drift import coverage_lines
 from ..errors import BeeplanError, ExitStatus, PlanError
+from ..github import summary_wanted, write_step_summary
 from ..model import State
 from ..planner import Plan, require_possible
 from ..render import Budget, plan_to_json, render_markdown, render_text
@@ -39,12 +42,33 @@ from .options import (
     changed_since_option,
     detailed_exitcode_option,
     endpoint_options,
-    format_option,
     open_client,
     parallelism_option,
     usage_days_option,
 )
 from .progress import ApplyProgress, ExportProgress, ReadProgress, stderr_is_tty, use_color
+
+
+def plan_format_option(func: Any) -> Any:
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json", "markdown", "github"]),
+        default="text",
+        show_default=True,
+        help="Output format. github: the text plan, and each problem, safety refusal and "
+        "warning as a workflow annotation on the manifest line it comes from.",
+    )(func)
+
+
+def summary_option(func: Any) -> Any:
+    return click.option(
+        "--summary/--no-summary",
+        default=None,
+        help="Also append the plan as Markdown to $GITHUB_STEP_SUMMARY (the job summary, "
+        "kept within GitHub's 1 MiB). Default: on with --format markdown when that "
+        "variable is set.",
+    )(func)
 
 
 def compute_plan(
@@ -95,15 +119,23 @@ def show_plan(
     endpoint: str,
     graph_of: State | None = None,
     usage: UsageReport | None = None,
+    summary: bool = False,
 ) -> None:
+    diagram = changed_part_diagram(plan, graph_of) if graph_of is not None else None
     if fmt == "json":
         click.echo(plan_to_json(plan, budget, endpoint, usage), nl=False)
     elif fmt == "markdown":
-        diagram = changed_part_diagram(plan, graph_of) if graph_of is not None else None
         click.echo(render_markdown(plan, budget, graph=diagram, usage=usage), nl=False)
     else:
-        color = use_color(sys.stdout.isatty())
+        color = use_color(sys.stdout.isatty()) and fmt == "text"
         click.echo(render_text(plan, budget, color=color, usage=usage), nl=False)
+    if fmt == "github":
+        for annotation in plan_annotations(plan):
+            click.echo(workflow_command(annotation))
+    if summary:
+        write_step_summary(
+            lambda limit: render_markdown(plan, budget, diagram, limit, usage=usage)
+        )
 
 
 def changed_part_diagram(plan: Plan, desired: State) -> str | None:
@@ -162,7 +194,8 @@ Examples:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also save the plan as JSON, to apply it later with 'beeplan apply FILE'.",
 )
-@format_option
+@plan_format_option
+@summary_option
 @detailed_exitcode_option
 @click.option(
     "--graph", is_flag=True, help="With --format markdown: add a Mermaid diagram of what changes."
@@ -177,6 +210,7 @@ def plan_command(
     path: Path,
     out: Path | None,
     fmt: str,
+    summary: bool | None,
     detailed_exitcode: bool,
     graph: bool,
     usage_days: int,
@@ -203,7 +237,8 @@ def plan_command(
         budget = budget_of(client, plan, usage)
     if out is not None:
         out.write_text(plan_to_json(plan, budget, endpoint, usage), encoding="utf-8")
-    show_plan(plan, budget, fmt, endpoint, desired if graph else None, usage)
+    show_plan(plan, budget, fmt, endpoint, desired if graph else None, usage,
+              summary=summary_wanted(summary, fmt))
     if out is not None and not _quiet(ctx):
         click.echo(saved_note(plan, out), err=True)
     if plan.problems:
@@ -221,9 +256,12 @@ Examples:
   beeplan check examples/acme --endpoint sandbox:demo.db && echo in sync
   beeplan check manifests/ --changed-since origin/main   # only what a PR changes
   beeplan check manifests/ --max-calls 60      # hourly: a rotating part, within 60 calls
-  beeplan check manifests/ --max-calls 60 --state .beeplan/check-state.json   # CI cache""",
+  beeplan check manifests/ --max-calls 60 --state .beeplan/check-state.json   # CI cache
+  beeplan check manifests/ --format markdown --summary  # the drift in the job summary""",
 )
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
+@plan_format_option
+@summary_option
 @changed_since_option
 @click.option(
     "--max-calls",
@@ -244,6 +282,8 @@ Examples:
 @parallelism_option
 def check_command(
     path: Path,
+    fmt: str,
+    summary: bool | None,
     changed_since: str | None,
     max_calls: int | None,
     state_file: Path | None,
@@ -257,6 +297,7 @@ def check_command(
     verifies a rotating part of the account within that budget, least
     recently verified first, and always prints the coverage; only what the
     API answered in this run is ever reported as drift.
+    With --format json or markdown the plan is printed either way.
     """
     if state_file is not None and max_calls is None:
         raise click.UsageError("--state goes with --max-calls (it records a budgeted check)")
@@ -270,9 +311,14 @@ def check_command(
     with open_client(endpoint, token_file) as client:
         plan = with_source(compute_plan(client, desired, parallelism, False, since), path)
         budget = budget_of(client, plan)
-    if plan.empty and not plan.problems:
+    in_sync = plan.empty and not plan.problems
+    if not in_sync or fmt in ("json", "markdown"):
+        show_plan(plan, budget, fmt, endpoint)
+    if summary_wanted(summary, fmt):
+        write_step_summary(lambda limit: render_markdown(plan, budget, max_chars=limit,
+                                                         title="beeplan check"))
+    if in_sync:
         return ExitStatus.SUCCESS
-    click.echo(render_text(plan, budget, color=use_color(sys.stdout.isatty())), nl=False)
     return ExitStatus.ERROR if plan.problems else ExitStatus.CHANGES
 
 

@@ -2,6 +2,10 @@
 
 It round-trips: ``plan_from_json(plan_to_json(p))`` gives back the actions,
 fingerprints and problems that ``apply`` needs. It never holds the token.
+
+``format_version`` is "MAJOR.MINOR" (docs/plan-format.md): a reader refuses
+a major version it does not know and ignores the fields a newer minor
+version added, so automation written against 1.1 keeps working on 1.5.
 """
 
 from __future__ import annotations
@@ -13,9 +17,18 @@ from typing import Any
 import jsonschema
 
 from .. import __version__
+from ..annotations import plan_annotations
 from ..errors import PlanError
 from ..model import Ref
-from ..planner import PLAN_FORMAT_VERSION, Action, Change, Plan, Unmanaged, plan_digest
+from ..planner import (
+    PLAN_FORMAT_VERSION,
+    RELATION_SERVICES,
+    Action,
+    Change,
+    Plan,
+    Unmanaged,
+    plan_digest,
+)
 from ..usage import UsageReport
 from .common import Budget
 
@@ -40,6 +53,9 @@ def plan_document(
         "beeplan_version": __version__,
         "endpoint": endpoint,
         "plan_digest": plan_digest(plan),
+        "changes_present": not plan.empty,
+        "complete": not incomplete_reasons(plan),
+        "incomplete_reasons": incomplete_reasons(plan),
         "summary": plan.counts(),
         "calls": {
             "read": plan.read_calls,
@@ -61,6 +77,7 @@ def plan_document(
                 ],
                 "relation": a.relation,
                 "detail": a.detail,
+                **before_after(a),
             }
             for a in plan.actions
         ],
@@ -68,17 +85,62 @@ def plan_document(
         "problems": list(plan.problems),
         "warnings": list(plan.warnings),
         "destroy_violations": list(plan.destroy_violations),
+        "diagnostics": [
+            {"severity": n.level, "summary": n.message, "file": n.file, "line": n.line}
+            for n in plan_annotations(plan)
+        ],
         "fingerprints": dict(sorted(plan.fingerprints.items())),
         "read_relations": {k: list(v) for k, v in sorted(plan.read_relations.items())},
         # Only under prune, so plans without it read as they always did.
         **({"prune": True} if plan.prune else {}),
         **({"unmanaged_kinds": dict(plan.unmanaged_kinds)} if plan.unmanaged_kinds else {}),
     }
+    if plan.targeted:
+        doc["targeted"] = {"since": plan.targeted}
     if usage is not None:
         _add_usage(doc, plan, usage)
     if plan.manifest_digest:
         doc["manifests"] = {"path": plan.manifest_path, "digest": plan.manifest_digest}
     return doc
+
+
+def incomplete_reasons(plan: Plan) -> list[str]:
+    """Why applying this plan would not bring the whole account to the manifests."""
+    reasons = []
+    if plan.targeted:
+        reasons.append(f"targeted: only the entries changed since {plan.targeted} were planned")
+    if plan.problems:
+        reasons.append(f"problems: {len(plan.problems)} impossible change(s) are not planned")
+    return reasons
+
+
+def before_after(action: Action) -> dict[str, Any]:
+    """The entity's values this action changes, as they are and as they will be.
+
+    ``null`` before a create and after a delete; an attach or detach changes
+    one membership, written ``relation[member]`` (true: a member).
+    """
+    if action.op in ("attach", "detach") and action.relation in RELATION_SERVICES:
+        member = action.payload.get(RELATION_SERVICES[action.relation][2])
+        label = _member_label(member)
+        key = f"{action.relation}[{label}]"
+        return {"before": {key: action.op == "detach"}, "after": {key: action.op == "attach"}}
+    before = {c.field: c.before for c in action.changes}
+    after = {c.field: c.after for c in action.changes}
+    if action.op == "create":
+        return {"before": None, "after": after}
+    if action.op == "delete":
+        return {"before": before or {"exists": True}, "after": None}
+    return {"before": before, "after": after}
+
+
+def _member_label(member: Any) -> str:
+    if isinstance(member, dict):
+        if member.get("xid") is not None:
+            return str(member["xid"])
+        if member.get("id") is not None:
+            return f"#{member['id']}"
+    return str(member)
 
 
 def _add_usage(doc: dict[str, Any], plan: Plan, usage: UsageReport) -> None:
@@ -142,11 +204,7 @@ def plan_from_json(text: str, source: str = "plan file") -> tuple[Plan, dict[str
         raise PlanError(f"{source} is not a beeplan plan (nested too deeply)") from None
     if not isinstance(doc, dict) or "format_version" not in doc:
         raise PlanError(f"{source} is not a beeplan plan (no format_version)")
-    if doc["format_version"] != PLAN_FORMAT_VERSION:
-        raise PlanError(
-            f"{source} has plan format {doc['format_version']}; this beeplan reads format "
-            f"{PLAN_FORMAT_VERSION}. Make the plan again with this version."
-        )
+    check_format_version(doc["format_version"], source)
     validate_plan_document(doc, source)
 
     def ref(obj: dict[str, Any]) -> Ref:
@@ -184,5 +242,31 @@ def plan_from_json(text: str, source: str = "plan file") -> tuple[Plan, dict[str
         unmanaged_kinds=dict(doc.get("unmanaged_kinds", {})),
         manifest_path=doc.get("manifests", {}).get("path", ""),
         manifest_digest=doc.get("manifests", {}).get("digest", ""),
+        targeted=str(doc.get("targeted", {}).get("since", "")),
     )
     return plan, doc
+
+
+def format_version(text: Any) -> tuple[int, int] | None:
+    """``(major, minor)`` of a "MAJOR.MINOR" format_version; None when it is not one."""
+    if not isinstance(text, str):
+        return None
+    major, dot, minor = text.partition(".")
+    if not (dot and major.isdigit() and minor.isdigit()):
+        return None
+    return int(major), int(minor)
+
+
+def check_format_version(value: Any, source: str = "plan file") -> None:
+    """Refuse a plan of another major format version (newer or older); any minor reads."""
+    ours = format_version(PLAN_FORMAT_VERSION)
+    assert ours is not None
+    theirs = format_version(value)
+    if theirs is None or theirs[0] != ours[0]:
+        newer = theirs is not None and theirs[0] > ours[0]
+        why = ("a newer beeplan made it: upgrade beeplan to apply it" if newer
+               else "make the plan again with this version")
+        raise PlanError(
+            f"{source} has plan format {json.dumps(value)}; this beeplan reads format "
+            f"{ours[0]}.x (up to {PLAN_FORMAT_VERSION}): {why}."
+        )

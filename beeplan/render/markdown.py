@@ -1,7 +1,9 @@
 """Markdown for a pull-request comment: a summary table and collapsible details.
 
-Code hosts cap a comment near 65,535 characters, so the output never
-exceeds ``MAX_CHARS``: past that, details are cut and the cut is said.
+Code hosts cap a comment at 65,535 characters, so the output never exceeds
+``max_chars`` (``MAX_CHARS``, some room to spare): the summary comes first,
+the details are folded, and past the cap the details are cut, then the
+longest lists of the summary (problems, hours, warnings), each cut said.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from .common import (
 )
 
 MAX_CHARS = 60_000
+# Past this many items a list in the summary is cut when the whole is too long.
+SHORT_LIST = 20
 MARKER = "<!-- beeplan-plan -->"
 
 
@@ -40,10 +44,34 @@ def render_markdown(
     title: str = "beeplan plan",
     usage: UsageReport | None = None,
 ) -> str:
+    text = _render(plan, budget, graph, max_chars, title, usage, cap=None)
+    if len(text) > max_chars:
+        text = _render(plan, budget, None, max_chars, title, usage, cap=SHORT_LIST)
+    if len(text) > max_chars:  # a summary of pathological size: cut it, and say so
+        note = "\n\n*Cut here: the plan is longer than this text may be. Run `beeplan plan`.*\n"
+        text = text[: max_chars - len(note)].rsplit("\n", 1)[0] + note
+    return text
+
+
+def _capped(lines: list[str], cap: int | None, what: str) -> list[str]:
+    if cap is None or len(lines) <= cap:
+        return lines
+    return [*lines[:cap], f"- *... and {len(lines) - cap:,} more {what} (not shown here)*"]
+
+
+def _render(
+    plan: Plan,
+    budget: Budget | None,
+    graph: str | None,
+    max_chars: int,
+    title: str,
+    usage: UsageReport | None,
+    cap: int | None,
+) -> str:
     head: list[str] = [MARKER, f"### {title}", ""]
     if plan.problems:
         head.append("**Impossible changes** (the plan is refused until they are fixed):")
-        head += [f"- {_escape(p)}" for p in plan.problems]
+        head += _capped([f"- {_escape(p)}" for p in plan.problems], cap, "problems")
         head.append("")
     if plan.empty and plan.problems:
         head.append("No other changes.")
@@ -68,10 +96,10 @@ def render_markdown(
         still_used = in_use(plan, usage)
         if still_used and usage is not None:
             head += ["", f"**Still in use** (hours logged from {usage.start} to {usage.end}):"]
-            head += [
+            head += _capped([
                 f"- {_escape(in_use_line(action, found, usage.days))}"
                 for action, found in still_used
-            ]
+            ], cap, "entities in use")
         if usage is not None and usage.notes:
             head.append("")
             head += [f"> Hours: {_escape(note)}" for note in usage.notes]
@@ -86,8 +114,12 @@ def render_markdown(
         head.append(f"{len(plan.unmanaged)} live entities are not in the manifests (left alone).")
     for line in unmanaged_kinds_lines(plan):
         head += ["", _escape(line)]
-    for warning in plan.warnings:
+    warnings = plan.warnings if cap is None else plan.warnings[:cap]
+    for warning in warnings:
         head += ["", f"> **Warning:** {_escape(warning)}"]
+    if len(warnings) < len(plan.warnings):
+        head += ["", f"> *... and {len(plan.warnings) - len(warnings):,} more warnings "
+                 "(not shown here)*"]
     if graph:
         graph_open, graph_close = fence(graph.splitlines(), "mermaid")
         head += [
@@ -131,8 +163,9 @@ def render_markdown(
     if len(kept) < len(body):
         kept.append(body_close)
         kept.append(
-            f"\n*Details truncated: {len(body) - len(kept) + 1} of {len(body)} lines not shown "
-            "(a comment is capped near 65,535 characters). Run `beeplan plan` for the full plan.*"
+            f"\n*Details truncated: {len(body) - len(kept) + 1:,} of {len(body):,} lines not shown "
+            f"(this text is capped at {max_chars:,} characters). Run `beeplan plan` for the "
+            "full plan.*"
         )
         return "\n".join([text, *tail_open, *kept, "", "</details>", ""])
     return "\n".join([text, *tail_open, *kept, *tail_close])

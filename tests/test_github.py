@@ -1,0 +1,217 @@
+"""GitHub-native review: annotations on manifest lines, and the versioned JSON plan."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from beeplan.annotations import Annotation, escape_data, plan_annotations, workflow_command
+from beeplan.cli import main
+from beeplan.errors import PlanError
+from beeplan.manifest import load
+from beeplan.model import CustomField, State
+from beeplan.planner import PLAN_FORMAT_VERSION, make_plan
+from beeplan.render import plan_from_json, plan_to_json
+from beeplan.render.jsonplan import plan_document
+
+from .test_manifest_invalid import CASES
+
+ROOT = Path(__file__).resolve().parent.parent
+ACME = ROOT / "examples" / "acme"
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exited:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return int(exited.value.code or 0), out, err
+
+
+def _annotations(out: str) -> list[tuple[str, str, int | None, str]]:
+    """(level, file, line, message) of each ``::level file=..,line=..,title=..::msg`` line."""
+    found = []
+    for row in out.splitlines():
+        assert row.startswith("::"), f"not a workflow command: {row!r}"
+        level, _, rest = row[2:].partition(" ")
+        props, _, message = rest.partition("::")
+        fields = dict(p.split("=", 1) for p in props.split(","))
+        assert fields["title"] == "beeplan"
+        line = int(fields["line"]) if "line" in fields else None
+        found.append((level, fields.get("file", ""), line, message))
+    return found
+
+
+# ------------------------------------------------------------ validate --format github
+
+
+def test_annotations_of_invalid_manifests_match_file_and_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)  # annotation paths are relative to the working directory
+    checked = 0
+    for case in CASES:
+        code, out, err = _run(capsys, "validate", str(case.path.relative_to(ROOT)), "--format",
+                              "github")
+        assert code == 1, case.path
+        assert "Traceback" not in err
+        found = _annotations(out)
+        assert all(level == "error" for level, *_ in found)
+        for where, line, fragment in case.expects:
+            rel = where.relative_to(ROOT).as_posix()
+            at = [msg for _, file, ln, msg in found if file == rel and ln == line]
+            assert at, f"no annotation at {rel}:{line} in:\n{out}"
+            assert any(fragment in escape_data(m) or fragment in m for m in at), (fragment, at)
+            checked += 1
+    assert checked >= 40
+
+
+def test_annotation_paths_are_relative_to_the_working_directory(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    folder = tmp_path / "repo" / "manifests"
+    folder.mkdir(parents=True)
+    (folder / "people.yaml").write_text("people:\n  - xid: rosa\n    nam: Rosa\n")
+    monkeypatch.chdir(tmp_path / "repo")
+    code, out, _ = _run(capsys, "validate", str(folder), "--format", "github")
+    assert code == 1
+    files = {file for _, file, _, _ in _annotations(out)}
+    assert files == {"manifests/people.yaml"}
+
+
+def test_validate_json_gives_the_same_errors_as_data(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    case = next(c for c in CASES if c.path.is_dir())
+    path = str(case.path.relative_to(ROOT))
+    _, gh, _ = _run(capsys, "validate", path, "--format", "github")
+    code, out, _ = _run(capsys, "validate", path, "--format", "json")
+    assert code == 1
+    doc = json.loads(out)
+    assert doc["valid"] is False
+    as_data = [(e["file"], e["line"]) for e in doc["errors"]]
+    assert as_data == [(file, line) for _, file, line, _ in _annotations(gh)]
+    code, out, _ = _run(capsys, "validate", "examples/acme", "--format", "json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["valid"] is True and doc["errors"] == [] and doc["counts"]["person"] > 0
+
+
+def test_workflow_command_escaping() -> None:
+    # A message may not end the command early nor forge a second one.
+    line = workflow_command(Annotation("50% done\r\n::error::forged", "a,b:c.yaml", 3))
+    assert line == ("::error file=a%2Cb%3Ac.yaml,line=3,title=beeplan::"
+                    "50%25 done%0D%0A::error::forged")
+    assert "\n" not in line
+    assert workflow_command(Annotation("x", level="warning")) == "::warning title=beeplan::x"
+
+
+# ------------------------------------------------------------ plan problems on their lines
+
+
+def test_plan_problems_and_refusals_sit_on_their_manifest_lines(tmp_path: Path) -> None:
+    live_dir = tmp_path / "live"
+    live_dir.mkdir()
+    (live_dir / "a.yaml").write_text(
+        "companies:\n  - {xid: acme, name: ACME}\n  - {xid: globex, name: Globex}\n"
+        "people:\n" + "".join(f"  - {{xid: p{i}, name: P {i}, company: acme}}\n"
+                              for i in range(5)))
+    live = _as_live(load(live_dir))
+    desired_dir = tmp_path / "want"
+    desired_dir.mkdir()
+    (desired_dir / "a.yaml").write_text(
+        "companies:\n  - {xid: acme, name: ACME}\n  - {xid: globex, name: Globex}\n"
+        "people:\n"
+        "  - {xid: p0, name: P 0, company: globex}\n"  # line 5: an impossible move
+        "  - {xid: p1, name: P 1, company: acme, active: false}\n"  # line 6
+        "  - {xid: p2, name: P 2, company: acme, active: false}\n"
+        "  - {xid: p3, name: P 3, company: acme, active: false}\n"
+        "  - {xid: p4, name: P 4, company: acme}\n")
+    plan = make_plan(load(desired_dir), live)
+    found = plan_annotations(plan, cwd=tmp_path)
+    assert [(a.level, a.file, a.line) for a in found] == [
+        ("error", "want/a.yaml", 5), ("error", "want/a.yaml", 6)]
+    assert "moving it" in found[0].message and "--allow-destroy" in found[1].message
+
+
+def _as_live(state: State) -> State:
+    """A declared state as the account would hold it: every entity with a live id."""
+    from dataclasses import replace
+
+    from beeplan.model import KIND_ORDER, Ref
+
+    entities = []
+    for n, e in enumerate(state.entities, start=1):
+        entities.append(replace(e, ref=Ref(e.kind, xid=e.ref.xid, id=n), source=None))
+    return replace(state, entities=tuple(entities), complete_kinds=frozenset(KIND_ORDER))
+
+
+# ------------------------------------------------------------ the JSON plan
+
+
+def _acme_plan_json() -> str:
+    # An empty account that defines the custom fields the example uses.
+    fields = tuple(CustomField(n, name) for n, name in
+                   enumerate(("Industry", "Company address", "location"), start=1))
+    plan = make_plan(load(ACME), State(custom_fields=fields))
+    assert not plan.problems
+    return plan_to_json(plan, endpoint="sandbox:x.db")
+
+
+def test_json_plan_validates_against_its_schema_and_says_what_it_is() -> None:
+    doc = json.loads(_acme_plan_json())
+    for schema in (ROOT / "schemas" / "plan.schema.json",
+                   ROOT / "beeplan" / "schemas" / "plan.schema.json"):
+        jsonschema.Draft202012Validator(json.loads(schema.read_text())).validate(doc)
+    assert (ROOT / "schemas" / "plan.schema.json").read_text() == (
+        ROOT / "beeplan" / "schemas" / "plan.schema.json").read_text()
+    assert doc["format_version"] == PLAN_FORMAT_VERSION
+    major, minor = doc["format_version"].split(".")
+    assert major.isdigit() and minor.isdigit()
+    assert doc["changes_present"] is True and doc["complete"] is True
+    assert doc["incomplete_reasons"] == []
+    for action in doc["actions"]:
+        assert "before" in action and "after" in action, action["id"]
+        if action["op"] == "create":
+            assert action["before"] is None and action["after"]["name"] == action["name"]
+        else:
+            assert set(action["before"]) == set(action["after"]), action["id"]
+            assert action["before"] != action["after"], action["id"]
+
+
+def test_a_plan_with_problems_is_marked_incomplete(tmp_path: Path) -> None:
+    desired = tmp_path / "a.yaml"
+    desired.write_text("groups:\n  - {id: 999, name: Nobody}\n")
+    live = State(complete_kinds=frozenset({"group"}))
+    doc = plan_document(make_plan(load(desired), live))
+    assert doc["complete"] is False and doc["changes_present"] is False
+    assert doc["incomplete_reasons"][0].startswith("problems:")
+    assert doc["diagnostics"][0]["line"] == 2
+
+
+def test_reader_refuses_another_major_version_and_ignores_new_fields() -> None:
+    doc = json.loads(_acme_plan_json())
+    major, minor = (int(x) for x in doc["format_version"].split("."))
+    newer_minor = {**doc, "format_version": f"{major}.{minor + 7}", "a_field_from_later": [1]}
+    newer_minor["actions"] = [{**a, "new_per_action": True} for a in doc["actions"]]
+    plan, _ = plan_from_json(json.dumps(newer_minor))
+    assert len(plan.actions) == len(doc["actions"])
+    for version in (f"{major + 1}.0", f"{major + 1}.{minor}", "1", 1, "one"):
+        with pytest.raises(PlanError, match="plan format"):
+            plan_from_json(json.dumps({**doc, "format_version": version}))
+    with pytest.raises(PlanError, match="upgrade beeplan"):
+        plan_from_json(json.dumps({**doc, "format_version": f"{major + 1}.0"}))
+
+
+def test_docs_describe_the_plan_format_beside_the_schema() -> None:
+    text = (ROOT / "docs" / "plan-format.md").read_text()
+    schema = json.loads((ROOT / "schemas" / "plan.schema.json").read_text())
+    assert PLAN_FORMAT_VERSION in text
+    for key in ("changes_present", "complete", "incomplete_reasons", "diagnostics", "before"):
+        assert key in schema["properties"] or key in json.dumps(schema), key
+        assert f"`{key}`" in text, key
+    assert "schemas/plan.schema.json" in text
+
