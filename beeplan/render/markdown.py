@@ -127,7 +127,7 @@ def _render(
             "<details><summary>What changes (diagram)</summary>",
             "",
             graph_open,
-            graph.rstrip(),
+            "\n".join(printable(line) for line in graph.rstrip().splitlines()),
             graph_close,
             "",
             "</details>",
