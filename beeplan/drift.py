@@ -315,6 +315,7 @@ class CheckRun:
     oldest: datetime | None  # the oldest verification, after this run
     errors: tuple[str, ...]  # units the API could not answer (not verified, not drift)
     state_path: Path
+    budget: int = 0  # the calls this run could spend: --max-calls, or less if today's quota
 
     @property
     def drifted(self) -> bool:
@@ -398,6 +399,7 @@ def run_check(
         oldest=oldest,
         errors=tuple(errors),
         state_path=state_path,
+        budget=budget,
     )
 
 
@@ -604,6 +606,11 @@ def coverage_lines(run: CheckRun, max_calls: int, now: datetime | None = None) -
         f"({share:.1f}%), with {run.calls} API calls and {run.kb:.1f} KB "
         f"(--max-calls {max_calls}).",
     ]
+    if run.budget < max_calls:
+        lines.append(
+            f"Only {run.budget} calls are left in today's quota (as counted by beeplan): "
+            "this run spent no more."
+        )
     covered = 100.0 * (run.total - run.never) / run.total if run.total else 100.0
     lines.append(f"Covered: {covered:.1f}% of the units verified at least once.")
     if run.never:

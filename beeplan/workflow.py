@@ -91,12 +91,14 @@ def compute_targeted_plan(
     """Plan only the entries changed since BASE (``--changed-since``), reading only those.
 
     A change to the settings (prune, safety) changes what every entry means,
-    so it falls back to a full plan and says so.
+    and a BASE without manifests makes every entry new (a get each would
+    cost more than the lists): both fall back to a full plan and say so.
     """
     diff = diff_manifests(base, desired)
-    if diff.settings_changed:
+    if diff.settings_changed or not base.entities:
         plan, live = plan_and_live(client, desired, parallelism, progress)
-        note = f"the settings changed since {base_label}: this is a full plan, not a targeted one"
+        why = "the settings changed since" if base.entities else "there are no manifests at"
+        note = f"{why} {base_label}: this is a full plan, not a targeted one"
         plan = replace(plan, warnings=(*plan.warnings, note))
         return TargetedPlan(plan, live, len(diff.changes), True)
     owed = Journal.for_client(client).owed()

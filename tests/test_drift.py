@@ -10,7 +10,7 @@ from typing import Any
 
 from beeplan import workflow
 from beeplan.client import BeeboleClient
-from beeplan.drift import CheckRun, units_of
+from beeplan.drift import CheckRun, coverage_lines, units_of
 from beeplan.sandbox.server import SandboxServer
 from tests.test_targeted import ORG, apply_org, load, write
 
@@ -135,3 +135,13 @@ def test_check_max_calls_cli(sandbox: SandboxServer, tmp_path: Path, run: Any,
     assert status == 1 and "--max-calls" in err
     status, _, err = run("check", tmp_path / "m", "--max-calls", 5, "--changed-since", "x")
     assert status == 1
+
+
+def test_budget_is_capped_by_what_is_left_today(
+    client: BeeboleClient, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    apply_org(client, ORG, tmp_path / "m")
+    client.ledger.requests = client.quota.requests - 2  # as if the day's quota were nearly spent
+    run = check(client, sandbox, tmp_path / "m", 10, 0, tmp_path / "state.json")
+    assert run.calls == 2 and run.budget == 2
+    assert any("Only 2 calls are left" in line for line in coverage_lines(run, 10))

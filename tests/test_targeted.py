@@ -226,3 +226,17 @@ def test_settings_change_falls_back_to_a_full_plan(
     assert any("settings changed since b" in w for w in result.plan.warnings)
     full = workflow.compute_plan(client, desired, 4)
     assert [a.id for a in result.plan.actions] == [a.id for a in full.actions]
+
+
+def test_no_manifests_at_base_plans_in_full(client: BeeboleClient, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    write(repo / "other", {"groups": [{"xid": "g", "name": "G"}]})
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "before the manifests")
+    manifests = write(repo / "manifests", ORG)
+    base = load_base("HEAD", manifests)
+    assert base.entities == ()
+    result = workflow.compute_targeted_plan(client, load(manifests), base, "HEAD", 4)
+    assert result.full and any("no manifests at HEAD" in w for w in result.plan.warnings)
+    assert any(a.service == "company.create" for a in result.plan.actions)
