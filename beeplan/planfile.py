@@ -181,6 +181,8 @@ def check_document(plan: Plan, doc: Mapping[str, Any], endpoint: str, source: st
     check_dependencies(plan, source)
     check_fingerprints(plan, source)
     digest = plan_digest(plan)
+    if "plan_digest" not in doc:
+        raise _refuse(source, None, "it records no plan digest; make a new plan with this beeplan")
     if doc.get("plan_digest") != digest:
         raise _refuse(
             source,
