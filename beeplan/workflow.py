@@ -164,22 +164,29 @@ def budget_of(client: BeeboleClient, plan: Plan, usage: UsageReport | None = Non
 def is_plan_file(path: Path) -> bool:
     """Whether ``apply`` was given a saved plan rather than manifests.
 
-    The suffix decides when it says: .yaml/.yml are manifests (JSON syntax is
-    YAML too), .json is a plan. Otherwise the content does: a JSON object with
-    ``format_version`` is a plan, anything else is read as manifests.
+    .yaml/.yml are manifests (JSON syntax is YAML too). Otherwise the content
+    decides: a JSON object with ``format_version`` is a plan, one with the
+    manifests' top-level keys (and no format_version) is a manifest. What is
+    neither is a plan if named .json (apply then says what is wrong with it),
+    else manifests.
     """
     if not path.is_file():
         return False
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
         return False
-    if suffix == ".json":
-        return True
     try:
         document = json.loads(path.read_bytes())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # hostile nesting: the plan loader says so
+        return suffix == ".json"
+    if isinstance(document, dict) and "format_version" in document:
+        return True
+    if isinstance(document, dict) and document.keys() & _MANIFEST_KEYS:
         return False
-    return isinstance(document, dict) and "format_version" in document
+    return suffix == ".json"
+
+
+_MANIFEST_KEYS = frozenset({"companies", "tasks", "groups", "people", "absences", "settings"})
 
 
 @dataclass(frozen=True)

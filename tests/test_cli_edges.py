@@ -20,6 +20,21 @@ def test_a_yaml_manifest_in_json_syntax_is_applied_as_manifests(tmp_path: Path, 
     assert status == 0 and "No changes" in out
 
 
+def test_a_json_manifest_is_a_manifest_and_a_broken_plan_says_so(
+    tmp_path: Path, run: Run
+) -> None:
+    manifest = tmp_path / "acme.json"
+    manifest.write_text(json.dumps(MANIFEST))
+    status, out, err = run("apply", manifest, "--auto-approve")
+    assert status == 0, err
+    assert "1 applied, 0 failed" in out
+    broken = tmp_path / "plan.json"
+    broken.write_text('{"actions": []}')
+    status, _, err = run("apply", broken, "--auto-approve")
+    assert status == 1
+    assert "not a beeplan plan (no format_version)" in err
+
+
 def test_a_saved_plan_is_recognised_by_its_content_whatever_its_name(
     tmp_path: Path, run: Run
 ) -> None:
