@@ -615,8 +615,10 @@ def quota_report(q: dict[str, Any]) -> list[str]:
     if bu and "runs" in bu:
         lines.append(f"(h) 24 hourly check --max-calls {bu['max_calls']}: {bu['daily_calls']} "
                      f"calls ({bu['share_of_daily_calls']:.0%}) and {bu['daily_kb']:.0f} KB "
-                     f"({bu['share_of_daily_kb']:.0%}) a day; full coverage after "
-                     f"{bu['hours_to_full_coverage']} hour(s).")
+                     f"({bu['share_of_daily_kb']:.0%}) a day; "
+                     f"{bu['coverage_after_24_runs']:.0%} of {bu['units']} units verified after "
+                     f"24 runs, all after {bu['hours_to_full_coverage']} hour(s); full coverage "
+                     f"in 24 runs needs --max-calls {bu['calls_per_run_for_24h_coverage']}.")
     return lines
 
 
