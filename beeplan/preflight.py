@@ -149,6 +149,14 @@ def email_clashes(
         if releases and release is not None:
             found.depends.setdefault(action, []).append(release)
             continue
+        if writes.get(("create", key)) is None:  # an update: this person exists already
+            found.problems.append(
+                f"person {want.ref.label}{_where(want)}: email {email!r} belongs to live "
+                f"{_who(holder)}{'' if holder.active else ', inactive'}; the API refuses a "
+                "second person with the same email. Give that person another email in the "
+                "manifests (it is then changed first), or keep this one's"
+            )
+            continue
         if holder.ref.id is None:
             adopt = f"its xid {holder.ref.xid!r}"
         else:

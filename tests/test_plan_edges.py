@@ -134,10 +134,20 @@ def test_an_email_given_away_in_the_same_plan_is_ordered_not_refused(
 ) -> None:
     company(client)
     person(client, "rosa", "Rosa", "shared@example.com")
+    person(client, "li", "Li", "li@example.com")
     manifest = tmp_path / "m.yaml"
+    # li takes rosa's email while rosa keeps it: refused at plan time.
+    manifest.write_text(
+        "companies:\n  - {xid: acme, name: ACME}\npeople:\n"
+        "  - {xid: rosa, name: Rosa, company: acme}\n"
+        "  - {xid: li, name: Li, company: acme, email: shared@example.com}\n"
+    )
+    code, out, err = run("plan", manifest)
+    assert code == 1 and "person li (" in out and "Give that person another email" in out
     manifest.write_text(
         "companies:\n  - {xid: acme, name: ACME}\npeople:\n"
         "  - {xid: rosa, name: Rosa, company: acme, email: rosa@example.com}\n"
+        "  - {xid: li, name: Li, company: acme}\n"
         "  - {xid: desk, name: Front desk, company: acme, email: shared@example.com}\n"
     )
     code, out, err = run("apply", manifest, "--auto-approve")

@@ -77,11 +77,17 @@ def test_a_failed_run_still_finishes_what_it_created_so_the_rerun_is_not_refused
     deactivate live entities, and the safety threshold would refuse it."""
     with BeeboleClient(sandbox.url, sandbox.token, ledger=False) as client:
         client.call("company.create", company={"xid": "other", "name": "Other"})
-        client.call("person.create", person={"name": "X", "company": {"xid": "other"},
-                                             "email": "taken@example.com"})
         manifest = tmp_path / "m.yaml"
         manifest.write_text(PARTLY_FAILING)
-        code, out, err = beeplan("apply", manifest, "--auto-approve", "--endpoint", sandbox.url,
+        plan_file = tmp_path / "plan.json"
+        code, out, err = beeplan("plan", manifest, "-o", plan_file, "--endpoint", sandbox.url,
+                                 token=sandbox.token)
+        assert code == 0, out + err
+        # The email is taken behind the saved plan's back (a clash known at plan time is a
+        # problem there): the create fails at the API, nothing else does.
+        client.call("person.create", person={"name": "X", "company": {"xid": "other"},
+                                             "email": "taken@example.com"})
+        code, out, err = beeplan("apply", plan_file, "--auto-approve", "--endpoint", sandbox.url,
                                  token=sandbox.token)
         assert code == 1
         assert re.search(r"failed:\s+person\.create p: .*taken@example.com", err), err
