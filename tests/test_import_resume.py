@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from beeplan.resume import CHECKPOINT_NAME
+import pytest
+
+from beeplan.client import BeeboleClient
+from beeplan.importer import parse_relations
+from beeplan.resume import CHECKPOINT_NAME, read_for_import
 from beeplan.sandbox.server import SandboxServer
 
 from .conftest import Run
@@ -60,3 +64,28 @@ def test_import_stopped_by_the_quota_resumes_and_plans_no_changes(
     sandbox.quota_requests = 4000
     code, out, _ = run("plan", stopped, "--detailed-exitcode")
     assert code == 0, out
+
+
+def test_ctrl_c_keeps_what_was_read_and_the_rerun_does_not_read_it_again(
+    run: Run, sandbox: SandboxServer, client: BeeboleClient, tmp_path: Path
+) -> None:
+    code, _, err = run("apply", ACME, "--auto-approve")
+    assert code == 0, err
+    relations = parse_relations("all")
+    out_dir = tmp_path / "out"
+
+    def interrupt_after_the_lists(message: str) -> None:
+        if "subprojects" in message:  # the last stage of the lists
+            raise KeyboardInterrupt
+
+    sandbox.reset_calls()
+    with pytest.raises(KeyboardInterrupt):
+        read_for_import(client, relations, out_dir, sandbox.url, 2, interrupt_after_the_lists)
+    lists = sum(sandbox.calls.values())
+    assert lists > 3 and (out_dir / CHECKPOINT_NAME).is_file()
+
+    sandbox.reset_calls()
+    live, checkpoint = read_for_import(client, relations, out_dir, sandbox.url, 2)
+    assert checkpoint.reused == lists  # every list answer came from the checkpoint
+    assert not {s for s in sandbox.calls if s.endswith(".list") or s == "group.tree"}
+    assert live.counts()["person"] > 0
