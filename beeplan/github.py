@@ -76,7 +76,10 @@ def summary_wanted(flag: bool | None, fmt: str, env: Mapping[str, str] | None = 
 
 @dataclass(frozen=True)
 class Inputs:
-    """The composite action's inputs (``with:``), as GitHub passes them: ``INPUT_<NAME>``."""
+    """The composite action's inputs (``with:``), passed by action.yml as ``INPUT_<NAME>``.
+
+    (``-`` in a name becomes ``_``: a shell cannot name a variable with a dash.)
+    """
 
     command: str
     path: str
@@ -90,7 +93,8 @@ class Inputs:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Inputs:
         def get(name: str, default: str = "") -> str:
-            return env.get(f"INPUT_{name.upper()}", default).strip() or default
+            key = "INPUT_" + name.upper().replace("-", "_")
+            return env.get(key, "").strip() or default
 
         command = get("command", "plan")
         if command not in COMMANDS:
@@ -115,8 +119,12 @@ class Step:
     markdown: bool  # its stdout is Markdown for the summary and the comment
 
 
-def command_line(inputs: Inputs) -> Step:
-    """The beeplan invocation for the action's inputs (the token only ever in the env)."""
+def command_line(inputs: Inputs, plan_exists: bool | None = None) -> Step:
+    """The beeplan invocation for the action's inputs (the token only ever in the env).
+
+    ``apply`` applies the saved plan when ``plan-file`` exists (``plan_exists``:
+    None looks at the disk), else plans ``path`` and applies that.
+    """
     extra = tuple(shlex.split(inputs.args))
     endpoint = ("--endpoint", inputs.endpoint) if inputs.endpoint else ()
     since = ("--changed-since", inputs.base) if inputs.base else ()
@@ -133,7 +141,8 @@ def command_line(inputs: Inputs) -> Step:
     if inputs.command == "check":
         return Step(("check", inputs.path, "--format", "markdown", *since, *endpoint, *extra),
                     True)
-    target = inputs.plan_file if Path(inputs.plan_file).is_file() else inputs.path
+    saved = Path(inputs.plan_file).is_file() if plan_exists is None else plan_exists
+    target = inputs.plan_file if saved else inputs.path
     return Step(("apply", target, "--auto-approve", *endpoint, *extra), False)
 
 
@@ -153,20 +162,28 @@ def run_action(
     inputs = Inputs.from_env(env)
     step = command_line(inputs)
     workdir = Path(cwd or os.getcwd())
-    proc = subprocess.run([*beeplan, *step.argv], cwd=workdir, env=dict(env),
+    child = dict(env)
+    if not child.get("BEEBOLE_TOKEN"):
+        child.pop("BEEBOLE_TOKEN", None)  # no token input: as if none was set
+    proc = subprocess.run([*beeplan, *step.argv], cwd=workdir, env=child,
                           capture_output=True, text=True, check=False)
     sys.stderr.write(proc.stderr)
     code = proc.returncode
+    sys.stdout.write(proc.stdout)  # the job log shows what the summary and comment show
     if step.markdown:
         sys.stdout.write(_annotations_of_plan(inputs, workdir) if inputs.command == "plan" else "")
-        body = proc.stdout if proc.stdout.strip() else _failed_body(inputs.command, env)
-        # plan and check write the summary themselves (Markdown under GitHub Actions).
-        if env.get("GITHUB_STEP_SUMMARY") and inputs.command == "diff":
+        is_markdown = proc.stdout.lstrip().startswith(MARKER) or inputs.command == "diff"
+        if not proc.stdout.strip():
+            body = _failed_body(inputs.command, env)
+        elif is_markdown:
+            body = proc.stdout
+        else:  # a budgeted check prints text: shown as such
+            body = f"{MARKER}\n### beeplan {inputs.command}\n\n```text\n{proc.stdout}```\n"
+        # plan and check write their Markdown summary themselves (under GitHub Actions).
+        if env.get("GITHUB_STEP_SUMMARY") and (inputs.command == "diff" or not is_markdown):
             write_step_summary(lambda n: _cut(body, n), env["GITHUB_STEP_SUMMARY"])
         comment = workdir / "beeplan-comment.md"
         comment.write_text(comment_body(body), encoding="utf-8")
-    else:
-        sys.stdout.write(proc.stdout)
     outputs = {
         "exit-code": str(code),
         "result": MEANING.get(code, "error"),

@@ -23,6 +23,7 @@ import click
 import pytest
 import yaml
 
+from beeplan import github as action
 from beeplan.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,9 +109,31 @@ def beeplan_commands(text: str) -> Iterator[list[str]]:
                 yield args
 
 
+def action_steps(path: Path) -> Iterator[dict[str, Any]]:
+    """The steps that use the beeplan action (action.yml at the repository root)."""
+    for job in _load(path).get("jobs", {}).values():
+        for step in job.get("steps", []):
+            uses = str(step.get("uses", ""))
+            if uses.split("@")[0].endswith("/beeplan") or uses == "./":
+                yield step
+
+
+def action_commands(path: Path) -> list[list[str]]:
+    """The beeplan command line each action step runs (``${{ x }}`` read as a variable)."""
+    out = []
+    for step in action_steps(path):
+        given = {k: re.sub(r"\$\{\{\s*env\.(\w+)\s*\}\}", r"$\1", str(v))
+                 for k, v in step.get("with", {}).items()}
+        inputs = action.Inputs.from_env(
+            {"INPUT_" + k.upper().replace("-", "_"): v for k, v in given.items()})
+        out.append(list(action.command_line(inputs, plan_exists=True).argv))
+    return out
+
+
 def all_command_lines() -> list[tuple[Path, list[str]]]:
     return [(s.file, args) for path in FILES for s in scripts(path)
-            for args in beeplan_commands(s.text)]
+            for args in beeplan_commands(s.text)] + [
+        (path, args) for path in FILES for args in action_commands(path)]
 
 
 # ---------------------------------------------------------------- checking
@@ -233,7 +256,8 @@ def test_extraction_finds_commands_after_operators_and_skips_heredocs() -> None:
 
 
 def _commands_in(path: Path) -> list[str]:
-    return [shlex.join(args) for s in scripts(path) for args in beeplan_commands(s.text)]
+    lines = [args for s in scripts(path) for args in beeplan_commands(s.text)]
+    return [shlex.join(args) for args in lines + action_commands(path)]
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.parent.name)
@@ -241,14 +265,18 @@ def test_each_recipe_covers_review_apply_and_drift(path: Path) -> None:
     lines = _commands_in(path)
     def has(pattern: str) -> bool:
         return any(re.fullmatch(pattern, line) for line in lines)
-    assert has(r"validate \S+")
+    assert has(r"validate \S+( --format github)?")
     assert has(r"diff \S+ \S+.*"), "a diff against the base branch"
     assert has(r"plan \S+ .*--format markdown.*"), "the plan for the review comment"
-    assert has(r"plan \S+ -o plan\.json") and has(r"apply plan\.json --auto-approve"), (
+    # Options in any order: the action (examples/ci/github) writes its own order.
+    assert has(r"plan \S+ -o plan\.json( .*)?") and has(r"apply plan\.json --auto-approve( .*)?"), (
         "apply the saved plan")
-    assert has(r"plan \S+ --changed-since \S+ .*--format markdown.*"), "the PR plan reads little"
-    assert has(r"check \S+ --max-calls \d+ --state \S+"), "the budgeted drift check"
-    assert MARKER in path.read_text(encoding="utf-8"), "the comment is found by its marker"
+    assert has(r"plan \S+ (?=.*--changed-since \S+)(?=.*--format markdown).*"), (
+        "the PR plan reads little")
+    assert has(r"check \S+ (?=.*--max-calls \d+)(?=.*--state \S+).*"), "the budgeted drift check"
+    # The comment is found by its marker: in the recipe, or in the action it uses.
+    uses_action = bool(list(action_steps(path)))
+    assert MARKER in path.read_text(encoding="utf-8") or (uses_action and action.MARKER == MARKER)
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.parent.name)
@@ -269,7 +297,12 @@ def test_the_token_never_reaches_a_command_line(path: Path) -> None:
             elif isinstance(node, str) and "secrets." in node:
                 yield key
         owners = set(walk(_load(path), ""))
-        assert owners and owners <= {"BEEBOLE_TOKEN", "HAS_TOKEN"}, owners
+        # `token` is the beeplan action's input: it hands it to beeplan as BEEBOLE_TOKEN
+        # (tests/test_action.py checks that).
+        assert owners and owners <= {"BEEBOLE_TOKEN", "HAS_TOKEN", "token"}, owners
+        for step in action_steps(path):
+            for key, value in step.get("with", {}).items():
+                assert "secrets." not in str(value) or key == "token", (key, value)
 
 
 def test_github_triggers() -> None:

@@ -1,0 +1,169 @@
+"""The composite action at the repository root: its shell steps run here, as written.
+
+GitHub would substitute ``${{ inputs.X }}`` and friends, then run each step's
+``run:`` with bash in the step's environment. This does the same with the
+inputs a workflow passes, against the embedded sandbox; only the comment
+step's HTTP call is left out (its logic, find-by-marker-then-update, runs
+against an in-memory comment list).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from beeplan.github import (
+    COMMENT_LIMIT_CHARS,
+    MARKER,
+    Inputs,
+    command_line,
+    upsert_comment,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+ACTION = yaml.safe_load((ROOT / "action.yml").read_text())
+
+
+def _expression(expr: str, inputs: dict[str, str], outputs: dict[str, str]) -> str:
+    expr = expr.strip()
+    if expr.startswith("inputs."):
+        return inputs[expr[len("inputs."):]]
+    if expr.startswith("steps.run.outputs."):
+        return outputs.get(expr[len("steps.run.outputs."):], "")
+    return {"github.action_path": str(ROOT), "github.token": "gh-token"}[expr]
+
+
+def _substitute(text: str, inputs: dict[str, str], outputs: dict[str, str]) -> str:
+    return re.sub(r"\$\{\{(.*?)\}\}", lambda m: _expression(m.group(1), inputs, outputs), text)
+
+
+def _outputs(file: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in file.read_text().splitlines() if "=" in line)
+
+
+def run_action(work: Path, **given: str) -> tuple[list[subprocess.CompletedProcess[str]],
+                                                  dict[str, str], Path]:
+    """Run the action's shell steps (not the comment step) with these inputs."""
+    inputs = {name: str(spec.get("default", "")) for name, spec in ACTION["inputs"].items()}
+    inputs["github-token"] = "gh-token"
+    inputs.update({k.replace("_", "-"): v for k, v in given.items()})
+    runner = work.parent / "runner"
+    runner.mkdir(exist_ok=True)
+    files = {name: runner / name for name in ("output", "summary.md", "path")}
+    for file in files.values():
+        file.touch()
+    base_env = {**os.environ, "RUNNER_TEMP": str(runner), "GITHUB_OUTPUT": str(files["output"]),
+                "GITHUB_STEP_SUMMARY": str(files["summary.md"]),
+                "GITHUB_PATH": str(files["path"]), "GITHUB_ACTION_PATH": str(ROOT),
+                "BEEPLAN_CACHE_DIR": str(runner / "cache"),
+                # python3 in the steps is this interpreter, where beeplan is installed
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    base_env.pop("BEEBOLE_TOKEN", None)
+    results = []
+    for step in ACTION["runs"]["steps"]:
+        if "comment" in step["name"].lower():
+            continue
+        env = {**base_env, **{k: _substitute(str(v), inputs, {}) for k, v in
+                              step.get("env", {}).items()}}
+        script = _substitute(step["run"], inputs, {})
+        proc = subprocess.run(["bash", "-c", script], cwd=work, env=env, capture_output=True,
+                              text=True, timeout=180)
+        results.append(proc)
+        if proc.returncode != 0:
+            break
+    return results, _outputs(files["output"]), files["summary.md"]
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    folder = tmp_path / "repo"
+    folder.mkdir()
+    shutil.copytree(ROOT / "examples" / "acme", folder / "manifests")
+    return folder
+
+
+def test_action_is_composite_with_the_promised_inputs_and_outputs() -> None:
+    assert ACTION["runs"]["using"] == "composite"
+    assert {"command", "path", "base", "endpoint", "token"} <= set(ACTION["inputs"])
+    assert {"exit-code", "result", "changes", "plan-file"} <= set(ACTION["outputs"])
+    # The token reaches beeplan only as an environment variable.
+    for step in ACTION["runs"]["steps"]:
+        assert "inputs.token" not in step["run"]
+        owners = [k for k, v in step.get("env", {}).items() if "inputs.token" in str(v)]
+        assert owners in ([], ["BEEBOLE_TOKEN"])
+
+
+def test_plan_step_reports_changes_writes_the_summary_and_the_comment(work: Path) -> None:
+    steps, outputs, summary = run_action(work, command="plan", install="skip",
+                                         endpoint=f"sandbox:{work.parent / 'acct.db'}")
+    assert [p.returncode for p in steps] == [0, 0], steps[-1].stderr
+    assert outputs["exit-code"] == "2" and outputs["result"] == "changes"
+    assert outputs["changes"] == "true"
+    plan_file = Path(outputs["plan-file"])
+    assert plan_file == work / "plan.json" and json.loads(plan_file.read_text())[
+        "changes_present"] is True
+    text = summary.read_text()
+    assert MARKER in text and "| create |" in text
+    comment = Path(outputs["comment-file"]).read_text()
+    assert comment.startswith(MARKER) and len(comment) <= COMMENT_LIMIT_CHARS
+    assert "Plan:" in steps[1].stdout  # and the log shows it
+
+
+def test_targeted_plan_wires_the_base_input(work: Path) -> None:
+    # Nothing changed since the base: the targeted plan reads nothing and changes nothing.
+    steps, outputs, _ = run_action(work, command="plan", install="skip", base="manifests",
+                                   endpoint=f"sandbox:{work.parent / 'acct.db'}")
+    assert steps[-1].returncode == 0, steps[-1].stderr
+    doc = json.loads((work / "plan.json").read_text())
+    assert doc["targeted"] == {"since": "manifests"} and doc["complete"] is False
+    assert outputs["result"] == "no-changes"
+
+
+def test_validate_step_fails_with_annotations(work: Path) -> None:
+    (work / "manifests" / "people.yaml").write_text("people:\n  - xid: rosa\n    nam: Rosa\n")
+    steps, outputs, _ = run_action(work, command="validate", install="skip")
+    assert steps[-1].returncode == 1
+    assert outputs["result"] == "error"
+    assert "::error file=manifests/people.yaml,line=" in steps[-1].stdout
+
+
+def test_the_install_step_skips_or_makes_a_venv() -> None:
+    install = ACTION["runs"]["steps"][0]["run"]
+    assert "python3 -m venv" in install and 'GITHUB_PATH' in install
+    assert '"skip"' in install
+
+
+def test_command_lines_per_input() -> None:
+    assert command_line(Inputs("check", "m", base="origin/main")).argv == (
+        "check", "m", "--format", "markdown", "--changed-since", "origin/main")
+    assert command_line(Inputs("diff", "m", base_path="b/m")).argv[:3] == ("diff", "b/m", "m")
+    assert command_line(Inputs("apply", "m", plan_file="no-such.json")).argv == (
+        "apply", "m", "--auto-approve")
+
+
+def test_comment_is_found_by_its_marker_and_updated_in_place() -> None:
+    comments: list[dict[str, Any]] = [{"id": 1, "body": "LGTM"}]
+
+    def api(method: str, path: str, payload: Any) -> Any:
+        if method == "GET":
+            return list(comments) if "page=1" in path else []
+        if method == "POST":
+            comments.append({"id": len(comments) + 1, **payload})
+            return comments[-1]
+        comment_id = int(path.rsplit("/", 1)[1])
+        next(c for c in comments if c["id"] == comment_id).update(payload)
+        return {}
+
+    assert upsert_comment(api, "o/r", 7, f"{MARKER}\nfirst") == "created"
+    assert upsert_comment(api, "o/r", 7, f"{MARKER}\nsecond") == "updated"
+    assert [c["body"] for c in comments] == ["LGTM", f"{MARKER}\nsecond"]
+
