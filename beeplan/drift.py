@@ -104,19 +104,22 @@ def units_of(desired: State, seen_groups: Iterable[Ref] = ()) -> list[Unit]:
     prune = desired.settings.prune
     units: list[Unit] = []
 
-    def list_unit(kind: str, service: str, payload: dict[str, Any], owner: Ref | None,
-                  members: list[Entity]) -> None:
+    def list_unit(
+        kind: str, service: str, payload: dict[str, Any], owner: Ref | None, members: list[Entity]
+    ) -> None:
         label = f"@{entity_key(owner)}" if owner is not None else ""
-        units.append(Unit(
-            key=f"list:{kind}{label}",
-            service=service,
-            payload=payload,
-            digest=_digest([prune, sorted((_declared(e) for e in members), key=str)]),
-            what="list",
-            kind=kind,
-            owner=owner,
-            covers=frozenset(entity_key(e.ref) for e in members),
-        ))
+        units.append(
+            Unit(
+                key=f"list:{kind}{label}",
+                service=service,
+                payload=payload,
+                digest=_digest([prune, sorted((_declared(e) for e in members), key=str)]),
+                what="list",
+                kind=kind,
+                owner=owner,
+                covers=frozenset(entity_key(e.ref) for e in members),
+            )
+        )
 
     by_kind: dict[str, list[Entity]] = {}
     for entity in desired.entities:
@@ -139,8 +142,9 @@ def units_of(desired: State, seen_groups: Iterable[Ref] = ()) -> list[Unit]:
             for parent in by_kind.get(parent_kind, []):
                 under.setdefault(_ident(parent.ref), (parent.ref, []))
         for parent_ref, members in sorted(under.values(), key=lambda v: entity_key(v[0])):
-            list_unit(kind, f"{kind}.list", {parent_kind: parent_ref.payload()}, parent_ref,
-                      members)
+            list_unit(
+                kind, f"{kind}.list", {parent_kind: parent_ref.payload()}, parent_ref, members
+            )
 
     managing_groups = [e for e in desired.entities if "groups" in e.relations]
     group_refs = _group_refs(desired, seen_groups)
@@ -153,16 +157,18 @@ def units_of(desired: State, seen_groups: Iterable[Ref] = ()) -> list[Unit]:
                 for e in managing_groups
                 if any(_same(r, group) for r in e.relations["groups"])
             )
-            units.append(Unit(
-                key=f"assignments:{entity_key(group)}",
-                service="group.assignments",
-                payload=group.payload(),
-                digest=_digest([column, holders]),
-                what="assignments",
-                kind="group",
-                owner=group,
-                rels=("groups",),
-            ))
+            units.append(
+                Unit(
+                    key=f"assignments:{entity_key(group)}",
+                    service="group.assignments",
+                    payload=group.payload(),
+                    digest=_digest([column, holders]),
+                    what="assignments",
+                    kind="group",
+                    owner=group,
+                    rels=("groups",),
+                )
+            )
     for entity in desired.entities:
         services: dict[str, list[str]] = {}
         for rel in entity.relations:
@@ -171,16 +177,18 @@ def units_of(desired: State, seen_groups: Iterable[Ref] = ()) -> list[Unit]:
             services.setdefault(RELATION_SERVICE[rel], []).append(rel)
         for service, rels in services.items():
             rels.sort()
-            units.append(Unit(
-                key=f"rel:{entity_key(entity.ref)}:{service}",
-                service=f"{entity.kind}.{service}",
-                payload=entity.ref.payload(),
-                digest=_digest({r: _value_json(entity.relations[r]) for r in rels}),
-                what="relation",
-                kind=entity.kind,
-                owner=entity.ref,
-                rels=tuple(rels),
-            ))
+            units.append(
+                Unit(
+                    key=f"rel:{entity_key(entity.ref)}:{service}",
+                    service=f"{entity.kind}.{service}",
+                    payload=entity.ref.payload(),
+                    digest=_digest({r: _value_json(entity.relations[r]) for r in rels}),
+                    what="relation",
+                    kind=entity.kind,
+                    owner=entity.ref,
+                    rels=tuple(rels),
+                )
+            )
     return units
 
 
@@ -416,8 +424,11 @@ def _compare(
     seen_groups: list[Ref] | None = None
     for unit, answer in answers:
         if isinstance(answer, str):
-            errors.append(f"{unit.service} {entity_key(unit.owner) if unit.owner else ''}: "
-                          f"{answer}".replace("  ", " "))
+            errors.append(
+                f"{unit.service} {entity_key(unit.owner) if unit.owner else ''}: {answer}".replace(
+                    "  ", " "
+                )
+            )
             continue
         if unit.what == "list":
             entities = _listed(unit, answer)
@@ -448,8 +459,10 @@ def _compare(
         found = relations_of(unit.service.split(".", 1)[1], answer)
         found = {k: v for k, v in found.items() if k in unit.rels}
         if not _identifiable(found, lists_read, desired_ids):
-            errors.append(f"{unit.service} {entity_key(unit.owner)}: an answer named an "
-                          "entity by id only, unknown to this run: not verified")
+            errors.append(
+                f"{unit.service} {entity_key(unit.owner)}: an answer named an "
+                "entity by id only, unknown to this run: not verified"
+            )
             continue
         values.setdefault(entity_key(unit.owner), {}).update(found)
         conclusive.append(unit)
@@ -458,14 +471,23 @@ def _compare(
     assigned: set[tuple[tuple[str, str, Any], tuple[str, str, Any]]] = set()
     for unit, answer in assignment_answers:
         assert unit.owner is not None
+        refs = [
+            ref_of(kind, obj)
+            for key, kind in ASSIGNMENT_KEYS.items()
+            for obj in answer.get(key, [])
+        ]
+        if not _identifiable({"groups": frozenset(refs)}, lists_read, desired_ids):
+            errors.append(
+                f"group.assignments {entity_key(unit.owner)}: an answer named an "
+                "entity by id only, unknown to this run: not verified"
+            )
+            continue
         columns.append(unit.owner)
-        for key, kind in ASSIGNMENT_KEYS.items():
-            for obj in answer.get(key, []):
-                ref = ref_of(kind, obj)
-                if ref.xid is not None:
-                    assigned.add((_ident(unit.owner), (kind, "xid", ref.xid)))
-                if ref.id is not None:
-                    assigned.add((_ident(unit.owner), (kind, "id", ref.id)))
+        for ref in refs:
+            if ref.xid is not None:
+                assigned.add((_ident(unit.owner), (ref.kind, "xid", ref.xid)))
+            if ref.id is not None:
+                assigned.add((_ident(unit.owner), (ref.kind, "id", ref.id)))
         conclusive.append(unit)
 
     desired_entities: list[Entity] = []
@@ -473,9 +495,7 @@ def _compare(
     claimed: set[str] = set()
     for entity in desired.entities:
         parent = (
-            _ident(entity.parent)
-            if entity.parent is not None and entity.kind != "group"
-            else None
+            _ident(entity.parent) if entity.parent is not None and entity.kind != "group" else None
         )
         # Wherever a list of this run showed it, it was read (even under another parent).
         have = lists_read.find(entity.ref)
@@ -509,11 +529,13 @@ def _compare(
 
     # Custom field values are compared by name; the field ids only go in the repair
     # calls, which 'beeplan plan' makes. Not reading custom_field.list saves a call a run.
-    names = sorted({
-        name
-        for e in (*desired_entities, *live_entities)
-        for name in e.relations.get("customFields", {})
-    })
+    names = sorted(
+        {
+            name
+            for e in (*desired_entities, *live_entities)
+            for name in e.relations.get("customFields", {})
+        }
+    )
     custom_fields = tuple(CustomField(-1 - i, name) for i, name in enumerate(names))
     live = State(entities=tuple(live_entities), custom_fields=custom_fields)
     reduced = replace(desired, entities=tuple(desired_entities))
@@ -541,8 +563,10 @@ def _identifiable(
     for value in found.values():
         if isinstance(value, frozenset):
             for ref in value:
-                if ref.xid is None and lists_read.find(ref) is None and (
-                    (ref.kind, ref.id) not in desired_ids
+                if (
+                    ref.xid is None
+                    and lists_read.find(ref) is None
+                    and ((ref.kind, ref.id) not in desired_ids)
                 ):
                     return False
     return True
@@ -552,8 +576,9 @@ def _listed(unit: Unit, answer: Mapping[str, Any]) -> list[Entity]:
     if unit.kind == "group":
         return _flatten_tree(answer.get("groups", []))
     objs = answer.get(KINDS[unit.kind].plural, [])
-    return [entity_of(unit.kind, obj, None if _has_parent(unit, obj) else unit.owner)
-            for obj in objs]
+    return [
+        entity_of(unit.kind, obj, None if _has_parent(unit, obj) else unit.owner) for obj in objs
+    ]
 
 
 def _has_parent(unit: Unit, obj: Mapping[str, Any]) -> bool:

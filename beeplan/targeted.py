@@ -231,7 +231,7 @@ def plan_changes(
         if parent is not None and entity_key(parent.ref) not in changed_keys:
             parents[parent.ref] = parent
             wanted.setdefault(parent.ref, ())
-    read = reader.read_entities(wanted)
+    read = _with_xids(reader, reader.read_entities(wanted), desired)
     custom_fields: tuple[CustomField, ...] = ()
     if any("customFields" in c.relations for c in diff.changes if c.how != REMOVED):
         found = client.call("custom_field.list").get("customFields", [])
@@ -272,6 +272,48 @@ def plan_changes(
     live = State(entities=tuple(live_entities), custom_fields=custom_fields)
     reduced = replace(desired, entities=tuple(desired_entities))
     return make_plan(reduced, live, client.usage.total_requests - before, owed), live
+
+
+def _with_xids(
+    reader: LiveReader, read: Mapping[Ref, Entity | None], desired: State
+) -> dict[Ref, Entity | None]:
+    """Relation values whose items the API named by id only get their xid, by a get each.
+
+    A full plan learns every xid from the lists; here an item named by id
+    alone would not match the manifests' xid, and the plan would detach and
+    attach the same entity. The reference's answers carry the xid, so this
+    normally reads nothing.
+    """
+    by_id = {
+        (e.kind, e.ref.id): e.ref for e in read.values() if e is not None and e.ref.id is not None
+    }
+    adopted = {(e.kind, e.ref.id) for e in desired.entities if e.ref.xid is None}
+    unknown = {
+        Ref(r.kind, id=r.id)
+        for e in read.values()
+        if e is not None
+        for value in e.relations.values()
+        if isinstance(value, frozenset)
+        for r in value
+        if r.xid is None and (r.kind, r.id) not in by_id and (r.kind, r.id) not in adopted
+    }
+    if not unknown:
+        return dict(read)
+    for entity in reader.read_entities({ref: () for ref in unknown}).values():
+        if entity is not None and entity.ref.id is not None:
+            by_id[(entity.kind, entity.ref.id)] = entity.ref
+
+    def fix(value: object) -> object:
+        if not isinstance(value, frozenset):
+            return value
+        return frozenset(by_id.get((r.kind, r.id), r) if r.xid is None else r for r in value)
+
+    return {
+        ref: None
+        if e is None
+        else replace(e, relations={k: fix(v) for k, v in e.relations.items()})
+        for ref, e in read.items()
+    }
 
 
 def _custom_field(obj: Mapping[str, object]) -> CustomField:

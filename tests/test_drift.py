@@ -72,14 +72,19 @@ def test_drift_in_a_relation_is_found_within_the_promised_runs(
     # Someone removes cy from group us, and jane as manager of acme-ops, by hand.
     client.call("person.remove_group", xid="cy", group={"xid": "us"})
     client.call("project.detach_manager", xid="acme-ops", person={"xid": "jane"})
+    fields = client.call("custom_field.list")["customFields"]
+    industry = next(f["id"] for f in fields if f["name"] == "Industry")
+    client.call("company.set_custom_field_value", xid="acme",
+                customField={"id": industry, "value": "Retail"})
     found: dict[str, int] = {}
     for hour in range(promised, 2 * promised + 1):
         run = check(client, sandbox, tmp_path / "m", budget, hour, state)
         for action in run.plan.actions:
             found.setdefault(action.service, hour)
-        if len(found) == 2:
+        if len(found) == 3:
             break
-    assert set(found) == {"person.add_group", "project.attach_manager"}, found
+    assert set(found) == {"person.add_group", "project.attach_manager",
+                          "company.set_custom_field_value"}, found
     # Within one rotation, lengthened by one run since the unit found drifted first is
     # read again by every run (so the job stays red until the drift is fixed).
     assert max(found.values()) - promised + 1 <= promised + 1, found

@@ -242,3 +242,24 @@ def test_no_manifests_at_base_plans_in_full(client: BeeboleClient, tmp_path: Pat
     result = workflow.compute_targeted_plan(client, load(manifests), base, "HEAD", 4)
     assert result.full and any("no manifests at HEAD" in w for w in result.plan.warnings)
     assert any(a.service == "company.create" for a in result.plan.actions)
+
+
+def test_relation_items_named_by_id_only_get_their_xid(
+    client: BeeboleClient, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """An answer naming a manager by id alone must still match the manifests' xid."""
+    from beeplan.live import LiveReader
+    from beeplan.model import Entity, Ref
+    from beeplan.targeted import _with_xids
+
+    apply_org(client, ORG, tmp_path / "m")
+    jane = client.call("person.get", xid="jane")["person"]["id"]
+    project = Ref("project", xid="acme-dev", id=1)
+    read = {project: Entity("project", project, "Development",
+                            relations={"managers": frozenset({Ref("person", id=jane)})})}
+    sandbox.reset_calls()
+    fixed = _with_xids(LiveReader(client), read, load(tmp_path / "m"))
+    entity = fixed[project]
+    assert entity is not None
+    assert entity.relations["managers"] == frozenset({Ref("person", xid="jane", id=jane)})
+    assert dict(sandbox.calls) == {"person.get": 1}
