@@ -364,3 +364,14 @@ def test_usage_max_calls_exports_the_companies_that_fit(
     assert "1 of 2 export job(s) left out to stay within --max-calls" in doc["notes"][0]
     code, _, err = run("usage", path, "--max-calls", 1)
     assert code == 1 and "--max-calls 1 leaves 0: raise it" in err
+
+
+def test_usage_gives_up_on_a_job_that_never_finishes(
+    run: Run, sandbox: SandboxServer, logged: Path
+) -> None:
+    sandbox.job_polls = 10**9
+    started = time.monotonic()
+    code, out, err = run("usage", logged, "--timeout", "0.5")
+    assert time.monotonic() - started < 10
+    assert code == 1 and out == ""
+    assert "Error: the time export did not finish within 0.5 s (1 of 1 job(s) still running" in err
