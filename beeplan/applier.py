@@ -13,8 +13,10 @@ Guarantees:
   retried only after ``X.get`` by xid shows it did not happen, so a retry
   never duplicates an entity; the other writes are idempotent and are
   retried as they are;
-- a reached quota, a refused token or Ctrl-C stops scheduling; calls in
-  flight finish; the outcome says what was applied, failed and skipped
+- a write whose answer cannot be believed (answers.py) is a lost answer:
+  a create is checked by xid before any retry;
+- a reached quota, a refused token, a redirect, a TLS failure or Ctrl-C
+  stops scheduling; calls in flight finish; the outcome says what was applied, failed and skipped
   (Ctrl-C sets a flag while applying, so no call is made unrecorded).
 """
 
@@ -31,7 +33,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 from .client import BeeboleClient
-from .errors import ApiError, AuthError, QuotaError, TransportError
+from .errors import ApiError, AuthError, EndpointError, QuotaError, TransportError
 from .journal import Journal
 from .model import entity_key
 from .planner import FIRST_REMOVAL_PHASE, Action, Plan
@@ -141,7 +143,7 @@ class Applier:
         try:
             self.client.call(f"{action.kind}.get", xid=action.target.xid)
         except ApiError as exc:
-            if isinstance(exc, (QuotaError, AuthError)):
+            if isinstance(exc, (QuotaError, AuthError, EndpointError)):
                 raise
             return False
         return True
@@ -260,7 +262,7 @@ class Applier:
                     action = running.pop(future)
                     try:
                         message = future.result()
-                    except (QuotaError, AuthError) as exc:
+                    except (QuotaError, AuthError, EndpointError) as exc:
                         outcome.failed.append((action, str(exc)))
                         note(action, "failed", str(exc))
                         outcome.stopped = str(exc)

@@ -5,6 +5,11 @@ jitter; writes never are (the applier decides, after checking). Every call
 is counted (requests and bytes, per service) and added to a daily ledger
 kept per token hash, so plans can say what they cost and apply can refuse
 to run past today's quota.
+
+Only real answers count (see answers.py): a redirect is an error, never
+followed; an answer must arrive whole within one deadline per call
+(connect included) and stay under a size cap; environment proxies are never
+used for loopback endpoints nor for plain http.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import json
 import logging
 import os
 import random
+import socket
 import threading
 import time
 from collections import Counter
@@ -26,14 +32,27 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from .errors import ApiError, AuthError, ConfigError, QuotaError, TransportError
+from . import answers
+from .errors import (
+    AnswerError,
+    ApiError,
+    AuthError,
+    ConfigError,
+    EndpointError,
+    QuotaError,
+    TransportError,
+)
 
 log = logging.getLogger("beeplan.api")
 
 DEFAULT_ENDPOINT = "https://beebole-apps.com/api/v2"
 DAILY_REQUESTS = 4000
 DAILY_KB = 2048
+DEFAULT_TIMEOUT = 30.0  # seconds for a whole call: connect, send, the complete answer
+DEFAULT_MAX_ANSWER_MB = 32.0  # far above any real answer (the daily quota is 2 MB)
 
 # Services that only read: safe to retry after a transport failure.
 READ_SUFFIXES = frozenset(
@@ -191,6 +210,142 @@ class Quota:
     kb: int = DAILY_KB
 
 
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"${name} must be a positive number, got {raw[:40]!r}")
+    return value
+
+
+class _Call:
+    """One call in flight: its deadline and the connection carrying it."""
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+        self.conn: Any = None
+        self.received = 0  # bytes of the answer read so far
+        self.expired = False
+        self.lock = threading.Lock()
+
+    def attach(self, conn: Any) -> None:
+        with self.lock:
+            self.conn = conn
+            if self.expired:
+                _cut(conn)
+
+    def expire(self) -> None:
+        with self.lock:
+            self.expired = True
+            if self.conn is not None:
+                _cut(self.conn)
+
+
+def _cut(conn: Any) -> None:
+    """Shut the connection's socket: a read blocked on it returns at once."""
+    sock = getattr(conn, "sock", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+class _Watchdog:
+    """One daemon thread that cuts the connections of calls past their deadline.
+
+    requests' timeout bounds each socket operation, not the call: a server
+    trickling a byte a second would hold a call forever. Cutting the socket
+    is the one way to stop a read that is already blocked.
+    """
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.calls: set[_Call] = set()
+        self.thread: threading.Thread | None = None
+
+    def watch(self, call: _Call) -> None:
+        with self.cond:
+            self.calls.add(call)
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._run, name="beeplan-deadlines",
+                                               daemon=True)
+                self.thread.start()
+            self.cond.notify()
+
+    def forget(self, call: _Call) -> None:
+        with self.cond:
+            self.calls.discard(call)
+
+    def _run(self) -> None:
+        with self.cond:
+            while True:
+                now = time.monotonic()
+                for call in [c for c in self.calls if c.deadline <= now]:
+                    self.calls.discard(call)
+                    call.expire()
+                nearest = min((c.deadline for c in self.calls), default=None)
+                self.cond.wait(None if nearest is None else max(0.0, nearest - now))
+
+
+_WATCHDOG = _Watchdog()
+_current = threading.local()  # the _Call this thread is making, for the pools below
+
+
+class _WatchedPool(HTTPConnectionPool):
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        conn = super()._get_conn(timeout)
+        call = getattr(_current, "call", None)
+        if call is not None:
+            call.attach(conn)
+        return conn
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        conn = super()._get_conn(timeout)
+        call = getattr(_current, "call", None)
+        if call is not None:
+            call.attach(conn)
+        return conn
+
+
+_POOLS = {"http": _WatchedPool, "https": _WatchedHTTPSPool}
+
+
+class _Adapter(HTTPAdapter):
+    """requests' adapter, with pools that tell the watchdog which connection a call uses."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(_POOLS)
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        manager.pool_classes_by_scheme = dict(_POOLS)
+        return manager
+
+
+def proxies_for(endpoint: str) -> dict[str, str]:
+    """The environment's proxy for this endpoint, if it may have one.
+
+    Never for loopback (a proxy would see the sandbox's token, and cannot reach
+    our loopback anyway) and never for plain http (only loopback may be http):
+    the token only goes through a proxy inside an https tunnel.
+    """
+    parts = urlsplit(endpoint)
+    if parts.scheme != "https" or is_loopback(parts.hostname or ""):
+        return {}
+    found = requests.utils.get_environ_proxies(endpoint)  # honours NO_PROXY
+    proxy = found.get("https") or found.get("all")
+    return {"https": proxy} if proxy else {}
+
+
 class BeeboleClient:
     """Calls Beebole API v2 services. Thread-safe: one HTTP session per thread."""
 
@@ -199,7 +354,8 @@ class BeeboleClient:
         endpoint: str,
         token: str,
         *,
-        timeout: float = 30.0,
+        timeout: float | None = None,
+        max_answer_bytes: int | None = None,
         retries: int = 4,
         backoff: float = 0.25,
         ledger: bool = True,
@@ -215,7 +371,12 @@ class BeeboleClient:
             )
         self.endpoint = check_endpoint(endpoint)
         self._auth = (token, "x")
-        self.timeout = timeout
+        # Whole-call deadline and answer cap: $BEEPLAN_TIMEOUT, $BEEPLAN_MAX_ANSWER_MB.
+        self.timeout = timeout if timeout else _env_number("BEEPLAN_TIMEOUT", DEFAULT_TIMEOUT)
+        self.max_answer_bytes = max_answer_bytes or int(
+            _env_number("BEEPLAN_MAX_ANSWER_MB", DEFAULT_MAX_ANSWER_MB) * 1024 * 1024
+        )
+        self.ignore_quota = False  # set by apply --ignore-quota: reads may pass the quota too
         self.retries = retries
         self.backoff = backoff
         self.quota = quota
@@ -233,13 +394,16 @@ class BeeboleClient:
         session = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
+            adapter = _Adapter()
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
             session.auth = self._auth
             session.headers["Content-Type"] = "application/json; charset=utf-8"
             # requests re-reads proxy and CA settings from the environment on every
             # request (~15% of the client's CPU); read them once per session instead.
             # trust_env off also keeps a ~/.netrc from replacing the token.
             session.trust_env = False
-            session.proxies = requests.utils.get_environ_proxies(self.endpoint)
+            session.proxies = proxies_for(self.endpoint)
             session.verify = (
                 os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
             )
@@ -249,6 +413,21 @@ class BeeboleClient:
     def remaining_today(self) -> int:
         return max(0, self.quota.requests - self.ledger.requests)
 
+    def check_reads(self, count: int) -> None:
+        """Refuse to start ``count`` reads that would pass what is left of today's quota.
+
+        A plan's reads fan out (a list per company, a relation per entity): better
+        one clear stop before them than a quota error half-way through them.
+        """
+        left = self.remaining_today()
+        if count > left and not self.ignore_quota:
+            raise QuotaError(
+                "reading the account",
+                f"{count} more read calls are needed but only {left} of today's "
+                f"{self.quota.requests} are left (as counted by beeplan on this machine); "
+                "stopped before spending past the quota",
+            )
+
     def call(self, service: str, **payload: Any) -> dict[str, Any]:
         """Call one service; return the decoded answer when ``status`` is ``ok``."""
         body = json.dumps({"service": service, **payload}, ensure_ascii=False).encode("utf-8")
@@ -256,6 +435,8 @@ class BeeboleClient:
         for attempt in range(attempts):
             try:
                 return self._post(service, body)
+            except AnswerError:
+                raise  # a page or a shape that is wrong once is wrong again: not retried
             except TransportError:
                 if attempt + 1 >= attempts:
                     raise
@@ -265,13 +446,36 @@ class BeeboleClient:
 
     def _post(self, service: str, body: bytes) -> dict[str, Any]:
         started = time.monotonic()
+        call = _Call(started + self.timeout)
+        _current.call = call
+        _WATCHDOG.watch(call)
         try:
-            response = self._session().post(self.endpoint, data=body, timeout=self.timeout)
-        except requests.RequestException as exc:
-            self._count(service, len(body))
-            log.info("%s failed after %.3fs: %s", service, time.monotonic() - started, type(exc))
-            raise TransportError(service, _describe(exc)) from None
-        content = response.content
+            try:
+                response = self._session().post(
+                    self.endpoint,
+                    data=body,
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                    stream=True,
+                )
+                try:
+                    content = self._read(service, response, call)
+                finally:
+                    response.close()
+            except requests.exceptions.SSLError as exc:
+                raise EndpointError(service, _tls_reason(exc, self.endpoint)) from None
+            except requests.RequestException as exc:
+                if call.expired:
+                    raise self._late(service) from None
+                log.info("%s failed after %.3fs: %s", service, time.monotonic() - started,
+                         type(exc))
+                raise TransportError(service, _describe(exc)) from None
+        except (TransportError, ApiError):
+            self._count(service, len(body) + call.received)
+            raise
+        finally:
+            _current.call = None
+            _WATCHDOG.forget(call)
         self._count(service, len(body) + len(content))
         log.info(
             "%s -> HTTP %s, %d bytes, %.3fs",
@@ -280,13 +484,58 @@ class BeeboleClient:
             len(content),
             time.monotonic() - started,
         )
+        return self._believe(service, response, content)
+
+    def _late(self, service: str) -> TransportError:
+        return TransportError(
+            service, f"no complete answer within {self.timeout:g}s ($BEEPLAN_TIMEOUT)"
+        )
+
+    def _read(self, service: str, response: requests.Response, call: _Call) -> bytes:
+        """The whole body, within the call's deadline and the size cap."""
+        cap = self.max_answer_bytes
+        too_big = (
+            f"the answer is over the {cap:,} bytes limit ($BEEPLAN_MAX_ANSWER_MB); "
+            "a real API answer is far smaller"
+        )
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise AnswerError(service, too_big)
+        chunks: list[bytes] = []
+        total = 0
+        for chunk in response.iter_content(chunk_size=65536):
+            total += len(chunk)
+            call.received = total
+            if total > cap:
+                raise AnswerError(service, too_big)
+            chunks.append(chunk)
+            if call.expired:
+                break
+        # A cut socket can look like the end of a body sent without a length.
+        if call.expired or time.monotonic() > call.deadline:
+            raise self._late(service)
+        return b"".join(chunks)
+
+    def _believe(
+        self, service: str, response: requests.Response, content: bytes
+    ) -> dict[str, Any]:
+        """The answer, if it is one the reference promises; otherwise an error saying why."""
+        status = response.status_code
         answer = _decode(content)
         message = str(answer.get("message") or "") if isinstance(answer, Mapping) else ""
         # The sandbox names the service in its messages; ApiError adds it again otherwise.
         message = message.removeprefix(f"{service}: ")
-        if response.status_code == 401:
+        if 300 <= status < 400:
+            location = redact_url(response.headers.get("Location", ""))[:200]
+            raise EndpointError(
+                service,
+                f"the API answered a redirect to {location or '(no Location)'!r}; "
+                "redirects are never followed: check --endpoint",
+                status,
+            )
+        if status == 401:
             raise AuthError(service, message or "the API token was refused", 401)
-        if response.status_code == 429 or is_quota_message(message):
+        if status == 429 or is_quota_message(message):
             # The API's own message says so already ("daily API quota reached: ..."): once.
             raise QuotaError(
                 service,
@@ -295,15 +544,24 @@ class BeeboleClient:
                 else "daily API quota reached" + (f" ({message})" if message else ""),
                 429,
             )
-        if response.status_code >= 500:
-            raise TransportError(service, f"HTTP {response.status_code}")
-        if response.status_code != 200:
-            raise ApiError(service, message or "unexpected answer", response.status_code)
-        if not isinstance(answer, dict):
-            raise ApiError(service, "the answer is not a JSON object", 200)
+        if status >= 500:
+            raise TransportError(service, f"HTTP {status}")
+        if status != 200:
+            raise ApiError(service, message or "unexpected answer", status)
+        if answer is _NOT_JSON:
+            kind = response.headers.get("Content-Type", "").split(";")[0].strip()
+            kind = kind if kind.isprintable() and len(kind) < 60 else "unknown type"
+            raise AnswerError(
+                service,
+                f"the answer is not JSON ({kind or 'no Content-Type'}, {len(content)} bytes): "
+                "a proxy or portal page, or a truncated answer?",
+            )
+        wrong = answers.problem(service, answer)
+        if wrong:
+            raise AnswerError(service, wrong)
         if answer.get("status") == "error":
-            raise ApiError(service, message or "error without a message", 200)
-        return answer
+            raise ApiError(service, message, 200)
+        return dict(answer)
 
     def _count(self, service: str, nbytes: int) -> None:
         with self._usage_lock:
@@ -329,11 +587,24 @@ def is_quota_message(message: str) -> bool:
     return "quota reached" in lowered or "quota exceeded" in lowered
 
 
+_NOT_JSON = object()
+
+
 def _decode(content: bytes) -> Any:
     try:
-        return json.loads(content.decode("utf-8")) if content else {}
-    except (UnicodeDecodeError, ValueError):
-        return {}
+        return json.loads(content.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return _NOT_JSON
+
+
+def _tls_reason(exc: Exception, endpoint: str) -> str:
+    host = urlsplit(endpoint).hostname or endpoint
+    if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate verify failed" in str(exc):
+        return (
+            f"TLS certificate verification failed for {host}: the server is not who it "
+            "claims to be, or its CA is not trusted ($REQUESTS_CA_BUNDLE); not retried"
+        )
+    return f"TLS handshake with {host} failed; not retried"
 
 
 def _describe(exc: requests.RequestException) -> str:

@@ -18,6 +18,7 @@ class ExitStatus(enum.IntEnum):
     ERROR = 1  # anything went wrong; the message says what was and was not applied
     CHANGES = 2  # changes present (--detailed-exitcode, check, diff)
     INTERRUPTED = 130  # Ctrl-C: in-flight calls finished, then stopped
+    TERMINATED = 143  # SIGTERM (a CI cancel): handled like Ctrl-C
 
 
 class BeeplanError(Exception):
@@ -100,6 +101,29 @@ class TransportError(BeeplanError):
         self.service = service
         self.reason = reason
         super().__init__(f"{service}: no answer from the API ({reason})")
+
+
+class AnswerError(TransportError):
+    """An answer that cannot be believed: not JSON, not the reference's shape, too big.
+
+    A transport failure by another name: for a write, nobody knows whether it took
+    effect, so the applier checks (by xid) before any retry, as for a lost answer.
+    """
+
+    def __init__(self, service: str, reason: str):
+        super().__init__(service, reason)
+        self.args = (f"{service}: unusable answer from the API ({reason})",)
+
+
+class EndpointError(ApiError):
+    """The endpoint cannot be used as it is (a redirect, a TLS failure): stop, never retry."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C raises KeyboardInterrupt, so both stop the same way.
+
+    A BaseException, like KeyboardInterrupt: no ``except Exception`` swallows it.
+    """
 
 
 class ConfigError(BeeplanError):

@@ -133,6 +133,7 @@ class LiveReader:
 
     def pmap(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
         items = list(items)
+        self.client.check_reads(len(items))  # stop before a fan-out passes today's quota
         if len(items) <= 1 or self.parallelism <= 1:
             return [fn(item) for item in items]
         with ThreadPoolExecutor(max_workers=self.parallelism) as pool:

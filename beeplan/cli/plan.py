@@ -410,6 +410,7 @@ def apply_command(
     desired = None if saved is not None else load_manifests(target)
     quiet = _quiet(ctx)
     with open_client(endpoint, token_file) as client:
+        client.ignore_quota = ignore_quota
         usage = None
         if saved is not None:
             # Safety, then the budget: a plan that cannot run today spends no re-reads.

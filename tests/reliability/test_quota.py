@@ -143,10 +143,16 @@ def test_a_plan_beyond_todays_quota_is_refused_unless_ignore_quota(
     assert ledger["requests"] == spent + sum(sandbox.calls.values())
     assert sandbox.token not in path.read_text()
 
-    # Over the quota now: even an empty plan is not refused (it needs no calls) ...
-    code, out, err = beeplan("apply", manifests, "--auto-approve", "--endpoint", sandbox.url)
+    # Over the quota now: the reads stop before they spend past it, with a clear message ...
+    reads_before = sum(sandbox.calls.values())
+    for command in (["plan"], ["apply", "--auto-approve"]):
+        code, out, err = beeplan(*command, manifests, "--endpoint", sandbox.url)
+        assert code == 1
+        assert re.search(r"reading the account: \d+ more read calls are needed but only 0 of "
+                         r"today's 4000 are left .*stopped before spending past the quota", err)
+        assert "Traceback" not in err
+    assert sum(sandbox.calls.values()) == reads_before
+    # ... unless --ignore-quota: then an empty plan needs no write.
+    code, out, err = beeplan("apply", manifests, "--auto-approve", "--ignore-quota",
+                             "--endpoint", sandbox.url)
     assert code == 0 and "No changes" in out
-    # ... and the plan shows the budget as spent.
-    code, out, err = beeplan("plan", manifests, "--endpoint", sandbox.url)
-    assert code == 0
-    assert re.search(r"0 of 4000 left today", out), out[-500:]
