@@ -141,6 +141,10 @@ class ResumableClient(BeeboleClient):
         self.__dict__.update(inner.__dict__)
         self.checkpoint = checkpoint
 
+    def check_reads(self, count: int) -> None:
+        """No stop before the quota: an import keeps every answer, so reading up to it is
+        progress that the resumed run does not repeat (the API's own refusal stops it)."""
+
     def call(self, service: str, **payload: Any) -> dict[str, Any]:
         saved = self.checkpoint.get(service, payload)
         if saved is not None:
