@@ -53,6 +53,7 @@ GROUP_NEST_LIMIT = 20
 INACTIVE_PARENT_NOTE = "inactive, written because it holds active {children}"
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_LINE_BREAKS = frozenset("\n\r\x85\u2028\u2029")
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
@@ -80,8 +81,10 @@ def parse_relations(option: str) -> frozenset[str]:
 def scalar(value: Any) -> str:
     if isinstance(value, str) and _DATE.match(value):
         return value  # a date reads back as the same date string
-    if isinstance(value, str) and ("\n" in value or "\r" in value):
-        return json.dumps(value)  # a JSON string is a valid YAML double-quoted scalar
+    if isinstance(value, str) and any(c in _LINE_BREAKS for c in value):
+        # YAML folds these in plain and single-quoted text; a JSON string is a
+        # valid YAML double-quoted scalar that keeps them as they are.
+        return json.dumps(value)
     text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=1 << 20)
     if text.endswith("\n...\n"):
         text = text[: -len("\n...\n")]

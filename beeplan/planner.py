@@ -1073,8 +1073,8 @@ def _sorted_refs(refs: Iterable[Ref]) -> list[Ref]:
 def _leaders_first(people: list[Entity]) -> list[Entity]:
     """Order people so that a declared leader comes before those it leads (stable otherwise).
 
-    A new person's leaders can then go in its create. Leader cycles are refused
-    by the manifest checks; should one reach here, it is cut where first met.
+    A new person's leaders can then go in its create. A leader cycle (allowed,
+    with a warning) is cut where first met: those leaders come in a later update.
     """
     by_key: dict[tuple[str | None, int | None], Entity] = {}
     for person in people:

@@ -133,3 +133,34 @@ def test_duplicate_sibling_names_are_warnings(case: Path, cli_main: Run) -> None
         assert any(m["fragment"] in r for r in rows), err
     code, out, err = cli_main("-q", "validate", case)
     assert (code, out, err) == (0, "", "")
+
+
+def test_mutual_leaders_apply_and_round_trip(run: Run, tmp_path: Path) -> None:
+    # The API takes two people leading each other; validate warns, nothing refuses.
+    case = WARNINGS / "leader-cycle.yaml"
+    code, out, err = run("apply", case, "--auto-approve")
+    assert code == 0, err
+    assert "leader cycle: jane -> rosa -> jane" in err
+    assert "No changes" in run("plan", case)[1]
+    assert run("import", "-o", tmp_path / "m")[0] == 0
+    code, out, err = run("validate", tmp_path / "m")
+    assert code == 0 and "Warning: " in err and "leader cycle" in err
+    code, out, _ = run("plan", tmp_path / "m", "--detailed-exitcode")
+    assert code == 0 and "No changes" in out
+
+
+NAMES = ["nel\x85x", "line\u2028sep", "para\u2029sep", "tab\there", "\x01ctl", " lead", "trail ",
+         "null", "yes", "- x", "a: b", "#c", "'q'", '"dq"', "\\back", "\ufeffbom", "x" * 255]
+
+
+def test_names_yaml_folds_or_types_round_trip(
+    run: Run, client: BeeboleClient, tmp_path: Path
+) -> None:
+    acme = client.call("company.create", company={"xid": "acme", "name": "Acme"})["id"]
+    for n, name in enumerate(NAMES):
+        xid = {"xid": name} if name.isprintable() and n % 2 else {}
+        client.call("task.create", task={"name": name, "company": {"id": acme}, **xid})
+    assert run("import", "-o", tmp_path / "m")[0] == 0
+    code, out, err = run("plan", tmp_path / "m", "--detailed-exitcode")
+    assert code == 0, out + err
+    assert "No changes" in out

@@ -201,8 +201,12 @@ class Checker:
                         seen_cycles.add(members)
                         raw = where[cycle[0]]
                         names = " -> ".join(str(key[1]) for key in cycle)
-                        self.add(raw, "leaders", f"{raw.path}.leaders",
-                                 f"leader cycle: {names} (each leads the next)")
+                        # The API accepts mutual leaders (two people approving each
+                        # other) and the planner orders them, so import must write them.
+                        self.warnings.append(Problem(
+                            raw.file, raw.key_line("leaders"), f"{raw.path}.leaders",
+                            f"leader cycle: {names} (each leads the next); allowed, but "
+                            "check that nobody ends up approving their own time"))
                 elif nxt not in state:
                     state[nxt] = 1
                     path.append(nxt)
