@@ -66,15 +66,21 @@ def test_ctrl_c_exits_130(tmp_path: Path) -> None:
         assert url, "the sandbox did not print its URL"
         env = {**os.environ, "BEEBOLE_TOKEN": "t0k3n", "BEEPLAN_CACHE_DIR": str(tmp_path)}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "beeplan", "plan", str(ACME), "--endpoint", url],
+            [sys.executable, "-m", "beeplan", "-v", "plan", str(ACME), "--endpoint", url],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        time.sleep(1.5)
+        # Wait until the plan is reading (a slow machine may take seconds to import), so the
+        # signal lands mid-read, not during start-up.
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+        assert "custom_field.list" in first or "Reading" in first, first
+        time.sleep(0.3)
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
+        _, rest = proc.communicate(timeout=30)
+        err = first + rest
         assert proc.returncode == 130, err
         assert "Interrupted" in err
         assert "Traceback" not in err
