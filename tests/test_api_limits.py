@@ -32,6 +32,11 @@ people:
   - xid: {"p" * 256}
     name: Long xid
     company: acme
+  - xid: jane
+    name: Jane
+    company: acme
+    email: jane@acme@example.com
+    customFields: {{location: {"l" * 10_001}}}
 """
 
 
@@ -49,6 +54,8 @@ def test_every_limit_is_reported_at_once_with_no_api_call(
         (8, "companies[0].projects[1].xid: an xid cannot be blank"),
         (14, "people[0].invite: invite: true needs an email"),
         (15, "people[1].xid: an xid is too long: 256 characters, at most 255"),
+        (21, "people[2].email: 'jane@acme@example.com' is not an email address"),
+        (22, "people[2].customFields.location: 'location' is too long: 10,001 characters"),
     ]
     sandbox.reset_calls()
     for command in ("validate", "plan"):
@@ -72,6 +79,10 @@ def test_every_limit_is_reported_at_once_with_no_api_call(
                                         "description": "d" * 10_001}}, "at most 10000"),
         ("person.create", {"person": {"name": "Rosa", "company": {"xid": "acme"},
                                       "invite": True}}, "needs"),
+        ("person.create", {"person": {"name": "Rosa", "company": {"xid": "acme"},
+                                      "email": "rosa@acme@example.com"}}, "not an email"),
+        ("company.set_custom_field_value", {"xid": "acme", "customField": {
+            "id": 7206, "value": "v" * 10_001}}, "at most 10000"),
     ],
 )
 def test_the_sandbox_refuses_the_same(

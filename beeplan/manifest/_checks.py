@@ -60,6 +60,10 @@ class Checker:
                 self.add(raw, "xid", f"{raw.path}.xid",
                          f"an xid cannot contain control characters: {bad.group()!r} at "
                          f"character {bad.start() + 1} (the API refuses it)")
+            description = data.get("description")
+            if isinstance(description, str) and "\x00" in description:
+                self.add(raw, "description", f"{raw.path}.description",
+                         "a description cannot contain a NUL character")
             if raw.kind == "person" and data.get("invite") is True and not data.get("email"):
                 self.add(raw, "invite", f"{raw.path}.invite",
                          "invite: true needs an email (the invitation goes there): "

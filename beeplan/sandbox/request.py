@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 MAX_ID = 2**63 - 1
 MAX_TEXT = 10_000
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+")  # as the manifest schema: one @, no spaces
 
 
 class ServiceError(Exception):
