@@ -215,3 +215,65 @@ def test_docs_describe_the_plan_format_beside_the_schema() -> None:
         assert f"`{key}`" in text, key
     assert "schemas/plan.schema.json" in text
 
+
+
+# ------------------------------------------------------------ limits on the 1000-person org
+
+
+@pytest.fixture(scope="module")
+def benchmark_org(tmp_path_factory: pytest.TempPathFactory) -> State:
+    from benchmarks.generate import generate, write_manifests
+
+    folder = tmp_path_factory.mktemp("org")
+    write_manifests(generate(), folder)  # the standard large org: 1000 people
+    return load(folder)
+
+
+def _org_fields() -> tuple[CustomField, ...]:
+    return tuple(CustomField(n, name) for n, name in
+                 enumerate(("Industry", "Company address", "location"), start=1))
+
+
+def test_comment_stays_within_githubs_limit_on_the_benchmark_org(benchmark_org: State) -> None:
+    from beeplan.github import COMMENT_LIMIT_CHARS, MARKER, comment_body
+    from beeplan.render import Budget, render_markdown
+
+    assert benchmark_org.counts()["person"] == 1000
+    # Created from scratch: thousands of actions. Without the custom fields defined:
+    # hundreds of problems in the summary too.
+    for live in (State(custom_fields=_org_fields()), State()):
+        plan = make_plan(benchmark_org, live)
+        assert len(plan.actions) > 4000
+        text = render_markdown(plan, Budget(0, len(plan.actions), 4000))
+        body = comment_body(text)
+        assert len(text) <= COMMENT_LIMIT_CHARS and len(body) <= COMMENT_LIMIT_CHARS
+        assert body.startswith(MARKER) and body.count(MARKER) == 1
+        # The summary first, complete; the details folded after it, cut with a note.
+        c = plan.counts()
+        table = f"| {c['create']} | {c['update']} |"
+        assert table in text and text.index(table) < text.index("<details>")
+        assert "Details truncated" in text and "lines not shown" in text
+        assert text.count("```") % 2 == 0
+        if plan.problems:
+            assert len(plan.problems) > 100
+            assert "more problems (not shown here)" in text
+
+
+def test_job_summary_stays_within_1_mib_on_the_benchmark_org(
+    benchmark_org: State, tmp_path: Path
+) -> None:
+    from beeplan.github import SUMMARY_LIMIT_BYTES, write_step_summary
+    from beeplan.render import render_markdown
+
+    plan = make_plan(benchmark_org, State(custom_fields=_org_fields()))
+    summary = tmp_path / "summary.md"
+    written = write_step_summary(lambda n: render_markdown(plan, max_chars=n), summary)
+    assert 60_000 < written <= SUMMARY_LIMIT_BYTES
+    text = summary.read_text()
+    # Far more of the plan than a comment holds: every action of the first half at least.
+    assert plan.actions[len(plan.actions) // 2].target.label in text
+    # Earlier writes of the same step count against the limit (non-ASCII names too).
+    summary.write_text("é" * 400_000)  # 800,000 bytes
+    write_step_summary(lambda n: render_markdown(plan, max_chars=n), summary)
+    assert summary.stat().st_size <= SUMMARY_LIMIT_BYTES
+    assert "Details truncated" in summary.read_text()
