@@ -1,6 +1,6 @@
 """Read the live account into model types, spending as few API calls as possible.
 
-Only what the manifests manage is read (DESIGN.md §5):
+Only what the manifests manage is read (docs/architecture.md, Quota):
 - a kind's list calls only when the manifests declare that kind; under every
   live parent, so an xid is found wherever it lives and never duplicated;
 - no list call under a parent whose count is zero (``projects.count``,

@@ -44,7 +44,7 @@ from .safetext import printable
 # "MAJOR.MINOR" (docs/plan-format.md): a minor bump only adds fields, a major one breaks.
 PLAN_FORMAT_VERSION = "1.1"
 
-# Phases of DESIGN.md §4. Additive work first; removals only once it all succeeded.
+# Phases of docs/architecture.md (Plan). Additive work first; removals only once it all succeeded.
 PHASE_OF_KIND = {kind: i for i, kind in enumerate(KIND_ORDER)}  # groups 0 .. absences 6
 PHASE_LEADERS = 7
 PHASE_RELATIONS = 8

@@ -144,7 +144,7 @@ def ent(kind: str, xid: str, name: str, parent: Ref | None = None, **kw: object)
 
 
 def acme_state() -> State:
-    """The quick-start organisation of DESIGN.md section 2, by hand."""
+    """The example organisation of docs/architecture.md (Manifests), by hand."""
     acme = Ref("company", "acme")
     dev = Ref("project", "acme-dev")
     country = Ref("group", "country")

@@ -2,7 +2,7 @@
 
 Settings may sit in any file of the set; each key may be set once. A kind is
 managed when its key holds a list, even an empty one: under
-``settings.prune: true`` that is how a set says "none of these" (DESIGN.md §2).
+``settings.prune: true`` that is how a set says "none of these" (docs/architecture.md, Manifests).
 """
 
 from __future__ import annotations
