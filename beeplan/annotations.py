@@ -10,6 +10,7 @@ with a newline or a ``%`` cannot end the command early or forge another one.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 from .errors import Problem
 from .model import Source
+from .safetext import printable
 
 TITLE = "beeplan"
 LEVELS = ("error", "warning", "notice")
@@ -37,8 +39,15 @@ class Annotation:
 
 
 def escape_data(text: str) -> str:
-    """A command's message: ``%``, CR and LF would end or corrupt the command."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """A command's message: ``%``, CR and LF would end or corrupt the command.
+
+    Line breaks stay line breaks (GitHub shows ``%0A`` as one); every other
+    control character, from a name read off the API say, is written as an
+    escape so it cannot repaint the log.
+    """
+    parts = re.split(r"(\r|\n)", text)
+    safe = "".join(part if part in ("\r", "\n") else printable(part) for part in parts)
+    return safe.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def escape_property(text: str) -> str:

@@ -106,6 +106,8 @@ def test_workflow_command_escaping() -> None:
     assert line == ("::error file=a%2Cb%3Ac.yaml,line=3,title=beeplan::"
                     "50%25 done%0D%0A::error::forged")
     assert "\n" not in line
+    # Other control characters (an ANSI escape in a name) are written out, not obeyed.
+    assert workflow_command(Annotation("a\x1b[2Jb")).endswith("::a\\x1b[2Jb")
     assert workflow_command(Annotation("x", level="warning")) == "::warning title=beeplan::x"
 
 
@@ -277,3 +279,32 @@ def test_job_summary_stays_within_1_mib_on_the_benchmark_org(
     write_step_summary(lambda n: render_markdown(plan, max_chars=n), summary)
     assert summary.stat().st_size <= SUMMARY_LIMIT_BYTES
     assert "Details truncated" in summary.read_text()
+
+
+def test_plan_format_github_annotates_problems_on_the_sandbox(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BEEPLAN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "org.yaml").write_text(
+        "companies:\n  - {xid: acme, name: ACME}\n"
+        "people:\n"
+        "  - {xid: rosa, name: Rosa, company: acme}\n"
+        "  - {xid: jane, name: Jane, company: acme, customFields: {Shoe size: '42'}}\n")
+    code, out, _ = _run(capsys, "plan", "m", "--endpoint", "sandbox:acct.db",
+                        "--format", "github")
+    assert code == 1  # a plan with problems is refused
+    found = [a for a in out.splitlines() if a.startswith("::")]
+    assert len(found) == 1 and found[0].startswith("::error file=m/org.yaml,line=5,")
+    assert "Shoe size" in found[0]
+    assert "! person jane" in out  # the text plan is there too, for the log
+    # And --summary writes the Markdown plan to the job summary, problems included.
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    _run(capsys, "plan", "m", "--endpoint", "sandbox:acct.db", "--summary")
+    assert "Shoe size" in summary.read_text() and MARKER_TEXT in summary.read_text()
+
+
+MARKER_TEXT = "<!-- beeplan-plan -->"
