@@ -151,10 +151,13 @@ def email_clashes(
             continue
         if writes.get(("create", key)) is None:  # an update: this person exists already
             found.problems.append(
-                f"person {want.ref.label}{_where(want)}: email {email!r} belongs to live "
-                f"{_who(holder)}{'' if holder.active else ', inactive'}; the API refuses a "
-                "second person with the same email. Give that person another email in the "
-                "manifests (it is then changed first), or keep this one's"
+                Located(
+                    f"person {want.ref.label}{_where(want)}: email {email!r} belongs to live "
+                    f"{_who(holder)}{'' if holder.active else ', inactive'}; the API refuses "
+                    "a second person with the same email. Give that person another email in "
+                    "the manifests (it is then changed first), or keep this one's",
+                    want.source,
+                )
             )
             continue
         if holder.ref.id is None:
@@ -191,10 +194,13 @@ def replacements(
             if entity is not None:
                 created.setdefault(key(entity.kind, entity.parent, entity.name), entity)
     out: list[str] = []
+    removed: set[Any] = set()
     for action in actions:
         if action.op not in ("deactivate", "delete"):
             continue
         old = index.find(action.target)
+        if old is not None:
+            removed.add(index.token(old.ref))
         if old is None:
             continue
         new = created.get(key(old.kind, old.parent, old.name))
@@ -209,6 +215,25 @@ def replacements(
                 f"the old one {gone}; its time entries stay on the old one. If you meant to change "
                 f"its xid: beeplan never renames an xid, so declare it with {keep} to keep the "
                 f"entity and its history",
+                new.source,
+            )
+        )
+    # Without prune, the old entity stays, unmanaged: the account gets two of a name.
+    claimed = {index.token(e.ref) for e in desired_index.by_xid.values()}
+    claimed |= {index.token(e.ref) for e in desired_index.by_id.values()}
+    every = {id(e): e for e in (*index.by_xid.values(), *index.by_id.values())}
+    for twin in every.values():
+        new = created.get(key(twin.kind, twin.parent, twin.name))
+        token = index.token(twin.ref)
+        if new is None or token in claimed or token in removed:
+            continue
+        keep = f"xid {twin.ref.xid!r}" if twin.ref.xid is not None else f"`id: {twin.ref.id}`"
+        out.append(
+            Located(
+                f"{new.kind} {new.ref.label}{_where(new)} is created next to live {_who(twin)}, "
+                f"which has the same name and parent and no manifest entry: the account will "
+                f"hold two. If {new.ref.label!r} is that {new.kind} with a new xid, declare it "
+                f"with {keep} instead (beeplan never renames an xid; its time entries are there)",
                 new.source,
             )
         )

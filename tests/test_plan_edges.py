@@ -190,6 +190,15 @@ def test_creating_a_namesake_of_what_is_deactivated_warns_of_a_replacement(
         "project.create", project={"xid": "web", "name": "Website", "company": {"xid": "acme"}}
     )["id"]
     manifest = tmp_path / "m.yaml"
+    # The xid changed (web -> website) without prune: the old one stays, unmanaged.
+    manifest.write_text(
+        "companies:\n  - xid: acme\n    name: ACME\n    projects:\n"
+        "      - {xid: website, name: Website}\n"
+    )
+    code, out, err = run("plan", manifest, "--detailed-exitcode")
+    assert code == 2, out + err
+    assert f"m.yaml:5) is created next to live project #{old} 'Website'" in out
+    assert "declare it with xid 'web' instead" in out
     # The xid changed (web -> website) under prune: a new project, the old one deactivated.
     manifest.write_text(
         "settings: {prune: true}\ncompanies:\n  - xid: acme\n    name: ACME\n    projects:\n"
