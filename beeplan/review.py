@@ -90,6 +90,8 @@ def _safety_text(safety: Safety) -> str:
     text = f"ratio {safety.default.ratio:g}, min {safety.default.min}"
     for kind, rule in sorted(safety.kinds.items()):
         text += f"; {kind}: ratio {rule.ratio:g}, min {rule.min}"
+    if safety.refuse_in_use:
+        text += "; refuseInUse"
     return text
 
 

@@ -126,6 +126,11 @@ def test_settings_safety_change_is_a_change(run: Run, tmp_path: Path) -> None:
     code, out, _ = run("diff", ACME, new, "--detailed-exitcode")
     assert code == 2, out
     assert "settings.safety: ratio 0.1, min 3 -> ratio 0.1, min 3; person: ratio 0.5, min 3" in out
+    settings.write_text(settings.read_text() + "  safety: {refuseInUse: true}\n")
+    settings.write_text(settings.read_text().replace(
+        "  safety: {kinds: {person: {ratio: 0.5}}}\n", ""))
+    code, out, _ = run("diff", ACME, new, "--detailed-exitcode")
+    assert code == 2 and "-> ratio 0.1, min 3; refuseInUse" in out, out
 
 
 def test_removing_a_relation_key_is_shown_as_no_longer_managed(run: Run, tmp_path: Path) -> None:
