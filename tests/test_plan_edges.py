@@ -276,3 +276,44 @@ def test_settings_safety_min_lets_a_small_set_change(
     code, out, err = run("plan", manifest)
     assert "would be removed" not in out
     assert run("apply", manifest, "--auto-approve")[0] == 0
+
+
+# -- 3. diff and plan agree: what diff refuses, plan refuses ---------------------------------
+
+SMALL = """\
+settings: {prune: false}
+companies:
+  - {xid: acme, name: ACME}
+  - {xid: globex, name: Globex}
+people:
+  - {xid: rosa, name: Rosa, company: acme, leaders: [li]}
+  - {xid: li, name: Li, company: acme}
+"""
+
+
+def test_diff_shows_what_plan_does_and_refuses_what_plan_refuses(
+    run: Run, client: BeeboleClient, tmp_path: Path
+) -> None:
+    old, new = tmp_path / "old.yaml", tmp_path / "new.yaml"
+    old.write_text(SMALL)
+    assert run("apply", old, "--auto-approve")[0] == 0
+    person(client, None, "Hand made")  # in the account, in neither set
+
+    # Prune on, rosa's leaders no longer managed: a change diff shows, offline.
+    new.write_text(
+        SMALL.replace("prune: false", "prune: true").replace(", leaders: [li]", "")
+    )
+    code, out, err = run("diff", old, new, "--detailed-exitcode")
+    assert code == 2, out + err
+    assert "settings.prune: false -> true" in out and "diff cannot see the account" in out
+    assert "person rosa (Rosa): leaders" in out
+    # What diff could not see, plan shows: the hand-made person is deactivated.
+    code, out, err = run("plan", new)
+    assert code == 0, out + err
+    assert "person.deactivate" in out and "Hand made" in out
+
+    # An impossible move: diff exits 1 as plan does, token or not.
+    new.write_text(SMALL.replace("{xid: li, name: Li, company: acme}",
+                                 "{xid: li, name: Li, company: globex}"))
+    assert run("diff", old, new, "--detailed-exitcode")[0] == 1
+    assert run("plan", new, "--detailed-exitcode")[0] == 1
