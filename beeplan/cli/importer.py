@@ -46,7 +46,8 @@ Examples:
 @click.option(
     "--include-inactive",
     is_flag=True,
-    help="Also write inactive entities (with active: false). Without it they stay unmanaged.",
+    help="Also write inactive entities (with active: false). Without it they stay unmanaged, "
+    "except an inactive company or project that holds active ones (written, active: false).",
 )
 @click.option("--force", is_flag=True, help="Write into a non-empty directory (see below).")
 @endpoint_options
