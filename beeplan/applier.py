@@ -33,7 +33,15 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 from .client import BeeboleClient
-from .errors import ApiError, AuthError, EndpointError, QuotaError, TransportError
+from .errors import (
+    ApiError,
+    AuthError,
+    EndpointError,
+    QuotaError,
+    Terminated,
+    TransportError,
+    raise_terminated,
+)
 from .journal import Journal
 from .model import entity_key
 from .planner import FIRST_REMOVAL_PHASE, Action, Plan
@@ -50,6 +58,7 @@ class Outcome:
     skipped: list[tuple[Action, str]] = field(default_factory=list)
     stopped: str | None = None  # why scheduling stopped early (quota, token, interrupt)
     interrupted: bool = False
+    terminated: bool = False  # the interruption was SIGTERM (exit 143), not Ctrl-C (130)
 
     @property
     def ok(self) -> bool:
@@ -80,35 +89,46 @@ class Applier:
         self.progress = progress
         self._stop = threading.Event()
         self._interrupted = threading.Event()
+        self.signal: int | None = None  # the signal that stopped the apply
 
     def stop(self) -> None:
         self._stop.set()
 
     def _catch_sigint(self) -> Callable[[], None]:
-        """Until the returned function is called, Ctrl-C stops scheduling instead of raising.
+        """Until the returned function is called, Ctrl-C or SIGTERM stops scheduling instead
+        of raising.
 
         A KeyboardInterrupt raised between two statements of the loop could lose track
         of a call already made (submitted but not yet recorded, or done but not yet
         counted), so the report would not say what was applied; a flag the loop checks
-        cannot. A second Ctrl-C raises KeyboardInterrupt as usual.
+        cannot. SIGTERM (a cancelled CI job) is handled the same way, when it is ours
+        to handle: default, or raising Terminated (beeplan's main). A second signal
+        raises as usual.
         """
         if (
             threading.current_thread() is not threading.main_thread()
             or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
         ):
             return lambda: None
+        previous_term = signal.getsignal(signal.SIGTERM)
+        catch_term = previous_term in (signal.SIG_DFL, raise_terminated)
 
-        def on_sigint(signum: int, frame: FrameType | None) -> None:
+        def on_signal(signum: int, frame: FrameType | None) -> None:
             if self._interrupted.is_set():
-                signal.signal(signal.SIGINT, signal.default_int_handler)
-                raise KeyboardInterrupt
+                restore()
+                raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+            self.signal = signum
             self._interrupted.set()
             self._stop.set()
 
         def restore() -> None:
             signal.signal(signal.SIGINT, signal.default_int_handler)
+            if catch_term:
+                signal.signal(signal.SIGTERM, previous_term)
 
-        signal.signal(signal.SIGINT, on_sigint)
+        signal.signal(signal.SIGINT, on_signal)
+        if catch_term:
+            signal.signal(signal.SIGTERM, on_signal)
         return restore
 
     # -- one action ---------------------------------------------------------
@@ -281,10 +301,11 @@ class Applier:
                             waiting_on[other] -= 1
                             if waiting_on[other] == 0 and other not in settled:
                                 ready.append(other)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:  # Terminated (SIGTERM) included
             # Ctrl-C: stop scheduling, let the calls in flight finish, then report.
             self._stop.set()
             outcome.interrupted = True
+            outcome.terminated = isinstance(exc, Terminated)
             outcome.stopped = "interrupted"
             for future, action in list(running.items()):
                 try:
@@ -300,6 +321,7 @@ class Applier:
             pool.shutdown(wait=True)
         if self._interrupted.is_set():
             outcome.interrupted = True
+            outcome.terminated = outcome.terminated or self.signal == signal.SIGTERM
             outcome.stopped = outcome.stopped or "interrupted"
         reason = (
             f"not started: {outcome.stopped}" if outcome.stopped else "its dependencies never ran"

@@ -35,7 +35,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from . import answers
+from . import answers, cachefile
 from .errors import (
     AnswerError,
     ApiError,
@@ -155,34 +155,55 @@ class Ledger:
 
     Beebole does not report the remaining quota, so beeplan keeps its own
     count. It only knows the calls made by beeplan on this machine; the
-    message that quotes it says so.
+    message that quotes it says so. Several beeplan processes may share it:
+    each adds what it spent since its last save to the file's count, under
+    the file's lock (cachefile.py), so none overwrites another's calls.
     """
 
     def __init__(self, path: Path | None):
         self.path = path
         self.lock = threading.Lock()
         self.day = utc_today()
-        self.requests = 0
+        self.requests = 0  # today's count: the file's at the last save, plus unsaved
         self.bytes = 0
-        self.unsaved = 0
-        if path is not None and path.exists():
+        self.unsaved_requests = 0
+        self.unsaved_bytes = 0
+        if path is not None:
             try:
-                data = json.loads(path.read_text())
-                if data.get("day") == self.day:
-                    self.requests = int(data.get("requests", 0))
-                    self.bytes = int(data.get("bytes", 0))
-            except (OSError, ValueError):
-                pass  # a corrupt ledger only loses the count, never blocks work
+                with cachefile.locked(path):
+                    self.requests, self.bytes = self._read()
+            except OSError as exc:
+                log.warning("could not read the quota ledger: %s", exc)
+
+    def _read(self) -> tuple[int, int]:
+        """Today's (requests, bytes) in the file; a file of the wrong shape is set aside."""
+        assert self.path is not None
+        try:
+            data = cachefile.read_json(self.path)
+        except FileNotFoundError:
+            return 0, 0
+        except ValueError as exc:
+            cachefile.set_aside(self.path, "quota ledger", f"not JSON: {exc}")
+            return 0, 0
+        problem = _ledger_problem(data)
+        if problem:
+            cachefile.set_aside(self.path, "quota ledger", problem)
+            return 0, 0
+        if data["day"] != self.day:
+            return 0, 0
+        return data["requests"], data["bytes"]
 
     def add(self, requests_: int, bytes_: int) -> None:
         with self.lock:
             today = utc_today()
             if today != self.day:
                 self.day, self.requests, self.bytes = today, 0, 0
+                self.unsaved_requests = self.unsaved_bytes = 0
             self.requests += requests_
             self.bytes += bytes_
-            self.unsaved += 1
-            if self.unsaved >= 25:
+            self.unsaved_requests += requests_
+            self.unsaved_bytes += bytes_
+            if self.unsaved_requests >= 25:
                 self._save()
 
     def save(self) -> None:
@@ -190,18 +211,36 @@ class Ledger:
             self._save()
 
     def _save(self) -> None:
-        self.unsaved = 0
         if self.path is None:
+            self.unsaved_requests = self.unsaved_bytes = 0
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-            tmp.write_text(
-                json.dumps({"day": self.day, "requests": self.requests, "bytes": self.bytes})
-            )
-            tmp.replace(self.path)
+            with cachefile.locked(self.path):
+                requests_, bytes_ = self._read()
+                requests_ += self.unsaved_requests
+                bytes_ += self.unsaved_bytes
+                cachefile.write_json(
+                    self.path, {"day": self.day, "requests": requests_, "bytes": bytes_}
+                )
         except OSError as exc:
             log.warning("could not save the quota ledger: %s", exc)
+            return  # kept unsaved: the next save adds it
+        self.requests, self.bytes = requests_, bytes_
+        self.unsaved_requests = self.unsaved_bytes = 0
+
+
+def _ledger_problem(data: Any) -> str | None:
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    if not isinstance(data.get("day"), str):
+        return 'no "day"'
+    for key in ("requests", "bytes"):
+        value = data.get(key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f'"{key}" is not a whole number'
+        if value < 0:
+            return f'"{key}" is negative'
+    return None
 
 
 @dataclass(frozen=True)

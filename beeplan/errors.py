@@ -126,6 +126,11 @@ class Terminated(KeyboardInterrupt):
     """
 
 
+def raise_terminated(signum: int, frame: object) -> None:
+    """The SIGTERM handler beeplan's main installs."""
+    raise Terminated
+
+
 class ConfigError(BeeplanError):
     """Bad command-line configuration (endpoint, token, options)."""
 

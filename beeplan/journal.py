@@ -15,28 +15,33 @@ created on this machine; elsewhere the re-run asks for --allow-destroy.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 
+from . import cachefile
 from .client import BeeboleClient, cache_dir
 
 log = logging.getLogger("beeplan.journal")
 
 
 class Journal:
+    """The owed entities of one token; every change is read-modify-write under the file lock.
+
+    So two applies sharing a cache dir each keep the other's entries.
+    """
+
     def __init__(self, path: Path | None):
         self.path = path
         self.lock = threading.Lock()
         self.keys: set[str] = set()
-        if path is not None and path.exists():
+        if path is not None:
             try:
-                self.keys = set(json.loads(path.read_text()).get("owed", []))
-            except (OSError, ValueError, AttributeError):
-                log.warning("ignoring an unreadable journal %s", path)
+                with cachefile.locked(path):
+                    self.keys = self._read()
+            except OSError as exc:
+                log.warning("could not read the journal %s: %s", path, exc)
 
     @classmethod
     def for_client(cls, client: BeeboleClient) -> Journal:
@@ -47,26 +52,39 @@ class Journal:
             return frozenset(self.keys)
 
     def add(self, keys: Iterable[str]) -> None:
-        with self.lock:
-            before = len(self.keys)
-            self.keys.update(keys)
-            if len(self.keys) != before:
-                self._save()
+        self._update(set(keys), set())
 
     def settle(self, keys: Iterable[str]) -> None:
-        with self.lock:
-            before = len(self.keys)
-            self.keys.difference_update(keys)
-            if len(self.keys) != before:
-                self._save()
+        self._update(set(), set(keys))
 
-    def _save(self) -> None:
-        if self.path is None:
-            return
+    def _read(self) -> set[str]:
+        assert self.path is not None
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-            tmp.write_text(json.dumps({"owed": sorted(self.keys)}))
-            tmp.replace(self.path)
-        except OSError as exc:
-            log.warning("could not save the journal %s: %s", self.path, exc)
+            data = cachefile.read_json(self.path)
+        except FileNotFoundError:
+            return set()
+        except ValueError as exc:
+            cachefile.set_aside(self.path, "journal", f"not JSON: {exc}")
+            return set()
+        owed = data.get("owed") if isinstance(data, dict) else None
+        if not isinstance(owed, list) or not all(isinstance(k, str) for k in owed):
+            cachefile.set_aside(self.path, "journal", '"owed" is not a list of entity keys')
+            return set()
+        return set(owed)
+
+    def _update(self, added: set[str], settled: set[str]) -> None:
+        with self.lock:
+            if self.path is None:
+                self.keys = (self.keys | added) - settled
+                return
+            try:
+                with cachefile.locked(self.path):
+                    current = self._read()
+                    wanted = (current | added) - settled
+                    if wanted != current:
+                        cachefile.write_json(self.path, {"owed": sorted(wanted)})
+            except OSError as exc:
+                log.warning("could not save the journal %s: %s", self.path, exc)
+                self.keys = (self.keys | added) - settled
+                return
+            self.keys = wanted

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 
 import click
 
 from .. import __version__
-from ..errors import BeeplanError, ExitStatus
+from ..errors import BeeplanError, ExitStatus, Terminated, raise_terminated
 from .options import setup_logging
 
 _GLOBAL_FLAG = re.compile(r"-(v+|q)\Z|--(verbose|quiet)\Z")
@@ -54,7 +58,7 @@ def cli(verbose: int, quiet: bool) -> None:
 
     \b
     Exit codes: 0 success or no changes, 1 error, 2 changes present
-    (with --detailed-exitcode, check and diff), 130 interrupted.
+    (with --detailed-exitcode, check and diff), 130 interrupted, 143 terminated.
     """
     setup_logging(verbose, quiet)
 
@@ -70,18 +74,44 @@ def _register() -> None:
 _register()
 
 
+@contextlib.contextmanager
+def _sigterm_like_ctrl_c() -> Iterator[None]:
+    """SIGTERM (what CI sends on cancel) raises where Ctrl-C would, so it stops the same way.
+
+    Only where nothing else chose a handler (an embedding program keeps its own).
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+    signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _stopped(exc: BaseException) -> ExitStatus:
+    if isinstance(exc, Terminated):
+        click.echo("Terminated.", err=True)
+        return ExitStatus.TERMINATED
+    click.echo("Interrupted.", err=True)
+    return ExitStatus.INTERRUPTED
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and map every outcome to one exit status."""
     try:
-        status = cli.main(args=argv, prog_name="beeplan", standalone_mode=False)
-    except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        status = ExitStatus.INTERRUPTED
+        with _sigterm_like_ctrl_c():
+            status = cli.main(args=argv, prog_name="beeplan", standalone_mode=False)
+    except KeyboardInterrupt as exc:  # Terminated (SIGTERM) included
+        status = _stopped(exc)
     except click.exceptions.Abort as exc:
         # click wraps Ctrl-C (and EOF at a prompt) in Abort; Ctrl-C is 130, as everywhere.
         if isinstance(exc.__cause__, KeyboardInterrupt):
-            click.echo("Interrupted.", err=True)
-            status = ExitStatus.INTERRUPTED
+            status = _stopped(exc.__cause__)
         else:
             click.echo("Aborted.", err=True)
             status = ExitStatus.ERROR

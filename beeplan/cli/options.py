@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import stat
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -120,15 +121,45 @@ def changed_since_option(func: F) -> F:
     )(func)
 
 
+MAX_TOKEN_FILE = 4096  # an API token is a few dozen characters
+
+
+def read_token_file(path: Path) -> str:
+    """The token in ``path``: a regular file, at most 4 KB; warns when others may read it."""
+    try:
+        # O_NONBLOCK: opening a FIFO must not hang; the fstat below refuses it anyway.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise ConfigError(f"cannot read the token file {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"the token file {path} is not a regular file")
+        if info.st_size > MAX_TOKEN_FILE:
+            raise ConfigError(
+                f"the token file {path} is {info.st_size} bytes: too big for an API token "
+                f"(at most {MAX_TOKEN_FILE}); is it the right file?"
+            )
+        if info.st_mode & 0o077:
+            logging.getLogger("beeplan").warning(
+                "the token file %s can be read by other users (mode %o): chmod 600 it",
+                path, stat.S_IMODE(info.st_mode),
+            )
+        data = file.read(MAX_TOKEN_FILE + 1)
+    if len(data) > MAX_TOKEN_FILE:
+        raise ConfigError(f"the token file {path} is too big for an API token")
+    try:
+        token = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ConfigError(f"the token file {path} is not UTF-8 text") from None
+    if not token:
+        raise ConfigError(f"the token file {path} is empty")
+    return token
+
+
 def read_token(token_file: Path | None) -> str:
     if token_file is not None:
-        try:
-            token = token_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"cannot read the token file {token_file}: {exc.strerror}") from None
-        if not token:
-            raise ConfigError(f"the token file {token_file} is empty")
-        return token
+        return read_token_file(token_file)
     token = os.environ.get("BEEBOLE_TOKEN", "").strip()
     if not token:
         raise ConfigError(

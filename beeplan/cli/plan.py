@@ -465,7 +465,7 @@ def apply_command(
     text = report(outcome, calls, time.monotonic() - started)
     if outcome.interrupted:
         click.echo(text, err=True)
-        return ExitStatus.INTERRUPTED
+        return ExitStatus.TERMINATED if outcome.terminated else ExitStatus.INTERRUPTED
     if not outcome.ok:
         raise BeeplanError(text)
     if not quiet:

@@ -1,0 +1,109 @@
+"""Files under the cache dir (quota ledger, journal, check state): private, locked, whole.
+
+- Directories beeplan makes are 0700 and files 0600: a ledger or journal
+  names accounts (by token hash) and what beeplan did in them.
+- Updates are read-modify-write under an exclusive ``fcntl`` lock on a
+  sibling ``.lock`` file, so two beeplan processes sharing a cache dir add
+  to each other's counts instead of overwriting them.
+- A file is replaced whole (temporary file, then rename): a reader never
+  sees half of one; a temporary file is removed when the write fails.
+- A file that is not what beeplan writes is set aside (renamed ``.bad``)
+  with a warning, never a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no cross-process lock
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger("beeplan.cache")
+
+MAX_CACHE_FILE = 16 * 1024 * 1024  # far above any ledger or journal beeplan writes
+
+
+def private_dir(path: Path) -> None:
+    """Make ``path`` (and missing parents) mode 0700; tighten it if beeplan made it looser."""
+    missing = []
+    current = path
+    while not current.exists():
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    for directory in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            directory.mkdir(mode=0o700)
+    info = path.stat()
+    if info.st_mode & 0o077 and info.st_uid == os.getuid():
+        os.chmod(path, 0o700)
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """An exclusive lock for updating ``path``, across threads and processes."""
+    private_dir(path.parent)
+    with _THREAD_LOCK:
+        fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW,
+                     0o600)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+
+# flock is per open file: two threads of one process each opening the lock file
+# would each get it; this lock serialises them first.
+_THREAD_LOCK = threading.RLock()
+
+
+def read_json(path: Path) -> Any:
+    """The decoded file; FileNotFoundError when there is none, ValueError when not JSON."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as file:
+        data = file.read(MAX_CACHE_FILE + 1)
+    if len(data) > MAX_CACHE_FILE:
+        raise ValueError(f"over {MAX_CACHE_FILE} bytes")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, RecursionError) as exc:
+        raise ValueError(str(exc)) from None
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Replace ``path`` whole with ``data`` as JSON, mode 0600."""
+    private_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            os.fchmod(file.fileno(), 0o600)
+            file.write(json.dumps(data))
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def set_aside(path: Path, what: str, why: str) -> None:
+    """Move a file beeplan cannot use out of the way, saying so."""
+    bad = path.with_name(path.name + ".bad")
+    try:
+        os.replace(path, bad)
+        where = f"moved to {bad}"
+    except OSError as exc:
+        where = f"could not move it ({exc.strerror})"
+    log.warning("the %s %s is not one beeplan wrote (%s): %s", what, path, why, where)
