@@ -169,6 +169,8 @@ def _messages_plain(error: ValidationError, parts: list[Any]) -> Iterator[tuple[
         what = {"xid": "an xid", "name": "a name"}.get(str(last), f"'{last}'")
         yield parts, (f"{what} is too long: {len(value):,} characters, at most "
                       f"{error.validator_value:,} (the API refuses more)")
+    elif keyword == "minimum" and last != "id":
+        yield parts, f"'{last}' is at least {error.validator_value}, got {value}"
     elif keyword == "minimum":
         yield parts, f"an id is a positive integer, got {value}"
     elif keyword == "pattern":
