@@ -77,6 +77,9 @@ def test_a_tab_indentation_says_to_indent_with_spaces(tmp_path: Path, cli_main: 
     assert status == 1
     assert f"{path}:2: invalid YAML: this line is indented with a tab" in err
     assert "replace the tabs at the start of the line with spaces" in err
+    path.write_text("companies:\n  -\txid: acme\n    name: Acme\n")  # after the list's dash
+    status, _, err = cli_main("validate", path)
+    assert status == 1 and f"{path}:2: invalid YAML: this line is indented with a tab" in err
 
 
 def test_verbose_and_quiet_work_after_the_subcommand(tmp_path: Path, run: Run) -> None:

@@ -143,7 +143,8 @@ def _indented_with_tab(exc: yaml.YAMLError, text: str) -> bool:
         return False
     lines = text.splitlines()
     line = lines[mark.line] if 0 <= mark.line < len(lines) else ""
-    return "\t" in line[: len(line) - len(line.lstrip(" \t"))]
+    # The indentation, with the '- ' of list items in it ("-\txid: a" too).
+    return "\t" in line[: len(line) - len(line.lstrip(" \t-"))]
 
 
 def _error_message(exc: yaml.YAMLError, text: str = "") -> str:
