@@ -57,6 +57,7 @@ class Checkpoint:
         self.resumed = 0  # answers found in an earlier run's file
         self.reused = 0  # of those, answers served again in this run
         self.lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._saved_at = time.monotonic()
         self._dirty = False
 
@@ -98,30 +99,33 @@ class Checkpoint:
             self.answers[self.key(service, payload)] = answer
             self._dirty = True
             due = time.monotonic() - self._saved_at >= SAVE_EVERY_S
+            if due:  # claimed here, so one thread saves, not every thread that sees it due
+                self._saved_at = time.monotonic()
         if due:
             self.save()
 
     def save(self) -> None:
         """Write the answers so far (atomically: a kill mid-write keeps the previous file)."""
-        with self.lock:
-            if not self._dirty and self.path.exists():
-                return
-            doc = {
-                "format": FORMAT,
-                "identity": self.identity,
-                "started": self.started,
-                "answers": self.answers,
-            }
-            text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
-            self._dirty = False
-            self._saved_at = time.monotonic()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        # The answers are account data: readable by the user only.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        tmp.replace(self.path)
+        with self._write_lock:  # one writer of the temporary file at a time
+            with self.lock:
+                if not self._dirty and self.path.exists():
+                    return
+                doc = {
+                    "format": FORMAT,
+                    "identity": self.identity,
+                    "started": self.started,
+                    "answers": self.answers,
+                }
+                text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+                self._dirty = False
+                self._saved_at = time.monotonic()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+            # The answers are account data: readable by the user only.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            tmp.replace(self.path)
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
