@@ -127,7 +127,8 @@ def command_line(inputs: Inputs, plan_exists: bool | None = None) -> Step:
     """
     extra = tuple(shlex.split(inputs.args))
     endpoint = ("--endpoint", inputs.endpoint) if inputs.endpoint else ()
-    since = ("--changed-since", inputs.base) if inputs.base else ()
+    # A base checkout without the manifests yet: everything is new, so a full plan.
+    since = ("--changed-since", inputs.base) if inputs.base and not _absent(inputs.base) else ()
     if inputs.command == "validate":
         return Step(("validate", inputs.path, "--format", "github", *extra), False)
     if inputs.command == "diff":
@@ -146,6 +147,12 @@ def command_line(inputs: Inputs, plan_exists: bool | None = None) -> Step:
     return Step(("apply", target, "--auto-approve", *endpoint, *extra), False)
 
 
+def _absent(base: str) -> bool:
+    """A path (not a git revision) into a directory that exists, to nothing."""
+    path = Path(base)
+    return not path.exists() and len(path.parts) > 1 and path.parent.is_dir()
+
+
 MEANING = {0: "no-changes", 2: "changes", 1: "error", 130: "interrupted", 143: "interrupted"}
 
 
@@ -160,8 +167,18 @@ def run_action(
     success for the step: it is reported in the ``result`` output instead.
     """
     inputs = Inputs.from_env(env)
-    step = command_line(inputs)
     workdir = Path(cwd or os.getcwd())
+    if inputs.command == "diff" and inputs.base_path and _absent(str(workdir / inputs.base_path)):
+        body = f"{MARKER}\n### beeplan diff\n\nThe base branch has no {inputs.path} yet: " \
+            "everything is new.\n"
+        sys.stdout.write(body)
+        if env.get("GITHUB_STEP_SUMMARY"):
+            write_step_summary(lambda n: _cut(body, n), env["GITHUB_STEP_SUMMARY"])
+        (workdir / "beeplan-comment.md").write_text(body, encoding="utf-8")
+        _write_outputs(env, {"exit-code": "2", "result": "changes", "changes": "true",
+                             "plan-file": "", "comment-file": str(workdir / "beeplan-comment.md")})
+        return 0
+    step = command_line(inputs)
     child = dict(env)
     if not child.get("BEEBOLE_TOKEN"):
         child.pop("BEEBOLE_TOKEN", None)  # no token input: as if none was set

@@ -167,3 +167,29 @@ def test_comment_is_found_by_its_marker_and_updated_in_place() -> None:
     assert upsert_comment(api, "o/r", 7, f"{MARKER}\nsecond") == "updated"
     assert [c["body"] for c in comments] == ["LGTM", f"{MARKER}\nsecond"]
 
+
+
+def test_a_base_branch_without_manifests_means_everything_is_new(work: Path) -> None:
+    (work / ".beeplan-base").mkdir()  # the base checkout, without the manifest folder
+    steps, outputs, summary = run_action(work, command="diff", install="skip",
+                                         base_path=".beeplan-base/manifests")
+    assert steps[-1].returncode == 0, steps[-1].stderr
+    assert outputs["changes"] == "true" and "everything is new" in summary.read_text()
+    steps, outputs, _ = run_action(work, command="plan", install="skip",
+                                   base=".beeplan-base/manifests",
+                                   endpoint=f"sandbox:{work.parent / 'acct.db'}")
+    assert steps[-1].returncode == 0, steps[-1].stderr
+    doc = json.loads((work / "plan.json").read_text())
+    assert "targeted" not in doc and doc["complete"] is True and outputs["result"] == "changes"
+
+
+def test_diff_step_with_a_base_checkout(work: Path) -> None:
+    base = work / ".beeplan-base" / "manifests"
+    shutil.copytree(work / "manifests", base)
+    people = work / "manifests" / "people.yaml"
+    people.write_text(people.read_text() + "  - {xid: zoe, name: Zoe New, company: acme}\n")
+    steps, outputs, summary = run_action(work, command="diff", install="skip",
+                                         base_path=".beeplan-base/manifests")
+    assert steps[-1].returncode == 0, steps[-1].stderr
+    assert outputs["result"] == "changes" and "zoe" in summary.read_text()
+    assert Path(outputs["comment-file"]).read_text().startswith(MARKER)

@@ -68,7 +68,9 @@ def validate_command(path: Path, fmt: str) -> ExitStatus:
         raise  # the summary on stderr and exit 1, from beeplan.cli.main
     if fmt != "text":
         click.echo(_report(fmt, (), warnings, state.counts()), nl=False)
-    elif not quiet:
+    if fmt == "github" and not quiet:
+        click.echo(summary(str(path), state.counts()))  # a plain line, for the log
+    elif fmt == "text" and not quiet:
         for line in warning_lines(warnings):
             click.echo(line, err=True)
         click.echo(summary(str(path), state.counts()))
