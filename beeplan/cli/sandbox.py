@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import click
@@ -29,10 +30,28 @@ def token_file_for(db: str) -> Path:
 
 
 def write_secret(path: Path, secret: str) -> None:
-    """Write a file only its owner can read, whatever mode an older copy had."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """Write a file only its owner can read, whatever mode an older copy had.
+
+    Never through a symlink (O_NOFOLLOW): a link planted where the token goes
+    would otherwise make beeplan write the token, or clobber a file, wherever
+    it points. A file with other hard links is refused for the same reason.
+    """
     try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
+    except OSError as exc:
+        if path.is_symlink():
+            raise ConfigError(
+                f"refusing to write the sandbox token through the symlink {path}"
+            ) from None
+        raise ConfigError(f"cannot write the sandbox token to {path}: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
+            raise ConfigError(
+                f"refusing to write the sandbox token to {path}: not a plain file of its own"
+            )
         os.fchmod(fd, 0o600)
+        os.ftruncate(fd, 0)
         os.write(fd, (secret + "\n").encode("utf-8"))
     finally:
         os.close(fd)
@@ -109,7 +128,11 @@ def serve(db: str, host: str, allow_remote: bool, port: int, token: str | None,
         click.echo("Token: the one given with --token.")
     else:
         path = token_file or token_file_for(db)
-        write_secret(path, server.token)
+        try:
+            write_secret(path, server.token)
+        except ConfigError:
+            server.stop()
+            raise
         click.echo(f"Token: written to {path} (readable by you only). Try:")
         click.echo(f"  curl -u \"$(cat {path}):x\" -d '{{\"service\":\"company.list\"}}' "
                    f"{server.url}")

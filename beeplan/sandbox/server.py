@@ -15,11 +15,12 @@ import os
 import random
 import socket
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, ThreadedWSGIServer, WSGIRequestHandler
 
 from ..errors import ConfigError
 from .app import Knobs, SandboxApp
@@ -41,6 +42,116 @@ class _QuietHandler(WSGIRequestHandler):
 
     def log(self, type: str, message: str, *args: Any) -> None:
         logging.getLogger("beeplan.sandbox.http").debug(message, *args)
+
+    def handle_one_request(self) -> None:
+        # The socket timeout bounds each read; a client trickling its request a byte at
+        # a time would pass it forever. The deadline bounds the whole request: waiting
+        # for it, reading it, answering it.
+        deadlines = getattr(self.server, "deadlines", None)
+        if deadlines is None:
+            super().handle_one_request()
+            return
+        deadlines.arm(self.connection, self.server.request_deadline)  # type: ignore[attr-defined]
+        try:
+            super().handle_one_request()
+        finally:
+            deadlines.disarm(self.connection)
+
+
+class _Deadlines:
+    """One thread per server that shuts the sockets of requests past their deadline."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.due: dict[socket.socket, float] = {}
+        self.closed = False
+        self.thread: threading.Thread | None = None
+
+    def arm(self, sock: socket.socket, seconds: float) -> None:
+        with self.cond:
+            self.due[sock] = time.monotonic() + seconds
+            if self.thread is None and not self.closed:
+                self.thread = threading.Thread(target=self._run, name="sandbox-deadlines",
+                                               daemon=True)
+                self.thread.start()
+            self.cond.notify()
+
+    def disarm(self, sock: socket.socket) -> None:
+        with self.cond:
+            self.due.pop(sock, None)
+
+    def close(self) -> None:
+        with self.cond:
+            self.closed = True
+            self.cond.notify()
+        if self.thread is not None:
+            self.thread.join(timeout=5)
+
+    def _run(self) -> None:
+        with self.cond:
+            while not self.closed:
+                now = time.monotonic()
+                for sock, due in list(self.due.items()):
+                    if due <= now:
+                        del self.due[sock]
+                        log.debug("request deadline passed: closing the connection")
+                        with contextlib.suppress(OSError):
+                            sock.shutdown(socket.SHUT_RDWR)
+                nearest = min(self.due.values(), default=None)
+                self.cond.wait(None if nearest is None else max(0.0, nearest - now))
+
+
+BUSY = (
+    b'{"status": "error", "message": "the sandbox has too many connections open; '
+    b'try again later"}'
+)
+
+
+class _Server(ThreadedWSGIServer):
+    """werkzeug's threaded server with a cap on connections at once and a request deadline.
+
+    One thread per connection: without a cap, a client opening connections and
+    saying nothing would make the sandbox start threads without end. Past the
+    cap a connection gets an immediate HTTP 503 (the client's retry path), not
+    a thread.
+    """
+
+    def __init__(self, host: str, port: int, app: Any, *, max_connections: int,
+                 request_deadline: float):
+        super().__init__(host, port, app, _QuietHandler)
+        self.slots = threading.BoundedSemaphore(max_connections)
+        self.request_deadline = request_deadline
+        self.deadlines = _Deadlines()
+        self.refused = 0
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            self.refused += 1
+            log.debug("too many connections: answering 503")
+            with contextlib.suppress(OSError):
+                request.settimeout(1)
+                request.sendall(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                    b"Connection: close\r\nContent-Length: " + str(len(BUSY)).encode()
+                    + b"\r\n\r\n" + BUSY
+                )
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.deadlines.close()
 
 
 class _Knob:
@@ -84,6 +195,8 @@ class SandboxServer:
         quota_kb: int = 2048,
         error_after_rate: float = 0.0,
         job_polls: int = 1,
+        request_deadline: float = 30.0,
+        max_connections: int = 256,
     ):
         seed_data = load_seed(seed_file) if seed_file is not None else None
         self.db = os.fspath(db)
@@ -106,6 +219,8 @@ class SandboxServer:
                         self.db, seed_file)
         self.host = host
         self.port = port
+        self.request_deadline = request_deadline
+        self.max_connections = max_connections
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -146,8 +261,9 @@ class SandboxServer:
     def start(self) -> SandboxServer:
         if self._server is not None:
             return self
-        self._server = make_server(self.host, self.port, self.app, threaded=True,
-                                   request_handler=_QuietHandler)
+        self._server = _Server(self.host, self.port, self.app,
+                               max_connections=self.max_connections,
+                               request_deadline=self.request_deadline)
         self.port = self._server.server_port
         # A short poll interval: stop() waits for it, and tests start hundreds of sandboxes.
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),

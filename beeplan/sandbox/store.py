@@ -87,6 +87,34 @@ CREATE TABLE IF NOT EXISTS usage (
 """
 
 
+def _refuse_foreign(path: str) -> None:
+    """Refuse an existing file that is not a beeplan sandbox database.
+
+    The sandbox adds its tables to whatever SQLite file it opens: pointed at
+    another program's database by mistake (``sandbox:app.db``), it would
+    change it. Opened read-only first, nothing is written to such a file.
+    """
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise ConfigError(f"{path} is not a usable sandbox database: {exc}") from None
+    try:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master "
+                                                  "WHERE type = 'table'")}
+        marked = "meta" in tables and "entity" in tables and conn.execute(
+            "SELECT 1 FROM meta WHERE key = 'created'"
+        ).fetchone() is not None
+    except sqlite3.DatabaseError as exc:
+        raise ConfigError(f"{path} is not a usable sandbox database: {exc}") from None
+    finally:
+        conn.close()
+    if not marked:
+        raise ConfigError(
+            f"{path} is an SQLite database but not a beeplan sandbox: refusing to add the "
+            "sandbox's tables to it. Name a new file (it is created) or a sandbox database."
+        )
+
+
 class Store:
     """A SQLite database shared by the server threads."""
 
@@ -94,6 +122,10 @@ class Store:
         self.path = os.fspath(db)
         self.in_memory = self.path == ":memory:" or self.path == ""
         is_new = self.in_memory or not Path(self.path).exists()
+        if not is_new and Path(self.path).is_file() and Path(self.path).stat().st_size == 0:
+            is_new = True  # an empty file (made with touch): nothing to protect in it
+        if not is_new:
+            _refuse_foreign(self.path)
         if is_new and not self.in_memory:
             # The database holds the token: create it readable by its owner only.
             Path(self.path).touch(mode=0o600)

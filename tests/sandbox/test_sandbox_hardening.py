@@ -1,0 +1,137 @@
+"""The sandbox as users run it: its token file, the database it opens, slow or many clients."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from beeplan.cli.sandbox import write_secret
+from beeplan.client import BeeboleClient
+from beeplan.errors import ConfigError
+from beeplan.sandbox.server import SandboxServer
+
+Run = Callable[..., tuple[int, str, str]]
+
+
+def test_the_token_file_is_never_written_through_a_symlink(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    link = tmp_path / "demo.db.token"
+    link.symlink_to(victim)
+    with pytest.raises(ConfigError, match="through the symlink"):
+        write_secret(link, "s3cret")
+    assert victim.read_text() == "precious\n"
+
+    # A dangling link is no better: it would create the file wherever it points.
+    dangling = tmp_path / "other.token"
+    dangling.symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(ConfigError):
+        write_secret(dangling, "s3cret")
+    assert not (tmp_path / "elsewhere").exists()
+
+    # A hard link would put the token in the other name too.
+    hard = tmp_path / "hard.token"
+    os.link(victim, hard)
+    with pytest.raises(ConfigError, match="not a plain file of its own"):
+        write_secret(hard, "s3cret")
+    assert victim.read_text() == "precious\n"
+
+    plain = tmp_path / "plain.token"
+    plain.write_text("an older, longer token that must not leave a tail\n")
+    os.chmod(plain, 0o644)
+    write_secret(plain, "s3cret")
+    assert plain.read_text() == "s3cret\n"
+    assert plain.stat().st_mode & 0o777 == 0o600
+
+
+def test_sandbox_serve_refuses_a_symlinked_token_file(cli_main: Run, tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (tmp_path / "demo.db.token").symlink_to(victim)
+    code, _, err = cli_main("sandbox", "serve", "--db", tmp_path / "demo.db")
+    assert code == 1 and "symlink" in err and "Traceback" not in err
+    assert victim.read_text() == "precious\n"
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_sandbox_endpoint_refuses_a_database_that_is_not_a_sandbox(
+    cli_main: Run, tmp_path: Path
+) -> None:
+    other = tmp_path / "app.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, amount REAL)")
+    conn.execute("INSERT INTO invoices (amount) VALUES (12.5)")
+    conn.commit()
+    conn.close()
+    before = digest(other)
+    code, _, err = cli_main("plan", "examples/acme", "--endpoint", f"sandbox:{other}")
+    assert code == 1, err
+    assert "not a beeplan sandbox" in err and "Traceback" not in err
+    assert digest(other) == before  # not a table added, not a byte changed
+    assert not Path(str(other) + "-wal").exists()
+
+    garbage = tmp_path / "notes.db"
+    garbage.write_text("just some text\n" * 50)
+    code, _, err = cli_main("plan", "examples/acme", "--endpoint", f"sandbox:{garbage}")
+    assert code == 1 and "not a usable sandbox database" in err
+    assert garbage.read_text() == "just some text\n" * 50
+
+    # A sandbox database, and a new (or empty) file, are used as always.
+    fresh = tmp_path / "fresh.db"
+    code, _, err = cli_main("plan", "examples/acme", "--endpoint", f"sandbox:{fresh}")
+    assert code == 0, err
+    code, _, err = cli_main("plan", "examples/acme", "--endpoint", f"sandbox:{fresh}")
+    assert code == 0, err
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    code, _, err = cli_main("plan", "examples/acme", "--endpoint", f"sandbox:{empty}")
+    assert code == 0, err
+
+
+def test_a_request_trickled_slowly_is_cut_at_the_deadline() -> None:
+    with SandboxServer(":memory:", request_deadline=0.5) as server:
+        sock = socket.create_connection((server.host, server.port), timeout=5)
+        started = time.monotonic()
+        request = b"POST /api/v2 HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n"
+        closed = False
+        try:
+            for byte in request:
+                sock.sendall(bytes([byte]))
+                time.sleep(0.05)  # each byte well within the 60 s socket timeout
+        except OSError:
+            closed = True
+        if not closed:
+            closed = sock.recv(100) == b""
+        elapsed = time.monotonic() - started
+        sock.close()
+        assert closed
+        assert elapsed < 4  # 0.5 s deadline; the trickle alone would take 2.7 s
+        # Others are served as usual.
+        with BeeboleClient(server.url, server.token, ledger=False) as client:
+            assert client.call("company.list")["companies"] == []
+
+
+def test_connections_past_the_cap_are_answered_503_without_a_thread() -> None:
+    with SandboxServer(":memory:", max_connections=2) as server:
+        idle = [socket.create_connection((server.host, server.port), timeout=5) for _ in range(2)]
+        time.sleep(0.1)
+        extra = socket.create_connection((server.host, server.port), timeout=5)
+        answer = extra.recv(1000)
+        extra.close()
+        assert answer.startswith(b"HTTP/1.1 503"), answer
+        assert b"too many connections" in answer
+        for sock in idle:
+            sock.close()
+        time.sleep(0.2)
+        with BeeboleClient(server.url, server.token, ledger=False) as client:
+            assert client.call("company.list")["status"] == "ok"
