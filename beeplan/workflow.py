@@ -25,6 +25,7 @@ from .planfile import check_document, check_manifests, manifest_digest
 from .planner import Plan, fingerprint, make_plan, with_safety
 from .render import Budget, plan_from_json
 from .safetext import capped, printable
+from .sliced import SavedProgress
 from .slices import Cost, Slice, days_needed, plan_cost, select_slice
 from .targeted import TargetedPlan, diff_manifests, plan_changes
 from .targeted import label as targeted_label
@@ -468,7 +469,7 @@ def slice_report(client: BeeboleClient, plan: Plan, part: Slice, saved: bool) ->
         plan_cost(plan, fresh=saved), daily_quota(client), run_reads(client, plan), Cost()
     )
     how = (
-        "make a new plan and apply it (this saved plan no longer matches the account)"
+        "re-run the same command to continue (it applies the saved plan's next part)"
         if saved
         else "re-run the same command to continue (it plans again and applies the next part)"
     )
@@ -476,6 +477,26 @@ def slice_report(client: BeeboleClient, plan: Plan, part: Slice, saved: bool) ->
         f"Slice: {len(part.plan.actions)} of {len(plan.actions)} actions in this run; "
         f"{len(part.left)} left: {how}. The whole plan needs about {days} day(s) of quota."
     )
+
+
+def choose_saved_slice(
+    client: BeeboleClient,
+    rest: Plan,
+    progress: SavedProgress,
+    max_calls: int | None,
+    ignore_quota: bool,
+) -> Slice:
+    """A slice of a saved plan whose re-reads, before and after, fit ``max_calls`` too."""
+    limit = max_calls
+    while True:
+        part = choose_slice(client, rest, max_calls=limit, ignore_quota=ignore_quota, fresh=True)
+        if max_calls is None or limit is None or part.complete:
+            return part
+        after = progress.after_cost(rest, part.plan).calls
+        over = client.usage.total_requests + part.cost.calls + after - max_calls
+        if over <= 0:
+            return part
+        limit -= over
 
 
 def owed_by(plan: Plan) -> frozenset[str]:

@@ -132,7 +132,50 @@ def test_saved_plan_checks_the_budget_before_rereading(
     assert code == 0, err
     assert sum(sandbox.calls.values()) <= 30
     assert sandbox.calls["company.create"] >= 1
-    assert "make a new plan" in out
+    assert "re-run the same command to continue" in out
+
+
+def test_a_saved_plan_applied_in_slices_continues_where_it_stopped(
+    run: Run, sandbox: SandboxServer, client: BeeboleClient, tmp_path: Path
+) -> None:
+    plan_file = tmp_path / "plan.json"
+    code, _, err = run("plan", ACME, "-o", plan_file)
+    assert code == 0, err
+    runs = 0
+    while True:
+        sandbox.reset_calls()
+        code, out, err = run("apply", plan_file, "--auto-approve", "--max-calls", 60)
+        assert code == 0, err  # never refused as stale because of its own earlier slices
+        assert sum(sandbox.calls.values()) <= 60
+        runs += 1
+        if "was applied (in slices)" in out:
+            break
+        assert runs < 20, "a saved plan in slices does not converge"
+    assert runs > 2
+    assert max(xids(client).values()) == 1
+    code, out, _ = run("plan", ACME, "--detailed-exitcode")
+    assert code == 0, out
+
+
+def test_a_change_by_someone_else_between_slices_makes_the_saved_plan_stale(
+    run: Run, sandbox: SandboxServer, client: BeeboleClient, tmp_path: Path
+) -> None:
+    plan_file = tmp_path / "plan.json"
+    code, _, err = run("plan", ACME, "-o", plan_file)
+    assert code == 0, err
+    code, out, err = run("apply", plan_file, "--auto-approve", "--max-calls", 60)
+    assert code == 0 and "left" in out, err
+    for company in client.call("company.list")["companies"]:  # later actions attach to them
+        client.call("company.update", company={"id": company["id"], "name": "Renamed"})
+    # The slice that next touches a company refuses the plan, before any write of its own.
+    for _ in range(20):
+        sandbox.reset_calls()
+        code, out, err = run("apply", plan_file, "--auto-approve", "--max-calls", 60)
+        if code != 0 or "was applied (in slices)" in out:
+            break
+    assert code == 1 and "stale" in err and "company:" in err
+    assert not [s for s in sandbox.calls if s.endswith((".create", ".update", ".add_group",
+                                                        ".attach_member"))]
 
 
 def test_max_calls_below_the_reads_is_an_error(run: Run) -> None:

@@ -19,6 +19,7 @@ from ..github import summary_wanted, write_step_summary
 from ..model import State
 from ..planner import Plan, require_possible
 from ..render import Budget, plan_to_json, render_markdown, render_text
+from ..sliced import SavedProgress
 from ..slices import Slice
 from ..usage import UsageOptions, UsageReport
 from ..workflow import (
@@ -26,6 +27,7 @@ from ..workflow import (
     apply_plan,
     budget_of,
     check_fresh,
+    choose_saved_slice,
     choose_slice,
     guard_safety,
     is_plan_file,
@@ -419,7 +421,17 @@ def apply_command(
                 client, saved, plan, usage_days, allow_destroy=allow_destroy
             )
             guard_safety(plan, allow_destroy=allow_destroy)
-            part = _slice_or_offer(client, plan, max_calls, ignore_quota, auto_approve, True)
+            whole = plan
+            # Earlier slices of this plan file: what they applied is not applied again.
+            progress = SavedProgress.of(client, target)
+            plan = progress.remaining(plan)
+            if plan.empty and progress.started:
+                if not quiet:
+                    click.echo(f"Every action of {target} was applied (in slices). Nothing to do.")
+                return ExitStatus.SUCCESS
+            part = _slice_or_offer(
+                client, plan, max_calls, ignore_quota, auto_approve, True, progress
+            )
             current = check_fresh(client, part.plan, parallelism)
             plan = replace(plan, problems=live_problems(client, part.plan, current).problems)
         else:
@@ -428,6 +440,7 @@ def apply_command(
                 client, desired, parallelism, stderr_is_tty() or _verbose(ctx), usage_days
             )
             plan = with_source(plan, target)
+            whole = plan
         budget = budget_of(client, plan, usage)
         require_possible(plan)
         if plan.empty:
@@ -459,7 +472,9 @@ def apply_command(
                 return ExitStatus.ERROR
         before = client.usage.total_requests
         started = time.monotonic()
-        outcome = apply_plan(client, part.plan, parallelism, ApplyProgress(quiet), owed_by(plan))
+        outcome = apply_plan(client, part.plan, parallelism, ApplyProgress(quiet), owed_by(whole))
+        if saved is not None:
+            progress.record(client, plan, part.plan, outcome, parallelism)
         calls = client.usage.total_requests - before
         rest = slice_report(client, plan, part, saved=desired is None)
     text = report(outcome, calls, time.monotonic() - started)
@@ -482,9 +497,12 @@ def _slice_or_offer(
     ignore_quota: bool,
     auto_approve: bool,
     saved: bool,
+    progress: SavedProgress | None = None,
 ) -> Slice:
     """The part to apply now; past today's quota, offer the part that fits (on a terminal)."""
     try:
+        if progress is not None:
+            return choose_saved_slice(client, plan, progress, max_calls, ignore_quota)
         return choose_slice(
             client, plan, max_calls=max_calls, ignore_quota=ignore_quota, fresh=saved
         )
