@@ -307,6 +307,7 @@ class _Watchdog:
         self.cond = threading.Condition()
         self.calls: set[_Call] = set()
         self.thread: threading.Thread | None = None
+        self.wakes_at: float | None = None  # when the thread wakes next; None: when told
 
     def watch(self, call: _Call) -> None:
         with self.cond:
@@ -315,7 +316,9 @@ class _Watchdog:
                 self.thread = threading.Thread(target=self._run, name="beeplan-deadlines",
                                                daemon=True)
                 self.thread.start()
-            self.cond.notify()
+            # Deadlines mostly come in order: wake the thread only when this one is sooner.
+            if self.wakes_at is None or call.deadline < self.wakes_at:
+                self.cond.notify()
 
     def forget(self, call: _Call) -> None:
         with self.cond:
@@ -329,6 +332,7 @@ class _Watchdog:
                     self.calls.discard(call)
                     call.expire()
                 nearest = min((c.deadline for c in self.calls), default=None)
+                self.wakes_at = nearest
                 self.cond.wait(None if nearest is None else max(0.0, nearest - now))
 
 
