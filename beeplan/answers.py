@@ -31,6 +31,8 @@ RELATION_KEYS = {
     "specific_tasks": "specificTasks",
 }
 ENTITY_KINDS = frozenset(KINDS) | {"custom_field"}
+# The export job: started, then polled; both answer a "job" object.
+JOB_SERVICES = frozenset({"time_entry.export", "time_entry.get_job_info"})
 
 
 def is_id(value: Any) -> bool:
@@ -57,6 +59,8 @@ def problem(service: str, answer: Any) -> str | None:
             f'unknown "status" {_short(status)}'
         )
     kind, _, verb = service.rpartition(".")
+    if service in JOB_SERVICES:
+        return _object(answer, "job")
     if kind not in ENTITY_KINDS:
         return None
     if verb == "create":
