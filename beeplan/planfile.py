@@ -155,15 +155,30 @@ def check_dependencies(plan: Plan, source: str) -> None:
 
 
 def check_fingerprints(plan: Plan, source: str) -> None:
-    """Every target's live state was recorded, with the relations its actions change."""
+    """Every target's live state was recorded, with exactly the relations its actions change.
+
+    The planner fingerprints the targets of its actions and nothing else, so
+    a fingerprint of anything else would only make apply read what it names.
+    """
+    wanted: dict[str, set[str]] = {}
     for action in plan.actions:
         key = entity_key(action.target)
+        rels = wanted.setdefault(key, set())
+        if action.relation:
+            rels.add(action.relation)
         if key not in plan.fingerprints:
             raise _refuse(source, action, f"its target {key} has no fingerprint")
         covered = plan.read_relations.get(key)
         if covered is None or (action.relation and action.relation not in covered):
             raise _refuse(
                 source, action, f"the fingerprint of {key} does not cover {action.relation or 'it'}"
+            )
+    for key in sorted(set(plan.fingerprints) | set(plan.read_relations)):
+        if key not in wanted:
+            raise _refuse(source, None, f"it fingerprints {key}, which no action acts on")
+        if set(plan.read_relations.get(key, ())) != wanted[key]:
+            raise _refuse(
+                source, None, f"the fingerprint of {key} covers other relations than its actions"
             )
 
 

@@ -120,6 +120,13 @@ def fingerprints_removed(doc: dict[str, Any]) -> str:
     return doc["actions"][0]["id"]
 
 
+def extra_fingerprint(doc: dict[str, Any]) -> str:
+    # Makes apply read what the file names: refused, as the planner never writes it.
+    doc["fingerprints"]["time_entry:#1"] = "0" * 16
+    doc["read_relations"]["time_entry:#1"] = []
+    return "it fingerprints time_entry:#1, which no action acts on"
+
+
 def duplicate_action(doc: dict[str, Any]) -> str:
     doc["actions"].append(copy.deepcopy(action(doc, "attach")))
     return action(doc, "attach")["id"]
@@ -181,6 +188,7 @@ TAMPERS: list[Callable[[dict[str, Any]], str]] = [
     payload_names_another,
     action_added,
     fingerprints_removed,
+    extra_fingerprint,
     duplicate_action,
     unknown_dependency,
     dependency_cycle,
