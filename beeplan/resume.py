@@ -144,16 +144,31 @@ class ResumableClient(BeeboleClient):
         # (usage counters, ledger, per-thread sessions), shared, not copies.
         self.__dict__.update(inner.__dict__)
         self.checkpoint = checkpoint
+        self.quota_reached = threading.Event()
 
     def check_reads(self, count: int) -> None:
         """No stop before the quota: an import keeps every answer, so reading up to it is
-        progress that the resumed run does not repeat (the API's own refusal stops it)."""
+        progress that the resumed run does not repeat (``call`` stops at the quota)."""
 
     def call(self, service: str, **payload: Any) -> dict[str, Any]:
         saved = self.checkpoint.get(service, payload)
         if saved is not None:
             return saved
-        answer = super().call(service, **payload)
+        # Stop at the quota as beeplan counts it, and after the API's first refusal:
+        # the reads queued behind it would only collect more refusals.
+        if self.quota_reached.is_set() or (self.remaining_today() <= 0 and not self.ignore_quota):
+            self.quota_reached.set()
+            raise QuotaError(
+                service,
+                f"daily API quota reached: {self.quota.requests} requests, as counted by "
+                "beeplan on this machine",
+                429,
+            )
+        try:
+            answer = super().call(service, **payload)
+        except QuotaError:
+            self.quota_reached.set()
+            raise
         self.checkpoint.put(service, payload, answer)
         return answer
 

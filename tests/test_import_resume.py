@@ -45,6 +45,7 @@ def test_import_stopped_by_the_quota_resumes_and_plans_no_changes(
     assert "it will stop at the quota" in err  # said before it happened
     first = sandbox.calls.copy()
     quota = sandbox.quota_requests
+    assert sum(first.values()) <= quota + 4  # stopped at the quota, not by a flood of refusals
     assert (stopped / CHECKPOINT_NAME).is_file()
     assert not list(stopped.glob("*.yaml"))
 
