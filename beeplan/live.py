@@ -136,8 +136,13 @@ class LiveReader:
         self.client.check_reads(len(items))  # stop before a fan-out passes today's quota
         if len(items) <= 1 or self.parallelism <= 1:
             return [fn(item) for item in items]
-        with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
+        pool = ThreadPoolExecutor(max_workers=self.parallelism)
+        try:
             return list(pool.map(fn, items))
+        finally:
+            # After an error or Ctrl-C, the reads not started yet are dropped, not waited for
+            # (an interrupted import would otherwise read on to the end before stopping).
+            pool.shutdown(wait=True, cancel_futures=True)
 
     # -- the account ----------------------------------------------------------
 
