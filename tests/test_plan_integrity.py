@@ -463,3 +463,17 @@ def test_labels_read_back_whatever_the_xid(xid: str) -> None:
             "detach", "project", Ref("project", xid="p"), "P", relation="members.people",
             detail=detail,
         )
+
+
+def test_apply_progress_and_plan_escape_a_declared_name(run: Run, tmp_path: Path) -> None:
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "org.yaml").write_text(
+        "companies:\n  - xid: co\n    name: Co\n    projects:\n"
+        "      - {xid: p1, name: P1, members: {people: [eve]}}\n"
+        'people:\n  - {xid: eve, name: "Eve\\e[2J\\u202e", company: co}\n'
+    )
+    code, out, err = run("apply", folder, "--auto-approve")
+    assert code == 0, err
+    assert "members.people += person eve (Eve\\x1b[2J\\u202e)" in err  # the progress line
+    assert "\x1b" not in out + err and "\u202e" not in out + err

@@ -14,6 +14,7 @@ import click
 
 from ..planner import Action
 from ..render.common import SYMBOL
+from ..safetext import capped, printable
 
 
 def stderr_is_tty() -> bool:
@@ -64,7 +65,9 @@ class ApplyProgress:
         label = f"{symbol} {action.service} {action.target.label}"
         if action.detail:
             label += f" ({action.detail})"
-        suffix = f": {message}" if message else ""
+        # Names come from the account, messages from the server: escaped (and capped).
+        label = printable(label)
+        suffix = f": {capped(message)}" if message else ""
         line = f"[{done:>{width}}/{total}] {status:<7} {label}{suffix}"
         if self.tty:
             filled = int(30 * done / max(total, 1))

@@ -7,6 +7,7 @@ import io
 import json
 from typing import Any
 
+from ..safetext import printable
 from ..usage import AccountUsage, Line, hours_text
 
 FORMATS = ("text", "markdown", "json", "csv")
@@ -39,7 +40,7 @@ def _calls(report: AccountUsage) -> str:
 
 def _text(report: AccountUsage) -> str:
     out = [f"Hours logged from {report.start} to {report.end} ({report.days} days):", ""]
-    labels = [f"{line.ref} ({line.name}){_state(line)}" for line in report.lines]
+    labels = [printable(f"{line.ref} ({line.name}){_state(line)}") for line in report.lines]
     width = min(max((len(label) for label in labels), default=0), 60)
     for label, line in zip(labels, report.lines, strict=True):
         hours, people, last = _figures(line)
@@ -51,7 +52,7 @@ def _text(report: AccountUsage) -> str:
             f"{len(unused)} managed active entit{'y has' if len(unused) == 1 else 'ies have'} "
             f"no hours in the last {report.days} days (candidates to deactivate):"
         )
-        out += [f"  - {line.ref} ({line.name})" for line in unused]
+        out += [printable(f"  - {line.ref} ({line.name})") for line in unused]
     else:
         out.append(f"Every managed active entity has hours in the last {report.days} days.")
     out.append("")
@@ -61,7 +62,7 @@ def _text(report: AccountUsage) -> str:
 
 
 def _escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    return printable(text).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _markdown(report: AccountUsage) -> str:
