@@ -311,6 +311,8 @@ def test_manifests_changed_since_the_plan_are_refused(
         assert sum(sandbox.calls.values()) == 0
 
     (folder / "org.yaml").write_text(original)
+    code, _, err = run("apply", folder, "--auto-approve", "--manifests", folder)
+    assert code == 1 and "--manifests goes with a saved plan" in err
     assert run("apply", plan_file, "--auto-approve", "--manifests", folder)[0] == 0
 
 
@@ -477,3 +479,14 @@ def test_apply_progress_and_plan_escape_a_declared_name(run: Run, tmp_path: Path
     assert code == 0, err
     assert "members.people += person eve (Eve\\x1b[2J\\u202e)" in err  # the progress line
     assert "\x1b" not in out + err and "\u202e" not in out + err
+
+
+def test_every_slice_of_a_saved_plan_shows_the_files_digest(run: Run, tmp_path: Path) -> None:
+    acme = Path(__file__).resolve().parent.parent / "examples" / "acme"
+    plan_file = tmp_path / "plan.json"
+    assert run("plan", acme, "-o", plan_file)[0] == 0
+    digest = json.loads(plan_file.read_text())["plan_digest"]
+    for _ in range(2):  # the first slice, then what is left of the plan
+        code, out, err = run("apply", plan_file, "--auto-approve", "--max-calls", 60)
+        assert code == 0, err
+        assert f"Plan digest: {digest}" in out

@@ -14,7 +14,7 @@ from .. import workflow
 from ..annotations import plan_annotations, workflow_command
 from ..client import BeeboleClient
 from ..drift import coverage_lines
-from ..errors import BeeplanError, ExitStatus, PlanError
+from ..errors import BeeplanError, ConfigError, ExitStatus, PlanError
 from ..github import summary_wanted, write_step_summary
 from ..model import State
 from ..planner import Plan, require_possible
@@ -408,6 +408,8 @@ def apply_command(
     Independent calls run in parallel; a failure skips what depends on it,
     and removals run only when everything else succeeded.
     """
+    if manifests is not None and not is_plan_file(target):
+        raise ConfigError("--manifests goes with a saved plan: apply PLANFILE --manifests PATH")
     saved = load_saved_plan(target, endpoint, manifests) if is_plan_file(target) else None
     desired = None if saved is not None else load_manifests(target)
     quiet = _quiet(ctx)
@@ -452,7 +454,9 @@ def apply_command(
             return ExitStatus.SUCCESS
         if not quiet:
             color = use_color(sys.stdout.isatty())
-            click.echo(render_text(plan, budget, color=color, usage=usage), nl=False)
+            # The digest of the whole plan file, even when earlier slices applied part of it.
+            text = render_text(plan, budget, color=color, usage=usage, digest_of=whole)
+            click.echo(text, nl=False)
         if desired is not None:
             guard_safety(plan, allow_destroy=allow_destroy)
             part = _slice_or_offer(client, plan, max_calls, ignore_quota, auto_approve, False)

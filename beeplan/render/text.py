@@ -29,7 +29,10 @@ def render_text(
     budget: Budget | None = None,
     color: bool = False,
     usage: UsageReport | None = None,
+    digest_of: Plan | None = None,
 ) -> str:
+    """``digest_of``: the plan whose digest to show, when ``plan`` is what is left of it."""
+
     def paint(text: str, symbol: str) -> str:
         # Escape first: names and messages must not bring their own terminal codes.
         text = printable(text)
@@ -90,7 +93,7 @@ def render_text(
         out.append(paint(f"Refused without --allow-destroy: {violation}.", "-"))
     if not plan.empty:
         out.append("Plan: " + summary_line(plan))
-        out.append(digest_line(plan))
+        out.append(digest_line(digest_of or plan))
     if budget is not None:
         out.append(budget_line(budget))
     return "\n".join(out).rstrip() + "\n"
