@@ -173,7 +173,7 @@ def test_json_plan_validates_against_its_schema_and_says_what_it_is() -> None:
     assert doc["format_version"] == PLAN_FORMAT_VERSION
     major, minor = doc["format_version"].split(".")
     assert major.isdigit() and minor.isdigit()
-    assert doc["changes_present"] is True and doc["complete"] is True
+    assert doc["changes_present"] is True and doc["complete"] is True and doc["applyable"]
     assert doc["incomplete_reasons"] == []
     for action in doc["actions"]:
         assert "before" in action and "after" in action, action["id"]
@@ -190,6 +190,7 @@ def test_a_plan_with_problems_is_marked_incomplete(tmp_path: Path) -> None:
     live = State(complete_kinds=frozenset({"group"}))
     doc = plan_document(make_plan(load(desired), live))
     assert doc["complete"] is False and doc["changes_present"] is False
+    assert doc["applyable"] is False
     assert doc["incomplete_reasons"][0].startswith("problems:")
     assert doc["diagnostics"][0]["line"] == 2
 
@@ -212,7 +213,7 @@ def test_docs_describe_the_plan_format_beside_the_schema() -> None:
     text = (ROOT / "docs" / "plan-format.md").read_text()
     schema = json.loads((ROOT / "schemas" / "plan.schema.json").read_text())
     assert PLAN_FORMAT_VERSION in text
-    for key in ("changes_present", "complete", "incomplete_reasons", "diagnostics", "before"):
+    for key in ("changes_present", "applyable", "complete", "incomplete_reasons", "diagnostics", "before"):
         assert key in schema["properties"] or key in json.dumps(schema), key
         assert f"`{key}`" in text, key
     assert "schemas/plan.schema.json" in text

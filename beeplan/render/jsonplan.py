@@ -54,6 +54,7 @@ def plan_document(
         "endpoint": endpoint,
         "plan_digest": plan_digest(plan),
         "changes_present": not plan.empty,
+        "applyable": not plan.empty and not plan.problems,
         "complete": not incomplete_reasons(plan),
         "incomplete_reasons": incomplete_reasons(plan),
         "summary": plan.counts(),
