@@ -314,6 +314,7 @@ def test_manifests_changed_since_the_plan_are_refused(
     code, _, err = run("apply", folder, "--auto-approve", "--manifests", folder)
     assert code == 1 and "--manifests goes with a saved plan" in err
     assert run("apply", plan_file, "--auto-approve", "--manifests", folder)[0] == 0
+    assert run("check", folder)[0] == 0
 
 
 def test_a_hostile_plan_file_is_an_error_not_a_traceback(
