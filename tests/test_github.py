@@ -213,7 +213,8 @@ def test_docs_describe_the_plan_format_beside_the_schema() -> None:
     text = (ROOT / "docs" / "plan-format.md").read_text()
     schema = json.loads((ROOT / "schemas" / "plan.schema.json").read_text())
     assert PLAN_FORMAT_VERSION in text
-    for key in ("changes_present", "applyable", "complete", "incomplete_reasons", "diagnostics", "before"):
+    for key in ("changes_present", "applyable", "complete", "incomplete_reasons", "diagnostics",
+                "before"):
         assert key in schema["properties"] or key in json.dumps(schema), key
         assert f"`{key}`" in text, key
     assert "schemas/plan.schema.json" in text
