@@ -750,6 +750,9 @@ class _Builder:
         wanted: Mapping[str, CustomValue],
         current: Mapping[str, CustomValue],
     ) -> None:
+        # An empty text is no value: the account reads it as unset, so setting
+        # it would be planned again on every run. Declaring it clears the field.
+        wanted = {name: value for name, value in wanted.items() if value != ""}
         for name in sorted(set(wanted) | set(current)):
             if name not in self.custom_field_ids:
                 if name in wanted:

@@ -86,3 +86,17 @@ def test_a_change_from_1_to_true_is_a_change_for_targeted_plans(
     code, out, err = run("plan", new, "--changed-since", base, "--detailed-exitcode")
     assert code == 2, out + err
     assert "customFields.Industry: 1 -> true" in out
+
+
+def test_an_empty_text_value_clears_the_field_and_converges(
+    tmp_path: Path, run: Run, client: BeeboleClient
+) -> None:
+    manifest = write(tmp_path / "acme.yaml", industry="Energy", address="x", location="a")
+    assert run("apply", manifest, "--auto-approve")[0] == 0
+    write(manifest, industry="''", address="x", location="a")
+    code, out, err = run("apply", manifest, "--auto-approve")
+    assert code == 0, err
+    assert "company.clear_custom_field_value" in out
+    assert live_values(client, "company.custom_fields", "acme") == {"Company address": "x"}
+    code, out, _ = run("plan", manifest, "--detailed-exitcode")
+    assert code == 0 and "No changes" in out
