@@ -193,3 +193,16 @@ def test_diff_step_with_a_base_checkout(work: Path) -> None:
     assert steps[-1].returncode == 0, steps[-1].stderr
     assert outputs["result"] == "changes" and "zoe" in summary.read_text()
     assert Path(outputs["comment-file"]).read_text().startswith(MARKER)
+
+
+def test_plan_step_annotates_problems_and_fails(work: Path) -> None:
+    people = work / "manifests" / "people.yaml"
+    people.write_text(people.read_text() + "  - {xid: zoe, name: Zoe, company: acme,"
+                      " customFields: {Shoe size: '42'}}\n")
+    line = len(people.read_text().splitlines())
+    steps, outputs, summary = run_action(work, command="plan", install="skip",
+                                         endpoint=f"sandbox:{work.parent / 'acct.db'}")
+    assert steps[-1].returncode == 1 and outputs["result"] == "error"
+    assert f"::error file=manifests/people.yaml,line={line},title=beeplan::" in steps[-1].stdout
+    assert "Shoe size" in Path(outputs["comment-file"]).read_text()
+    assert "Impossible changes" in summary.read_text()
