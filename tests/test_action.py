@@ -206,3 +206,11 @@ def test_plan_step_annotates_problems_and_fails(work: Path) -> None:
     assert f"::error file=manifests/people.yaml,line={line},title=beeplan::" in steps[-1].stdout
     assert "Shoe size" in Path(outputs["comment-file"]).read_text()
     assert "Impossible changes" in summary.read_text()
+
+
+@pytest.mark.skipif(shutil.which("check-jsonschema") is None,
+                    reason="check-jsonschema (pip) is not installed")
+def test_action_matches_githubs_action_schema() -> None:
+    proc = subprocess.run(["check-jsonschema", "--builtin-schema", "vendor.github-actions",
+                           str(ROOT / "action.yml")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
