@@ -96,10 +96,18 @@ def problem_json(problem: Problem, cwd: str | Path | None = None) -> dict[str, A
             "message": problem.message}
 
 
+# "(people.yaml:12)": how a message names the entry it is about (``planner._where``).
+_WHERE = re.compile(r"\(([^()\n]+\.ya?ml):(\d+)\)")
+
+
 def source_of(text: str) -> Source | None:
-    """Where a plan's problem comes from, when the planner said (see ``model.Located``)."""
+    """Where a plan's problem comes from: as the planner recorded it (``model.Located``),
+    else as the message names it (a message read back from a saved plan, say)."""
     source = getattr(text, "source", None)
-    return source if isinstance(source, Source) else None
+    if isinstance(source, Source):
+        return source
+    named = _WHERE.search(text)
+    return Source(named.group(1), int(named.group(2))) if named else None
 
 
 def _at(message: str, source: Source | None, level: str, cwd: str | Path | None) -> Annotation:

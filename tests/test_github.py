@@ -137,6 +137,10 @@ def test_plan_problems_and_refusals_sit_on_their_manifest_lines(tmp_path: Path) 
     assert [(a.level, a.file, a.line) for a in found] == [
         ("error", "want/a.yaml", 5), ("error", "want/a.yaml", 6)]
     assert "moving it" in found[0].message and "--allow-destroy" in found[1].message
+    # Read back from a saved plan the problems are plain text: the line they name still counts.
+    saved, _ = plan_from_json(plan_to_json(plan, endpoint="sandbox:x.db"))
+    again = plan_annotations(saved, cwd=tmp_path)
+    assert (again[0].file, again[0].line) == ("want/a.yaml", 5)
 
 
 def _as_live(state: State) -> State:
