@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .annotations import escape_data
 from .errors import ConfigError
 
 # GitHub's limits: a step summary file may hold 1 MiB, a comment 65,535 characters.
@@ -321,10 +322,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args[:1] == ["run"]:
             return run_action(os.environ)
         if args[:1] == ["comment"] and len(args) == 2:
-            print(f"beeplan comment: {post_comment(os.environ, args[1])}")
+            try:
+                print(f"beeplan comment: {post_comment(os.environ, args[1])}")
+            except OSError as exc:  # requests' errors are OSErrors: HTTP 403, no network
+                # The plan is in the job summary and the log anyway: say it, do not fail.
+                print(f"::warning title=beeplan::the pull-request comment was not posted "
+                      f"({escape_data(str(exc))}); does the job have pull-requests: write?")
             return 0
     except ConfigError as exc:
-        print(f"::error title=beeplan::{exc}")
+        print(f"::error title=beeplan::{escape_data(str(exc))}")
         return 1
     print("usage: python -m beeplan.github run | comment FILE", file=sys.stderr)
     return 1

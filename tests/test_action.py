@@ -214,3 +214,23 @@ def test_action_matches_githubs_action_schema() -> None:
     proc = subprocess.run(["check-jsonschema", "--builtin-schema", "vendor.github-actions",
                            str(ROOT / "action.yml")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_comment_that_cannot_be_posted_is_a_warning_not_a_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from beeplan.github import main
+
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"pull_request": {"number": 7}}))
+    body = tmp_path / "comment.md"
+    body.write_text(f"{MARKER}\nplan")
+    monkeypatch.setenv("GITHUB_EVENT_PATH", str(event))
+    monkeypatch.setenv("GITHUB_TOKEN", "t")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "o/r")
+    monkeypatch.setenv("GITHUB_API_URL", "http://127.0.0.1:9")  # nothing listens there
+    assert main(["comment", str(body)]) == 0
+    assert capsys.readouterr().out.startswith("::warning title=beeplan::the pull-request comment")
+    monkeypatch.setenv("GITHUB_EVENT_PATH", "")  # not a pull request: nothing to post
+    assert main(["comment", str(body)]) == 0
+    assert "skipped" in capsys.readouterr().out
