@@ -8,8 +8,9 @@ of its payload plus a small answer; a saved plan adds its freshness re-reads
 ``select_slice`` picks a dependency-closed part of a plan that fits a budget:
 every action in it has its dependencies in it (or already done), and
 removals come only once every additive action is in, as the applier would
-run them. Re-running the plan from the manifests afterwards continues: what
-was applied is no longer planned.
+run them. Re-running from the manifests afterwards continues (what was
+applied is no longer planned); a saved plan continues through
+``sliced.SavedProgress``.
 """
 
 from __future__ import annotations
