@@ -594,12 +594,11 @@ def quota_report(q: dict[str, Any]) -> list[str]:
                      f"{'empty' if sl['follow_up_plan']['empty'] else 'NOT EMPTY'}.")
     rs = q.get("resume")
     if rs:
-        lines.append(f"(f) import stopped by the quota at {rs['stopped']['share']:.0%} "
-                     f"({rs['stopped']['calls']} calls), resumed the next day "
-                     f"({rs['resumed']['calls']} calls): {rs['total_calls']} calls in all vs "
-                     f"{rs['one_import']['calls']} for one import "
-                     f"({rs['overhead_calls']:+d}); same files: "
-                     f"{rs['same_files_as_one_import']}; plan of the result "
+        days = "; ".join(f"day {r['day']}: {r['calls']} calls" for r in rs["runs"])
+        lines.append(f"(f) import stopped by the quota at {rs['stopped']['share']:.0%}, then "
+                     f"resumed ({days}): {rs['total_calls']} calls in all vs "
+                     f"{rs['one_import']['calls']} for one import ({rs['overhead_calls']:+d}); "
+                     f"plan of the result "
                      f"{'empty' if rs['plan_of_import']['empty'] else 'NOT EMPTY'}.")
     for key, label in (("pr", "(g) PR plan"), ("budget", "(h) budgeted check")):
         r = q.get(key)
