@@ -148,22 +148,17 @@ class ResumableClient(BeeboleClient):
 
     def check_reads(self, count: int) -> None:
         """No stop before the quota: an import keeps every answer, so reading up to it is
-        progress that the resumed run does not repeat (``call`` stops at the quota)."""
+        progress that the resumed run does not repeat (``call`` stops at the API's refusal)."""
 
     def call(self, service: str, **payload: Any) -> dict[str, Any]:
         saved = self.checkpoint.get(service, payload)
         if saved is not None:
             return saved
-        # Stop at the quota as beeplan counts it, and after the API's first refusal:
-        # the reads queued behind it would only collect more refusals.
-        if self.quota_reached.is_set() or (self.remaining_today() <= 0 and not self.ignore_quota):
-            self.quota_reached.set()
-            raise QuotaError(
-                service,
-                f"daily API quota reached: {self.quota.requests} requests, as counted by "
-                "beeplan on this machine",
-                429,
-            )
+        # The API is the judge of its quota (beeplan's ledger only knows this machine's
+        # calls): read on until it refuses, then stop; the reads queued behind the first
+        # refusal would only collect more refusals.
+        if self.quota_reached.is_set():
+            raise QuotaError(service, "daily API quota reached (an earlier call was refused)", 429)
         try:
             answer = super().call(service, **payload)
         except QuotaError:

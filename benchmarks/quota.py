@@ -161,8 +161,7 @@ def resume(bench: Bench) -> dict[str, Any]:
     The reference "one import" is the reads an import cannot avoid (every list
     and every relation listing, ``benchmarks/minimal.py``), which is exactly
     what an import spends when nothing stops it (scenario (d): 1.00 vs
-    minimal). It cannot be run as one command here: the benchmark org's
-    import needs more than a day's 4000 calls, and beeplan stops at its count.
+    minimal), without a third import's worth of calls in this scenario.
     """
     from .minimal import unavoidable_reads
 
