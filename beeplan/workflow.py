@@ -445,10 +445,15 @@ def shortfall_message(
         if fits.plan.actions
         else "nothing fits today"
     )
-    return (
+    need = (
         f"the plan needs {whole.calls} API calls but only {left.calls} are left in today's "
-        f"quota, and about {whole.kb:.0f} KB of the {left.bytes / 1024:.0f} KB left (as "
-        f"counted by beeplan); the whole plan needs about {days} day(s) of quota. "
+        f"quota, and about {whole.kb:.0f} KB of the {left.bytes / 1024:.0f} KB left"
+        if whole.calls > left.calls
+        else f"the plan needs about {whole.kb:.0f} KB but only {left.bytes / 1024:.0f} KB "
+        f"are left in today's quota (its {whole.calls} API calls would fit)"
+    )
+    return (
+        f"{need} (as counted by beeplan); the whole plan needs about {days} day(s) of quota. "
         f"Apply it in slices: {first}, and re-running continues where it stopped "
         "(run it again on the following days); or pass --ignore-quota"
     )

@@ -111,7 +111,7 @@ def test_quota_guard_counts_kb(run: Run, sandbox: SandboxServer) -> None:
     spend_today(sandbox.token, 10, 2048 * 1024 - 4 * 1024)
     code, _, err = run("apply", ACME, "--auto-approve")
     assert code == 1
-    assert "KB" in err and "--max-calls" in err
+    assert "KB are left in today's quota" in err and "--max-calls" in err
     assert set(sandbox.calls) <= {"company.list", "group.tree", "custom_field.list"}
 
 
