@@ -33,7 +33,7 @@ MAX_CACHE_FILE = 16 * 1024 * 1024  # far above any ledger or journal beeplan wri
 
 
 def private_dir(path: Path) -> None:
-    """Make ``path`` (and missing parents) mode 0700; tighten it if beeplan made it looser."""
+    """Make ``path`` (and missing parents) mode 0700; tighten it if it is beeplan's own."""
     missing = []
     current = path
     while not current.exists():
@@ -44,9 +44,21 @@ def private_dir(path: Path) -> None:
     for directory in reversed(missing):
         with contextlib.suppress(FileExistsError):
             directory.mkdir(mode=0o700)
+    # Tighten only beeplan's own directories (an older beeplan made them 0755), never
+    # a directory the user named for a file of theirs (check --state FILE).
     info = path.stat()
-    if info.st_mode & 0o077 and info.st_uid == os.getuid():
+    if info.st_mode & 0o077 and info.st_uid == os.getuid() and _in_cache(path):
         os.chmod(path, 0o700)
+
+
+def _in_cache(path: Path) -> bool:
+    from .client import cache_dir  # client imports this module
+
+    try:
+        path.resolve().relative_to(cache_dir().resolve())
+    except ValueError:
+        return False
+    return True
 
 
 @contextlib.contextmanager
@@ -82,7 +94,7 @@ def read_json(path: Path) -> Any:
         raise ValueError(str(exc)) from None
 
 
-def write_json(path: Path, data: Any) -> None:
+def write_json(path: Path, data: Any, indent: int | None = None) -> None:
     """Replace ``path`` whole with ``data`` as JSON, mode 0600."""
     private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
@@ -90,7 +102,7 @@ def write_json(path: Path, data: Any) -> None:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as file:
             os.fchmod(file.fileno(), 0o600)
-            file.write(json.dumps(data))
+            file.write(json.dumps(data, indent=indent) + ("\n" if indent is not None else ""))
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -33,6 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from . import cachefile
 from .client import BeeboleClient, cache_dir
 from .errors import AuthError, BeeplanError, QuotaError
 from .live import (
@@ -248,15 +248,18 @@ class CheckState:
             return cls()  # a damaged state only costs re-verification, never a false drift
         if not isinstance(doc, dict) or doc.get("version") != STATE_VERSION:
             return cls()
-        verified = {
-            str(k): {"at": str(v.get("at", "")), "digest": str(v.get("digest", ""))}
-            for k, v in (doc.get("verified") or {}).items()
-            if isinstance(v, dict)
-        }
-        groups = []
-        for item in doc.get("seen_groups") or []:
-            if isinstance(item, dict) and (item.get("xid") or item.get("id") is not None):
-                groups.append(ref_of("group", item))
+        try:
+            verified = {
+                str(k): {"at": str(v.get("at", "")), "digest": str(v.get("digest", ""))}
+                for k, v in (doc.get("verified") or {}).items()
+                if isinstance(v, dict)
+            }
+            groups = []
+            for item in doc.get("seen_groups") or []:
+                if isinstance(item, dict) and (item.get("xid") or item.get("id") is not None):
+                    groups.append(ref_of("group", item))
+        except (AttributeError, TypeError, ValueError):
+            return cls()  # the wrong shape: as damaged, re-verified, never a traceback
         return cls(verified, groups)
 
     def save(self, path: Path) -> None:
@@ -268,11 +271,7 @@ class CheckState:
                 for r in self.seen_groups
             ],
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-        os.chmod(tmp, 0o600)
-        tmp.replace(path)
+        cachefile.write_json(path, doc, indent=1)  # 0600, new directories 0700, whole
 
     def last_verified(self, unit: Unit) -> str | None:
         """When the unit was last verified, unless the manifests changed its facts since."""

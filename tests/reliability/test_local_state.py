@@ -186,7 +186,10 @@ def test_cache_files_are_private_and_no_temporary_file_is_left(
 ) -> None:
     code, _, err = run("apply", "examples/acme", "--auto-approve")
     assert code == 0, err
+    code, _, err = run("check", "examples/acme", "--max-calls", "15")  # writes its state
+    assert code == 0, err
     root = cache_dir()
+    assert list(root.glob("check/*.json")), "check saved no state under the cache dir"
     found = list(root.rglob("*"))
     assert any(p.name.endswith(".json") for p in found)
     for path in found:
