@@ -260,6 +260,8 @@ def test_plan_refuses_hostile_reads(case: str, beeplan: Run, sandbox: SandboxSer
         hostile.server_close()
     assert_one_line_failure(code, err, CASES[case][1])
     assert "company.list" in err
+    if case.startswith("redirect"):  # the error names where it was sent
+        assert f"127.0.0.1:{recorder.server_address[1]}/api/v2" in err
     assert "Create" not in out and "create" not in out  # no plan made from a bad answer
     assert recorder.hits == 0
     # Not retried: an answer that is wrong once is wrong again (a deadline is retried).

@@ -91,6 +91,26 @@ def test_sigterm_during_apply_reports_exits_143_and_the_rerun_converges(
            "report exact, ledger saved, re-run converged")
 
 
+def test_sigterm_while_reading_exits_143_without_a_traceback(tmp_path: Path) -> None:
+    manifests, _ = small_org(tmp_path)
+    with SandboxServer(":memory:", latency_ms=200) as sandbox:
+        workdir = tmp_path / "plan"
+        with beeplan_process(["plan", manifests, "--endpoint", sandbox.url], workdir,
+                             env={"BEEBOLE_TOKEN": sandbox.token}) as proc:
+            assert wait_until(lambda: total_calls(sandbox) >= 1 or proc.poll() is not None, 30)
+            assert proc.poll() is None
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=20)
+        out, err = output_of(workdir)
+        assert code == 143, err[-2000:]
+        assert "Terminated." in err and "Traceback" not in err
+        assert out == ""  # no plan from a half-read account
+        # The reads made are in the ledger: the client was closed on the way out.
+        wait_quiet(lambda: total_calls(sandbox))
+        ledger = json.loads(ledger_path(sandbox.token).read_text())
+        assert ledger["requests"] == total_calls(sandbox)
+
+
 def team_docs(prefix: str) -> dict[str, Any]:
     """Three companies declared inactive (create, then deactivate: journaled), and enough
     people that the deactivations, which come last, are still ahead when SIGTERM lands."""
