@@ -12,6 +12,7 @@ to a redirect's target, and the sandbox behind received no write.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import re
@@ -341,6 +342,49 @@ def test_proxies_of_the_environment_are_never_used_for_loopback(
                              "--endpoint", sandbox.url, token=sandbox.token)
     assert code == 0, err
     assert recorder.hits == 0
+
+
+def test_through_a_proxy_the_token_only_travels_inside_a_tls_tunnel(
+    beeplan: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A plain-http proxy from the environment sees a CONNECT to the API host, never a
+    request with the token: the token would be inside TLS (here the proxy refuses)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    seen: list[bytes] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(2)
+                try:
+                    seen.append(conn.recv(4096))
+                    conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+                except OSError:
+                    pass
+
+    threading.Thread(target=accept, daemon=True).start()
+    proxy = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "ALL_PROXY"):
+        monkeypatch.setenv(name, proxy)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "org.yaml").write_text(MANIFEST)
+    token = "0123456789abcdef0123456789abcdef01234567"
+    try:
+        code, _, err = beeplan("plan", tmp_path / "org.yaml", "--endpoint",
+                               "https://api.beebole.test/api/v2", token=token)
+    finally:
+        listener.close()
+    assert code == 1 and "Traceback" not in err
+    assert seen, "the proxy from the environment was not used for an https endpoint"
+    for request in seen:
+        assert request.startswith(b"CONNECT api.beebole.test:443 "), request
+        assert b"Authorization" not in request and token.encode() not in request
+        assert base64.b64encode(f"{token}:x".encode()) not in request
 
 
 def test_a_refused_tls_certificate_is_reported_as_such_and_not_retried(
