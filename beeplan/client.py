@@ -278,21 +278,23 @@ class _Call:
             if self.expired:
                 _cut(conn)
 
-    def expire(self) -> None:
+    def expire(self) -> bool:
+        """Past the deadline: cut the connection. False when it has no socket yet."""
         with self.lock:
             self.expired = True
-            if self.conn is not None:
-                _cut(self.conn)
+            return self.conn is not None and _cut(self.conn)
 
 
-def _cut(conn: Any) -> None:
+def _cut(conn: Any) -> bool:
     """Shut the connection's socket: a read blocked on it returns at once."""
     sock = getattr(conn, "sock", None)
-    if sock is not None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+    if sock is None:
+        return False
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    return True
 
 
 class _Watchdog:
@@ -329,8 +331,10 @@ class _Watchdog:
             while True:
                 now = time.monotonic()
                 for call in [c for c in self.calls if c.deadline <= now]:
-                    self.calls.discard(call)
-                    call.expire()
+                    if call.expire():
+                        self.calls.discard(call)
+                    else:  # still connecting: cut it as soon as it has a socket
+                        call.deadline = now + 0.05
                 nearest = min((c.deadline for c in self.calls), default=None)
                 self.wakes_at = nearest
                 self.cond.wait(None if nearest is None else max(0.0, nearest - now))
