@@ -344,22 +344,23 @@ _WATCHDOG = _Watchdog()
 _current = threading.local()  # the _Call this thread is making, for the pools below
 
 
-class _WatchedPool(HTTPConnectionPool):
+class _Watched:
+    """Hands every connection a pool gives out to the call this thread is making."""
+
     def _get_conn(self, timeout: float | None = None) -> Any:
-        conn = super()._get_conn(timeout)
+        conn = super()._get_conn(timeout)  # type: ignore[misc]
         call = getattr(_current, "call", None)
         if call is not None:
             call.attach(conn)
         return conn
 
 
-class _WatchedHTTPSPool(HTTPSConnectionPool):
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        conn = super()._get_conn(timeout)
-        call = getattr(_current, "call", None)
-        if call is not None:
-            call.attach(conn)
-        return conn
+class _WatchedPool(_Watched, HTTPConnectionPool):
+    pass
+
+
+class _WatchedHTTPSPool(_Watched, HTTPSConnectionPool):
+    pass
 
 
 _POOLS = {"http": _WatchedPool, "https": _WatchedHTTPSPool}

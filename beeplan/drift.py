@@ -37,6 +37,7 @@ from .client import BeeboleClient, cache_dir
 from .errors import AuthError, BeeplanError, QuotaError
 from .live import (
     ASSIGNMENT_KEYS,
+    LISTING_SERVICE,
     LiveReader,
     _flatten_tree,
     entity_of,
@@ -48,17 +49,6 @@ from .planner import Plan, make_plan
 
 STATE_VERSION = 1
 
-# Which listing service reads each relation key.
-RELATION_SERVICE = {
-    "groups": "groups",
-    "members.people": "members",
-    "members.groups": "members",
-    "managers": "managers",
-    "leaders": "leaders",
-    "customFields": "custom_fields",
-    "specificTasks.enabled": "specific_tasks",
-    "specificTasks.tasks": "specific_tasks",
-}
 LISTED_UNDER_COMPANY = ("project", "task", "person", "absence")
 
 
@@ -174,7 +164,7 @@ def units_of(desired: State, seen_groups: Iterable[Ref] = ()) -> list[Unit]:
         for rel in entity.relations:
             if rel == "groups" and by_assignments:
                 continue
-            services.setdefault(RELATION_SERVICE[rel], []).append(rel)
+            services.setdefault(LISTING_SERVICE[rel], []).append(rel)
         for service, rels in services.items():
             rels.sort()
             units.append(

@@ -33,6 +33,19 @@ Progress = Callable[[str], None]
 
 # The answer key of each relation-listing service, and the kind of its items.
 MEMBER_KEYS = {"members.people": ("members", "person"), "members.groups": ("groups", "group")}
+
+# The listing service (``<kind>.<service>``) that reads each relation key; the
+# drift check and the slicer price their re-reads with it.
+LISTING_SERVICE = {
+    "groups": "groups",
+    "members.people": "members",
+    "members.groups": "members",
+    "managers": "managers",
+    "leaders": "leaders",
+    "customFields": "custom_fields",
+    "specificTasks.enabled": "specific_tasks",
+    "specificTasks.tasks": "specific_tasks",
+}
 ASSIGNMENT_KEYS = {spec.plural: spec.kind for spec in KINDS.values() if spec.kind != "group"}
 # Fields the reference shows in get/list answers: absent means unset. Others
 # (corporate) the reference never shows, so absent means unknown: not compared.

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
+from .live import LISTING_SERVICE
 from .model import entity_key
 from .planner import FIRST_REMOVAL_PHASE, Action, Plan
 
@@ -33,18 +34,6 @@ ANSWER_BYTES = 48
 GET_BYTES = 420
 # One relation listing of one entity, request and answer (a few references).
 LISTING_BYTES = 260
-
-# The listing services behind each relation a freshness check re-reads.
-_LISTING_OF = {
-    "groups": "groups",
-    "members.people": "members",
-    "members.groups": "members",
-    "managers": "managers",
-    "leaders": "leaders",
-    "customFields": "custom_fields",
-    "specificTasks.enabled": "specific_tasks",
-    "specificTasks.tasks": "specific_tasks",
-}
 
 
 @dataclass(frozen=True)
@@ -67,7 +56,7 @@ def action_cost(action: Action) -> Cost:
 
 def fresh_cost(relations: Iterable[str]) -> Cost:
     """The re-read of one touched entity by a freshness check: a get and its listings."""
-    listings = {_LISTING_OF[r] for r in relations if r in _LISTING_OF}
+    listings = {LISTING_SERVICE[r] for r in relations if r in LISTING_SERVICE}
     return Cost(1 + len(listings), GET_BYTES + LISTING_BYTES * len(listings))
 
 
