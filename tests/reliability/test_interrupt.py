@@ -150,7 +150,11 @@ def test_sigint_stops_waits_for_calls_in_flight_reports_and_exits_130(
     reads, writes = planned_calls(beeplan, manifests)
     rng = random.Random(130 + parallelism)
     reported = []
-    for trial in range(trials):
+    missed = 0  # trials the apply finished before the signal could land (a loaded machine)
+    trial = -1
+    while len(reported) < trials:
+        trial += 1
+        assert missed <= trials, f"{missed} trials ended before Ctrl-C could be sent"
         after = rng.randrange(5, writes - 60)
         with SandboxServer(":memory:", seed=trial, latency_ms=latency_ms) as sandbox:
             workdir = tmp_path / f"int{trial}"
@@ -164,7 +168,12 @@ def test_sigint_stops_waits_for_calls_in_flight_reports_and_exits_130(
                     lambda: write_calls(sandbox) >= after or proc.poll() is not None, 30  # noqa: B023
                 )
                 time.sleep(rng.uniform(0, latency_ms / 1000))
-                assert proc.poll() is None, f"trial {trial}: ended before Ctrl-C"
+                if proc.poll() is not None:
+                    # The scheduler let the apply finish before this process looked:
+                    # nothing was interrupted, so this trial proves nothing; draw another.
+                    assert proc.returncode == 0, output_of(workdir)[1][-3000:]
+                    missed += 1
+                    continue
                 proc.send_signal(signal.SIGINT)
                 code = proc.wait(timeout=20)
             out, err = output_of(workdir)
@@ -193,4 +202,5 @@ def test_sigint_stops_waits_for_calls_in_flight_reports_and_exits_130(
         f"SIGINT ({latency_ms:g} ms latency, parallelism {parallelism}): {trials} trials, "
         f"each reported exactly the writes the sandbox received ({min(reported)}..."
         f"{max(reported)} of {writes}), exit 130, re-run converged"
+        + (f"; {missed} finished before the signal and were drawn again" if missed else "")
     )
