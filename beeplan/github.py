@@ -65,10 +65,16 @@ def write_step_summary(render: Callable[[int], str], path: str | Path | None = N
 
 
 def summary_wanted(flag: bool | None, fmt: str, env: Mapping[str, str] | None = None) -> bool:
-    """``--summary``/``--no-summary``, else automatic: Markdown output under GitHub Actions."""
+    """``--summary``/``--no-summary``, else automatic: Markdown output under GitHub Actions.
+
+    Asked for outside GitHub Actions it is an error now, before any API call,
+    rather than after the plan has spent them.
+    """
+    env = os.environ if env is None else env
+    if flag and not env.get("GITHUB_STEP_SUMMARY"):
+        raise ConfigError("--summary: GITHUB_STEP_SUMMARY is not set (it is, in GitHub Actions)")
     if flag is not None:
         return flag
-    env = os.environ if env is None else env
     return fmt == "markdown" and bool(env.get("GITHUB_STEP_SUMMARY"))
 
 

@@ -314,3 +314,48 @@ def test_plan_format_github_annotates_problems_on_the_sandbox(
 
 
 MARKER_TEXT = "<!-- beeplan-plan -->"
+
+
+def test_summary_outside_github_actions_is_refused_before_any_api_call(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BEEPLAN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    for command in ("plan", "check"):
+        code, out, err = _run(capsys, command, str(ACME), "--endpoint", "sandbox:acct.db",
+                              "--summary")
+        assert code == 1 and "GITHUB_STEP_SUMMARY is not set" in err and out == ""
+        assert "Traceback" not in err
+        # Refused before the account was touched: the sandbox was never even opened.
+        assert not (tmp_path / "acct.db").exists()
+
+
+def test_budgeted_check_writes_markdown_and_the_job_summary(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BEEPLAN_CACHE_DIR", str(tmp_path / "cache"))
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "org.yaml").write_text(
+        "companies:\n  - {xid: acme, name: ACME}\n"
+        "people:\n  - {xid: rosa, name: Rosa, company: acme}\n")
+    budget = ("--max-calls", "30", "--state", "state.json", "--endpoint", "sandbox:acct.db")
+    # Nothing applied yet: the check finds everything missing.
+    code, out, _ = _run(capsys, "check", "m", "--format", "markdown", *budget)
+    assert code == 2
+    assert out.startswith(MARKER_TEXT) and "### beeplan check" in out
+    assert "company.create" in out and "**Coverage**" in out and "units of the account" in out
+    # Markdown under GitHub Actions: the same text lands in the job summary.
+    assert summary.read_text().strip() == out.strip()
+    # --format json: one JSON plan on stdout, the coverage on stderr.
+    code, out, err = _run(capsys, "check", "m", "--format", "json", *budget)
+    assert code == 2 and json.loads(out)["changes_present"] is True
+    assert "Coverage:" in err
+    # --summary with text output: text in the log, Markdown in the summary.
+    summary.unlink()
+    code, out, _ = _run(capsys, "check", "m", "--summary", *budget)
+    assert code == 2 and "Coverage:" in out and MARKER_TEXT not in out
+    assert "**Coverage**" in summary.read_text()

@@ -19,6 +19,7 @@ from ..github import summary_wanted, write_step_summary
 from ..model import State
 from ..planner import Plan, require_possible
 from ..render import Budget, plan_to_json, render_markdown, render_text
+from ..render.markdown import MAX_CHARS as MARKDOWN_CHARS
 from ..sliced import SavedProgress
 from ..slices import Slice
 from ..usage import UsageOptions, UsageReport
@@ -228,6 +229,7 @@ def plan_command(
     today's API quota. Each deactivation shows the hours logged on the
     entity lately (--usage-days), read with Beebole's time export.
     """
+    want_summary = summary_wanted(summary, fmt)
     desired = load_manifests(path)
     since = load_since(changed_since, path)
     with open_client(endpoint, token_file) as client:
@@ -240,7 +242,7 @@ def plan_command(
     if out is not None:
         out.write_text(plan_to_json(plan, budget, endpoint, usage), encoding="utf-8")
     show_plan(plan, budget, fmt, endpoint, desired if graph else None, usage,
-              summary=summary_wanted(summary, fmt))
+              summary=want_summary)
     if out is not None and not _quiet(ctx):
         click.echo(saved_note(plan, out), err=True)
     if plan.problems:
@@ -305,10 +307,11 @@ def check_command(
         raise click.UsageError("--state goes with --max-calls (it records a budgeted check)")
     if max_calls is not None and changed_since is not None:
         raise click.UsageError("use --changed-since or --max-calls, not both")
+    want_summary = summary_wanted(summary, fmt)
     desired = load_manifests(path)
     if max_calls is not None:
         return _budgeted_check(desired, path, max_calls, state_file, endpoint, token_file,
-                               parallelism)
+                               parallelism, fmt, want_summary)
     since = load_since(changed_since, path)
     with open_client(endpoint, token_file) as client:
         plan = with_source(compute_plan(client, desired, parallelism, False, since), path)
@@ -316,7 +319,7 @@ def check_command(
     in_sync = plan.empty and not plan.problems
     if not in_sync or fmt in ("json", "markdown"):
         show_plan(plan, budget, fmt, endpoint)
-    if summary_wanted(summary, fmt):
+    if want_summary:
         write_step_summary(lambda limit: render_markdown(plan, budget, max_chars=limit,
                                                          title="beeplan check"))
     if in_sync:
@@ -332,17 +335,41 @@ def _budgeted_check(
     endpoint: str,
     token_file: Path | None,
     parallelism: int,
+    fmt: str = "text",
+    summary: bool = False,
 ) -> ExitStatus:
     with open_client(endpoint, token_file) as client:
         run = workflow.budgeted_check(client, desired, path, max_calls, state_file, parallelism)
         budget = budget_of(client, run.plan)
-    if run.drifted:
-        click.echo(render_text(run.plan, budget, color=use_color(sys.stdout.isatty())), nl=False)
-    for line in coverage_lines(run, max_calls):
-        click.echo(line)
+    coverage = coverage_lines(run, max_calls)
+    if fmt == "json":
+        click.echo(plan_to_json(run.plan, budget, endpoint), nl=False)
+        for line in coverage:  # stdout stays one JSON document
+            click.echo(line, err=True)
+    elif fmt == "markdown":
+        click.echo(_check_markdown(run.plan, budget, coverage), nl=False)
+    else:
+        if run.drifted:
+            color = use_color(sys.stdout.isatty()) and fmt == "text"
+            click.echo(render_text(run.plan, budget, color=color), nl=False)
+        for line in coverage:
+            click.echo(line)
+        if fmt == "github":
+            for annotation in plan_annotations(run.plan):
+                click.echo(workflow_command(annotation))
+    if summary:
+        write_step_summary(lambda limit: _check_markdown(run.plan, budget, coverage, limit))
     if run.plan.problems:
         return ExitStatus.ERROR
     return ExitStatus.CHANGES if run.drifted else ExitStatus.SUCCESS
+
+
+def _check_markdown(plan: Plan, budget: Budget, coverage: list[str],
+                    max_chars: int | None = None) -> str:
+    """A budgeted check in Markdown: the drift found, then what this run covered."""
+    tail = "\n**Coverage**\n\n" + "".join(f"- {line}\n" for line in coverage)
+    room = (max_chars if max_chars is not None else MARKDOWN_CHARS) - len(tail)
+    return render_markdown(plan, budget, max_chars=room, title="beeplan check") + tail
 
 
 # ---------------------------------------------------------------------------
