@@ -120,16 +120,23 @@ def _scalar(tag: str | None, value: str, implicit: tuple[bool, bool]) -> Any:
 def _error_line(exc: yaml.YAMLError, text: str) -> int | None:
     problem_mark = getattr(exc, "problem_mark", None)
     context_mark = getattr(exc, "context_mark", None)
+    # The file's last line: a mark at the very end of the file (after its last
+    # newline) names a line the file does not have, which an editor or a
+    # pull-request annotation cannot show.
+    last = max(1, len(text.splitlines()))
+    at_end = problem_mark is not None and int(problem_mark.line) + 1 > last
     # An unclosed quote or bracket is found at the end of the file; the line
     # where it was opened is the one to fix.
-    if context_mark is not None and "end of stream" in str(getattr(exc, "problem", "")):
-        return int(context_mark.line) + 1
+    if context_mark is not None and (
+        at_end or "end of stream" in str(getattr(exc, "problem", ""))
+    ):
+        return min(int(context_mark.line) + 1, last)
     mark = problem_mark or context_mark
     if mark is not None:
-        return int(mark.line) + 1
+        return min(int(mark.line) + 1, last)
     position = getattr(exc, "position", None)
     if isinstance(position, int):
-        return text.count("\n", 0, position) + 1
+        return min(text.count("\n", 0, position) + 1, last)
     return None
 
 
@@ -157,7 +164,10 @@ def _error_message(exc: yaml.YAMLError, text: str = "") -> str:
     context_mark = getattr(exc, "context_mark", None)
     message = f"invalid YAML: {problem}"
     if context:
-        where = f" at line {context_mark.line + 1}" if context_mark is not None else ""
+        line = context_mark.line + 1 if context_mark is not None else 0
+        if text:  # not past the file's last line (see _error_line)
+            line = min(line, max(1, len(text.splitlines())))
+        where = f" at line {line}" if context_mark is not None else ""
         message += f" ({context}{where})"
     if "tab" in problem:
         message += f"; {_TAB_ADVICE}"
