@@ -79,6 +79,16 @@ def test_annotation_paths_are_relative_to_the_working_directory(
     assert code == 1
     files = {file for _, file, _, _ in _annotations(out)}
     assert files == {"manifests/people.yaml"}
+    # From a subfolder: its own files relative, one beside it by its absolute path
+    # (relative to the repository root is all GitHub can place; ../ it cannot).
+    (folder / "sub").mkdir()
+    (folder / "sub" / "tasks.yaml").write_text("tasks:\n  - {xid: t, name: T, company: x}\n")
+    monkeypatch.chdir(folder / "sub")
+    code, out, _ = _run(capsys, "validate", "..", "--format", "github")
+    found = {(file, line) for _, file, line, _ in _annotations(out)}
+    assert ("tasks.yaml", 2) in found
+    assert {file for file, _ in found} == {"tasks.yaml",
+                                           (folder / "people.yaml").resolve().as_posix()}
 
 
 def test_validate_json_gives_the_same_errors_as_data(
