@@ -23,6 +23,8 @@ from typing import Any
 
 from .annotations import escape_data
 from .errors import ConfigError
+from .render.common import fence
+from .safetext import printable
 
 # GitHub's limits: a step summary file may hold 1 MiB, a comment 65,535 characters.
 SUMMARY_LIMIT_BYTES = 1024 * 1024
@@ -189,16 +191,24 @@ def run_action(
     child = dict(env)
     if not child.get("BEEBOLE_TOKEN"):
         child.pop("BEEBOLE_TOKEN", None)  # no token input: as if none was set
+    if inputs.command == "plan":
+        # A plan file left by an earlier run must not pass for this run's (its
+        # path as an output, its problems as annotations) when this one fails.
+        (workdir / inputs.plan_file).unlink(missing_ok=True)
     proc = subprocess.run([*beeplan, *step.argv], cwd=workdir, env=child,
                           capture_output=True, text=True, check=False)
     sys.stderr.write(proc.stderr)
     code = proc.returncode
     sys.stdout.write(proc.stdout)  # the job log shows what the summary and comment show
+    if code == 1 and inputs.command != "validate" and not proc.stdout.strip():
+        # Stopped before planning, perhaps by the manifests: their errors on their lines,
+        # as the validate command gives them (offline, no API call).
+        sys.stdout.write(_manifest_annotations(inputs, workdir, beeplan, child))
     if step.markdown:
         sys.stdout.write(_annotations_of_plan(inputs, workdir) if inputs.command == "plan" else "")
         is_markdown = proc.stdout.lstrip().startswith(MARKER) or inputs.command == "diff"
         if not proc.stdout.strip():
-            body = _failed_body(inputs.command, env)
+            body = _failed_body(inputs.command, env, proc.stderr)
         elif is_markdown:
             body = proc.stdout
         else:  # a budgeted check prints text: shown as such
@@ -220,6 +230,22 @@ def run_action(
     return 0 if code == 2 else code
 
 
+def _manifest_annotations(
+    inputs: Inputs, workdir: Path, beeplan: Sequence[str], env: Mapping[str, str]
+) -> str:
+    """``validate --format github`` of the pull request's manifests, annotations only.
+
+    (For diff, the base branch's files are not in the pull request: not those.)
+    """
+    if inputs.command == "apply" and (workdir / inputs.plan_file).is_file():
+        return ""  # a saved plan: its manifests were validated when it was made
+    proc = subprocess.run([*beeplan, "validate", inputs.path, "--format", "github"],
+                          cwd=workdir, env=dict(env), capture_output=True, text=True,
+                          check=False)
+    return "".join(line for line in proc.stdout.splitlines(keepends=True)
+                   if line.startswith(("::error ", "::warning ")))
+
+
 def _annotations_of_plan(inputs: Inputs, workdir: Path) -> str:
     """The saved plan's diagnostics as annotations (plan runs with Markdown on stdout)."""
     from .annotations import Annotation, workflow_command
@@ -238,11 +264,18 @@ def _annotations_of_plan(inputs: Inputs, workdir: Path) -> str:
     return "".join(line + "\n" for line in lines)
 
 
-def _failed_body(command: str, env: Mapping[str, str]) -> str:
+def _failed_body(command: str, env: Mapping[str, str], stderr: str = "") -> str:
+    """The comment when the command printed nothing: its error, and where the log is."""
     run = "{}/{}/actions/runs/{}".format(env.get("GITHUB_SERVER_URL", "https://github.com"),
                                          env.get("GITHUB_REPOSITORY", ""),
                                          env.get("GITHUB_RUN_ID", ""))
-    return f"{MARKER}\n### beeplan {command} failed\n\nSee the log of run {run}.\n"
+    body = f"{MARKER}\n### beeplan {command} failed\n\n"
+    # The error's own lines (beeplan never prints the token); the tail, if it is long.
+    lines = [printable(line) for line in stderr.splitlines() if line.strip()][-40:]
+    if lines:
+        opening, closing = fence(lines, "text")
+        body += "\n".join([opening, *lines, closing]) + "\n\n"
+    return body + f"See the log of run {run}.\n"
 
 
 def _cut(text: str, max_chars: int) -> str:

@@ -234,3 +234,23 @@ def test_a_comment_that_cannot_be_posted_is_a_warning_not_a_failure(
     monkeypatch.setenv("GITHUB_EVENT_PATH", "")  # not a pull request: nothing to post
     assert main(["comment", str(body)]) == 0
     assert "skipped" in capsys.readouterr().out
+
+
+def test_a_plan_stopped_by_invalid_manifests_annotates_them_and_says_why(work: Path) -> None:
+    # A plan file from an earlier run, with a problem of its own: never reported as this run's.
+    stale = {"format_version": "1.1", "diagnostics": [
+        {"severity": "error", "summary": "stale problem", "file": "x.yaml", "line": 1}]}
+    (work / "plan.json").write_text(json.dumps(stale))
+    (work / "manifests" / "extra.yaml").write_text(
+        "people:\n  - {xid: zed, name: Zed, company: nope}\n")
+    steps, outputs, summary = run_action(work, command="plan", install="skip",
+                                         endpoint=f"sandbox:{work.parent / 'acct.db'}")
+    assert steps[-1].returncode == 1 and outputs["result"] == "error"
+    # The manifest error on its line, as validate gives it; nothing from the old plan.
+    assert steps[-1].stdout.startswith("::error file=manifests/extra.yaml,line=2,title=beeplan::")
+    assert "stale problem" not in steps[-1].stdout
+    assert outputs["plan-file"] == "" and not (work / "plan.json").exists()
+    # The comment and the summary say why, not only that it failed.
+    comment = Path(outputs["comment-file"]).read_text()
+    assert "### beeplan plan failed" in comment and "unknown company 'nope'" in comment
+    assert "unknown company 'nope'" in summary.read_text()
