@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 from .client import BeeboleClient
 from .errors import ApiError, BeeplanError, TransportError
@@ -463,11 +463,16 @@ def hours_text(hours: float) -> str:
     return f"{hours:.2f}".rstrip("0").rstrip(".")
 
 
+def last_days(days: int) -> str:
+    """``the last 90 days`` (``the last 1 day``)."""
+    return f"the last {days} day{'' if days == 1 else 's'}"
+
+
 def describe(usage: EntityUsage, days: int) -> str:
     """``312.5 h in the last 90 days by 7 people, last 2026-11-27``."""
     people = f"{usage.people} {'person' if usage.people == 1 else 'people'}"
     last = f", last {usage.last}" if usage.last else ""
-    return f"{hours_text(usage.hours)} h in the last {days} days by {people}{last}"
+    return f"{hours_text(usage.hours)} h in {last_days(days)} by {people}{last}"
 
 
 # ---------------------------------------------------------------------------
@@ -515,6 +520,56 @@ def lookup_deactivated(
     )
 
 
+def saved_report(document: Mapping[str, Any], plan: Plan) -> UsageReport | None:
+    """The hours a saved plan recorded when it was made, to show them again at apply.
+
+    Display only: a plan file is data, so a refusal never rests on these
+    figures (``refuseInUse`` looks the hours up again). Whatever is not the
+    shape ``plan -o`` writes is left out rather than shown.
+    """
+    head = document.get("usage")
+    if not isinstance(head, Mapping):
+        return None
+    days, start, end = head.get("days"), _iso_date(head.get("from")), _iso_date(head.get("to"))
+    if not _count(days) or not days or start is None or end is None:
+        return None
+    entities: dict[str, EntityUsage] = {}
+    actions = document.get("actions")
+    for action, raw in zip(plan.actions, actions if isinstance(actions, list) else [],
+                           strict=False):
+        found = raw.get("usage") if isinstance(raw, Mapping) else None
+        if action.op != "deactivate" or not isinstance(found, Mapping):
+            continue
+        hours, people, last = found.get("hours"), found.get("people"), found.get("last")
+        if (
+            isinstance(hours, (int, float)) and not isinstance(hours, bool) and 0 <= hours < 1e9
+            and _count(people) and (last is None or _iso_date(last) is not None)
+            and found.get("days") == days
+        ):
+            entities[entity_key(action.target)] = EntityUsage(float(hours), people, last)
+    skipped = head.get("not_looked_up")
+    calls = head.get("calls")
+    return UsageReport(
+        days, start, end, entities,
+        calls=calls if _count(calls) else 0,
+        not_looked_up=tuple(k for k in skipped if isinstance(k, str))
+        if isinstance(skipped, list) else (),
+    )
+
+
+def _count(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _iso_date(value: Any) -> str | None:
+    if not isinstance(value, str) or len(value) != 10:
+        return None
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        return None
+
+
 def with_usage(plan: Plan, report: UsageReport, refuse: bool = False) -> Plan:
     """The plan with the lookup's calls in its reading cost, and its warnings or refusals.
 
@@ -529,7 +584,7 @@ def with_usage(plan: Plan, report: UsageReport, refuse: bool = False) -> Plan:
     if used:
         what = (
             f"{len(used)} deactivated entit{'y has' if len(used) == 1 else 'ies have'} hours "
-            f"in the last {report.days} days ({', '.join(str(r) for r in used[:5])}"
+            f"in {last_days(report.days)} ({', '.join(str(r) for r in used[:5])}"
             f"{' ...' if len(used) > 5 else ''})"
         )
         if refuse:
@@ -709,7 +764,7 @@ def account_usage(
         )
         jobs = kept
         expected, at_most = estimate_calls(len(jobs), policy)
-    if before_export is not None:
+    if before_export is not None and jobs:
         before_export(ExportCost(len(jobs), expected, at_most, left))
     before = client.usage.total_requests
     results = run_jobs(client, jobs, start, end, policy, progress) if jobs else []

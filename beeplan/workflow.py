@@ -34,6 +34,7 @@ from .usage import (
     UsageOptions,
     UsageReport,
     lookup_deactivated,
+    saved_report,
     unchecked_usage,
     with_usage,
 )
@@ -277,18 +278,20 @@ def saved_safety(
 
 def saved_usage_safety(
     client: BeeboleClient, saved: SavedPlan, plan: Plan, usage_days: int, *, allow_destroy: bool
-) -> Plan:
+) -> tuple[Plan, UsageReport | None]:
     """``settings.safety.refuseInUse`` for a saved plan: its hours looked up again, now.
 
     Only when its manifests are at hand (they hold the setting) and the refusal
-    could matter; the hours in the file are never trusted for it.
+    could matter; the hours in the file are never trusted for it. Also returns
+    the hours to show: those looked up now, else those the file recorded.
     """
+    recorded = saved_report(saved.document, saved.plan) if usage_days > 0 else None
     if saved.desired is None or allow_destroy or not saved.desired.settings.safety.refuse_in_use:
-        return plan
+        return plan, recorded
     if usage_days <= 0:
-        return unchecked_usage(plan)
+        return unchecked_usage(plan), None
     report = lookup_deactivated(client, plan, None, usage_days)
-    return with_usage(plan, report, refuse=True)
+    return with_usage(plan, report, refuse=True), report
 
 
 def live_problems(client: BeeboleClient, plan: Plan, current: dict[str, Entity | None]) -> Plan:

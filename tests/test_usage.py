@@ -13,7 +13,7 @@ import pytest
 
 from beeplan.client import BeeboleClient
 from beeplan.model import Ref
-from beeplan.render import plan_from_json
+from beeplan.render import plan_from_json, render_markdown, render_text
 from beeplan.sandbox.server import SandboxServer
 from beeplan.usage import (
     Job,
@@ -170,6 +170,57 @@ def test_a_job_that_never_finishes_ends_with_a_clear_message(
                strict=True)
 
 
+def test_apply_of_a_saved_plan_shows_the_hours_it_recorded(
+    run: Run, sandbox: SandboxServer, logged: Path, tmp_path: Path
+) -> None:
+    saved = tmp_path / "plan.json"
+    assert run("plan", logged, "-o", saved)[0] == 0
+    sandbox.reset_calls()
+    code, out, err = run("apply", saved, "--auto-approve", "--allow-destroy")
+    assert code == 0, out + err
+    proto = f"5.25 h in the last 90 days by 2 people, last {day(1)}"
+    assert f"Still in use (hours logged from {day(89)} to {day(0)}):" in out
+    assert f"  - deactivate subproject proto (Prototype): {proto}" in out
+    assert f"    - deactivate (subproject.deactivate)\n        {proto}" in out
+    assert "(12 on the hours export)" in out  # what the plan spent, as the file says
+    # Shown from the file (no refuseInUse): apply itself exports nothing.
+    assert sandbox.calls["time_entry.export"] == 0
+    assert "5 applied, 0 failed" in out
+
+
+def test_a_saved_plan_with_bad_hours_shows_none_of_them(
+    run: Run, logged: Path, tmp_path: Path
+) -> None:
+    saved = tmp_path / "plan.json"
+    assert run("plan", logged, "-o", saved)[0] == 0
+    doc = json.loads(saved.read_text())
+    for action in doc["actions"]:
+        if "usage" in action:
+            action["usage"]["last"] = "\x1b[31mnot a date"
+    saved.write_text(json.dumps(doc))
+    code, out, err = run("apply", saved, "--auto-approve", "--allow-destroy")
+    assert code == 0, out + err
+    assert "Still in use" not in out and "not a date" not in out
+
+
+def test_deactivations_past_the_job_cap_say_their_hours_are_unknown(
+    client: BeeboleClient, logged: Path
+) -> None:
+    plan, usage = plan_with_usage(client, load_manifests(logged), 2, None, 90,
+                                  UsageOptions(max_jobs=2))
+    # Four jobs (proto and web share their project's); the biggest two are kept.
+    assert usage is not None and usage.jobs == 2
+    assert sorted(usage.not_looked_up) == ["absence:vacation", "person:jane"]
+    text = render_text(plan, usage=usage)
+    assert "person jane (Jane Clark)\n    - deactivate (person.deactivate)\n" \
+        "        hours not looked up (see the warnings)\n" in text
+    assert text.count("hours not looked up (see the warnings)") == 2
+    assert "Warning: usage: 2 deactivated entities not looked up (more than 2 export jobs)" in text
+    markdown = render_markdown(plan, usage=usage)
+    assert markdown.count("hours not looked up (see the warnings)") == 2
+    assert markdown.count("not looked up (more than 2 export jobs)") == 1  # said once
+
+
 # -- the pure parts --------------------------------------------------------------------
 
 
@@ -250,6 +301,23 @@ def test_usage_lists_hours_per_entity_and_the_unused(
     assert "subproject,web," in out and out.splitlines()[0].startswith("kind,xid,id,name")
     code, out, _ = run("usage", logged, "--format", "markdown")
     assert "**No hours in the last 90 days**" in out and "| `project keep` | Kept | 4 h |" in out
+
+
+def test_usage_with_nothing_to_report_or_not_yet_created(
+    run: Run, sandbox: SandboxServer, logged: Path, tmp_path: Path
+) -> None:
+    empty = tmp_path / "groups.yaml"
+    empty.write_text("groups: [{xid: g, name: G}]\n")
+    code, out, err = run("usage", empty)
+    assert code == 0, err
+    assert "declare no company, project, subproject, task, absence type or person" in out
+    assert "Every managed" not in out and "Hours export" not in err
+    logged.write_text(logged.read_text().replace(
+        "absences:", "  - {xid: newbie, name: New Person, company: acme}\nabsences:"))
+    code, out, err = run("usage", logged, "--days", "1")
+    assert code == 0, err
+    assert "(1 day):" in out and "in the last 1 day (candidates" in out
+    assert "  -  not in the account\n" in out and "last not in" not in out
 
 
 def test_usage_refuses_past_todays_quota(

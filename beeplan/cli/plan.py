@@ -446,7 +446,7 @@ def apply_command(
         if saved is not None:
             # Safety, then the budget: a plan that cannot run today spends no re-reads.
             plan = saved_safety(client, saved, parallelism, allow_destroy=allow_destroy)
-            plan = workflow.saved_usage_safety(
+            plan, usage = workflow.saved_usage_safety(
                 client, saved, plan, usage_days, allow_destroy=allow_destroy
             )
             guard_safety(plan, allow_destroy=allow_destroy)

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..model import KINDS
+from ..model import KINDS, entity_key
 from ..planner import Action, Plan, plan_digest
 from ..safetext import printable
 from ..usage import EntityUsage, UsageReport, describe
@@ -128,6 +128,16 @@ def in_use(plan: Plan, usage: UsageReport | None) -> list[tuple[Action, EntityUs
             if found is not None and found.used:
                 out.append((action, found))
     return out
+
+
+def usage_detail(action: Action, usage: UsageReport | None) -> str | None:
+    """The line under a deactivation: its hours, or that they are unknown (none: no hours)."""
+    if usage is None or action.op != "deactivate":
+        return None
+    if entity_key(action.target) in usage.not_looked_up:
+        return "hours not looked up (see the warnings)"
+    found = usage.of(action.target)
+    return describe(found, usage.days) if found is not None and found.used else None
 
 
 def in_use_line(action: Action, found: EntityUsage, days: int) -> str:

@@ -9,7 +9,7 @@ longest lists of the summary (problems, hours, warnings), each cut said.
 from __future__ import annotations
 
 from ..planner import Plan
-from ..usage import UsageReport, describe
+from ..usage import UsageReport
 from .common import (
     SYMBOL,
     Budget,
@@ -24,6 +24,7 @@ from .common import (
     printable,
     summary_line,
     unmanaged_kinds_lines,
+    usage_detail,
 )
 
 MAX_CHARS = 60_000
@@ -100,9 +101,6 @@ def _render(
                 f"- {_escape(in_use_line(action, found, usage.days))}"
                 for action, found in still_used
             ], cap, "entities in use")
-        if usage is not None and usage.notes:
-            head.append("")
-            head += [f"> Hours: {_escape(note)}" for note in usage.notes]
     if budget is not None:
         head.append("")
         head.append(budget_line(budget))
@@ -142,9 +140,9 @@ def _render(
             prefix = {"+": "+", "-": "-", "~": "!", ">": "+"}[symbol]
             body.append(printable(f"{prefix}   {symbol} {action_line(action)}"))
             body += [printable(f"        {line}") for line in change_lines(action)]
-            found = usage.of(action.target) if usage and action.op == "deactivate" else None
-            if usage is not None and found is not None and found.used:
-                body.append(printable(f"        {describe(found, usage.days)}"))
+            detail = usage_detail(action, usage)
+            if detail is not None:
+                body.append(printable(f"        {detail}"))
     body_open, body_close = fence(body, "diff")
     tail_open = ["", "<details><summary>Details</summary>", "", body_open]
     tail_close = [body_close, "", "</details>", ""]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..planner import Plan
-from ..usage import UsageReport, describe
+from ..usage import UsageReport
 from .common import (
     SYMBOL,
     Budget,
@@ -19,6 +19,7 @@ from .common import (
     printable,
     summary_line,
     unmanaged_kinds_lines,
+    usage_detail,
 )
 
 COLOR = {"+": "green", "~": "yellow", ">": "cyan", "-": "red"}
@@ -68,9 +69,9 @@ def render_text(
                 out.append(paint(f"    {symbol} {action_line(action)}", symbol))
                 for line in change_lines(action):
                     out.append(printable(f"        {line}"))
-                found = usage.of(action.target) if usage and action.op == "deactivate" else None
-                if usage is not None and found is not None and found.used:
-                    out.append(printable(f"        {describe(found, usage.days)}"))
+                detail = usage_detail(action, usage)
+                if detail is not None:
+                    out.append(printable(f"        {detail}"))
         out.append("")
     if plan.unmanaged:
         why = "their kind is not managed" if plan.prune else "settings.prune: false"

@@ -8,9 +8,17 @@ import json
 from typing import Any
 
 from ..safetext import printable
-from ..usage import AccountUsage, Line, hours_text
+from ..usage import AccountUsage, Line, hours_text, last_days
 
 FORMATS = ("text", "markdown", "json", "csv")
+NOTHING = (
+    "The manifests declare no company, project, subproject, task, absence type or person: "
+    "no hours to report."
+)
+
+
+def _days(report: AccountUsage) -> str:
+    return f"{report.days} day{'' if report.days == 1 else 's'}"
 
 
 def render_usage(report: AccountUsage, fmt: str) -> str:
@@ -39,22 +47,25 @@ def _calls(report: AccountUsage) -> str:
 
 
 def _text(report: AccountUsage) -> str:
-    out = [f"Hours logged from {report.start} to {report.end} ({report.days} days):", ""]
+    out = [f"Hours logged from {report.start} to {report.end} ({_days(report)}):", ""]
     labels = [printable(f"{line.ref} ({line.name}){_state(line)}") for line in report.lines]
     width = min(max((len(label) for label in labels), default=0), 60)
     for label, line in zip(labels, report.lines, strict=True):
         hours, people, last = _figures(line)
-        out.append(f"  {label:<{width}}  {hours:>10}  {people:>10}  last {last}")
+        last = last if line.active is None or line.usage is None else f"last {last}"
+        out.append(f"  {label:<{width}}  {hours:>10}  {people:>10}  {last}")
     out.append("")
     unused = report.unused
-    if unused:
+    if not report.lines:
+        out.append(NOTHING)
+    elif unused:
         out.append(
             f"{len(unused)} managed active entit{'y has' if len(unused) == 1 else 'ies have'} "
-            f"no hours in the last {report.days} days (candidates to deactivate):"
+            f"no hours in {last_days(report.days)} (candidates to deactivate):"
         )
         out += [printable(f"  - {line.ref} ({line.name})") for line in unused]
-    else:
-        out.append(f"Every managed active entity has hours in the last {report.days} days.")
+    elif any(line.active and line.usage is not None for line in report.lines):
+        out.append(f"Every managed active entity has hours in {last_days(report.days)}.")
     out.append("")
     out += [f"Note: {note}" for note in report.notes]
     out.append(_calls(report))
@@ -69,19 +80,21 @@ def _markdown(report: AccountUsage) -> str:
     out = [
         "### beeplan usage",
         "",
-        f"Hours logged from {report.start} to {report.end} ({report.days} days).",
+        f"Hours logged from {report.start} to {report.end} ({_days(report)}).",
         "",
-        "| entity | name | hours | people | last entry |",
-        "|---|---|---:|---:|---|",
     ]
+    if report.lines:
+        out += ["| entity | name | hours | people | last entry |", "|---|---|---:|---:|---|"]
     for line in report.lines:
         hours, people, last = _figures(line)
         name = _escape(line.name) + (" *(inactive)*" if line.active is False else "")
         out.append(f"| `{line.ref}` | {name} | {hours} | {people} | {last} |")
     out.append("")
     unused = report.unused
+    if not report.lines:
+        out += [NOTHING, ""]
     if unused:
-        out.append(f"**No hours in the last {report.days} days** (candidates to deactivate):")
+        out.append(f"**No hours in {last_days(report.days)}** (candidates to deactivate):")
         out += [f"- `{line.ref}` ({_escape(line.name)})" for line in unused]
         out.append("")
     out += [f"> {_escape(note)}" for note in report.notes]
