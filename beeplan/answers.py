@@ -126,13 +126,23 @@ def _list(
 
 
 def _numbers(obj: Mapping[str, Any], where: str, depth: int = 0) -> str | None:
-    """Every ``id`` and ``count`` beeplan turns into a number, at any depth, is one."""
+    """Every ``id`` and ``count`` beeplan turns into a number, at any depth, is one;
+    every ``name`` a string, ``active`` a boolean, ``xid`` a string or number."""
     if depth > 64:
         return f"{where} is nested too deeply"
     if "id" in obj and not is_id(obj["id"]):
         return f'{where}.id is not an id: {_short(obj["id"])}'
     if "count" in obj and not is_id(obj["count"]):
         return f'{where}.count is not a count: {_short(obj["count"])}'
+    # The fields a plan compares: a name of 5 or an "active" of "false" would
+    # otherwise be read as "5" and as active, and planned against.
+    if "name" in obj and not isinstance(obj["name"], str):
+        return f'{where}.name is not a string: {_short(obj["name"])}'
+    if "active" in obj and not isinstance(obj["active"], bool):
+        return f'{where}.active is not true or false: {_short(obj["active"])}'
+    xid = obj.get("xid")
+    if xid is not None and (isinstance(xid, bool) or not isinstance(xid, (str, int))):
+        return f"{where}.xid is not an xid: {_short(xid)}"
     for name, value in obj.items():
         if isinstance(value, Mapping):
             found = _numbers(value, f"{where}.{name}", depth + 1)

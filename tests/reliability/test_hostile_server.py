@@ -302,6 +302,36 @@ def test_apply_counts_no_hostile_write_as_applied(
     assert writes_at(sandbox) == 4  # 4 creates, each made once
 
 
+@pytest.mark.parametrize(("field", "value", "reason"), [
+    ("name", 5, "companies[0].name is not a string: 5"),
+    ("name", None, "companies[0].name is not a string: None"),
+    ("active", "false", "companies[0].active is not true or false: 'false'"),
+    ("xid", {"x": 1}, "companies[0].xid is not an xid"),
+])
+def test_plan_refuses_fields_of_the_wrong_type(
+    field: str, value: Any, reason: str, beeplan: Run, sandbox: SandboxServer, env: None,
+    tmp_path: Path,
+) -> None:
+    """Not only ids: a name that is not a string or an "active" of "false" would be read
+    as the name "5" or as active, and planned against (an update, or no change at all)."""
+    (tmp_path / "org.yaml").write_text(MANIFEST)
+    company = {"id": 12, "xid": "hc", "name": "Hostile Co", "active": True, field: value}
+
+    def answer(handler: BaseHTTPRequestHandler, request: dict[str, Any]) -> None:
+        send(handler, json.dumps({"status": "ok", "companies": [company]}).encode())
+
+    hostile = serve(sandbox, lambda service: service == "company.list", answer)
+    try:
+        code, out, err = beeplan("plan", tmp_path / "org.yaml", "--endpoint", hostile.url,
+                                 token=sandbox.token)
+    finally:
+        hostile.shutdown()
+        hostile.server_close()
+    assert_one_line_failure(code, err, reason)
+    assert "company.list" in err and out == ""
+    assert hostile.hostile_calls == 1
+
+
 def test_a_lost_create_answered_with_garbage_is_checked_by_xid_not_duplicated(
     beeplan: Run, sandbox: SandboxServer, env: None, tmp_path: Path
 ) -> None:
