@@ -118,11 +118,12 @@ class _Server(ThreadedWSGIServer):
 
     def __init__(self, host: str, port: int, app: Any, *, max_connections: int,
                  request_deadline: float):
-        super().__init__(host, port, app, _QuietHandler)
+        # Set before binding: a port in use makes werkzeug call server_close() at once.
         self.slots = threading.BoundedSemaphore(max_connections)
         self.request_deadline = request_deadline
         self.deadlines = _Deadlines()
         self.refused = 0
+        super().__init__(host, port, app, _QuietHandler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self.slots.acquire(blocking=False):

@@ -135,3 +135,19 @@ def test_connections_past_the_cap_are_answered_503_without_a_thread() -> None:
         time.sleep(0.2)
         with BeeboleClient(server.url, server.token, ledger=False) as client:
             assert client.call("company.list")["status"] == "ok"
+
+
+def test_sandbox_serve_on_a_port_in_use_is_a_clear_error(cli_main: Run, tmp_path: Path) -> None:
+    """A port another program holds: one error line, not a traceback from closing a
+    server that never bound."""
+    taken = socket.create_server(("127.0.0.1", 0))
+    try:
+        port = taken.getsockname()[1]
+        code, _, err = cli_main("sandbox", "serve", "--db", tmp_path / "demo.db",
+                                "--port", str(port))
+    finally:
+        taken.close()
+    assert code == 1, err
+    assert f"{port} is in use" in err  # werkzeug's own message
+    assert "Traceback" not in err and "AttributeError" not in err
+    assert not (tmp_path / "demo.db.token").exists()
