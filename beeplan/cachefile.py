@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import os
+import stat
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,16 +83,23 @@ _THREAD_LOCK = threading.RLock()
 
 
 def read_json(path: Path) -> Any:
-    """The decoded file; FileNotFoundError when there is none, ValueError when not JSON."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    """The decoded file; FileNotFoundError when there is none, ValueError when not JSON.
+
+    Not a regular file (a directory, a symlink, a FIFO) is ValueError too: set
+    aside like a bad file, else every process would count from zero, never saving.
+    """
+    info = os.lstat(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError("not a regular file")
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     with os.fdopen(fd, "rb") as file:
         data = file.read(MAX_CACHE_FILE + 1)
     if len(data) > MAX_CACHE_FILE:
         raise ValueError(f"over {MAX_CACHE_FILE} bytes")
     try:
         return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, RecursionError) as exc:
-        raise ValueError(str(exc)) from None
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise ValueError(f"not JSON: {exc}") from None
 
 
 def write_json(path: Path, data: Any, indent: int | None = None) -> None:

@@ -183,7 +183,7 @@ class Ledger:
         except FileNotFoundError:
             return 0, 0
         except ValueError as exc:
-            cachefile.set_aside(self.path, "quota ledger", f"not JSON: {exc}")
+            cachefile.set_aside(self.path, "quota ledger", str(exc))
             return 0, 0
         problem = _ledger_problem(data)
         if problem:

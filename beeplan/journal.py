@@ -64,7 +64,7 @@ class Journal:
         except FileNotFoundError:
             return set()
         except ValueError as exc:
-            cachefile.set_aside(self.path, "journal", f"not JSON: {exc}")
+            cachefile.set_aside(self.path, "journal", str(exc))
             return set()
         owed = data.get("owed") if isinstance(data, dict) else None
         if not isinstance(owed, list) or not all(isinstance(k, str) for k in owed):

@@ -201,6 +201,32 @@ def test_a_ledger_or_journal_of_the_wrong_shape_is_set_aside_with_a_warning(
     assert json.loads(ledger_path(sandbox.token).read_text())["requests"] == spent
 
 
+@pytest.mark.parametrize("shape", ["directory", "symlink", "dangling-symlink"])
+def test_a_ledger_or_journal_that_is_not_a_regular_file_is_set_aside(
+    shape: str, run: Run, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """Else every run would warn it cannot save, and count its quota from zero."""
+    target = tmp_path / "elsewhere.json"
+    target.write_text('{"owed": []}')
+    for path in (ledger_path(sandbox.token), journal_path(sandbox.token)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if shape == "directory":
+            path.mkdir()
+        else:
+            path.symlink_to(target if shape == "symlink" else tmp_path / "nowhere")
+    code, out, err = run("plan", "examples/acme")
+    assert code == 0, err
+    assert "Traceback" not in err and "could not" not in err, err
+    assert err.count("is not one beeplan wrote (not a regular file)") == 2, err
+    ledger = ledger_path(sandbox.token)
+    assert ledger.with_name(ledger.name + ".bad").is_symlink() == (shape != "directory")
+    assert json.loads(ledger.read_text())["requests"] == sum(sandbox.calls.values())
+    assert target.read_text() == '{"owed": []}'  # a symlink's target is never written
+    code, out, err = run("plan", "examples/acme")  # the next run counts on from there
+    assert code == 0 and "not one beeplan wrote" not in err, err
+    assert json.loads(ledger.read_text())["requests"] == sum(sandbox.calls.values())
+
+
 def test_cache_files_are_private_and_no_temporary_file_is_left(
     run: Run, sandbox: SandboxServer
 ) -> None:
