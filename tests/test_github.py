@@ -232,6 +232,12 @@ def test_docs_describe_the_plan_format_beside_the_schema() -> None:
         assert key in schema["properties"] or key in json.dumps(schema), key
         assert f"`{key}`" in text, key
     assert "schemas/plan.schema.json" in text
+    # Every key the schema defines, top level and per action, is named on the page.
+    action = schema["properties"]["actions"]["items"]
+    if "$ref" in action:
+        action = schema["$defs"][action["$ref"].rsplit("/", 1)[1]]
+    for key in [*schema["properties"], *action["properties"]]:
+        assert f"`{key}`" in text, key
 
 
 
