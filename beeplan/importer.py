@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from .errors import BeeplanError
+from .manifest import manifest_files as set_files  # the loader's rule of what a set holds
 from .model import Entity, Index, Ref, State
 
 # The manifest's relation keys and the model's flattened relations behind each.
@@ -370,7 +371,7 @@ def written_by_import(path: Path) -> bool:
 @dataclass(frozen=True)
 class WriteOutcome:
     removed: tuple[str, ...]  # files an earlier import wrote that this one no longer does
-    kept: tuple[str, ...]  # YAML files import did not write: left alone, part of the set
+    kept: tuple[str, ...]  # other files of the set (relative paths): left alone, still loaded
 
 
 def write_set(out_dir: Path, files: Mapping[str, str]) -> WriteOutcome:
@@ -394,8 +395,22 @@ def write_set(out_dir: Path, files: Mapping[str, str]) -> WriteOutcome:
         (out_dir / name).unlink()
     for name, text in files.items():
         (out_dir / name).write_text(text, encoding="utf-8")
-    kept = tuple(p.name for p in yaml_files if p.name not in ours and p.name not in files)
-    return WriteOutcome(removed, kept)
+    return WriteOutcome(removed, _others_in_set(out_dir, files))
+
+
+def _others_in_set(out_dir: Path, files: Mapping[str, str]) -> tuple[str, ...]:
+    """The set's files this import did not just write, subdirectories included.
+
+    They load with the rest (a hand-written settings.yaml, a copy of an old
+    import in a subdirectory), so the first plan may differ: the user must
+    hear of each one, not only those beside the written files.
+    """
+    found = []
+    for path in set_files(out_dir):
+        name = path.relative_to(out_dir).as_posix()
+        if name not in files:
+            found.append(name)
+    return tuple(found)
 
 
 def render_file(doc: Mapping[str, Any]) -> str:

@@ -99,14 +99,18 @@ def test_force_replaces_only_what_import_wrote(
     assert run("import", "-o", out, "--force")[0] == 0
     stale = out / "globex.yaml"  # what an earlier import wrote for a company since gone
     stale.write_text((out / "acme.yaml").read_text().replace("acme", "globex"))
+    # A file in a subdirectory loads with the set too, so it is named as well.
+    (out / "extra").mkdir()
+    (out / "extra" / "tasks.yaml").write_text("tasks: []\n")
 
     code, text, err = run("import", "-o", out, "--force")
     assert code == 0, err
     assert (out / "settings.yaml").read_text() == settings
     assert not stale.exists()
     assert "Removed 1 file(s) an earlier import wrote: globex.yaml" in text
-    assert "Kept 1 YAML file(s) import did not write; they are part of the set: settings.yaml" \
-        in text
+    assert ("Kept 2 YAML file(s) import did not write; they are part of the set: "
+            "extra/tasks.yaml, settings.yaml") in text
+    assert (out / "extra" / "tasks.yaml").exists()
     code, text, _ = run("plan", out, "--detailed-exitcode")
     assert code == 0 and "No changes" in text
 
