@@ -115,8 +115,16 @@ def test_turning_prune_on_is_a_change_and_says_what_it_does(run: Run, tmp_path: 
     assert "No entity changes between the two sets." in out
     doc = json.loads(run("diff", ACME, new, "--format", "json")[1])
     assert doc["settings_changes"][0] == "~ settings.prune: false -> true"
+    assert doc["changes_present"] is True  # as --detailed-exitcode says
     md = run("diff", ACME, new, "--format", "markdown")[1]
     assert "**Settings change**" in md
+    # diff sees no account: it never claims the account matches.
+    assert "account matches" not in md and "**No entity changes between the two sets.**" in md
+    assert f"entities are in {ACME} only; apply leaves them alone" in md
+    assert "live entities are not in the manifests" not in md
+    same = run("diff", ACME, ACME, "--format", "markdown")[1]
+    assert "**No changes between the two sets.**" in same and "account matches" not in same
+    assert json.loads(run("diff", ACME, ACME, "--format", "json")[1])["changes_present"] is False
 
 
 def test_settings_safety_change_is_a_change(run: Run, tmp_path: Path) -> None:

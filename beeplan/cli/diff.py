@@ -21,6 +21,13 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _same(changed: bool) -> str:
+    """What an empty offline plan means: settings or keys may still have changed."""
+    if changed:
+        return "No entity changes between the two sets."
+    return "No changes between the two sets."
+
+
 @click.command(
     "diff",
     epilog="""\b
@@ -52,6 +59,8 @@ def diff_command(old_path: Path, new_path: Path, fmt: str, detailed_exitcode: bo
         doc = plan_document(plan)
         doc.pop("fingerprints", None)
         doc.pop("read_relations", None)
+        # A settings change or a key no longer managed is a change too (exit 2).
+        doc["changes_present"] = found.changed
         doc["settings_changes"] = list(found.settings)
         doc["no_longer_managed"] = [
             {"kind": r.entity.kind, "entity": r.entity.ref.label, "name": r.entity.name,
@@ -61,6 +70,13 @@ def diff_command(old_path: Path, new_path: Path, fmt: str, detailed_exitcode: bo
         click.echo(json.dumps({"old": str(old_path), "new": str(new_path), **doc}, indent=2))
     elif fmt == "markdown":
         text = render_markdown(plan, title=f"beeplan diff {old_path} → {new_path}")
+        # diff sees no account: say what differs between the two sets instead.
+        text = text.replace(
+            "**No changes.** The account matches the manifests.", f"**{_same(found.changed)}**"
+        ).replace(
+            "live entities are not in the manifests (left alone)",
+            f"entities are in {_md(str(old_path))} only; apply leaves them alone",
+        )
         extra: list[str] = []
         if found.settings:
             extra += ["", "**Settings change**", ""]
@@ -71,10 +87,9 @@ def diff_command(old_path: Path, new_path: Path, fmt: str, detailed_exitcode: bo
         click.echo(text.rstrip("\n") + "\n" + "\n".join(extra) + ("\n" if extra else ""), nl=False)
     else:
         text = render_text(plan, color=use_color(sys.stdout.isatty()))
-        same = "No changes between the two sets."
-        if found.changed:
-            same = "No entity changes between the two sets."
-        text = text.replace("No changes. The account matches the manifests.", same).replace(
+        text = text.replace(
+            "No changes. The account matches the manifests.", _same(found.changed)
+        ).replace(
             "beeplan will make these API calls:", f"Changes from {old_path} to {new_path}:"
         )
         text = text.replace(
