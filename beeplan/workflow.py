@@ -166,23 +166,24 @@ def budget_of(client: BeeboleClient, plan: Plan, usage: UsageReport | None = Non
 def is_plan_file(path: Path) -> bool:
     """Whether ``apply`` was given a saved plan rather than manifests.
 
-    .yaml/.yml are manifests (JSON syntax is YAML too). Otherwise the content
-    decides: a JSON object with ``format_version`` is a plan, one with the
-    manifests' top-level keys (and no format_version) is a manifest. What is
-    neither is a plan if named .json (apply then says what is wrong with it),
-    else manifests.
+    The content decides first: a JSON object with ``format_version`` is a
+    plan whatever its name (``plan -o plan.yaml`` writes one), since no
+    manifest may hold that key. Other .yaml/.yml files are manifests (JSON
+    syntax is YAML too). Otherwise a JSON object with the manifests'
+    top-level keys is a manifest; what is neither is a plan if named .json
+    (apply then says what is wrong with it), else manifests.
     """
     if not path.is_file():
         return False
     suffix = path.suffix.lower()
-    if suffix in (".yaml", ".yml"):
-        return False
     try:
         document = json.loads(path.read_bytes())
     except (OSError, ValueError, RecursionError):  # hostile nesting: the plan loader says so
         return suffix == ".json"
     if isinstance(document, dict) and "format_version" in document:
         return True
+    if suffix in (".yaml", ".yml"):
+        return False
     if isinstance(document, dict) and document.keys() & _MANIFEST_KEYS:
         return False
     return suffix == ".json"

@@ -46,6 +46,15 @@ def test_a_saved_plan_is_recognised_by_its_content_whatever_its_name(
     status, out, err = run("apply", saved, "--auto-approve")
     assert status == 0, err
     assert "1 applied, 0 failed" in out
+    # Even named .yaml: plan -o writes it and invites applying it, so apply reads a plan.
+    manifest.write_text("companies:\n  - {xid: acme, name: Acme Two}\n")
+    saved = tmp_path / "plan.yaml"
+    status, out, err = run("plan", manifest, "-o", saved)
+    assert status == 0, err
+    assert f"beeplan apply {saved}" in out + err
+    status, out, err = run("apply", saved, "--auto-approve")
+    assert status == 0, err
+    assert "1 applied, 0 failed" in out and "company.update" in out
 
 
 def test_a_seed_file_that_is_not_utf8_is_a_clear_error(tmp_path: Path, cli_main: Run) -> None:
