@@ -77,6 +77,13 @@ def test_a_hundred_thousand_errors_print_a_hundred_lines_and_a_count(
     assert lines[0] == "Error: 99,999 errors in the manifests:"
     assert len(lines) == 102
     assert lines[-1].strip().startswith("... and 99,899 more errors")
+    # In a workflow too: 100 annotations and one that counts the rest, not 99,999.
+    status, out, _ = cli_main("validate", path, "--format", "github")
+    assert status == 1
+    rows = out.splitlines()
+    assert len(rows) == 101 and all(r.startswith("::error ") for r in rows)
+    assert rows[-1].endswith("... and 99,899 more errors (the first 100 are annotated: fix them "
+                             "and run again)")
 
 
 def test_a_tab_indentation_says_to_indent_with_spaces(tmp_path: Path, cli_main: Run) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..annotations import from_problems, problem_json, workflow_command
+from ..annotations import Annotation, from_problems, problem_json, workflow_command
 from ..errors import ExitStatus, ManifestError, Problem, warning_lines
 from ..manifest import load
 
@@ -84,7 +84,14 @@ def _report(
     counts: dict[str, int] | None,
 ) -> str:
     if fmt == "github":
-        found = from_problems(errors) + from_problems(warnings, level="warning")
+        # GitHub shows a few annotations per step: 100,000 lines would only bury the log.
+        cap = ManifestError.MAX_SHOWN
+        found = from_problems(errors[:cap]) + from_problems(warnings[:cap], level="warning")
+        for rest, level, what in ((len(errors) - cap, "error", "errors"),
+                                  (len(warnings) - cap, "warning", "warnings")):
+            if rest > 0:
+                found.append(Annotation(f"... and {rest:,} more {what} (the first {cap} are "
+                                        "annotated: fix them and run again)", level=level))
         return "".join(workflow_command(a) + "\n" for a in found)
     doc = {
         "valid": not errors,
