@@ -102,8 +102,10 @@ class Inputs:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Inputs:
         def get(name: str, default: str = "") -> str:
-            key = "INPUT_" + name.upper().replace("-", "_")
-            return env.get(key, "").strip() or default
+            # action.yml passes INPUT_PLAN_FILE; GitHub's own INPUT_PLAN-FILE (as it
+            # sets them for JavaScript actions) is read too.
+            keys = ("INPUT_" + name.upper().replace("-", "_"), "INPUT_" + name.upper())
+            return next((env[k].strip() for k in keys if env.get(k, "").strip()), default)
 
         command = get("command", "plan")
         if command not in COMMANDS:

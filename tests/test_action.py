@@ -142,6 +142,15 @@ def test_the_install_step_skips_or_makes_a_venv() -> None:
     assert '"skip"' in install
 
 
+def test_inputs_are_read_as_action_yml_passes_them_and_as_github_names_them() -> None:
+    ours = Inputs.from_env({"INPUT_COMMAND": "plan", "INPUT_PLAN_FILE": "a.json",
+                            "INPUT_BASE_PATH": "b"})
+    githubs = Inputs.from_env({"INPUT_COMMAND": "plan", "INPUT_PLAN-FILE": "a.json",
+                               "INPUT_BASE-PATH": "b"})
+    assert ours == githubs and ours.plan_file == "a.json" and ours.base_path == "b"
+    assert Inputs.from_env({}).command == "plan" and Inputs.from_env({}).path == "manifests"
+
+
 def test_command_lines_per_input() -> None:
     assert command_line(Inputs("check", "m", base="origin/main")).argv == (
         "check", "m", "--format", "markdown", "--changed-since", "origin/main")
