@@ -368,8 +368,10 @@ def test_budgeted_check_writes_markdown_and_the_job_summary(
     assert summary.read_text().strip() == out.strip()
     # --format json: one JSON plan on stdout, the coverage on stderr.
     code, out, err = _run(capsys, "check", "m", "--format", "json", *budget)
-    assert code == 2 and json.loads(out)["changes_present"] is True
-    assert "Coverage:" in err
+    doc = json.loads(out)
+    assert code == 2 and doc["changes_present"] is True and "Coverage:" in err
+    # Only part of the account was compared: not a complete plan, and it says why.
+    assert doc["complete"] is False and doc["incomplete_reasons"][-1].startswith("budgeted: ")
     # --summary with text output: text in the log, Markdown in the summary.
     summary.unlink()
     code, out, _ = _run(capsys, "check", "m", "--summary", *budget)

@@ -343,7 +343,9 @@ def _budgeted_check(
         budget = budget_of(client, run.plan)
     coverage = coverage_lines(run, max_calls)
     if fmt == "json":
-        click.echo(plan_to_json(run.plan, budget, endpoint), nl=False)
+        partial = (f"budgeted: only the {run.verified} of {run.total} units verified in this "
+                   f"run were compared (--max-calls {max_calls})")
+        click.echo(plan_to_json(run.plan, budget, endpoint, partial=partial), nl=False)
         for line in coverage:  # stdout stays one JSON document
             click.echo(line, err=True)
     elif fmt == "markdown":

@@ -47,7 +47,10 @@ def plan_document(
     budget: Budget | None = None,
     endpoint: str | None = None,
     usage: UsageReport | None = None,
+    partial: str = "",
 ) -> dict[str, Any]:
+    """``partial``: why the plan compared only part of the account (a budgeted check)."""
+    reasons = incomplete_reasons(plan) + ([partial] if partial else [])
     doc: dict[str, Any] = {
         "format_version": PLAN_FORMAT_VERSION,
         "beeplan_version": __version__,
@@ -55,8 +58,8 @@ def plan_document(
         "plan_digest": plan_digest(plan),
         "changes_present": not plan.empty,
         "applyable": not plan.empty and not plan.problems,
-        "complete": not incomplete_reasons(plan),
-        "incomplete_reasons": incomplete_reasons(plan),
+        "complete": not reasons,
+        "incomplete_reasons": reasons,
         "summary": plan.counts(),
         "calls": {
             "read": plan.read_calls,
@@ -172,8 +175,9 @@ def plan_to_json(
     budget: Budget | None = None,
     endpoint: str | None = None,
     usage: UsageReport | None = None,
+    partial: str = "",
 ) -> str:
-    doc = plan_document(plan, budget, endpoint, usage)
+    doc = plan_document(plan, budget, endpoint, usage, partial)
     return json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
 
 
