@@ -399,12 +399,14 @@ def lookup(
     progress: ProgressFn | None = None,
     today: date | None = None,
     strict: bool = False,
+    reserve: int = 0,
 ) -> UsageReport:
     """Hours on ``targets`` over the last ``days`` days.
 
     Not strict (plan): an export that fails or times out, or a quota too low
     to start, becomes a note and the entities are listed as not looked up;
-    the plan is still made. Strict (``beeplan usage``): it raises.
+    the plan is still made. Strict (``beeplan usage``): it raises. ``reserve``:
+    calls of today's quota the export must leave (those applying the plan takes).
     """
     start, end = period(days, today)
     report = UsageReport(days, start, end)
@@ -422,10 +424,11 @@ def lookup(
     expected, _ = estimate_calls(len(jobs), policy)
     left = client.remaining_today()
     looked_up = [m for job in jobs for m in job.members]
-    if expected > left:
+    if expected > left - reserve:
+        kept = f" and {reserve} are kept to apply the plan" if reserve else ""
         message = (
             f"hours not looked up: the export needs about {expected} API calls, "
-            f"{left} are left today"
+            f"{left} are left today{kept}"
         )
         if strict:
             raise UsageError(message)
@@ -517,6 +520,8 @@ def lookup_deactivated(
         max_jobs=options.max_jobs,
         policy=options.policy,
         progress=options.progress,
+        # Hours are worth knowing, not worth a plan that can no longer be applied today.
+        reserve=len(plan.actions),
     )
 
 

@@ -334,6 +334,25 @@ def test_usage_refuses_past_todays_quota(
     assert sandbox.calls["time_entry.export"] == 0
 
 
+def test_plan_keeps_the_calls_its_apply_needs(
+    run: Run, sandbox: SandboxServer, logged: Path
+) -> None:
+    sandbox.reset_calls()
+    assert run("plan", logged, "--usage-days", "0")[0] == 0
+    reads = sum(sandbox.calls.values())
+    # After reading, 10 left: the export (4 jobs, about 8 calls) would fit, but not with
+    # the 5 deactivations applied after it.
+    with BeeboleClient(sandbox.url, sandbox.token) as filler:
+        filler.ledger.add(filler.remaining_today() - reads - 10, 0)
+    sandbox.reset_calls()
+    code, out, err = run("plan", logged)
+    assert code == 0, err
+    assert "Warning: usage: hours not looked up: the export needs about 8 API calls, 10 are " \
+        "left today and 5 are kept to apply the plan" in out
+    assert sandbox.calls["time_entry.export"] == 0
+    assert "10 of 4000 left today" in out
+
+
 def test_a_failed_export_job_is_said_plainly(
     run: Run, sandbox: SandboxServer, logged: Path
 ) -> None:
