@@ -30,7 +30,7 @@ from typing import Any, Protocol, TypeGuard
 
 from .client import BeeboleClient
 from .errors import ApiError, BeeplanError, TransportError
-from .model import Index, Ref, State, entity_key
+from .model import Index, Located, Ref, State, entity_key
 from .planner import Plan
 
 log = logging.getLogger("beeplan.usage")
@@ -575,12 +575,16 @@ def _iso_date(value: Any) -> str | None:
         return None
 
 
-def with_usage(plan: Plan, report: UsageReport, refuse: bool = False) -> Plan:
+def with_usage(
+    plan: Plan, report: UsageReport, refuse: bool = False, declared: State | None = None
+) -> Plan:
     """The plan with the lookup's calls in its reading cost, and its warnings or refusals.
 
     ``refuse`` (``settings.safety.refuseInUse``): deactivating an entity with
     hours in the period, or one whose hours could not be looked up, needs
-    ``--allow-destroy``. Otherwise it is a warning.
+    ``--allow-destroy``. Otherwise it is a warning. ``declared`` (the
+    manifests): the message sits on the line of the first such entity declared
+    there, for annotations in a pull request.
     """
     used = [ref for ref in deactivated(plan) if (u := report.of(ref)) is not None and u.used]
     unknown = [ref for ref in deactivated(plan) if entity_key(ref) in report.not_looked_up]
@@ -592,10 +596,14 @@ def with_usage(plan: Plan, report: UsageReport, refuse: bool = False) -> Plan:
             f"in {last_days(report.days)} ({', '.join(str(r) for r in used[:5])}"
             f"{' ...' if len(used) > 5 else ''})"
         )
+        sources = {entity_key(e.ref): e.source for e in declared.entities} if declared else {}
+        source = next((s for ref in used if (s := sources.get(entity_key(ref)))), None)
         if refuse:
-            violations.append(f"{what}; settings.safety.refuseInUse is on")
+            violations.append(Located(f"{what}; settings.safety.refuseInUse is on", source))
         else:
-            warnings.append(f"{what}: time can no longer be logged there once deactivated")
+            warnings.append(
+                Located(f"{what}: time can no longer be logged there once deactivated", source)
+            )
     if unknown and refuse:
         violations.append(
             f"the hours of {len(unknown)} deactivated entit{'y' if len(unknown) == 1 else 'ies'} "

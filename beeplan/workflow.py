@@ -150,7 +150,7 @@ def plan_with_usage(
     if usage_days <= 0:
         return (unchecked_usage(plan) if refuse else plan), None
     report = lookup_deactivated(client, plan, live, usage_days, usage_options)
-    return with_usage(plan, report, refuse), report
+    return with_usage(plan, report, refuse, desired), report
 
 
 def budget_of(client: BeeboleClient, plan: Plan, usage: UsageReport | None = None) -> Budget:
@@ -292,7 +292,7 @@ def saved_usage_safety(
     if usage_days <= 0:
         return unchecked_usage(plan), None
     report = lookup_deactivated(client, plan, None, usage_days)
-    return with_usage(plan, report, refuse=True), report
+    return with_usage(plan, report, refuse=True, declared=saved.desired), report
 
 
 def live_problems(client: BeeboleClient, plan: Plan, current: dict[str, Entity | None]) -> Plan:

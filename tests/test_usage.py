@@ -387,6 +387,21 @@ def test_refuse_in_use_needs_allow_destroy(
     assert client.call("subproject.get", xid="proto")["subproject"]["active"] is False
 
 
+def test_in_use_warning_and_refusal_sit_on_a_manifest_line(
+    run: Run, logged: Path
+) -> None:
+    code, out, err = run("plan", logged, "--format", "github")
+    assert code == 0, err
+    # proto, the first deactivation with hours, is declared on line 8.
+    assert f"::warning file={logged},line=8,title=beeplan::3 deactivated entities have " \
+        "hours in the last 90 days" in out
+    logged.write_text("settings: {safety: {refuseInUse: true}}\n" + logged.read_text())
+    code, out, err = run("plan", logged, "--format", "github")
+    assert code == 0, err
+    assert f"::error file={logged},line=9,title=beeplan::refused without --allow-destroy: " \
+        "3 deactivated entities have hours" in out
+
+
 def test_refuse_in_use_is_a_boolean(cli_main: Run, tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     path.write_text("settings:\n  safety:\n    refuseInUse: maybe\n")
