@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from .errors import BeeplanError
+from .errors import BeeplanError, ManifestError
 from .manifest import manifest_files as set_files  # the loader's rule of what a set holds
 from .model import Entity, Index, Ref, State
 
@@ -333,7 +333,8 @@ class _Writer:
         for company in self.by_kind.get("company", []):
             base = _slug(company.ref.xid) if company.ref.xid else f"company-{company.ref.id}"
             name, n = base, 2
-            while name in used or name in ("groups", "tasks", "people", "absences"):
+            while name in used or name in ("groups", "tasks", "people", "absences", "settings",
+                                           "account"):
                 name, n = f"{base}-{n}", n + 1
             used.add(name)
             out[f"{name}.yaml"] = self.company_file(company)
@@ -344,6 +345,10 @@ class _Writer:
             items = [self.entity(e, "company") for e in self.by_kind.get(kind, [])]
             if items:
                 out[f"{plural}.yaml"] = {plural: items}
+        if not out:
+            # An empty account (or one with only inactive entities) is still a set that
+            # loads: the first plan of the result must show no changes, not "no files".
+            return {"account.yaml": HEADER + "# The account held nothing to write.\n"}
         return {name: render_file(doc) for name, doc in sorted(out.items())}
 
 
@@ -405,8 +410,12 @@ def _others_in_set(out_dir: Path, files: Mapping[str, str]) -> tuple[str, ...]:
     import in a subdirectory), so the first plan may differ: the user must
     hear of each one, not only those beside the written files.
     """
+    try:
+        paths = set_files(out_dir)
+    except ManifestError:  # nothing there: an empty account writes no file
+        return ()
     found = []
-    for path in set_files(out_dir):
+    for path in paths:
         name = path.relative_to(out_dir).as_posix()
         if name not in files:
             found.append(name)

@@ -123,6 +123,27 @@ def test_force_replaces_only_what_import_wrote(
     assert (out / "acme.yaml").read_text() == mine
 
 
+def test_an_empty_account_imports_to_a_set_that_plans_no_changes(
+    run: Run, client: BeeboleClient, tmp_path: Path
+) -> None:
+    out = tmp_path / "m"
+    code, text, err = run("import", "-o", out)
+    assert code == 0, err
+    assert "Imported nothing" in text
+    code, text, err = run("plan", out, "--detailed-exitcode")
+    assert code == 0, text + err
+    assert "No changes" in text
+    # A company whose xid is 'settings' does not take the name of a hand-written settings.yaml.
+    client.call("company.create", company={"xid": "settings", "name": "Settings Inc"})
+    (out / "settings.yaml").write_text("settings:\n  prune: false\n")
+    code, text, err = run("import", "-o", out, "--force")
+    assert code == 0, err
+    assert "Removed 1 file(s) an earlier import wrote: account.yaml" in text
+    assert "xid: settings" in (out / "settings-2.yaml").read_text()
+    code, text, err = run("plan", out, "--detailed-exitcode")
+    assert code == 0 and "No changes" in text, text + err
+
+
 @pytest.mark.parametrize("case", sorted(WARNINGS.iterdir()), ids=lambda p: p.name)
 def test_duplicate_sibling_names_are_warnings(case: Path, cli_main: Run) -> None:
     header = (case / "expect.txt") if case.is_dir() else case
