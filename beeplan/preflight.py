@@ -208,11 +208,14 @@ def replacements(
             continue
         keep = f"xid {old.ref.xid!r}" if old.ref.xid is not None else f"`id: {old.ref.id}`"
         gone = "deleted" if action.op == "delete" else "deactivated"
+        # Groups log no time; deleting one drops what it was assigned to.
+        lost = ("its assignments and exclusive memberships go with it" if action.op == "delete"
+                else "its time entries stay on the old one")
         out.append(
             Located(
                 f"{new.kind} {new.ref.label}{_where(new)} replaces {_who(old)}: a new "
                 f"{KINDS[new.kind].kind} named {new.name!r} is created under the same parent and "
-                f"the old one {gone}; its time entries stay on the old one. If you meant to change "
+                f"the old one {gone}; {lost}. If you meant to change "
                 f"its xid: beeplan never renames an xid, so declare it with {keep} to keep the "
                 f"entity and its history",
                 new.source,

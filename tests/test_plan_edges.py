@@ -210,6 +210,14 @@ def test_creating_a_namesake_of_what_is_deactivated_warns_of_a_replacement(
     assert "time entries stay on the old one" in out and "xid 'web'" in out
     md = run("plan", manifest, "--format", "markdown")[1]
     assert "replaces project" in md
+    # A group is deleted, not deactivated, and logs no time: its assignments go with it.
+    client.call("group.create", group={"xid": "team", "name": "Team"})
+    manifest.write_text("settings: {prune: true}\ngroups:\n  - {xid: team-2, name: Team}\n")
+    code, out, err = run("plan", manifest, "--detailed-exitcode")
+    assert code == 2, out + err
+    assert "m.yaml:3) replaces group #" in out and "the old one deleted" in out
+    assert "its assignments and exclusive memberships go with it" in out
+    assert "time entries" not in out
 
 
 # -- 7. the safety threshold guards every mass removal ----------------------------------------
