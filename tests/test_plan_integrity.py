@@ -260,6 +260,30 @@ def test_consistent_edits_are_refused_against_the_live_account(
     assert writes(sandbox) == 0
 
 
+def test_an_xid_with_escapes_in_a_consistent_edit_is_printed_escaped(
+    saved: tuple[Path, dict[str, Any]], run: Run, sandbox: SandboxServer
+) -> None:
+    """Manifests refuse such an xid, a plan file does not: the refusal quoting it
+    (here: stale, no such entity) must not repaint the terminal or the CI log."""
+    plan_file, genuine = saved
+    evil = "ann\x1b[2J\x1b]0;owned\x07"
+    doc = copy.deepcopy(genuine)
+    doc["actions"] = [action(doc, "update")]
+    act = doc["actions"][0]
+    act["target"] = {"kind": "person", "xid": evil}
+    act["payload"]["person"]["xid"] = evil
+    act["id"] = f"update:person:{evil}"
+    doc["fingerprints"] = {f"person:{evil}": "0" * 16}
+    doc["read_relations"] = {f"person:{evil}": []}
+    plan_file.write_text(resigned(doc))
+    sandbox.reset_calls()
+    code, out, err = run("apply", plan_file, "--auto-approve")
+    assert code == 1 and "Traceback" not in err
+    assert "person:ann\\x1b[2J\\x1b]0;owned\\x07" in err, err
+    assert "\x1b" not in out + err and "\x07" not in out + err
+    assert writes(sandbox) == 0
+
+
 def test_emptied_safety_fields_are_recomputed(
     run: Run, sandbox: SandboxServer, tmp_path: Path
 ) -> None:

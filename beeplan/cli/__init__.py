@@ -14,6 +14,7 @@ import click
 
 from .. import __version__
 from ..errors import BeeplanError, ExitStatus, Terminated, raise_terminated
+from ..safetext import printable
 from .options import setup_logging
 
 _GLOBAL_FLAG = re.compile(r"-(v+|q)\Z|--(verbose|quiet)\Z")
@@ -101,6 +102,12 @@ def _stopped(exc: BaseException) -> ExitStatus:
     return ExitStatus.INTERRUPTED
 
 
+def _escaped(message: str) -> str:
+    """Every line of an error escaped: a message may quote a plan file or an account
+    (an xid holding an ANSI escape), and this is the one place they all print."""
+    return "\n".join(printable(line) for line in message.split("\n"))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and map every outcome to one exit status."""
     try:
@@ -122,10 +129,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as exc:
         status = exc.exit_code
     except BeeplanError as exc:
-        click.echo(f"Error: {exc}", err=True)
+        click.echo(f"Error: {_escaped(str(exc))}", err=True)
         status = exc.exit_status
     except OSError as exc:
-        click.echo(f"Error: {exc}", err=True)
+        click.echo(f"Error: {_escaped(str(exc))}", err=True)
         status = ExitStatus.ERROR
     logging.shutdown()
     sys.exit(int(status or 0))
