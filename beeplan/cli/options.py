@@ -15,6 +15,7 @@ import click
 
 from ..client import DEFAULT_ENDPOINT, BeeboleClient
 from ..errors import ConfigError
+from ..safetext import printable
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -37,6 +38,13 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
+class _EscapingFormatter(logging.Formatter):
+    """Each line escaped: a record may quote what a client sent the sandbox, or an account."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return "\n".join(printable(line) for line in super().format(record).split("\n"))
+
+
 def setup_logging(verbose: int, quiet: bool) -> None:
     level = (
         logging.ERROR
@@ -44,7 +52,7 @@ def setup_logging(verbose: int, quiet: bool) -> None:
         else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
     )
     handler = _StderrHandler()
-    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    handler.setFormatter(_EscapingFormatter("%(name)s: %(message)s"))
     root = logging.getLogger("beeplan")
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -151,3 +151,28 @@ def test_sandbox_serve_on_a_port_in_use_is_a_clear_error(cli_main: Run, tmp_path
     assert f"{port} is in use" in err  # werkzeug's own message
     assert "Traceback" not in err and "AttributeError" not in err
     assert not (tmp_path / "demo.db.token").exists()
+
+
+def test_what_a_client_sends_is_logged_escaped(capsys: pytest.CaptureFixture[str]) -> None:
+    """``beeplan -vv sandbox serve`` logs each service a client names: a local client
+    naming one with an ANSI escape must not repaint the operator's terminal."""
+    import json
+    import logging
+
+    import requests
+
+    from beeplan.cli.options import setup_logging
+
+    setup_logging(2, False)
+    server = SandboxServer(":memory:").start()
+    try:
+        body = json.dumps({"service": "company.list\x1b[2J\x1b]0;owned\x07"})
+        answer = requests.post(server.url, data=body, auth=(server.token, "x"), timeout=10)
+        assert answer.json()["status"] == "error"
+    finally:
+        server.stop()
+        logging.getLogger("beeplan").handlers[:] = []
+        logging.getLogger("beeplan").setLevel(logging.NOTSET)
+    err = capsys.readouterr().err
+    assert "company.list\\x1b[2J\\x1b]0;owned\\x07" in err, err
+    assert "\x1b" not in err and "\x07" not in err
