@@ -623,14 +623,24 @@ def with_usage(
 
 @dataclass(frozen=True)
 class AccountJob:
-    """An export for the usage report: one company, or the whole account (``company`` None)."""
+    """An export for the usage report: one company, the whole account (``company`` None),
+    or one person's entries on every company (``person``)."""
 
     company: int | None
     kinds: tuple[str, ...]
+    person: int | None = None
 
     @property
     def keys(self) -> list[str]:
+        if self.person is not None:
+            return ["date", "hours", "personId"]
         return ["date", "hours", "personId", *(f"{k}Id" for k in self.kinds if k != "person")]
+
+    @property
+    def label(self) -> str:
+        if self.person is not None:
+            return f"person #{self.person}"
+        return "the whole account" if self.company is None else f"company #{self.company}"
 
     def request(self, start: str, end: str) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -640,7 +650,9 @@ class AccountJob:
             "statusFilters": list(ALL_STATUSES),
             "outputFormat": "array",
         }
-        if self.company is not None:
+        if self.person is not None:
+            out["person"] = {"id": self.person}
+        elif self.company is not None:
             out["company"] = {"id": self.company}
         return out
 
@@ -695,7 +707,12 @@ def account_jobs(
     live: State, managed: Sequence[Line], max_jobs: int = MAX_JOBS
 ) -> list[AccountJob]:
     """One job per company that holds a managed entity, or one for the whole account
-    when that is fewer calls for about as many bytes (most companies are involved)."""
+    when that is fewer calls for about as many bytes (most companies are involved).
+
+    People log time on other companies (their customers) too: when some
+    company is not exported, each managed person gets a job of their own, or
+    the whole account is exported when that makes fewer jobs than the cap.
+    """
     index = Index(live)
     kinds = tuple(k for k in TIME_KINDS if any(m.ref.kind == k for m in managed))
     companies: set[int] = set()
@@ -710,7 +727,13 @@ def account_jobs(
     live_companies = sum(1 for e in live.entities if e.kind == "company")
     if len(companies) > 1 and (2 * len(companies) >= live_companies or len(companies) > max_jobs):
         return [AccountJob(None, kinds)]
-    return [AccountJob(c, kinds) for c in sorted(companies)]
+    jobs = [AccountJob(c, kinds) for c in sorted(companies)]
+    people = sorted({m.ref.id for m in managed if m.ref.kind == "person" and m.ref.id})
+    if not people or len(companies) >= live_companies:
+        return jobs
+    if len(jobs) + len(people) > max_jobs:
+        return [AccountJob(None, kinds)]
+    return jobs + [AccountJob(None, ("person",), person=p) for p in people]
 
 
 def account_usage(
@@ -729,11 +752,12 @@ def account_usage(
     """Hours, people and last entry per managed entity of the kinds that carry time.
 
     The export covers the companies that hold managed entities (or the whole
-    account): the hours of a person, task or absence type are those logged
-    on them there. Reads the managed kinds' lists (no relations), then exports. Refuses,
-    before any export call, when the export would pass today's quota or
-    ``max_calls``; ``max_calls`` lower than the whole export exports the
-    companies that fit and says which were left out.
+    account): the hours of a task or absence type are those logged on them
+    there; a person's are all of theirs (see ``account_jobs``). Reads the
+    managed kinds' lists (no relations), then exports. Refuses, before any
+    export call, when the export would pass today's quota or ``max_calls``;
+    ``max_calls`` lower than the whole export exports the jobs that fit and
+    says which were left out.
     """
     from .live import LiveReader, Scope
 
@@ -751,6 +775,7 @@ def account_usage(
         lines.append(Line(ref, want.name, have.active if have is not None else None, None))
     found = [line for line in lines if line.active is not None]
     jobs = account_jobs(live, found)
+    apart = any(j.person is not None for j in jobs)  # people's hours: their own jobs only
     notes: list[str] = []
     expected, at_most = estimate_calls(len(jobs), policy)
     left = client.remaining_today()
@@ -771,8 +796,8 @@ def account_usage(
         skipped = jobs[len(kept) :]
         notes.append(
             f"{len(skipped)} of {len(jobs)} export job(s) left out to stay within "
-            f"--max-calls {max_calls} (compan{'y' if len(skipped) == 1 else 'ies'} "
-            + ", ".join(f"#{j.company}" for j in skipped[:10])
+            f"--max-calls {max_calls} ("
+            + ", ".join(j.label for j in skipped[:10])
             + "): their entities show no figures"
         )
         jobs = kept
@@ -782,10 +807,10 @@ def account_usage(
     before = client.usage.total_requests
     results = run_jobs(client, jobs, start, end, policy, progress) if jobs else []
     export_calls = client.usage.total_requests - before
-    totals = _account_totals(results, found)
+    totals = _account_totals(jobs, results, found, apart)
     out = [
         replace(line, usage=totals.get(entity_key(line.ref), UNUSED))
-        if line.active is not None and _covered(line, jobs, index)
+        if line.active is not None and _covered(line, jobs, index, apart)
         else line
         for line in lines
     ]
@@ -801,8 +826,10 @@ def account_usage(
     )
 
 
-def _covered(line: Line, jobs: Sequence[AccountJob], index: Index) -> bool:
-    companies = {j.company for j in jobs}
+def _covered(line: Line, jobs: Sequence[AccountJob], index: Index, apart: bool) -> bool:
+    if line.ref.kind == "person" and apart:
+        return any(j.person == line.ref.id for j in jobs)
+    companies = {j.company for j in jobs if j.person is None}
     if None in companies:
         return True
     entity = index.find(line.ref)
@@ -812,15 +839,23 @@ def _covered(line: Line, jobs: Sequence[AccountJob], index: Index) -> bool:
 
 
 def _account_totals(
-    results: Sequence[Sequence[Mapping[str, Any]]], lines: Sequence[Line]
+    jobs: Sequence[AccountJob],
+    results: Sequence[Sequence[Mapping[str, Any]]],
+    lines: Sequence[Line],
+    apart: bool,
 ) -> dict[str, EntityUsage]:
+    """``apart``: people have jobs of their own, their hours come from those alone."""
     by_id = {(line.ref.kind, line.ref.id): entity_key(line.ref) for line in lines}
     totals: dict[str, list[Any]] = {}
-    for rows in results:
+    for job, rows in zip(jobs, results, strict=True):
+        if job.person is not None:
+            counted: tuple[str, ...] = ("person",)
+        else:
+            counted = tuple(k for k in TIME_KINDS if not (apart and k == "person"))
         for row in rows:
-            person = _id_of(row.get("personId"))
+            person = job.person if job.person is not None else _id_of(row.get("personId"))
             day = str(row.get("date") or "")[:10] or None
-            for kind in TIME_KINDS:
+            for kind in counted:
                 entity = person if kind == "person" else _id_of(row.get(f"{kind}Id"))
                 key = by_id.get((kind, entity))
                 if key is None:

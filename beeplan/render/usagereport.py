@@ -65,7 +65,11 @@ def _text(report: AccountUsage) -> str:
         )
         out += [printable(f"  - {line.ref} ({line.name})") for line in unused]
     elif any(line.active and line.usage is not None for line in report.lines):
-        out.append(f"Every managed active entity has hours in {last_days(report.days)}.")
+        partial = any(line.active and line.usage is None for line in report.lines)
+        out.append(
+            f"Every managed active entity {'looked up ' if partial else ''}has hours in "
+            f"{last_days(report.days)}."
+        )
     out.append("")
     out += [f"Note: {note}" for note in report.notes]
     out.append(_calls(report))
