@@ -66,7 +66,8 @@ def import_command(
     """Write the live account as a manifest set: the first step of adopting beeplan.
 
     One file per company (projects and subprojects nested), plus groups.yaml,
-    tasks.yaml, people.yaml and absences.yaml. Entities without an xid are
+    tasks.yaml, people.yaml and absences.yaml (an account with nothing to
+    write gets an account.yaml that holds nothing). Entities without an xid are
     written with their live id so the first plan adopts them in place. The
     output is deterministic: importing an unchanged account gives the same
     bytes. The first 'beeplan plan' on the result shows no changes.
