@@ -10,6 +10,7 @@ and then become real checks by themselves.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -327,6 +328,26 @@ def test_gitlab_rules() -> None:
     assert "CI_DEFAULT_BRANCH" in sources("beeplan:apply")
     assert "schedule" in sources("beeplan:drift")
     assert data["beeplan:apply"]["resource_group"], "one apply at a time"
+
+
+def test_gitlab_review_fails_when_diff_refuses_the_new_set(tmp_path: Path) -> None:
+    # diff exits 1 when the new set holds changes apply would refuse; a pipe into tee
+    # (without pipefail) would pass the merge request anyway.
+    block = next(s.text for s in scripts(GITLAB) if "beeplan diff" in s.text)
+    diff_step = block[block.index("if [ -e"):block.index("\nfi\n") + 4]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stub = bin_dir / "beeplan"
+    stub.write_text("#!/bin/sh\necho '! an impossible move'\nexit 1\n")
+    stub.chmod(0o755)
+    work = tmp_path / "work"
+    (work / "m").mkdir(parents=True)
+    (tmp_path / "beeplan-base" / "m").mkdir(parents=True)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "MANIFESTS": "m"}
+    proc = subprocess.run(["bash", "-e", "-c", diff_step], cwd=work, env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "an impossible move" in proc.stdout  # the reviewer still sees why
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.parent.name)
