@@ -38,6 +38,8 @@ log = logging.getLogger("beeplan.usage")
 TIME_KINDS = ("company", "project", "subproject", "task", "absence", "person")
 # A kind whose every entry is also an entry of its parent: siblings share one job.
 GROUPABLE = frozenset({"project", "subproject"})
+# Kinds whose entries may lie on companies other than their own.
+APART = frozenset({"person", "task"})
 ALL_STATUSES = ("d", "s", "a", "r", "l")
 MAX_JOBS = 20
 DEFAULT_DAYS = 90
@@ -624,22 +626,22 @@ def with_usage(
 @dataclass(frozen=True)
 class AccountJob:
     """An export for the usage report: one company, the whole account (``company`` None),
-    or one person's entries on every company (``person``)."""
+    or one person's or task's entries on every company (``alone``: kind and id)."""
 
     company: int | None
     kinds: tuple[str, ...]
-    person: int | None = None
+    alone: tuple[str, int] | None = None
 
     @property
     def keys(self) -> list[str]:
-        if self.person is not None:
+        if self.alone is not None:
             return ["date", "hours", "personId"]
         return ["date", "hours", "personId", *(f"{k}Id" for k in self.kinds if k != "person")]
 
     @property
     def label(self) -> str:
-        if self.person is not None:
-            return f"person #{self.person}"
+        if self.alone is not None:
+            return f"{self.alone[0]} #{self.alone[1]}"
         return "the whole account" if self.company is None else f"company #{self.company}"
 
     def request(self, start: str, end: str) -> dict[str, Any]:
@@ -650,8 +652,8 @@ class AccountJob:
             "statusFilters": list(ALL_STATUSES),
             "outputFormat": "array",
         }
-        if self.person is not None:
-            out["person"] = {"id": self.person}
+        if self.alone is not None:
+            out[self.alone[0]] = {"id": self.alone[1]}
         elif self.company is not None:
             out["company"] = {"id": self.company}
         return out
@@ -709,9 +711,10 @@ def account_jobs(
     """One job per company that holds a managed entity, or one for the whole account
     when that is fewer calls for about as many bytes (most companies are involved).
 
-    People log time on other companies (their customers) too: when some
-    company is not exported, each managed person gets a job of their own, or
-    the whole account is exported when that makes fewer jobs than the cap.
+    People log time on other companies (their customers) too, and a task may
+    be attached to another company's projects: when some company is not
+    exported, each managed person and task gets a job of its own, or the whole
+    account is exported when that makes fewer jobs than the cap.
     """
     index = Index(live)
     kinds = tuple(k for k in TIME_KINDS if any(m.ref.kind == k for m in managed))
@@ -728,12 +731,12 @@ def account_jobs(
     if len(companies) > 1 and (2 * len(companies) >= live_companies or len(companies) > max_jobs):
         return [AccountJob(None, kinds)]
     jobs = [AccountJob(c, kinds) for c in sorted(companies)]
-    people = sorted({m.ref.id for m in managed if m.ref.kind == "person" and m.ref.id})
-    if not people or len(companies) >= live_companies:
+    alone = sorted({(m.ref.kind, m.ref.id) for m in managed if m.ref.kind in APART and m.ref.id})
+    if not alone or len(companies) >= live_companies:
         return jobs
-    if len(jobs) + len(people) > max_jobs:
+    if len(jobs) + len(alone) > max_jobs:
         return [AccountJob(None, kinds)]
-    return jobs + [AccountJob(None, ("person",), person=p) for p in people]
+    return jobs + [AccountJob(None, (kind,), alone=(kind, id_)) for kind, id_ in alone]
 
 
 def account_usage(
@@ -753,7 +756,7 @@ def account_usage(
 
     The export covers the companies that hold managed entities (or the whole
     account): the hours of a task or absence type are those logged on them
-    there; a person's are all of theirs (see ``account_jobs``). Reads the
+    there; a person's or task's are all of theirs (see ``account_jobs``). Reads the
     managed kinds' lists (no relations), then exports. Refuses, before any
     export call, when the export would pass today's quota or ``max_calls``;
     ``max_calls`` lower than the whole export exports the jobs that fit and
@@ -775,7 +778,7 @@ def account_usage(
         lines.append(Line(ref, want.name, have.active if have is not None else None, None))
     found = [line for line in lines if line.active is not None]
     jobs = account_jobs(live, found)
-    apart = any(j.person is not None for j in jobs)  # people's hours: their own jobs only
+    apart = frozenset(j.alone[0] for j in jobs if j.alone)  # kinds counted by own jobs only
     notes: list[str] = []
     expected, at_most = estimate_calls(len(jobs), policy)
     left = client.remaining_today()
@@ -826,10 +829,12 @@ def account_usage(
     )
 
 
-def _covered(line: Line, jobs: Sequence[AccountJob], index: Index, apart: bool) -> bool:
-    if line.ref.kind == "person" and apart:
-        return any(j.person == line.ref.id for j in jobs)
-    companies = {j.company for j in jobs if j.person is None}
+def _covered(
+    line: Line, jobs: Sequence[AccountJob], index: Index, apart: frozenset[str]
+) -> bool:
+    if line.ref.kind in apart:
+        return any(j.alone == (line.ref.kind, line.ref.id) for j in jobs)
+    companies = {j.company for j in jobs if j.alone is None}
     if None in companies:
         return True
     entity = index.find(line.ref)
@@ -842,21 +847,21 @@ def _account_totals(
     jobs: Sequence[AccountJob],
     results: Sequence[Sequence[Mapping[str, Any]]],
     lines: Sequence[Line],
-    apart: bool,
+    apart: frozenset[str],
 ) -> dict[str, EntityUsage]:
-    """``apart``: people have jobs of their own, their hours come from those alone."""
+    """``apart``: kinds whose entities have jobs of their own: their hours come from those."""
     by_id = {(line.ref.kind, line.ref.id): entity_key(line.ref) for line in lines}
     totals: dict[str, list[Any]] = {}
     for job, rows in zip(jobs, results, strict=True):
-        if job.person is not None:
-            counted: tuple[str, ...] = ("person",)
-        else:
-            counted = tuple(k for k in TIME_KINDS if not (apart and k == "person"))
+        counted = (job.alone[0],) if job.alone else tuple(k for k in TIME_KINDS if k not in apart)
         for row in rows:
-            person = job.person if job.person is not None else _id_of(row.get("personId"))
+            person = _id_of(row.get("personId"))
             day = str(row.get("date") or "")[:10] or None
             for kind in counted:
-                entity = person if kind == "person" else _id_of(row.get(f"{kind}Id"))
+                if job.alone is not None:
+                    entity: int | None = job.alone[1]
+                else:
+                    entity = person if kind == "person" else _id_of(row.get(f"{kind}Id"))
                 key = by_id.get((kind, entity))
                 if key is None:
                     continue

@@ -473,32 +473,43 @@ def test_usage_counts_the_hours_people_log_on_other_companies(
 ) -> None:
     path = tmp_path / "one.yaml"
     path.write_text(
-        "companies:\n  - {xid: a, name: A}\npeople:\n"
-        "  - {xid: rosa, name: Rosa, company: a}\n  - {xid: sam, name: Sam, company: a}\n"
+        "companies:\n  - {xid: a, name: A}\ntasks:\n  - {xid: audit, name: Audit, company: a}\n"
+        "people:\n  - {xid: rosa, name: Rosa, company: a}\n  - {xid: sam, name: Sam, company: a}\n"
     )
     assert run("apply", path, "--auto-approve")[0] == 0
     for n in range(3):  # customers no manifest manages: a's export alone would miss them
         client.call("company.create", company={"xid": f"c{n}", "name": f"Customer {n}"})
+    # a's task, attached to a customer (the sandbox, like Beebole, allows it)
+    c2 = client.call("company.get", xid="c2")["company"]["id"]
+    audit = client.call("task.get", xid="audit")["task"]["id"]
+    client.call("company.attach_specific_task", id=c2, task={"id": audit})
     client.call("time_entry.create", company={"xid": "a"}, date=day(1), hours=2,
-                person={"xid": "rosa"})
+                person={"xid": "rosa"}, task={"xid": "audit"})
     client.call("time_entry.create", company={"xid": "c0"}, date=day(3), hours=5,
                 person={"xid": "rosa"})
     client.call("time_entry.create", company={"xid": "c1"}, date=day(4), hours=1.5,
                 person={"xid": "sam"})
+    client.call("time_entry.create", company={"xid": "c2"}, date=day(6), hours=4,
+                person={"xid": "sam"}, task={"xid": "audit"})
     code, out, err = run("usage", path, "--format", "json")
     assert code == 0, err
     doc = json.loads(out)
     got = {e["xid"]: (e["hours"], e["people"], e["last"]) for e in doc["entities"]}
-    assert got == {"a": (2.0, 1, day(1)), "rosa": (7.0, 1, day(1)), "sam": (1.5, 1, day(4))}
-    assert doc["unused"] == []  # sam works, for a customer
-    assert doc["calls"]["jobs"] == 3  # company a, then rosa and sam each
-    # A person whose own job does not fit shows no figure, never a partial one.
+    assert got == {
+        "a": (2.0, 1, day(1)),
+        "audit": (6.0, 2, day(1)),
+        "rosa": (7.0, 1, day(1)),
+        "sam": (5.5, 1, day(4)),
+    }
+    assert doc["unused"] == []  # sam works, for customers
+    assert doc["calls"]["jobs"] == 4  # company a, then audit, rosa and sam each
+    # An entity whose own job does not fit shows no figure, never a partial one.
     code, out, err = run("usage", path, "--format", "json", "--max-calls",
                          doc["calls"]["read"] + 2)
     assert code == 0, err
     doc = json.loads(out)
     assert [(e["xid"], e["hours"]) for e in doc["entities"]] == [
-        ("a", 2.0), ("rosa", None), ("sam", None)]
+        ("a", 2.0), ("audit", None), ("rosa", None), ("sam", None)]
     assert doc["unused"] == []
 
 
