@@ -129,6 +129,8 @@ def email_clashes(
         return found
     writes = {(a.op, entity_key(a.target)): a.id for a in actions if a.kind == "person"}
     declared = {index.token(e.ref): e for e in desired.entities if e.kind == "person"}
+    # action id -> (the person it writes, the email it takes): to name a cycle's members.
+    takers: dict[str, tuple[Entity, str]] = {}
     for want in desired.entities:
         email = want.fields.get("email") if want.kind == "person" else None
         if not isinstance(email, str) or not email.strip():
@@ -148,6 +150,7 @@ def email_clashes(
         release = writes.get(("update", entity_key(holder.ref)))
         if releases and release is not None:
             found.depends.setdefault(action, []).append(release)
+            takers[action] = (want, email)
             continue
         if writes.get(("create", key)) is None:  # an update: this person exists already
             found.problems.append(
@@ -176,7 +179,45 @@ def email_clashes(
                 want.source,
             )
         )
+    found.problems += _email_cycles(found.depends, takers)
     return found
+
+
+def _email_cycles(
+    depends: dict[str, list[str]], takers: dict[str, tuple[Entity, str]]
+) -> list[str]:
+    """People who swap emails (or pass them round): no order of writes works.
+
+    Each write waits for the one that frees its email; in a cycle every write
+    waits for another, so apply would skip them all, run after run.
+    """
+    out: list[str] = []
+    done: set[str] = set()
+    for start in sorted(depends):
+        path: list[str] = []
+        at: str | None = start
+        while at is not None and at not in done and at not in path:
+            path.append(at)
+            nxt = depends.get(at)
+            at = nxt[0] if nxt else None
+        done.update(path)
+        if at is None or at not in path:
+            continue
+        cycle = path[path.index(at):]
+        members = [takers[a] for a in cycle if a in takers]
+        if len(members) != len(cycle):
+            continue
+        names = ", ".join(f"person {p.ref.label} takes {email!r}" for p, email in members)
+        first = members[0][0]
+        out.append(
+            Located(
+                f"person {first.ref.label}{_where(first)}: emails go round in a cycle ({names}); "
+                "the API refuses an email another person still holds, so no order of updates "
+                "works. Apply a temporary email for one of them first, then these",
+                first.source,
+            )
+        )
+    return out
 
 
 def replacements(

@@ -155,6 +155,36 @@ def test_an_email_given_away_in_the_same_plan_is_ordered_not_refused(
     assert run("plan", manifest, "--detailed-exitcode")[0] == 0
 
 
+def test_people_swapping_emails_is_a_problem_at_plan_time(
+    run: Run, client: BeeboleClient, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    company(client)
+    person(client, "rosa", "Rosa", "rosa@example.com")
+    person(client, "li", "Li", "li@example.com")
+    person(client, "al", "Al", "al@example.com")
+    manifest = tmp_path / "m.yaml"
+    # Each write waits for the one that frees its email: round a cycle, none can go first,
+    # and apply would skip them all and advise a re-run that never converges.
+    manifest.write_text(
+        "companies:\n  - {xid: acme, name: ACME}\npeople:\n"
+        "  - {xid: rosa, name: Rosa, company: acme, email: li@example.com}\n"
+        "  - {xid: li, name: Li, company: acme, email: al@example.com}\n"
+        "  - {xid: al, name: Al, company: acme, email: rosa@example.com}\n"
+    )
+    code, out, err = run("plan", manifest)
+    assert code == 1, out + err
+    assert "emails go round in a cycle" in out and "person li takes 'al@example.com'" in out
+    assert "Apply a temporary email for one of them first" in out
+    sandbox.reset_calls()
+    code, _, err = run("apply", manifest, "--auto-approve")
+    assert code == 1 and "emails go round in a cycle" in err
+    assert writes(sandbox) == 0
+    # Through a temporary email it goes: no cycle, ordered writes.
+    manifest.write_text(manifest.read_text().replace("al@example.com}", "tmp@example.com}"))
+    code, out, err = run("apply", manifest, "--auto-approve")
+    assert code == 0, out + err
+
+
 def test_a_create_under_an_inactive_parent_and_an_unknown_id_are_problems(
     run: Run, sandbox: SandboxServer, client: BeeboleClient, tmp_path: Path
 ) -> None:
