@@ -17,12 +17,11 @@ stale, a change made by the plan itself does not.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from . import cachefile
 from .applier import Outcome
 from .client import BeeboleClient, cache_dir
 from .live import LiveReader
@@ -53,7 +52,7 @@ class SavedProgress:
         path = cache_dir() / "slices" / f"{client.account_key}-{digest}.json"
         progress = cls(path)
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            doc = cachefile.read_json(path)
             progress.applied = {str(a) for a in doc.get("applied", [])}
             progress.fingerprints = {str(k): str(v) for k, v in doc["fingerprints"].items()}
         except FileNotFoundError:
@@ -110,13 +109,7 @@ class SavedProgress:
         for ref, entity in current.items():
             self.fingerprints[entity_key(ref)] = fingerprint(entity, wanted[ref])
         self.applied |= applied
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(
-            json.dumps(
-                {"applied": sorted(self.applied), "fingerprints": self.fingerprints},
-                sort_keys=True,
-            ),
-            encoding="utf-8",
+        # Private like the ledger (0600 in a 0700 directory), replaced whole.
+        cachefile.write_json(
+            self.path, {"applied": sorted(self.applied), "fingerprints": self.fingerprints}
         )
-        tmp.replace(self.path)

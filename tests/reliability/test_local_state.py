@@ -228,14 +228,20 @@ def test_a_ledger_or_journal_that_is_not_a_regular_file_is_set_aside(
 
 
 def test_cache_files_are_private_and_no_temporary_file_is_left(
-    run: Run, sandbox: SandboxServer
+    run: Run, sandbox: SandboxServer, tmp_path: Path
 ) -> None:
+    plan_file = tmp_path / "plan.json"
+    code, _, err = run("plan", "examples/acme", "-o", plan_file)
+    assert code == 0, err
+    code, out, err = run("apply", plan_file, "--auto-approve", "--max-calls", "40")
+    assert code == 0 and "left" in out, err  # a first slice: its progress is kept
     code, _, err = run("apply", "examples/acme", "--auto-approve")
     assert code == 0, err
     code, _, err = run("check", "examples/acme", "--max-calls", "15")  # writes its state
     assert code == 0, err
     root = cache_dir()
     assert list(root.glob("check/*.json")), "check saved no state under the cache dir"
+    assert list(root.glob("slices/*.json")), "apply --max-calls saved no progress"
     found = list(root.rglob("*"))
     assert any(p.name.endswith(".json") for p in found)
     for path in found:
