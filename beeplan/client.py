@@ -249,7 +249,7 @@ class Quota:
     kb: int = DAILY_KB
 
 
-def _env_number(name: str, default: float) -> float:
+def _env_number(name: str, default: float, most: float) -> float:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -257,8 +257,11 @@ def _env_number(name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         value = 0.0
-    if not value > 0 or value == float("inf"):
-        raise ConfigError(f"${name} must be a positive number, got {raw[:40]!r}")
+    # A bound above: sockets and lock waits refuse timeouts past time_t (a traceback).
+    if not 0 < value <= most:
+        raise ConfigError(
+            f"${name} must be a positive number up to {most:g}, got {raw[:40]!r}"
+        )
     return value
 
 
@@ -420,9 +423,12 @@ class BeeboleClient:
         self.endpoint = check_endpoint(endpoint)
         self._auth = (token, "x")
         # Whole-call deadline and answer cap: $BEEPLAN_TIMEOUT, $BEEPLAN_MAX_ANSWER_MB.
-        self.timeout = timeout if timeout else _env_number("BEEPLAN_TIMEOUT", DEFAULT_TIMEOUT)
+        self.timeout = timeout if timeout else _env_number(
+            "BEEPLAN_TIMEOUT", DEFAULT_TIMEOUT, most=86400
+        )
         self.max_answer_bytes = max_answer_bytes or int(
-            _env_number("BEEPLAN_MAX_ANSWER_MB", DEFAULT_MAX_ANSWER_MB) * 1024 * 1024
+            _env_number("BEEPLAN_MAX_ANSWER_MB", DEFAULT_MAX_ANSWER_MB, most=1024 * 1024)
+            * 1024 * 1024
         )
         self.ignore_quota = False  # set by apply --ignore-quota: reads may pass the quota too
         self.retries = retries

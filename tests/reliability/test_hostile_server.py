@@ -460,3 +460,19 @@ def test_a_refused_tls_certificate_is_reported_as_such_and_not_retried(
     assert_one_line_failure(code, err, "TLS certificate verification failed for localhost")
     assert "not retried" in err
     assert len(connections) == 1
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "nan", "inf", "1e308", "1e400"])
+@pytest.mark.parametrize("name", ["BEEPLAN_TIMEOUT", "BEEPLAN_MAX_ANSWER_MB"])
+def test_a_deadline_or_cap_that_is_not_a_sane_number_is_a_clear_error(
+    name: str, value: str, beeplan: Run, sandbox: SandboxServer,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    """1e308 seconds passed the check and ended in a traceback from the socket layer."""
+    monkeypatch.setenv(name, value)
+    (tmp_path / "org.yaml").write_text(MANIFEST)
+    sandbox.reset_calls()
+    code, out, err = beeplan("plan", tmp_path / "org.yaml", "--endpoint", sandbox.url,
+                             token=sandbox.token)
+    assert_one_line_failure(code, err, f"${name} must be a positive number")
+    assert sum(sandbox.calls.values()) == 0
