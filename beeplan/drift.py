@@ -313,6 +313,7 @@ class CheckRun:
     errors: tuple[str, ...]  # units the API could not answer (not verified, not drift)
     state_path: Path
     budget: int = 0  # the calls this run could spend: --max-calls, or less if today's quota
+    daily_requests: int = 4000  # the account's daily request quota
 
     @property
     def drifted(self) -> bool:
@@ -320,6 +321,10 @@ class CheckRun:
 
     def runs_for_full_cover(self, budget: int) -> int:
         return -(-self.total // max(1, budget))
+
+    def budget_for_runs(self, runs: int) -> int:
+        """The --max-calls that verifies every unit within ``runs`` runs."""
+        return max(1, -(-self.total // max(1, runs)))
 
 
 def _now() -> datetime:
@@ -397,6 +402,7 @@ def run_check(
         errors=tuple(errors),
         state_path=state_path,
         budget=budget,
+        daily_requests=client.quota.requests,
     )
 
 
@@ -639,9 +645,52 @@ def coverage_lines(run: CheckRun, max_calls: int, now: datetime | None = None) -
             f"({run.oldest:%Y-%m-%d %H:%M} UTC). Every unit is verified within about "
             f"{run.runs_for_full_cover(max_calls)} runs at this budget."
         )
+    lines.append(_day_line(run, max_calls))
     for error in run.errors[:10]:
         lines.append(f"Not verified (no usable answer): {error}")
     if len(run.errors) > 10:
         lines.append(f"... and {len(run.errors) - 10} more not verified")
     lines.append(f"State: {run.state_path}")
     return lines
+
+
+DAY_RUNS = 24  # hourly runs: the schedule the README recommends
+
+
+def _day_line(run: CheckRun, max_calls: int) -> str:
+    """What hourly runs at this budget cost a day, and the budget that covers all in a day."""
+    daily = max(1, run.daily_requests)
+    spend = DAY_RUNS * max_calls
+    need = run.budget_for_runs(DAY_RUNS)
+    return (
+        f"Hourly at --max-calls {max_calls}: {spend} requests a day "
+        f"({100.0 * spend / daily:.0f}% of the daily {daily}). Verifying everything within "
+        f"{DAY_RUNS} runs (a day) needs --max-calls {need}: {DAY_RUNS * need} requests a day "
+        f"({100.0 * DAY_RUNS * need / daily:.0f}%)."
+    )
+
+
+def coverage_document(run: CheckRun, max_calls: int, now: datetime | None = None) -> dict[str, Any]:
+    """The coverage of a budgeted check, for ``--format json``."""
+    now = now or _now()
+    return {
+        "max_calls": max_calls,
+        "budget": run.budget,
+        "calls": run.calls,
+        "kb": round(run.kb, 1),
+        "units": run.total,
+        "verified_this_run": run.verified,
+        "share_this_run": round(run.verified / run.total, 4) if run.total else 1.0,
+        "never_verified": run.never,
+        "share_ever_verified": round((run.total - run.never) / run.total, 4) if run.total else 1.0,
+        "oldest_verification": (
+            None if run.never or run.oldest is None else run.oldest.strftime("%Y-%m-%dT%H:%M:%SZ")
+        ),
+        "oldest_age_seconds": (
+            None if run.never or run.oldest is None else int((now - run.oldest).total_seconds())
+        ),
+        "runs_for_full_cover": run.runs_for_full_cover(max_calls),
+        "max_calls_for_24_runs": run.budget_for_runs(DAY_RUNS),
+        "not_verified": list(run.errors),
+        "state_file": str(run.state_path),
+    }

@@ -142,6 +142,41 @@ def test_check_max_calls_cli(sandbox: SandboxServer, tmp_path: Path, run: Any,
     assert status == 1
 
 
+def test_check_max_calls_json_markdown_and_summary(
+    sandbox: SandboxServer, tmp_path: Path, run: Any, client: BeeboleClient,
+    monkeypatch: Any,
+) -> None:
+    """--format and --summary hold with --max-calls: JSON stays one document, with the coverage."""
+    apply_org(client, ORG, tmp_path / "m")
+    state = tmp_path / "state.json"
+    client.call("project.detach_manager", xid="acme-ops", person={"xid": "jane"})
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    drift = None
+    for _ in range(10):
+        sandbox.reset_calls()
+        status, out, err = run("check", tmp_path / "m", "--max-calls", 6, "--state", state,
+                               "--format", "json")
+        assert sum(sandbox.calls.values()) <= 6
+        doc = json.loads(out)  # nothing but the document on stdout
+        cover = doc["coverage"]
+        assert cover["max_calls"] == 6 and cover["calls"] <= 6 and cover["units"] > 6
+        assert doc["complete"] is False and any("budgeted" in r for r in doc["incomplete_reasons"])
+        assert cover["max_calls_for_24_runs"] == -(-cover["units"] // 24)
+        if status == 2:
+            drift = doc
+            break
+        assert status == 0 and not doc["actions"], err
+    assert drift is not None
+    assert [a["service"] for a in drift["actions"]] == ["project.attach_manager"]
+    status, out, err = run("check", tmp_path / "m", "--max-calls", 6, "--state", state,
+                           "--format", "markdown")
+    assert status == 2 and "project.attach_manager" in out and "- Coverage: verified" in out
+    assert "Verifying everything within 24 runs (a day) needs --max-calls" in out
+    text = summary.read_text()
+    assert "beeplan check" in text and "project.attach_manager" in text and "Coverage:" in text
+
+
 def test_budget_is_capped_by_what_is_left_today(
     client: BeeboleClient, sandbox: SandboxServer, tmp_path: Path
 ) -> None:

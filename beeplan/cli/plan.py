@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from dataclasses import replace
@@ -13,7 +14,7 @@ import click
 from .. import workflow
 from ..annotations import plan_annotations, workflow_command
 from ..client import BeeboleClient
-from ..drift import coverage_lines
+from ..drift import coverage_document, coverage_lines
 from ..errors import BeeplanError, ConfigError, ExitStatus, PlanError
 from ..github import summary_wanted, write_step_summary
 from ..model import State
@@ -345,7 +346,9 @@ def _budgeted_check(
     if fmt == "json":
         partial = (f"budgeted: only the {run.verified} of {run.total} units verified in this "
                    f"run were compared (--max-calls {max_calls})")
-        click.echo(plan_to_json(run.plan, budget, endpoint, partial=partial), nl=False)
+        doc = json.loads(plan_to_json(run.plan, budget, endpoint, partial=partial))
+        doc["coverage"] = coverage_document(run, max_calls)  # the same figures, for machines
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
         for line in coverage:  # stdout stays one JSON document
             click.echo(line, err=True)
     elif fmt == "markdown":
