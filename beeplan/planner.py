@@ -706,9 +706,16 @@ class _Builder:
     ) -> None:
         want_tokens = {self.index.token(r): r for r in wanted}
         have_tokens = {self.index.token(r): r for r in current}
-        for tok in sorted(set(want_tokens) - set(have_tokens), key=str):
+
+        def order(tok: tuple[str, str, Any]) -> tuple[str, int, str]:
+            # By xid when there is one, whether or not its live id is known, so a
+            # targeted plan (which knows fewer ids) lists links in the full plan's order.
+            ref = self.index.best(want_tokens.get(tok) or have_tokens[tok])
+            return (ref.xid or "", ref.id or 0, str(tok))
+
+        for tok in sorted(set(want_tokens) - set(have_tokens), key=order):
             self.add_link("attach", want, target, rel, want_tokens[tok])
-        for tok in sorted(set(have_tokens) - set(want_tokens), key=str):
+        for tok in sorted(set(have_tokens) - set(want_tokens), key=order):
             self.add_link("detach", want, target, rel, have_tokens[tok])
 
     def add_link(self, op: str, want: Entity, target: Ref, rel: str, other: Ref) -> None:

@@ -201,6 +201,49 @@ def test_changed_since_a_git_revision(
     assert status == 2 and "person.add_group" in out
 
 
+def test_links_to_existing_entities_come_in_the_full_plans_order(
+    client: BeeboleClient, tmp_path: Path, run: Any
+) -> None:
+    """Live ids in another order than the xids: the targeted plan (which reads no ids
+    for unchanged entities) lists the links, and so its digest, as the full plan does."""
+    base_doc = copy.deepcopy(ORG)
+    base_doc["tasks"] += [{"xid": "zeta", "name": "Zeta", "company": "acme"},
+                          {"xid": "beta", "name": "Beta", "company": "acme"}]
+    base_doc["groups"].append({"xid": "ops", "name": "Ops"})
+    apply_org(client, base_doc, tmp_path / "base")
+    new_doc = copy.deepcopy(base_doc)
+    new_doc["companies"][0]["projects"][0]["subprojects"].append(
+        {"xid": "web", "name": "Web", "specificTasks": {"enabled": True,
+                                                       "tasks": ["zeta", "beta", "admin"]}})
+    new_doc["people"][2]["groups"] = ["ops", "eu", "us"]
+    write(tmp_path / "new", new_doc)
+    changed = {"subproject:web", "person:li"}
+    desired = load(tmp_path / "new")
+    result = workflow.compute_targeted_plan(client, desired, load(tmp_path / "base"), "b", 4)
+    compare(workflow.compute_plan(client, desired, 4), result.plan, changed)
+    status, targeted, err = run("plan", tmp_path / "new", "--changed-since", tmp_path / "base")
+    assert status == 0, err
+    status, full, err = run("plan", tmp_path / "new")
+    digest = [line for line in full.splitlines() if line.startswith("Plan digest:")]
+    assert digest and digest[0] in targeted.splitlines()
+
+
+def test_no_changes_in_a_targeted_plan_claims_no_more_than_it_read(
+    client: BeeboleClient, tmp_path: Path, run: Any
+) -> None:
+    apply_org(client, ORG, tmp_path / "base")
+    new_doc = copy.deepcopy(ORG)
+    new_doc["people"][2]["name"] = "Li Wei-Chen"
+    apply_org(client, new_doc, tmp_path / "new")  # already applied: nothing to do
+    client.call("project.detach_manager", xid="acme-ops", person={"xid": "jane"})  # elsewhere
+    for fmt in ("text", "markdown"):
+        status, out, err = run("plan", tmp_path / "new", "--changed-since", tmp_path / "base",
+                               "--format", fmt)
+        assert status == 0, err
+        assert "matches the manifests" not in out, out
+        assert "changed since" in out and "not checked" in out
+
+
 def test_changed_since_errors_are_clear_and_cost_nothing(
     sandbox: SandboxServer, tmp_path: Path, run: Any
 ) -> None:

@@ -80,6 +80,8 @@ def _render(
         head.append(
             "**No changes** to the kinds the manifests manage (some kinds are not managed)."
         )
+    elif plan.empty and plan.targeted:
+        head.append(f"**No changes** for the entries changed since {_escape(plan.targeted)}.")
     elif plan.empty:
         head.append("**No changes.** The account matches the manifests.")
     else:
