@@ -198,6 +198,8 @@ def test_export_filters_and_formats(client: BeeboleClient, sandbox: SandboxServe
     default = export(client, sandbox)
     assert default.splitlines()[0] == (
         "date,person,company,project,subproject,task,absence,hours,status,comment")
+    # Empty lists filter nothing and ask for the default columns.
+    assert export(client, sandbox, keys=[], statusFilters=[], gids=[]) == default
     sandbox.job_polls = 3
     export(client, sandbox, keys=["hours"])
 
