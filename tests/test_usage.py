@@ -152,6 +152,47 @@ def test_prune_is_annotated_too(run: Run, client: BeeboleClient, tmp_path: Path)
         f"last {day(2)}" in out
 
 
+def test_companies_and_tasks_carry_their_hours_and_one_job_answers_for_a_company(
+    run: Run, sandbox: SandboxServer, client: BeeboleClient, tmp_path: Path
+) -> None:
+    path = tmp_path / "co.yaml"
+    text = (
+        "companies:\n"
+        "  - {xid: a, name: A, active: yes, projects: [{xid: p1, name: P1, active: yes},"
+        " {xid: p2, name: P2, active: yes}]}\n"
+        "  - {xid: b, name: B, active: yes}\n"
+        "tasks:\n  - {xid: t, name: T, company: a, active: yes}\n"
+        "people:\n  - {xid: rosa, name: Rosa, company: a}\n  - {xid: sam, name: Sam, company: a}\n"
+        "settings: {safety: {ratio: 1}}\n"
+    )
+    path.write_text(text.replace("yes", "true"))
+    assert run("apply", path, "--auto-approve")[0] == 0
+    for who, hours, ago, project in (("rosa", 2, 1, "p1"), ("sam", 1.125, 2, "p2"),
+                                     ("sam", 1.125, 2, "p2")):
+        client.call("time_entry.create", date=day(ago), hours=hours, person={"xid": who},
+                    project={"xid": project}, task={"xid": "t"})
+    client.call("time_entry.create", company={"xid": "b"}, date=day(40), hours=1,
+                person={"xid": "rosa"})
+    client.call("time_entry.create", company={"xid": "b"}, date=day(95), hours=6,
+                person={"xid": "sam"})  # before the period
+    path.write_text(text.replace("yes", "false"))
+    sandbox.reset_calls()
+    code, out, err = run("plan", path)
+    assert code == 0, err
+    head = out.split("beeplan will make these API calls:")[0]
+    assert head.splitlines()[1:] == [
+        f"  - deactivate company a (A): 4.25 h in the last 90 days by 2 people, last {day(1)}",
+        f"  - deactivate company b (B): 1 h in the last 90 days by 1 person, last {day(40)}",
+        f"  - deactivate task t (T): 4.25 h in the last 90 days by 2 people, last {day(1)}",
+        f"  - deactivate project p1 (P1): 2 h in the last 90 days by 1 person, last {day(1)}",
+        f"  - deactivate project p2 (P2): 2.25 h in the last 90 days by 1 person, last {day(2)}",
+        "",
+    ]
+    # Company a answers for p1 and p2; the task and company b have a job each.
+    assert sandbox.calls["time_entry.export"] == 3
+    assert "(9 on the hours export)" in out
+
+
 def test_a_job_that_never_finishes_ends_with_a_clear_message(
     client: BeeboleClient, sandbox: SandboxServer, logged: Path
 ) -> None:
