@@ -83,6 +83,18 @@ def test_json_and_markdown(run: Run, changed: Path) -> None:
     assert "| 1 | 1 | 1 | 0 | 0 |" in out
 
 
+def test_a_diff_shows_no_plan_digest(run: Run, changed: Path) -> None:
+    """A PR comment from diff holding a digest that no apply prints would make a
+    reviewer matching digests see tampering where there is none."""
+    for fmt in ("text", "markdown", "json"):
+        code, out, _ = run("diff", ACME, changed, "--format", fmt)
+        assert code == 0
+        assert "person.create" in out  # the changes themselves are shown
+        assert "Plan digest" not in out and "plan_digest" not in out, fmt
+    code, out, _ = run("diff", ACME, changed, "--format", "markdown")
+    assert "\n\n\n" not in out  # no blank line left where the digest was
+
+
 def test_invalid_side_is_a_manifest_error(run: Run, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("companies:\n  - xid: x\n    nmae: typo\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -59,6 +60,7 @@ def diff_command(old_path: Path, new_path: Path, fmt: str, detailed_exitcode: bo
         doc = plan_document(plan)
         doc.pop("fingerprints", None)
         doc.pop("read_relations", None)
+        doc.pop("plan_digest", None)  # no apply will ever print it: see _NO_DIGEST
         # A settings change or a key no longer managed is a change too (exit 2).
         doc["changes_present"] = found.changed
         doc["settings_changes"] = list(found.settings)
@@ -69,7 +71,8 @@ def diff_command(old_path: Path, new_path: Path, fmt: str, detailed_exitcode: bo
         ]
         click.echo(json.dumps({"old": str(old_path), "new": str(new_path), **doc}, indent=2))
     elif fmt == "markdown":
-        text = render_markdown(plan, title=f"beeplan diff {old_path} → {new_path}")
+        title = f"beeplan diff {old_path} → {new_path}"
+        text = _NO_DIGEST.sub("", render_markdown(plan, title=title))
         # diff sees no account: say what differs between the two sets instead.
         text = text.replace(
             "**No changes.** The account matches the manifests.", f"**{_same(found.changed)}**"
@@ -86,7 +89,7 @@ def diff_command(old_path: Path, new_path: Path, fmt: str, detailed_exitcode: bo
             extra += [f"- {_md(r.line())}" for r in found.released]
         click.echo(text.rstrip("\n") + "\n" + "\n".join(extra) + ("\n" if extra else ""), nl=False)
     else:
-        text = render_text(plan, color=use_color(sys.stdout.isatty()))
+        text = _NO_DIGEST.sub("", render_text(plan, color=use_color(sys.stdout.isatty())))
         text = text.replace(
             "No changes. The account matches the manifests.", _same(found.changed)
         ).replace(
@@ -108,5 +111,10 @@ def diff_command(old_path: Path, new_path: Path, fmt: str, detailed_exitcode: bo
         return ExitStatus.CHANGES
     return ExitStatus.SUCCESS
 
+
+# A diff is no plan of an account: no apply prints its digest, and a reviewer
+# matching a PR comment's digest with the one the merge job's apply prints
+# would see a mismatch where nothing was tampered with.
+_NO_DIGEST = re.compile(r"^\n?Plan digest: [0-9a-f]+.*\n", re.MULTILINE)
 
 COMMANDS = [diff_command]
