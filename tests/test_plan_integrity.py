@@ -120,6 +120,13 @@ def fingerprints_removed(doc: dict[str, Any]) -> str:
     return doc["actions"][0]["id"]
 
 
+def fingerprints_key_deleted(doc: dict[str, Any]) -> str:
+    # Not a schema error ("required property"): the refusal names the action, as when emptied.
+    del doc["fingerprints"]
+    del doc["read_relations"]
+    return doc["actions"][0]["id"]
+
+
 def extra_fingerprint(doc: dict[str, Any]) -> str:
     # Makes apply read what the file names: refused, as the planner never writes it.
     doc["fingerprints"]["time_entry:#1"] = "0" * 16
@@ -188,6 +195,7 @@ TAMPERS: list[Callable[[dict[str, Any]], str]] = [
     payload_names_another,
     action_added,
     fingerprints_removed,
+    fingerprints_key_deleted,
     extra_fingerprint,
     duplicate_action,
     unknown_dependency,
