@@ -260,8 +260,10 @@ def saved_safety(
     owed = Journal.for_client(client).owed()
     desired = saved.desired
     checked = with_safety(plan, State(), desired or State(), owed)
-    violations = list(checked.destroy_violations)
-    if violations and not allow_destroy:
+    # The no-read count is only a gate: with --allow-destroy there is nothing to
+    # gate, and its "N of 0" figures would be shown as if they were the account's.
+    violations = [] if allow_destroy else list(checked.destroy_violations)
+    if violations:
         if desired is not None:
             live = LiveReader(client, parallelism).read(desired)
             violations = list(with_safety(plan, live, desired, owed).destroy_violations)
