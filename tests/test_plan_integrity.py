@@ -363,6 +363,22 @@ def test_a_hostile_plan_file_is_an_error_not_a_traceback(
         assert sum(sandbox.calls.values()) == 0
 
 
+def test_an_action_added_by_hand_without_all_its_keys_is_named(
+    saved: tuple[Path, dict[str, Any]], run: Run, sandbox: SandboxServer
+) -> None:
+    """Added by hand, an action often lacks keys: the schema refusal names it by id."""
+    plan_file, genuine = saved
+    doc = copy.deepcopy(genuine)
+    doc["actions"].append({"id": "delete:person:eve", "op": "delete",
+                           "service": "person.delete", "payload": {"person": {"xid": "eve"}}})
+    plan_file.write_text(json.dumps(doc))
+    sandbox.reset_calls()
+    code, _, err = run("apply", plan_file, "--auto-approve")
+    assert code == 1 and "Traceback" not in err
+    assert f"actions/{len(doc['actions']) - 1} (action 'delete:person:eve'): 'target'" in err, err
+    assert sum(sandbox.calls.values()) == 0
+
+
 def test_the_same_digest_in_text_markdown_json_and_apply(
     saved: tuple[Path, dict[str, Any]], run: Run, tmp_path: Path
 ) -> None:

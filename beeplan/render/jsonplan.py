@@ -192,11 +192,21 @@ def validate_plan_document(doc: Any, source: str = "plan file") -> None:
     validator = jsonschema.Draft202012Validator(plan_schema())
     errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
     if errors:
-        lines = [
-            f"  {'/'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}"
-            for e in errors[:10]
-        ]
+        lines = [f"  {_where(doc, list(e.absolute_path))}: {e.message}" for e in errors[:10]]
         raise PlanError(f"{source} is not a valid beeplan plan:\n" + "\n".join(lines))
+
+
+def _where(doc: Any, path: list[Any]) -> str:
+    """``actions/3`` names the action too (``action 'x'``): that is what a reviewer looks for."""
+    where = "/".join(str(p) for p in path) or "(top)"
+    if len(path) >= 2 and path[0] == "actions" and isinstance(path[1], int):
+        try:
+            action_id = doc["actions"][path[1]].get("id")
+        except (AttributeError, IndexError, KeyError, TypeError):
+            return where
+        if isinstance(action_id, str):
+            where += f" (action {action_id!r})"
+    return where
 
 
 def plan_from_json(text: str, source: str = "plan file") -> tuple[Plan, dict[str, Any]]:
