@@ -34,6 +34,9 @@ ANSWER_BYTES = 48
 GET_BYTES = 420
 # One relation listing of one entity, request and answer (a few references).
 LISTING_BYTES = 260
+# custom_field.list, request and answer: a saved plan that sets custom field values
+# re-reads it once, to check the field ids it sends.
+FIELD_LIST_BYTES = 600
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,11 @@ def fresh_cost(relations: Iterable[str]) -> Cost:
     return Cost(1 + len(listings), GET_BYTES + LISTING_BYTES * len(listings))
 
 
+def sets_fields(action: Action) -> bool:
+    """Whether a saved plan's freshness check reads custom_field.list for this action."""
+    return action.op in ("set", "clear")
+
+
 def plan_cost(plan: Plan, fresh: bool = False) -> Cost:
     """Requests and bytes to apply ``plan`` (with a saved plan's re-reads when ``fresh``)."""
     total = Cost()
@@ -68,6 +76,8 @@ def plan_cost(plan: Plan, fresh: bool = False) -> Cost:
     if fresh:
         for relations in plan.read_relations.values():
             total += fresh_cost(relations)
+        if any(sets_fields(a) for a in plan.actions):
+            total += Cost(1, FIELD_LIST_BYTES)
     return total
 
 
@@ -105,6 +115,7 @@ def select_slice(plan: Plan, budget: Cost, fresh: bool = False) -> Slice:
     held: list[int] = []  # ready removals, until every additive action is in
     chosen: set[str] = set()
     reread: set[str] = set()
+    fields_read = False
     additive_in = 0
     spent = Cost()
     while ready:
@@ -116,6 +127,8 @@ def select_slice(plan: Plan, budget: Cost, fresh: bool = False) -> Slice:
         key = entity_key(action.target)
         if fresh and key not in reread:
             cost += fresh_cost(plan.read_relations.get(key, ()))
+        if fresh and sets_fields(action) and not fields_read:
+            cost += Cost(1, FIELD_LIST_BYTES)
         after = spent + cost
         if after.calls > budget.calls or after.bytes > budget.bytes:
             break
@@ -123,6 +136,7 @@ def select_slice(plan: Plan, budget: Cost, fresh: bool = False) -> Slice:
         chosen.add(action.id)
         if fresh:
             reread.add(key)
+            fields_read = fields_read or sets_fields(action)
         if action.phase < FIRST_REMOVAL_PHASE:
             additive_in += 1
             if additive_in == additive_total:

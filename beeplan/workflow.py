@@ -17,7 +17,7 @@ from typing import Any
 from .applier import Applier, Outcome, ProgressCallback
 from .client import BeeboleClient
 from .drift import CheckRun, default_state_path, run_check
-from .errors import PlanError, Problem, warning_lines
+from .errors import PlanError, Problem, QuotaError, warning_lines
 from .journal import Journal
 from .live import LiveReader, Progress
 from .model import Entity, Ref, State, entity_key
@@ -378,6 +378,45 @@ def guard_safety(plan: Plan, *, allow_destroy: bool) -> None:
         )
 
 
+class ReadBudgetSpent(QuotaError):
+    """``apply --max-calls N``: reading the account alone would pass N calls."""
+
+
+class ReadBudget(BeeboleClient):
+    """The same client (counters, ledger, sessions shared, as in ``resume``), for the
+    reads of ``apply --max-calls N``: a read that would pass N is refused before it
+    starts, so a run whose reads alone exceed N stops there instead of spending past N
+    (an hours lookup it cuts short leaves the hours unknown, as at the quota).
+    """
+
+    def __init__(self, inner: BeeboleClient, max_calls: int):
+        # No super().__init__: the inner client's own objects, shared, not copies.
+        self.__dict__.update(inner.__dict__)
+        self.max_calls = max_calls
+
+    def _budget_left(self) -> int:
+        return max(0, self.max_calls - self.usage.total_requests)
+
+    def _refuse(self, service: str, more: int) -> ReadBudgetSpent:
+        return ReadBudgetSpent(
+            service,
+            f"--max-calls {self.max_calls} does not cover reading the account: that took "
+            f"{self.usage.total_requests} call(s) so far and needs at least {more} more, so "
+            "the run stopped there and applied nothing. Raise --max-calls (the reads grow "
+            "with the account)",
+        )
+
+    def check_reads(self, count: int) -> None:
+        if count > self._budget_left():
+            raise self._refuse("reading the account", count)
+        super().check_reads(count)
+
+    def call(self, service: str, **payload: Any) -> dict[str, Any]:
+        if self._budget_left() <= 0:
+            raise self._refuse(service, 1)
+        return super().call(service, **payload)
+
+
 class QuotaShortfall(PlanError):
     """The plan needs more than today's quota has left; a slice would fit."""
 
@@ -497,17 +536,42 @@ def choose_saved_slice(
     max_calls: int | None,
     ignore_quota: bool,
 ) -> Slice:
-    """A slice of a saved plan whose re-reads, before and after, fit ``max_calls`` too."""
-    limit = max_calls
-    while True:
-        part = choose_slice(client, rest, max_calls=limit, ignore_quota=ignore_quota, fresh=True)
-        if max_calls is None or limit is None or part.complete:
-            return part
-        after = progress.after_cost(rest, part.plan).calls
-        over = client.usage.total_requests + part.cost.calls + after - max_calls
-        if over <= 0:
-            return part
-        limit -= over
+    """A slice of a saved plan whose re-reads, before and after, fit ``max_calls`` too.
+
+    The re-reads after a slice depend on the slice, so the largest slice that fits
+    is searched for (by bisection on the budget given to ``choose_slice``): cutting
+    the budget by the whole overrun at once left most of it unused.
+    """
+    part = choose_slice(client, rest, max_calls=max_calls, ignore_quota=ignore_quota, fresh=True)
+    if max_calls is None or part.complete:
+        return part
+
+    def fits(candidate: Slice) -> bool:
+        after = progress.after_cost(rest, candidate.plan).calls
+        return client.usage.total_requests + candidate.cost.calls + after <= max_calls
+
+    if fits(part):
+        return part
+    best: Slice | None = None
+    low, high = client.usage.total_requests + 1, max_calls - 1
+    while low <= high:
+        limit = (low + high) // 2
+        try:
+            candidate = choose_slice(
+                client, rest, max_calls=limit, ignore_quota=ignore_quota, fresh=True
+            )
+        except PlanError:  # no action fits so small a budget
+            candidate = None
+        if candidate is not None and candidate.plan.actions and fits(candidate):
+            best, low = candidate, limit + 1
+        else:
+            high = limit - 1
+    if best is None:
+        raise PlanError(
+            f"--max-calls {max_calls} leaves room for no action of the saved plan: each "
+            "needs its entity re-read before and after it is applied. Raise --max-calls"
+        )
+    return best
 
 
 def owed_by(plan: Plan) -> frozenset[str]:

@@ -144,9 +144,10 @@ def test_a_saved_plan_applied_in_slices_continues_where_it_stopped(
     runs = 0
     while True:
         sandbox.reset_calls()
-        code, out, err = run("apply", plan_file, "--auto-approve", "--max-calls", 60)
+        # 30: tight enough that the re-reads (custom_field.list included) decide the slice.
+        code, out, err = run("apply", plan_file, "--auto-approve", "--max-calls", 30)
         assert code == 0, err  # never refused as stale because of its own earlier slices
-        assert sum(sandbox.calls.values()) <= 60
+        assert sum(sandbox.calls.values()) <= 30, sandbox.calls
         runs += 1
         if "was applied (in slices)" in out:
             break
@@ -182,3 +183,19 @@ def test_max_calls_below_the_reads_is_an_error(run: Run) -> None:
     code, _, err = run("apply", ACME, "--auto-approve", "--max-calls", 3)
     assert code == 1
     assert "leaves room for no action" in err
+
+
+def test_reads_past_max_calls_stop_before_spending_more(
+    run: Run, sandbox: SandboxServer, client: BeeboleClient, tmp_path: Path
+) -> None:
+    """A run whose reads alone exceed N stops at N (it used to read on, then refuse)."""
+    code, _, err = run("apply", ACME, "--auto-approve")
+    assert code == 0, err
+    client.call("company.update", company={"xid": "acme", "name": "Renamed"})
+    sandbox.reset_calls()
+    code, out, err = run("apply", ACME, "--auto-approve", "--max-calls", 10)
+    assert code == 1 and "--max-calls 10 does not cover reading the account" in err, err
+    assert sum(sandbox.calls.values()) <= 10, sandbox.calls
+    assert sandbox.calls["company.update"] == 0  # nothing applied
+    code, out, err = run("apply", ACME, "--auto-approve", "--max-calls", 200)
+    assert code == 0 and "company.update" in out, err

@@ -470,8 +470,10 @@ def apply_command(
             plan = replace(plan, problems=live_problems(client, part.plan, current).problems)
         else:
             assert desired is not None
+            # With --max-calls, reads that would pass it are refused before they start.
+            reader = client if max_calls is None else workflow.ReadBudget(client, max_calls)
             plan, usage = compute_plan_with_usage(
-                client, desired, parallelism, stderr_is_tty() or _verbose(ctx), usage_days
+                reader, desired, parallelism, stderr_is_tty() or _verbose(ctx), usage_days
             )
             plan = with_source(plan, target)
             whole = plan
