@@ -617,6 +617,10 @@ def _age(seconds: float) -> str:
     return f"{hours // 24} days"
 
 
+def _runs(count: int) -> str:
+    return f"{count} run{'' if count == 1 else 's'}"
+
+
 def coverage_lines(run: CheckRun, max_calls: int, now: datetime | None = None) -> list[str]:
     """What this run covered, and how fresh the whole account's verification is."""
     now = now or _now()
@@ -637,13 +641,13 @@ def coverage_lines(run: CheckRun, max_calls: int, now: datetime | None = None) -
         lines.append(
             f"Oldest verification: {run.never} unit{'s' if run.never != 1 else ''} not verified "
             f"yet; at this budget every unit is verified within about "
-            f"{run.runs_for_full_cover(max_calls)} runs."
+            f"{_runs(run.runs_for_full_cover(max_calls))}."
         )
     elif run.oldest is not None:
         lines.append(
             f"Oldest verification: {_age((now - run.oldest).total_seconds())} ago "
             f"({run.oldest:%Y-%m-%d %H:%M} UTC). Every unit is verified within about "
-            f"{run.runs_for_full_cover(max_calls)} runs at this budget."
+            f"{_runs(run.runs_for_full_cover(max_calls))} at this budget."
         )
     lines.append(_day_line(run, max_calls))
     for error in run.errors[:10]:
