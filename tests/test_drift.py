@@ -172,6 +172,11 @@ def test_check_max_calls_json_markdown_and_summary(
     status, out, err = run("check", tmp_path / "m", "--max-calls", 6, "--state", state,
                            "--format", "markdown")
     assert status == 2 and "project.attach_manager" in out and "- Coverage: verified" in out
+    client.call("project.attach_manager", xid="acme-ops", person={"xid": "jane"})
+    status, quiet, err = run("check", tmp_path / "m", "--max-calls", 6, "--state", state,
+                             "--format", "markdown")
+    assert status == 0 and "No drift** in the part of the account verified" in quiet, quiet
+    assert "matches the manifests" not in quiet
     assert "Verifying everything within 24 runs (a day) needs --max-calls" in out
     text = summary.read_text()
     assert "beeplan check" in text and "project.attach_manager" in text and "Coverage:" in text

@@ -374,7 +374,11 @@ def _check_markdown(plan: Plan, budget: Budget, coverage: list[str],
     """A budgeted check in Markdown: the drift found, then what this run covered."""
     tail = "\n**Coverage**\n\n" + "".join(f"- {line}\n" for line in coverage)
     room = (max_chars if max_chars is not None else MARKDOWN_CHARS) - len(tail)
-    return render_markdown(plan, budget, max_chars=room, title="beeplan check") + tail
+    text = render_markdown(plan, budget, max_chars=room, title="beeplan check")
+    # Only part of the account was read: say no more than that about it.
+    text = text.replace("**No changes.** The account matches the manifests.",
+                        "**No drift** in the part of the account verified in this run.")
+    return text + tail
 
 
 # ---------------------------------------------------------------------------
