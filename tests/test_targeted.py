@@ -242,6 +242,16 @@ def test_no_changes_in_a_targeted_plan_claims_no_more_than_it_read(
         assert status == 0, err
         assert "matches the manifests" not in out, out
         assert "changed since" in out and "not checked" in out
+    # Under prune with a kind left unmanaged too, it still speaks only of the changed entries.
+    for where in ("base", "new"):
+        doc = yaml.safe_load((tmp_path / where / "org.yaml").read_text())
+        doc["settings"] = {"prune": True}
+        del doc["absences"]
+        write(tmp_path / where, doc)
+    status, out, err = run("plan", tmp_path / "new", "--changed-since", tmp_path / "base")
+    assert status == 0, err
+    assert "No changes for the entries changed since" in out, out
+    assert "No changes to the kinds" not in out
 
 
 def test_changed_since_errors_are_clear_and_cost_nothing(

@@ -76,12 +76,12 @@ def _render(
         head.append("")
     if plan.empty and plan.problems:
         head.append("No other changes.")
+    elif plan.empty and plan.targeted:
+        head.append(f"**No changes** for the entries changed since {_escape(plan.targeted)}.")
     elif plan.empty and plan.leaves_kinds_alone:
         head.append(
             "**No changes** to the kinds the manifests manage (some kinds are not managed)."
         )
-    elif plan.empty and plan.targeted:
-        head.append(f"**No changes** for the entries changed since {_escape(plan.targeted)}.")
     elif plan.empty:
         head.append("**No changes.** The account matches the manifests.")
     else:
