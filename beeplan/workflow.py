@@ -372,9 +372,14 @@ def guard_apply(
 
 def guard_safety(plan: Plan, *, allow_destroy: bool) -> None:
     if plan.destroy_violations and not allow_destroy:
+        # Name the removals too: a saved plan's file may have hidden them from its own fields.
+        removals = [a.id for a in plan.actions if a.is_removal]
+        named = ", ".join(removals[:5]) + (f", ... ({len(removals)} in all)"
+                                           if len(removals) > 5 else "")
         raise PlanError(
             "refused by the safety threshold (pass --allow-destroy if this is intended): "
             + "; ".join(plan.destroy_violations)
+            + (f" (removals: {named})" if removals else "")
         )
 
 

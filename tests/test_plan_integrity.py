@@ -311,6 +311,7 @@ def test_emptied_safety_fields_are_recomputed(
         code, out, err = run("apply", plan_file, "--auto-approve", *extra)
         assert code == 1
         assert "3 of 5 people would be deactivated" in err, err
+        assert "deactivate:person:bob" in err  # the refusal names the actions, as any other
         assert writes(sandbox) == 0
 
     # Without the manifests at hand the count is pessimistic: still refused.
