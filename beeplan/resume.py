@@ -226,5 +226,11 @@ def read_for_import(
         ) from None
     except BaseException:  # Ctrl-C, a transport failure: keep what was read, then stop
         checkpoint.save()
+        if checkpoint.answers:
+            tell(
+                f"The {len(checkpoint.answers)} answers read so far are kept in "
+                f"{checkpoint.path}: the same command (same -o) resumes without reading "
+                "them again."
+            )
         raise
     return state, checkpoint

@@ -79,11 +79,18 @@ def test_ctrl_c_keeps_what_was_read_and_the_rerun_does_not_read_it_again(
         if "subprojects" in message:  # the last stage of the lists
             raise KeyboardInterrupt
 
+    told: list[str] = []
+
+    def tell(message: str) -> None:
+        told.append(message)
+
     sandbox.reset_calls()
     with pytest.raises(KeyboardInterrupt):
-        read_for_import(client, relations, out_dir, sandbox.url, 2, interrupt_after_the_lists)
+        read_for_import(client, relations, out_dir, sandbox.url, 2, interrupt_after_the_lists,
+                        tell)
     lists = sum(sandbox.calls.values())
     assert lists > 3 and (out_dir / CHECKPOINT_NAME).is_file()
+    assert any("same command (same -o) resumes" in line for line in told), told
 
     sandbox.reset_calls()
     live, checkpoint = read_for_import(client, relations, out_dir, sandbox.url, 2)
