@@ -161,6 +161,7 @@ class Plan:
     manifest_path: str = ""  # the manifests it was made from, as given on the command line
     manifest_digest: str = ""  # and their digest (see beeplan.planfile.manifest_digest)
     targeted: str = ""  # --changed-since BASE: only what changed since BASE was read and planned
+    targeted_entries: int = 0  # and how many manifest entries changed since BASE
 
     @property
     def empty(self) -> bool:

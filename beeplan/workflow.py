@@ -106,7 +106,10 @@ def compute_targeted_plan(
     owed = Journal.for_client(client).owed()
     plan, live = plan_changes(LiveReader(client, parallelism, progress), desired, diff, owed)
     note = targeted_label(len(diff.changes), base_label)
-    plan = replace(plan, warnings=(*plan.warnings, note), targeted=base_label)
+    plan = replace(
+        plan, warnings=(*plan.warnings, note), targeted=base_label,
+        targeted_entries=len(diff.changes),
+    )
     return TargetedPlan(plan, live, len(diff.changes), False)
 
 

@@ -152,7 +152,8 @@ def test_targeted_saved_plan_applies_and_converges(
     assert status == 0, err
     assert "entries changed since" in out and "not checked" in out
     saved = json.loads(plan_file.read_text())
-    assert saved["targeted"] == {"since": str(tmp_path / "base")} and saved["complete"] is False
+    assert saved["targeted"] == {"since": str(tmp_path / "base"), "entries": 9}
+    assert saved["complete"] is False
     status, out, err = run("apply", plan_file, "--auto-approve")
     assert status == 0, err + out
     status, out, err = run("plan", tmp_path / "new", "--detailed-exitcode")

@@ -100,7 +100,7 @@ def plan_document(
         **({"unmanaged_kinds": dict(plan.unmanaged_kinds)} if plan.unmanaged_kinds else {}),
     }
     if plan.targeted:
-        doc["targeted"] = {"since": plan.targeted}
+        doc["targeted"] = {"since": plan.targeted, "entries": plan.targeted_entries}
     if usage is not None:
         _add_usage(doc, plan, usage)
     if plan.manifest_digest:
@@ -258,6 +258,7 @@ def plan_from_json(text: str, source: str = "plan file") -> tuple[Plan, dict[str
         manifest_path=doc.get("manifests", {}).get("path", ""),
         manifest_digest=doc.get("manifests", {}).get("digest", ""),
         targeted=str(doc.get("targeted", {}).get("since", "")),
+        targeted_entries=int(doc.get("targeted", {}).get("entries", 0) or 0),
     )
     return plan, doc
 
