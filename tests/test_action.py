@@ -124,7 +124,7 @@ def test_targeted_plan_wires_the_base_input(work: Path) -> None:
                                    endpoint=f"sandbox:{work.parent / 'acct.db'}")
     assert steps[-1].returncode == 0, steps[-1].stderr
     doc = json.loads((work / "plan.json").read_text())
-    assert doc["targeted"] == {"since": "manifests"} and doc["complete"] is False
+    assert doc["targeted"]["since"] == "manifests" and doc["complete"] is False
     assert outputs["result"] == "no-changes"
 
 
