@@ -55,6 +55,13 @@ INACTIVE_PARENT_NOTE = "inactive, written because it holds active {children}"
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _LINE_BREAKS = frozenset("\n\r\x85\u2028\u2029")
+# Plain scalars YAML 1.2 reads as numbers where PyYAML (YAML 1.1) reads text ("1e3",
+# "0o17"): quoted, so an editor's YAML 1.2 schema check agrees with beeplan.
+_YAML12_NUMBER = re.compile(
+    r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+"
+    r"|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
@@ -92,6 +99,8 @@ def scalar(value: Any) -> str:
     text = text.strip()
     if "\n" in text:  # PyYAML folded something; fall back to a fully escaped form
         return json.dumps(value)
+    if isinstance(value, str) and text == value and _YAML12_NUMBER.match(value):
+        return "'" + value + "'"
     return text
 
 

@@ -70,6 +70,22 @@ def test_yaml_1_1_oddities_stay_text(tmp_path: Path, run: Run, client: BeeboleCl
     assert live_values(client, "project.custom_fields", "web") == {"location": "1:30"}
 
 
+def test_text_a_yaml_1_2_reader_takes_for_a_number_is_imported_quoted(
+    tmp_path: Path, run: Run, client: BeeboleClient
+) -> None:
+    # PyYAML reads 1e3 and 0o17 as text, an editor's YAML 1.2 schema check as numbers:
+    # import quotes them so both read the text the account holds.
+    manifest = write(tmp_path / "acme.yaml", industry="'1e3'", address="'0o17'", location="'-1e-3'")
+    assert run("apply", manifest, "--auto-approve")[0] == 0
+    code, _, err = run("import", "-o", tmp_path / "imported")
+    assert code == 0, err
+    imported = (tmp_path / "imported" / "acme.yaml").read_text()
+    assert "Industry: '1e3'" in imported and "Company address: '0o17'" in imported
+    assert "location: '-1e-3'" in imported
+    code, out, _ = run("plan", tmp_path / "imported", "--detailed-exitcode")
+    assert code == 0 and "No changes" in out
+
+
 def test_same_custom_value() -> None:
     assert same_custom_value(1.5, 1.50) and same_custom_value(2, 2.0)
     assert same_custom_value(False, False) and same_custom_value("a", "a")
