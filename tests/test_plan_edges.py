@@ -355,3 +355,18 @@ def test_diff_shows_what_plan_does_and_refuses_what_plan_refuses(
                                  "{xid: li, name: Li, company: globex}"))
     assert run("diff", old, new, "--detailed-exitcode")[0] == 1
     assert run("plan", new, "--detailed-exitcode")[0] == 1
+
+
+def test_a_saved_plan_without_changes_does_not_invite_an_apply(
+    run: Run, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("companies:\n  - {xid: acme, name: ACME}\n")
+    assert run("apply", manifest, "--auto-approve")[0] == 0
+    code, _, err = run("plan", manifest, "-o", tmp_path / "plan.json")
+    assert code == 0
+    assert "nothing to apply" in err and "apply it with" not in err
+    sandbox.reset_calls()
+    code, out, err = run("apply", tmp_path / "plan.json", "--auto-approve")
+    assert code == 0, err
+    assert writes(sandbox) == 0

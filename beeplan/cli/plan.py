@@ -163,6 +163,8 @@ def saved_note(plan: Plan, out: Path) -> str:
             f"Saved the plan to {out}; it goes past the safety threshold, so 'beeplan apply "
             f"{out}' refuses it unless you add --allow-destroy after reviewing the removals."
         )
+    if not plan.actions:
+        return f"Saved the plan to {out}; it makes no changes, so there is nothing to apply."
     return f"Saved the plan to {out}; apply it with: beeplan apply {out}"
 
 
