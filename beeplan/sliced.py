@@ -24,6 +24,7 @@ from pathlib import Path
 from . import cachefile
 from .applier import Outcome
 from .client import BeeboleClient, cache_dir
+from .errors import BeeplanError
 from .live import LiveReader
 from .model import Ref, entity_key
 from .planner import Plan, fingerprint
@@ -90,9 +91,13 @@ class SavedProgress:
 
     @staticmethod
     def _to_reread(rest: Plan, part: Plan) -> set[str]:
-        done = {a.id for a in part.actions}
+        return SavedProgress._touched_and_left(rest, {a.id for a in part.actions})
+
+    @staticmethod
+    def _touched_and_left(rest: Plan, done: set[str]) -> set[str]:
+        """Entities that actions in ``done`` changed and that other actions still touch."""
         later = {entity_key(a.target) for a in rest.actions if a.id not in done}
-        return {entity_key(a.target) for a in part.actions} & later
+        return {entity_key(a.target) for a in rest.actions if a.id in done} & later
 
     def record(
         self, client: BeeboleClient, rest: Plan, part: Plan, outcome: Outcome, parallelism: int
@@ -101,11 +106,21 @@ class SavedProgress:
         applied = {a.id for a in outcome.applied}
         if not applied:
             return
+        # What was applied, not what was meant to be: a run stopped part-way (SIGTERM,
+        # Ctrl-C, the quota, a failure) left entities that its own later actions touch.
         wanted = {
             ref_of_key(key): rest.read_relations.get(key, ())
-            for key in self._to_reread(rest, part)
+            for key in self._touched_and_left(rest, applied)
         }
-        current = LiveReader(client, parallelism).read_entities(wanted)
+        try:
+            current = LiveReader(client, parallelism).read_entities(wanted)
+        except (BeeplanError, KeyboardInterrupt) as exc:
+            # Never at the cost of the report (a second Ctrl-C or SIGTERM, the quota):
+            # without these states the next run of the file is refused as stale.
+            why = type(exc).__name__ if isinstance(exc, KeyboardInterrupt) else str(exc)
+            log.warning("could not re-read what this run changed (%s): a re-run of this "
+                        "plan file will be refused as stale; make a new plan", why)
+            current = {}
         for ref, entity in current.items():
             self.fingerprints[entity_key(ref)] = fingerprint(entity, wanted[ref])
         self.applied |= applied

@@ -26,11 +26,11 @@ from typing import Any
 
 import pytest
 
-from beeplan.client import cache_dir, token_key, utc_today
+from beeplan.client import BeeboleClient, cache_dir, token_key, utc_today
 from beeplan.sandbox.server import SandboxServer
 
 from .conftest import Run, figure
-from .orgs import write_docs
+from .orgs import duplicates, inventory, write_docs
 from .procs import beeplan_process, output_of, wait_quiet, wait_until
 from .test_interrupt import REPORT, assert_converged, small_org, total_calls, write_calls
 
@@ -89,6 +89,44 @@ def test_sigterm_during_apply_reports_exits_143_and_the_rerun_converges(
             trials.append(applied)
     figure(f"SIGTERM: {len(trials)} trials stopped after {trials} writes; exit 143, "
            "report exact, ledger saved, re-run converged")
+
+
+@pytest.mark.timeout(120)
+def test_sigterm_during_a_saved_plan_then_the_same_file_converges(
+    beeplan: Run, tmp_path: Path
+) -> None:
+    """A cancelled merge job re-run: the same plan.json continues where it stopped (it
+    was refused as stale by the entities its own first run had created and changed)."""
+    manifests, declared = small_org(tmp_path)
+    with SandboxServer(":memory:", latency_ms=20) as sandbox:
+        plan_file = tmp_path / "plan.json"
+        code, _, err = beeplan("plan", manifests, "-o", plan_file, "--endpoint", sandbox.url,
+                               token=sandbox.token)
+        assert code == 0, err
+        planned = len(json.loads(plan_file.read_text())["actions"])
+        workdir = tmp_path / "term"
+        with beeplan_process(["apply", plan_file, "--auto-approve", "--endpoint", sandbox.url],
+                             workdir, env={"BEEBOLE_TOKEN": sandbox.token}) as proc:
+            assert wait_until(lambda: write_calls(sandbox) >= 40 or proc.poll() is not None, 30)
+            assert proc.poll() is None, "the apply ended before its SIGTERM"
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=20)
+        out, err = output_of(workdir)
+        assert code == 143 and "Traceback" not in err, err[-3000:]
+        first = write_calls(sandbox)
+        assert first < planned
+        sandbox.latency_ms = 0
+        code, out, err = beeplan("apply", plan_file, "--auto-approve", "--endpoint", sandbox.url,
+                                 token=sandbox.token)
+        assert code == 0, err[-3000:]
+        assert write_calls(sandbox) == planned  # the rest, and nothing twice
+        code, out, err = beeplan("check", manifests, "--endpoint", sandbox.url)
+        assert (code, out) == (0, ""), out + err
+        with BeeboleClient(sandbox.url, sandbox.token, ledger=False) as client:
+            live = inventory(client)
+        assert duplicates(live) == [] and len(live) == declared
+    figure(f"SIGTERM in a saved plan after {first} of {planned} writes; the same file "
+           "re-run applied the rest and converged")
 
 
 def test_sigterm_while_reading_exits_143_without_a_traceback(tmp_path: Path) -> None:
