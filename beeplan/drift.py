@@ -34,7 +34,7 @@ from typing import Any
 
 from . import cachefile
 from .client import BeeboleClient, cache_dir
-from .errors import AuthError, BeeplanError, QuotaError
+from .errors import AuthError, BeeplanError, EndpointError, QuotaError
 from .live import (
     ASSIGNMENT_KEYS,
     LISTING_SERVICE,
@@ -363,8 +363,8 @@ def run_check(
     def one(unit: Unit) -> tuple[Unit, dict[str, Any] | str]:
         try:
             return unit, capped.call(unit.service, **unit.payload)
-        except (AuthError, QuotaError):
-            raise
+        except (AuthError, QuotaError, EndpointError):
+            raise  # a refused token, the quota, a redirect or a TLS failure: every unit would fail
         except BeeplanError as exc:  # an error answer, or none: not verified this run
             return unit, str(exc)
 

@@ -368,6 +368,10 @@ def _budgeted_check(
         write_step_summary(lambda limit: _check_markdown(run.plan, budget, coverage, limit))
     if run.plan.problems:
         return ExitStatus.ERROR
+    if run.errors and not run.verified and not run.drifted:
+        # No usable answer at all (a portal page, a proxy's): in sync is not what it showed.
+        raise PlanError(f"no part of the account could be verified in this run: "
+                        f"{run.errors[0]}")
     return ExitStatus.CHANGES if run.drifted else ExitStatus.SUCCESS
 
 

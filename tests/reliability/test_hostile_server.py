@@ -476,3 +476,25 @@ def test_a_deadline_or_cap_that_is_not_a_sane_number_is_a_clear_error(
                              token=sandbox.token)
     assert_one_line_failure(code, err, f"${name} must be a positive number")
     assert sum(sandbox.calls.values()) == 0
+
+
+@pytest.mark.parametrize("case", ["html-200", "bare-status-ok", "redirect-307"])
+def test_a_budgeted_check_with_no_usable_answer_fails(
+    case: str, beeplan: Run, sandbox: SandboxServer, recorder: Recorder, env: None,
+    tmp_path: Path,
+) -> None:
+    """check --max-calls skips a unit without an answer; with none usable at all (a portal
+    page for every call) it exited 0 as if in sync. A redirect stops it at once."""
+    (tmp_path / "org.yaml").write_text(MANIFEST)
+    hostile = serve(sandbox, is_read, answer_for(case, recorder))
+    try:
+        code, out, err = beeplan("check", tmp_path / "org.yaml", "--max-calls", "5",
+                                 "--endpoint", hostile.url, token=sandbox.token)
+    finally:
+        hostile.shutdown()
+        hostile.server_close()
+    assert_one_line_failure(code, err, "redirect" if case.startswith("redirect") else
+                            "no part of the account could be verified in this run")
+    assert recorder.hits == 0
+    if case.startswith("redirect"):
+        assert hostile.hostile_calls <= 4  # stopped, not tried unit after unit
