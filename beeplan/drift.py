@@ -44,7 +44,7 @@ from .live import (
     ref_of,
     relations_of,
 )
-from .model import KINDS, CustomField, Entity, Index, Ref, State, entity_key
+from .model import KINDS, CustomField, Entity, Index, Ref, Source, State, entity_key
 from .planner import Plan, make_plan
 
 STATE_VERSION = 1
@@ -535,7 +535,7 @@ def _compare(
     live = State(entities=tuple(live_entities), custom_fields=custom_fields)
     reduced = replace(desired, entities=tuple(desired_entities))
     plan = make_plan(reduced, live)
-    verified = _verified([u for u, _ in list_units] + conclusive, plan, list_units)
+    verified = _verified([u for u, _ in list_units] + conclusive, plan, list_units, reduced)
     return plan, verified, errors, seen_groups
 
 
@@ -581,11 +581,35 @@ def _has_parent(unit: Unit, obj: Mapping[str, Any]) -> bool:
     return bool(field_name) and isinstance(obj.get(field_name or ""), Mapping)
 
 
+def _problem_entities(plan: Plan, desired: State) -> set[str] | None:
+    """The entities the plan's problems are about, found by the manifest entry each names.
+
+    None when a problem names no entry: then no unit read in this run counts as verified.
+    """
+    declared_at: dict[Source, set[str]] = {}
+    for entity in desired.entities:
+        if entity.source is not None:
+            declared_at.setdefault(entity.source, set()).add(entity_key(entity.ref))
+    keys: set[str] = set()
+    for problem in plan.problems:
+        source = getattr(problem, "source", None)
+        if source not in declared_at:
+            return None
+        keys |= declared_at[source]
+    return keys
+
+
 def _verified(
-    read: list[Unit], plan: Plan, list_units: list[tuple[Unit, list[Entity]]]
+    read: list[Unit], plan: Plan, list_units: list[tuple[Unit, list[Entity]]], desired: State
 ) -> list[Unit]:
-    """The units read whose facts showed no drift (a drifted unit is read again first)."""
-    if plan.problems:
+    """The units read whose facts showed no drift (a drifted unit is read again first).
+
+    A problem (a live project under another company, say) only holds back the
+    units of the entity it names, so a lasting one does not stop the rotation:
+    the rest of the account is still verified, run after run.
+    """
+    blocked = _problem_entities(plan, desired)
+    if blocked is None:
         return []
     drifted: dict[str, set[str]] = {}
     for action in plan.actions:
@@ -595,11 +619,12 @@ def _verified(
     for unit in read:
         if unit.what == "list":
             covered = unit.covers | listed.get(unit.key, set())
-            if any("" in drifted.get(key, ()) for key in covered):
+            if covered & blocked or any("" in drifted.get(key, ()) for key in covered):
                 continue
         elif unit.what == "relation":
             assert unit.owner is not None
-            if set(unit.rels) & drifted.get(entity_key(unit.owner), set()):
+            owner = entity_key(unit.owner)
+            if owner in blocked or set(unit.rels) & drifted.get(owner, set()):
                 continue
         elif any("groups" in rels for rels in drifted.values()):
             continue
@@ -648,6 +673,11 @@ def coverage_lines(run: CheckRun, max_calls: int, now: datetime | None = None) -
             f"Oldest verification: {_age((now - run.oldest).total_seconds())} ago "
             f"({run.oldest:%Y-%m-%d %H:%M} UTC). Every unit is verified within about "
             f"{_runs(run.runs_for_full_cover(max_calls))} at this budget."
+        )
+    if run.drifted:
+        lines.append(
+            "The units that showed drift are not counted as verified: the next run reads "
+            "them again first, so the check stays red until the drift is fixed."
         )
     lines.append(_day_line(run, max_calls))
     for error in run.errors[:10]:

@@ -190,3 +190,24 @@ def test_budget_is_capped_by_what_is_left_today(
     run = check(client, sandbox, tmp_path / "m", 10, 0, tmp_path / "state.json")
     assert run.calls == 2 and run.budget == 2
     assert any("Only 2 calls are left" in line for line in coverage_lines(run, 10))
+
+
+def test_a_lasting_problem_holds_back_only_its_own_units(
+    client: BeeboleClient, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    apply_org(client, ORG, tmp_path / "m")
+    moved = copy.deepcopy(ORG)
+    cy = next(p for p in moved["people"] if p["xid"] == "cy")
+    cy["company"] = "acme"  # impossible in place: a problem in every run that reads cy
+    write(tmp_path / "m", moved)
+    budget, state = 5, tmp_path / "state.json"
+    total = len(units_of(load(tmp_path / "m")))
+    runs = [check(client, sandbox, tmp_path / "m", budget, hour, state)
+            for hour in range(-(-total // budget) + 3)]
+    assert any(run.plan.problems for run in runs)
+    # The rotation goes on: the units that do not read cy are all verified in the end,
+    # instead of every run re-reading the first units and verifying none.
+    assert runs[-1].never <= 2, [(r.verified, r.never) for r in runs]
+    assert all(run.verified > 0 for run in runs[1:])
+    drifted = next(run for run in runs if run.drifted)
+    assert any("not counted as verified" in line for line in coverage_lines(drifted, budget))
