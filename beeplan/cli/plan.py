@@ -471,7 +471,10 @@ def apply_command(
             plan = progress.remaining(plan)
             if plan.empty and progress.started:
                 if not quiet:
-                    click.echo(f"Every action of {target} was applied (in slices). Nothing to do.")
+                    click.echo(
+                        f"Every action of {target} was applied already, by an earlier "
+                        "apply of this file. Nothing to do."
+                    )
                 return ExitStatus.SUCCESS
             part = _slice_or_offer(
                 client, plan, max_calls, ignore_quota, auto_approve, True, progress
