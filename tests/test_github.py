@@ -23,6 +23,13 @@ ROOT = Path(__file__).resolve().parent.parent
 ACME = ROOT / "examples" / "acme"
 
 
+def _outside_actions(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Run in tmp_path with a cache of its own, as a shell outside GitHub Actions."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BEEPLAN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+
+
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     with pytest.raises(SystemExit) as exited:
         main(list(args))
@@ -306,9 +313,7 @@ def test_job_summary_stays_within_1_mib_on_the_benchmark_org(
 def test_plan_format_github_annotates_problems_on_the_sandbox(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("BEEPLAN_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    _outside_actions(monkeypatch, tmp_path)
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "org.yaml").write_text(
         "companies:\n  - {xid: acme, name: ACME}\n"
@@ -335,9 +340,7 @@ MARKER_TEXT = "<!-- beeplan-plan -->"
 def test_summary_outside_github_actions_is_refused_before_any_api_call(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("BEEPLAN_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    _outside_actions(monkeypatch, tmp_path)
     for command in ("plan", "check"):
         code, out, err = _run(capsys, command, str(ACME), "--endpoint", "sandbox:acct.db",
                               "--summary")
