@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -401,9 +402,16 @@ class ReadBudget(BeeboleClient):
         # No super().__init__: the inner client's own objects, shared, not copies.
         self.__dict__.update(inner.__dict__)
         self.max_calls = max_calls
+        # Parallel reads each take their call under the lock before making it, so
+        # threads that all saw one call left cannot all spend it.
+        self._lock = threading.Lock()
+        self._taken = 0
+
+    def _used(self) -> int:
+        return max(self._taken, self.usage.total_requests)  # retries count as calls
 
     def _budget_left(self) -> int:
-        return max(0, self.max_calls - self.usage.total_requests)
+        return max(0, self.max_calls - self._used())
 
     def _refuse(self, service: str, more: int) -> ReadBudgetSpent:
         return ReadBudgetSpent(
@@ -420,8 +428,10 @@ class ReadBudget(BeeboleClient):
         super().check_reads(count)
 
     def call(self, service: str, **payload: Any) -> dict[str, Any]:
-        if self._budget_left() <= 0:
-            raise self._refuse(service, 1)
+        with self._lock:
+            if self._budget_left() <= 0:
+                raise self._refuse(service, 1)
+            self._taken = self._used() + 1
         return super().call(service, **payload)
 
 
