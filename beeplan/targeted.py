@@ -19,6 +19,7 @@ changed entries is not looked for: that is ``beeplan check``'s job.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tarfile
@@ -28,9 +29,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from . import preflight
 from .errors import ConfigError, ManifestError
-from .live import LiveReader
-from .model import CustomField, Entity, Index, Ref, State, entity_key, same_relation
+from .live import LiveReader, _flatten_tree, entity_of
+from .model import (
+    KIND_ORDER,
+    KINDS,
+    CustomField,
+    Entity,
+    Index,
+    Ref,
+    Safety,
+    Settings,
+    State,
+    entity_key,
+    same_relation,
+)
 from .planner import Plan, make_plan
 
 ADDED, CHANGED, REMOVED = "added", "changed", "removed"
@@ -53,6 +67,9 @@ class EntryChange:
 class ManifestDiff:
     changes: tuple[EntryChange, ...]
     settings_changed: bool
+    # Why a targeted plan cannot stand for the full one (settings or managed kinds
+    # changed), one phrase each; empty when it can.
+    full_reasons: tuple[str, ...] = ()
 
 
 def _identity(entity: Entity) -> tuple[str, str, object]:
@@ -92,11 +109,72 @@ def diff_manifests(base: State, new: State) -> ManifestDiff:
     return ManifestDiff(
         changes=tuple(changes),
         settings_changed=_without_entities(base) != _without_entities(new),
+        full_reasons=full_plan_reasons(base, new),
     )
+
+
+def full_plan_reasons(base: State, new: State) -> tuple[str, ...]:
+    """What changed since BASE that concerns entries no diff names. Pure.
+
+    The settings and the kinds the manifests manage decide what happens to
+    live entities the manifests do not name (prune, the safety threshold's
+    counts, what is listed as unmanaged): only a full read can plan that.
+    Each reason names what changed, so a deleted ``absences.yaml`` reads as
+    what it is, not as a change of settings.
+    """
+    out: list[str] = []
+    before, after = base.settings, new.settings
+    if before.prune != after.prune:
+        out.append(f"settings.prune changed ({str(before.prune).lower()} -> "
+                   f"{str(after.prune).lower()})")
+    if before.safety != after.safety:
+        out.append("settings.safety changed")
+    if _without_kinds(before) != _without_kinds(after):
+        out.append("the settings changed")
+    lost = base.managed_kinds() - new.managed_kinds()
+    gained = new.managed_kinds() - base.managed_kinds()
+    if lost:
+        out.append(f"{_plurals(lost)} are no longer managed "
+                   "(no key for them in the manifests)")
+    if gained:
+        out.append(f"{_plurals(gained)} are newly managed")
+    if not out and _without_entities(base) != _without_entities(new):
+        out.append("the settings changed")  # a setting added later: still named as one
+    return tuple(out)
+
+
+def _without_kinds(settings: Settings) -> Settings:
+    """The settings other than prune and safety (each named on its own)."""
+    return replace(settings, prune=False, safety=Safety())
+
+
+def _plurals(kinds: frozenset[str]) -> str:
+    return ", ".join(KINDS[k].plural for k in KIND_ORDER if k in kinds)
 
 
 # ---------------------------------------------------------------------------
 # BASE: a manifest path, or a git revision of the repository holding PATH
+
+REVISION_PREFIX = "git:"
+BASE_SYNTAX = (
+    "BASE is a manifest file or directory, or a git revision of the repository holding "
+    "PATH (e.g. origin/main). A BASE that is both is refused: write ./origin/main for the "
+    "path, git:origin/main for the revision."
+)
+
+
+@dataclass(frozen=True)
+class Base:
+    """BASE of ``--changed-since``, loaded offline (before any API call).
+
+    ``unusable`` says why the plan cannot be targeted on it (its manifests are
+    invalid): the plan is then a full one, with that reason as a warning, so
+    the pull request that fixes a broken main still gets its plan.
+    """
+
+    state: State
+    label: str  # BASE as given
+    unusable: str = ""
 
 
 def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
@@ -108,37 +186,95 @@ def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
         ) from None
 
 
+def _is_explicit_path(base: str) -> bool:
+    """``./x``, ``../x``, ``/x``: no git revision is written so (a ref never starts with .)."""
+    return base.startswith(("/", "./", "../", "." + os.sep, ".." + os.sep)) or (
+        os.sep != "/" and Path(base).is_absolute()
+    )
+
+
+def _revision(rev: str, cwd: Path) -> tuple[Path, str] | None:
+    """(repository root, commit of ``rev`` or "") of ``cwd``; None outside a repository."""
+    top = _git(cwd, "rev-parse", "--show-toplevel")
+    if top.returncode != 0:
+        return None
+    root = Path(top.stdout.decode().strip())
+    commit = _git(cwd, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}")
+    if commit.returncode != 0:
+        return root, ""
+    return root, commit.stdout.decode().strip()
+
+
+def _not_found(base: str, rev: str, root: Path, cwd: Path) -> ConfigError:
+    """BASE names no commit here: in a shallow clone, that is the usual cause (and the fix)."""
+    shallow = _git(cwd, "rev-parse", "--is-shallow-repository").stdout.decode().strip() == "true"
+    branch = rev.split("/", 1)[1] if rev.startswith("origin/") else ""
+    if shallow:
+        fetch = (
+            f"'git fetch --depth=1 origin {branch}'" if branch
+            else "'git fetch --unshallow' (or 'git fetch --deepen=N' for N more commits)"
+        )
+        return ConfigError(
+            f"--changed-since {base}: the git repository at {root} is a shallow clone, which "
+            f"does not hold {rev}. Fetch it first: {fetch}; in GitHub Actions, "
+            "actions/checkout with 'fetch-depth: 0'"
+        )
+    fetch = f"'git fetch origin {branch}'" if branch else "e.g. 'git fetch origin main'"
+    return ConfigError(
+        f"--changed-since {base}: no such manifest path, nor a revision of the git "
+        f"repository at {root} (fetch it first: {fetch})"
+    )
+
+
 @contextmanager
 def base_manifests(base: str, path: Path) -> Iterator[Path | None]:
     """The manifest path BASE stands for, as a local path for the duration.
 
-    An existing file or directory is used as it is. Anything else is a git
-    revision of the repository that holds ``path``: the manifests at the
-    same place in that revision are extracted into a temporary directory.
-    Yields None when the revision has no manifests at that place (all new).
+    ``git:REV`` is a revision; ``./X``, ``../X`` and absolute paths are paths;
+    anything else is whichever of the two exists, and refused when both do
+    (as git refuses an argument that is both a revision and a file): a pull
+    request must not be able to turn ``origin/main`` into a folder of its own.
+    A revision's manifests at the place of ``path`` are extracted into a
+    temporary directory. Yields None when the revision has no manifests there.
     """
-    as_path = Path(base)
-    if as_path.exists():
-        yield as_path
-        return
     where = path.resolve()
     cwd = where if where.is_dir() else where.parent
-    top = _git(cwd, "rev-parse", "--show-toplevel")
-    if top.returncode != 0:
+    as_path: Path | None = None
+    rev = base
+    if base.startswith(REVISION_PREFIX):
+        rev = base[len(REVISION_PREFIX):]
+        if not rev:
+            raise ConfigError(f"--changed-since {base}: name a git revision after 'git:'")
+    elif _is_explicit_path(base) or shutil.which("git") is None:
+        if not Path(base).exists():
+            raise ConfigError(f"--changed-since {base}: no such manifest file or directory")
+        yield Path(base)
+        return
+    else:
+        as_path = Path(base)
+    found = _revision(rev, cwd)
+    if found is None:
+        if as_path is not None and as_path.exists():
+            yield as_path
+            return
         raise ConfigError(
             f"--changed-since {base}: no such manifest file or directory, and {path} is not "
-            "in a git repository (so it is not a git revision either)"
+            f"in a git repository (so {rev!r} is not a git revision either)"
         )
-    root = Path(top.stdout.decode().strip())
-    commit = _git(cwd, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}")
-    if commit.returncode != 0:
+    root, commit = found
+    if as_path is not None and as_path.exists():
+        if not commit:
+            yield as_path
+            return
         raise ConfigError(
-            f"--changed-since {base}: no such manifest path, nor a revision of the git "
-            f"repository at {root} (fetch it first, e.g. 'git fetch origin main')"
+            f"--changed-since {base} is ambiguous: it is both a path here and a revision of "
+            f"the git repository at {root}. Say which: --changed-since git:{base} for the "
+            f"revision, --changed-since ./{base} for the path"
         )
-    rev = commit.stdout.decode().strip()
+    if not commit:
+        raise _not_found(base, rev, root, cwd)
     rel = where.relative_to(root.resolve()).as_posix() or "."
-    archive = _git(root, "archive", "--format=tar", rev, "--", rel)
+    archive = _git(root, "archive", "--format=tar", commit, "--", rel)
     tmp = Path(tempfile.mkdtemp(prefix="beeplan-base-"))
     try:
         if archive.returncode != 0:
@@ -155,23 +291,53 @@ def base_manifests(base: str, path: Path) -> Iterator[Path | None]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def load_base(base: str, path: Path) -> State:
-    """The desired state at BASE (empty when a git revision had no manifests there)."""
+def holds_manifests(path: Path) -> bool:
+    """Whether ``path`` declares anything: a file, or a directory with a *.yaml/*.yml file.
+
+    A base folder that holds only a ``.gitkeep`` or a README is an empty
+    manifest set (a new team's first pull request), not an error. Same walk
+    as ``manifest.manifest_files``: dot-names are skipped.
+    """
+    if not path.is_dir():
+        return True
+    for _, dirs, files in os.walk(path):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        if any(n.endswith((".yaml", ".yml")) and not n.startswith(".") for n in files):
+            return True
+    return False
+
+
+def load_manifest_set(where: Path) -> State:
+    """The manifests at ``where``; an existing folder without YAML is the empty set."""
     from .manifest import load
 
+    return load(where) if holds_manifests(where) else State()
+
+
+def read_base(base: str, path: Path) -> Base:
+    """BASE loaded: its state, or why no targeted plan can be made on it."""
     with base_manifests(base, path) as where:
         if where is None:
-            return State()
+            return Base(State(), base)
         try:
-            return load(where)
+            return Base(load_manifest_set(where), base)
         except ManifestError as exc:
-            text = str(exc)
-            if not Path(base).exists():  # name the revision, not the temporary copy
-                text = text.replace(str(where), f"{base}:{path}")
-            raise ConfigError(
-                f"--changed-since {base}: the manifests there are invalid, so they cannot be "
-                f"compared with {path}:\n{text}"
-            ) from None
+            shown = [str(p) for p in exc.problems[:3]]
+            if str(where) != base:  # name the revision, not the temporary copy
+                shown = [line.replace(str(where), f"{base}:{path}") for line in shown]
+            more = len(exc.problems) - len(shown)
+            return Base(State(), base, (
+                f"the manifests at {base} are invalid ({'; '.join(shown)}"
+                f"{f'; and {more} more' if more else ''}), so there is nothing to compare with"
+            ))
+
+
+def load_base(base: str, path: Path) -> State:
+    """The desired state at BASE (empty when it has no manifests); invalid ones raise."""
+    found = read_base(base, path)
+    if found.unusable:
+        raise ConfigError(f"--changed-since {base}: {found.unusable}")
+    return found.state
 
 
 # ---------------------------------------------------------------------------
@@ -197,11 +363,131 @@ class TargetedPlan:
     full: bool  # True when it fell back to a full plan (settings changed)
 
 
-def label(changed: int, base: str) -> str:
+def label(changed: int, base: str, checks: str = "") -> str:
     entries = f"{changed} entr{'y' if changed == 1 else 'ies'}"
     return (
-        f"targeted plan: {entries} changed since {base}; only those were read and planned. "
+        f"targeted plan: {entries} changed since {base}; only those were read and planned"
+        f"{f' ({checks})' if checks else ''}. "
         "Drift elsewhere in the account is not checked here (that is 'beeplan check')."
+    )
+
+
+@dataclass(frozen=True)
+class CheckReads:
+    """The lists read so the changed entries get the full plan's checks."""
+
+    entities: tuple[Entity, ...] = ()
+    calls: int = 0
+    why: tuple[str, ...] = ()  # what was read, and for which check
+
+    def note(self) -> str:
+        if not self.calls:
+            return ""
+        return (f"{self.calls} call{'s' if self.calls != 1 else ''} of them for the full "
+                f"plan's checks on these entries: {'; '.join(self.why)}")
+
+
+def _has_email(entity: Entity) -> bool:
+    email = entity.fields.get("email")
+    return entity.kind == "person" and isinstance(email, str) and bool(email.strip())
+
+
+def read_for_checks(
+    reader: LiveReader, desired: State, diff: ManifestDiff, read: Mapping[Ref, Entity | None]
+) -> CheckReads:
+    """Read the live entities that the full plan's checks compare the changed entries with.
+
+    A full plan sees every live entity of a managed kind; a targeted one only
+    the changed entries. Two checks look further, and get their lists here:
+    - a person given an email: every live person (the API refuses an email
+      another person holds), i.e. the companies and the people of each;
+    - a new entity: its live siblings (same kind, same parent), so a new
+      entry named like a live unmanaged entity is warned about.
+    """
+    client = reader.client
+    before = client.usage.total_requests
+    desired_index = Index(desired)
+    emails = any(_has_email(c.entity) for c in diff.changes if c.how != REMOVED)
+    top: set[str] = {"company"} if emails else set()
+    under: dict[tuple[str, str, int], str] = {}  # (kind, parent kind, parent id) -> parent name
+    why: list[str] = []
+    for change in diff.changes:
+        entity = change.entity
+        if change.how != ADDED:
+            continue
+        if entity.parent is None or entity.kind == "group":
+            top.add(entity.kind)  # companies and groups come in one list each
+            continue
+        declared = desired_index.find(entity.parent)
+        live_parent = read.get(declared.ref) if declared is not None else None
+        parent_id = live_parent.ref.id if live_parent is not None else entity.parent.id
+        if parent_id is None:
+            continue  # a new parent: no live siblings
+        name = live_parent.name if live_parent is not None else f"#{parent_id}"
+        under[(entity.kind, entity.parent.kind, parent_id)] = name
+
+    def first(kind: str) -> list[Entity]:
+        if kind == "group":
+            return _flatten_tree(client.call("group.tree").get("groups", []))
+        return [entity_of("company", c) for c in client.call("company.list").get("companies", [])]
+
+    entities: list[Entity] = []
+    for found in reader.pmap(first, sorted(top)):
+        entities += found
+    if "company" in top:
+        why.append("the company list")
+    if "group" in top:
+        why.append("the group tree")
+    if emails:
+        # Email uniqueness spans the account: the people of every company.
+        for company in entities:
+            if company.kind == "company" and company.ref.id is not None:
+                under[("person", "company", company.ref.id)] = company.name
+        why.append("the people of every company, for email uniqueness")
+    calls = sorted(under)
+
+    def listing(call: tuple[str, str, int]) -> list[Entity]:
+        kind, parent_kind, parent_id = call
+        answer = client.call(f"{kind}.list", **{parent_kind: {"id": parent_id}})
+        parent = Ref(parent_kind, id=parent_id)
+        return [entity_of(kind, o, parent) for o in answer.get(KINDS[kind].plural, [])]
+
+    for found in reader.pmap(listing, calls):
+        entities += found
+    named = sorted({f"{KINDS[k].plural} of {pk} {under[(k, pk, i)]!r}"
+                    for k, pk, i in calls if not (emails and k == "person")})
+    if named:
+        why.append(", ".join(named) + ", for names like the new entries'")
+    return CheckReads(tuple(entities), client.usage.total_requests - before, tuple(why))
+
+
+def check_changes(plan: Plan, desired: State, live: State, extra: CheckReads) -> Plan:
+    """The plan with the problems and warnings a full plan gives its changed entries.
+
+    The preflight checks run again on the reduced live state completed with
+    the lists ``extra`` read; what they find beyond the planner's own run is
+    added. Only problems and warnings: the actions stay the planner's.
+    """
+    if not extra.entities:
+        return plan
+    ids = {(e.kind, e.ref.id) for e in extra.entities if e.ref.id is not None}
+    xids = {(e.kind, e.ref.xid) for e in extra.entities if e.ref.xid is not None}
+    kept = [
+        e for e in live.entities
+        if (e.kind, e.ref.id) not in ids and (e.kind, e.ref.xid) not in xids
+    ]
+    seen = State(entities=(*extra.entities, *kept), custom_fields=live.custom_fields)
+    index = Index(seen)
+    found = preflight.email_clashes(desired, seen, index, plan.actions)
+    twins = preflight.replacements(index, Index(State(entities=desired.entities)), plan.actions)
+    problems = [p for p in found.problems if p not in plan.problems]
+    warnings = [w for w in twins if w not in plan.warnings]
+    if not problems and not warnings:
+        return plan
+    return replace(
+        plan,
+        problems=(*plan.problems, *problems),
+        warnings=(*plan.warnings, *warnings),
     )
 
 
@@ -210,10 +496,11 @@ def plan_changes(
     desired: State,
     diff: ManifestDiff,
     owed: frozenset[str] = frozenset(),
-) -> tuple[Plan, State]:
+) -> tuple[Plan, State, CheckReads]:
     """Read what the changed entries need and plan them (see the module docstring).
 
-    Returns the plan and the reduced live state it was made from.
+    Returns the plan, the reduced live state it was made from, and what was
+    read for the full plan's checks on the changed entries.
     """
     client = reader.client
     before = client.usage.total_requests
@@ -269,9 +556,11 @@ def plan_changes(
         live_entities.append(_stub(entity))
         desired_entities.append(_declared(_stub(entity)))
 
+    extra = read_for_checks(reader, desired, diff, read)
     live = State(entities=tuple(live_entities), custom_fields=custom_fields)
     reduced = replace(desired, entities=tuple(desired_entities))
-    return make_plan(reduced, live, client.usage.total_requests - before, owed), live
+    plan = make_plan(reduced, live, client.usage.total_requests - before, owed)
+    return check_changes(plan, reduced, live, extra), live, extra
 
 
 def _with_xids(

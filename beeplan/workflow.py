@@ -28,9 +28,11 @@ from .render import Budget, plan_from_json
 from .safetext import capped, printable
 from .sliced import SavedProgress
 from .slices import Cost, Slice, days_needed, plan_cost, select_slice
+from .targeted import Base as Base
 from .targeted import TargetedPlan, diff_manifests, plan_changes
 from .targeted import label as targeted_label
 from .targeted import load_base as load_base
+from .targeted import read_base as read_base
 from .usage import (
     UsageOptions,
     UsageReport,
@@ -90,23 +92,33 @@ def compute_targeted_plan(
     base_label: str,
     parallelism: int,
     progress: Progress | None = None,
+    unusable: str = "",
 ) -> TargetedPlan:
     """Plan only the entries changed since BASE (``--changed-since``), reading only those.
 
-    A change to the settings (prune, safety) changes what every entry means,
-    and a BASE without manifests makes every entry new (a get each would
-    cost more than the lists): both fall back to a full plan and say so.
+    A change to the settings (prune, safety) or to the kinds managed changes
+    what happens to entries no diff names, a BASE without manifests makes
+    every entry new (a get each would cost more than the lists), and invalid
+    manifests at BASE (``unusable`` says why) leave nothing to compare: each
+    falls back to a full plan and says why.
     """
     diff = diff_manifests(base, desired)
-    if diff.settings_changed or not base.entities:
+    why = ""
+    if unusable:
+        why = unusable
+    elif not base.entities:
+        why = f"there are no manifests at {base_label}"
+    elif diff.full_reasons:
+        why = f"since {base_label}, " + "; ".join(diff.full_reasons)
+    if why:
         plan, live = plan_and_live(client, desired, parallelism, progress)
-        why = "the settings changed since" if base.entities else "there are no manifests at"
-        note = f"{why} {base_label}: this is a full plan, not a targeted one"
+        note = f"{why}: this is a full plan, not a targeted one"
         plan = replace(plan, warnings=(*plan.warnings, note))
         return TargetedPlan(plan, live, len(diff.changes), True)
     owed = Journal.for_client(client).owed()
-    plan, live = plan_changes(LiveReader(client, parallelism, progress), desired, diff, owed)
-    note = targeted_label(len(diff.changes), base_label)
+    reader = LiveReader(client, parallelism, progress)
+    plan, live, checks = plan_changes(reader, desired, diff, owed)
+    note = targeted_label(len(diff.changes), base_label, checks.note())
     plan = replace(
         plan, warnings=(*plan.warnings, note), targeted=base_label,
         targeted_entries=len(diff.changes),
@@ -139,16 +151,18 @@ def plan_with_usage(
     progress: Progress | None = None,
     usage_days: int = 0,
     usage_options: UsageOptions | None = None,
-    since: tuple[State, str] | None = None,
+    since: Base | None = None,
 ) -> tuple[Plan, UsageReport | None]:
     """The plan, and the hours logged on what it deactivates (none when ``usage_days`` is 0).
 
-    ``since`` (BASE state, BASE as given) makes it the targeted plan of ``--changed-since``.
+    ``since`` (BASE, loaded) makes it the targeted plan of ``--changed-since``.
     """
     if since is None:
         plan, live = plan_and_live(client, desired, parallelism, progress)
     else:
-        targeted = compute_targeted_plan(client, desired, *since, parallelism, progress)
+        targeted = compute_targeted_plan(
+            client, desired, since.state, since.label, parallelism, progress, since.unusable
+        )
         plan, live = targeted.plan, targeted.live
     refuse = desired.settings.safety.refuse_in_use
     if usage_days <= 0:

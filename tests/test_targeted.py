@@ -279,7 +279,8 @@ def test_settings_change_falls_back_to_a_full_plan(
     desired = load(write(tmp_path / "new", new_doc))
     result = workflow.compute_targeted_plan(client, desired, load(tmp_path / "base"), "b", 4)
     assert result.full
-    assert any("settings changed since b" in w for w in result.plan.warnings)
+    assert any("since b, settings.prune changed (false -> true): this is a full plan" in w
+               for w in result.plan.warnings), result.plan.warnings
     full = workflow.compute_plan(client, desired, 4)
     assert [a.id for a in result.plan.actions] == [a.id for a in full.actions]
 

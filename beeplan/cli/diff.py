@@ -49,11 +49,14 @@ def diff_command(old_path: Path, new_path: Path, fmt: str, detailed_exitcode: bo
     make to an account that matched OLD_PATH, with the settings that change
     (and what that means for entities neither set names) and the keys NEW
     stops managing. Exit 1 when NEW holds changes apply would refuse.
+    OLD_PATH may be a folder with no manifests yet (the first pull request).
     """
     from ..manifest import load
     from ..review import diff_sets
+    from ..targeted import load_manifest_set
 
-    old, new = load(old_path), load(new_path)
+    # A base folder holding no YAML yet (.gitkeep, a README) is the empty set.
+    old, new = load_manifest_set(old_path), load(new_path)
     found = diff_sets(old, new)
     plan = found.plan
     if fmt == "json":

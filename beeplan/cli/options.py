@@ -125,7 +125,9 @@ def changed_since_option(func: F) -> F:
         metavar="BASE",
         help="Plan only the entries changed since BASE, reading only what they need: a "
         "manifest file or directory, or a git revision of the repository holding PATH "
-        "(e.g. origin/main). Drift elsewhere is not checked; a settings change plans in full.",
+        "(e.g. origin/main). A BASE that is both is refused: write ./origin/main for the "
+        "path, git:origin/main for the revision. Drift elsewhere is not checked; a change "
+        "of settings or of the kinds managed, or invalid manifests at BASE, plan in full.",
     )(func)
 
 

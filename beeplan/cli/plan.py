@@ -80,14 +80,16 @@ def compute_plan(
     desired: State,
     parallelism: int,
     show_progress: bool,
-    since: tuple[State, str] | None = None,
+    since: workflow.Base | None = None,
 ) -> Plan:
-    """The full plan, or with ``since`` (BASE state, BASE as given) the targeted one."""
+    """The full plan, or with ``since`` (BASE, loaded) the targeted one."""
     progress = ReadProgress(show_progress)
     if since is None:
         plan = workflow.compute_plan(client, desired, parallelism, progress)
     else:
-        plan = workflow.compute_targeted_plan(client, desired, *since, parallelism, progress).plan
+        plan = workflow.compute_targeted_plan(
+            client, desired, since.state, since.label, parallelism, progress, since.unusable
+        ).plan
     progress.done()
     return plan
 
@@ -98,7 +100,7 @@ def compute_plan_with_usage(
     parallelism: int,
     show_progress: bool,
     usage_days: int,
-    since: tuple[State, str] | None = None,
+    since: workflow.Base | None = None,
 ) -> tuple[Plan, UsageReport | None]:
     progress = ReadProgress(show_progress)
     options = UsageOptions(progress=ExportProgress(show_progress))
@@ -109,11 +111,11 @@ def compute_plan_with_usage(
     return plan, usage
 
 
-def load_since(changed_since: str | None, path: Path) -> tuple[State, str] | None:
+def load_since(changed_since: str | None, path: Path) -> workflow.Base | None:
     """BASE of ``--changed-since``, loaded offline (before any API call)."""
     if changed_since is None:
         return None
-    return workflow.load_base(changed_since, path), changed_since
+    return workflow.read_base(changed_since, path)
 
 
 def show_plan(
