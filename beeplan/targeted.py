@@ -209,9 +209,12 @@ def _not_found(base: str, rev: str, root: Path, cwd: Path) -> ConfigError:
     """BASE names no commit here: in a shallow clone, that is the usual cause (and the fix)."""
     shallow = _git(cwd, "rev-parse", "--is-shallow-repository").stdout.decode().strip() == "true"
     branch = rev.split("/", 1)[1] if rev.startswith("origin/") else ""
+    # The refspec names the remote-tracking ref: a single-branch clone would
+    # otherwise fetch the branch into FETCH_HEAD only, and origin/X still be missing.
+    into = f"origin {branch}:refs/remotes/origin/{branch}"
     if shallow:
         fetch = (
-            f"'git fetch --depth=1 origin {branch}'" if branch
+            f"'git fetch --depth=1 {into}'" if branch
             else "'git fetch --unshallow' (or 'git fetch --deepen=N' for N more commits)"
         )
         return ConfigError(
@@ -219,7 +222,7 @@ def _not_found(base: str, rev: str, root: Path, cwd: Path) -> ConfigError:
             f"does not hold {rev}. Fetch it first: {fetch}; in GitHub Actions, "
             "actions/checkout with 'fetch-depth: 0'"
         )
-    fetch = f"'git fetch origin {branch}'" if branch else "e.g. 'git fetch origin main'"
+    fetch = f"'git fetch {into}'" if branch else "e.g. 'git fetch origin main'"
     return ConfigError(
         f"--changed-since {base}: no such manifest path, nor a revision of the git "
         f"repository at {root} (fetch it first: {fetch})"
@@ -227,15 +230,16 @@ def _not_found(base: str, rev: str, root: Path, cwd: Path) -> ConfigError:
 
 
 @contextmanager
-def base_manifests(base: str, path: Path) -> Iterator[Path | None]:
-    """The manifest path BASE stands for, as a local path for the duration.
+def base_manifests(base: str, path: Path) -> Iterator[tuple[Path, str] | None]:
+    """The manifest path BASE stands for, as a local path for the duration, and its name.
 
     ``git:REV`` is a revision; ``./X``, ``../X`` and absolute paths are paths;
     anything else is whichever of the two exists, and refused when both do
     (as git refuses an argument that is both a revision and a file): a pull
     request must not be able to turn ``origin/main`` into a folder of its own.
     A revision's manifests at the place of ``path`` are extracted into a
-    temporary directory. Yields None when the revision has no manifests there.
+    temporary directory, named as git names it (``origin/main:manifests``).
+    Yields None when the revision has no manifests there.
     """
     where = path.resolve()
     cwd = where if where.is_dir() else where.parent
@@ -248,14 +252,14 @@ def base_manifests(base: str, path: Path) -> Iterator[Path | None]:
     elif _is_explicit_path(base) or shutil.which("git") is None:
         if not Path(base).exists():
             raise ConfigError(f"--changed-since {base}: no such manifest file or directory")
-        yield Path(base)
+        yield Path(base), base
         return
     else:
         as_path = Path(base)
     found = _revision(rev, cwd)
     if found is None:
         if as_path is not None and as_path.exists():
-            yield as_path
+            yield as_path, base
             return
         raise ConfigError(
             f"--changed-since {base}: no such manifest file or directory, and {path} is not "
@@ -264,7 +268,7 @@ def base_manifests(base: str, path: Path) -> Iterator[Path | None]:
     root, commit = found
     if as_path is not None and as_path.exists():
         if not commit:
-            yield as_path
+            yield as_path, base
             return
         raise ConfigError(
             f"--changed-since {base} is ambiguous: it is both a path here and a revision of "
@@ -286,7 +290,7 @@ def base_manifests(base: str, path: Path) -> Iterator[Path | None]:
         with tarfile.open(tar_path) as tar:
             tar.extractall(tree, filter="data")
         target = tree / rel
-        yield target if target.exists() else None
+        yield (target, f"{rev}:{rel}") if target.exists() else None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -316,15 +320,16 @@ def load_manifest_set(where: Path) -> State:
 
 def read_base(base: str, path: Path) -> Base:
     """BASE loaded: its state, or why no targeted plan can be made on it."""
-    with base_manifests(base, path) as where:
-        if where is None:
+    with base_manifests(base, path) as found:
+        if found is None:
             return Base(State(), base)
+        where, name = found
         try:
             return Base(load_manifest_set(where), base)
         except ManifestError as exc:
             shown = [str(p) for p in exc.problems[:3]]
-            if str(where) != base:  # name the revision, not the temporary copy
-                shown = [line.replace(str(where), f"{base}:{path}") for line in shown]
+            if str(where) != name:  # name the revision, not the temporary copy
+                shown = [line.replace(str(where), name) for line in shown]
             more = len(exc.problems) - len(shown)
             return Base(State(), base, (
                 f"the manifests at {base} are invalid ({'; '.join(shown)}"

@@ -318,3 +318,78 @@ def test_relation_items_named_by_id_only_get_their_xid(
     assert entity is not None
     assert entity.relations["managers"] == frozenset({Ref("person", xid="jane", id=jane)})
     assert dict(sandbox.calls) == {"person.get": 1}
+
+
+def test_targeted_plan_reports_the_full_plans_problems_and_warnings(
+    client: BeeboleClient, sandbox: SandboxServer, tmp_path: Path, run: Any
+) -> None:
+    """Emails another live person holds and names of live unmanaged siblings are seen by
+    the checks of the full plan; the targeted plan reads what they need, and says so."""
+    base_doc = copy.deepcopy(ORG)
+    apply_org(client, base_doc, tmp_path / "base")
+    # Emails the manifests do not manage, so no offline check sees them.
+    for xid in ("jane", "rosa"):
+        client.call("person.update", person={"xid": xid, "email": f"{xid}@acme.example"})
+    # Outside the manifests: a company with a person, and a project under acme.
+    umbrella = client.call("company.create", company={"name": "Umbrella"})["id"]
+    client.call("person.create", person={"name": "Zed", "company": {"id": umbrella},
+                                         "email": "zed@umbrella.example"})
+    acme = client.call("company.get", xid="acme")["company"]["id"]
+    client.call("project.create", project={"name": "Research", "company": {"id": acme}})
+
+    new_doc = copy.deepcopy(base_doc)
+    new_doc["people"] += [
+        {"xid": "jclark", "name": "J. Clark", "company": "acme", "email": "jane@acme.example"},
+        {"xid": "zed2", "name": "Zed Two", "company": "globex", "email": "ZED@umbrella.example"},
+    ]
+    new_doc["people"][2]["email"] = "rosa@acme.example"  # li: an update takes it
+    new_doc["companies"][0]["projects"].append({"xid": "research", "name": "Research"})
+    new_doc["companies"].append({"xid": "umbrella-2", "name": "Umbrella"})
+    new_doc["tasks"].append({"xid": "review", "name": "Review", "company": "globex"})
+    desired = load(write(tmp_path / "new", new_doc))
+
+    full = workflow.compute_plan(client, desired, 4)
+    sandbox.reset_calls()
+    result = workflow.compute_targeted_plan(client, desired, load(tmp_path / "base"), "b", 4)
+    calls = dict(sandbox.calls)
+    targeted = result.plan
+    assert not result.full
+    assert len(full.problems) == 3, full.problems  # jclark, zed2, li
+    assert set(targeted.problems) == set(full.problems)
+    twins = [w for w in full.warnings if "is created next to live" in w]
+    assert len(twins) == 2, full.warnings  # project research, company umbrella-2
+    note = [w for w in targeted.warnings if w.startswith("targeted plan:")]
+    assert set(targeted.warnings) - set(note) == set(full.warnings)
+    # The cost, said and counted: the company list, the people of each of the 3
+    # companies, the projects of acme (tasks of globex: the new task's siblings).
+    assert calls["company.list"] == 1 and calls["person.list"] == 3, calls
+    assert calls["project.list"] == 1 and calls["task.list"] == 1, calls
+    assert "6 calls of them for the full plan's checks" in note[0], note
+    assert "for email uniqueness" in note[0] and "projects of company 'ACME Corp'" in note[0]
+    assert targeted.read_calls == sum(calls.values())
+
+    for args in ((), ("--changed-since", tmp_path / "base")):
+        status, out, err = run("plan", tmp_path / "new", *args)
+        assert status == 1, out + err  # apply would fail at the API: refused before
+        assert out.count("belongs to live") == 3 and out.count("is created next to live") == 2
+
+
+def test_targeted_plan_reads_nothing_more_when_no_check_needs_it(
+    client: BeeboleClient, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """A person changed without email, a subproject under a new project: no list but the
+    new project's siblings is read."""
+    apply_org(client, ORG, tmp_path / "base")
+    new_doc = copy.deepcopy(ORG)
+    new_doc["companies"][1]["projects"] = [{"xid": "p", "name": "P", "subprojects": [
+        {"xid": "s", "name": "S"}]}]
+    new_doc["people"][2]["name"] = "Li Wei-Chen"
+    desired = load(write(tmp_path / "new", new_doc))
+    sandbox.reset_calls()
+    result = workflow.compute_targeted_plan(client, desired, load(tmp_path / "base"), "b", 4)
+    note = " ".join(result.plan.warnings)
+    assert "1 call of them for the full plan's checks" in note and "email" not in note
+    # A get of each changed entry and of globex (the new project's parent); the
+    # projects of globex for the new project's siblings; nothing under the new project.
+    assert dict(sandbox.calls) == {"company.get": 1, "person.get": 1, "project.get": 1,
+                                   "subproject.get": 1, "project.list": 1}
