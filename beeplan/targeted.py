@@ -379,9 +379,10 @@ def label(changed: int, base: str, checks: str = "") -> str:
 
 @dataclass(frozen=True)
 class CheckReads:
-    """The lists read so the changed entries get the full plan's checks."""
+    """What was read so the changed entries get the full plan's checks."""
 
-    entities: tuple[Entity, ...] = ()
+    entities: tuple[Entity, ...] = ()  # listed siblings, people, and entities named by id
+    looked_up: frozenset[Ref] = frozenset()  # references {id: N} looked up, found or not
     calls: int = 0
     why: tuple[str, ...] = ()  # what was read, and for which check
 
@@ -397,25 +398,47 @@ def _has_email(entity: Entity) -> bool:
     return entity.kind == "person" and isinstance(email, str) and bool(email.strip())
 
 
+def _id_refs(entity: Entity) -> Iterator[Ref]:
+    """The references by id alone that an entry holds: itself, its parent, its relations."""
+    for ref in (entity.ref, entity.parent):
+        if ref is not None and ref.xid is None and ref.id is not None:
+            yield ref
+    for rel in preflight.REF_RELATIONS:
+        for ref in entity.relations.get(rel) or ():
+            if ref.xid is None and ref.id is not None:
+                yield ref
+
+
 def read_for_checks(
     reader: LiveReader, desired: State, diff: ManifestDiff, read: Mapping[Ref, Entity | None]
 ) -> CheckReads:
     """Read the live entities that the full plan's checks compare the changed entries with.
 
     A full plan sees every live entity of a managed kind; a targeted one only
-    the changed entries. Two checks look further, and get their lists here:
+    the changed entries. Three checks look further, and get what they need here:
     - a person given an email: every live person (the API refuses an email
       another person holds), i.e. the companies and the people of each;
     - a new entity: its live siblings (same kind, same parent), so a new
-      entry named like a live unmanaged entity is warned about.
+      entry named like a live unmanaged entity is warned about;
+    - a reference ``{id: N}`` (or an entry adopted by id): a get of that id,
+      so one the account does not have is a problem, as in the full plan.
     """
     client = reader.client
     before = client.usage.total_requests
     desired_index = Index(desired)
-    emails = any(_has_email(c.entity) for c in diff.changes if c.how != REMOVED)
+    current = [c.entity for c in diff.changes if c.how != REMOVED]
+    known = {(e.kind, e.ref.id) for e in read.values() if e is not None}
+    by_id = {ref for entity in current for ref in _id_refs(entity)}
+    # What the planner's reads got (found, or absent: None) needs no second get.
+    wanted = {ref: () for ref in by_id if (ref.kind, ref.id) not in known and ref not in read}
+    got = reader.read_entities(wanted) if wanted else {}
+    why: list[str] = []
+    if wanted:
+        why.append(f"{len(wanted)} entit{'y' if len(wanted) == 1 else 'ies'} named by id")
+
+    emails = any(_has_email(e) for e in current)
     top: set[str] = {"company"} if emails else set()
     under: dict[tuple[str, str, int], str] = {}  # (kind, parent kind, parent id) -> parent name
-    why: list[str] = []
     for change in diff.changes:
         entity = change.entity
         if change.how != ADDED:
@@ -424,19 +447,18 @@ def read_for_checks(
             top.add(entity.kind)  # companies and groups come in one list each
             continue
         declared = desired_index.find(entity.parent)
-        live_parent = read.get(declared.ref) if declared is not None else None
-        parent_id = live_parent.ref.id if live_parent is not None else entity.parent.id
-        if parent_id is None:
-            continue  # a new parent: no live siblings
-        name = live_parent.name if live_parent is not None else f"#{parent_id}"
-        under[(entity.kind, entity.parent.kind, parent_id)] = name
+        live_parent = read.get(declared.ref) if declared is not None else got.get(entity.parent)
+        if live_parent is None or live_parent.ref.id is None:
+            continue  # a new or missing parent: no live siblings
+        under[(entity.kind, entity.parent.kind, live_parent.ref.id)] = live_parent.name
 
     def first(kind: str) -> list[Entity]:
         if kind == "group":
             return _flatten_tree(client.call("group.tree").get("groups", []))
         return [entity_of("company", c) for c in client.call("company.list").get("companies", [])]
 
-    entities: list[Entity] = []
+    entities = [e for e in got.values() if e is not None]
+    entities += [e for ref, e in read.items() if e is not None and ref in by_id]
     for found in reader.pmap(first, sorted(top)):
         entities += found
     if "company" in top:
@@ -463,17 +485,22 @@ def read_for_checks(
                     for k, pk, i in calls if not (emails and k == "person")})
     if named:
         why.append(", ".join(named) + ", for names like the new entries'")
-    return CheckReads(tuple(entities), client.usage.total_requests - before, tuple(why))
+    return CheckReads(
+        tuple(entities), frozenset(by_id), client.usage.total_requests - before, tuple(why)
+    )
 
 
-def check_changes(plan: Plan, desired: State, live: State, extra: CheckReads) -> Plan:
+def check_changes(
+    plan: Plan, desired: State, live: State, changed: State, extra: CheckReads
+) -> Plan:
     """The plan with the problems and warnings a full plan gives its changed entries.
 
     The preflight checks run again on the reduced live state completed with
-    the lists ``extra`` read; what they find beyond the planner's own run is
+    what ``extra`` read; what they find beyond the planner's own run is
     added. Only problems and warnings: the actions stay the planner's.
+    ``changed`` holds the changed entries as declared (not the stubs).
     """
-    if not extra.entities:
+    if not extra.entities and not extra.looked_up:
         return plan
     ids = {(e.kind, e.ref.id) for e in extra.entities if e.ref.id is not None}
     xids = {(e.kind, e.ref.xid) for e in extra.entities if e.ref.xid is not None}
@@ -481,17 +508,28 @@ def check_changes(plan: Plan, desired: State, live: State, extra: CheckReads) ->
         e for e in live.entities
         if (e.kind, e.ref.id) not in ids and (e.kind, e.ref.xid) not in xids
     ]
-    seen = State(entities=(*extra.entities, *kept), custom_fields=live.custom_fields)
+    # Kinds whose ids were all looked up: an id missing there is missing from the account.
+    complete = frozenset(ref.kind for ref in extra.looked_up)
+    seen = State(entities=(*extra.entities, *kept), custom_fields=live.custom_fields,
+                 complete_kinds=complete)
     index = Index(seen)
+    desired_index = Index(State(entities=desired.entities))
     found = preflight.email_clashes(desired, seen, index, plan.actions)
-    twins = preflight.replacements(index, Index(State(entities=desired.entities)), plan.actions)
-    problems = [p for p in found.problems if p not in plan.problems]
+    problems = [*found.problems]
+    problems += preflight.unknown_ids(changed, seen, index, desired_index)
+    # An entry adopted by id that the account lacks: the planner's own words, on it alone.
+    for entity in changed.entities:
+        if entity.ref in extra.looked_up and index.find(entity.ref) is None:
+            alone = State(entities=(replace(entity, parent=None, relations={}),))
+            problems += make_plan(alone, State(complete_kinds=frozenset({entity.kind}))).problems
+    twins = preflight.replacements(index, desired_index, plan.actions)
+    new_problems = [p for p in dict.fromkeys(problems) if p not in plan.problems]
     warnings = [w for w in twins if w not in plan.warnings]
-    if not problems and not warnings:
+    if not new_problems and not warnings:
         return plan
     return replace(
         plan,
-        problems=(*plan.problems, *problems),
+        problems=(*plan.problems, *new_problems),
         warnings=(*plan.warnings, *warnings),
     )
 
@@ -565,7 +603,8 @@ def plan_changes(
     live = State(entities=tuple(live_entities), custom_fields=custom_fields)
     reduced = replace(desired, entities=tuple(desired_entities))
     plan = make_plan(reduced, live, client.usage.total_requests - before, owed)
-    return check_changes(plan, reduced, live, extra), live, extra
+    changed = State(entities=tuple(c.entity for c in diff.changes if c.how != REMOVED))
+    return check_changes(plan, reduced, live, changed, extra), live, extra
 
 
 def _with_xids(

@@ -393,3 +393,24 @@ def test_targeted_plan_reads_nothing_more_when_no_check_needs_it(
     # projects of globex for the new project's siblings; nothing under the new project.
     assert dict(sandbox.calls) == {"company.get": 1, "person.get": 1, "project.get": 1,
                                    "subproject.get": 1, "project.list": 1}
+
+
+def test_targeted_plan_finds_ids_the_account_does_not_have(
+    client: BeeboleClient, sandbox: SandboxServer, tmp_path: Path, run: Any
+) -> None:
+    """References {id: N} and entries adopted by id: a get each, and the full plan's
+    problems for the ones that do not exist (an existing one is no problem)."""
+    apply_org(client, ORG, tmp_path / "base")
+    jane = client.call("person.get", xid="jane")["person"]["id"]
+    new_doc = copy.deepcopy(ORG)
+    new_doc["companies"][0]["projects"][1]["managers"] = [{"id": jane}, {"id": 999}]
+    new_doc["companies"].append({"id": 998, "name": "Ghost"})
+    new_doc["people"].append({"xid": "x1", "name": "X1", "company": {"id": 997}})
+    desired = load(write(tmp_path / "new", new_doc))
+    full = workflow.compute_plan(client, desired, 4)
+    result = workflow.compute_targeted_plan(client, desired, load(tmp_path / "base"), "b", 4)
+    assert len(full.problems) == 3, full.problems
+    assert set(result.plan.problems) == set(full.problems)
+    assert not any(f"#{jane}" in p for p in result.plan.problems)
+    status, out, err = run("plan", tmp_path / "new", "--changed-since", tmp_path / "base")
+    assert status == 1 and "#997, which the account does not have" in out, out + err
