@@ -336,6 +336,9 @@ def test_targeted_plan_reports_the_full_plans_problems_and_warnings(
                                          "email": "zed@umbrella.example"})
     acme = client.call("company.get", xid="acme")["company"]["id"]
     client.call("project.create", project={"name": "Research", "company": {"id": acme}})
+    client.call("group.create", group={"name": "EU", "parent": {"xid": "country"}})
+    dev = client.call("project.get", xid="acme-dev")["project"]["id"]
+    client.call("subproject.create", subproject={"name": "Beta", "project": {"id": dev}})
 
     new_doc = copy.deepcopy(base_doc)
     new_doc["people"] += [
@@ -346,6 +349,8 @@ def test_targeted_plan_reports_the_full_plans_problems_and_warnings(
     new_doc["companies"][0]["projects"].append({"xid": "research", "name": "Research"})
     new_doc["companies"].append({"xid": "umbrella-2", "name": "Umbrella"})
     new_doc["tasks"].append({"xid": "review", "name": "Review", "company": "globex"})
+    new_doc["groups"][0]["groups"].append({"xid": "eu-2", "name": "EU"})  # not the top EU
+    new_doc["companies"][0]["projects"][0]["subprojects"].append({"xid": "b", "name": "beta"})
     desired = load(write(tmp_path / "new", new_doc))
 
     full = workflow.compute_plan(client, desired, 4)
@@ -357,21 +362,23 @@ def test_targeted_plan_reports_the_full_plans_problems_and_warnings(
     assert len(full.problems) == 3, full.problems  # jclark, zed2, li
     assert set(targeted.problems) == set(full.problems)
     twins = [w for w in full.warnings if "is created next to live" in w]
-    assert len(twins) == 2, full.warnings  # project research, company umbrella-2
+    assert len(twins) == 4, full.warnings  # project, company, group and subproject
     note = [w for w in targeted.warnings if w.startswith("targeted plan:")]
     assert set(targeted.warnings) - set(note) == set(full.warnings)
     # The cost, said and counted: the company list, the people of each of the 3
-    # companies, the projects of acme (tasks of globex: the new task's siblings).
+    # companies, the projects of acme, the tasks of globex, the group tree and the
+    # subprojects of acme-dev (each new entry's siblings).
     assert calls["company.list"] == 1 and calls["person.list"] == 3, calls
     assert calls["project.list"] == 1 and calls["task.list"] == 1, calls
-    assert "6 calls of them for the full plan's checks" in note[0], note
+    assert calls["group.tree"] == 1 and calls["subproject.list"] == 1, calls
+    assert "8 calls of them for the full plan's checks" in note[0], note
     assert "for email uniqueness" in note[0] and "projects of company 'ACME Corp'" in note[0]
     assert targeted.read_calls == sum(calls.values())
 
     for args in ((), ("--changed-since", tmp_path / "base")):
         status, out, err = run("plan", tmp_path / "new", *args)
         assert status == 1, out + err  # apply would fail at the API: refused before
-        assert out.count("belongs to live") == 3 and out.count("is created next to live") == 2
+        assert out.count("belongs to live") == 3 and out.count("is created next to live") == 4
 
 
 def test_targeted_plan_reads_nothing_more_when_no_check_needs_it(
