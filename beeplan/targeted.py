@@ -241,6 +241,8 @@ def base_manifests(base: str, path: Path) -> Iterator[tuple[Path, str] | None]:
     temporary directory, named as git names it (``origin/main:manifests``).
     Yields None when the revision has no manifests there.
     """
+    if not base.strip():  # Path("") is ".": an empty BASE would silently be the cwd
+        raise ConfigError("--changed-since needs a BASE: a manifest path or a git revision")
     where = path.resolve()
     cwd = where if where.is_dir() else where.parent
     as_path: Path | None = None

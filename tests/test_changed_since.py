@@ -98,6 +98,8 @@ def test_a_base_revision_or_path_alone_is_taken_as_it_is(
     assert status == 1 and "git:base-copy" in err and "revision" in err, err
     status, out, err = run("plan", "manifests", "--changed-since", "./no-such-folder")
     assert status == 1 and "no such manifest file or directory" in err, err
+    status, out, err = run("plan", "manifests", "--changed-since", "")
+    assert status == 1 and "--changed-since needs a BASE" in err, err
 
 
 def test_a_base_folder_without_yaml_is_an_empty_manifest_set(
