@@ -7,7 +7,10 @@ sets are diffed offline, and only what the changed entries need is read:
 - each changed, added or removed entity: one get, by xid (or id);
 - the relation keys that changed on it (one listing per relation service);
 - the parent of each new entity (so the create can rely on it);
-- ``custom_field.list`` when a changed relation sets custom fields.
+- ``custom_field.list`` when a changed relation sets custom fields;
+- for the full plan's checks on the changed entries (``read_for_checks``):
+  the people of every company when a changed person has an email, the live
+  siblings of each new entity, and a get of each ``{id: N}`` reference.
 
 Every other declared entity stands in the live state as a *stub*: the entity
 as the manifests declare it, i.e. as the account was when it last matched
