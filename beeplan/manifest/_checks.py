@@ -9,7 +9,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import Problem
-from ._walk import KIND_WORDS, PARENT_KEY, REFERENCE_LISTS, Key, Raw, aliases, label, ref_key, resolve
+from ._walk import (
+    KIND_WORDS,
+    PARENT_KEY,
+    REFERENCE_LISTS,
+    Key,
+    Raw,
+    aliases,
+    label,
+    ref_key,
+    resolve,
+)
 from ._yaml import MDict, MList
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
