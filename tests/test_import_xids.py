@@ -104,6 +104,38 @@ def test_id_with_xid_plans_one_set_xid_then_the_id_may_go(
     assert code == 0 and "No changes" in out_text, out_text + err
 
 
+def test_a_saved_set_xid_is_rebuilt_from_what_it_shows(
+    run: Run, client: BeeboleClient, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """A plan file's set_xid can only send the xid it shows, to the entity it shows."""
+    from .test_plan_integrity import resigned
+
+    ids = build_legacy(client)
+    out = tmp_path / "m"
+    import_to(run, out)
+    nid = ids["northwind"]
+    northwind = out / "northwind.yaml"
+    northwind.write_text(
+        northwind.read_text().replace(f"- id: {nid}\n", f"- id: {nid}\n    xid: northwind\n", 1))
+    saved = tmp_path / "plan.json"
+    assert plan_text(run, out, "-o", saved)[0] == 2
+    genuine = json.loads(saved.read_text())
+    for field, value in (("xid", "globex"), ("id", ids["initech"])):
+        doc = json.loads(json.dumps(genuine))
+        doc["actions"][0]["payload"]["company"][field] = value
+        saved.write_text(resigned(doc))
+        sandbox.reset_calls()
+        code, _, err = run("apply", saved, "--auto-approve")
+        assert code == 1 and "its payload is not the one its op, target and changes make" in err
+        assert sum(sandbox.calls.values()) == 0
+    # Set meanwhile by someone else: the re-read refuses the stale plan, no write.
+    saved.write_text(json.dumps(genuine))
+    client.call("company.update", company={"id": nid, "xid": "nw", "name": "Northwind"})
+    code, _, err = run("apply", saved, "--auto-approve")
+    assert code == 1, err
+    assert client.call("company.get", id=nid)["company"]["xid"] == "nw"
+
+
 def test_references_may_use_the_xid_being_given(
     run: Run, client: BeeboleClient, tmp_path: Path
 ) -> None:
