@@ -27,7 +27,7 @@ import shutil
 import tempfile
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from dataclasses import field as dc_field
 from pathlib import Path
 from typing import Any
@@ -558,12 +558,16 @@ class WriteOutcome:
     kept: tuple[str, ...]  # other files of the set (relative paths): left alone, still loaded
 
 
-def write_set(out_dir: Path, files: Mapping[str, str]) -> WriteOutcome:
+def write_set(
+    out_dir: Path, files: Mapping[str, str], keep: Iterable[str] = ()
+) -> WriteOutcome:
     """Write ``files`` into ``out_dir``, replacing and removing only what import wrote.
 
     Nothing is written when a file to write exists and import did not write
-    it: a hand-written file is never overwritten or deleted.
+    it: a hand-written file is never overwritten or deleted. ``keep``: files
+    import wrote that are not removed (see ``KeptFiles.copies``).
     """
+    keep = frozenset(keep)
     existing = [p for p in sorted(out_dir.iterdir()) if p.is_file()] if out_dir.is_dir() else []
     yaml_files = [p for p in existing if p.suffix in (".yaml", ".yml")]
     ours = {p.name for p in yaml_files if written_by_import(p)}
@@ -574,7 +578,9 @@ def write_set(out_dir: Path, files: Mapping[str, str]) -> WriteOutcome:
             "write them. Move them away, or choose another -o directory."
         )
     out_dir.mkdir(parents=True, exist_ok=True)
-    removed = tuple(p.name for p in yaml_files if p.name in ours and p.name not in files)
+    removed = tuple(
+        p.name for p in yaml_files if p.name in ours and p.name not in files and p.name not in keep
+    )
     for name in removed:
         (out_dir / name).unlink()
     for name, text in files.items():
@@ -674,6 +680,28 @@ class KeptFiles:
     paths: tuple[str, ...] = ()  # relative to the output directory
     top_names: frozenset[str] = frozenset()  # top-level file names import must not take
     entries: tuple[Declared, ...] = ()
+    # The top-level files an earlier import wrote, with what each declares.
+    ours: Mapping[str, tuple[Declared, ...]] = dc_field(default_factory=dict)
+
+    def copies(self, live: State, files: Mapping[str, str]) -> tuple[str, ...]:
+        """Files an earlier import wrote that this one would remove, though they still
+        declare live entities: a user's split or renamed copy (header and all), kept."""
+        found = []
+        for name, entries in sorted(self.ours.items()):
+            if name not in files and replace(self, entries=entries).matched(live):
+                found.append(name)
+        return tuple(found)
+
+    def keeping(self, names: Iterable[str]) -> KeptFiles:
+        """These files (of ``ours``) kept as well."""
+        names = tuple(names)
+        return replace(
+            self,
+            paths=self.paths + names,
+            top_names=self.top_names | set(names),
+            entries=self.entries + tuple(e for n in names for e in self.ours[n]),
+            ours={n: e for n, e in self.ours.items() if n not in names},
+        )
 
     def matched(self, live: State) -> list[tuple[Declared, int]]:
         """Each entry that names a live entity, with that entity's live id."""
@@ -713,10 +741,13 @@ def kept_files(out_dir: Path) -> KeptFiles:
     entries, problems = declared_entries(paths)
     if problems:
         raise ManifestError(problems)
+    # Import's own files are replaced or removed: one that does not parse declares nothing.
+    mine = {name: tuple(declared_entries([out_dir / name])[0]) for name in sorted(ours)}
     return KeptFiles(
         paths=tuple(p.relative_to(out_dir).as_posix() for p in paths),
         top_names=frozenset(p.name for p in top if p.name not in ours),
         entries=tuple(entries),
+        ours=mine,
     )
 
 

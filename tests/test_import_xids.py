@@ -297,7 +297,8 @@ def test_force_after_reorganising_writes_only_what_kept_files_do_not_declare(
     assert len(entries) == 2
     (out / "people").mkdir()
     (out / "people" / "managers.yaml").write_text("people:\n" + entries[0])
-    (out / "people" / "staff.yaml").write_text(header + "people:\n" + entries[1])
+    # A copy at the top, import's header and all: still the user's file now.
+    (out / "people-staff.yaml").write_text(header + "people:\n" + entries[1])
     (out / "people.yaml").unlink()
     (out / "clients").mkdir()
     for name in ("northwind.yaml", "initech.yaml"):
@@ -310,6 +311,8 @@ def test_force_after_reorganising_writes_only_what_kept_files_do_not_declare(
     assert code == 0, err
     assert "Not written again, since the kept files declare them: 2 companies, 2 people" in text
     assert not (out / "northwind.yaml").exists() and not (out / "initech.yaml").exists()
+    assert (out / "people-staff.yaml").read_text() == header + "people:\n" + entries[1]
+    assert "Removed" not in text
     assert "Cy New" in (out / "people.yaml").read_text()
     assert "Ann Lee" not in (out / "people.yaml").read_text()
     assert (out / "umbrella.yaml").exists()

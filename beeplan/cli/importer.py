@@ -141,10 +141,17 @@ def import_command(
         calls = client.usage.total_requests
         kb = client.usage.total_bytes / 1024
     result = import_set(live, wanted, include_inactive, assign_xids, kept)
-    files = result.files
+    copies: tuple[str, ...] = ()
     if kept is not None:
-        check_result(out_dir, files, kept)
-    outcome = write_set(out_dir, files)
+        # A file an earlier import wrote that still declares live entities, under a
+        # name this import does not write, is the user's (a split people.yaml): kept.
+        copies = kept.copies(live, result.files)
+        if copies:
+            kept = kept.keeping(copies)
+            result = import_set(live, wanted, include_inactive, assign_xids, kept)
+        check_result(out_dir, result.files, kept)
+    files = result.files
+    outcome = write_set(out_dir, files, keep=copies)
     checkpoint.remove()
     summary = ", ".join(
         f"{n} {KINDS[kind].plural if n != 1 else kind}"
