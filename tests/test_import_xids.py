@@ -11,11 +11,13 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
+
 from beeplan.client import BeeboleClient
 from beeplan.sandbox.server import SandboxServer
 
 from .conftest import Run
-from .test_import import build_varied, read_dir
+from .test_import import build_random, build_varied, read_dir
 
 ID_LINE = re.compile(r"^(\s*)(- )?id: (\d+)$", re.M)
 
@@ -145,7 +147,8 @@ def test_references_may_use_the_xid_being_given(
     import_to(run, out)
     gid = ids["group"]
     groups = out / "groups.yaml"
-    groups.write_text(groups.read_text().replace(f"- id: {gid}\n", f"- id: {gid}\n    xid: sales\n"))
+    groups.write_text(
+        groups.read_text().replace(f"- id: {gid}\n", f"- id: {gid}\n    xid: sales\n"))
     people = out / "people.yaml"
     people.write_text(re.sub(rf"- {{id: {gid}}}.*", "- sales", people.read_text()))
     code, out_text, err = plan_text(run, out)
@@ -229,6 +232,24 @@ def test_assign_xids_moves_the_whole_account_in_one_apply(
     assert code == 0 and "No changes" in out_text, out_text + err
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_assign_xids_round_trip_on_a_random_account(
+    seed: int, run: Run, client: BeeboleClient, tmp_path: Path
+) -> None:
+    build_random(client, seed)
+    out = tmp_path / "m"
+    import_to(run, out, "--assign-xids", "--include-inactive")
+    assert run("validate", out)[0] == 0
+    code, text, err = run("apply", out, "--auto-approve")
+    assert code == 0, text + err
+    final = tmp_path / "final"
+    import_to(run, final, "--include-inactive")
+    assert not ID_LINE.search("\n".join(p.read_text() for p in final.iterdir()))
+    for folder in (out, final):
+        code, text, err = plan_text(run, folder)
+        assert code == 0 and "No changes" in text, text + err
+
+
 def test_assigned_xids_avoid_live_xids_and_odd_names(
     run: Run, client: BeeboleClient, tmp_path: Path
 ) -> None:
@@ -240,7 +261,8 @@ def test_assigned_xids_avoid_live_xids_and_odd_names(
     out = tmp_path / "m"
     import_to(run, out, "--assign-xids")
     names = sorted(p.name for p in out.iterdir())
-    xids = re.findall(r"^\s+(?:- )?xid: (.+)$", "\n".join(p.read_text() for p in out.iterdir()), re.M)
+    text = "\n".join(p.read_text() for p in out.iterdir())
+    xids = re.findall(r"^\s+(?:- )?xid: (.+)$", text, re.M)
     assert len(xids) == len(set(xids)) == 4, xids
     assert "cafe-uni" in xids and "company" in xids
     assert any(re.fullmatch(r"acme-\d+", x) for x in xids)
