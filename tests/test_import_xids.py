@@ -387,3 +387,20 @@ def test_force_refuses_what_it_cannot_write_and_writes_nothing(
     code, _, err = run("import", "-o", out, "--force")
     assert code == 1 and f"{broken}:" in err, err
     assert sum(sandbox.calls.values()) == 0
+
+
+def test_diff_shows_the_set_xid_once_and_then_nothing(cli_main: Run, tmp_path: Path) -> None:
+    """Offline: NEW adding an xid shows one set xid; NEW dropping the id after it, nothing."""
+    old, added, dropped = (tmp_path / name for name in ("old.yaml", "added.yaml", "dropped.yaml"))
+    old.write_text("companies:\n  - {id: 7, name: Northwind}\n"
+                   "people:\n  - {id: 9, name: Ann, company: {id: 7}}\n")
+    added.write_text("companies:\n  - {id: 7, xid: northwind, name: Northwind}\n"
+                     "people:\n  - {id: 9, name: Ann, company: northwind}\n")
+    dropped.write_text("companies:\n  - {xid: northwind, name: Northwind}\n"
+                       "people:\n  - {id: 9, name: Ann, company: northwind}\n")
+    code, out, err = cli_main("diff", old, added, "--detailed-exitcode")
+    assert code == 2, out + err
+    assert out.count("set xid (company.update)") == 1 and "1 to update" in out
+    for new in (added, dropped):
+        code, out, err = cli_main("diff", added, new, "--detailed-exitcode")
+        assert code == 0, out + err
