@@ -131,9 +131,11 @@ class IdRef:
 
 
 # Characters YAML does not allow in a comment (line breaks end it; others are not
-# printable in a YAML stream): written as \uXXXX so the file still loads.
+# printable in a YAML stream), and bidirectional controls that make a line read
+# otherwise than it is: written as \uXXXX so the file still loads and reads true.
 _NOT_IN_COMMENT = re.compile(
-    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]"
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff"
+    "\u200e\u200f\u202a-\u202e\u2066-\u2069]"
 )
 
 

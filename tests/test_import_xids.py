@@ -283,7 +283,7 @@ def test_import_names_files_after_entities_and_comments_id_references(
     call = client.call
     call("company.create", company={"name": "Northwind"})  # a twin name
     call("company.create", company={"name": "Con"})  # a name Windows reserves
-    odd = call("group.create", group={"name": "Line\nbreak # and\u2028more\x07"})["id"]
+    odd = call("group.create", group={"name": "Line\nbreak # and\u2028more\x07\u202e"})["id"]
     call("person.add_group", id=ids["ann"], group={"id": odd})
     out = tmp_path / "m"
     import_to(run, out)
@@ -296,7 +296,7 @@ def test_import_names_files_after_entities_and_comments_id_references(
     assert f"- {{id: {ids['group']}}}  # Sales" in people
     assert f"- {{id: {ids['ann']}}}  # Ann Lee" in people  # Bob's leader
     # A name that could end the comment stays on its line.
-    assert f"- {{id: {odd}}}  # Line\\u000abreak # and\\u2028more\\u0007" in people
+    assert f"- {{id: {odd}}}  # Line\\u000abreak # and\\u2028more\\u0007\\u202e" in people
     assert run("validate", out)[0] == 0
     code, out_text, err = plan_text(run, out)
     assert code == 0 and "No changes" in out_text, out_text + err
