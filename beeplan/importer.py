@@ -237,7 +237,8 @@ class _Writer:
                 self.children.setdefault(key, []).append(entity)
         kept_ids = {(e.kind, e.ref.id) for e in kept}
         self.kept_keys = {self._key(e.ref) for e in kept if self._parent_kept(e, kept_ids)}
-        self.proposed = propose_xids(live, kept, self.elsewhere) if assign_xids else {}
+        written = [e for e in kept if self._key(e.ref) in self.kept_keys]
+        self.proposed = propose_xids(live, written, self.elsewhere) if assign_xids else {}
 
     def _inactive_parents(self, kept: list[Entity]) -> list[Entity]:
         """Inactive companies and projects that active nested entities need written."""
