@@ -381,12 +381,14 @@ def test_force_refuses_what_it_cannot_write_and_writes_nothing(
     assert code == 1
     assert f"{broken}:" in err and "unknown group 'no-such-group'" in err, err
     assert "Traceback" not in err
-    # A kept file that does not parse is refused before any API call.
-    broken.write_text("companies: [\n")
-    sandbox.reset_calls()
-    code, _, err = run("import", "-o", out, "--force")
-    assert code == 1 and f"{broken}:" in err, err
-    assert sum(sandbox.calls.values()) == 0
+    # A kept file that does not parse, or has a key typo, is refused before any API call.
+    for text, said in (("companies: [\n", f"{broken}:"),
+                       ("companies:\n  - xid: x\n    nam: X\n", f"{broken}:3")):
+        broken.write_text(text)
+        sandbox.reset_calls()
+        code, _, err = run("import", "-o", out, "--force")
+        assert code == 1 and said in err, err
+        assert sum(sandbox.calls.values()) == 0
 
 
 def test_diff_shows_the_set_xid_once_and_then_nothing(cli_main: Run, tmp_path: Path) -> None:

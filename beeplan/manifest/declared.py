@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import Problem
+from . import _schema
 from ._walk import Key, walk
-from ._yaml import parse
+from ._yaml import MDict, parse
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ def declared_entries(files: Iterable[Path]) -> tuple[list[Declared], list[Proble
             problems.append(Problem(str(file), None, "", f"cannot read: {exc}"))
             continue
         data = parse(text, str(file), problems)
+        if isinstance(data, MDict):
+            # What each file alone gets wrong (a typo in a key): said before any API call.
+            problems.extend(_schema.check(data, str(file)))
         for raw in walk(data, str(file)):
             if raw.key is not None:
                 found.append(Declared(raw.kind, raw.key, raw.new_xid, str(file), raw.line))
