@@ -335,6 +335,7 @@ def test_force_after_reorganising_writes_only_what_kept_files_do_not_declare(
     assert not (out / "northwind.yaml").exists() and not (out / "initech.yaml").exists()
     assert (out / "people-staff.yaml").read_text() == header + "people:\n" + entries[1]
     assert "Removed" not in text
+    assert "so they are kept too: people-staff.yaml" in text
     assert "Cy New" in (out / "people.yaml").read_text()
     assert "Ann Lee" not in (out / "people.yaml").read_text()
     assert (out / "umbrella.yaml").exists()

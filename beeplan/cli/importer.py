@@ -178,6 +178,11 @@ def import_command(
                 f"Kept {len(outcome.kept)} YAML file(s) import did not write; they are part of "
                 "the set: " + ", ".join(outcome.kept)
             )
+        if copies:
+            click.echo(
+                f"Of those, {len(copies)} an earlier import wrote still declare live entities "
+                "(a split or a renamed copy?), so they are kept too: " + ", ".join(copies)
+            )
         if result.left:
             left = ", ".join(f"{n} {KINDS[k].plural if n != 1 else k}"
                              for k, n in sorted(result.left.items()))
