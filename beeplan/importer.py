@@ -7,9 +7,16 @@ deterministic (same account, same bytes), nested the way a person would
 write it, with no empty keys, and comments where a value needs explaining.
 
 Entities with an xid are keyed by it; those without get ``id:`` so the first
-plan adopts them instead of creating duplicates. References to entities
-that are not written (inactive ones, without --include-inactive) use
-``{id: N}``: they stay valid, and the entities stay unmanaged. An inactive
+plan adopts them instead of creating duplicates (with ``assign_xids``, also
+an ``xid:`` proposed from the name: the next apply sets it). References to
+entities that are not written (inactive ones, without --include-inactive)
+use ``{id: N}`` with the entity's name beside it as a comment: they stay
+valid, and the entities stay unmanaged. Company files are named after the
+company (its xid, else its name), never after a live id.
+
+With ``KeptFiles`` (``import --force`` into a set the user reorganised), the
+entities the kept files declare are not written again, and references name
+them as those files do. An inactive
 company or project that holds active projects or subprojects is written
 anyway (``active: false``): nesting needs it, and dropping the children
 would leave them out of the set.
