@@ -7,9 +7,16 @@ deterministic (same account, same bytes), nested the way a person would
 write it, with no empty keys, and comments where a value needs explaining.
 
 Entities with an xid are keyed by it; those without get ``id:`` so the first
-plan adopts them instead of creating duplicates. References to entities
-that are not written (inactive ones, without --include-inactive) use
-``{id: N}``: they stay valid, and the entities stay unmanaged. An inactive
+plan adopts them instead of creating duplicates (with ``assign_xids``, also
+an ``xid:`` proposed from the name: the next apply sets it). References to
+entities that are not written (inactive ones, without --include-inactive)
+use ``{id: N}`` with the entity's name beside it as a comment: they stay
+valid, and the entities stay unmanaged. Company files are named after the
+company (its xid, else its name), never after a live id.
+
+With ``KeptFiles`` (``import --force`` into a set the user reorganised), the
+entities the kept files declare are not written again, and references name
+them as those files do. An inactive
 company or project that holds active projects or subprojects is written
 anyway (``active: false``): nesting needs it, and dropping the children
 would leave them out of the set.
@@ -23,16 +30,22 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import tempfile
+import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from dataclasses import field as dc_field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .errors import BeeplanError, ManifestError
+from .manifest import load
 from .manifest import manifest_files as set_files  # the loader's rule of what a set holds
-from .model import Entity, Index, Ref, State
+from .manifest.declared import Declared, declared_entries
+from .model import KINDS, Entity, Index, Ref, State
 
 # The manifest's relation keys and the model's flattened relations behind each.
 RELATION_KEYS: dict[str, tuple[str, ...]] = {
@@ -46,6 +59,9 @@ RELATION_KEYS: dict[str, tuple[str, ...]] = {
 
 ADOPTED_NOTE = (
     "created without an xid: adopted by its live id (the API reference sets xids at creation)"
+)
+ASSIGNED_NOTE = (
+    "adopted by its live id; the next apply gives it the xid below, then the id: line may go"
 )
 FLOW_LIMIT = 90  # longer reference lists are written one item per line
 # Each group level costs the YAML two levels (a list and a mapping); the loader
@@ -63,6 +79,11 @@ _YAML12_NUMBER = re.compile(
     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
 )
 _SLUG = re.compile(r"[^a-z0-9]+")
+# File names import never takes for a company: its own files, and names Windows reserves.
+RESERVED_NAMES = frozenset(
+    {"groups", "tasks", "people", "absences", "settings", "account", "con", "prn", "aux", "nul"}
+    | {f"{dev}{n}" for dev in ("com", "lpt") for n in range(10)}
+)
 
 
 def parse_relations(option: str) -> frozenset[str]:
@@ -105,23 +126,43 @@ def scalar(value: Any) -> str:
 
 
 @dataclass(frozen=True)
-class Comment:
-    text: str
+class IdRef:
+    """A reference ``{id: N}``, written with the entity's name beside it as a comment."""
+
+    id: int | None
+    name: str | None = None
+
+    def text(self) -> str:
+        note = f"  # {comment_text(self.name)}" if self.name else ""
+        return f"{{id: {self.id}}}{note}"
 
 
-Node = Any  # dict[str, Node] | list[Node] | scalar | Comment-annotated values
+# Characters YAML does not allow in a comment (line breaks end it; others are not
+# printable in a YAML stream), and bidirectional controls that make a line read
+# otherwise than it is: written as \uXXXX so the file still loads and reads true.
+_NOT_IN_COMMENT = re.compile(
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff"
+    "\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def comment_text(text: str) -> str:
+    return _NOT_IN_COMMENT.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+Node = Any  # dict[str, Node] | list[Node] | scalar | IdRef
 
 
 def _flow(items: list[Any]) -> str | None:
-    if not all(isinstance(i, (str, int)) or _is_id_ref(i) for i in items):
+    # An id reference goes on its own line, so its name comment says which it is.
+    if not all(isinstance(i, (str, int)) for i in items):
         return None
-    parts = [f"{{id: {i['id']}}}" if _is_id_ref(i) else scalar(i) for i in items]
-    text = "[" + ", ".join(parts) + "]"
+    text = "[" + ", ".join(scalar(i) for i in items) + "]"
     return text if len(text) <= FLOW_LIMIT else None
 
 
 def _is_id_ref(value: Any) -> bool:
-    return isinstance(value, dict) and list(value) == ["id"]
+    return isinstance(value, IdRef)
 
 
 def emit(node: Mapping[str, Any], indent: int = 0) -> list[str]:
@@ -156,11 +197,11 @@ def emit(node: Mapping[str, Any], indent: int = 0) -> list[str]:
                         else:
                             lines.append(line)
                 elif _is_id_ref(item):
-                    lines.append(f"{pad}  - {{id: {item['id']}}}")
+                    lines.append(f"{pad}  - {item.text()}")
                 else:
                     lines.append(f"{pad}  - {scalar(item)}")
         elif _is_id_ref(value):
-            lines.append(f"{pad}{scalar(key)}: {{id: {value['id']}}}")
+            lines.append(f"{pad}{scalar(key)}: {value.text()}")
         else:
             lines.append(f"{pad}{scalar(key)}: {scalar(value)}")
     return lines
@@ -175,10 +216,21 @@ def _sort_key(entity: Entity) -> tuple[bool, str, int]:
 
 
 class _Writer:
-    def __init__(self, live: State, relations: frozenset[str], include_inactive: bool):
+    def __init__(
+        self,
+        live: State,
+        relations: frozenset[str],
+        include_inactive: bool,
+        assign_xids: bool = False,
+        elsewhere: Mapping[tuple[str, int], Any] | None = None,
+        taken_names: frozenset[str] = frozenset(),
+    ):
         self.live = live
         self.relations = relations
         self.index = Index(live)
+        # Entities the kept files declare: not written, referenced as those files name them.
+        self.elsewhere: Mapping[tuple[str, int], Any] = elsewhere or {}
+        self.taken_names = taken_names
         kept = [e for e in live.entities if include_inactive or e.active or e.kind == "group"]
         kept += self._inactive_parents(kept)
         self.by_kind: dict[str, list[Entity]] = {}
@@ -192,6 +244,8 @@ class _Writer:
                 self.children.setdefault(key, []).append(entity)
         kept_ids = {(e.kind, e.ref.id) for e in kept}
         self.kept_keys = {self._key(e.ref) for e in kept if self._parent_kept(e, kept_ids)}
+        written = [e for e in kept if self._key(e.ref) in self.kept_keys]
+        self.proposed = propose_xids(live, written, self.elsewhere) if assign_xids else {}
 
     def _inactive_parents(self, kept: list[Entity]) -> list[Entity]:
         """Inactive companies and projects that active nested entities need written."""
@@ -213,9 +267,16 @@ class _Writer:
         out: dict[str, int] = {}
         for entities in self.by_kind.values():
             for entity in entities:
-                if self._key(entity.ref) in self.kept_keys:
+                if self._key(entity.ref) in self.kept_keys and not self.declared_elsewhere(entity):
                     out[entity.kind] = out.get(entity.kind, 0) + 1
         return out
+
+    def declared_elsewhere(self, entity: Entity) -> bool:
+        return (entity.kind, entity.ref.id or 0) in self.elsewhere
+
+    def xid_of(self, entity: Entity) -> str | None:
+        """The xid an entity is written with: its own, or the one proposed for it."""
+        return entity.ref.xid or self.proposed.get((entity.kind, entity.ref.id or 0))
 
     def _key(self, ref: Ref) -> tuple[str, Any]:
         hit = self.index.find(ref)
@@ -231,19 +292,34 @@ class _Writer:
         return self._parent_kept(parent, kept_ids)
 
     def ref(self, ref: Ref) -> Any:
-        """A reference as the manifests write it: the xid, or {id: N}."""
+        """A reference as the manifests write it: the xid, or {id: N} with the name beside it."""
         full = self.index.best(ref)
-        if full.xid is not None and self._key(full) in self.kept_keys:
-            return full.xid
-        return {"id": full.id}
+        hit = self.index.find(ref)
+        if full.id is not None and (full.kind, full.id) in self.elsewhere:
+            form = self.elsewhere[(full.kind, full.id)]  # as the kept file declares it
+            return form if isinstance(form, str) else IdRef(full.id, hit.name if hit else None)
+        if hit is not None and self._key(full) in self.kept_keys:
+            xid = self.xid_of(hit)
+            if xid is not None:
+                return xid
+        return IdRef(full.id, hit.name if hit else None)
 
     def refs(self, refs: Iterable[Ref]) -> list[Any]:
         values = [self.ref(r) for r in refs]
-        return sorted(values, key=lambda v: (isinstance(v, dict), json.dumps(v, sort_keys=True)))
+        return sorted(
+            values,
+            key=lambda v: (
+                isinstance(v, IdRef),
+                json.dumps({"id": v.id} if isinstance(v, IdRef) else v, sort_keys=True),
+            ),
+        )
 
     def identity(self, entity: Entity) -> dict[str, Any]:
         if entity.ref.xid is not None:
             return {"xid": entity.ref.xid}
+        proposed = self.proposed.get((entity.kind, entity.ref.id or 0))
+        if proposed is not None:
+            return {"#adopted": ASSIGNED_NOTE, "id": entity.ref.id, "xid": proposed}
         return {"#adopted": ADOPTED_NOTE, "id": entity.ref.id}
 
     def common(self, entity: Entity, parent_key: str | None = None) -> dict[str, Any]:
@@ -299,14 +375,36 @@ class _Writer:
         node = self.entity(company)
         projects = []
         for project in self.children.get(self._key(company.ref), []):
+            if self.declared_elsewhere(project):
+                continue
             pnode = self.entity(project)
-            subs = [self.entity(s) for s in self.children.get(self._key(project.ref), [])]
+            subs = [
+                self.entity(s)
+                for s in self.children.get(self._key(project.ref), [])
+                if not self.declared_elsewhere(s)
+            ]
             if subs:
                 pnode["subprojects"] = subs
             projects.append(pnode)
         if projects:
             node["projects"] = projects
         return {"companies": [node]}
+
+    def orphans(self) -> list[tuple[Entity, Entity]]:
+        """Projects and subprojects to write whose parent only a kept file declares.
+
+        They nest under their parent, so import cannot write them anywhere else:
+        (the entity, its parent), for a refusal that names both.
+        """
+        out = []
+        for kind in ("project", "subproject"):
+            for entity in self.by_kind.get(kind, []):
+                if self._key(entity.ref) not in self.kept_keys or self.declared_elsewhere(entity):
+                    continue
+                parent = self.index.find(entity.parent)
+                if parent is not None and self.declared_elsewhere(parent):
+                    out.append((entity, parent))
+        return out
 
     def group_tree(self) -> list[dict[str, Any]]:
         groups = self.by_kind.get("group", [])
@@ -323,37 +421,70 @@ class _Writer:
 
         def node(group: Entity, depth: int, parent_key: str | None = None) -> dict[str, Any]:
             out = self.common(group, parent_key)
-            children = kids.get(group.ref.id, [])
+            # A child group a kept file declares is not written; its own children are.
+            children: list[Entity] = []
+            todo = list(kids.get(group.ref.id, []))
+            while todo:
+                child = todo.pop(0)
+                if self.declared_elsewhere(child):
+                    flat.extend(c for c in kids.get(child.ref.id, []))
+                else:
+                    children.append(child)
             if depth + 1 >= GROUP_NEST_LIMIT:
                 flat.extend(children)
             elif children:
                 out["groups"] = [node(child, depth + 1) for child in children]
             return out
 
-        tree = [node(g, 0) for g in roots]
+        def expand(groups: list[Entity]) -> list[Entity]:
+            """Groups to write as roots: a kept file's group gives way to its children."""
+            out, todo = [], list(groups)
+            while todo:
+                group = todo.pop(0)
+                if self.declared_elsewhere(group):
+                    todo.extend(kids.get(group.ref.id, []))
+                else:
+                    out.append(group)
+            return out
+
+        root_ids = {g.ref.id for g in roots}
+        tree = [
+            node(g, 0, None if g.ref.id in root_ids else "parent") for g in expand(roots)
+        ]
         while flat:
-            batch, flat = flat, []
+            batch, flat = expand(flat), []
             tree += [node(g, 0, "parent") for g in batch]
         return tree
 
     def files(self) -> dict[str, str]:
         out: dict[str, dict[str, Any]] = {}
-        used: set[str] = set()
-        for company in self.by_kind.get("company", []):
-            base = _slug(company.ref.xid) if company.ref.xid else f"company-{company.ref.id}"
+        # Names of files import did not write are never taken: no overwrite, no refusal.
+        taken = {name.casefold() for name in self.taken_names}
+
+        def free(base: str, fixed: bool = False) -> str:
             name, n = base, 2
-            while name in used or name in ("groups", "tasks", "people", "absences", "settings",
-                                           "account"):
+            while f"{name}.yaml" in taken or (not fixed and name in RESERVED_NAMES):
                 name, n = f"{base}-{n}", n + 1
-            used.add(name)
-            out[f"{name}.yaml"] = self.company_file(company)
+            taken.add(f"{name}.yaml")
+            return f"{name}.yaml"
+
+        for company in self.by_kind.get("company", []):
+            if self.declared_elsewhere(company):
+                continue
+            # Named after the entity: its xid (own or proposed), else its name.
+            xid = self.xid_of(company)
+            out[free(_slug(xid or company.name, "company"))] = self.company_file(company)
         tree = self.group_tree()
         if tree:
-            out["groups.yaml"] = {"groups": tree}
+            out[free("groups", fixed=True)] = {"groups": tree}
         for kind, plural in (("task", "tasks"), ("person", "people"), ("absence", "absences")):
-            items = [self.entity(e, "company") for e in self.by_kind.get(kind, [])]
+            items = [
+                self.entity(e, "company")
+                for e in self.by_kind.get(kind, [])
+                if not self.declared_elsewhere(e)
+            ]
             if items:
-                out[f"{plural}.yaml"] = {plural: items}
+                out[free(plural, fixed=True)] = {plural: items}
         if not out:
             # An empty account (or one with only inactive entities) is still a set that
             # loads: the first plan of the result must show no changes, not "no files".
@@ -361,9 +492,58 @@ class _Writer:
         return {name: render_file(doc) for name, doc in sorted(out.items())}
 
 
-def _slug(text: str) -> str:
-    slug = _SLUG.sub("-", text.lower()).strip("-")
-    return slug[:60] or "company"
+def _slug(text: str, empty: str = "company", limit: int = 60) -> str:
+    """Lower-case ASCII letters, digits and dashes: safe as a file name and as an xid."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = _SLUG.sub("-", ascii_text.lower()).strip("-")
+    return slug[:limit].rstrip("-") or empty
+
+
+def propose_xids(
+    live: State, written: Iterable[Entity], elsewhere: Mapping[tuple[str, int], Any] | None = None
+) -> dict[tuple[str, int], str]:
+    """An xid for each written entity that has none, derived from its name: (kind, id) -> xid.
+
+    Unique within its kind across the account (live xids included, whatever their
+    case), and stable: the same account gives the same xids, and a clash is settled
+    with the entity's live id (``website-42``), not with an order-dependent counter.
+    Projects and subprojects are prefixed with their parent's xid (``northwind-website``):
+    their names repeat from one company to the next.
+    """
+    index = Index(live)
+    elsewhere = elsewhere or {}
+    taken: dict[str, set[str]] = {}
+    for entity in live.entities:
+        if entity.ref.xid is not None:
+            taken.setdefault(entity.kind, set()).add(entity.ref.xid.casefold())
+    for (kind, _), form in elsewhere.items():
+        if isinstance(form, str):
+            taken.setdefault(kind, set()).add(form.casefold())
+    wanted = sorted(
+        (e for e in written if e.ref.xid is None and e.ref.id is not None
+         and (e.kind, e.ref.id) not in elsewhere),
+        key=lambda e: (list(KINDS).index(e.kind), e.ref.id or 0),
+    )
+    # Parents first: a project's xid starts with its company's.
+    wanted.sort(key=lambda e: ("company", "project", "subproject").index(e.kind)
+                if e.kind in ("company", "project", "subproject") else -1)
+    out: dict[tuple[str, int], str] = {}
+    for entity in wanted:
+        base = _slug(entity.name, empty=entity.kind)
+        parent = index.find(entity.parent) if entity.kind in ("project", "subproject") else None
+        if parent is not None:
+            prefix = parent.ref.xid or out.get((parent.kind, parent.ref.id or 0))
+            if prefix:
+                base = f"{_slug(prefix, limit=120)}-{base}"
+        used = taken.setdefault(entity.kind, set())
+        xid, n = base, 2
+        if xid in used:
+            xid = f"{base}-{entity.ref.id}"
+        while xid in used:
+            xid, n = f"{base}-{entity.ref.id}-{n}", n + 1
+        used.add(xid)
+        out[(entity.kind, entity.ref.id or 0)] = xid
+    return out
 
 
 HEADER_LINE = b"# Written by 'beeplan import'."
@@ -388,12 +568,16 @@ class WriteOutcome:
     kept: tuple[str, ...]  # other files of the set (relative paths): left alone, still loaded
 
 
-def write_set(out_dir: Path, files: Mapping[str, str]) -> WriteOutcome:
+def write_set(
+    out_dir: Path, files: Mapping[str, str], keep: Iterable[str] = ()
+) -> WriteOutcome:
     """Write ``files`` into ``out_dir``, replacing and removing only what import wrote.
 
     Nothing is written when a file to write exists and import did not write
-    it: a hand-written file is never overwritten or deleted.
+    it: a hand-written file is never overwritten or deleted. ``keep``: files
+    import wrote that are not removed (see ``KeptFiles.copies``).
     """
+    keep = frozenset(keep)
     existing = [p for p in sorted(out_dir.iterdir()) if p.is_file()] if out_dir.is_dir() else []
     yaml_files = [p for p in existing if p.suffix in (".yaml", ".yml")]
     ours = {p.name for p in yaml_files if written_by_import(p)}
@@ -404,7 +588,9 @@ def write_set(out_dir: Path, files: Mapping[str, str]) -> WriteOutcome:
             "write them. Move them away, or choose another -o directory."
         )
     out_dir.mkdir(parents=True, exist_ok=True)
-    removed = tuple(p.name for p in yaml_files if p.name in ours and p.name not in files)
+    removed = tuple(
+        p.name for p in yaml_files if p.name in ours and p.name not in files and p.name not in keep
+    )
     for name in removed:
         (out_dir / name).unlink()
     for name, text in files.items():
@@ -439,14 +625,49 @@ def render_file(doc: Mapping[str, Any]) -> str:
 class ImportedSet:
     files: dict[str, str]  # file name -> YAML text
     counts: dict[str, int]  # entities written, per kind
+    # Entities left to the files import keeps (they declare them), per kind.
+    left: dict[str, int] = dc_field(default_factory=dict)
+    proposed: int = 0  # xids proposed (--assign-xids)
 
 
 def import_set(
-    live: State, relations: Iterable[str], include_inactive: bool = False
+    live: State,
+    relations: Iterable[str],
+    include_inactive: bool = False,
+    assign_xids: bool = False,
+    kept: KeptFiles | None = None,
 ) -> ImportedSet:
-    """The manifest set describing ``live``, and what it holds."""
-    writer = _Writer(live, frozenset(relations), include_inactive)
-    return ImportedSet(writer.files(), writer.counts())
+    """The manifest set describing ``live``, and what it holds.
+
+    ``kept``: the files of the output directory import does not write; the
+    entities they declare are not written again (see ``KeptFiles``).
+    """
+    kept = kept or KeptFiles()
+    elsewhere = kept.forms(live)
+    writer = _Writer(
+        live, frozenset(relations), include_inactive, assign_xids, elsewhere, kept.top_names
+    )
+    orphans = writer.orphans()
+    if orphans:
+        where = {(d.kind, key): d for d, key in kept.matched(live)}
+        lines = [
+            f"  - {e.kind} {e.name!r} (id {e.ref.id}) of {p.kind} {p.name!r}, which "
+            f"{where[(p.kind, p.ref.id or 0)].where} declares"
+            for e, p in orphans[:20]
+        ]
+        more = f"\n  ... and {len(orphans) - 20} more" if len(orphans) > 20 else ""
+        raise BeeplanError(
+            f"refusing to import: {len(orphans)} live entit{'y' if len(orphans) == 1 else 'ies'} "
+            "nest under entities that files import does not write declare, so import cannot "
+            "write them anywhere:\n" + "\n".join(lines) + more + "\nAdd them to those files "
+            "(an import into an empty directory shows how they are written), or move those "
+            "files out of the directory. Nothing was written."
+        )
+    counts = writer.counts()
+    left: dict[str, int] = {}
+    for kind, _ in elsewhere:
+        left[kind] = left.get(kind, 0) + 1
+    return ImportedSet(writer.files(), counts, left, len(writer.proposed))
 
 
 def manifest_files(
@@ -454,3 +675,112 @@ def manifest_files(
 ) -> dict[str, str]:
     """The manifest set describing ``live``: file name -> YAML text."""
     return import_set(live, relations, include_inactive).files
+
+
+@dataclass(frozen=True)
+class KeptFiles:
+    """The files of an output directory that import keeps, and the entities they declare.
+
+    Kept: every file of the set except the top-level ones an earlier import
+    wrote (those import replaces or removes). A user who split people.yaml or
+    moved companies into folders keeps those files; import then writes only
+    what they do not declare, so the set never declares an entity twice.
+    """
+
+    paths: tuple[str, ...] = ()  # relative to the output directory
+    top_names: frozenset[str] = frozenset()  # top-level file names import must not take
+    entries: tuple[Declared, ...] = ()
+    # The top-level files an earlier import wrote, with what each declares.
+    ours: Mapping[str, tuple[Declared, ...]] = dc_field(default_factory=dict)
+
+    def copies(self, live: State, files: Mapping[str, str]) -> tuple[str, ...]:
+        """Files an earlier import wrote that this one would remove, though they still
+        declare live entities: a user's split or renamed copy (header and all), kept."""
+        found = []
+        for name, entries in sorted(self.ours.items()):
+            if name not in files and replace(self, entries=entries).matched(live):
+                found.append(name)
+        return tuple(found)
+
+    def keeping(self, names: Iterable[str]) -> KeptFiles:
+        """These files (of ``ours``) kept as well."""
+        names = tuple(names)
+        return replace(
+            self,
+            paths=self.paths + names,
+            top_names=self.top_names | set(names),
+            entries=self.entries + tuple(e for n in names for e in self.ours[n]),
+            ours={n: e for n, e in self.ours.items() if n not in names},
+        )
+
+    def matched(self, live: State) -> list[tuple[Declared, int]]:
+        """Each entry that names a live entity, with that entity's live id."""
+        index = Index(live)
+        out = []
+        for entry in self.entries:
+            kind, (field_, value) = entry.kind, entry.key
+            ref = Ref(kind, xid=value) if field_ == "xid" else Ref(kind, id=value)
+            hit = index.find(ref)
+            if hit is None and entry.new_xid is not None:
+                hit = index.find(Ref(kind, xid=entry.new_xid))
+            if hit is not None and hit.ref.id is not None:
+                out.append((entry, hit.ref.id))
+        return out
+
+    def forms(self, live: State) -> dict[tuple[str, int], Any]:
+        """(kind, live id) -> how the kept files let others name it: an xid, or None for {id: N}."""
+        out: dict[tuple[str, int], Any] = {}
+        for entry, ident in self.matched(live):
+            field_, value = entry.key
+            out.setdefault(
+                (entry.kind, ident), value if field_ == "xid" else entry.new_xid
+            )
+        return out
+
+
+def kept_files(out_dir: Path) -> KeptFiles:
+    """What ``out_dir`` holds that import keeps (see ``KeptFiles``); refuses unreadable YAML."""
+    if not out_dir.is_dir():
+        return KeptFiles()
+    top = [p for p in out_dir.iterdir() if p.is_file()]
+    ours = {p.name for p in top if p.suffix in (".yaml", ".yml") and written_by_import(p)}
+    try:
+        paths = [p for p in set_files(out_dir) if p.relative_to(out_dir).as_posix() not in ours]
+    except ManifestError:  # no YAML file at all
+        paths = []
+    entries, problems = declared_entries(paths)
+    if problems:
+        raise ManifestError(problems)
+    # Import's own files are replaced or removed: one that does not parse declares nothing.
+    mine = {name: tuple(declared_entries([out_dir / name])[0]) for name in sorted(ours)}
+    return KeptFiles(
+        paths=tuple(p.relative_to(out_dir).as_posix() for p in paths),
+        top_names=frozenset(p.name for p in top if p.name not in ours),
+        entries=tuple(entries),
+        ours=mine,
+    )
+
+
+def check_result(out_dir: Path, files: Mapping[str, str], kept: KeptFiles) -> None:
+    """Refuse, before writing, a result that would not validate with the kept files.
+
+    The kept files and the new ones are put together in a scratch directory
+    and loaded as ``validate`` loads them; problems name the files of ``out_dir``.
+    """
+    if not kept.paths:
+        return  # import's own files always load (the round-trip tests say so)
+    with tempfile.TemporaryDirectory(prefix="beeplan-import-") as scratch:
+        root = Path(scratch)
+        for rel in kept.paths:
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(out_dir / rel, root / rel)
+        for name, text in files.items():
+            (root / name).write_text(text, encoding="utf-8")
+        try:
+            load(root)
+        except ManifestError as exc:
+            message = str(exc).replace(str(root), str(out_dir))
+            raise BeeplanError(
+                "refusing to import: with the files import keeps, the set would not "
+                f"validate. Nothing was written.\n{message}"
+            ) from None

@@ -195,6 +195,9 @@ class Entity:
     fields: Mapping[str, Any] = field(default_factory=dict)
     relations: Mapping[str, Any] = field(default_factory=dict)
     invite: bool = False  # person only: send the email invitation on create/update
+    # Desired only: an entry with both ``id: N`` and ``xid: X`` is the live entity
+    # N (its ref is by id), which is to be given xid X (a "set xid" action).
+    new_xid: str | None = None
     source: Source | None = field(default=None, compare=False)
 
     @property

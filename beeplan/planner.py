@@ -57,6 +57,7 @@ FIRST_REMOVAL_PHASE = PHASE_DETACH
 CATEGORY = {
     "create": "create",
     "update": "update",
+    "set_xid": "update",
     "activate": "update",
     "leaders": "update",
     "set": "update",
@@ -334,7 +335,7 @@ def parse_link_detail(relation: str, op: str, detail: str) -> Ref:
 
 
 def _phase(op: str, kind: str) -> int:
-    if op in ("create", "update", "activate"):
+    if op in ("create", "update", "set_xid", "activate"):
         return PHASE_OF_KIND[kind]
     return {
         "leaders": PHASE_LEADERS,
@@ -421,6 +422,20 @@ def build_action(
         if op == "update" and "invite" in fields and "email" not in fields:
             raise ActionError("an invitation goes only with a new email")
         payload = {kind: body}
+    elif op == "set_xid":
+        # An entity adopted by id gets an xid: X.update with its id and the new xid.
+        if target.id is None or target.xid is not None:
+            raise ActionError("a set_xid names its entity by its live id only")
+        if (
+            len(changes) != 1
+            or changes[0].field != "xid"
+            or changes[0].before is not None
+            or not isinstance(changes[0].after, str)
+            or not changes[0].after.strip()
+        ):
+            raise ActionError("a set_xid shows exactly: xid from nothing to the new xid")
+        suffix = "update"
+        payload = {kind: {"id": target.id, "xid": changes[0].after, "name": name}}
     elif op in ("activate", "deactivate"):
         if not spec.has_active:
             raise ActionError(f"a {kind} cannot be {op}d")
@@ -603,6 +618,8 @@ class _Builder:
             return
 
         self.touch(have, want.ref)
+        if want.new_xid is not None and want.new_xid != have.ref.xid:
+            self.plan_new_xid(want, have, target)
         if want.parent is not None and have.parent is not None:
             if self.index.token(want.parent) != self.index.token(have.parent):
                 self.problems.append(
@@ -637,6 +654,32 @@ class _Builder:
         elif spec.has_active and not want.active and have.active:
             self.plan_deactivate(want, target, have)
         self.deferred.append((want, have, target))
+
+    def plan_new_xid(self, want: Entity, have: Entity, target: Ref) -> None:
+        """``id: N`` with ``xid: X``: give live entity N the xid X, unless X is taken."""
+        xid = want.new_xid
+        assert xid is not None
+        where = _where(want)
+        holder = self.index.by_xid.get((want.kind, xid))
+        if have.ref.xid is not None:
+            self.problems.append(
+                Located(
+                    f"{want.kind} #{have.ref.id}{where} already has xid {have.ref.xid!r}; beeplan "
+                    f"does not change an xid (other systems may know it). Write "
+                    f"xid: {have.ref.xid}, or drop xid: {xid}.",
+                    want.source,
+                )
+            )
+        elif holder is not None:
+            self.problems.append(
+                Located(
+                    f"{want.kind} #{have.ref.id}{where}: xid {xid!r} is already held by "
+                    f"{want.kind} #{holder.ref.id} ({holder.name}); choose another xid for it",
+                    want.source,
+                )
+            )
+        else:
+            self.act("set_xid", want, target, changes=(Change("xid", None, xid),))
 
     def leaders_at_create(self, want: Entity) -> list[Ref] | None:
         """A new person's leaders, when all of them can go in its ``person.create``.

@@ -11,7 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .model import KIND_ORDER, KINDS, CustomField, Entity, Index, Safety, State, entity_key
+from .model import (
+    KIND_ORDER,
+    KINDS,
+    CustomField,
+    Entity,
+    Index,
+    Ref,
+    Safety,
+    State,
+    entity_key,
+)
 from .planner import Plan, Unmanaged, make_plan
 
 # Manifest keys as written, for the model's relation names and fields.
@@ -68,7 +78,15 @@ def diff_states(old: State, new: State) -> Plan:
         }
     )
     fields = tuple(CustomField(i + 1, name) for i, name in enumerate(names))
-    plan = make_plan(new, replace(old, custom_fields=fields, complete_kinds=frozenset()))
+    # An account that matches OLD has the xids OLD gives (id: N with xid: X).
+    applied = tuple(
+        replace(e, ref=Ref(e.kind, xid=e.new_xid, id=e.ref.id), new_xid=None)
+        if e.new_xid is not None
+        else e
+        for e in old.entities
+    )
+    live = replace(old, entities=applied, custom_fields=fields, complete_kinds=frozenset())
+    plan = make_plan(new, live)
     # A kind dropped from the manifests altogether becomes unmanaged, so the
     # planner does not list it; a reviewer still needs to see what left.
     acted_on = {entity_key(a.target) for a in plan.actions}

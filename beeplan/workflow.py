@@ -348,7 +348,7 @@ def _live_problems(plan: Plan, current: dict[str, Entity | None]) -> list[str]:
             continue
         if action.target.id is not None and live.ref.id != action.target.id:
             problems.append(f"{action.id}: {key} has id {live.ref.id}, not {action.target.id}")
-        if action.op not in ("update", "leaders"):
+        if action.op not in ("update", "leaders", "set_xid"):
             continue
         # These calls send the name: one the plan does not show as changed must be the live one.
         names = [c for c in action.changes if c.field == "name"]

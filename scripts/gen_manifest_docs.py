@@ -46,6 +46,22 @@ against the schema when a file starts with:
 
 (the path relative to the manifest file). `beeplan validate PATH` checks the
 same rules and the references between files, offline.
+
+## Identity: xid, id, and moving to xids
+
+An entry names its entity by `xid` (beeplan creates it if the account has
+none with that xid), or by `id: N`, the live id of an entity created without
+an xid (adopted in place; `beeplan import` writes these, and writes a
+reference to one as `{id: N}  # its name`).
+
+`id: N` together with `xid: X` means "this live entity, give it xid X": the
+plan shows one `set xid` action (`X.update` with its id and the new xid),
+and references may already name it `X`. Once applied, the `id:` line may go.
+An xid that another live entity holds, or an entity that already has another
+xid, is a problem naming the file and line; beeplan never changes an xid.
+`beeplan import --assign-xids` writes both for every entity without an xid
+(xids from names, unique in their kind, the same on every run), so one apply
+moves the whole account; a later `beeplan import` writes xids only.
 """
 
 

@@ -257,7 +257,7 @@ def test_entities_without_xid_are_adopted_by_id(
 ) -> None:
     build_varied(client)
     assert run("import", "-o", tmp_path / "m")[0] == 0
-    legacy = next(p for p in (tmp_path / "m").iterdir() if p.name.startswith("company-"))
+    legacy = tmp_path / "m" / "legacy-no-xid.yaml"  # named after the company, not its id
     text = legacy.read_text()
     assert re.search(r"^  - id: \d+$", text, re.M)
     assert "adopted by its live id" in text

@@ -114,13 +114,21 @@ def test_force_replaces_only_what_import_wrote(
     code, text, _ = run("plan", out, "--detailed-exitcode")
     assert code == 0 and "No changes" in text
 
-    # A hand-written file where import would write is never overwritten.
+    # A hand-written file where import would write is never overwritten; the
+    # entity it declares is not written again (the set would declare it twice).
     mine = "companies:\n  - {xid: acme, name: Acme}  # mine\n"
     (out / "acme.yaml").write_text(mine)
-    code, _, err = run("import", "-o", out, "--force")
-    assert code == 1
-    assert "refusing to overwrite acme.yaml" in err
+    code, text, err = run("import", "-o", out, "--force")
+    assert code == 0, err
     assert (out / "acme.yaml").read_text() == mine
+    assert "Not written again, since the kept files declare them: 1 company." in text
+    assert run("validate", out)[0] == 0
+    # One that declares something else keeps its name: import takes another.
+    (out / "acme.yaml").write_text("tasks: []\n")
+    code, text, err = run("import", "-o", out, "--force")
+    assert code == 0, err
+    assert (out / "acme.yaml").read_text() == "tasks: []\n"
+    assert "xid: acme" in (out / "acme-2.yaml").read_text()
 
 
 def test_an_empty_account_imports_to_a_set_that_plans_no_changes(

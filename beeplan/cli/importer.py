@@ -7,7 +7,14 @@ from pathlib import Path
 import click
 
 from ..errors import BeeplanError, ConfigError, ExitStatus
-from ..importer import RELATION_KEYS, import_set, parse_relations, write_set
+from ..importer import (
+    RELATION_KEYS,
+    check_result,
+    import_set,
+    kept_files,
+    parse_relations,
+    write_set,
+)
 from ..model import KINDS
 from ..resume import checkpoint_path, read_for_import
 from .options import endpoint_options, open_client, parallelism_option
@@ -23,6 +30,7 @@ Examples:
   beeplan import -o manifests/ --relations groups,leaders
   beeplan import -o manifests/ --relations none      # entities only; relations unmanaged
   beeplan import -o manifests/ --include-inactive --force
+  beeplan import -o manifests/ --assign-xids         # then apply: the account moves to xids
   beeplan import --endpoint sandbox:demo.db -o /tmp/acme && beeplan plan /tmp/acme""",
 )
 @click.option(
@@ -50,6 +58,12 @@ Examples:
     "except an inactive company or project that holds active ones (written, active: false).",
 )
 @click.option("--force", is_flag=True, help="Write into a non-empty directory (see below).")
+@click.option(
+    "--assign-xids",
+    is_flag=True,
+    help="Give every entity without an xid one derived from its name, written beside its "
+    "id: the next apply sets them all; import again afterwards to write xids only.",
+)
 @endpoint_options
 @parallelism_option
 @click.pass_context
@@ -59,6 +73,7 @@ def import_command(
     relations: str,
     include_inactive: bool,
     force: bool,
+    assign_xids: bool,
     endpoint: str,
     token_file: Path | None,
     parallelism: int,
@@ -77,10 +92,20 @@ def import_command(
     it keeps what it read in a checkpoint in the output directory; the same
     command re-run later resumes without reading that again.
 
+    Files are named after their entities (northwind.yaml), and each {id: N}
+    reference has the entity's name beside it as a comment.
+
+    --assign-xids proposes an xid for every entity that has none (from its
+    name; unique in its kind, the same on every run), written as 'id: N' with
+    'xid: X': the next plan shows one "set xid" per entity and one apply moves
+    the account to xids.
+
     A non-empty directory is refused unless --force. With --force, only
-    files an earlier import wrote are replaced or removed; hand-written files
-    (a settings.yaml, say) are never overwritten or deleted, and since they
-    stay part of the set, the command names them.
+    top-level files an earlier import wrote are replaced or removed; other
+    files (a settings.yaml, people.yaml split into folders) are never
+    overwritten or deleted, they stay part of the set and the command names
+    them, and the entities they declare are not written again. When the
+    result would not validate with them, nothing is written.
     """
     try:
         wanted = parse_relations(relations)
@@ -100,6 +125,8 @@ def import_command(
             "Choose another -o directory, or pass --force."
         )
     quiet = bool(ctx.find_root().params.get("quiet"))
+    # Read before the account is: a kept file that does not parse costs no API call.
+    kept = kept_files(out_dir) if existing else None
 
     def tell(message: str) -> None:
         if not quiet:
@@ -113,9 +140,18 @@ def import_command(
         progress.done()
         calls = client.usage.total_requests
         kb = client.usage.total_bytes / 1024
-    result = import_set(live, wanted, include_inactive)
+    result = import_set(live, wanted, include_inactive, assign_xids, kept)
+    copies: tuple[str, ...] = ()
+    if kept is not None:
+        # A file an earlier import wrote that still declares live entities, under a
+        # name this import does not write, is the user's (a split people.yaml): kept.
+        copies = kept.copies(live, result.files)
+        if copies:
+            kept = kept.keeping(copies)
+            result = import_set(live, wanted, include_inactive, assign_xids, kept)
+        check_result(out_dir, result.files, kept)
     files = result.files
-    outcome = write_set(out_dir, files)
+    outcome = write_set(out_dir, files, keep=copies)
     checkpoint.remove()
     summary = ", ".join(
         f"{n} {KINDS[kind].plural if n != 1 else kind}"
@@ -141,6 +177,22 @@ def import_command(
             click.echo(
                 f"Kept {len(outcome.kept)} YAML file(s) import did not write; they are part of "
                 "the set: " + ", ".join(outcome.kept)
+            )
+        if copies:
+            click.echo(
+                f"Of those, {len(copies)} an earlier import wrote still declare live entities "
+                "(a split or a renamed copy?), so they are kept too: " + ", ".join(copies)
+            )
+        if result.left:
+            left = ", ".join(f"{n} {KINDS[k].plural if n != 1 else k}"
+                             for k, n in sorted(result.left.items()))
+            click.echo(f"Not written again, since the kept files declare them: {left}.")
+        if assign_xids:
+            proposed = result.proposed
+            click.echo(
+                f"Proposed xids for {proposed} entit{'y' if proposed == 1 else 'ies'} without "
+                "one: review them, then 'beeplan apply' sets them; import again afterwards "
+                "to write xids only."
             )
         click.echo(f"Next: beeplan validate {out_dir} && beeplan plan {out_dir}")
     return ExitStatus.SUCCESS

@@ -34,7 +34,7 @@ from ..model import KIND_ORDER, KINDS, CustomValue, Entity, Ref, Source, State
 from . import _schema
 from ._checks import check as _semantic_check
 from ._settings import declared_kinds, settings_of
-from ._walk import Key, Raw, walk
+from ._walk import Key, Raw, aliases, resolve, walk
 from ._yaml import MDict, parse
 
 __all__ = ["load", "manifest_files", "manifest_schema"]
@@ -110,6 +110,7 @@ def load(path: str | Path, warnings: list[Problem] | None = None) -> State:
         declared |= declared_kinds(data)
         if isinstance(data.get("settings"), MDict):
             settings.append((name, data["settings"]))
+    _resolve_parents(raws)
     problems.extend(_semantic_check(raws, found))
     found_settings = settings_of(settings, problems)
     if problems:
@@ -123,15 +124,33 @@ def load(path: str | Path, warnings: list[Problem] | None = None) -> State:
                  declared_kinds=frozenset(declared))
 
 
-def _ref(kind: str, key: Key) -> Ref:
+_PARENT_KIND = {"group": "group", "project": "company", "subproject": "project",
+                "task": "company", "person": "company", "absence": "company"}
+
+
+def _resolve_parents(raws: list[Raw]) -> None:
+    """Parents named by an xid still being given (``id: N`` with ``xid: X``) become id N.
+
+    So the checks (cycles, sibling names) and the model see one identity per entity.
+    """
+    alias = aliases(raws)
+    if not alias:
+        return
+    for raw in raws:
+        if raw.parent is not None and raw.kind in _PARENT_KIND:
+            raw.parent = resolve(_PARENT_KIND[raw.kind], raw.parent, alias)
+
+
+def _ref(kind: str, key: Key, alias: dict[tuple[str, str], int] | None = None) -> Ref:
+    key = resolve(kind, key, alias or {}) or key
     return Ref(kind, xid=key[1]) if key[0] == "xid" else Ref(kind, id=key[1])
 
 
-def _refs(kind: str, items: Any) -> frozenset[Ref]:
+def _refs(kind: str, items: Any, alias: dict[tuple[str, str], int]) -> frozenset[Ref]:
     refs = []
     for item in items or ():
         if isinstance(item, str):
-            refs.append(Ref(kind, xid=item))
+            refs.append(_ref(kind, ("xid", item), alias))
         else:
             refs.append(Ref(kind, id=int(item["id"])))
     return frozenset(refs)
@@ -157,7 +176,7 @@ def _custom_fields(values: MDict) -> dict[str, CustomValue]:
     return {name: _custom_value(value, values.texts.get(name)) for name, value in values.items()}
 
 
-def _entity(raw: Raw) -> Entity:
+def _entity(raw: Raw, alias: dict[tuple[str, str], int]) -> Entity:
     data = raw.data
     spec = KINDS[raw.kind]
     assert raw.key is not None  # a valid manifest gives every entity an identity
@@ -166,17 +185,18 @@ def _entity(raw: Raw) -> Entity:
     relations: dict[str, Any] = {}
     for name in ("groups", "managers", "leaders"):
         if name in data and name in spec.relations:
-            relations[name] = _refs("group" if name == "groups" else "person", data[name])
+            relations[name] = _refs("group" if name == "groups" else "person", data[name],
+                                   alias)
     members = data.get("members")
     if isinstance(members, MDict):
-        relations["members.people"] = _refs("person", members.get("people"))
-        relations["members.groups"] = _refs("group", members.get("groups"))
+        relations["members.people"] = _refs("person", members.get("people"), alias)
+        relations["members.groups"] = _refs("group", members.get("groups"), alias)
     if isinstance(data.get("customFields"), MDict):
         relations["customFields"] = _custom_fields(data["customFields"])
     specific = data.get("specificTasks")
     if isinstance(specific, MDict):
         relations["specificTasks.enabled"] = specific.get("enabled", True) is not False
-        relations["specificTasks.tasks"] = _refs("task", specific.get("tasks"))
+        relations["specificTasks.tasks"] = _refs("task", specific.get("tasks"), alias)
     return Entity(
         kind=raw.kind,
         ref=_ref(raw.kind, raw.key),
@@ -186,6 +206,7 @@ def _entity(raw: Raw) -> Entity:
         fields=fields,
         relations=relations,
         invite=raw.kind == "person" and data.get("invite") is True,
+        new_xid=raw.new_xid,
         source=Source(raw.file, raw.line),
     )
 
@@ -193,4 +214,5 @@ def _entity(raw: Raw) -> Entity:
 def _entities(raws: Iterable[Raw]) -> tuple[Entity, ...]:
     rank = {kind: index for index, kind in enumerate(KIND_ORDER)}
     ordered = sorted(raws, key=lambda raw: rank[raw.kind])  # stable: file order within a kind
-    return tuple(_entity(raw) for raw in ordered)
+    alias = aliases(ordered)
+    return tuple(_entity(raw, alias) for raw in ordered)

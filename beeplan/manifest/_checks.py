@@ -9,7 +9,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import Problem
-from ._walk import KIND_WORDS, PARENT_KEY, REFERENCE_LISTS, Key, Raw, label, ref_key
+from ._walk import (
+    KIND_WORDS,
+    PARENT_KEY,
+    REFERENCE_LISTS,
+    Key,
+    Raw,
+    aliases,
+    label,
+    ref_key,
+    resolve,
+)
 from ._yaml import MDict, MList
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
@@ -28,6 +38,7 @@ class Checker:
         self.warnings: list[Problem] = []
         # kind -> identity -> the first entity declaring it
         self.defined: dict[str, dict[Key, Raw]] = {kind: {} for kind in KIND_WORDS}
+        self.aliases = aliases(raws)
 
     def add(self, raw: Raw, key: str | None, path: str, message: str) -> None:
         line = raw.key_line(key) if key else raw.line
@@ -73,14 +84,18 @@ class Checker:
         for raw in self.raws:
             if raw.key is None:
                 continue
-            first = self.defined[raw.kind].setdefault(raw.key, raw)
-            if first is raw:
-                continue
-            word = KIND_WORDS[raw.kind][0]
-            field = raw.key[0]
-            what = f"xid '{raw.key[1]}'" if field == "xid" else f"id {raw.key[1]}"
-            self.add(raw, field, f"{raw.path}.{field}",
-                     f"{word} {what} is defined twice: first at {_where(first, field)}")
+            keys = [raw.key]
+            if raw.new_xid is not None:  # id: N with xid: X is known by both
+                keys.append(("xid", raw.new_xid))
+            for key in keys:
+                first = self.defined[raw.kind].setdefault(key, raw)
+                if first is raw:
+                    continue
+                word = KIND_WORDS[raw.kind][0]
+                field = key[0]
+                what = f"xid '{key[1]}'" if field == "xid" else f"id {key[1]}"
+                self.add(raw, field, f"{raw.path}.{field}",
+                         f"{word} {what} is defined twice: first at {_where(first, field)}")
 
     def _unknown(self, kind: str, xid: str) -> str:
         word = KIND_WORDS[kind][0]
@@ -122,7 +137,7 @@ class Checker:
                     line = items.item_lines[index]
                     item_path = f"{path}[{index}]"
                     self._check_ref(raw, key, item_path, item, kind, line)
-                    target = ref_key(item)
+                    target = resolve(kind, ref_key(item), self.aliases)
                     if target is not None and target in seen:
                         self.problems.append(Problem(raw.file, line, item_path,
                                                      f"{label(target)} is listed twice"))
@@ -173,7 +188,7 @@ class Checker:
             edges: list[Key] = []
             if isinstance(leaders, MList):
                 for index, item in enumerate(leaders):
-                    target = ref_key(item)
+                    target = resolve("person", ref_key(item), self.aliases)
                     if target == raw.key:
                         self.problems.append(Problem(
                             raw.file, leaders.item_lines[index], f"{raw.path}.leaders[{index}]",

@@ -6,7 +6,7 @@ can still report everything else at once; every access is guarded.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,10 +65,18 @@ Key = tuple[str, Any]  # ('xid', 'acme') or ('id', 233): who an entity is
 
 
 def identity(data: Any) -> Key | None:
-    """The identity an entity mapping declares, if it is well formed."""
+    """The identity an entity mapping declares, if it is well formed.
+
+    ``id: N`` with ``xid: X`` is the live entity N (to be given xid X): its
+    identity is the id, since the account does not know X yet.
+    """
     if not isinstance(data, dict):
         return None
     xid = data.get("xid")
+    if "id" in data and isinstance(xid, str) and xid:
+        by_id = ref_key(data)
+        if by_id is not None:
+            return by_id
     if isinstance(xid, str) and xid:
         return ("xid", xid)
     return ref_key(data) if "xid" not in data else None
@@ -111,6 +119,31 @@ class Raw:
 
     def key_line(self, key: str) -> int:
         return self.data.key_lines.get(key, self.line)
+
+    @property
+    def new_xid(self) -> str | None:
+        """The xid an entry adopted by ``id:`` is to be given (``id: N`` with ``xid: X``)."""
+        xid = self.data.get("xid")
+        if self.key is not None and self.key[0] == "id" and isinstance(xid, str) and xid:
+            return xid
+        return None
+
+
+def aliases(raws: Iterable[Raw]) -> dict[tuple[str, str], int]:
+    """(kind, xid) -> live id for entries with both: references by that xid mean that id."""
+    out: dict[tuple[str, str], int] = {}
+    for raw in raws:
+        xid = raw.new_xid
+        if xid is not None and raw.key is not None:
+            out.setdefault((raw.kind, xid), raw.key[1])
+    return out
+
+
+def resolve(kind: str, key: Key | None, alias: dict[tuple[str, str], int]) -> Key | None:
+    """A reference's key, by id when the xid it names is still being given (see ``aliases``)."""
+    if key is not None and key[0] == "xid" and (kind, key[1]) in alias:
+        return ("id", alias[(kind, key[1])])
+    return key
 
 
 def _items(value: Any) -> Iterator[tuple[int, MDict, int]]:

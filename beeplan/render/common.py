@@ -19,6 +19,7 @@ __all__ = ["printable"]  # re-exported: renderers escape what they did not write
 SYMBOL = {
     "create": "+",
     "update": "~",
+    "set_xid": "~",
     "activate": "~",
     "leaders": "~",
     "set": "~",
@@ -70,6 +71,8 @@ def action_line(action: Action) -> str:
         return f"{action.detail} ({action.service})"
     if action.op == "delete":
         return f"delete, {action.detail} ({action.service})"
+    if action.op == "set_xid":
+        return f"set xid ({action.service})"
     return f"{action.op} ({action.service})"
 
 
