@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from beeplan.errors import ConfigError
 from beeplan.github import (
     COMMENT_LIMIT_CHARS,
     MARKER,
@@ -33,54 +34,89 @@ ROOT = Path(__file__).resolve().parent.parent
 ACTION = yaml.safe_load((ROOT / "action.yml").read_text())
 
 
-def _expression(expr: str, inputs: dict[str, str], outputs: dict[str, str]) -> str:
+def _expression(expr: str, inputs: dict[str, str], outputs: dict[str, dict[str, str]],
+                runner: Path) -> str:
     expr = expr.strip()
     if expr.startswith("inputs."):
         return inputs[expr[len("inputs."):]]
-    if expr.startswith("steps.run.outputs."):
-        return outputs.get(expr[len("steps.run.outputs."):], "")
-    return {"github.action_path": str(ROOT), "github.token": "gh-token"}[expr]
+    m = re.fullmatch(r"steps\.([\w-]+)\.outputs\.([\w-]+)", expr)
+    if m:
+        return outputs.get(m.group(1), {}).get(m.group(2), "")
+    return {"github.action_path": str(ROOT), "github.token": "gh-token",
+            "runner.temp": str(runner)}[expr]
 
 
-def _substitute(text: str, inputs: dict[str, str], outputs: dict[str, str]) -> str:
-    return re.sub(r"\$\{\{(.*?)\}\}", lambda m: _expression(m.group(1), inputs, outputs), text)
+def _substitute(text: str, inputs: dict[str, str], outputs: dict[str, dict[str, str]],
+                runner: Path) -> str:
+    return re.sub(r"\$\{\{(.*?)\}\}",
+                  lambda m: _expression(m.group(1), inputs, outputs, runner), text)
 
 
 def _outputs(file: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in file.read_text().splitlines() if "=" in line)
 
 
-def run_action(work: Path, **given: str) -> tuple[list[subprocess.CompletedProcess[str]],
-                                                  dict[str, str], Path]:
-    """Run the action's shell steps (not the comment step) with these inputs."""
+def entry_points(folder: Path) -> Path:
+    """``beeplan`` and ``beeplan-github`` as pip/pipx would install them, alone in a folder.
+
+    Like pip's scripts: this interpreter, by absolute path, importing this
+    worktree's beeplan (pip would find it in the venv's site-packages).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, module in (("beeplan", "beeplan.cli"), ("beeplan-github", "beeplan.github")):
+        script = folder / name
+        script.write_text(f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(ROOT)!r})\n"
+                          f"from {module} import main\nsys.exit(main())\n")
+        script.chmod(0o755)
+    return folder
+
+
+def run_action(work: Path, path_env: str | None = None, with_comment: dict[str, str] | None = None,
+               **given: str) -> tuple[list[subprocess.CompletedProcess[str]], dict[str, str], Path]:
+    """Run the action's shell steps with these inputs (the comment step: with_comment's env).
+
+    ``path_env`` replaces PATH (and drops PYTHONPATH); by default PATH starts
+    with a folder holding only beeplan's entry points, as after pipx.
+    """
     inputs = {name: str(spec.get("default", "")) for name, spec in ACTION["inputs"].items()}
     inputs["github-token"] = "gh-token"
     inputs.update({k.replace("_", "-"): v for k, v in given.items()})
     runner = work.parent / "runner"
     runner.mkdir(exist_ok=True)
-    files = {name: runner / name for name in ("output", "summary.md", "path")}
+    files = {name: runner / name for name in ("summary.md", "path")}
     for file in files.values():
         file.touch()
-    base_env = {**os.environ, "RUNNER_TEMP": str(runner), "GITHUB_OUTPUT": str(files["output"]),
+    bin_dir = entry_points(work.parent / "bin")
+    base_env = {**os.environ, "RUNNER_TEMP": str(runner),
                 "GITHUB_STEP_SUMMARY": str(files["summary.md"]),
                 "GITHUB_PATH": str(files["path"]), "GITHUB_ACTION_PATH": str(ROOT),
                 "BEEPLAN_CACHE_DIR": str(runner / "cache"),
-                # python3 in the steps is this interpreter, where beeplan is installed
-                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+                "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    if path_env is not None:
+        base_env["PATH"] = path_env
+        base_env.pop("PYTHONPATH", None)
     base_env.pop("BEEBOLE_TOKEN", None)
     results = []
-    for step in ACTION["runs"]["steps"]:
+    outputs: dict[str, dict[str, str]] = {}
+    for i, step in enumerate(ACTION["runs"]["steps"]):
         if "comment" in step["name"].lower():
-            continue
-        env = {**base_env, **{k: _substitute(str(v), inputs, {}) for k, v in
-                              step.get("env", {}).items()}}
-        script = _substitute(step["run"], inputs, {})
-        proc = subprocess.run(["bash", "-c", script], cwd=work, env=env, capture_output=True,
-                              text=True, timeout=180)
+            if with_comment is None:
+                continue
+            base_env.update(with_comment)
+        output = runner / f"output-{i}"
+        output.write_text("")  # GitHub gives each step its own GITHUB_OUTPUT file
+        env = {**base_env, "GITHUB_OUTPUT": str(output),
+               **{k: _substitute(str(v), inputs, outputs, runner)
+                  for k, v in step.get("env", {}).items()}}
+        script = _substitute(step["run"], inputs, outputs, runner)
+        cwd = _substitute(step.get("working-directory", str(work)), inputs, outputs, runner)
+        proc = subprocess.run(["/bin/bash", "-c", script], cwd=cwd, env=env,
+                              capture_output=True, text=True, timeout=180)
         results.append(proc)
+        outputs[step.get("id", str(i))] = _outputs(output)
         if proc.returncode != 0:
             break
-    return results, _outputs(files["output"]), files["summary.md"]
+    return results, outputs.get("run", {}), files["summary.md"]
 
 
 @pytest.fixture
@@ -109,8 +145,10 @@ def test_plan_step_reports_changes_writes_the_summary_and_the_comment(work: Path
     assert outputs["exit-code"] == "2" and outputs["result"] == "changes"
     assert outputs["changes"] == "true"
     plan_file = Path(outputs["plan-file"])
-    assert plan_file == work / "plan.json" and json.loads(plan_file.read_text())[
-        "changes_present"] is True
+    # Saved in the action's own folder, outside the checkout.
+    assert plan_file == work.parent / "runner" / "beeplan" / "plan.json"
+    assert json.loads(plan_file.read_text())["changes_present"] is True
+    assert not (work / "plan.json").exists()
     text = summary.read_text()
     assert MARKER in text and "| create |" in text
     comment = Path(outputs["comment-file"]).read_text()
@@ -123,7 +161,7 @@ def test_targeted_plan_wires_the_base_input(work: Path) -> None:
     steps, outputs, _ = run_action(work, command="plan", install="skip", base="manifests",
                                    endpoint=f"sandbox:{work.parent / 'acct.db'}")
     assert steps[-1].returncode == 0, steps[-1].stderr
-    doc = json.loads((work / "plan.json").read_text())
+    doc = json.loads(Path(outputs["plan-file"]).read_text())
     assert doc["targeted"]["since"] == "manifests" and doc["complete"] is False
     assert outputs["result"] == "no-changes"
 
@@ -138,8 +176,10 @@ def test_validate_step_fails_with_annotations(work: Path) -> None:
 
 def test_the_install_step_skips_or_makes_a_venv() -> None:
     install = ACTION["runs"]["steps"][0]["run"]
-    assert "python3 -m venv" in install and 'GITHUB_PATH' in install
-    assert '"skip"' in install
+    # -I: the venv and pip modules of the interpreter, never a venv/ or pip/ in the checkout.
+    assert "python3 -I -m venv" in install and "-I -m pip install" in install
+    assert '"skip"' in install and "entry=" in install
+    assert "GITHUB_PATH" not in install  # zizmor's github-env: PATH is not changed for others
 
 
 def test_inputs_are_read_as_action_yml_passes_them_and_as_github_names_them() -> None:
@@ -151,12 +191,19 @@ def test_inputs_are_read_as_action_yml_passes_them_and_as_github_names_them() ->
     assert Inputs.from_env({}).command == "plan" and Inputs.from_env({}).path == "manifests"
 
 
-def test_command_lines_per_input() -> None:
-    assert command_line(Inputs("check", "m", base="origin/main")).argv == (
+def test_command_lines_per_input(tmp_path: Path) -> None:
+    assert command_line(Inputs("check", "m", base="origin/main"), tmp_path).argv == (
         "check", "m", "--format", "markdown", "--changed-since", "origin/main")
-    assert command_line(Inputs("diff", "m", base_path="b/m")).argv[:3] == ("diff", "b/m", "m")
-    assert command_line(Inputs("apply", "m", plan_file="no-such.json")).argv == (
-        "apply", "m", "--auto-approve")
+    assert command_line(Inputs("diff", "m", base_path="b/m"), tmp_path).argv[:3] == (
+        "diff", "b/m", "m")
+    # No plan saved in this job, none asked for: plan path and apply it in one go.
+    assert command_line(Inputs("apply", "m"), tmp_path).argv == ("apply", "m", "--auto-approve")
+    # A saved plan: the action's own, checked against the manifests at path.
+    assert command_line(Inputs("apply", "m"), tmp_path, plan_exists=True).argv == (
+        "apply", str(tmp_path / "plan.json"), "--manifests", "m", "--auto-approve")
+    # A plan asked for by name that no plan step saved: an error, not a fresh plan.
+    with pytest.raises(ConfigError, match="no plan 'p.json' was saved in this job"):
+        command_line(Inputs("apply", "m", plan_file="p.json"), tmp_path)
 
 
 def test_comment_is_found_by_its_marker_and_updated_in_place() -> None:
@@ -172,8 +219,9 @@ def test_comment_is_found_by_its_marker_and_updated_in_place() -> None:
         next(c for c in comments if c["id"] == comment_id).update(payload)
         return {}
 
-    assert upsert_comment(api, "o/r", 7, f"{MARKER}\nfirst") == "created"
-    assert upsert_comment(api, "o/r", 7, f"{MARKER}\nsecond") == "updated"
+    assert upsert_comment(api, "o/r", 7, f"{MARKER}\nfirst", "bot") == "created"
+    comments[-1]["user"] = {"login": "bot"}
+    assert upsert_comment(api, "o/r", 7, f"{MARKER}\nsecond", "bot") == "updated"
     assert [c["body"] for c in comments] == ["LGTM", f"{MARKER}\nsecond"]
 
 
@@ -188,7 +236,7 @@ def test_a_base_branch_without_manifests_means_everything_is_new(work: Path) -> 
                                    base=".beeplan-base/manifests",
                                    endpoint=f"sandbox:{work.parent / 'acct.db'}")
     assert steps[-1].returncode == 0, steps[-1].stderr
-    doc = json.loads((work / "plan.json").read_text())
+    doc = json.loads(Path(outputs["plan-file"]).read_text())
     assert "targeted" not in doc and doc["complete"] is True and outputs["result"] == "changes"
 
 
@@ -249,7 +297,9 @@ def test_a_plan_stopped_by_invalid_manifests_annotates_them_and_says_why(work: P
     # A plan file from an earlier run, with a problem of its own: never reported as this run's.
     stale = {"format_version": "1.1", "diagnostics": [
         {"severity": "error", "summary": "stale problem", "file": "x.yaml", "line": 1}]}
-    (work / "plan.json").write_text(json.dumps(stale))
+    plans = work.parent / "runner" / "beeplan"
+    plans.mkdir(parents=True)
+    (plans / "plan.json").write_text(json.dumps(stale))
     (work / "manifests" / "extra.yaml").write_text(
         "people:\n  - {xid: zed, name: Zed, company: nope}\n")
     steps, outputs, summary = run_action(work, command="plan", install="skip",
@@ -258,7 +308,7 @@ def test_a_plan_stopped_by_invalid_manifests_annotates_them_and_says_why(work: P
     # The manifest error on its line, as validate gives it; nothing from the old plan.
     assert steps[-1].stdout.startswith("::error file=manifests/extra.yaml,line=2,title=beeplan::")
     assert "stale problem" not in steps[-1].stdout
-    assert outputs["plan-file"] == "" and not (work / "plan.json").exists()
+    assert outputs["plan-file"] == "" and not (plans / "plan.json").exists()
     # The comment and the summary say why, not only that it failed.
     comment = Path(outputs["comment-file"]).read_text()
     assert "### beeplan plan failed" in comment and "unknown company 'nope'" in comment
