@@ -313,9 +313,9 @@ def run_action(
         sys.stdout.write(body)
         if env.get("GITHUB_STEP_SUMMARY"):
             write_step_summary(lambda n: _cut(body, n), env["GITHUB_STEP_SUMMARY"])
-        comment = _comment_file(folder, inputs.command, body)
+        absent = _comment_file(folder, inputs.command, body)
         _write_outputs(env, {"exit-code": "2", "result": "changes", "changes": "true",
-                             "plan-file": "", "comment-file": str(comment)})
+                             "plan-file": "", "comment-file": str(absent)})
         return 0
     if inputs.command == "plan" and os.path.lexists(plan_file):
         # A plan left by an earlier step must not pass for this run's (its path as an
@@ -334,7 +334,7 @@ def run_action(
         # Stopped before planning, perhaps by the manifests: their errors on their lines,
         # as the validate command gives them (offline, no API call).
         sys.stdout.write(_manifest_annotations(inputs, workdir, beeplan, child, step))
-    comment = None
+    comment: Path | None = None
     if step.markdown:
         sys.stdout.write(_annotations_of_plan(plan_file) if inputs.command == "plan" else "")
         is_markdown = proc.stdout.lstrip().startswith(MARKER) or inputs.command == "diff"
