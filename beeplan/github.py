@@ -539,6 +539,20 @@ def post_comment(env: Mapping[str, str], comment_file: str) -> str:
     return upsert_comment(api, env["GITHUB_REPOSITORY"], int(number), body, token_login(api))
 
 
+def _error_comment(error: Exception) -> str:
+    """The comment for a step stopped by its inputs: the error, so no earlier plan stays."""
+    try:
+        command = os.environ.get("INPUT_COMMAND", "").strip() or "plan"
+        folder = action_folder(os.environ, Path.cwd())
+        lines = [printable(str(error))]
+        opening, closing = fence(lines, "text")
+        body = "\n".join([MARKER, f"### beeplan {printable(command)} failed", "", opening,
+                          *lines, closing, ""])
+        return str(_comment_file(folder, "error", body))
+    except (ConfigError, OSError):
+        return ""  # no folder of its own: no comment (the error annotation says why)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -546,7 +560,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 return run_action(os.environ)
             except OSError as exc:  # the action's folder or a file in it: say which, no trace
-                raise ConfigError(f"the action could not use its files: {exc}") from exc
+                error = ConfigError(f"the action could not use its files: {exc}")
+            except ConfigError as exc:
+                error = exc
+            print(f"::error title=beeplan::{escape_data(str(error))}")
+            _write_outputs(os.environ, {"exit-code": "1", "result": "error", "changes": "false",
+                                        "plan-file": "", "comment-file": _error_comment(error)})
+            return 1
         if args[:1] == ["comment"] and len(args) == 2:
             try:
                 print(f"beeplan comment: {post_comment(os.environ, args[1])}")

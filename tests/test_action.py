@@ -313,3 +313,164 @@ def test_a_plan_stopped_by_invalid_manifests_annotates_them_and_says_why(work: P
     comment = Path(outputs["comment-file"]).read_text()
     assert "### beeplan plan failed" in comment and "unknown company 'nope'" in comment
     assert "unknown company 'nope'" in summary.read_text()
+
+
+# ---------------------------------------------------------------- the checkout is data
+
+
+def _beeplan(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The beeplan CLI of this worktree, as a user (or an attacker) runs it."""
+    env = {k: v for k, v in os.environ.items() if k != "BEEBOLE_TOKEN"}
+    return subprocess.run([sys.executable, "-m", "beeplan", *args], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=180)
+
+
+def _attackers_plan(work: Path) -> None:
+    """A pull request's own plan.json, made from its own dot-folder on its own account."""
+    shutil.copytree(work / "manifests", work / ".evil")
+    people = work / ".evil" / "people.yaml"
+    people.write_text(people.read_text() + "  - {xid: mallory, name: Mallory Evil, company: acme,"
+                      " email: mallory@example.com}\n")
+    made = _beeplan(work, "plan", ".evil", "-o", "plan.json",
+                    "--endpoint", f"sandbox:{work.parent / 'attacker.db'}")
+    assert made.returncode == 0, made.stderr
+    assert "Mallory" in (work / "plan.json").read_text()
+
+
+def test_apply_never_applies_a_plan_committed_in_the_checkout(work: Path) -> None:
+    victim = f"sandbox:{work.parent / 'victim.db'}"
+    # The account matches the manifests: apply says it applied them.
+    steps, outputs, _ = run_action(work, command="apply", install="skip", endpoint=victim)
+    assert steps[-1].returncode == 0, steps[-1].stderr
+    assert outputs["result"] == "applied" and outputs["changes"] == "true"
+    _attackers_plan(work)
+    # 1. apply alone (no plan-file): plans and applies path; plan.json is not read.
+    steps, outputs, _ = run_action(work, command="apply", install="skip", endpoint=victim)
+    assert steps[-1].returncode == 0, steps[-1].stderr
+    assert outputs["result"] == "no-changes" and "Mallory" not in steps[-1].stdout
+    # 2. apply of plan-file: plan.json, with no plan step in this job: refused, nothing applied.
+    steps, outputs, _ = run_action(work, command="apply", install="skip", endpoint=victim,
+                                   plan_file="plan.json")
+    assert steps[-1].returncode == 1 and outputs["result"] == "error"
+    assert "no plan 'plan.json' was saved in this job" in steps[-1].stdout
+    # 3. the recipe: plan, then apply the plan file: this job's plan of path, not the PR's.
+    steps, outputs, _ = run_action(work, command="plan", install="skip", endpoint=victim,
+                                   plan_file="plan.json")
+    assert steps[-1].returncode == 0 and outputs["result"] == "no-changes"
+    steps, outputs, _ = run_action(work, command="apply", install="skip", endpoint=victim,
+                                   plan_file="plan.json")
+    assert steps[-1].returncode == 0, steps[-1].stderr
+    assert outputs["result"] == "no-changes" and "Mallory" not in steps[-1].stdout
+    # A path for plan-file (the checkout's file, by any spelling) is refused outright.
+    for spelling in ("./plan.json", str(work / "plan.json"), "../repo/plan.json", ".evil/p.json"):
+        steps, outputs, _ = run_action(work, command="apply", install="skip", endpoint=victim,
+                                       plan_file=spelling)
+        assert steps[-1].returncode == 1, spelling
+        assert "is not a plain file name" in steps[-1].stdout, spelling
+    # The victim's account never got the attacker's person: a plan of .evil still creates her.
+    after = _beeplan(work, "plan", ".evil", "--endpoint", victim, "--detailed-exitcode")
+    assert after.returncode == 2 and "Mallory" in after.stdout
+
+
+def test_a_plan_that_failed_is_not_applied_by_the_next_step(work: Path) -> None:
+    victim = f"sandbox:{work.parent / 'victim.db'}"
+    steps, outputs, _ = run_action(work, command="plan", install="skip", endpoint=victim,
+                                   plan_file="plan.json")
+    assert outputs["result"] == "changes"
+    (work / "manifests" / "extra.yaml").write_text("people:\n  - {xid: z, name: Z, company: no}\n")
+    steps, outputs, _ = run_action(work, command="plan", install="skip", endpoint=victim,
+                                   plan_file="plan.json")
+    assert outputs["result"] == "error" and outputs["plan-file"] == ""
+    steps, outputs, _ = run_action(work, command="apply", install="skip", endpoint=victim,
+                                   plan_file="plan.json")
+    assert steps[-1].returncode == 1 and "no plan 'plan.json' was saved" in steps[-1].stdout
+
+
+PLANTED = "import os, pathlib; pathlib.Path({out!r}).write_text(os.environ.get('BEEBOLE_TOKEN', '-'))\n"
+
+
+def test_code_committed_in_the_checkout_never_runs(work: Path) -> None:
+    # A pull request's own beeplan package, and modules beeplan imports, at the root.
+    out = work.parent / "pwned"
+    for name in ("beeplan/__init__.py", "beeplan/__main__.py", "beeplan/github.py",
+                 "beeplan/cli/__init__.py", "yaml.py", "click.py", "requests.py", "venv.py",
+                 "pip/__init__.py", "jsonschema.py"):
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        (work / name).write_text(PLANTED.format(out=str(out)))
+    endpoint = f"sandbox:{work.parent / 'acct.db'}"
+    for command in ("validate", "plan"):
+        steps, outputs, _ = run_action(work, command=command, install="skip", endpoint=endpoint,
+                                       token="secret-token")
+        assert not out.exists(), f"{command}: the checkout's code ran"
+        assert outputs["result"] in ("no-changes", "changes"), steps[-1].stdout + steps[-1].stderr
+    steps, outputs, _ = run_action(work, command="apply", install="skip", endpoint=endpoint,
+                                   token="secret-token")
+    assert not out.exists() and outputs["result"] == "applied", steps[-1].stderr
+
+
+def test_install_skip_uses_beeplan_on_path_when_python3_cannot_import_it(work: Path) -> None:
+    # pipx: the entry points on PATH, beeplan importable only by their own interpreter.
+    bin_dir = entry_points(work.parent / "bin")
+    path = os.pathsep.join([str(bin_dir), "/usr/bin", "/bin"])
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    probe = subprocess.run(["python3", "-c", "import beeplan"], cwd=work,
+                           env={**env, "PATH": path}, capture_output=True, text=True)
+    assert probe.returncode != 0, "python3 on this PATH must not import beeplan"
+    steps, outputs, _ = run_action(work, path_env=path, command="plan", install="skip",
+                                   endpoint=f"sandbox:{work.parent / 'acct.db'}")
+    assert [p.returncode for p in steps] == [0, 0], steps[-1].stderr
+    assert outputs["result"] == "changes" and Path(outputs["plan-file"]).is_file()
+    assert f"using the installed {bin_dir / 'beeplan-github'}" in steps[0].stdout
+    # Nothing installed at all: one clear error, in the install step.
+    steps, outputs, _ = run_action(work, path_env="/usr/bin:/bin", command="plan",
+                                   install="skip")
+    assert len(steps) == 1 and steps[0].returncode == 1
+    assert "::error title=beeplan::install: skip, but no beeplan-github on PATH" in steps[0].stdout
+
+
+def test_every_file_the_action_writes_is_its_own_under_runner_temp(work: Path) -> None:
+    # Committed symlinks where the action used to write: none is written through.
+    target = work.parent / "venv-site-packages"
+    target.mkdir()
+    for name in ("beeplan-comment.md", "plan.json"):
+        (work / name).symlink_to(target / f"{name}.pth")
+    # And one planted in the action's own folder (by anything): removed, not followed.
+    plans = work.parent / "runner" / "beeplan"
+    plans.mkdir(parents=True)
+    (plans / "plan.json").symlink_to(target / "evil.pth")
+    steps, outputs, _ = run_action(work, command="plan", install="skip",
+                                   endpoint=f"sandbox:{work.parent / 'acct.db'}")
+    assert steps[-1].returncode == 0, steps[-1].stderr
+    assert list(target.iterdir()) == []
+    comment = Path(outputs["comment-file"])
+    assert comment.parent == plans and comment.read_text().startswith(MARKER)
+    assert (comment.stat().st_mode & 0o777) == 0o600
+    plan = Path(outputs["plan-file"])
+    assert plan == plans / "plan.json" and not plan.is_symlink()
+    before = sorted(p.name for p in work.iterdir())
+    steps, outputs, _ = run_action(work, command="diff", install="skip", base_path="manifests")
+    assert Path(outputs["comment-file"]).parent == plans
+    assert sorted(p.name for p in work.iterdir()) == before  # nothing new in the checkout
+    # The action's folder replaced by a symlink: refused, with what to do.
+    shutil.rmtree(plans)
+    plans.symlink_to(target)
+    steps, outputs, _ = run_action(work, command="plan", install="skip",
+                                   endpoint=f"sandbox:{work.parent / 'acct.db'}")
+    assert steps[-1].returncode == 1 and "is not a directory" in steps[-1].stdout
+    assert list(target.iterdir()) == []
+
+
+def test_a_plan_comment_opens_with_the_settings_the_pull_request_loosens(work: Path) -> None:
+    shutil.copytree(work / "manifests", work / ".beeplan-base" / "manifests")
+    settings = work / "manifests" / "settings.yaml"
+    settings.write_text(settings.read_text().replace(
+        "prune: false", "prune: true\n  safety: {ratio: 0.9, min: 50}"))
+    steps, outputs, _ = run_action(work, command="plan", install="skip",
+                                   base=".beeplan-base/manifests",
+                                   base_path=".beeplan-base/manifests",
+                                   endpoint=f"sandbox:{work.parent / 'acct.db'}")
+    comment = Path(outputs["comment-file"]).read_text()
+    assert comment.startswith(MARKER + "\n**Settings this pull request changes**"), comment[:300]
+    head = comment[:comment.index("### beeplan")] if "### beeplan" in comment else comment
+    assert "settings.prune: false -> true" in head
+    assert "ratio 0.1, min 3 -> ratio 0.9, min 50" in head
