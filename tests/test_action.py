@@ -15,6 +15,9 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -98,8 +101,13 @@ def run_action(work: Path, path_env: str | None = None, with_comment: dict[str, 
     base_env.pop("BEEBOLE_TOKEN", None)
     results = []
     outputs: dict[str, dict[str, str]] = {}
+    failed = False
     for i, step in enumerate(ACTION["runs"]["steps"]):
+        if failed and "always()" not in str(step.get("if", "")):
+            break  # GitHub skips the rest of the steps, except those marked always()
         if "comment" in step["name"].lower():
+            if not outputs.get("run", {}).get("comment-file"):
+                continue
             if with_comment is None:
                 continue
             base_env.update(with_comment)
@@ -114,8 +122,7 @@ def run_action(work: Path, path_env: str | None = None, with_comment: dict[str, 
                               capture_output=True, text=True, timeout=180)
         results.append(proc)
         outputs[step.get("id", str(i))] = _outputs(output)
-        if proc.returncode != 0:
-            break
+        failed = failed or proc.returncode != 0
     return results, outputs.get("run", {}), files["summary.md"]
 
 
@@ -386,7 +393,8 @@ def test_a_plan_that_failed_is_not_applied_by_the_next_step(work: Path) -> None:
     assert steps[-1].returncode == 1 and "no plan 'plan.json' was saved" in steps[-1].stdout
 
 
-PLANTED = "import os, pathlib; pathlib.Path({out!r}).write_text(os.environ.get('BEEBOLE_TOKEN', '-'))\n"
+PLANTED = ("import os, pathlib\n"
+           "pathlib.Path({out!r}).write_text(os.environ.get('BEEBOLE_TOKEN', '-'))\n")
 
 
 def test_code_committed_in_the_checkout_never_runs(work: Path) -> None:
@@ -474,3 +482,122 @@ def test_a_plan_comment_opens_with_the_settings_the_pull_request_loosens(work: P
     head = comment[:comment.index("### beeplan")] if "### beeplan" in comment else comment
     assert "settings.prune: false -> true" in head
     assert "ratio 0.1, min 3 -> ratio 0.9, min 50" in head
+
+
+# ---------------------------------------------------------------- the comment, over HTTP
+
+
+class MockForge:
+    """GitHub's or GitLab's comment API on 127.0.0.1: what the comment code really calls.
+
+    GitHub lets a token with pull-requests: write edit anyone's comment (the
+    attack: an attacker's comment edited to carry the plan); GitLab answers
+    403 for another user's note. ``me`` is the token's identity; None: GET
+    /user is refused with 403, as for the Actions GITHUB_TOKEN.
+    """
+
+    def __init__(self, kind: str, me: str | int | None) -> None:
+        self.kind, self.me = kind, me
+        self.comments: list[dict[str, Any]] = []
+        self.calls: list[tuple[str, str]] = []
+        forge = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _answer(self, status: int, data: Any) -> None:
+                raw = json.dumps(data).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def _handle(self) -> None:
+                size = int(self.headers.get("Content-Length") or 0)
+                payload = json.loads(self.rfile.read(size)) if size else None
+                forge.calls.append((self.command, self.path))
+                status, data = forge.route(self.command, self.path.split("?")[0], payload)
+                self._answer(status, data)
+
+            do_GET = do_POST = do_PATCH = do_PUT = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def add(self, author: str | int, body: str) -> dict[str, Any]:
+        key, value = ("user", {"login": author}) if self.kind == "github" else (
+            "author", {"id": author, "username": f"user{author}"})
+        comment = {"id": len(self.comments) + 100, key: value, "body": body, "system": False}
+        self.comments.append(comment)
+        return comment
+
+    def author(self, comment: dict[str, Any]) -> str | int:
+        return comment["user"]["login"] if self.kind == "github" else comment["author"]["id"]
+
+    def route(self, method: str, path: str, payload: Any) -> tuple[int, Any]:
+        if path.endswith("/user"):
+            if self.me is None:
+                return 403, {"message": "Resource not accessible by integration"}
+            return 200, {"login": self.me} if self.kind == "github" else {"id": self.me}
+        poster = self.me if self.me is not None else "github-actions[bot]"
+        if method == "GET":
+            return 200, list(self.comments)
+        if method == "POST":
+            return 201, self.add(poster, payload["body"])
+        comment = next(c for c in self.comments if str(c["id"]) == path.rsplit("/", 1)[1])
+        if self.kind == "gitlab" and self.author(comment) != poster:
+            return 403, {"message": "403 Forbidden"}
+        comment["body"] = payload["body"]
+        return 200, comment
+
+    def __enter__(self) -> MockForge:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def github() -> Iterator[MockForge]:
+    with MockForge("github", "beeplan-bot") as forge:
+        yield forge
+
+
+def _comment_env(work: Path, forge: MockForge) -> dict[str, str]:
+    event = work.parent / "event.json"
+    event.write_text(json.dumps({"pull_request": {"number": 7}}))
+    return {"GITHUB_EVENT_PATH": str(event), "GITHUB_REPOSITORY": "o/r",
+            "GITHUB_API_URL": forge.url}
+
+
+@pytest.mark.parametrize("me", ["beeplan-bot", None], ids=["personal-token", "actions-token"])
+def test_the_comment_updated_is_the_tokens_own_never_an_attackers(work: Path, me: str | None
+                                                                  ) -> None:
+    with MockForge("github", me) as forge:
+        identity = me or "github-actions[bot]"
+        # An attacker's comment that starts with the marker, before any of beeplan's.
+        forge.add("mallory", f"{MARKER}\nLooks fine, merge it")
+        forge.add("someone", "LGTM")
+        env = _comment_env(work, forge)
+        endpoint = f"sandbox:{work.parent / 'acct.db'}"
+        steps, outputs, _ = run_action(work, with_comment=env, command="plan", install="skip",
+                                       endpoint=endpoint)
+        assert steps[-1].returncode == 0 and "beeplan comment: created" in steps[-1].stdout
+        assert forge.comments[0]["body"] == f"{MARKER}\nLooks fine, merge it"
+        ours = forge.comments[-1]
+        assert forge.author(ours) == identity and "Plan:" in ours["body"]
+        # The next push, with invalid manifests, updates beeplan's own comment, and only it.
+        (work / "manifests" / "extra.yaml").write_text(
+            "people:\n  - {xid: z, name: Z, company: nope}\n")
+        steps, outputs, _ = run_action(work, with_comment=env, command="plan", install="skip",
+                                       endpoint=endpoint)
+        assert steps[1].returncode == 1 and "beeplan comment: updated" in steps[-1].stdout
+        assert len(forge.comments) == 3 and forge.comments[0]["body"].endswith("merge it")
+        assert "unknown company 'nope'" in forge.comments[-1]["body"]
+        edits = [path for method, path in forge.calls if method == "PATCH"]
+        assert edits == [f"/repos/o/r/issues/comments/{ours['id']}"]
