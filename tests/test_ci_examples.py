@@ -127,7 +127,8 @@ def action_commands(path: Path) -> list[list[str]]:
                  for k, v in step.get("with", {}).items()}
         inputs = action.Inputs.from_env(
             {"INPUT_" + k.upper().replace("-", "_"): v for k, v in given.items()})
-        out.append(list(action.command_line(inputs, plan_exists=True).argv))
+        plans = Path("/runner-temp/beeplan")  # the action's own folder, $RUNNER_TEMP/beeplan
+        out.append(list(action.command_line(inputs, plans, plan_exists=True).argv))
     return out
 
 
@@ -270,8 +271,11 @@ def test_each_recipe_covers_review_apply_and_drift(path: Path) -> None:
     assert has(r"diff \S+ \S+.*"), "a diff against the base branch"
     assert has(r"plan \S+ .*--format markdown.*"), "the plan for the review comment"
     # Options in any order: the action (examples/ci/github) writes its own order.
-    assert has(r"plan \S+ -o plan\.json( .*)?") and has(r"apply plan\.json --auto-approve( .*)?"), (
-        "apply the saved plan")
+    # The plan is the job's own, in a folder of its own (never a plan.json of the checkout).
+    assert has(r"plan \S+ -o \S+/plan\.json( .*)?"), "save the plan"
+    assert has(r"apply \S+/plan\.json --manifests \S+ --auto-approve( .*)?"), (
+        "apply the saved plan, checked against the manifests")
+    assert not has(r"(plan|apply) .*(?<!\S)(\./)?plan\.json( .*)?"), "a plan.json of the checkout"
     assert has(r"plan \S+ (?=.*--changed-since \S+)(?=.*--format markdown).*"), (
         "the PR plan reads little")
     assert has(r"check \S+ (?=.*--max-calls \d+)(?=.*--state \S+).*"), "the budgeted drift check"
@@ -334,7 +338,8 @@ def test_gitlab_review_fails_when_diff_refuses_the_new_set(tmp_path: Path) -> No
     # diff exits 1 when the new set holds changes apply would refuse; a pipe into tee
     # (without pipefail) would pass the merge request anyway.
     block = next(s.text for s in scripts(GITLAB) if "beeplan diff" in s.text)
-    diff_step = block[block.index("if [ -e"):block.index("\nfi\n") + 4]
+    start = block.index('if [ -e ".beeplan-base/$MANIFESTS" ]')
+    diff_step = "status=0\n" + block[start:block.index("\nfi\n", start) + 4] + 'exit "$status"\n'
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     stub = bin_dir / "beeplan"
@@ -342,7 +347,8 @@ def test_gitlab_review_fails_when_diff_refuses_the_new_set(tmp_path: Path) -> No
     stub.chmod(0o755)
     work = tmp_path / "work"
     (work / "m").mkdir(parents=True)
-    (tmp_path / "beeplan-base" / "m").mkdir(parents=True)
+    (work / ".beeplan-out").mkdir()
+    (work / ".beeplan-base" / "m").mkdir(parents=True)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "MANIFESTS": "m"}
     proc = subprocess.run(["bash", "-e", "-c", diff_step], cwd=work, env=env,
                           capture_output=True, text=True)
