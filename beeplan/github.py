@@ -541,8 +541,10 @@ def post_comment(env: Mapping[str, str], comment_file: str) -> str:
 
 def _error_comment(error: Exception) -> str:
     """The comment for a step stopped by its inputs: the error, so no earlier plan stays."""
+    command = os.environ.get("INPUT_COMMAND", "").strip() or "plan"
+    if command not in ("diff", "plan", "check"):
+        return ""  # the commands that comment; validate and apply never do
     try:
-        command = os.environ.get("INPUT_COMMAND", "").strip() or "plan"
         folder = action_folder(os.environ, Path.cwd())
         lines = [printable(str(error))]
         opening, closing = fence(lines, "text")

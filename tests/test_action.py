@@ -601,3 +601,12 @@ def test_the_comment_updated_is_the_tokens_own_never_an_attackers(work: Path, me
         assert "unknown company 'nope'" in forge.comments[-1]["body"]
         edits = [path for method, path in forge.calls if method == "PATCH"]
         assert edits == [f"/repos/o/r/issues/comments/{ours['id']}"]
+
+
+def test_a_plan_step_stopped_by_its_inputs_still_replaces_the_comment(work: Path) -> None:
+    steps, outputs, _ = run_action(work, command="plan", install="skip", plan_file="../plan.json")
+    assert steps[-1].returncode == 1 and outputs["result"] == "error"
+    assert steps[-1].stdout.startswith("::error title=beeplan::input plan-file: '../plan.json'")
+    comment = Path(outputs["comment-file"]).read_text()
+    assert comment.startswith(f"{MARKER}\n### beeplan plan failed") and "../plan.json" in comment
+    assert not (work.parent / "plan.json").exists()
