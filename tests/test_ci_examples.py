@@ -15,6 +15,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,7 +128,8 @@ def action_commands(path: Path) -> list[list[str]]:
                  for k, v in step.get("with", {}).items()}
         inputs = action.Inputs.from_env(
             {"INPUT_" + k.upper().replace("-", "_"): v for k, v in given.items()})
-        out.append(list(action.command_line(inputs, plan_exists=True).argv))
+        plans = Path("/runner-temp/beeplan")  # the action's own folder, $RUNNER_TEMP/beeplan
+        out.append(list(action.command_line(inputs, plans, plan_exists=True).argv))
     return out
 
 
@@ -270,8 +272,11 @@ def test_each_recipe_covers_review_apply_and_drift(path: Path) -> None:
     assert has(r"diff \S+ \S+.*"), "a diff against the base branch"
     assert has(r"plan \S+ .*--format markdown.*"), "the plan for the review comment"
     # Options in any order: the action (examples/ci/github) writes its own order.
-    assert has(r"plan \S+ -o plan\.json( .*)?") and has(r"apply plan\.json --auto-approve( .*)?"), (
-        "apply the saved plan")
+    # The plan is the job's own, in a folder of its own (never a plan.json of the checkout).
+    assert has(r"plan \S+ -o \S+/plan\.json( .*)?"), "save the plan"
+    assert has(r"apply \S+/plan\.json --manifests \S+ --auto-approve( .*)?"), (
+        "apply the saved plan, checked against the manifests")
+    assert not has(r"(plan|apply) .*(?<!\S)(\./)?plan\.json( .*)?"), "a plan.json of the checkout"
     assert has(r"plan \S+ (?=.*--changed-since \S+)(?=.*--format markdown).*"), (
         "the PR plan reads little")
     assert has(r"check \S+ (?=.*--max-calls \d+)(?=.*--state \S+).*"), "the budgeted drift check"
@@ -334,7 +339,8 @@ def test_gitlab_review_fails_when_diff_refuses_the_new_set(tmp_path: Path) -> No
     # diff exits 1 when the new set holds changes apply would refuse; a pipe into tee
     # (without pipefail) would pass the merge request anyway.
     block = next(s.text for s in scripts(GITLAB) if "beeplan diff" in s.text)
-    diff_step = block[block.index("if [ -e"):block.index("\nfi\n") + 4]
+    start = block.index('if [ -e ".beeplan-base/$MANIFESTS" ]')
+    diff_step = "status=0\n" + block[start:block.index("\nfi\n", start) + 4] + 'exit "$status"\n'
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     stub = bin_dir / "beeplan"
@@ -342,7 +348,8 @@ def test_gitlab_review_fails_when_diff_refuses_the_new_set(tmp_path: Path) -> No
     stub.chmod(0o755)
     work = tmp_path / "work"
     (work / "m").mkdir(parents=True)
-    (tmp_path / "beeplan-base" / "m").mkdir(parents=True)
+    (work / ".beeplan-out").mkdir()
+    (work / ".beeplan-base" / "m").mkdir(parents=True)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "MANIFESTS": "m"}
     proc = subprocess.run(["bash", "-e", "-c", diff_step], cwd=work, env=env,
                           capture_output=True, text=True)
@@ -386,3 +393,129 @@ def test_stub_detection() -> None:
 
     assert is_stub(stub)
     assert not is_stub(cli.commands["graph"])
+
+
+# ---------------------------------------------------------------- hardening of the recipes
+
+
+# On PATH, or beside this interpreter (a virtualenv that is not activated).
+ZIZMOR = shutil.which("zizmor") or shutil.which("zizmor", path=str(Path(sys.executable).parent))
+
+
+@pytest.mark.skipif(ZIZMOR is None, reason="zizmor (pip install -e .[test]) is not installed")
+def test_zizmor_finds_nothing_in_the_action_and_the_recipes() -> None:
+    # Offline: no GitHub API. The recipe file by name: zizmor collects a directory's
+    # workflows only under .github/workflows.
+    assert ZIZMOR is not None
+    proc = subprocess.run([ZIZMOR, "--offline", "--no-progress", str(ROOT / "action.yml"),
+                           str(GITHUB)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "No findings" in proc.stdout + proc.stderr
+
+
+def _github_steps() -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, job in _load(GITHUB)["jobs"].items():
+        for step in job["steps"]:
+            yield name, step
+
+
+def test_github_recipe_pins_actions_and_keeps_no_credentials() -> None:
+    text = GITHUB.read_text(encoding="utf-8")
+    for job, step in _github_steps():
+        uses = step.get("uses")
+        if not uses:
+            continue
+        # A full commit SHA, the tag it stands for in a comment on the same line.
+        assert re.fullmatch(r"[\w./-]+@[0-9a-f]{40}", uses), (job, uses)
+        assert re.search(re.escape(uses) + r" # v\d+\.\d+\.\d+", text), (job, uses)
+        if uses.startswith("actions/checkout@"):
+            assert step["with"]["persist-credentials"] is False, job  # no job pushes
+    for name, job in _load(GITHUB)["jobs"].items():
+        assert 0 < job["timeout-minutes"] <= 180, name
+
+
+def test_gitlab_jobs_have_timeouts() -> None:
+    data = _load(GITLAB)
+    for name in ("beeplan:review", "beeplan:apply", "beeplan:drift"):
+        assert re.fullmatch(r"\d+[mh]", data[name]["timeout"]), name
+
+
+def test_github_review_comment_is_replaced_when_validate_fails() -> None:
+    # GitHub skips later steps after a failure unless their `if` says otherwise: the
+    # plan step (which posts the comment, with the errors the plan stops on) runs anyway.
+    steps = dict((s.get("name"), s) for _, s in _github_steps())
+    plan = steps["Plan what the pull request changes"]
+    assert "!cancelled()" in plan["if"] and "always()" not in plan["if"]
+    assert plan["with"]["command"] == "plan" and plan["with"].get("comment", "true") == "true"
+    # And it diffs the settings against the base: its comment opens with what they loosen.
+    assert plan["with"]["base-path"] == plan["with"]["base"]
+    # tests/test_action.py: a failed plan's comment holds the manifest errors
+    # (test_a_plan_stopped_by_invalid_manifests_annotates_them_and_says_why) and a plan
+    # comment opens with the settings changes
+    # (test_a_plan_comment_opens_with_the_settings_the_pull_request_loosens).
+
+
+def _git(cwd: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          check=True)
+    return proc.stdout.strip()
+
+
+def test_gitlab_review_on_a_reused_clone_with_an_attackers_note(tmp_path: Path) -> None:
+    from .test_action import MockForge, entry_points
+
+    # The project: main holds the manifests; a merge request adds a person.
+    origin = tmp_path / "origin.git"
+    _git(tmp_path, "init", "--quiet", "--bare", "-b", "main", str(origin))
+    seed = tmp_path / "seed"
+    _git(tmp_path, "clone", "--quiet", str(origin), str(seed))
+    shutil.copytree(ROOT / "examples" / "acme", seed / "manifests")
+    _git(seed, "add", ".")
+    _git(seed, "commit", "--quiet", "-m", "manifests")
+    _git(seed, "push", "--quiet", "origin", "HEAD:main")
+    base_sha = _git(seed, "rev-parse", "HEAD")
+    clone = tmp_path / "builds" / "project"  # the runner's clone, reused by every job
+    _git(tmp_path, "clone", "--quiet", str(origin), str(clone))
+    people = clone / "manifests" / "people.yaml"
+    people.write_text(people.read_text() + "  - {xid: zoe, name: Zoe New, company: acme}\n")
+    script = "\n".join(s.text for s in scripts(GITLAB) if ".beeplan-out" in s.text
+                       and "beeplan:review" in s.where)
+    with MockForge("gitlab", 42) as gitlab:
+        attackers = gitlab.add(666, f"{MARKER}\nNo changes. Merge away.")
+        env = {**os.environ, "PATH": f"{entry_points(tmp_path / 'bin')}{os.pathsep}"
+               f"{os.environ['PATH']}", "MANIFESTS": "manifests", "PLAN_MARKER": MARKER,
+               "NO_COLOR": "1", "CI_API_V4_URL": f"{gitlab.url}/api/v4", "CI_PROJECT_ID": "1",
+               "CI_MERGE_REQUEST_IID": "3", "CI_JOB_URL": "https://gitlab.example/job/1",
+               "CI_MERGE_REQUEST_DIFF_BASE_SHA": base_sha,
+               "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "main", "BEEBOLE_TOKEN": "t",
+               "BEEBOLE_ENDPOINT": f"sandbox:{tmp_path / 'acct.db'}",
+               "BEEPLAN_GITLAB_TOKEN": "glpat-x", "BEEPLAN_CACHE_DIR": str(tmp_path / "c")}
+
+        def job() -> subprocess.CompletedProcess[str]:
+            # GitLab runs a job's script lines in bash with errexit and pipefail.
+            return subprocess.run(["bash", "-eo", "pipefail", "-c", script], cwd=clone, env=env,
+                                  capture_output=True, text=True, timeout=300)
+
+        first = job()
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert "plan note posted" in first.stdout
+        ours = gitlab.comments[-1]
+        assert ours["author"]["id"] == 42 and "Zoe New" in ours["body"]
+        assert ours["body"].startswith(MARKER) and ours["body"].count(MARKER) == 1
+        # The next push breaks the manifests: the note shows the errors, not the old plan.
+        (clone / "manifests" / "extra.yaml").write_text(
+            "people:\n  - {xid: z, name: Z, company: nope}\n")
+        second = job()
+        assert second.returncode == 1 and "plan note updated" in second.stdout, second.stdout
+        assert "beeplan validate failed" in ours["body"] and "nope" in ours["body"]
+        assert "Zoe New" not in ours["body"]
+        # Fixed again, in the same clone: the base checkout is made again, not refused.
+        (clone / "manifests" / "extra.yaml").unlink()
+        third = job()
+        assert third.returncode == 0, third.stdout + third.stderr
+        assert "Zoe New" in ours["body"] and len(gitlab.comments) == 2
+        # The attacker's note was never the one edited (GitLab would have answered 403).
+        assert attackers["body"] == f"{MARKER}\nNo changes. Merge away."
+        assert not [p for m, p in gitlab.calls if m == "PUT" and p.endswith(f"/{attackers['id']}")]
