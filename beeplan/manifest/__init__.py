@@ -6,6 +6,12 @@ are skipped, so a repository's ``.github/`` is never read). Each top-level
 list may be split across files. Every problem in every file is collected and
 raised as one ``ManifestError``; nothing touches the network.
 
+Files are found and read by the rules of ``._files`` (a symlink leaving the
+git work tree is refused unread, directory symlinks inside it are followed,
+only regular files of at most 5 MiB are read), and ``${NAME}`` in string
+values is replaced from the environment by ``._env`` before the schema sees
+the data, so every check applies to the values the plan will use.
+
 Model conventions (see ``beeplan.model``):
 
 - ``startDate`` is kept as the 'YYYY-MM-DD' text written in the file.

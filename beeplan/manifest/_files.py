@@ -173,7 +173,8 @@ def manifest_files(path: str | Path, boundary: Boundary | None = None) -> list[P
     try:
         info = os.stat(root)
     except OSError as exc:
-        raise ManifestError([Problem(str(root), None, "", f"cannot read: {exc.strerror or exc}")]) from None
+        why = f"cannot read: {exc.strerror or exc}"
+        raise ManifestError([Problem(str(root), None, "", why)]) from None
     if stat.S_ISDIR(info.st_mode):
         walker.folder(root, real)
         if not walker.found and not walker.problems:
