@@ -101,8 +101,8 @@ class _Walker:
             return
         first = self.seen.get(real)
         if first is not None:
-            self.refuse(shown, f"is the folder {first} again (through a symlink): a "
-                        "manifest set reads each folder once; remove one of the two")
+            self.refuse(shown, f"is the same folder as {first} (a symlink leads there): "
+                        "a manifest set reads each folder once; remove the symlink")
             return
         self.seen[real] = shown
         try:
