@@ -104,9 +104,10 @@ def load(
                 f"a manifest file is a mapping (companies:, tasks:, groups:, people:, "
                 f"absences:, settings:), not {_schema.describe(data)}"))
             continue
-        resolver.resolve(data, name)
-        problems.extend(resolver.problems)
-        resolver.problems.clear()
+        if "$" in text:  # no '$', no variable: most sets skip this walk entirely
+            resolver.resolve(data, name)
+            problems.extend(resolver.problems)
+            resolver.problems.clear()
         problems.extend(_schema.check(data, name))
         raws.extend(walk(data, name))
         declared |= declared_kinds(data)
