@@ -10,6 +10,7 @@ located validation errors, all reported at once, with no API call.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -193,3 +194,32 @@ def test_a_plan_without_variables_records_none(tmp_path: Path, run: Run) -> None
     status, _, err = run("plan", folder, "-o", saved)
     assert status == 0, err
     assert "variables" not in json.loads(saved.read_text())
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _yaml_blocks_with_variables(text: str) -> list[str]:
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    return [block for block in blocks if "${" in block]
+
+
+def test_the_documented_examples_resolve(
+    tmp_path: Path, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readme = _yaml_blocks_with_variables((ROOT / "README.md").read_text())
+    reference = _yaml_blocks_with_variables((ROOT / "docs" / "manifest.md").read_text())
+    assert len(readme) == 1 and len(reference) == 1
+    for index, block in enumerate(readme + reference):
+        folder = tmp_path / f"example{index}"
+        folder.mkdir()
+        (folder / "a.yaml").write_text(block)
+        monkeypatch.setenv("STAGE", "production")
+        monkeypatch.delenv("BILLING_CONTACT", raising=False)
+        status, out, err = run("plan", folder)
+        assert status == 0, err
+        assert "ACME (production)" in out and "${" not in out
+        monkeypatch.delenv("STAGE")
+        status, out, err = run("validate", folder)
+        # The README's example has a default; the reference's shows the error.
+        assert status == (0 if index == 0 else 1), err
