@@ -41,8 +41,11 @@ def _outside(tmp_path: Path) -> Path:
 def _all_commands(run: Run, manifests: Path, empty: Path) -> list[tuple[int, str]]:
     """validate, diff (both sides) and plan on ``manifests``: (status, output) each."""
     results = []
-    for args in (("validate", manifests), ("diff", empty, manifests), ("diff", manifests, empty),
-                 ("plan", manifests), ("plan", manifests, "--format", "json")):
+    for args in (("validate", manifests), ("validate", manifests, "--format", "github"),
+                 ("validate", manifests, "--format", "json"),
+                 ("diff", empty, manifests), ("diff", manifests, empty),
+                 ("plan", manifests), ("plan", manifests, "--format", "json"),
+                 ("plan", manifests, "--format", "github")):
         status, out, err = run(*args)
         results.append((status, out + err))
     return results
@@ -73,6 +76,9 @@ def test_yaml_symlink_out_of_the_repository_is_refused_unread(
         assert f"{manifests / 'rel.yml'}: is a symlink that leads outside" in output
         assert SECRET not in output and "OUTSIDE-DIR" not in output  # neither content nor path
         assert "Traceback" not in output
+    # The workflow annotation names the link too, never its resolved target.
+    status, out, err = run("validate", manifests, "--format", "github")
+    assert f"::error file={manifests / 'keys.yaml'},title=beeplan::is a symlink" in out + err
     assert sum(sandbox.calls.values()) == 0
 
 
