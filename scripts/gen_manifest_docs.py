@@ -60,6 +60,9 @@ inside it:
 - A `*.yaml`/`*.yml` symlink whose target is outside the boundary is an
   error naming the link. It is never followed: the message names neither
   the target nor anything in it.
+- A symlink into the repository's `.git` folder is refused the same way: it
+  is inside the work tree but holds credentials (`actions/checkout` keeps
+  the job's token in `.git/config`) and hooks, never manifests.
 - Directory symlinks are followed when their target stays inside the
   boundary (`envs/prod/common -> ../../common` shares files between two
   environments) and are an error otherwise. A symlink loop, or a folder

@@ -119,6 +119,27 @@ def test_a_file_over_the_size_limit_is_refused_before_it_is_read(
     assert sum(sandbox.calls.values()) == 0
 
 
+def test_symlinks_into_the_git_folder_are_refused(
+    tmp_path: Path, run: Run, sandbox: SandboxServer, empty: Path
+) -> None:
+    # actions/checkout keeps the job's token in .git/config: inside the work
+    # tree, yet never manifest data.
+    repo = _git_repo(tmp_path / "repo")
+    config = repo / ".git" / "config"
+    config.write_text(config.read_text() + f"[http]\n\textraheader = AUTHORIZATION: {SECRET}\n")
+    manifests = repo / "manifests"
+    manifests.mkdir()
+    (manifests / "a.yaml").write_text(COMPANY)
+    (manifests / "config.yaml").symlink_to("../.git/config")
+    (manifests / "gitdir").symlink_to("../.git")
+    for status, output in _all_commands(run, manifests, empty):
+        assert status == 1, output
+        for link in ("config.yaml", "gitdir"):
+            assert f"{manifests / link}: is a symlink into the repository's .git folder" in output
+        assert SECRET not in output
+    assert sum(sandbox.calls.values()) == 0
+
+
 def test_directory_symlinks_inside_the_repository_are_followed(
     tmp_path: Path, run: Run, sandbox: SandboxServer
 ) -> None:

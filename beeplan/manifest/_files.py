@@ -32,6 +32,8 @@ from ..errors import ManifestError, Problem
 MAX_FILE_BYTES = 5 * 1024 * 1024  # 5 MiB: a 10,000-entity set is about 1.5 MiB in all
 SUFFIXES = (".yaml", ".yml")
 
+_INTO_GIT = ("is a symlink into the repository's .git folder: beeplan does not follow it "
+             "(it holds credentials and hooks, never manifests); remove the symlink")
 _OUTSIDE = ("is a symlink that leads outside {where}: beeplan does not follow it "
             "(keep what the manifests read inside {where}, or copy it in)")
 
@@ -43,8 +45,15 @@ class Boundary:
     real: str
     label: str  # "the git work tree" or "the manifest folder": for messages
 
-    def holds(self, real: str) -> bool:
-        return real == self.real or real.startswith(self.real.rstrip(os.sep) + os.sep)
+    def refusal(self, real: str) -> str | None:
+        """Why a symlink resolving to ``real`` is not followed; None when it may be."""
+        if real != self.real and not real.startswith(self.real.rstrip(os.sep) + os.sep):
+            return _OUTSIDE.format(where=self.label)
+        # .git/ is inside the work tree but holds credentials (actions/checkout
+        # keeps the job's token in .git/config) and hooks: never manifest data.
+        if ".git" in Path(real[len(self.real):]).parts:
+            return _INTO_GIT
+        return None
 
 
 def _git_work_tree(start: Path) -> Path | None:
@@ -130,7 +139,8 @@ class _Walker:
 
     def symlink(self, path: Path, is_yaml: bool, ancestors: tuple[str, ...]) -> None:
         real = os.path.realpath(path)  # resolves names only: reads no file
-        inside = self.boundary.holds(real)
+        refusal = self.boundary.refusal(real)
+        inside = refusal is None
         try:
             target: os.stat_result | None = os.stat(path)  # metadata: is it a folder?
         except OSError:
@@ -139,7 +149,7 @@ class _Walker:
         if not inside:
             # Links that are not part of the set (README.md -> ...) are no concern.
             if is_yaml or is_dir:
-                self.refuse(path, _OUTSIDE.format(where=self.boundary.label))
+                self.refuse(path, refusal or "")
         elif target is None:
             if is_yaml:
                 self.refuse(path, "is a symlink to nothing (its target does not exist): "
@@ -167,8 +177,9 @@ def manifest_files(path: str | Path, boundary: Boundary | None = None) -> list[P
     if not os.path.lexists(root):
         raise ManifestError([Problem(str(root), None, "", "no such file or directory")])
     real = os.path.realpath(root)
-    if not bound.holds(real):
-        raise ManifestError([Problem(str(root), None, "", _OUTSIDE.format(where=bound.label))])
+    refusal = bound.refusal(real)
+    if refusal is not None:
+        raise ManifestError([Problem(str(root), None, "", refusal)])
     walker = _Walker(root, bound)
     try:
         info = os.stat(root)
@@ -196,8 +207,9 @@ def read_manifest(file: Path, boundary: Boundary) -> bytes:
     ``ValueError`` (with the sentence to show) on refusal.
     """
     real = os.path.realpath(file)
-    if not boundary.holds(real):
-        raise ValueError(_OUTSIDE.format(where=boundary.label))
+    refusal = boundary.refusal(real)
+    if refusal is not None:
+        raise ValueError(refusal)
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(real, flags | getattr(os, "O_CLOEXEC", 0))
     with os.fdopen(fd, "rb") as handle:
