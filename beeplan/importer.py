@@ -86,6 +86,20 @@ def parse_relations(option: str) -> frozenset[str]:
 # A small YAML writer: PyYAML cannot write comments, and we want stable bytes.
 
 
+_INTERPOLATED = re.compile(r"\$(?=[{$])")
+
+
+def value_scalar(value: Any) -> str:
+    """A value as YAML text that the loader reads back as it is.
+
+    The loader replaces ``${NAME}`` and reads ``$$`` as ``$``: a live name
+    holding either is written with that ``$`` doubled ("Cost $${x}").
+    """
+    if isinstance(value, str) and "$" in value:
+        value = _INTERPOLATED.sub("$$", value)
+    return scalar(value)
+
+
 def scalar(value: Any) -> str:
     if isinstance(value, str) and _DATE.match(value):
         return value  # a date reads back as the same date string
@@ -115,7 +129,7 @@ Node = Any  # dict[str, Node] | list[Node] | scalar | Comment-annotated values
 def _flow(items: list[Any]) -> str | None:
     if not all(isinstance(i, (str, int)) or _is_id_ref(i) for i in items):
         return None
-    parts = [f"{{id: {i['id']}}}" if _is_id_ref(i) else scalar(i) for i in items]
+    parts = [f"{{id: {i['id']}}}" if _is_id_ref(i) else value_scalar(i) for i in items]
     text = "[" + ", ".join(parts) + "]"
     return text if len(text) <= FLOW_LIMIT else None
 
@@ -158,11 +172,11 @@ def emit(node: Mapping[str, Any], indent: int = 0) -> list[str]:
                 elif _is_id_ref(item):
                     lines.append(f"{pad}  - {{id: {item['id']}}}")
                 else:
-                    lines.append(f"{pad}  - {scalar(item)}")
+                    lines.append(f"{pad}  - {value_scalar(item)}")
         elif _is_id_ref(value):
             lines.append(f"{pad}{scalar(key)}: {{id: {value['id']}}}")
         else:
-            lines.append(f"{pad}{scalar(key)}: {scalar(value)}")
+            lines.append(f"{pad}{scalar(key)}: {value_scalar(value)}")
     return lines
 
 

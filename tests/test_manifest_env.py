@@ -223,3 +223,31 @@ def test_the_documented_examples_resolve(
         status, out, err = run("validate", folder)
         # The README's example has a default; the reference's shows the error.
         assert status == (0 if index == 0 else 1), err
+
+
+def test_import_writes_dollar_signs_so_they_read_back_as_they_are(
+    tmp_path: Path, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A live name holding "${X}" or "$$" must not turn into a variable once imported.
+    monkeypatch.setenv("X", "oops")
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "a.yaml").write_text(
+        "companies:\n"
+        "  - xid: acme\n"
+        "    name: 'Cost $${X} and $$$$ and $5'\n"
+        "    projects:\n"
+        "      - xid: web\n"
+        "        name: Web\n"
+        "        description: '$${HOME}$$'\n"
+    )
+    status, _, err = run("apply", source, "--auto-approve")
+    assert status == 0, err
+    out = tmp_path / "imported"
+    status, _, err = run("import", "-o", out)
+    assert status == 0, err
+    text = "".join(p.read_text() for p in sorted(out.glob("*.yaml")))
+    assert "Cost $${X} and $$$ and $5" in text and "$${HOME}$" in text
+    status, stdout, err = run("plan", out)
+    assert status == 0, err
+    assert "No changes" in stdout
