@@ -95,6 +95,8 @@ companies:
 | `$` followed by anything else | itself: `$5` and `$HOME` stay as written |
 
 - A default is taken as written: it cannot hold `}` or another `${`.
+- `beeplan import` doubles a `$` that comes before `{` or `$` in the
+  values it writes, so a live name such as `Cost ${x}` reads back as it is.
 - Only values, never keys, and only values YAML reads as text: `id: ${ID}`
   is the text "42", which an id refuses. Inside a flow list or mapping
   (`[...]`, `{...}`) quote the value: `["${GROUP}"]`.
