@@ -61,7 +61,8 @@ def _identity(entity: Entity) -> tuple[str, str, object]:
 
 
 def _without_entities(state: State) -> State:
-    return replace(state, entities=(), custom_fields=())
+    # Variables are not settings: a ${NAME} used differently shows in its entries.
+    return replace(state, entities=(), custom_fields=(), variables={})
 
 
 def diff_manifests(base: State, new: State) -> ManifestDiff:
@@ -108,6 +109,14 @@ def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
         ) from None
 
 
+def _inside_only(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+    """tarfile's "data" filter, skipping (not failing on) a link that leaves the tree."""
+    try:
+        return tarfile.data_filter(member, dest)
+    except tarfile.FilterError:
+        return None  # an absolute or outward symlink: as absent as the loader makes it
+
+
 @contextmanager
 def base_manifests(base: str, path: Path) -> Iterator[Path | None]:
     """The manifest path BASE stands for, as a local path for the duration.
@@ -138,7 +147,12 @@ def base_manifests(base: str, path: Path) -> Iterator[Path | None]:
         )
     rev = commit.stdout.decode().strip()
     rel = where.relative_to(root.resolve()).as_posix() or "."
-    archive = _git(root, "archive", "--format=tar", rev, "--", rel)
+    # Only the manifest folder, unless it holds symlinks (mode 120000): then
+    # the whole revision, so one to a folder shared between environments
+    # (../../common) resolves as it does in the checkout.
+    listing = _git(root, "ls-tree", "-r", rev, "--", rel)
+    links = any(line.startswith(b"120000 ") for line in listing.stdout.splitlines())
+    archive = _git(root, "archive", "--format=tar", rev, *(() if links else ("--", rel)))
     tmp = Path(tempfile.mkdtemp(prefix="beeplan-base-"))
     try:
         if archive.returncode != 0:
@@ -148,7 +162,10 @@ def base_manifests(base: str, path: Path) -> Iterator[Path | None]:
         tar_path.write_bytes(archive.stdout)
         tree = tmp / "tree"
         with tarfile.open(tar_path) as tar:
-            tar.extractall(tree, filter="data")
+            tar.extractall(tree, filter=_inside_only)
+        # The extracted revision stands for the work tree: the loader's
+        # symlink boundary (beeplan.manifest._files) is the folder with a .git.
+        (tree / ".git").mkdir(exist_ok=True)
         target = tree / rel
         yield target if target.exists() else None
     finally:

@@ -251,3 +251,20 @@ def test_import_writes_dollar_signs_so_they_read_back_as_they_are(
     status, stdout, err = run("plan", out)
     assert status == 0, err
     assert "No changes" in stdout
+
+
+def test_a_new_variable_is_an_entry_change_not_a_settings_change(
+    tmp_path: Path, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "a.yaml").write_text("companies:\n  - xid: acme\n    name: ACME\n")
+    head = tmp_path / "head"
+    head.mkdir()
+    (head / "a.yaml").write_text("companies:\n  - xid: acme\n    name: ACME ${STAGE}\n")
+    monkeypatch.setenv("STAGE", "prod")
+    assert run("apply", base, "--auto-approve")[0] == 0
+    status, out, err = run("plan", head, "--changed-since", base)
+    assert status == 0, err
+    assert "1 entry changed since" in out and "ACME prod" in out
+    assert "settings changed" not in out + err

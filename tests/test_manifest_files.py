@@ -229,3 +229,32 @@ def test_links_that_are_not_manifests_are_left_alone(
     status, out, err = run("validate", manifests)
     assert status == 1
     assert f"{manifests / 'gone.yaml'}: is a symlink to nothing (its target does not exist)" in err
+
+
+def _commit(repo: Path) -> None:
+    for args in (("add", "."), ("commit", "-q", "-m", "x")):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+                       cwd=repo, check=True, capture_output=True)
+
+
+def test_changed_since_a_revision_follows_the_shared_folder_too(
+    tmp_path: Path, run: Run, sandbox: SandboxServer
+) -> None:
+    # The base revision is read like the checkout: its envs/prod/common link
+    # resolves to the revision's common/, so only the real change is planned.
+    repo = _git_repo(tmp_path / "repo")
+    (repo / "common").mkdir()
+    (repo / "common" / "tasks.yaml").write_text(TASK)
+    prod = repo / "envs" / "prod"
+    prod.mkdir(parents=True)
+    (prod / "company.yaml").write_text(COMPANY)
+    (prod / "common").symlink_to("../../common")
+    status, _, err = run("apply", prod, "--auto-approve")
+    assert status == 0, err
+    _commit(repo)
+    (repo / "common" / "tasks.yaml").write_text(TASK.replace("name: Audit", "name: Audits"))
+    sandbox.reset_calls()
+    status, out, err = run("plan", prod, "--changed-since", "HEAD")
+    assert status == 0, err
+    assert "1 entry changed since HEAD" in out and "task.update" in out
+    assert "invalid" not in err and "full plan" not in out
