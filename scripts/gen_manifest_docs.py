@@ -67,7 +67,8 @@ inside it:
   boundary (`envs/prod/common -> ../../common` shares files between two
   environments) and are an error otherwise. A symlink loop, or a folder
   reached twice (directly and through a link), is an error: each folder is
-  read once.
+  read once. Folders nested more than 64 deep below the manifest path are an
+  error too.
 - Only regular files are read: a FIFO, a socket or a device is an error and
   is never opened for reading.
 - A file over **5 MiB** (5,242,880 bytes) is an error, checked before it is

@@ -258,3 +258,19 @@ def test_changed_since_a_revision_follows_the_shared_folder_too(
     assert status == 0, err
     assert "1 entry changed since HEAD" in out and "task.update" in out
     assert "invalid" not in err and "full plan" not in out
+
+
+def test_a_folder_nested_absurdly_deep_is_an_error_not_a_recursion_crash(
+    tmp_path: Path, run: Run
+) -> None:
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    (manifests / "a.yaml").write_text(COMPANY)
+    deep = manifests
+    for _ in range(70):
+        deep = deep / "d"
+    deep.mkdir(parents=True)
+    (deep / "t.yaml").write_text(TASK)
+    status, _, err = run("validate", manifests)
+    assert status == 1 and "Traceback" not in err
+    assert "is nested more than 64 folders deep below the manifest path" in err

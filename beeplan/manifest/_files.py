@@ -31,6 +31,7 @@ from ..errors import ManifestError, Problem
 
 MAX_FILE_BYTES = 5 * 1024 * 1024  # 5 MiB: a 10,000-entity set is about 1.5 MiB in all
 SUFFIXES = (".yaml", ".yml")
+MAX_FOLDER_DEPTH = 64  # folders below the manifest root: far more than any layout needs
 
 _INTO_GIT = ("is a symlink into the repository's .git folder: beeplan does not follow it "
              "(it holds credentials and hooks, never manifests); remove the symlink")
@@ -107,6 +108,10 @@ class _Walker:
         if real in ancestors:
             self.refuse(shown, "is a symlink to a folder that contains it (a loop): "
                         "remove the symlink")
+            return
+        if len(ancestors) > MAX_FOLDER_DEPTH:  # the walk recurses: no RecursionError
+            self.refuse(shown, f"is nested more than {MAX_FOLDER_DEPTH} folders deep below "
+                        "the manifest path: flatten the layout")
             return
         first = self.seen.get(real)
         if first is not None:
