@@ -29,7 +29,9 @@ from pathlib import Path
 
 from ..errors import ManifestError, Problem
 
-MAX_FILE_BYTES = 5 * 1024 * 1024  # 5 MiB: a 10,000-entity set is about 1.5 MiB in all
+# 5 MiB: far above any real manifest file (they are written by hand, or one per
+# company by import), far below what would strain memory or a CI log.
+MAX_FILE_BYTES = 5 * 1024 * 1024
 SUFFIXES = (".yaml", ".yml")
 MAX_FOLDER_DEPTH = 64  # folders below the manifest root: far more than any layout needs
 
@@ -75,14 +77,14 @@ def boundary_of(path: str | Path) -> Boundary:
     return Boundary(os.path.realpath(folder), "the manifest folder")
 
 
-def _regular_problem(file: Path, mode: int) -> str | None:
+def _regular_problem(mode: int) -> str | None:
     if stat.S_ISREG(mode):
         return None
     what = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode)
             else "a socket" if stat.S_ISSOCK(mode)
             else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
             else "a directory" if stat.S_ISDIR(mode)
-            else "not a regular file")
+            else "a special file")
     return f"is {what}, not a regular file: a manifest is a plain YAML file; remove it"
 
 
@@ -165,7 +167,7 @@ class _Walker:
             self.file(path, target)
 
     def file(self, path: Path, info: os.stat_result) -> None:
-        problem = _regular_problem(path, info.st_mode) or _size_problem(info.st_size)
+        problem = _regular_problem(info.st_mode) or _size_problem(info.st_size)
         if problem:
             self.refuse(path, problem)
         else:
@@ -219,7 +221,7 @@ def read_manifest(file: Path, boundary: Boundary) -> bytes:
     fd = os.open(real, flags | getattr(os, "O_CLOEXEC", 0))
     with os.fdopen(fd, "rb") as handle:
         info = os.fstat(fd)
-        problem = _regular_problem(file, info.st_mode) or _size_problem(info.st_size)
+        problem = _regular_problem(info.st_mode) or _size_problem(info.st_size)
         if problem:
             raise ValueError(problem)
         data = handle.read(MAX_FILE_BYTES + 1)
