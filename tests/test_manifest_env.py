@@ -268,3 +268,16 @@ def test_a_new_variable_is_an_entry_change_not_a_settings_change(
     assert status == 0, err
     assert "1 entry changed since" in out and "ACME prod" in out
     assert "settings changed" not in out + err
+
+
+def test_a_value_is_interpolated_once(
+    tmp_path: Path, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A variable's value is taken as it is: a ${...} or $$ in it stays text.
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    (folder / "a.yaml").write_text("companies:\n  - xid: acme\n    name: \"ACME ${INNER}\"\n")
+    monkeypatch.setenv("INNER", "${BEEBOLE_TOKEN} $$ ${NOPE}")
+    status, out, err = run("plan", folder)
+    assert status == 0, err
+    assert "ACME ${BEEBOLE_TOKEN} $$ ${NOPE}" in out
