@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import PlanError
+from .errors import ManifestError, PlanError, Problem
 from .model import State, entity_key
 from .planner import Action, ActionError, Plan, build_action, plan_digest
 from .safetext import printable
@@ -50,7 +50,10 @@ def manifest_digest(path: str | Path, variables: Mapping[str, str | None] | None
     digest = hashlib.sha256()
     for file in manifest_files(root, boundary):
         name = file.relative_to(root).as_posix() if root.is_dir() else file.name
-        data = read_manifest(file, boundary)  # the loader's own rules: no FIFO, no outside link
+        try:  # the loader's own rules: no FIFO, no outside link, at most 5 MiB
+            data = read_manifest(file, boundary)
+        except ValueError as exc:  # changed since the walk: refused the same way
+            raise ManifestError([Problem(str(file), None, "", str(exc))]) from None
         # Lengths first, so no two different sets hash the same bytes.
         digest.update(f"{len(name.encode())}:{name}{len(data)}:".encode())
         digest.update(data)
