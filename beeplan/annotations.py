@@ -72,8 +72,10 @@ def relative(file: str, cwd: str | Path | None = None) -> str:
     cannot place it, but the message still names it.
     """
     base = Path(cwd if cwd is not None else os.getcwd()).resolve()
-    path = Path(file)
-    absolute = (path if path.is_absolute() else base / path).resolve()
+    path = Path(file) if os.path.isabs(file) else base / file
+    # The folders are resolved, never the file itself: a refused symlink is
+    # named as the link, so its target's path cannot reach an annotation.
+    absolute = path.parent.resolve() / path.name
     try:
         return absolute.relative_to(base).as_posix()
     except ValueError:

@@ -107,6 +107,20 @@ def parse_relations(option: str) -> frozenset[str]:
 # A small YAML writer: PyYAML cannot write comments, and we want stable bytes.
 
 
+_INTERPOLATED = re.compile(r"\$(?=[{$])")
+
+
+def value_scalar(value: Any) -> str:
+    """A value as YAML text that the loader reads back as it is.
+
+    The loader replaces ``${NAME}`` and reads ``$$`` as ``$``: a live name
+    holding either is written with that ``$`` doubled ("Cost $${x}").
+    """
+    if isinstance(value, str) and "$" in value:
+        value = _INTERPOLATED.sub("$$", value)
+    return scalar(value)
+
+
 def scalar(value: Any) -> str:
     if isinstance(value, str) and _DATE.match(value):
         return value  # a date reads back as the same date string
@@ -157,7 +171,7 @@ def _flow(items: list[Any]) -> str | None:
     # An id reference goes on its own line, so its name comment says which it is.
     if not all(isinstance(i, (str, int)) for i in items):
         return None
-    text = "[" + ", ".join(scalar(i) for i in items) + "]"
+    text = "[" + ", ".join(value_scalar(i) for i in items) + "]"
     return text if len(text) <= FLOW_LIMIT else None
 
 
@@ -199,11 +213,11 @@ def emit(node: Mapping[str, Any], indent: int = 0) -> list[str]:
                 elif _is_id_ref(item):
                     lines.append(f"{pad}  - {item.text()}")
                 else:
-                    lines.append(f"{pad}  - {scalar(item)}")
+                    lines.append(f"{pad}  - {value_scalar(item)}")
         elif _is_id_ref(value):
             lines.append(f"{pad}{scalar(key)}: {value.text()}")
         else:
-            lines.append(f"{pad}{scalar(key)}: {scalar(value)}")
+            lines.append(f"{pad}{scalar(key)}: {value_scalar(value)}")
     return lines
 
 

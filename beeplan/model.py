@@ -290,6 +290,9 @@ class State:
     # Live: kinds counted from their parents' answers (``subprojects.count``)
     # without being listed: how many exist, not which.
     kind_counts: Mapping[str, int] = field(default_factory=dict)
+    # Desired: the environment variables the manifests' ``${NAME}`` read, with
+    # their value (None: unset, the defaults written in the manifests were used).
+    variables: Mapping[str, str | None] = field(default_factory=dict)
 
     def managed_kinds(self) -> frozenset[str]:
         """The kinds the manifests manage: declared, or with at least one entry."""

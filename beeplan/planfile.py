@@ -23,11 +23,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import PlanError
+from .errors import ManifestError, PlanError, Problem
 from .model import State, entity_key
 from .planner import Action, ActionError, Plan, build_action, plan_digest
 from .safetext import printable
@@ -35,18 +36,30 @@ from .safetext import printable
 PAYLOAD_SHOWN = 160  # characters of an expected payload quoted in a refusal
 
 
-def manifest_digest(path: str | Path) -> str:
-    """A hash of the manifest set at ``path``: each file's path (below it) and bytes."""
-    from .manifest import manifest_files
+def manifest_digest(path: str | Path, variables: Mapping[str, str | None] | None = None) -> str:
+    """A hash of the manifest set at ``path``: each file's path (below it) and bytes.
+
+    With ``variables`` (what the set's ``${NAME}`` read, see ``State.variables``)
+    their values too: the same files with STAGE=a and STAGE=b are two sets.
+    Without any, the digest is the files' alone, as before variables existed.
+    """
+    from .manifest import boundary_of, manifest_files, read_manifest
 
     root = Path(path)
+    boundary = boundary_of(root)
     digest = hashlib.sha256()
-    for file in manifest_files(root):
+    for file in manifest_files(root, boundary):
         name = file.relative_to(root).as_posix() if root.is_dir() else file.name
-        data = file.read_bytes()
+        try:  # the loader's own rules: no FIFO, no outside link, at most 5 MiB
+            data = read_manifest(file, boundary)
+        except ValueError as exc:  # changed since the walk: refused the same way
+            raise ManifestError([Problem(str(file), None, "", str(exc))]) from None
         # Lengths first, so no two different sets hash the same bytes.
         digest.update(f"{len(name.encode())}:{name}{len(data)}:".encode())
         digest.update(data)
+    if variables:
+        text = json.dumps(sorted(variables.items()), ensure_ascii=False)
+        digest.update(f"variables:{len(text.encode())}:{text}".encode())
     return digest.hexdigest()
 
 
@@ -230,8 +243,13 @@ def check_manifests(plan: Plan, given: Path | None, source: str) -> State | None
         path = Path(plan.manifest_path)
     if not plan.manifest_digest:
         raise _refuse(source, None, f"it records no manifest digest to check {path} against")
-    digest = manifest_digest(path)
+    # The variables the plan says the manifests read, as this environment has them.
+    now = {name: os.environ.get(name) for name in plan.variables}
+    digest = manifest_digest(path, now)
     if digest != plan.manifest_digest:
+        changed = sorted(name for name in now if now[name] != plan.variables[name])
+        if changed and manifest_digest(path, plan.variables) == plan.manifest_digest:
+            raise _refuse(source, None, _variables_changed(changed, plan.variables, now))
         raise _refuse(
             source,
             None,
@@ -240,4 +258,18 @@ def check_manifests(plan: Plan, given: Path | None, source: str) -> State | None
         )
     from .manifest import load
 
-    return load(path)
+    desired = load(path)
+    if dict(desired.variables) != now:  # the file's list of variables was edited
+        raise _refuse(source, None, f"the variables it records are not the ones the manifests "
+                      f"at {path} read ({', '.join(desired.variables) or 'none'}); make a new plan")
+    return desired
+
+
+def _variables_changed(names: list[str], then: Mapping[str, str | None],
+                       now: Mapping[str, str | None]) -> str:
+    def shown(value: str | None) -> str:
+        return "unset" if value is None else json.dumps(value, ensure_ascii=False)
+
+    parts = [f"{name} was {shown(then[name])}, now {shown(now[name])}" for name in names]
+    return ("the environment variables its manifests read have changed since it was made ("
+            + "; ".join(parts) + "): set them as they were, or make a new plan with these values")

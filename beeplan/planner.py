@@ -161,6 +161,9 @@ class Plan:
     unmanaged_kinds: Mapping[str, int | None] = field(default_factory=dict)
     manifest_path: str = ""  # the manifests it was made from, as given on the command line
     manifest_digest: str = ""  # and their digest (see beeplan.planfile.manifest_digest)
+    # The environment variables the manifests' ${NAME} read, with their value
+    # (None: unset, defaults used); the manifest digest covers them.
+    variables: Mapping[str, str | None] = field(default_factory=dict)
     targeted: str = ""  # --changed-since BASE: only what changed since BASE was read and planned
     targeted_entries: int = 0  # and how many manifest entries changed since BASE
 
@@ -247,6 +250,8 @@ def plan_digest(plan: Plan) -> str:
         "read_relations": {k: sorted(v) for k, v in plan.read_relations.items()},
         "manifests": plan.manifest_digest,
     }
+    if plan.variables:  # absent without variables: digests of older plans stay the same
+        doc["variables"] = dict(sorted(plan.variables.items()))
     raw = json.dumps(doc, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
     return hashlib.sha256(raw.encode()).hexdigest()[:12]
 
@@ -1003,7 +1008,8 @@ def make_plan(
     still has to deactivate: finishing that is not counted as destruction.
     """
     plan = _Builder(desired, live).build()
-    return _with_safety(_evolve(plan, read_calls=read_calls), live, desired, owed)
+    plan = _evolve(plan, read_calls=read_calls, variables=dict(desired.variables))
+    return _with_safety(plan, live, desired, owed)
 
 
 def with_safety(plan: Plan, live: State, desired: State, owed: frozenset[str]) -> Plan:

@@ -81,7 +81,8 @@ def _identity(entity: Entity) -> tuple[str, str, object]:
 
 
 def _without_entities(state: State) -> State:
-    return replace(state, entities=(), custom_fields=())
+    # Variables are not settings: a ${NAME} used differently shows in its entries.
+    return replace(state, entities=(), custom_fields=(), variables={})
 
 
 def diff_manifests(base: State, new: State) -> ManifestDiff:
@@ -196,6 +197,14 @@ def _is_explicit_path(base: str) -> bool:
     )
 
 
+def _inside_only(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+    """tarfile's "data" filter, skipping (not failing on) a link that leaves the tree."""
+    try:
+        return tarfile.data_filter(member, dest)
+    except tarfile.FilterError:
+        return None  # an absolute or outward symlink: as absent as the loader makes it
+
+
 def _revision(rev: str, cwd: Path) -> tuple[Path, str] | None:
     """(repository root, commit of ``rev`` or "") of ``cwd``; None outside a repository."""
     top = _git(cwd, "rev-parse", "--show-toplevel")
@@ -283,7 +292,12 @@ def base_manifests(base: str, path: Path) -> Iterator[tuple[Path, str] | None]:
     if not commit:
         raise _not_found(base, rev, root, cwd)
     rel = where.relative_to(root.resolve()).as_posix() or "."
-    archive = _git(root, "archive", "--format=tar", commit, "--", rel)
+    # Only the manifest folder, unless it holds symlinks (mode 120000): then
+    # the whole revision, so one to a folder shared between environments
+    # (../../common) resolves as it does in the checkout.
+    listing = _git(root, "ls-tree", "-r", commit, "--", rel)
+    links = any(line.startswith(b"120000 ") for line in listing.stdout.splitlines())
+    archive = _git(root, "archive", "--format=tar", commit, *(() if links else ("--", rel)))
     tmp = Path(tempfile.mkdtemp(prefix="beeplan-base-"))
     try:
         if archive.returncode != 0:
@@ -293,7 +307,10 @@ def base_manifests(base: str, path: Path) -> Iterator[tuple[Path, str] | None]:
         tar_path.write_bytes(archive.stdout)
         tree = tmp / "tree"
         with tarfile.open(tar_path) as tar:
-            tar.extractall(tree, filter="data")
+            tar.extractall(tree, filter=_inside_only)
+        # The extracted revision stands for the work tree: the loader's
+        # symlink boundary (beeplan.manifest._files) is the folder with a .git.
+        (tree / ".git").mkdir(exist_ok=True)
         target = tree / rel
         yield (target, f"{rev}:{rel}") if target.exists() else None
     finally:

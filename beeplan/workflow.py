@@ -69,7 +69,8 @@ def with_source(plan: Plan, source: Path) -> Plan:
     A saved plan carries both, so ``apply`` can tell whether the manifests at
     hand are still the ones reviewed (see ``beeplan.planfile``).
     """
-    return replace(plan, manifest_path=str(source), manifest_digest=manifest_digest(source))
+    digest = manifest_digest(source, plan.variables)  # covers what ${NAME} read
+    return replace(plan, manifest_path=str(source), manifest_digest=digest)
 
 
 def plan_and_live(

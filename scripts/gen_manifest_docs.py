@@ -62,6 +62,75 @@ xid, is a problem naming the file and line; beeplan never changes an xid.
 `beeplan import --assign-xids` writes both for every entity without an xid
 (xids from names, unique in their kind, the same on every run), so one apply
 moves the whole account; a later `beeplan import` writes xids only.
+
+## Which files are read
+
+A manifest set is one file, or every `*.yaml`/`*.yml` file below a directory,
+in path order (names starting with a dot are skipped, so `.github/` is never
+read). A pull request writes this folder, so beeplan reads only what stays
+inside it:
+
+- The *boundary* is the git work tree that holds the manifest path (the
+  nearest folder above it with a `.git`); outside git, the manifest folder
+  itself (for a single file, its folder).
+- A `*.yaml`/`*.yml` symlink whose target is outside the boundary is an
+  error naming the link. It is never followed: the message names neither
+  the target nor anything in it.
+- A symlink into the repository's `.git` folder is refused the same way: it
+  is inside the work tree but holds credentials (`actions/checkout` keeps
+  the job's token in `.git/config`) and hooks, never manifests.
+- Directory symlinks are followed when their target stays inside the
+  boundary (`envs/prod/common -> ../../common` shares files between two
+  environments) and are an error otherwise. A symlink loop, or a folder
+  reached twice (directly and through a link), is an error: each folder is
+  read once. Folders nested more than 64 deep below the manifest path are an
+  error too.
+- Only regular files are read: a FIFO, a socket or a device is an error and
+  is never opened for reading.
+- A file over **5 MiB** (5,242,880 bytes) is an error, checked before it is
+  read: split it into several files.
+
+## Environment variables
+
+String values may use environment variables, as Docker Compose does:
+
+```yaml
+companies:
+  - xid: acme
+    name: "ACME (${STAGE})"
+    projects:
+      - xid: acme-web
+        name: Website
+        description: "Billing contact: ${BILLING_CONTACT:-billing@acme.example}"
+```
+
+| Written | Becomes |
+| --- | --- |
+| `${NAME}` | the value of NAME (empty if it is set to empty); unset: an error with file and line |
+| `${NAME:-default}` | the value of NAME; `default` when NAME is unset or empty |
+| `$$` | one `$` |
+| `$` followed by anything else | itself: `$5` and `$HOME` stay as written |
+
+- A default is taken as written: it cannot hold `}` or another `${`.
+- `beeplan import` doubles a `$` that comes before `{` or `$` in the
+  values it writes, so a live name such as `Cost ${x}` reads back as it is.
+- Only values, never keys, and only values YAML reads as text: `id: ${ID}`
+  is the text "42", which an id refuses. Inside a flow list or mapping
+  (`[...]`, `{...}`) quote the value: `["${GROUP}"]`.
+- Every unset variable without a default and every malformed `${...}` is an
+  error with its file and line, all reported at once, before any API call.
+- A variable whose name says it holds a secret is refused (a name with
+  `TOKEN`, `SECRET`, `PASSW`, `PASSPHRASE`, `CREDENTIAL`, `PRIVATE`,
+  `COOKIE` or `SESSION` in it, or `KEY` or `AUTH` as a word between `_`):
+  manifest text is shown in plans, logs and pull-request comments, and a
+  pull request writes the manifests, so a manifest must not be able to copy
+  `BEEBOLE_TOKEN` or `GITHUB_TOKEN` into them. Values the manifests read are
+  shown like any other value: keep secrets out of them.
+- The plan shows the resolved values. A saved plan (`plan -o`) records each
+  variable read, under `variables` (`null`: unset, the defaults were used),
+  and its manifest digest covers them: `apply plan.json` refuses the plan
+  when a variable has another value than when it was made (planned with
+  `STAGE=staging`, applied with `STAGE=prod`), naming the variable.
 """
 
 

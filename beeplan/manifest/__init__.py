@@ -6,6 +6,12 @@ are skipped, so a repository's ``.github/`` is never read). Each top-level
 list may be split across files. Every problem in every file is collected and
 raised as one ``ManifestError``; nothing touches the network.
 
+Files are found and read by the rules of ``._files`` (a symlink leaving the
+git work tree is refused unread, directory symlinks inside it are followed,
+only regular files of at most 5 MiB are read), and ``${NAME}`` in string
+values is replaced from the environment by ``._env`` before the schema sees
+the data, so every check applies to the values the plan will use.
+
 Model conventions (see ``beeplan.model``):
 
 - ``startDate`` is kept as the 'YYYY-MM-DD' text written in the file.
@@ -25,7 +31,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,38 +39,23 @@ from ..errors import ManifestError, Problem
 from ..model import KIND_ORDER, KINDS, CustomValue, Entity, Ref, Source, State
 from . import _schema
 from ._checks import check as _semantic_check
+from ._env import Resolver
+from ._files import MAX_FILE_BYTES, Boundary, boundary_of, manifest_files, read_manifest
 from ._settings import declared_kinds, settings_of
 from ._walk import Key, Raw, aliases, resolve, walk
 from ._yaml import MDict, parse
 
-__all__ = ["load", "manifest_files", "manifest_schema"]
+__all__ = ["MAX_FILE_BYTES", "load", "manifest_files", "manifest_schema", "read_manifest",
+           "boundary_of"]
 
 manifest_schema = _schema.manifest_schema
 
-_SUFFIXES = (".yaml", ".yml")
-
-
-def manifest_files(path: str | Path) -> list[Path]:
-    """The files a manifest path stands for, in load order."""
-    root = Path(path)
-    if root.is_dir():
-        found: list[Path] = []
-        for directory, dirs, files in os.walk(root):
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
-            found.extend(Path(directory, name) for name in files
-                         if name.endswith(_SUFFIXES) and not name.startswith("."))
-        found.sort(key=lambda p: p.relative_to(root).parts)
-        if not found:
-            raise ManifestError([Problem(str(root), None, "", "no *.yaml or *.yml files here")])
-        return found
-    if not root.exists():
-        raise ManifestError([Problem(str(root), None, "", "no such file or directory")])
-    return [root]
-
-
-def _read(file: Path, problems: list[Problem]) -> str | None:
+def _read(file: Path, boundary: Boundary, problems: list[Problem]) -> str | None:
     try:
-        raw = file.read_bytes()
+        raw = read_manifest(file, boundary)
+    except ValueError as exc:  # a refusal by the file rules (see ._files)
+        problems.append(Problem(str(file), None, "", str(exc)))
+        return None
     except OSError as exc:
         problems.append(Problem(str(file), None, "", f"cannot read: {exc.strerror or exc}"))
         return None
@@ -77,23 +68,31 @@ def _read(file: Path, problems: list[Problem]) -> str | None:
         return None
 
 
-def load(path: str | Path, warnings: list[Problem] | None = None) -> State:
+def load(
+    path: str | Path,
+    warnings: list[Problem] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> State:
     """The desired state declared by the manifests at ``path`` (a file or a directory).
 
     Raises ``ManifestError`` carrying every problem found, each located by
     file, line and path (e.g. ``companies[0].projects[1].startDate``).
     What is legal but worth a look (duplicate sibling names) is appended to
-    ``warnings`` when a list is given.
+    ``warnings`` when a list is given. ``${NAME}`` in string values is read
+    from ``environ`` (default: ``os.environ``); the state records the
+    variables used (``State.variables``).
     """
     found: list[Problem] = []
-    files = manifest_files(path)
+    boundary = boundary_of(path)
+    files = manifest_files(path, boundary)
+    resolver = Resolver(os.environ if environ is None else environ)
     problems: list[Problem] = []
     raws: list[Raw] = []
     settings: list[tuple[str, MDict]] = []
     declared: set[str] = set()
     for file in files:
         name = str(file)
-        text = _read(file, problems)
+        text = _read(file, boundary, problems)
         if text is None:
             continue
         data = parse(text, name, problems)
@@ -105,6 +104,10 @@ def load(path: str | Path, warnings: list[Problem] | None = None) -> State:
                 f"a manifest file is a mapping (companies:, tasks:, groups:, people:, "
                 f"absences:, settings:), not {_schema.describe(data)}"))
             continue
+        if "$" in text:  # no '$', no variable: most sets skip this walk entirely
+            resolver.resolve(data, name)
+            problems.extend(resolver.problems)
+            resolver.problems.clear()
         problems.extend(_schema.check(data, name))
         raws.extend(walk(data, name))
         declared |= declared_kinds(data)
@@ -121,7 +124,7 @@ def load(path: str | Path, warnings: list[Problem] | None = None) -> State:
         order = {str(file): index for index, file in enumerate(files)}
         warnings.extend(sorted(found, key=lambda p: (order.get(p.file, -1), p.line or 0)))
     return State(entities=_entities(raws), settings=found_settings,
-                 declared_kinds=frozenset(declared))
+                 declared_kinds=frozenset(declared), variables=dict(sorted(resolver.used.items())))
 
 
 _PARENT_KIND = {"group": "group", "project": "company", "subproject": "project",

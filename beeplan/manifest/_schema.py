@@ -200,6 +200,17 @@ def check(root: Any, file: str) -> list[Problem]:
         parts = list(error.absolute_path)
         for path, message in _messages(error, parts):
             line, text = _locate(root, path)
+            if (path and path[-1] == "id" and error.validator in ("type", "minimum")
+                    and isinstance(error.schema, dict) and error.schema.get("type") == "integer"):
+                # One sentence whatever the id is (.inf, true, 1.5, "x", -3), quoted as written.
+                shown = text if text is not None else repr(error.instance)
+                message = f"an id is a positive integer, got {shown}"
+                if isinstance(error.instance, str) and error.instance.strip().isdigit():
+                    message += f" (text); write it without quotes: {error.instance.strip()}"
+                problem = Problem(file, line, format_path(path), message)
+                if problem not in problems:
+                    problems.append(problem)
+                continue
             if error.validator == "type" and text is not None and "text" in _expected(
                 error.validator_value
             ):

@@ -88,9 +88,11 @@ def ref_key(value: Any) -> Key | None:
         return ("xid", value) if value else None
     if isinstance(value, dict):
         ident = value.get("id")
-        if isinstance(ident, (int, float)) and not isinstance(ident, bool):
-            if ident >= 1 and ident == int(ident):
-                return ("id", int(ident))
+        # A float id must be a whole finite number: int(.inf) raises, .nan compares false.
+        if isinstance(ident, float) and not ident.is_integer():
+            return None
+        if isinstance(ident, (int, float)) and not isinstance(ident, bool) and ident >= 1:
+            return ("id", int(ident))
     return None
 
 

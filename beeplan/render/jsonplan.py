@@ -105,6 +105,8 @@ def plan_document(
         _add_usage(doc, plan, usage)
     if plan.manifest_digest:
         doc["manifests"] = {"path": plan.manifest_path, "digest": plan.manifest_digest}
+    if plan.variables:  # only when ${NAME} was used: other plans read as they always did
+        doc["variables"] = dict(sorted(plan.variables.items()))
     return doc
 
 
@@ -257,6 +259,7 @@ def plan_from_json(text: str, source: str = "plan file") -> tuple[Plan, dict[str
         unmanaged_kinds=dict(doc.get("unmanaged_kinds", {})),
         manifest_path=doc.get("manifests", {}).get("path", ""),
         manifest_digest=doc.get("manifests", {}).get("digest", ""),
+        variables=dict(doc.get("variables", {})),
         targeted=str(doc.get("targeted", {}).get("since", "")),
         targeted_entries=int(doc.get("targeted", {}).get("entries", 0) or 0),
     )
