@@ -33,6 +33,7 @@ from .model import (
     Entity,
     Index,
     Located,
+    Loosened,
     Ref,
     Source,
     State,
@@ -162,6 +163,8 @@ class Plan:
     manifest_digest: str = ""  # and their digest (see beeplan.planfile.manifest_digest)
     targeted: str = ""  # --changed-since BASE: only what changed since BASE was read and planned
     targeted_entries: int = 0  # and how many manifest entries changed since BASE
+    # Settings of the manifests looser than the defaults: every rendering says them first.
+    loosened: tuple[Loosened, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -947,6 +950,7 @@ class _Builder:
             read_relations=read_relations,
             prune=self.desired.settings.prune,
             unmanaged_kinds=self.unmanaged_kinds(),
+            loosened=self.desired.settings.loosened(),
         )
         return plan
 
