@@ -10,6 +10,7 @@ from ..errors import BeeplanError, ConfigError, ExitStatus
 from ..importer import RELATION_KEYS, import_set, parse_relations, write_set
 from ..model import KINDS
 from ..resume import checkpoint_path, read_for_import
+from ..safetext import printable, printable_lines
 from .options import endpoint_options, open_client, parallelism_option
 from .progress import ReadProgress
 
@@ -103,7 +104,7 @@ def import_command(
 
     def tell(message: str) -> None:
         if not quiet:
-            click.echo(message, err=True)
+            click.echo(printable_lines(message), err=True)  # may quote names read off the API
 
     with open_client(endpoint, token_file) as client:
         progress = ReadProgress(enabled=not quiet)
@@ -128,21 +129,21 @@ def import_command(
             if checkpoint.reused
             else ""
         )
-        click.echo(
+        click.echo(printable(
             f"Imported {summary or 'nothing'} into {out_dir}/ ({len(files)} files; "
             f"{calls} API calls, {kb:.0f} KB{reused})."
-        )
+        ))
         if outcome.removed:
-            click.echo(
+            click.echo(printable(
                 f"Removed {len(outcome.removed)} file(s) an earlier import wrote: "
                 + ", ".join(outcome.removed)
-            )
+            ))
         if outcome.kept:
-            click.echo(
+            click.echo(printable(
                 f"Kept {len(outcome.kept)} YAML file(s) import did not write; they are part of "
                 "the set: " + ", ".join(outcome.kept)
-            )
-        click.echo(f"Next: beeplan validate {out_dir} && beeplan plan {out_dir}")
+            ))
+        click.echo(printable(f"Next: beeplan validate {out_dir} && beeplan plan {out_dir}"))
     return ExitStatus.SUCCESS
 
 

@@ -120,8 +120,10 @@ def _render(
         head.append(f"> **Refused without `--allow-destroy`:** {markdown(violation)}.")
     if plan.unmanaged:
         head.append("")
-        where = ("live entities are not in the manifests (left alone)" if compared.account
-                 else f"entities are in {markdown(compared.old or '')} only; apply leaves them alone")
+        where = (
+            "live entities are not in the manifests (left alone)" if compared.account
+            else f"entities are in {markdown(compared.old or '')} only; apply leaves them alone"
+        )
         head.append(f"{len(plan.unmanaged)} {where}.")
     for line in unmanaged_kinds_lines(plan):
         head += ["", line]  # beeplan's words only (kinds and counts)
