@@ -154,8 +154,10 @@ def csv_cell(value: Any) -> Any:
     """A CSV cell that no spreadsheet runs as a formula (OWASP: prefix a single quote).
 
     Numbers are left as numbers (a negative number is data, not a formula);
-    text that starts like a formula gets ``'`` in front.
+    text that starts like a formula gets ``'`` in front. The CSV is printed
+    too (to a terminal, a CI log), so text is also made ``printable``: a
+    quoted newline would still start a log line.
     """
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+    if not isinstance(value, str):
+        return value
+    return ("'" if value.startswith(_FORMULA_START) else "") + printable(value)
