@@ -9,8 +9,9 @@ whole HTML page. Every renderer escapes what it did not write itself with
 one of these functions, one per kind of output, and no other module defines
 an escaper of its own:
 
-- ``printable``: a line of text output (terminal, CI log), and the parts of
-  an annotation (``annotations.escape_data`` builds on it);
+- ``printable``: a line of text output (terminal, CI log);
+- ``workflow_data``, ``workflow_property``: the parts of a GitHub workflow
+  command (an annotation), by GitHub's rules on top of ``printable``;
 - ``capped``: an API message, also cut short;
 - ``markdown``: inline text of a pull-request comment or job summary;
 - ``json_text``: a JSON document (data kept exact, only its spelling changes);
@@ -80,6 +81,23 @@ def capped(text: str, limit: int = API_MESSAGE_CHARS) -> str:
     if len(safe) <= limit:
         return safe
     return f"{safe[:limit]}... ({len(safe) - limit} more characters)"
+
+
+def workflow_data(text: str) -> str:
+    """A GitHub workflow command's message: ``%``, CR and LF would end or corrupt the command.
+
+    Line breaks stay line breaks (GitHub shows ``%0A`` as one), each line
+    ``printable``: no control character repaints the log, and no line of
+    the message starts a command of its own.
+    """
+    parts = re.split(r"(\r|\n)", text)
+    safe = "".join(part if part in ("\r", "\n") else printable(part) for part in parts)
+    return safe.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def workflow_property(text: str) -> str:
+    """A property value (file, title) also may not hold the separators ``:`` and ``,``."""
+    return workflow_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 # Markdown: the characters that start a construct (emphasis, links, images,
