@@ -58,7 +58,7 @@ def render_text(
         out.append("No other changes. The plan is refused until the problems above are fixed.")
     elif plan.empty and plan.targeted:
         # Only the changed entries were read: say no more than that about the account.
-        out.append(f"No changes for the entries changed since {plan.targeted}.")
+        out.append(printable(f"No changes for the entries changed since {plan.targeted}."))
     elif plan.empty and plan.leaves_kinds_alone:
         out.append("No changes to the kinds the manifests manage (some kinds are not managed).")
     elif plan.empty:
