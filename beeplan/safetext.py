@@ -65,9 +65,12 @@ def printable(text: str) -> str:
     have one character escaped (``\\x3a:``, ``#\\x23[``), so that text never
     starts a workflow command wherever it is printed.
     """
-    safe = _UNSAFE.sub(_escape, text)
-    safe = safe.replace(_OLD_COMMAND, "#\\x23[")
-    return _COMMAND_START.sub(lambda m: m.group(1) + "\\x3a", safe)
+    return _COMMAND_START.sub(lambda m: m.group(1) + "\\x3a", _visible(text))
+
+
+def _visible(text: str) -> str:
+    """Every invisible character escaped, and ``##[``: ``printable`` short of the line start."""
+    return _UNSAFE.sub(_escape, text).replace(_OLD_COMMAND, "#\\x23[")
 
 
 def printable_lines(text: str) -> str:
@@ -96,8 +99,13 @@ def workflow_data(text: str) -> str:
 
 
 def workflow_property(text: str) -> str:
-    """A property value (file, title) also may not hold the separators ``:`` and ``,``."""
-    return workflow_data(text).replace(":", "%3A").replace(",", "%2C")
+    """A property value (file, title): one line, and no separator ``:`` or ``,`` either.
+
+    It sits mid-line, and its ``:`` are encoded, so it cannot start a
+    command: a file name is kept as close to itself as that allows.
+    """
+    safe = _visible(text).replace("%", "%25")
+    return safe.replace(":", "%3A").replace(",", "%2C")
 
 
 # Markdown: the characters that start a construct (emphasis, links, images,

@@ -159,6 +159,23 @@ def test_validate(cli_main: Run, tmp_path: Path) -> None:
     assert_log_safe(out + err)
 
 
+def test_a_file_name_cannot_forge_a_command(
+    cli_main: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A manifest file named like a command, validated from its own folder (``.``)."""
+    name = "::error file=" + FORGED + ",line=1::x.yaml"
+    (tmp_path / name).write_text("companies:\n  - {xid: acme, name: ACME, bogus: 1}\n")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli_main("validate", ".", "--format", "github")
+    assert code == 1
+    assert_log_safe(out, annotations=1)
+    assert out.startswith("::error file=%3A%3Aerror file=" + FORGED + "%2Cline=1%3A%3Ax.yaml,"
+                          "line=2,title=beeplan::")  # GitHub still finds the file
+    code, out, err = cli_main("validate", ".")
+    assert code == 1 and "bogus" in err
+    assert_log_safe(out + err)
+
+
 def test_diff_in_every_format(cli_main: Run, tmp_path: Path) -> None:
     old = manifest(tmp_path / "old", name="Evil", lead="P2")
     # NEW renames both, and drops a key of an entity both sets hold (a "no longer
