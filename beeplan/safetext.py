@@ -27,13 +27,13 @@ from typing import Any
 # Every character of Unicode's categories Cc (controls: C0, DEL, C1), Cf
 # (format: bidirectional marks, overrides and isolates, zero-width spaces
 # and joiners, the soft hyphen, the BOM, tags), Zl and Zp (line and
-# paragraph separators), as of Unicode 14. None is needed to read a name,
+# paragraph separators), as of Unicode 15. None is needed to read a name,
 # and each can hide, reorder or repaint what a reviewer sees.
 # tests/test_escaping.py checks this list against unicodedata.
 _INVISIBLE = (
     "\x00-\x1f\x7f-\x9f\xad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
     "\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
-    "\U000110bd\U000110cd\U00013430-\U00013438\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
     "\U000e0001\U000e0020-\U000e007f"
 )
 _UNSAFE = re.compile(f"[{_INVISIBLE}]")
