@@ -125,8 +125,9 @@ _WORD_JOINER = "\u2060"
 def markdown(text: str) -> str:
     """Text from outside as inline Markdown that renders as exactly that text.
 
-    No link, image, HTML (comments too), mention, emphasis, code span, table
-    cell break or block start, and one line (``printable`` first). Ordinary
+    No link, image, HTML (comments too), mention, emphasis, math, table cell
+    break or block start (a list, a quote, a heading, a fence), and one line
+    (``printable`` first); a backtick is left as it is (see above). Ordinary
     words and punctuation (``.``, ``,``, ``:``, ``(``, ``'``) are left as
     written, so plans without such text read as they always did. ``|`` is
     escaped too, so the same text is safe in a table cell and in a paragraph.
