@@ -231,6 +231,18 @@ def test_plan_and_check_in_every_format(run: Run, tmp_path: Path) -> None:
     code, out, err = run("plan", alone, "--usage-days", "0")
     assert code == 0 and "? company evil (Evil\\n::error file=" in out, out  # one line
     assert_log_safe(out + err)
+    # A new entry named like that unmanaged one: a warning that quotes the name.
+    (alone / "m.yaml").write_text(json.dumps({"companies": [
+        {"xid": "acme", "name": "ACME"}, {"xid": "evil2", "name": HOSTILE}]}))
+    for fmt in ("text", "markdown", "github"):
+        code, out, err = run("plan", alone, "--usage-days", "0", "--format", fmt)
+        assert code == 0, err
+        if fmt == "markdown":
+            assert "> **Warning:**" in out and markdown(HOSTILE) in out, out
+            assert_markdown_safe(out)
+        else:
+            assert "Warning: " in out or "::warning " in out, out
+            assert_log_safe(out + err, annotations=out.count("\n::warning "))
     code, out, err = run("check", renamed, "--max-calls", "50", "--format", "markdown",
                          "--state", tmp_path / "state.json")
     assert code == 2, err
