@@ -269,9 +269,41 @@ class Safety:
 
 
 @dataclass(frozen=True)
+class Loosened:
+    """A setting of the manifests that makes apply remove more, or more readily, than
+    beeplan's defaults: every rendering of a plan states these first, for the reviewer."""
+
+    setting: str  # as written in the manifests: settings.safety.kinds.person.min
+    value: Any
+    default: Any
+
+
+@dataclass(frozen=True)
 class Settings:
     prune: bool = False
     safety: Safety = Safety()
+
+    def loosened(self) -> tuple[Loosened, ...]:
+        """What is looser than the defaults: prune on, a higher safety ratio or minimum.
+
+        A kind's own threshold is listed where it is looser than the defaults
+        and differs from the global one (which, listed itself, covers the
+        kinds that inherit it). ``refuseInUse`` is off by default, so turning
+        it off loosens nothing; stricter values are not listed.
+        """
+        base = Threshold()
+        out = [Loosened("settings.prune", True, False)] if self.prune else []
+        glob = self.safety.default
+        if glob.ratio > base.ratio:
+            out.append(Loosened("settings.safety.ratio", glob.ratio, base.ratio))
+        if glob.min > base.min:
+            out.append(Loosened("settings.safety.min", glob.min, base.min))
+        for kind, rule in sorted(self.safety.kinds.items()):
+            if rule.ratio > base.ratio and rule.ratio != glob.ratio:
+                out.append(Loosened(f"settings.safety.kinds.{kind}.ratio", rule.ratio, base.ratio))
+            if rule.min > base.min and rule.min != glob.min:
+                out.append(Loosened(f"settings.safety.kinds.{kind}.min", rule.min, base.min))
+        return tuple(out)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from .model import (
     Entity,
     Index,
     Located,
+    Loosened,
     Ref,
     Source,
     State,
@@ -166,6 +167,8 @@ class Plan:
     variables: Mapping[str, str | None] = field(default_factory=dict)
     targeted: str = ""  # --changed-since BASE: only what changed since BASE was read and planned
     targeted_entries: int = 0  # and how many manifest entries changed since BASE
+    # Settings of the manifests looser than the defaults: every rendering says them first.
+    loosened: tuple[Loosened, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -995,6 +998,7 @@ class _Builder:
             read_relations=read_relations,
             prune=self.desired.settings.prune,
             unmanaged_kinds=self.unmanaged_kinds(),
+            loosened=self.desired.settings.loosened(),
         )
         return plan
 

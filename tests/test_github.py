@@ -120,8 +120,9 @@ def test_validate_json_gives_the_same_errors_as_data(
 def test_workflow_command_escaping() -> None:
     # A message may not end the command early nor forge a second one.
     line = workflow_command(Annotation("50% done\r\n::error::forged", "a,b:c.yaml", 3))
+    # The forged command's own `::` is escaped too: no line of the message starts one.
     assert line == ("::error file=a%2Cb%3Ac.yaml,line=3,title=beeplan::"
-                    "50%25 done%0D%0A::error::forged")
+                    "50%25 done%0D%0A\\x3a:error::forged")
     assert "\n" not in line
     # Other control characters (an ANSI escape in a name) are written out, not obeyed.
     assert workflow_command(Annotation("a\x1b[2Jb")).endswith("::a\\x1b[2Jb")

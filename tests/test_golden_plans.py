@@ -57,3 +57,4 @@ def test_golden_case(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
     reparsed, _ = plan_from_json(produced["plan.json"])
     assert reparsed.actions == plan.actions  # a saved plan applies exactly what was shown
     assert reparsed.fingerprints == plan.fingerprints
+    assert reparsed.loosened == plan.loosened  # apply of a saved plan states them too

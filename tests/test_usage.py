@@ -179,7 +179,9 @@ def test_companies_and_tasks_carry_their_hours_and_one_job_answers_for_a_company
     sandbox.reset_calls()
     code, out, err = run("plan", path)
     assert code == 0, err
-    head = out.split("beeplan will make these API calls:")[0]
+    # The loosened ratio comes first, then the hours behind the deactivations.
+    loosened, head = out.split("beeplan will make these API calls:")[0].split("\n\n", 1)
+    assert loosened.splitlines()[1:] == ["  ! settings.safety.ratio: 1 (default 0.1)"]
     assert head.splitlines()[1:] == [
         f"  - deactivate company a (A): 4.25 h in the last 90 days by 2 people, last {day(1)}",
         f"  - deactivate company b (B): 1 h in the last 90 days by 1 person, last {day(40)}",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import re
 import sys
 from pathlib import Path
 
@@ -11,22 +9,13 @@ import click
 
 from ..errors import ExitStatus
 from ..render import render_markdown, render_text
+from ..render.common import Compared
 from ..render.jsonplan import plan_document
+from ..safetext import json_text, markdown, printable
 from .options import detailed_exitcode_option, format_option
 from .progress import use_color
 
 RELEASED_HEAD = "No longer managed by beeplan (apply leaves their live values as they are):"
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _same(changed: bool) -> str:
-    """What an empty offline plan means: settings or keys may still have changed."""
-    if changed:
-        return "No entity changes between the two sets."
-    return "No changes between the two sets."
 
 
 @click.command(
@@ -59,11 +48,13 @@ def diff_command(old_path: Path, new_path: Path, fmt: str, detailed_exitcode: bo
     old, new = load_manifest_set(old_path), load(new_path)
     found = diff_sets(old, new)
     plan = found.plan
+    # diff sees no account: the renderers word their sentences for two sets.
+    compared = Compared(old=str(old_path), new=str(new_path), changed=found.changed)
     if fmt == "json":
         doc = plan_document(plan)
         doc.pop("fingerprints", None)
         doc.pop("read_relations", None)
-        doc.pop("plan_digest", None)  # no apply will ever print it: see _NO_DIGEST
+        doc.pop("plan_digest", None)  # no apply will ever print it: see Compared.digest
         # A settings change or a key no longer managed is a change too (exit 2).
         doc["changes_present"] = found.changed
         doc["settings_changes"] = list(found.settings)
@@ -72,41 +63,25 @@ def diff_command(old_path: Path, new_path: Path, fmt: str, detailed_exitcode: bo
              "keys": list(r.keys)}
             for r in found.released
         ]
-        click.echo(json.dumps({"old": str(old_path), "new": str(new_path), **doc}, indent=2))
+        click.echo(json_text({"old": str(old_path), "new": str(new_path), **doc}))
     elif fmt == "markdown":
         title = f"beeplan diff {old_path} → {new_path}"
-        text = _NO_DIGEST.sub("", render_markdown(plan, title=title))
-        # diff sees no account: say what differs between the two sets instead.
-        text = text.replace(
-            "**No changes.** The account matches the manifests.", f"**{_same(found.changed)}**"
-        ).replace(
-            "live entities are not in the manifests (left alone)",
-            f"entities are in {_md(str(old_path))} only; apply leaves them alone",
-        )
+        text = render_markdown(plan, title=title, compared=compared)
         extra: list[str] = []
         if found.settings:
             extra += ["", "**Settings change**", ""]
-            extra += [f"- {_md(line.strip())}" for line in found.settings]
+            extra += [f"- {markdown(line.strip())}" for line in found.settings]
         if found.released:
             extra += ["", f"**{RELEASED_HEAD}**", ""]
-            extra += [f"- {_md(r.line())}" for r in found.released]
+            extra += [f"- {markdown(r.line())}" for r in found.released]
         click.echo(text.rstrip("\n") + "\n" + "\n".join(extra) + ("\n" if extra else ""), nl=False)
     else:
-        text = _NO_DIGEST.sub("", render_text(plan, color=use_color(sys.stdout.isatty())))
-        text = text.replace(
-            "No changes. The account matches the manifests.", _same(found.changed)
-        ).replace(
-            "beeplan will make these API calls:", f"Changes from {old_path} to {new_path}:"
-        )
-        text = text.replace(
-            "live entities are not in the manifests and are left alone",
-            f"entities are in {old_path} only; apply leaves them alone",
-        )
+        text = render_text(plan, color=use_color(sys.stdout.isatty()), compared=compared)
         lines: list[str] = []
         if found.settings:
-            lines += ["Settings change:", *(f"  {line}" for line in found.settings), ""]
+            lines += ["Settings change:", *(printable(f"  {line}") for line in found.settings), ""]
         if found.released:
-            lines += [RELEASED_HEAD, *(f"  ~ {r.line()}" for r in found.released), ""]
+            lines += [RELEASED_HEAD, *(printable(f"  ~ {r.line()}") for r in found.released), ""]
         click.echo("\n".join(lines) + text, nl=False)
     if plan.problems:
         return ExitStatus.ERROR  # apply would refuse the new set, as plan does
@@ -114,10 +89,5 @@ def diff_command(old_path: Path, new_path: Path, fmt: str, detailed_exitcode: bo
         return ExitStatus.CHANGES
     return ExitStatus.SUCCESS
 
-
-# A diff is no plan of an account: no apply prints its digest, and a reviewer
-# matching a PR comment's digest with the one the merge job's apply prints
-# would see a mismatch where nothing was tampered with.
-_NO_DIGEST = re.compile(r"^\n?Plan digest: [0-9a-f]+.*\n", re.MULTILINE)
 
 COMMANDS = [diff_command]

@@ -17,6 +17,7 @@ from ..importer import (
 )
 from ..model import KINDS
 from ..resume import checkpoint_path, read_for_import
+from ..safetext import printable, printable_lines
 from .options import endpoint_options, open_client, parallelism_option
 from .progress import ReadProgress
 
@@ -130,7 +131,7 @@ def import_command(
 
     def tell(message: str) -> None:
         if not quiet:
-            click.echo(message, err=True)
+            click.echo(printable_lines(message), err=True)  # may quote names read off the API
 
     with open_client(endpoint, token_file) as client:
         progress = ReadProgress(enabled=not quiet)
@@ -164,29 +165,29 @@ def import_command(
             if checkpoint.reused
             else ""
         )
-        click.echo(
+        click.echo(printable(
             f"Imported {summary or 'nothing'} into {out_dir}/ ({len(files)} files; "
             f"{calls} API calls, {kb:.0f} KB{reused})."
-        )
+        ))
         if outcome.removed:
-            click.echo(
+            click.echo(printable(
                 f"Removed {len(outcome.removed)} file(s) an earlier import wrote: "
                 + ", ".join(outcome.removed)
-            )
+            ))
         if outcome.kept:
-            click.echo(
+            click.echo(printable(
                 f"Kept {len(outcome.kept)} YAML file(s) import did not write; they are part of "
                 "the set: " + ", ".join(outcome.kept)
-            )
+            ))
         if copies:
-            click.echo(
+            click.echo(printable(
                 f"Of those, {len(copies)} an earlier import wrote still declare live entities "
                 "(a split or a renamed copy?), so they are kept too: " + ", ".join(copies)
-            )
+            ))
         if result.left:
             left = ", ".join(f"{n} {KINDS[k].plural if n != 1 else k}"
                              for k, n in sorted(result.left.items()))
-            click.echo(f"Not written again, since the kept files declare them: {left}.")
+            click.echo(printable(f"Not written again, since the kept files declare them: {left}."))
         if assign_xids:
             proposed = result.proposed
             click.echo(
@@ -194,7 +195,7 @@ def import_command(
                 "one: review them, then 'beeplan apply' sets them; import again afterwards "
                 "to write xids only."
             )
-        click.echo(f"Next: beeplan validate {out_dir} && beeplan plan {out_dir}")
+        click.echo(printable(f"Next: beeplan validate {out_dir} && beeplan plan {out_dir}"))
     return ExitStatus.SUCCESS
 
 

@@ -20,7 +20,9 @@ from ..github import summary_wanted, write_step_summary
 from ..model import State
 from ..planner import Plan, require_possible
 from ..render import Budget, plan_to_json, render_markdown, render_text
+from ..render.common import Compared
 from ..render.markdown import MAX_CHARS as MARKDOWN_CHARS
+from ..safetext import json_text, markdown, printable
 from ..sliced import SavedProgress
 from ..slices import Slice
 from ..usage import UsageOptions, UsageReport
@@ -352,9 +354,9 @@ def _budgeted_check(
                    f"run were compared (--max-calls {max_calls})")
         doc = json.loads(plan_to_json(run.plan, budget, endpoint, partial=partial))
         doc["coverage"] = coverage_document(run, max_calls)  # the same figures, for machines
-        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        click.echo(json_text(doc))
         for line in coverage:  # stdout stays one JSON document
-            click.echo(line, err=True)
+            click.echo(printable(line), err=True)
     elif fmt == "markdown":
         click.echo(_check_markdown(run.plan, budget, coverage), nl=False)
     else:
@@ -362,7 +364,7 @@ def _budgeted_check(
             color = use_color(sys.stdout.isatty()) and fmt == "text"
             click.echo(render_text(run.plan, budget, color=color), nl=False)
         for line in coverage:
-            click.echo(line)
+            click.echo(printable(line))
         if fmt == "github":
             for annotation in plan_annotations(run.plan):
                 click.echo(workflow_command(annotation))
@@ -380,12 +382,11 @@ def _budgeted_check(
 def _check_markdown(plan: Plan, budget: Budget, coverage: list[str],
                     max_chars: int | None = None) -> str:
     """A budgeted check in Markdown: the drift found, then what this run covered."""
-    tail = "\n**Coverage**\n\n" + "".join(f"- {line}\n" for line in coverage)
+    tail = "\n**Coverage**\n\n" + "".join(f"- {markdown(line)}\n" for line in coverage)
     room = (max_chars if max_chars is not None else MARKDOWN_CHARS) - len(tail)
-    text = render_markdown(plan, budget, max_chars=room, title="beeplan check")
-    # Only part of the account was read: say no more than that about it.
-    text = text.replace("**No changes.** The account matches the manifests.",
-                        "**No drift** in the part of the account verified in this run.")
+    # Only part of the account was read: the sentences say no more than that about it.
+    text = render_markdown(plan, budget, max_chars=room, title="beeplan check",
+                           compared=Compared(partial=True))
     return text + tail
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import click
 from ..annotations import Annotation, from_problems, problem_json, workflow_command
 from ..errors import ExitStatus, ManifestError, Problem, warning_lines
 from ..manifest import load
+from ..safetext import json_text, printable
 
 # Display order: how a person reads an account, top down.
 _COUNTED = (
@@ -27,7 +27,7 @@ _COUNTED = (
 def summary(path: str, counts: dict[str, int]) -> str:
     parts = [f"{counts.get(kind, 0)} {one if counts.get(kind, 0) == 1 else many}"
              for kind, one, many in _COUNTED]
-    return f"{path}: valid ({', '.join(parts)})"
+    return printable(f"{path}: valid ({', '.join(parts)})")
 
 
 @click.command(
@@ -72,7 +72,7 @@ def validate_command(path: Path, fmt: str) -> ExitStatus:
         click.echo(summary(str(path), state.counts()))  # a plain line, for the log
     elif fmt == "text" and not quiet:
         for line in warning_lines(warnings):
-            click.echo(line, err=True)
+            click.echo(printable(line), err=True)
         click.echo(summary(str(path), state.counts()))
     return ExitStatus.SUCCESS
 
@@ -99,7 +99,7 @@ def _report(
         "errors": [problem_json(p) for p in errors],
         "warnings": [problem_json(p) for p in warnings],
     }
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    return json_text(doc) + "\n"
 
 
 COMMANDS = [validate_command]

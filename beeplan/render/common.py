@@ -8,12 +8,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..model import KINDS, entity_key
+from ..model import KINDS, Loosened, entity_key
 from ..planner import Action, Plan, plan_digest
-from ..safetext import printable
+from ..safetext import markdown, printable
 from ..usage import EntityUsage, UsageReport, describe
 
-__all__ = ["printable"]  # re-exported: renderers escape what they did not write
+# Re-exported: renderers escape what they did not write, with safetext's functions only.
+__all__ = ["markdown", "printable"]
 
 # + creates, ~ changes in place, > links, - removes.
 SYMBOL = {
@@ -42,6 +43,51 @@ class Budget:
     left_today: int | None  # None: unknown (no ledger)
     daily: int = 4000
     usage_calls: int = 0  # of read_calls, those the hours lookup (export job) spent
+
+
+@dataclass(frozen=True)
+class Compared:
+    """What the manifests are compared with, which a rendering's sentences name.
+
+    The account (``plan``, ``check``, ``apply``), the part of it a budgeted
+    check verified (``partial``), or another manifest set (``diff``: OLD as
+    ``old``, NEW as ``new``). Each renderer words its sentences from this;
+    no caller rewrites a rendered sentence afterwards.
+    """
+
+    old: str | None = None  # diff: the manifest set compared with, as given
+    new: str = ""  # diff: the manifest set compared
+    changed: bool = False  # diff: settings or managed keys change though no entity does
+    partial: bool = False  # check --max-calls: only part of the account was read
+
+    @property
+    def account(self) -> bool:
+        return self.old is None
+
+    @property
+    def digest(self) -> bool:
+        """Whether to show the plan digest: no apply ever prints a diff's, so a
+        reviewer matching it with the merge job's would see a false mismatch."""
+        return self.account
+
+    def no_changes(self) -> str:
+        """The sentence for an empty plan, in plain words (its first words are the verdict)."""
+        if not self.account:
+            return ("No entity changes between the two sets." if self.changed
+                    else "No changes between the two sets.")
+        if self.partial:
+            return "No drift in the part of the account verified in this run."
+        return "No changes. The account matches the manifests."
+
+    def no_changes_markdown(self) -> str:
+        if not self.account:
+            return f"**{self.no_changes()}**"
+        if self.partial:
+            return "**No drift** in the part of the account verified in this run."
+        return "**No changes.** The account matches the manifests."
+
+
+ACCOUNT = Compared()
 
 
 def value(v: Any) -> str:
@@ -176,3 +222,19 @@ def unmanaged_kinds_lines(plan: Plan) -> list[str]:
     )
     keys = ", ".join(f"`{KIND_KEYS[kind]}`" for kind in left)
     return [head, f"To manage (and prune) one of them, declare its key, even empty: {keys}."]
+
+
+LOOSENED_HEAD = (
+    "Safety loosened by these manifests: apply removes more, or more readily, than by default"
+)
+
+
+def _setting_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def loosened_line(item: Loosened) -> str:
+    """``settings.safety.ratio: 0.5 (default 0.1)``."""
+    return f"{item.setting}: {_setting_value(item.value)} (default {_setting_value(item.default)})"

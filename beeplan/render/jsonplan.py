@@ -19,7 +19,7 @@ import jsonschema
 from .. import __version__
 from ..annotations import plan_annotations
 from ..errors import PlanError
-from ..model import Ref
+from ..model import Loosened, Ref
 from ..planner import (
     PLAN_FORMAT_VERSION,
     RELATION_SERVICES,
@@ -29,6 +29,7 @@ from ..planner import (
     Unmanaged,
     plan_digest,
 )
+from ..safetext import json_text
 from ..usage import UsageReport
 from .common import Budget
 
@@ -54,6 +55,12 @@ def plan_document(
     doc: dict[str, Any] = {
         "format_version": PLAN_FORMAT_VERSION,
         "beeplan_version": __version__,
+        # Near the top, as in every rendering; only when some setting is looser than
+        # the defaults, so plans without one read as they always did.
+        **({"loosened_safety": [
+            {"setting": item.setting, "value": item.value, "default": item.default}
+            for item in plan.loosened
+        ]} if plan.loosened else {}),
         "endpoint": endpoint,
         "plan_digest": plan_digest(plan),
         "changes_present": not plan.empty,
@@ -180,7 +187,7 @@ def plan_to_json(
     partial: str = "",
 ) -> str:
     doc = plan_document(plan, budget, endpoint, usage, partial)
-    return json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+    return json_text(doc) + "\n"
 
 
 def plan_schema() -> dict[str, Any]:
@@ -262,6 +269,8 @@ def plan_from_json(text: str, source: str = "plan file") -> tuple[Plan, dict[str
         variables=dict(doc.get("variables", {})),
         targeted=str(doc.get("targeted", {}).get("since", "")),
         targeted_entries=int(doc.get("targeted", {}).get("entries", 0) or 0),
+        loosened=tuple(Loosened(item["setting"], item["value"], item["default"])
+                       for item in doc.get("loosened_safety", [])),
     )
     return plan, doc
 

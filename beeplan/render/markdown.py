@@ -11,8 +11,11 @@ from __future__ import annotations
 from ..planner import Plan
 from ..usage import UsageReport
 from .common import (
+    ACCOUNT,
+    LOOSENED_HEAD,
     SYMBOL,
     Budget,
+    Compared,
     action_line,
     budget_line,
     change_lines,
@@ -21,6 +24,8 @@ from .common import (
     grouped,
     in_use,
     in_use_line,
+    loosened_line,
+    markdown,
     printable,
     summary_line,
     unmanaged_kinds_lines,
@@ -33,10 +38,6 @@ SHORT_LIST = 20
 MARKER = "<!-- beeplan-plan -->"
 
 
-def _escape(text: str) -> str:
-    return printable(text).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def render_markdown(
     plan: Plan,
     budget: Budget | None = None,
@@ -44,10 +45,13 @@ def render_markdown(
     max_chars: int = MAX_CHARS,
     title: str = "beeplan plan",
     usage: UsageReport | None = None,
+    compared: Compared = ACCOUNT,
 ) -> str:
-    text = _render(plan, budget, graph, max_chars, title, usage, cap=None)
+    """``title`` is beeplan's words (escaped here all the same: it may quote a path);
+    ``compared``: what the manifests are compared with, which the sentences name."""
+    text = _render(plan, budget, graph, max_chars, title, usage, compared, cap=None)
     if len(text) > max_chars:
-        text = _render(plan, budget, None, max_chars, title, usage, cap=SHORT_LIST)
+        text = _render(plan, budget, None, max_chars, title, usage, compared, cap=SHORT_LIST)
     if len(text) > max_chars:  # a summary of pathological size: cut it, and say so
         note = "\n\n*Cut here: the plan is longer than this text may be. Run `beeplan plan`.*\n"
         text = text[: max_chars - len(note)].rsplit("\n", 1)[0] + note
@@ -67,23 +71,28 @@ def _render(
     max_chars: int,
     title: str,
     usage: UsageReport | None,
+    compared: Compared,
     cap: int | None,
 ) -> str:
-    head: list[str] = [MARKER, f"### {title}", ""]
+    head: list[str] = [MARKER, f"### {markdown(title)}", ""]
+    if plan.loosened:  # first: the reviewer reads the rest knowing what apply may remove
+        head += ["> [!WARNING]", f"> **{LOOSENED_HEAD}:**"]
+        head += [f"> - {markdown(loosened_line(item))}" for item in plan.loosened]
+        head.append("")
     if plan.problems:
         head.append("**Impossible changes** (the plan is refused until they are fixed):")
-        head += _capped([f"- {_escape(p)}" for p in plan.problems], cap, "problems")
+        head += _capped([f"- {markdown(p)}" for p in plan.problems], cap, "problems")
         head.append("")
     if plan.empty and plan.problems:
         head.append("No other changes.")
     elif plan.empty and plan.targeted:
-        head.append(f"**No changes** for the entries changed since {_escape(plan.targeted)}.")
+        head.append(f"**No changes** for the entries changed since {markdown(plan.targeted)}.")
     elif plan.empty and plan.leaves_kinds_alone:
         head.append(
             "**No changes** to the kinds the manifests manage (some kinds are not managed)."
         )
     elif plan.empty:
-        head.append("**No changes.** The account matches the manifests.")
+        head.append(compared.no_changes_markdown())
     else:
         c = plan.counts()
         head += [
@@ -93,14 +102,14 @@ def _render(
             f"{c['deactivate']} |",
             "",
             f"Plan: {summary_line(plan)}",
-            "",
-            f"{digest_line(plan)} (`beeplan apply` prints it too: they must match)",
         ]
+        if compared.digest:
+            head += ["", f"{digest_line(plan)} (`beeplan apply` prints it too: they must match)"]
         still_used = in_use(plan, usage)
         if still_used and usage is not None:
             head += ["", f"**Still in use** (hours logged from {usage.start} to {usage.end}):"]
             head += _capped([
-                f"- {_escape(in_use_line(action, found, usage.days))}"
+                f"- {markdown(in_use_line(action, found, usage.days))}"
                 for action, found in still_used
             ], cap, "entities in use")
     if budget is not None:
@@ -108,15 +117,19 @@ def _render(
         head.append(budget_line(budget))
     for violation in plan.destroy_violations:
         head.append("")
-        head.append(f"> **Refused without `--allow-destroy`:** {_escape(violation)}.")
+        head.append(f"> **Refused without `--allow-destroy`:** {markdown(violation)}.")
     if plan.unmanaged:
         head.append("")
-        head.append(f"{len(plan.unmanaged)} live entities are not in the manifests (left alone).")
+        where = (
+            "live entities are not in the manifests (left alone)" if compared.account
+            else f"entities are in {markdown(compared.old or '')} only; apply leaves them alone"
+        )
+        head.append(f"{len(plan.unmanaged)} {where}.")
     for line in unmanaged_kinds_lines(plan):
-        head += ["", _escape(line)]
+        head += ["", line]  # beeplan's words only (kinds and counts)
     warnings = plan.warnings if cap is None else plan.warnings[:cap]
     for warning in warnings:
-        head += ["", f"> **Warning:** {_escape(warning)}"]
+        head += ["", f"> **Warning:** {markdown(warning)}"]
     if len(warnings) < len(plan.warnings):
         head += ["", f"> *... and {len(plan.warnings) - len(warnings):,} more warnings "
                  "(not shown here)*"]

@@ -7,8 +7,11 @@ import click
 from ..planner import Plan
 from ..usage import UsageReport
 from .common import (
+    ACCOUNT,
+    LOOSENED_HEAD,
     SYMBOL,
     Budget,
+    Compared,
     action_line,
     budget_line,
     change_lines,
@@ -16,6 +19,7 @@ from .common import (
     grouped,
     in_use,
     in_use_line,
+    loosened_line,
     printable,
     summary_line,
     unmanaged_kinds_lines,
@@ -31,8 +35,10 @@ def render_text(
     color: bool = False,
     usage: UsageReport | None = None,
     digest_of: Plan | None = None,
+    compared: Compared = ACCOUNT,
 ) -> str:
-    """``digest_of``: the plan whose digest to show, when ``plan`` is what is left of it."""
+    """``digest_of``: the plan whose digest to show, when ``plan`` is what is left of it;
+    ``compared``: what the manifests are compared with, which the sentences name."""
 
     def paint(text: str, symbol: str) -> str:
         # Escape first: names and messages must not bring their own terminal codes.
@@ -40,6 +46,10 @@ def render_text(
         return click.style(text, fg=COLOR[symbol]) if color else text
 
     out: list[str] = []
+    if plan.loosened:  # first: the reviewer reads the rest knowing what apply may remove
+        out.append(paint(f"{LOOSENED_HEAD}:", "-"))
+        out += [paint(f"  ! {loosened_line(item)}", "-") for item in plan.loosened]
+        out.append("")
     for problem in plan.problems:
         out.append(paint(f"! {problem}", "-"))
     if plan.problems:
@@ -48,11 +58,11 @@ def render_text(
         out.append("No other changes. The plan is refused until the problems above are fixed.")
     elif plan.empty and plan.targeted:
         # Only the changed entries were read: say no more than that about the account.
-        out.append(f"No changes for the entries changed since {plan.targeted}.")
+        out.append(printable(f"No changes for the entries changed since {plan.targeted}."))
     elif plan.empty and plan.leaves_kinds_alone:
         out.append("No changes to the kinds the manifests manage (some kinds are not managed).")
     elif plan.empty:
-        out.append("No changes. The account matches the manifests.")
+        out.append(compared.no_changes())
     else:
         still_used = in_use(plan, usage)
         if still_used and usage is not None:
@@ -62,7 +72,8 @@ def render_text(
                 for action, found in still_used
             ]
             out.append("")
-        out.append("beeplan will make these API calls:")
+        out.append("beeplan will make these API calls:" if compared.account else
+                   printable(f"Changes from {compared.old} to {compared.new}:"))
         out.append("")
         for entity, actions in grouped(plan.actions):
             first = actions[0]
@@ -78,10 +89,9 @@ def render_text(
         out.append("")
     if plan.unmanaged:
         why = "their kind is not managed" if plan.prune else "settings.prune: false"
-        out.append(
-            f"{len(plan.unmanaged)} live entities are not in the manifests and are left alone "
-            f"({why}):"
-        )
+        where = ("live entities are not in the manifests and are left alone" if compared.account
+                 else f"entities are in {compared.old} only; apply leaves them alone")
+        out.append(printable(f"{len(plan.unmanaged)} {where} ({why}):"))
         for item in plan.unmanaged[:20]:
             state = "" if item.active else ", inactive"
             out.append(printable(f"  ? {item.ref} ({item.name}{state})"))
@@ -97,7 +107,8 @@ def render_text(
         out.append(paint(f"Refused without --allow-destroy: {violation}.", "-"))
     if not plan.empty:
         out.append("Plan: " + summary_line(plan))
-        out.append(digest_line(digest_of or plan))
+        if compared.digest:
+            out.append(digest_line(digest_of or plan))
     if budget is not None:
         out.append(budget_line(budget))
     return "\n".join(out).rstrip() + "\n"

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from typing import Any
 
-from ..safetext import printable
+from ..safetext import code_span, csv_cell, json_text, markdown, printable
 from ..usage import AccountUsage, Line, hours_text, last_days
 
 FORMATS = ("text", "markdown", "json", "csv")
@@ -71,13 +70,9 @@ def _text(report: AccountUsage) -> str:
             f"{last_days(report.days)}."
         )
     out.append("")
-    out += [f"Note: {note}" for note in report.notes]
+    out += [printable(f"Note: {note}") for note in report.notes]
     out.append(_calls(report))
     return "\n".join(out) + "\n"
-
-
-def _escape(text: str) -> str:
-    return printable(text).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _markdown(report: AccountUsage) -> str:
@@ -91,17 +86,18 @@ def _markdown(report: AccountUsage) -> str:
         out += ["| entity | name | hours | people | last entry |", "|---|---|---:|---:|---|"]
     for line in report.lines:
         hours, people, last = _figures(line)
-        name = _escape(line.name) + (" *(inactive)*" if line.active is False else "")
-        out.append(f"| `{line.ref}` | {name} | {hours} | {people} | {last} |")
+        name = markdown(line.name) + (" *(inactive)*" if line.active is False else "")
+        out.append(f"| {code_span(str(line.ref))} | {name} | {hours} | {people} | "
+                   f"{markdown(last)} |")
     out.append("")
     unused = report.unused
     if not report.lines:
         out += [NOTHING, ""]
     if unused:
         out.append(f"**No hours in {last_days(report.days)}** (candidates to deactivate):")
-        out += [f"- `{line.ref}` ({_escape(line.name)})" for line in unused]
+        out += [f"- {code_span(str(line.ref))} ({markdown(line.name)})" for line in unused]
         out.append("")
-    out += [f"> {_escape(note)}" for note in report.notes]
+    out += [f"> {markdown(note)}" for note in report.notes]
     out.append(_calls(report))
     return "\n".join(out) + "\n"
 
@@ -135,7 +131,7 @@ def _json(report: AccountUsage) -> str:
         },
         "notes": list(report.notes),
     }
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    return json_text(doc) + "\n"
 
 
 def _csv(report: AccountUsage) -> str:
@@ -145,17 +141,17 @@ def _csv(report: AccountUsage) -> str:
     unused = {line.ref for line in report.unused}
     for line in report.lines:
         row = _entity(line)
-        writer.writerow(
-            [
-                row["kind"],
-                row.get("xid", ""),
-                row.get("id", ""),
-                row["name"],
-                "" if line.active is None else str(line.active).lower(),
-                "" if row["hours"] is None else hours_text(row["hours"]),
-                "" if row["people"] is None else row["people"],
-                row["last"] or "",
-                "true" if line.ref in unused else "false",
-            ]
-        )
+        # Names and xids come from manifests and the account: none may run as a formula.
+        cells = [
+            row["kind"],
+            row.get("xid", ""),
+            row.get("id", ""),
+            row["name"],
+            "" if line.active is None else str(line.active).lower(),
+            "" if row["hours"] is None else hours_text(row["hours"]),
+            "" if row["people"] is None else row["people"],
+            row["last"] or "",
+            "true" if line.ref in unused else "false",
+        ]
+        writer.writerow([csv_cell(cell) for cell in cells])
     return out.getvalue()

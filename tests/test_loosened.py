@@ -1,0 +1,113 @@
+"""What loosens safety is shown to the reviewer first (issue #19, point 9, plan part).
+
+A pull request that turns prune on or raises settings.safety is stated in
+the first lines of every rendering of the plan: text, the Markdown comment,
+JSON, the saved plan that apply shows, and diff. Through the real CLI over
+HTTP with the sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from beeplan.model import Loosened, Safety, Settings, Threshold
+
+from .conftest import Run
+
+PEOPLE = [{"xid": f"p{i}", "name": f"Person {i}", "company": "acme"} for i in range(5)]
+
+
+def write(folder: Path, settings: dict[str, object] | None, people: int = 5) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    doc: dict[str, object] = {"companies": [{"xid": "acme", "name": "ACME"}],
+                              "people": PEOPLE[:people]}
+    if settings is not None:
+        doc["settings"] = settings
+    (folder / "m.yaml").write_text(json.dumps(doc))
+    return folder
+
+
+LOOSE = {"prune": True, "safety": {"ratio": 0.9, "kinds": {"person": {"min": 20}}}}
+STATED = ["settings.prune: true (default false)", "settings.safety.ratio: 0.9 (default 0.1)",
+          "settings.safety.kinds.person.min: 20 (default 3)"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "listed"),
+    [
+        (Settings(), []),
+        (Settings(safety=Safety(refuse_in_use=False)), []),  # off is the default
+        (Settings(safety=Safety(Threshold(0.05, 2), {"task": Threshold(0.01, 1)})), []),
+        (Settings(prune=True), ["settings.prune"]),
+        (Settings(safety=Safety(Threshold(0.2, 3))), ["settings.safety.ratio"]),
+        # A kind that inherits the loosened global value is covered by the global line.
+        (Settings(safety=Safety(Threshold(0.1, 9), {"person": Threshold(0.1, 9)})),
+         ["settings.safety.min"]),
+        (Settings(safety=Safety(Threshold(), {"group": Threshold(1.0, 3)})),
+         ["settings.safety.kinds.group.ratio"]),
+    ],
+)
+def test_what_counts_as_loosened(settings: Settings, listed: list[str]) -> None:
+    assert [item.setting for item in settings.loosened()] == listed
+    assert all(isinstance(item, Loosened) for item in settings.loosened())
+
+
+def test_every_format_states_it_first_and_a_saved_plan_keeps_it(
+    run: Run, tmp_path: Path
+) -> None:
+    assert run("apply", write(tmp_path / "before", None), "--auto-approve")[0] == 0
+    # The pull request: prune on, the threshold raised, and 4 of 5 people dropped.
+    loose = write(tmp_path / "after", LOOSE, people=1)
+
+    code, out, err = run("plan", loose, "--usage-days", "0")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("Safety loosened by these manifests")
+    assert lines[1:4] == [f"  ! {line}" for line in STATED]
+
+    code, out, err = run("plan", loose, "--format", "markdown", "--usage-days", "0")
+    assert code == 0, err
+    head = out.splitlines()[:8]
+    assert head[3:5] == ["> [!WARNING]",
+                         "> **Safety loosened by these manifests: apply removes more, or more "
+                         "readily, than by default:**"]
+    assert head[5:8] == [f"> - {line}" for line in STATED]
+
+    saved = tmp_path / "plan.json"
+    code, out, err = run("plan", loose, "--format", "json", "--usage-days", "0", "-o", saved)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert list(doc)[2] == "loosened_safety"  # near the top, as in the other formats
+    assert doc["loosened_safety"] == [
+        {"setting": "settings.prune", "value": True, "default": False},
+        {"setting": "settings.safety.ratio", "value": 0.9, "default": 0.1},
+        {"setting": "settings.safety.kinds.person.min", "value": 20, "default": 3},
+    ]
+    # The reviewer of the saved plan sees it first too, before approving.
+    code, out, err = run("apply", saved, "--auto-approve")
+    assert code == 0, err
+    assert out.splitlines()[0].startswith("Safety loosened by these manifests"), out
+    assert "! settings.safety.kinds.person.min: 20 (default 3)" in out
+
+
+def test_nothing_loosened_says_nothing(run: Run, tmp_path: Path) -> None:
+    strict = write(tmp_path / "m", {"prune": False, "safety": {"ratio": 0.05,
+                                                               "refuseInUse": False}})
+    for fmt in ("text", "markdown", "json"):
+        code, out, err = run("plan", strict, "--format", fmt, "--usage-days", "0")
+        assert code == 0, err
+        assert "Safety loosened" not in out and "loosened_safety" not in out
+
+
+def test_diff_states_the_loosening_of_the_new_set(cli_main: Run, tmp_path: Path) -> None:
+    old = write(tmp_path / "old", None)
+    new = write(tmp_path / "new", LOOSE)
+    code, out, err = cli_main("diff", old, new)
+    assert code == 0, err
+    assert all(f"  ! {line}" in out for line in STATED)
+    code, out, err = cli_main("diff", old, new, "--format", "json")
+    assert [item["setting"] for item in json.loads(out)["loosened_safety"]] == [
+        "settings.prune", "settings.safety.ratio", "settings.safety.kinds.person.min"]
