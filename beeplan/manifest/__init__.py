@@ -30,14 +30,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ManifestError, Problem
-from ..model import KIND_ORDER, KINDS, CustomValue, Entity, Ref, Source, State
+from ..model import KIND_ORDER, KINDS, CustomValue, Entity, Located, Ref, Source, State
 from . import _schema
+from ._checks import PlanNote
 from ._checks import check as _semantic_check
 from ._settings import declared_kinds, settings_of
 from ._walk import Key, Raw, walk
 from ._yaml import MDict, parse
 
-__all__ = ["load", "manifest_files", "manifest_schema"]
+__all__ = ["PlanNote", "load", "manifest_files", "manifest_schema"]
 
 manifest_schema = _schema.manifest_schema
 
@@ -116,11 +117,23 @@ def load(path: str | Path, warnings: list[Problem] | None = None) -> State:
         order = {str(file): index for index, file in enumerate(files)}
         problems.sort(key=lambda p: (order.get(p.file, -1), p.line or 0))
         raise ManifestError(problems)
+    order = {str(file): index for index, file in enumerate(files)}
+    found.sort(key=lambda p: (order.get(p.file, -1), p.line or 0))
     if warnings is not None:
-        order = {str(file): index for index, file in enumerate(files)}
-        warnings.extend(sorted(found, key=lambda p: (order.get(p.file, -1), p.line or 0)))
+        warnings.extend(found)
     return State(entities=_entities(raws), settings=found_settings,
-                 declared_kinds=frozenset(declared))
+                 declared_kinds=frozenset(declared), notes=_notes(found))
+
+
+def _notes(found: Iterable[Problem]) -> tuple[str, ...]:
+    """The warnings a plan repeats, worded like its own: the entry, its line, the key."""
+    out: list[str] = []
+    for note in found:
+        if isinstance(note, PlanNote):
+            key = note.path.rsplit(".customFields.", 1)[-1]
+            out.append(Located(f"{note.entity} ({note.file}:{note.line}): customFields.{key}: "
+                               f"{note.message}", Source(note.file, note.line)))
+    return tuple(out)
 
 
 def _ref(kind: str, key: Key) -> Ref:
