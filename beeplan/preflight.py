@@ -319,8 +319,9 @@ def inactive_ancestors(
             if _stays_active(ref, index, desired_index) is not False:
                 continue
             have = index.find(ref)
-            if action.op == "create" and have is not None and not have.active:
-                break  # inactive already and staying so: a problem (inactive_parents)
+            if action.op == "create" and ref == chain[0] and have is not None \
+                    and not have.active:
+                break  # its own parent inactive and staying so: a problem (inactive_parents)
             declared = desired_index.find(ref)
             what = _who(have) if have is not None else (
                 _who(declared) if declared is not None else f"{ref.kind} {ref.label}")
@@ -372,7 +373,7 @@ def leaders_deactivated(
         action = gone[token]
         person = desired_index.find(action.target) or index.find(action.target)
         label = action.target.label if person is None else person.ref.label
-        who = f"person {label}" + (f" ({person.name})" if person is not None else "")
+        who = f"person {label}" + (f" {person.name!r}" if person is not None else "")
         declared = desired_index.find(action.target)
         source = declared.source if declared is not None else first_source[token].source
         out.append(

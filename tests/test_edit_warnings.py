@@ -88,6 +88,18 @@ def test_reactivating_a_project_under_a_company_that_stays_inactive_warns(
     assert (f"subproject proto ({path}:2) is reactivated under project #{ids['dev']} 'Dev' "
             f"(xid 'dev'), which stays inactive") in text
     assert "project dev" not in text.split("Warning:", 1)[1]
+    # A subproject created under an active project of a company that stays inactive:
+    # the API accepts it (its own parent is active), and nobody can log time on it.
+    client.call("company.activate", xid="acme")
+    client.call("project.activate", xid="dev")
+    client.call("company.deactivate", xid="acme")
+    path.write_text("companies:\n  - {xid: acme, name: ACME, active: false, projects: [{xid: dev, "
+                    "name: Dev, subprojects: [{xid: proto, name: Proto, active: false}, "
+                    "{xid: fresh, name: Fresh}]}]}\n")
+    code, text, err = run("plan", path)
+    assert code == 0, text + err
+    assert (f"subproject fresh ({path}:2) is created active under company #{ids['acme']} "
+            "'ACME' (xid 'acme'), which stays inactive") in text
 
 
 def test_a_project_created_under_a_company_this_plan_deactivates_warns(
@@ -119,7 +131,7 @@ def test_deactivating_a_person_who_still_leads_or_manages_warns(
     path = tmp_path / "m.yaml"
     path.write_text(LEADERS)
     text, md, doc = plans(run, path)
-    line = (f"person jane (Jane Clark) ({path}:4) is deactivated, but the manifests still name "
+    line = (f"person jane 'Jane Clark' ({path}:4) is deactivated, but the manifests still name "
             f"them a manager of project ops ({path}:2), the leader of person rosa ({path}:5): "
             "an inactive person cannot approve that time")
     assert line in text and line in md
@@ -144,7 +156,7 @@ def test_prune_deactivating_a_leader_named_by_id_warns(
                     f"people:\n  - {{xid: rosa, name: Rosa Parks, company: beta, leaders: "
                     f"[{{id: {ids['jane']}}}]}}\n")
     out = run("plan", path)[1]
-    assert (f"person jane (Jane Clark) is deactivated, but the manifests still name "
+    assert (f"person jane 'Jane Clark' is deactivated, but the manifests still name "
             f"them the leader of person rosa ({path}:5)") in out
 
 
