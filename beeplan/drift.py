@@ -532,7 +532,11 @@ def _compare(
         }
     )
     custom_fields = tuple(CustomField(-1 - i, name) for i, name in enumerate(names))
-    live = State(entities=tuple(live_entities), custom_fields=custom_fields)
+    # company.list and group.tree read their whole kind: an entity adopted by id that
+    # they do not show was deleted outside beeplan, which the plan reports as drift.
+    whole = frozenset(u.kind for u, _ in list_units if u.kind in ("company", "group"))
+    live = State(entities=tuple(live_entities), custom_fields=custom_fields,
+                 complete_kinds=whole)
     reduced = replace(desired, entities=tuple(desired_entities))
     plan = make_plan(reduced, live)
     verified = _verified([u for u, _ in list_units] + conclusive, plan, list_units, reduced)

@@ -319,6 +319,9 @@ class State:
     # Live: kinds whose every entity was read, so an id missing here is
     # missing from the account (a partial or offline state has none).
     complete_kinds: frozenset[str] = frozenset()
+    # Desired: manifest warnings a plan repeats among its own (custom field values
+    # YAML reads otherwise than written), each on its manifest line.
+    notes: tuple[str, ...] = ()
     # Live: kinds counted from their parents' answers (``subprojects.count``)
     # without being listed: how many exist, not which.
     kind_counts: Mapping[str, int] = field(default_factory=dict)

@@ -273,6 +273,43 @@ def _relation_json(value: Any) -> Any:
 # The action factory: one function from what an action means to the call it makes
 
 
+class GoneProblem(Located):
+    """An entity adopted by ``id:`` that the account no longer has.
+
+    Deleted outside beeplan, most likely: nothing can be written for it (the
+    API creates no entity with a given id), so the plan is refused as for any
+    problem, while ``check`` reports it as drift (exit 2), not as an error:
+    the account changed, the manifests did not.
+    """
+
+
+def gone_problem(want: Entity, desired: State) -> GoneProblem:
+    """What to say about ``want`` (declared by id) missing from the account: how to
+    recreate it, how to let it go, and the references that name it."""
+    slug = re.sub(r"[^a-z0-9]+", "-", want.name.casefold()).strip("-")[:40] or want.kind
+    refs = sorted({
+        str(e.source) if e.source else f"{e.kind} {e.ref.label}"
+        for e in desired.entities
+        if e.parent == want.ref or any(
+            want.ref in v for v in e.relations.values() if isinstance(v, frozenset))
+    })
+    also = (f", and name it by that xid where {{id: {want.ref.id}}} refers to it "
+            f"({', '.join(refs)})" if refs else "")
+    return GoneProblem(
+        f"{want.kind} #{want.ref.id}{_where(want)} is adopted by id, but the account has no "
+        f"{want.kind} with id {want.ref.id}: it was deleted outside beeplan (or the id is "
+        f"wrong). To recreate it, replace `id: {want.ref.id}` with an xid (e.g. `xid: "
+        f"{slug}`){also}; to stop managing it, remove the entry",
+        want.source,
+    )
+
+
+def only_drift(problems: Iterable[str]) -> bool:
+    """Whether every problem is the account having changed (drift for ``check``)."""
+    found = list(problems)
+    return bool(found) and all(isinstance(p, GoneProblem) for p in found)
+
+
 class ActionError(ValueError):
     """A meaning the planner never turns into an action (so no plan file may hold it)."""
 
@@ -592,13 +629,7 @@ class _Builder:
             if want.ref.xid is None:
                 # Offline (diff) or a partial read, an id missing here proves nothing.
                 if want.kind in self.live.complete_kinds:
-                    self.problems.append(
-                        Located(
-                            f"{want.kind} #{want.ref.id}{where} is adopted by id, but the account "
-                            f"has no {want.kind} with id {want.ref.id}",
-                            want.source,
-                        )
-                    )
+                    self.problems.append(gone_problem(want, self.desired))
                 return
             self.touch(None, want.ref)
             changes = [Change("name", None, want.name)]

@@ -284,6 +284,149 @@ def replacements(
     return out
 
 
+def _stays_active(ref: Ref | None, index: Index, desired_index: Index) -> bool | None:
+    """Whether ``ref`` is active once the plan ran (None: unknown, or not a kind with it)."""
+    declared = desired_index.find(ref)
+    if declared is not None:
+        return declared.active
+    have = index.find(ref)
+    if have is None or not have.spec.has_active:
+        return None
+    return have.active
+
+
+def inactive_ancestors(
+    index: Index, desired_index: Index, actions: Sequence[PlannedAction]
+) -> list[str]:
+    """A project or subproject made active under an ancestor that ends inactive.
+
+    The API accepts it, but nobody can log time under an inactive company or
+    project: the reactivation does nothing useful until the ancestor is active.
+    """
+    out: list[str] = []
+    for action in actions:
+        if action.kind not in ("project", "subproject") or action.op not in ("activate", "create"):
+            continue
+        want = desired_index.find(action.target)
+        if want is None or not want.active:
+            continue
+        chain: list[Ref] = []
+        at: Entity | None = want
+        while at is not None and at.parent is not None and len(chain) < 3:
+            chain.append(at.parent)
+            at = desired_index.find(at.parent) or index.find(at.parent)
+        for ref in chain:
+            if _stays_active(ref, index, desired_index) is not False:
+                continue
+            have = index.find(ref)
+            if action.op == "create" and ref == chain[0] and have is not None \
+                    and not have.active:
+                break  # its own parent inactive and staying so: a problem (inactive_parents)
+            declared = desired_index.find(ref)
+            what = _who(have) if have is not None else (
+                _who(declared) if declared is not None else f"{ref.kind} {ref.label}")
+            where = (f", declared with active: false at {declared.source}"
+                     if declared is not None and declared.source else "")
+            done = "is reactivated" if action.op == "activate" else "is created active"
+            out.append(
+                Located(
+                    f"{want.kind} {want.ref.label}{_where(want)} {done} under {what}, which "
+                    f"{'stays' if have is not None and not have.active else 'ends'} inactive"
+                    f"{where}: nobody can log time on it while its {ref.kind} is inactive. "
+                    f"Declare that {ref.kind} with active: true too, or keep this "
+                    f"{want.kind} inactive",
+                    want.source,
+                )
+            )
+            break
+    return out
+
+
+def leaders_deactivated(
+    desired: State, index: Index, actions: Sequence[PlannedAction]
+) -> list[str]:
+    """A person deactivated while the manifests still name them a leader or manager.
+
+    Their people's timesheets and their projects keep an approver who can no
+    longer sign in; the manifests, not only the account, should say who
+    replaces them.
+    """
+    gone = {index.token(a.target): a for a in actions
+            if a.kind == "person" and a.op == "deactivate"}
+    if not gone:
+        return []
+    named: dict[Any, list[str]] = {}
+    first_source: dict[Any, Entity] = {}
+    for entity in desired.entities:
+        if not entity.active:
+            continue  # an entry going inactive too keeps nobody waiting
+        for rel, role in (("leaders", "the leader of"), ("managers", "a manager of")):
+            for ref in entity.relations.get(rel) or ():
+                token = index.token(ref)
+                if token in gone:
+                    named.setdefault(token, []).append(
+                        f"{role} {entity.kind} {entity.ref.label}{_where(entity)}")
+                    first_source.setdefault(token, entity)
+    desired_index = Index(State(entities=desired.entities))
+    out: list[str] = []
+    for token, roles in named.items():
+        action = gone[token]
+        person = desired_index.find(action.target) or index.find(action.target)
+        label = action.target.label if person is None else person.ref.label
+        who = f"person {label}" + (f" {person.name!r}" if person is not None else "")
+        declared = desired_index.find(action.target)
+        source = declared.source if declared is not None else first_source[token].source
+        out.append(
+            Located(
+                f"{who}{_where(declared) if declared is not None else ''} is deactivated, but "
+                f"the manifests still name them {', '.join(sorted(roles))}: an inactive "
+                f"person cannot approve that time. Remove {label} from those lists (or name "
+                f"who replaces them), or keep {label} active",
+                source,
+            )
+        )
+    return out
+
+
+def booleans_for_text(desired: State, live: State, index: Index) -> list[str]:
+    """true/false (a boolean) given to a custom field the account holds text in.
+
+    The manifests' own evidence is the loader's (a note on the line); this is
+    what only the live values tell.
+    """
+    in_manifests = {name for e in desired.entities
+                    for name, value in (e.relations.get("customFields") or {}).items()
+                    if isinstance(value, str)}
+    anywhere: dict[str, Entity] = {}
+    for holder in live.entities:
+        for name, value in (holder.relations.get("customFields") or {}).items():
+            if isinstance(value, str):
+                anywhere.setdefault(name, holder)
+    out: list[str] = []
+    for want in desired.entities:
+        for name, value in sorted((want.relations.get("customFields") or {}).items()):
+            if not isinstance(value, bool) or name in in_manifests:
+                continue
+            have = index.find(want.ref)
+            now = (have.relations.get("customFields") or {}).get(name) if have else None
+            if isinstance(now, str):
+                evidence = f"its value now is the text {now!r}"
+            elif name in anywhere:
+                evidence = f"live {_who(anywhere[name])} holds text in it"
+            else:
+                continue
+            word = str(value).lower()
+            out.append(
+                Located(
+                    f"{want.kind} {want.ref.label}{_where(want)}: customFields.{name}: YAML reads "
+                    f"{word} as a boolean, but {evidence}; to send the text, quote it "
+                    f"({name}: '{word}')",
+                    want.source,
+                )
+            )
+    return out
+
+
 def check(
     desired: State, live: State, index: Index, actions: Sequence[PlannedAction]
 ) -> Findings:
@@ -297,5 +440,9 @@ def check(
     findings.problems += inactive_parents(index, desired_index, creates)
     findings.problems += unknown_ids(desired, live, index, desired_index)
     findings.warnings += replacements(index, desired_index, actions)
+    findings.warnings += inactive_ancestors(index, desired_index, actions)
+    findings.warnings += leaders_deactivated(desired, index, actions)
+    findings.warnings += list(desired.notes)
+    findings.warnings += booleans_for_text(desired, live, index)
     return findings
 

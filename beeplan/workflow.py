@@ -44,11 +44,12 @@ from .usage import (
 
 
 def load_manifests(path: Path) -> State:
-    from .manifest import load
+    from .manifest import PlanNote, load
 
     warnings: list[Problem] = []
     state = load(path, warnings)
-    for line in warning_lines(warnings):
+    # The plan shows its notes among its warnings, on their lines: not twice.
+    for line in warning_lines([w for w in warnings if not isinstance(w, PlanNote)]):
         logging.getLogger("beeplan").warning("%s", line)  # stderr; silenced by -q
     return state
 

@@ -18,7 +18,7 @@ from ..drift import coverage_document, coverage_lines
 from ..errors import BeeplanError, ConfigError, ExitStatus, PlanError
 from ..github import summary_wanted, write_step_summary
 from ..model import State
-from ..planner import Plan, require_possible
+from ..planner import Plan, only_drift, require_possible
 from ..render import Budget, plan_to_json, render_markdown, render_text
 from ..render.common import Compared
 from ..render.markdown import MAX_CHARS as MARKDOWN_CHARS
@@ -304,7 +304,8 @@ def check_command(
 ) -> ExitStatus:
     """Exit 2 when the account drifted from the manifests (0 in sync, 1 error).
 
-    Quiet when in sync; prints the plan when it drifted. With --max-calls it
+    An entity adopted by id that the account no longer has (deleted outside
+    beeplan) is drift too. Quiet when in sync; prints the plan when it drifted. With --max-calls it
     verifies a rotating part of the account within that budget, least
     recently verified first, and always prints the coverage; only what the
     API answered in this run is ever reported as drift.
@@ -331,7 +332,9 @@ def check_command(
                                                          title="beeplan check"))
     if in_sync:
         return ExitStatus.SUCCESS
-    return ExitStatus.ERROR if plan.problems else ExitStatus.CHANGES
+    # An entity adopted by id and deleted outside beeplan is the account drifting.
+    return ExitStatus.ERROR if plan.problems and not only_drift(plan.problems) \
+        else ExitStatus.CHANGES
 
 
 def _budgeted_check(
@@ -370,7 +373,7 @@ def _budgeted_check(
                 click.echo(workflow_command(annotation))
     if summary:
         write_step_summary(lambda limit: _check_markdown(run.plan, budget, coverage, limit))
-    if run.plan.problems:
+    if run.plan.problems and not only_drift(run.plan.problems):
         return ExitStatus.ERROR
     if run.errors and not run.verified and not run.drifted:
         # No usable answer at all (a portal page, a proxy's): in sync is not what it showed.

@@ -36,8 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ManifestError, Problem
-from ..model import KIND_ORDER, KINDS, CustomValue, Entity, Ref, Source, State
+from ..model import KIND_ORDER, KINDS, CustomValue, Entity, Located, Ref, Source, State
 from . import _schema
+from ._checks import PlanNote
 from ._checks import check as _semantic_check
 from ._env import Resolver
 from ._files import MAX_FILE_BYTES, Boundary, boundary_of, manifest_files, read_manifest
@@ -45,8 +46,8 @@ from ._settings import declared_kinds, settings_of
 from ._walk import Key, Raw, aliases, resolve, walk
 from ._yaml import MDict, parse
 
-__all__ = ["MAX_FILE_BYTES", "load", "manifest_files", "manifest_schema", "read_manifest",
-           "boundary_of"]
+__all__ = ["MAX_FILE_BYTES", "PlanNote", "boundary_of", "load", "manifest_files",
+           "manifest_schema", "read_manifest"]
 
 manifest_schema = _schema.manifest_schema
 
@@ -120,11 +121,24 @@ def load(
         order = {str(file): index for index, file in enumerate(files)}
         problems.sort(key=lambda p: (order.get(p.file, -1), p.line or 0))
         raise ManifestError(problems)
+    order = {str(file): index for index, file in enumerate(files)}
+    found.sort(key=lambda p: (order.get(p.file, -1), p.line or 0))
     if warnings is not None:
-        order = {str(file): index for index, file in enumerate(files)}
-        warnings.extend(sorted(found, key=lambda p: (order.get(p.file, -1), p.line or 0)))
+        warnings.extend(found)
     return State(entities=_entities(raws), settings=found_settings,
-                 declared_kinds=frozenset(declared), variables=dict(sorted(resolver.used.items())))
+                 declared_kinds=frozenset(declared), variables=dict(sorted(resolver.used.items())),
+                 notes=_notes(found))
+
+
+def _notes(found: Iterable[Problem]) -> tuple[str, ...]:
+    """The warnings a plan repeats, worded like its own: the entry, its line, the key."""
+    out: list[str] = []
+    for note in found:
+        if isinstance(note, PlanNote):
+            key = note.path.rsplit(".customFields.", 1)[-1]
+            out.append(Located(f"{note.entity} ({note.file}:{note.line}): customFields.{key}: "
+                               f"{note.message}", Source(note.file, note.line)))
+    return tuple(out)
 
 
 _PARENT_KIND = {"group": "group", "project": "company", "subproject": "project",

@@ -6,6 +6,7 @@ import datetime
 import difflib
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import Problem
@@ -21,6 +22,21 @@ from ._walk import (
     resolve,
 )
 from ._yaml import MDict, MList
+
+# What beeplan sends for an unquoted custom field value (see manifest._custom_value):
+# YAML 1.2 numbers and true/false; every other word stays the text written.
+_NUMBER = re.compile(r"[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?\Z")
+_LEADING_ZERO = re.compile(r"[-+]?0[0-9]")
+# YAML 1.1 booleans that beeplan keeps as text (other YAML tools read a boolean).
+_BOOLEAN_WORDS = frozenset({"yes", "no", "on", "off"})
+
+
+@dataclass(frozen=True)
+class PlanNote(Problem):
+    """A warning the plan repeats, beside ``validate``: a value read otherwise than written."""
+
+    entity: str = ""  # "company acme", to name the entry in a plan
+
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -52,7 +68,76 @@ class Checker:
         self.sibling_names()
         self.dates_and_emails()
         self.texts_the_api_refuses()
+        self.custom_values()
         return self.problems
+
+    def custom_values(self) -> None:
+        """Unquoted custom field values that YAML reads otherwise than they look.
+
+        A value's type is what reaches the API: ``0200`` goes as the number
+        200 and ``true`` as a boolean, while ``yes`` or ``1:30`` stay text here
+        but are a boolean or a number to YAML 1.1 tools. Each is a warning with
+        what was read and how to quote it; a true/false is one only where the
+        manifests show the field holds text.
+        """
+        found: list[tuple[Raw, str, Any, str]] = []  # (entry, field, value, text written)
+        texts: dict[str, str] = {}  # field -> where an entry gives it plain text
+        for raw in self.raws:
+            values = raw.data.get("customFields")
+            if not isinstance(values, MDict):
+                continue
+            for name, value in values.items():
+                text = values.texts.get(name)
+                here = f"{raw.file}:{values.key_lines.get(name, raw.line)}"
+                if isinstance(value, str):
+                    texts.setdefault(name, here)
+                elif text is not None:
+                    if text.lower() in _BOOLEAN_WORDS:
+                        texts.setdefault(name, here)  # sent as the text written
+                    found.append((raw, name, value, text))
+        for raw, name, value, text in found:
+            message = self._custom_value_note(name, value, text, texts.get(name))
+            if message is None:
+                continue
+            values = raw.data["customFields"]
+            line = values.key_lines.get(name, raw.line)
+            # Named as the plan names entries: "person rosa", "company #12".
+            entity = raw.kind if raw.key is None else (
+                f"{raw.kind} {raw.key[1]}" if raw.key[0] == "xid" else f"{raw.kind} #{raw.key[1]}")
+            self.warnings.append(PlanNote(raw.file, line, f"{raw.path}.customFields.{name}",
+                                          message, entity))
+
+    @staticmethod
+    def _custom_value_note(name: str, value: Any, text: str, text_at: str | None) -> str | None:
+        quoted = f"{name}: '{text}'"
+        lower = text.lower()
+        if lower in _BOOLEAN_WORDS:
+            return (f"YAML 1.1 tools read {text} as the boolean "
+                    f"{str(bool(value)).lower()}; beeplan sends the text {text!r}. For text, "
+                    f"quote it ({quoted}); for a yes/no field, write true or false")
+        if lower in ("true", "false"):
+            if text_at is None:
+                return None  # nothing here says the field holds text
+            return (f"YAML reads {text} as a boolean, but custom field {name!r} holds text "
+                    f"at {text_at}; to send the text, quote it ({quoted})")
+        if _NUMBER.match(text):
+            number = float(text) if any(c in text for c in ".eE") else int(text)
+            if _LEADING_ZERO.match(text):
+                octal = (f" (YAML 1.1 tools: the octal number {value:g})"
+                         if isinstance(value, int) and value != number else "")
+                return (f"YAML reads {text} as the number {number:g}{octal}, losing the "
+                        f"leading zero; to keep it as written, quote it ({quoted})")
+            if "e" in lower:
+                return (f"YAML reads {text} as the number {number:g} (an exponent); to keep "
+                        f"it as written, quote it ({quoted})")
+            return None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            # 0o17, 0x1F, 1_000, 1:30, .inf: numbers to YAML 1.1, text to beeplan.
+            kind = "sexagesimal (base 60) " if ":" in text else ""
+            return (f"YAML 1.1 tools read {text} as the {kind}number "
+                    f"{value:g}; beeplan sends the text {text!r}. Quote it ({quoted}) so "
+                    "that every tool reads the same")
+        return None
 
     def texts_the_api_refuses(self) -> None:
         # The schema checks lengths; these rules are beyond what it can say clearly.

@@ -51,6 +51,10 @@ class Knobs:
     quota_requests: int = 4000
     quota_kb: int = 2048
     job_polls: int = 1  # get_job_info polls that still answer "running" (huge: never done)
+    # A poll this many seconds (sandbox clock) after the export is answered done,
+    # whatever job_polls says: real clients poll once after a few seconds
+    # (beebole-mcp waits 2.5 s) and expect the result. None: only job_polls counts.
+    job_seconds: float | None = 2.0
     job_error: bool = False  # export jobs end with status "error" instead of "done"
     max_body: int = 1024 * 1024
 
@@ -111,6 +115,7 @@ class SandboxApp:
         self.calls: Counter[str] = Counter()
         self.internal_errors = 0
         self.day_offset = 0
+        self.clock_offset = 0.0  # seconds added to the wall clock (server.advance_clock)
 
     def __repr__(self) -> str:  # never show the token
         return "SandboxApp()"
@@ -120,6 +125,10 @@ class SandboxApp:
     def today(self) -> str:
         now = datetime.now(timezone.utc) + timedelta(days=self.day_offset)
         return now.strftime("%Y-%m-%d")
+
+    def clock(self) -> float:
+        """The sandbox's clock in seconds: the wall clock, moved on by advance_clock."""
+        return time.time() + self.clock_offset
 
     def chance(self, rate: float) -> bool:
         if rate <= 0:

@@ -178,6 +178,7 @@ class SandboxServer:
     quota_requests = _Knob()
     quota_kb = _Knob()
     job_polls = _Knob()
+    job_seconds = _Knob()
     job_error = _Knob()
 
     def __init__(
@@ -196,6 +197,7 @@ class SandboxServer:
         quota_kb: int = 2048,
         error_after_rate: float = 0.0,
         job_polls: int = 1,
+        job_seconds: float | None = 2.0,
         request_deadline: float = 30.0,
         max_connections: int = 256,
     ):
@@ -210,6 +212,7 @@ class SandboxServer:
             quota_requests=quota_requests,
             quota_kb=quota_kb,
             job_polls=job_polls,
+            job_seconds=job_seconds,
         )
         self.token: str = token if token else self.store.token()
         self.app = SandboxApp(self.store, self.token, self.knobs, random.Random(seed))
@@ -317,6 +320,10 @@ class SandboxServer:
     def advance_day(self, days: int = 1) -> None:
         """Move the sandbox's UTC day forward: the daily quotas start afresh."""
         self.app.day_offset += days
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the sandbox's clock on (export jobs age), without waiting."""
+        self.app.clock_offset += seconds
 
     @property
     def internal_errors(self) -> int:

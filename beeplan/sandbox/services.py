@@ -424,7 +424,16 @@ def make_list(kind: Kind) -> Handler:
             rows = req.db.execute(
                 "SELECT * FROM entity WHERE kind = ? ORDER BY id", (kind.name,)
             ).fetchall()
-        return {kind.plural: [entity_json(req.db, row) for row in rows]}
+        items = [entity_json(req.db, row) for row in rows]
+        if kind.name == "project" and rows:
+            # Clients that ran against the real API read the company's name from
+            # project.list (the replayed v2 clients of issue #23); project.get
+            # keeps the reference's shape.
+            name = req.db.execute("SELECT name FROM entity WHERE id = ?",
+                                  (rows[0]["parent"],)).fetchone()[0]
+            for item in items:
+                item["company"]["name"] = name
+        return {kind.plural: items}
 
     return list_
 

@@ -68,14 +68,17 @@ CREATE TABLE IF NOT EXISTS time_entry (
     hours REAL NOT NULL,
     comment TEXT NOT NULL DEFAULT '',
     status TEXT NOT NULL DEFAULT 'd',
-    locked_from TEXT                 -- the status a locked entry returns to on unlock
+    locked_from TEXT,                -- the status a locked entry returns to on unlock
+    stime TEXT NOT NULL DEFAULT '',  -- 'HH:MM' start and end, '' when not given
+    etime TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS time_entry_person ON time_entry (person, date);
 CREATE TABLE IF NOT EXISTS job (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     polls INTEGER NOT NULL DEFAULT 0,
     array INTEGER NOT NULL DEFAULT 0,
-    rows TEXT NOT NULL               -- JSON: the export, computed when the job starts
+    rows TEXT NOT NULL,              -- JSON: the export, computed when the job starts
+    started REAL NOT NULL DEFAULT 0  -- the sandbox clock when it started (see App.clock)
 );
 CREATE TABLE IF NOT EXISTS usage (
     token TEXT NOT NULL,             -- a hash of the token, never the token
@@ -85,6 +88,21 @@ CREATE TABLE IF NOT EXISTS usage (
     PRIMARY KEY (token, day)
 );
 """
+
+# Columns added after the first release: a database made before gets them on
+# open (CREATE TABLE IF NOT EXISTS leaves an existing table as it is).
+_ADDED_COLUMNS = (
+    ("time_entry", "stime", "TEXT NOT NULL DEFAULT ''"),
+    ("time_entry", "etime", "TEXT NOT NULL DEFAULT ''"),
+    ("job", "started", "REAL NOT NULL DEFAULT 0"),
+)
+
+
+def _add_columns(conn: sqlite3.Connection) -> None:
+    for table, column, decl in _ADDED_COLUMNS:
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
 
 
 def _refuse_foreign(path: str) -> None:
@@ -142,6 +160,7 @@ class Store:
                 self.conn.execute("PRAGMA synchronous=NORMAL")
             with self.lock:
                 self.conn.executescript(SCHEMA)
+                _add_columns(self.conn)
         except sqlite3.DatabaseError as exc:
             self.conn.close()
             raise ConfigError(f"{self.path} is not a usable sandbox database: {exc}") from None

@@ -206,7 +206,8 @@ def test_every_service_answers_ok(client: BeeboleClient, sandbox: SandboxServer)
                      "subproject": {"id": proto, "xid": "proto", "name": "Proto", "active": True},
                      "task": {"id": admin, "xid": "admin", "name": "Administration",
                               "active": True},
-                     "id": entry["id"], "date": "2017-09-29", "comment": "some comment"}
+                     "id": entry["id"], "date": "2017-09-29", "stime": "", "etime": "",
+                     "comment": "some comment"}
     updated = call("time_entry.update", id=entry["id"], subproject={"id": proto},
                    task={"id": admin}, date="2017-09-29", hours=7,
                    comment="updated comment")["timeEntry"]
