@@ -25,13 +25,13 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import ManifestError, Problem
 from ..model import KIND_ORDER, KINDS, CustomValue, Entity, Ref, Source, State
-from . import _schema
+from . import _overlay, _schema
 from ._checks import check as _semantic_check
 from ._settings import declared_kinds, settings_of
 from ._walk import Key, Raw, walk
@@ -77,41 +77,53 @@ def _read(file: Path, problems: list[Problem]) -> str | None:
         return None
 
 
-def load(path: str | Path, warnings: list[Problem] | None = None) -> State:
+def load(path: str | Path | Sequence[str | Path], warnings: list[Problem] | None = None) -> State:
     """The desired state declared by the manifests at ``path`` (a file or a directory).
 
-    Raises ``ManifestError`` carrying every problem found, each located by
-    file, line and path (e.g. ``companies[0].projects[1].startDate``).
+    Several paths are several sets, later ones overriding earlier ones
+    (``_overlay``: the merge rule). Raises ``ManifestError`` carrying every
+    problem found, each located by file, line and path (e.g.
+    ``companies[0].projects[1].startDate``).
     What is legal but worth a look (duplicate sibling names) is appended to
     ``warnings`` when a list is given.
     """
+    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
     found: list[Problem] = []
-    files = manifest_files(path)
+    files: list[Path] = []
     problems: list[Problem] = []
-    raws: list[Raw] = []
-    settings: list[tuple[str, MDict]] = []
+    schema_problems: list[Problem] = []
+    raws: list[list[Raw]] = []
+    settings: list[list[tuple[str, MDict]]] = []
     declared: set[str] = set()
-    for file in files:
-        name = str(file)
-        text = _read(file, problems)
-        if text is None:
-            continue
-        data = parse(text, name, problems)
-        if data is None:
-            continue  # empty file, or unreadable YAML already reported
-        if not isinstance(data, MDict):
-            problems.append(Problem(
-                name, getattr(data, "line", 1), "",
-                f"a manifest file is a mapping (companies:, tasks:, groups:, people:, "
-                f"absences:, settings:), not {_schema.describe(data)}"))
-            continue
-        problems.extend(_schema.check(data, name))
-        raws.extend(walk(data, name))
-        declared |= declared_kinds(data)
-        if isinstance(data.get("settings"), MDict):
-            settings.append((name, data["settings"]))
-    problems.extend(_semantic_check(raws, found))
-    found_settings = settings_of(settings, problems)
+    for one in paths:
+        in_set = manifest_files(one)
+        files.extend(in_set)
+        raws.append([])
+        settings.append([])
+        for file in in_set:
+            name = str(file)
+            text = _read(file, problems)
+            if text is None:
+                continue
+            data = parse(text, name, problems)
+            if data is None:
+                continue  # empty file, or unreadable YAML already reported
+            if not isinstance(data, MDict):
+                problems.append(Problem(
+                    name, getattr(data, "line", 1), "",
+                    f"a manifest file is a mapping (companies:, tasks:, groups:, people:, "
+                    f"absences:, settings:), not {_schema.describe(data)}"))
+                continue
+            schema_problems.extend(_schema.check(data, name))
+            raws[-1].extend(walk(data, name))
+            declared |= declared_kinds(data)
+            if isinstance(data.get("settings"), MDict):
+                settings[-1].append((name, data["settings"]))
+    overlay = _overlay.merge_entries(raws)
+    problems.extend(overlay.completed(schema_problems))
+    problems.extend(overlay.locate(_semantic_check(overlay.raws, found)))
+    found = overlay.locate(found)
+    found_settings = settings_of(_overlay.merge_settings(settings), problems)
     if problems:
         order = {str(file): index for index, file in enumerate(files)}
         problems.sort(key=lambda p: (order.get(p.file, -1), p.line or 0))
@@ -119,7 +131,7 @@ def load(path: str | Path, warnings: list[Problem] | None = None) -> State:
     if warnings is not None:
         order = {str(file): index for index, file in enumerate(files)}
         warnings.extend(sorted(found, key=lambda p: (order.get(p.file, -1), p.line or 0)))
-    return State(entities=_entities(raws), settings=found_settings,
+    return State(entities=_entities(overlay.settled()), settings=found_settings,
                  declared_kinds=frozenset(declared))
 
 
