@@ -15,6 +15,7 @@ used for loopback endpoints nor for plain http.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import ipaddress
 import json
 import logging
@@ -443,6 +444,17 @@ class BeeboleClient:
 
     def __repr__(self) -> str:  # never show the token
         return f"BeeboleClient({self.endpoint!r})"
+
+    def token_fingerprint(self, salt: str) -> str:
+        """HMAC-SHA256 of the token, keyed by a fixed pepper and ``salt``: binds a saved plan.
+
+        The API has no "who am I" service, so a plan is bound to the token it
+        was made with (``beeplan.planfile.account_binding``). A token is 40 hex
+        digits (160 random bits): the fingerprint cannot be turned back into it,
+        and the salt keeps two plans of one account from carrying the same value.
+        """
+        key = b"beeplan saved-plan binding v1\0" + salt.encode("utf-8")
+        return hmac.new(key, self._auth[0].encode("utf-8"), hashlib.sha256).hexdigest()
 
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)

@@ -10,8 +10,14 @@ any payload. Nothing in it is trusted:
   planner's vocabulary runs and what is shown is what is sent;
 - action ids are unique, dependencies name actions of the plan and form no
   cycle; every target is fingerprinted (its live state is then re-checked);
+- the account is required and must be this one: the plan records a salted
+  fingerprint of the token it was made with (``account_binding``), checked
+  before anything else and before any API call;
 - the endpoint is required and must be this one; the recorded digest must
   match the plan's content, and the manifests, when at hand, their digest;
+- ``--manifests`` names the manifests being applied: a plan recording other
+  paths (compared resolved) is refused; without it, the recorded paths are
+  used and ``apply`` says which, calling out a hidden or outside folder;
 - impossible changes and the safety threshold are recomputed by ``apply``
   from the actions and the live account, never read from the file.
 
@@ -21,22 +27,40 @@ Every refusal is one ``PlanError`` naming the first offending action and why.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
-from collections.abc import Mapping
+import os
+import secrets
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import PlanError
 from .model import State, entity_key
 from .planner import Action, ActionError, Plan, build_action, plan_digest
 from .safetext import printable
 
+if TYPE_CHECKING:
+    from .client import BeeboleClient
+
 PAYLOAD_SHOWN = 160  # characters of an expected payload quoted in a refusal
 
 
-def manifest_digest(path: str | Path) -> str:
-    """A hash of the manifest set at ``path``: each file's path (below it) and bytes."""
+def manifest_digest(path: str | Path | Sequence[str | Path]) -> str:
+    """A hash of the manifest set at ``path``: each file's path (below it) and bytes.
+
+    Several paths (merged sets): a hash of each set's digest, in order, so the
+    same sets in another order (another merge) have another digest.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        paths = list(path)
+        if len(paths) == 1:
+            return manifest_digest(paths[0])
+        digest = hashlib.sha256(b"beeplan manifest sets\0")
+        for one in paths:
+            digest.update(f"{manifest_digest(one)}\n".encode())
+        return digest.hexdigest()
     from .manifest import manifest_files
 
     root = Path(path)
@@ -48,6 +72,78 @@ def manifest_digest(path: str | Path) -> str:
         digest.update(f"{len(name.encode())}:{name}{len(data)}:".encode())
         digest.update(data)
     return digest.hexdigest()
+
+
+def account_binding(client: BeeboleClient) -> dict[str, str]:
+    """What a saved plan records of the account it was made for: a salted token fingerprint.
+
+    Never the endpoint alone (the same URL for every Beebole customer), never
+    the token: ``BeeboleClient.token_fingerprint`` under a fresh random salt.
+    """
+    salt = secrets.token_hex(16)
+    return {"binding": BINDING, "salt": salt, "fingerprint": client.token_fingerprint(salt)}
+
+
+BINDING = "token-hmac-sha256"
+
+
+def check_account(doc: Mapping[str, Any], client: BeeboleClient, source: str) -> None:
+    """Refuse a plan made with another token (another account): before any API call."""
+    account = doc.get("account")
+    if not isinstance(account, Mapping) or account.get("binding") != BINDING:
+        raise _refuse(source, None, "it records no account it was made for (made by an older "
+                      "beeplan, or the field was removed); make a new plan with this token")
+    salt, recorded = account.get("salt"), account.get("fingerprint")
+    if not isinstance(salt, str) or not isinstance(recorded, str):
+        raise _refuse(source, None, "its account binding is malformed; make a new plan")
+    if not hmac.compare_digest(client.token_fingerprint(salt), recorded):
+        raise PlanError(printable(
+            f"{source} was made for another account: the API token in use (BEEBOLE_TOKEN or "
+            "--token-file) is not the one it was planned with. Apply it with the token of "
+            "the account it was made for, or make a new plan for this account. "
+            "Nothing was applied."))
+
+
+def recorded_paths(plan: Plan) -> tuple[str, ...]:
+    """The manifest path(s) a plan records, in order."""
+    return plan.manifest_paths or ((plan.manifest_path,) if plan.manifest_path else ())
+
+
+def _shown(paths: Sequence[str | Path]) -> str:
+    return " ".join(str(p) for p in paths)
+
+
+def unusual_path(path: str) -> str:
+    """Why a recorded manifest path deserves a look (hidden, outside here), or ''."""
+    parts = Path(path).parts
+    if any(part.startswith(".") and part not in (".", "..") for part in parts):
+        return "a hidden (dot) folder"
+    here = Path.cwd().resolve()
+    resolved = Path(path).resolve()
+    if resolved != here and here not in resolved.parents:
+        return f"outside the current directory ({here})"
+    return ""
+
+
+def manifests_line(plan: Plan, given: Sequence[Path], source: str) -> str:
+    """The first line ``apply PLANFILE`` prints: which manifests the plan is verified against."""
+    recorded = recorded_paths(plan)
+    if given:
+        return printable(f"Applying {source}, made from {_shown(recorded)}: the manifests named "
+                         "by --manifests, unchanged since.")
+    if not recorded:
+        return printable(f"Applying {source}: it records no manifests to verify it against.")
+    if not all(Path(p).exists() for p in recorded):
+        return printable(f"Applying {source}, made from {_shown(recorded)}, which are not here: "
+                         "not verified (pass --manifests PATH).")
+    line = (f"Applying {source}, verified against the manifests it records: {_shown(recorded)} "
+            "(unchanged since; --manifests PATH names the ones you mean).")
+    for path in recorded:
+        why = unusual_path(path)
+        if why:
+            line += (f" Note: {path} is {why}: check that these are the manifests you "
+                     "reviewed, or pass --manifests PATH.")
+    return printable(line)
 
 
 def _canonical(value: Any) -> str:
@@ -207,37 +303,59 @@ def check_document(plan: Plan, doc: Mapping[str, Any], endpoint: str, source: st
         )
 
 
-def check_manifests(plan: Plan, given: Path | None, source: str) -> State | None:
+def check_manifests(plan: Plan, given: Sequence[Path], source: str) -> State | None:
     """The manifests the plan was made from, when at hand: refused if they changed since.
 
-    ``given`` is ``--manifests``; without it, the path the plan records, when
-    it exists (the same checkout in a later CI job). None: nothing to check.
+    ``given`` is ``--manifests`` (in order): refused unless they are the
+    paths the plan records (compared resolved), then their digest. Without
+    it, the paths the plan records, when they exist (the same checkout in a
+    later CI job). None: nothing to check.
     """
-    path = given
-    if path is None:
-        if not plan.manifest_path:
+    recorded = recorded_paths(plan)
+    paths: Sequence[Path]
+    if given:
+        if not recorded:
+            raise _refuse(source, None, f"it records no manifest path to check "
+                          f"--manifests {_shown(given)} against; make a new plan")
+        if [Path(p).resolve() for p in recorded] != [Path(p).resolve() for p in given]:
+            raise PlanError(printable(
+                f"{source} was made from the manifests at {_shown(recorded)}, not "
+                f"{_shown(given)} (--manifests): a saved plan applies only with the "
+                f"manifests it was made from. Make a new plan: beeplan plan {_shown(given)} "
+                "-o FILE. Nothing was applied."))
+        paths = list(given)
+    else:
+        if not recorded:
             return None
-        if not Path(plan.manifest_path).exists():
+        missing = [p for p in recorded if not Path(p).exists()]
+        if missing:
             logging.getLogger("beeplan").warning(
                 "%s",
                 printable(
-                    f"the manifests {source} was made from ({plan.manifest_path}) are not "
+                    f"the manifests {source} was made from ({_shown(missing)}) are not "
                     "here: their digest is not checked (pass --manifests PATH), and the "
                     "safety threshold counts every removal as if the account were empty"
                 ),
             )
             return None
-        path = Path(plan.manifest_path)
+        for path in recorded:
+            why = unusual_path(path)
+            if why:
+                logging.getLogger("beeplan").warning("%s", printable(
+                    f"{source} records the manifests at {path}, {why}: check that these "
+                    "are the manifests you reviewed (apply PLANFILE --manifests PATH)"))
+        paths = [Path(p) for p in recorded]
+    shown = _shown(paths)
     if not plan.manifest_digest:
-        raise _refuse(source, None, f"it records no manifest digest to check {path} against")
-    digest = manifest_digest(path)
+        raise _refuse(source, None, f"it records no manifest digest to check {shown} against")
+    digest = manifest_digest(paths)
     if digest != plan.manifest_digest:
         raise _refuse(
             source,
             None,
-            f"the manifests at {path} are not the ones it was made from "
+            f"the manifests at {shown} are not the ones it was made from "
             f"(digest {digest[:12]}, the plan's {plan.manifest_digest[:12]}); make a new plan",
         )
     from .manifest import load
 
-    return load(path)
+    return load(paths)

@@ -42,7 +42,7 @@ from .model import (
 from .safetext import printable
 
 # "MAJOR.MINOR" (docs/plan-format.md): a minor bump only adds fields, a major one breaks.
-PLAN_FORMAT_VERSION = "1.1"
+PLAN_FORMAT_VERSION = "1.2"
 
 # Phases of docs/architecture.md (Plan). Additive work first; removals only once it all succeeded.
 PHASE_OF_KIND = {kind: i for i, kind in enumerate(KIND_ORDER)}  # groups 0 .. absences 6
@@ -160,6 +160,8 @@ class Plan:
     unmanaged_kinds: Mapping[str, int | None] = field(default_factory=dict)
     manifest_path: str = ""  # the manifests it was made from, as given on the command line
     manifest_digest: str = ""  # and their digest (see beeplan.planfile.manifest_digest)
+    # Every manifest path, in order, when several sets were merged (the first is manifest_path).
+    manifest_paths: tuple[str, ...] = ()
     targeted: str = ""  # --changed-since BASE: only what changed since BASE was read and planned
     targeted_entries: int = 0  # and how many manifest entries changed since BASE
 

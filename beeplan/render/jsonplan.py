@@ -48,13 +48,19 @@ def plan_document(
     endpoint: str | None = None,
     usage: UsageReport | None = None,
     partial: str = "",
+    account: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """``partial``: why the plan compared only part of the account (a budgeted check)."""
+    """``partial``: why the plan compared only part of the account (a budgeted check).
+
+    ``account``: the binding to the account it was made for (``planfile.account_binding``);
+    ``apply`` refuses a plan without one.
+    """
     reasons = incomplete_reasons(plan) + ([partial] if partial else [])
     doc: dict[str, Any] = {
         "format_version": PLAN_FORMAT_VERSION,
         "beeplan_version": __version__,
         "endpoint": endpoint,
+        **({"account": dict(account)} if account else {}),
         "plan_digest": plan_digest(plan),
         "changes_present": not plan.empty,
         "applyable": not plan.empty and not plan.problems,
@@ -105,6 +111,8 @@ def plan_document(
         _add_usage(doc, plan, usage)
     if plan.manifest_digest:
         doc["manifests"] = {"path": plan.manifest_path, "digest": plan.manifest_digest}
+        if plan.manifest_paths:  # several sets, merged in this order
+            doc["manifests"]["paths"] = list(plan.manifest_paths)
     return doc
 
 
@@ -176,8 +184,9 @@ def plan_to_json(
     endpoint: str | None = None,
     usage: UsageReport | None = None,
     partial: str = "",
+    account: dict[str, str] | None = None,
 ) -> str:
-    doc = plan_document(plan, budget, endpoint, usage, partial)
+    doc = plan_document(plan, budget, endpoint, usage, partial, account)
     return json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
 
 
@@ -257,6 +266,7 @@ def plan_from_json(text: str, source: str = "plan file") -> tuple[Plan, dict[str
         unmanaged_kinds=dict(doc.get("unmanaged_kinds", {})),
         manifest_path=doc.get("manifests", {}).get("path", ""),
         manifest_digest=doc.get("manifests", {}).get("digest", ""),
+        manifest_paths=tuple(doc.get("manifests", {}).get("paths", ())),
         targeted=str(doc.get("targeted", {}).get("since", "")),
         targeted_entries=int(doc.get("targeted", {}).get("entries", 0) or 0),
     )
