@@ -67,6 +67,8 @@ def manifest_digest(path: str | Path | Sequence[str | Path]) -> str:
     digest = hashlib.sha256()
     for file in manifest_files(root):
         name = file.relative_to(root).as_posix() if root.is_dir() else file.name
+        if not file.is_file():  # a path a plan file names may be /dev/zero or a FIFO
+            raise PlanError(printable(f"{file} is not a regular file: it cannot be a manifest"))
         data = file.read_bytes()
         # Lengths first, so no two different sets hash the same bytes.
         digest.update(f"{len(name.encode())}:{name}{len(data)}:".encode())

@@ -353,3 +353,16 @@ def test_changed_since_with_several_paths_says_to_plan_in_full(run: Run, here: P
     write(here / "envs" / "prod", PROD)
     code, _, err = run("plan", "common", "envs/prod", "--changed-since", "common")
     assert code == 1 and "--changed-since takes one manifest PATH" in err
+
+
+def test_a_plan_recording_a_device_as_its_manifests_is_refused_not_read(
+    run: Run, here: Path, sandbox: SandboxServer
+) -> None:
+    write(here / "manifests", ORG)
+    doc = saved_plan(run, "manifests")
+    doc["manifests"]["path"] = "/dev/zero"
+    Path("plan.json").write_text(json.dumps(doc))
+    before = total_calls(sandbox)
+    code, _, err = run("apply", "plan.json", "--auto-approve")
+    assert code == 1 and "/dev/zero is not a regular file" in err
+    assert total_calls(sandbox) == before
