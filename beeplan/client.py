@@ -445,15 +445,16 @@ class BeeboleClient:
     def __repr__(self) -> str:  # never show the token
         return f"BeeboleClient({self.endpoint!r})"
 
-    def token_fingerprint(self, salt: str) -> str:
-        """HMAC-SHA256 of the token, keyed by a fixed pepper and ``salt``: binds a saved plan.
+    def token_fingerprint(self, salt: str, sealed: str = "") -> str:
+        """HMAC-SHA256 of the token, keyed by a fixed pepper, ``salt`` and ``sealed``.
 
-        The API has no "who am I" service, so a plan is bound to the token it
-        was made with (``beeplan.planfile.account_binding``). A token is 40 hex
-        digits (160 random bits): the fingerprint cannot be turned back into it,
-        and the salt keeps two plans of one account from carrying the same value.
+        Binds a saved plan to this token's account (the API has no "who am
+        I" service; ``beeplan.planfile.account_binding``); with ``sealed``
+        (the plan's digest), to that plan's content too. A token is 40 hex
+        digits (160 random bits): the value cannot be turned back into it,
+        and the salt keeps two plans of one account from carrying the same one.
         """
-        key = b"beeplan saved-plan binding v1\0" + salt.encode("utf-8")
+        key = f"beeplan saved-plan binding v1\0{salt}\0{sealed}".encode()
         return hmac.new(key, self._auth[0].encode("utf-8"), hashlib.sha256).hexdigest()
 
     def _session(self) -> requests.Session:

@@ -76,17 +76,30 @@ def manifest_digest(path: str | Path | Sequence[str | Path]) -> str:
     return digest.hexdigest()
 
 
-def account_binding(client: BeeboleClient) -> dict[str, str]:
-    """What a saved plan records of the account it was made for: a salted token fingerprint.
+def account_binding(client: BeeboleClient, plan: Plan, endpoint: str) -> dict[str, str]:
+    """What a saved plan records of the account it was made for, and its seal.
 
-    Never the endpoint alone (the same URL for every Beebole customer), never
-    the token: ``BeeboleClient.token_fingerprint`` under a fresh random salt.
+    ``fingerprint``: a salted HMAC of the token (``BeeboleClient.token_fingerprint``):
+    never the token, never the endpoint alone (the same URL for every Beebole
+    customer). ``seal``: the same keyed by the plan's digest and endpoint, so
+    a binding copied from another plan of this account does not fit.
     """
     salt = secrets.token_hex(16)
-    return {"binding": BINDING, "salt": salt, "fingerprint": client.token_fingerprint(salt)}
+    return {
+        "binding": BINDING,
+        "salt": salt,
+        "fingerprint": client.token_fingerprint(salt),
+        "seal": client.token_fingerprint(salt, seal_text(plan, endpoint)),
+    }
 
 
 BINDING = "token-hmac-sha256"
+
+
+def seal_text(plan: Plan, endpoint: str) -> str:
+    """What a plan's seal is keyed by: its endpoint and digest (which covers its actions,
+    fingerprints and manifests digest)."""
+    return f"{endpoint}\0{plan_digest(plan)}"
 
 
 def check_account(doc: Mapping[str, Any], client: BeeboleClient, source: str) -> None:
@@ -95,15 +108,29 @@ def check_account(doc: Mapping[str, Any], client: BeeboleClient, source: str) ->
     if not isinstance(account, Mapping) or account.get("binding") != BINDING:
         raise _refuse(source, None, "it records no account it was made for (made by an older "
                       "beeplan, or the field was removed); make a new plan with this token")
-    salt, recorded = account.get("salt"), account.get("fingerprint")
-    if not isinstance(salt, str) or not isinstance(recorded, str):
+    salt, recorded, seal = account.get("salt"), account.get("fingerprint"), account.get("seal")
+    if not all(isinstance(v, str) for v in (salt, recorded, seal)):
         raise _refuse(source, None, "its account binding is malformed; make a new plan")
+    assert isinstance(salt, str) and isinstance(recorded, str) and isinstance(seal, str)
     if not hmac.compare_digest(client.token_fingerprint(salt), recorded):
         raise PlanError(printable(
             f"{source} was made for another account: the API token in use (BEEBOLE_TOKEN or "
             "--token-file) is not the one it was planned with. Apply it with the token of "
             "the account it was made for, or make a new plan for this account. "
             "Nothing was applied."))
+
+
+def check_seal(doc: Mapping[str, Any], plan: Plan, client: BeeboleClient, source: str) -> None:
+    """Refuse a plan whose content is not what this token's account planned (after
+    ``check_account`` and ``check_document``, which say more precisely what is wrong)."""
+    account = doc["account"]
+    endpoint = doc.get("endpoint")
+    sealed = seal_text(plan, endpoint if isinstance(endpoint, str) else "")
+    if not hmac.compare_digest(client.token_fingerprint(account["salt"], sealed),
+                               account["seal"]):
+        raise _refuse(source, None, "its content is not what was planned with this account's "
+                      "token (edited after it was made, or its account binding copied from "
+                      "another plan); make a new plan")
 
 
 def recorded_paths(plan: Plan) -> tuple[str, ...]:

@@ -23,7 +23,13 @@ from .errors import PlanError, Problem, QuotaError, warning_lines
 from .journal import Journal
 from .live import LiveReader, Progress
 from .model import Entity, Ref, State, entity_key
-from .planfile import check_account, check_document, check_manifests, manifest_digest
+from .planfile import (
+    check_account,
+    check_document,
+    check_manifests,
+    check_seal,
+    manifest_digest,
+)
 from .planner import Plan, fingerprint, make_plan, with_safety
 from .render import Budget, plan_from_json
 from .safetext import capped, printable
@@ -237,6 +243,8 @@ def load_saved_plan(
             "and make a new plan:\n" + "\n".join(f"  - {p}" for p in plan.problems)
         )
     desired = check_manifests(plan, manifests, str(path))
+    if client is not None:
+        check_seal(doc, plan, client, str(path))
     return SavedPlan(replace(plan, problems=(), destroy_violations=()), doc, desired)
 
 

@@ -366,3 +366,44 @@ def test_a_plan_recording_a_device_as_its_manifests_is_refused_not_read(
     code, _, err = run("apply", "plan.json", "--auto-approve")
     assert code == 1 and "/dev/zero is not a regular file" in err
     assert total_calls(sandbox) == before
+
+
+def test_a_binding_copied_onto_another_plan_or_a_redigested_edit_is_refused(
+    run: Run, here: Path, sandbox: SandboxServer, other: SandboxServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The victim's binding (from an earlier artifact) on the attacker's plan does not fit:
+    the seal covers the plan's digest under the victim's token."""
+    from beeplan.planner import plan_digest
+    from beeplan.render.jsonplan import plan_from_json
+
+    write(here / "manifests", ORG)
+    victim = saved_plan(run, "manifests", out="victim.json")
+    # The attacker plans their own manifests on their own account, same endpoint
+    # as far as the file says, and pastes the victim's binding in.
+    write(here / "evil", ORG.replace("Rosa Parks", "Mallory"))
+    monkeypatch.setenv("BEEBOLE_TOKEN", other.token)
+    monkeypatch.setenv("BEEBOLE_ENDPOINT", other.url)
+    evil = saved_plan(run, "evil", out="evil.json")
+    evil["account"] = victim["account"]
+    evil["endpoint"] = victim["endpoint"]
+    Path("evil.json").write_text(json.dumps(evil))
+    # An edit of the victim's own plan, its digest recomputed as anyone can.
+    edited = json.loads(json.dumps(victim))
+    for action in edited["actions"]:
+        if action["op"] == "create" and action["target"]["kind"] == "person":
+            action["name"] = action["payload"]["person"]["name"] = "Mallory"
+            action["changes"][0]["after"] = "Mallory"
+    edited["plan_digest"] = plan_digest(plan_from_json(json.dumps(edited))[0])
+    Path("edited.json").write_text(json.dumps(edited))
+    monkeypatch.setenv("BEEBOLE_TOKEN", sandbox.token)
+    monkeypatch.setenv("BEEBOLE_ENDPOINT", sandbox.url)
+    before = total_calls(sandbox)
+    for name in ("evil.json", "edited.json"):
+        code, _, err = run("apply", name, "--manifests", "manifests", "--auto-approve") \
+            if name == "edited.json" else run("apply", name, "--auto-approve")
+        assert code == 1, name
+        assert "is not what was planned with this account's token" in err, err
+    assert total_calls(sandbox) == before
+    code, _, err = run("apply", "victim.json", "--auto-approve")
+    assert code == 0, err

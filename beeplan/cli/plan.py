@@ -255,7 +255,7 @@ def plan_command(
         plan = with_source(plan, paths)
         budget = budget_of(client, plan, usage)
         # Bound to this token's account: apply refuses it with another one.
-        account = account_binding(client)
+        account = account_binding(client, plan, endpoint)
     if out is not None:
         out.write_text(plan_to_json(plan, budget, endpoint, usage, account=account),
                        encoding="utf-8")
