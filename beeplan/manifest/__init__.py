@@ -87,38 +87,33 @@ def load(path: str | Path | Sequence[str | Path], warnings: list[Problem] | None
     What is legal but worth a look (duplicate sibling names) is appended to
     ``warnings`` when a list is given.
     """
-    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
     found: list[Problem] = []
-    files: list[Path] = []
+    sets = [manifest_files(one) for one in _overlay.paths_of(path)]
+    files = [file for in_set in sets for file in in_set]
     problems: list[Problem] = []
-    schema_problems: list[Problem] = []
-    raws: list[list[Raw]] = []
-    settings: list[list[tuple[str, MDict]]] = []
+    schema_problems: list[Problem] = []  # kept apart: an overriding entry may omit a key
+    raws: list[list[Raw]] = [[] for _ in sets]  # per set
+    settings: list[list[tuple[str, MDict]]] = [[] for _ in sets]
     declared: set[str] = set()
-    for one in paths:
-        in_set = manifest_files(one)
-        files.extend(in_set)
-        raws.append([])
-        settings.append([])
-        for file in in_set:
-            name = str(file)
-            text = _read(file, problems)
-            if text is None:
-                continue
-            data = parse(text, name, problems)
-            if data is None:
-                continue  # empty file, or unreadable YAML already reported
-            if not isinstance(data, MDict):
-                problems.append(Problem(
-                    name, getattr(data, "line", 1), "",
-                    f"a manifest file is a mapping (companies:, tasks:, groups:, people:, "
-                    f"absences:, settings:), not {_schema.describe(data)}"))
-                continue
-            schema_problems.extend(_schema.check(data, name))
-            raws[-1].extend(walk(data, name))
-            declared |= declared_kinds(data)
-            if isinstance(data.get("settings"), MDict):
-                settings[-1].append((name, data["settings"]))
+    for number, file in ((n, f) for n, in_set in enumerate(sets) for f in in_set):
+        name = str(file)
+        text = _read(file, problems)
+        if text is None:
+            continue
+        data = parse(text, name, problems)
+        if data is None:
+            continue  # empty file, or unreadable YAML already reported
+        if not isinstance(data, MDict):
+            problems.append(Problem(
+                name, getattr(data, "line", 1), "",
+                f"a manifest file is a mapping (companies:, tasks:, groups:, people:, "
+                f"absences:, settings:), not {_schema.describe(data)}"))
+            continue
+        schema_problems.extend(_schema.check(data, name))
+        raws[number].extend(walk(data, name))
+        declared |= declared_kinds(data)
+        if isinstance(data.get("settings"), MDict):
+            settings[number].append((name, data["settings"]))
     overlay = _overlay.merge_entries(raws)
     problems.extend(overlay.completed(schema_problems))
     problems.extend(overlay.locate(_semantic_check(overlay.raws, found)))

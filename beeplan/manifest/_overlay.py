@@ -21,8 +21,11 @@ back to the file (and path) that wrote the field it names.
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from ..errors import Problem
@@ -95,6 +98,11 @@ class Overlay:
         """The entries, a merged one placed at its latest declaration (the plan's file:line)."""
         return [replace(raw, file=self.origins[raw.file].file, path=self.origins[raw.file].path)
                 if raw.file in self.origins else raw for raw in self.raws]
+
+
+def paths_of(path: str | Path | Sequence[str | Path]) -> list[str | Path]:
+    """``load``'s argument as a list of sets: one path, or several in order."""
+    return [path] if isinstance(path, (str, os.PathLike)) else list(path)
 
 
 def merge_entries(sets: list[list[Raw]]) -> Overlay:
