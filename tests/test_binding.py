@@ -407,3 +407,17 @@ def test_a_binding_copied_onto_another_plan_or_a_redigested_edit_is_refused(
     assert total_calls(sandbox) == before
     code, _, err = run("apply", "victim.json", "--auto-approve")
     assert code == 0, err
+
+
+def test_a_duplicate_of_the_eleventh_merged_entry_names_its_file(run: Run, here: Path) -> None:
+    """Merged entries are checked under placeholders; each maps back to its own file."""
+    people = "".join(f"  - {{xid: p{n}, name: P{n}, company: acme}}\n" for n in range(12))
+    write(here / "common", ORG + people)
+    renamed = "".join(f"  - {{xid: p{n}, name: Q{n}}}\n" for n in range(12))
+    write(here / "envs" / "prod", "people:\n" + renamed, "a.yaml")
+    write(here / "envs" / "prod", "people:\n  - {xid: p10, name: Again}\n", "b.yaml")
+    code, _, err = run("validate", "common", "envs/prod")
+    assert code == 1
+    assert "envs/prod/b.yaml:2: people[0].xid: person xid 'p10' is defined twice: first at " \
+           "envs/prod/a.yaml:12" in err, err
+    assert "\\x00" not in err

@@ -131,7 +131,8 @@ def merge_entries(sets: list[list[Raw]]) -> Overlay:
 
 def _merged(base: Raw, top: Raw, overlay: Overlay) -> Raw:
     before = overlay.origins.get(base.file)
-    tag = f"\0merged{len(overlay.origins)}"
+    # Delimited both ends: "merged1" must not match the start of "merged10" in a message.
+    tag = f"\0merged{len(overlay.origins)}\0"
     origin = _Origin(top.file, top.path)
     data = MDict(top.line)
     nested = _NESTED.get(top.kind)
