@@ -15,6 +15,7 @@ used for loopback endpoints nor for plain http.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import ipaddress
 import json
 import logging
@@ -443,6 +444,18 @@ class BeeboleClient:
 
     def __repr__(self) -> str:  # never show the token
         return f"BeeboleClient({self.endpoint!r})"
+
+    def token_fingerprint(self, salt: str, sealed: str = "") -> str:
+        """HMAC-SHA256 of the token, keyed by a fixed pepper, ``salt`` and ``sealed``.
+
+        Binds a saved plan to this token's account (the API has no "who am
+        I" service; ``beeplan.planfile.account_binding``); with ``sealed``
+        (the plan's digest), to that plan's content too. A token is 40 hex
+        digits (160 random bits): the value cannot be turned back into it,
+        and the salt keeps two plans of one account from carrying the same one.
+        """
+        key = f"beeplan saved-plan binding v1\0{salt}\0{sealed}".encode()
+        return hmac.new(key, self._auth[0].encode("utf-8"), hashlib.sha256).hexdigest()
 
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)

@@ -10,8 +10,14 @@ any payload. Nothing in it is trusted:
   planner's vocabulary runs and what is shown is what is sent;
 - action ids are unique, dependencies name actions of the plan and form no
   cycle; every target is fingerprinted (its live state is then re-checked);
+- the account is required and must be this one: the plan records a salted
+  fingerprint of the token it was made with (``account_binding``), checked
+  before anything else and before any API call;
 - the endpoint is required and must be this one; the recorded digest must
   match the plan's content, and the manifests, when at hand, their digest;
+- ``--manifests`` names the manifests being applied: a plan recording other
+  paths (compared resolved) is refused; without it, the recorded paths are
+  used and ``apply`` says which, calling out a hidden or outside folder;
 - impossible changes and the safety threshold are recomputed by ``apply``
   from the actions and the live account, never read from the file.
 
@@ -21,28 +27,46 @@ Every refusal is one ``PlanError`` naming the first offending action and why.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import os
-from collections.abc import Mapping
+import secrets
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ManifestError, PlanError, Problem
 from .model import State, entity_key
 from .planner import Action, ActionError, Plan, build_action, plan_digest
 from .safetext import printable
 
+if TYPE_CHECKING:
+    from .client import BeeboleClient
+
 PAYLOAD_SHOWN = 160  # characters of an expected payload quoted in a refusal
 
 
-def manifest_digest(path: str | Path, variables: Mapping[str, str | None] | None = None) -> str:
+def manifest_digest(
+    path: str | Path | Sequence[str | Path], variables: Mapping[str, str | None] | None = None
+) -> str:
     """A hash of the manifest set at ``path``: each file's path (below it) and bytes.
 
-    With ``variables`` (what the set's ``${NAME}`` read, see ``State.variables``)
+    Several paths (merged sets): a hash of each set's digest, in order, so the
+    same sets in another order (another merge) have another digest.
+    With ``variables`` (what the sets' ``${NAME}`` read, see ``State.variables``)
     their values too: the same files with STAGE=a and STAGE=b are two sets.
     Without any, the digest is the files' alone, as before variables existed.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        paths = list(path)
+        if len(paths) == 1:
+            return manifest_digest(paths[0], variables)
+        digest = hashlib.sha256(b"beeplan manifest sets\0")
+        for one in paths:
+            digest.update(f"{manifest_digest(one)}\n".encode())
+        _digest_variables(digest, variables)
+        return digest.hexdigest()
     from .manifest import boundary_of, manifest_files, read_manifest
 
     root = Path(path)
@@ -50,6 +74,8 @@ def manifest_digest(path: str | Path, variables: Mapping[str, str | None] | None
     digest = hashlib.sha256()
     for file in manifest_files(root, boundary):
         name = file.relative_to(root).as_posix() if root.is_dir() else file.name
+        if not file.is_file():  # a path a plan file names may be /dev/zero or a FIFO
+            raise PlanError(printable(f"{file} is not a regular file: it cannot be a manifest"))
         try:  # the loader's own rules: no FIFO, no outside link, at most 5 MiB
             data = read_manifest(file, boundary)
         except ValueError as exc:  # changed since the walk: refused the same way
@@ -57,10 +83,114 @@ def manifest_digest(path: str | Path, variables: Mapping[str, str | None] | None
         # Lengths first, so no two different sets hash the same bytes.
         digest.update(f"{len(name.encode())}:{name}{len(data)}:".encode())
         digest.update(data)
+    _digest_variables(digest, variables)
+    return digest.hexdigest()
+
+
+def _digest_variables(digest: Any, variables: Mapping[str, str | None] | None) -> None:
+    """Add what ``${NAME}`` read to ``digest``; nothing when no variable was read."""
     if variables:
         text = json.dumps(sorted(variables.items()), ensure_ascii=False)
         digest.update(f"variables:{len(text.encode())}:{text}".encode())
-    return digest.hexdigest()
+
+
+def account_binding(client: BeeboleClient, plan: Plan, endpoint: str) -> dict[str, str]:
+    """What a saved plan records of the account it was made for, and its seal.
+
+    ``fingerprint``: a salted HMAC of the token (``BeeboleClient.token_fingerprint``):
+    never the token, never the endpoint alone (the same URL for every Beebole
+    customer). ``seal``: the same keyed by the plan's digest and endpoint, so
+    a binding copied from another plan of this account does not fit.
+    """
+    salt = secrets.token_hex(16)
+    return {
+        "binding": BINDING,
+        "salt": salt,
+        "fingerprint": client.token_fingerprint(salt),
+        "seal": client.token_fingerprint(salt, seal_text(plan, endpoint)),
+    }
+
+
+BINDING = "token-hmac-sha256"
+
+
+def seal_text(plan: Plan, endpoint: str) -> str:
+    """What a plan's seal is keyed by: its endpoint and digest (which covers its actions,
+    fingerprints and manifests digest)."""
+    return f"{endpoint}\0{plan_digest(plan)}"
+
+
+def check_account(doc: Mapping[str, Any], client: BeeboleClient, source: str) -> None:
+    """Refuse a plan made with another token (another account): before any API call."""
+    account = doc.get("account")
+    if not isinstance(account, Mapping) or account.get("binding") != BINDING:
+        raise _refuse(source, None, "it records no account it was made for (made by an older "
+                      "beeplan, or the field was removed); make a new plan with this token")
+    salt, recorded, seal = account.get("salt"), account.get("fingerprint"), account.get("seal")
+    if not all(isinstance(v, str) for v in (salt, recorded, seal)):
+        raise _refuse(source, None, "its account binding is malformed; make a new plan")
+    assert isinstance(salt, str) and isinstance(recorded, str) and isinstance(seal, str)
+    if not hmac.compare_digest(client.token_fingerprint(salt), recorded):
+        raise PlanError(printable(
+            f"{source} was made for another account: the API token in use (BEEBOLE_TOKEN or "
+            "--token-file) is not the one it was planned with. Apply it with the token of "
+            "the account it was made for, or make a new plan for this account. "
+            "Nothing was applied."))
+
+
+def check_seal(doc: Mapping[str, Any], plan: Plan, client: BeeboleClient, source: str) -> None:
+    """Refuse a plan whose content is not what this token's account planned (after
+    ``check_account`` and ``check_document``, which say more precisely what is wrong)."""
+    account = doc["account"]
+    endpoint = doc.get("endpoint")
+    sealed = seal_text(plan, endpoint if isinstance(endpoint, str) else "")
+    if not hmac.compare_digest(client.token_fingerprint(account["salt"], sealed),
+                               account["seal"]):
+        raise _refuse(source, None, "its content is not what was planned with this account's "
+                      "token (edited after it was made, or its account binding copied from "
+                      "another plan); make a new plan")
+
+
+def recorded_paths(plan: Plan) -> tuple[str, ...]:
+    """The manifest path(s) a plan records, in order."""
+    return plan.manifest_paths or ((plan.manifest_path,) if plan.manifest_path else ())
+
+
+def _shown(paths: Sequence[str | Path]) -> str:
+    return " ".join(str(p) for p in paths)
+
+
+def unusual_path(path: str) -> str:
+    """Why a recorded manifest path deserves a look (hidden, outside here), or ''."""
+    parts = Path(path).parts
+    if any(part.startswith(".") and part not in (".", "..") for part in parts):
+        return "a hidden (dot) folder"
+    here = Path.cwd().resolve()
+    resolved = Path(path).resolve()
+    if resolved != here and here not in resolved.parents:
+        return f"outside the current directory ({here})"
+    return ""
+
+
+def manifests_line(plan: Plan, given: Sequence[Path], source: str) -> str:
+    """The first line ``apply PLANFILE`` prints: which manifests the plan is verified against."""
+    recorded = recorded_paths(plan)
+    if given:
+        return printable(f"Applying {source}, made from {_shown(recorded)}: the manifests named "
+                         "by --manifests, unchanged since.")
+    if not recorded:
+        return printable(f"Applying {source}: it records no manifests to verify it against.")
+    if not all(Path(p).exists() for p in recorded):
+        return printable(f"Applying {source}, made from {_shown(recorded)}, which are not here: "
+                         "not verified (pass --manifests PATH).")
+    line = (f"Applying {source}, verified against the manifests it records: {_shown(recorded)} "
+            "(unchanged since; --manifests PATH names the ones you mean).")
+    for path in recorded:
+        why = unusual_path(path)
+        if why:
+            line += (f" Note: {path} is {why}: check that these are the manifests you "
+                     "reviewed, or pass --manifests PATH.")
+    return printable(line)
 
 
 def _canonical(value: Any) -> str:
@@ -220,48 +350,71 @@ def check_document(plan: Plan, doc: Mapping[str, Any], endpoint: str, source: st
         )
 
 
-def check_manifests(plan: Plan, given: Path | None, source: str) -> State | None:
+def check_manifests(plan: Plan, given: Sequence[Path], source: str) -> State | None:
     """The manifests the plan was made from, when at hand: refused if they changed since.
 
-    ``given`` is ``--manifests``; without it, the path the plan records, when
-    it exists (the same checkout in a later CI job). None: nothing to check.
+    ``given`` is ``--manifests`` (in order): refused unless they are the
+    paths the plan records (compared resolved), then their digest. Without
+    it, the paths the plan records, when they exist (the same checkout in a
+    later CI job). None: nothing to check.
     """
-    path = given
-    if path is None:
-        if not plan.manifest_path:
+    recorded = recorded_paths(plan)
+    paths: Sequence[Path]
+    if given:
+        if not recorded:
+            raise _refuse(source, None, f"it records no manifest path to check "
+                          f"--manifests {_shown(given)} against; make a new plan")
+        if [Path(p).resolve() for p in recorded] != [Path(p).resolve() for p in given]:
+            raise PlanError(printable(
+                f"{source} was made from the manifests at {_shown(recorded)}, not "
+                f"{_shown(given)} (--manifests): a saved plan applies only with the "
+                f"manifests it was made from. Make a new plan: beeplan plan {_shown(given)} "
+                "-o FILE. Nothing was applied."))
+        paths = list(given)
+    else:
+        if not recorded:
             return None
-        if not Path(plan.manifest_path).exists():
+        missing = [p for p in recorded if not Path(p).exists()]
+        if missing:
             logging.getLogger("beeplan").warning(
                 "%s",
                 printable(
-                    f"the manifests {source} was made from ({plan.manifest_path}) are not "
+                    f"the manifests {source} was made from ({_shown(missing)}) are not "
                     "here: their digest is not checked (pass --manifests PATH), and the "
                     "safety threshold counts every removal as if the account were empty"
                 ),
             )
             return None
-        path = Path(plan.manifest_path)
+        for path in recorded:
+            why = unusual_path(path)
+            if why:
+                logging.getLogger("beeplan").warning("%s", printable(
+                    f"{source} records the manifests at {path}, {why}: check that these "
+                    "are the manifests you reviewed (apply PLANFILE --manifests PATH)"))
+        paths = [Path(p) for p in recorded]
+    shown = _shown(paths)
     if not plan.manifest_digest:
-        raise _refuse(source, None, f"it records no manifest digest to check {path} against")
+        raise _refuse(source, None, f"it records no manifest digest to check {shown} against")
     # The variables the plan says the manifests read, as this environment has them.
     now = {name: os.environ.get(name) for name in plan.variables}
-    digest = manifest_digest(path, now)
+    digest = manifest_digest(paths, now)
     if digest != plan.manifest_digest:
         changed = sorted(name for name in now if now[name] != plan.variables[name])
-        if changed and manifest_digest(path, plan.variables) == plan.manifest_digest:
+        if changed and manifest_digest(paths, plan.variables) == plan.manifest_digest:
             raise _refuse(source, None, _variables_changed(changed, plan.variables, now))
         raise _refuse(
             source,
             None,
-            f"the manifests at {path} are not the ones it was made from "
+            f"the manifests at {shown} are not the ones it was made from "
             f"(digest {digest[:12]}, the plan's {plan.manifest_digest[:12]}); make a new plan",
         )
     from .manifest import load
 
-    desired = load(path)
+    desired = load(paths)
     if dict(desired.variables) != now:  # the file's list of variables was edited
         raise _refuse(source, None, f"the variables it records are not the ones the manifests "
-                      f"at {path} read ({', '.join(desired.variables) or 'none'}); make a new plan")
+                      f"at {shown} read ({', '.join(desired.variables) or 'none'}); "
+                      "make a new plan")
     return desired
 
 

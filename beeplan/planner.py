@@ -43,7 +43,7 @@ from .model import (
 from .safetext import printable
 
 # "MAJOR.MINOR" (docs/plan-format.md): a minor bump only adds fields, a major one breaks.
-PLAN_FORMAT_VERSION = "1.1"
+PLAN_FORMAT_VERSION = "1.2"
 
 # Phases of docs/architecture.md (Plan). Additive work first; removals only once it all succeeded.
 PHASE_OF_KIND = {kind: i for i, kind in enumerate(KIND_ORDER)}  # groups 0 .. absences 6
@@ -165,6 +165,8 @@ class Plan:
     # The environment variables the manifests' ${NAME} read, with their value
     # (None: unset, defaults used); the manifest digest covers them.
     variables: Mapping[str, str | None] = field(default_factory=dict)
+    # Every manifest path, in order, when several sets were merged (the first is manifest_path).
+    manifest_paths: tuple[str, ...] = ()
     targeted: str = ""  # --changed-since BASE: only what changed since BASE was read and planned
     targeted_entries: int = 0  # and how many manifest entries changed since BASE
     # Settings of the manifests looser than the defaults: every rendering says them first.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +23,13 @@ from .errors import PlanError, Problem, QuotaError, warning_lines
 from .journal import Journal
 from .live import LiveReader, Progress
 from .model import Entity, Ref, State, entity_key
-from .planfile import check_document, check_manifests, manifest_digest
+from .planfile import (
+    check_account,
+    check_document,
+    check_manifests,
+    check_seal,
+    manifest_digest,
+)
 from .planner import Plan, fingerprint, make_plan, with_safety
 from .render import Budget, plan_from_json
 from .safetext import capped, printable
@@ -43,7 +50,8 @@ from .usage import (
 )
 
 
-def load_manifests(path: Path) -> State:
+def load_manifests(path: Path | Sequence[Path]) -> State:
+    """The manifests at ``path``; several paths are merged in order (``manifest._overlay``)."""
     from .manifest import PlanNote, load
 
     warnings: list[Problem] = []
@@ -64,14 +72,16 @@ def compute_plan(
     return plan_and_live(client, desired, parallelism, progress)[0]
 
 
-def with_source(plan: Plan, source: Path) -> Plan:
-    """The plan with the manifest path it was made from and their digest.
+def with_source(plan: Plan, source: Path | Sequence[Path]) -> Plan:
+    """The plan with the manifest path(s) it was made from and their digest.
 
     A saved plan carries both, so ``apply`` can tell whether the manifests at
     hand are still the ones reviewed (see ``beeplan.planfile``).
     """
-    digest = manifest_digest(source, plan.variables)  # covers what ${NAME} read
-    return replace(plan, manifest_path=str(source), manifest_digest=digest)
+    paths = [source] if isinstance(source, Path) else list(source)
+    digest = manifest_digest(paths, plan.variables)  # covers what ${NAME} read
+    return replace(plan, manifest_path=str(paths[0]), manifest_digest=digest,
+                   manifest_paths=tuple(str(p) for p in paths) if len(paths) > 1 else ())
 
 
 def plan_and_live(
@@ -219,13 +229,29 @@ class SavedPlan:
     desired: State | None = None  # the manifests it was made from, when at hand and unchanged
 
 
-def load_saved_plan(path: Path, endpoint: str, manifests: Path | None = None) -> SavedPlan:
+def parse_saved_plan(path: Path) -> tuple[Plan, dict[str, Any]]:
+    """A plan file parsed and checked against its schema (no token, no call needed)."""
+    return plan_from_json(path.read_text(encoding="utf-8"), str(path))
+
+
+def load_saved_plan(
+    path: Path,
+    endpoint: str,
+    manifests: Sequence[Path] = (),
+    client: BeeboleClient | None = None,
+    parsed: tuple[Plan, dict[str, Any]] | None = None,
+) -> SavedPlan:
     """A saved plan that passed every check needing no API call (see ``beeplan.planfile``).
+
+    With ``client``, the account first: a plan made for another account says
+    so, whatever else differs (the endpoint of a sandbox, say).
 
     Its problems and safety violations are not taken from the file: they are
     recomputed by ``recheck_saved`` once the live account was read.
     """
-    plan, doc = plan_from_json(path.read_text(encoding="utf-8"), str(path))
+    plan, doc = parsed if parsed is not None else parse_saved_plan(path)
+    if client is not None:
+        check_account(doc, client, str(path))
     check_document(plan, doc, endpoint, str(path))
     if plan.problems:  # a plan made with impossible changes stays refused
         raise PlanError(
@@ -233,6 +259,8 @@ def load_saved_plan(path: Path, endpoint: str, manifests: Path | None = None) ->
             "and make a new plan:\n" + "\n".join(f"  - {p}" for p in plan.problems)
         )
     desired = check_manifests(plan, manifests, str(path))
+    if client is not None:
+        check_seal(doc, plan, client, str(path))
     return SavedPlan(replace(plan, problems=(), destroy_violations=()), doc, desired)
 
 

@@ -133,6 +133,34 @@ companies:
   `STAGE=staging`, applied with `STAGE=prod`), naming the variable.
 """
 
+SEVERAL_PATHS = """\
+## Several paths
+
+Every command that reads manifests (`validate`, `plan`, `apply`, `check`,
+`usage`, `graph`) takes several paths: `beeplan plan common/ envs/prod/`.
+Each path is a manifest set; the sets are merged in the order given:
+
+- an entry of a later set with the same kind and identity (`xid`, or `id`)
+  as an entry of an earlier set **overrides the fields it writes**, at any
+  depth: a project is matched by its own xid inside its company, a
+  subproject inside its project. Fields it does not write are kept, so
+  `- {xid: acme, customFields: {Industry: Energy}}` is enough (no `name`);
+- a field's value is replaced whole: **relations replace, they never
+  merge** (`groups`, `members`, `managers`, `leaders`, `customFields`,
+  `specificTasks`: the later list is the whole list);
+- entries that only a later set declares are **added**;
+- `settings` merge **key by key**, nested mappings too (`safety.min` of a
+  later set keeps the earlier `safety.ratio`); the later set wins;
+- within one set nothing changes: an identity declared twice is an error.
+
+Errors and warnings keep the file and line of the set that declared the
+value. A saved plan records every path in order and its digest covers them
+all (`apply plan.json --manifests common/ --manifests envs/prod/`).
+`diff OLD NEW` compares two single sets; `plan --changed-since` takes one
+path. See [Several accounts](several-accounts.md) for a staging/production
+layout.
+"""
+
 
 class Doc:
     """Renders one schema; ``$ref`` targets are ``#/$defs/NAME`` within it."""
@@ -320,7 +348,7 @@ class Doc:
         return lines
 
     def render(self) -> str:
-        lines = [HEADER, EDITOR_HINT]
+        lines = [HEADER, EDITOR_HINT, SEVERAL_PATHS]
         lines += self.section("##", "Top level", self.schema)
         # Objects written inline at the top level (settings) come first: they are short.
         for key, prop in self.schema.get("properties", {}).items():

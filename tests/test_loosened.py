@@ -87,9 +87,11 @@ def test_every_format_states_it_first_and_a_saved_plan_keeps_it(
         {"setting": "settings.safety.kinds.person.min", "value": 20, "default": 3},
     ]
     # The reviewer of the saved plan sees it first too, before approving.
-    code, out, err = run("apply", saved, "--auto-approve")
+    code, out, err = run("apply", saved, "--manifests", tmp_path / "after", "--auto-approve")
     assert code == 0, err
-    assert out.splitlines()[0].startswith("Safety loosened by these manifests"), out
+    # Right after the line that says which plan and manifests are applied.
+    assert out.splitlines()[0].startswith("Applying "), out
+    assert out.splitlines()[1].startswith("Safety loosened by these manifests"), out
     assert "! settings.safety.kinds.person.min: 20 (default 3)" in out
 
 

@@ -239,12 +239,22 @@ def test_tampered_plan_is_refused_without_a_call(
     assert run("check", tmp_path / "m")[0] == 0
 
 
-def resigned(doc: dict[str, Any]) -> str:
-    """The file with its digest made to match its edited content, as an attacker can."""
+def resigned(doc: dict[str, Any], sandbox: SandboxServer | None = None) -> str:
+    """The file with its digest made to match its edited content, as an attacker can.
+
+    With ``sandbox``, resealed with its token too (``account.seal``): an edit
+    by someone who holds the token, which only the live checks can refuse.
+    """
+    from beeplan.planfile import seal_text
     from beeplan.planner import plan_digest
     from beeplan.render.jsonplan import plan_from_json
 
-    doc["plan_digest"] = plan_digest(plan_from_json(json.dumps(doc))[0])
+    plan = plan_from_json(json.dumps(doc))[0]
+    doc["plan_digest"] = plan_digest(plan)
+    if sandbox is not None:
+        with BeeboleClient(sandbox.url, sandbox.token) as holder:
+            doc["account"]["seal"] = holder.token_fingerprint(
+                doc["account"]["salt"], seal_text(plan, doc["endpoint"]))
     return json.dumps(doc)
 
 
@@ -259,7 +269,7 @@ def test_consistent_edits_are_refused_against_the_live_account(
     act = action(doc, "set")
     act["changes"][0]["field"] = "customFields.Industry"
     act["id"] = act["id"].replace("location", "Industry")
-    plan_file.write_text(resigned(doc))
+    plan_file.write_text(resigned(doc, sandbox))
     sandbox.reset_calls()
     code, _, err = run("apply", plan_file, "--auto-approve")
     assert code == 1
@@ -283,7 +293,7 @@ def test_an_xid_with_escapes_in_a_consistent_edit_is_printed_escaped(
     act["id"] = f"update:person:{evil}"
     doc["fingerprints"] = {f"person:{evil}": "0" * 16}
     doc["read_relations"] = {f"person:{evil}": []}
-    plan_file.write_text(resigned(doc))
+    plan_file.write_text(resigned(doc, sandbox))
     sandbox.reset_calls()
     code, out, err = run("apply", plan_file, "--auto-approve")
     assert code == 1 and "Traceback" not in err

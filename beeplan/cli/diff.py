@@ -39,6 +39,8 @@ def diff_command(old_path: Path, new_path: Path, fmt: str, detailed_exitcode: bo
     (and what that means for entities neither set names) and the keys NEW
     stops managing. Exit 1 when NEW holds changes apply would refuse.
     OLD_PATH may be a folder with no manifests yet (the first pull request).
+    OLD_PATH and NEW_PATH are one manifest set each: to review merged sets
+    (plan common/ envs/prod/), diff the set that changed.
     """
     from ..manifest import load
     from ..review import diff_sets

@@ -8,6 +8,7 @@ import click
 
 from ..errors import ExitStatus
 from ..graph import DEFAULT_MAX_NODES, FORMATS, render_graph
+from .options import manifest_paths_argument
 
 
 @click.command(
@@ -22,7 +23,7 @@ Examples:
 Paste the Mermaid output inside a ```mermaid fence in a Markdown file,
 issue or pull request: GitHub and GitLab render it.""",
 )
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@manifest_paths_argument
 @click.option(
     "--format",
     "fmt",
@@ -39,7 +40,7 @@ issue or pull request: GitHub and GitLab render it.""",
     help="Draw at most this many entities; a note counts the rest.",
 )
 @click.option("--leaders", is_flag=True, help="Also draw team leaders (who leads whom).")
-def graph_command(path: Path, fmt: str, max_nodes: int, leaders: bool) -> ExitStatus:
+def graph_command(paths: tuple[Path, ...], fmt: str, max_nodes: int, leaders: bool) -> ExitStatus:
     """Draw the structure the manifests declare.
 
     Companies > projects > subprojects, the group tree, and who manages
@@ -49,7 +50,7 @@ def graph_command(path: Path, fmt: str, max_nodes: int, leaders: bool) -> ExitSt
     # Imported here so that the CLI loads even where the loader is broken or absent.
     from ..manifest import load
 
-    state = load(path)
+    state = load(paths[0] if len(paths) == 1 else paths)
     click.echo(render_graph(state, fmt, max_nodes=max_nodes, leaders=leaders), nl=False)
     return ExitStatus.SUCCESS
 

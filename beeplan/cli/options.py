@@ -131,6 +131,14 @@ def changed_since_option(func: F) -> F:
     )(func)
 
 
+def manifest_paths_argument(func: F) -> F:
+    """PATH [PATH ...]: one manifest set, or several merged in order (later ones override)."""
+    return click.argument(
+        "paths", nargs=-1, required=True, metavar="PATH...",
+        type=click.Path(exists=True, path_type=Path),
+    )(func)
+
+
 MAX_TOKEN_FILE = 4096  # an API token is a few dozen characters
 
 

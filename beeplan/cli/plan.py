@@ -18,6 +18,7 @@ from ..drift import coverage_document, coverage_lines
 from ..errors import BeeplanError, ConfigError, ExitStatus, PlanError
 from ..github import summary_wanted, write_step_summary
 from ..model import State
+from ..planfile import account_binding, manifests_line
 from ..planner import Plan, only_drift, require_possible
 from ..render import Budget, plan_to_json, render_markdown, render_text
 from ..render.common import Compared
@@ -48,6 +49,7 @@ from .options import (
     changed_since_option,
     detailed_exitcode_option,
     endpoint_options,
+    manifest_paths_argument,
     open_client,
     parallelism_option,
     usage_days_option,
@@ -113,11 +115,15 @@ def compute_plan_with_usage(
     return plan, usage
 
 
-def load_since(changed_since: str | None, path: Path) -> workflow.Base | None:
+def load_since(changed_since: str | None, paths: tuple[Path, ...]) -> workflow.Base | None:
     """BASE of ``--changed-since``, loaded offline (before any API call)."""
     if changed_since is None:
         return None
-    return workflow.read_base(changed_since, path)
+    if len(paths) > 1:
+        raise click.UsageError(
+            "--changed-since takes one manifest PATH; with several "
+            f"({' '.join(str(p) for p in paths)}) make a full plan (drop --changed-since)")
+    return workflow.read_base(changed_since, paths[0])
 
 
 def show_plan(
@@ -128,10 +134,11 @@ def show_plan(
     graph_of: State | None = None,
     usage: UsageReport | None = None,
     summary: bool = False,
+    account: dict[str, str] | None = None,
 ) -> None:
     diagram = changed_part_diagram(plan, graph_of) if graph_of is not None else None
     if fmt == "json":
-        click.echo(plan_to_json(plan, budget, endpoint, usage), nl=False)
+        click.echo(plan_to_json(plan, budget, endpoint, usage, account=account), nl=False)
     elif fmt == "markdown":
         click.echo(render_markdown(plan, budget, graph=diagram, usage=usage), nl=False)
     else:
@@ -195,9 +202,10 @@ Examples:
   beeplan plan manifests/ --detailed-exitcode   # exit 2 when there are changes
   beeplan plan manifests/ --usage-days 30       # hours behind deactivations: last 30 days
   beeplan plan manifests/ --usage-days 0        # no hours lookup (no export calls)
-  beeplan plan manifests/ --changed-since origin/main   # a PR: read only what changed""",
+  beeplan plan manifests/ --changed-since origin/main   # a PR: read only what changed
+  beeplan plan common/ envs/prod/ -o plans/prod.json   # several sets: later ones override""",
 )
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@manifest_paths_argument
 @click.option(
     "-o",
     "--out",
@@ -217,7 +225,7 @@ Examples:
 @click.pass_context
 def plan_command(
     ctx: click.Context,
-    path: Path,
+    paths: tuple[Path, ...],
     out: Path | None,
     fmt: str,
     summary: bool | None,
@@ -235,21 +243,28 @@ def plan_command(
     each call grouped by entity, field by field, and what it costs against
     today's API quota. Each deactivation shows the hours logged on the
     entity lately (--usage-days), read with Beebole's time export.
+
+    Several PATHs are merged in order, later ones overriding entries with
+    the same xid (docs/manifest.md). A saved plan records every PATH and is
+    bound to the account of the token it was made with.
     """
     want_summary = summary_wanted(summary, fmt)
-    desired = load_manifests(path)
-    since = load_since(changed_since, path)
+    desired = load_manifests(paths)
+    since = load_since(changed_since, paths)
     with open_client(endpoint, token_file) as client:
         show = stderr_is_tty() or _verbose(ctx)
         plan, usage = compute_plan_with_usage(
             client, desired, parallelism, show, usage_days, since
         )
-        plan = with_source(plan, path)
+        plan = with_source(plan, paths)
         budget = budget_of(client, plan, usage)
+        # Bound to this token's account: apply refuses it with another one.
+        account = account_binding(client, plan, endpoint)
     if out is not None:
-        out.write_text(plan_to_json(plan, budget, endpoint, usage), encoding="utf-8")
+        out.write_text(plan_to_json(plan, budget, endpoint, usage, account=account),
+                       encoding="utf-8")
     show_plan(plan, budget, fmt, endpoint, desired if graph else None, usage,
-              summary=want_summary)
+              summary=want_summary, account=account)
     if out is not None and not _quiet(ctx):
         click.echo(saved_note(plan, out), err=True)
     if plan.problems:
@@ -268,9 +283,10 @@ Examples:
   beeplan check manifests/ --changed-since origin/main   # only what a PR changes
   beeplan check manifests/ --max-calls 60      # hourly: a rotating part, within 60 calls
   beeplan check manifests/ --max-calls 60 --state .beeplan/check-state.json   # CI cache
-  beeplan check manifests/ --format markdown --summary  # the drift in the job summary""",
+  beeplan check manifests/ --format markdown --summary  # the drift in the job summary
+  beeplan check common/ envs/prod/             # several sets, merged in order""",
 )
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@manifest_paths_argument
 @plan_format_option
 @summary_option
 @changed_since_option
@@ -292,7 +308,7 @@ Examples:
 @endpoint_options
 @parallelism_option
 def check_command(
-    path: Path,
+    paths: tuple[Path, ...],
     fmt: str,
     summary: bool | None,
     changed_since: str | None,
@@ -316,13 +332,13 @@ def check_command(
     if max_calls is not None and changed_since is not None:
         raise click.UsageError("use --changed-since or --max-calls, not both")
     want_summary = summary_wanted(summary, fmt)
-    desired = load_manifests(path)
+    desired = load_manifests(paths)
     if max_calls is not None:
-        return _budgeted_check(desired, path, max_calls, state_file, endpoint, token_file,
+        return _budgeted_check(desired, paths, max_calls, state_file, endpoint, token_file,
                                parallelism, fmt, want_summary)
-    since = load_since(changed_since, path)
+    since = load_since(changed_since, paths)
     with open_client(endpoint, token_file) as client:
-        plan = with_source(compute_plan(client, desired, parallelism, False, since), path)
+        plan = with_source(compute_plan(client, desired, parallelism, False, since), paths)
         budget = budget_of(client, plan)
     in_sync = plan.empty and not plan.problems
     if not in_sync or fmt in ("json", "markdown"):
@@ -339,7 +355,7 @@ def check_command(
 
 def _budgeted_check(
     desired: State,
-    path: Path,
+    paths: tuple[Path, ...],
     max_calls: int,
     state_file: Path | None,
     endpoint: str,
@@ -349,6 +365,8 @@ def _budgeted_check(
     summary: bool = False,
 ) -> ExitStatus:
     with open_client(endpoint, token_file) as client:
+        # The default state file is named per manifest set: several paths make one set.
+        path = paths[0] if len(paths) == 1 else Path("|".join(str(p.resolve()) for p in paths))
         run = workflow.budgeted_check(client, desired, path, max_calls, state_file, parallelism)
         budget = budget_of(client, run.plan)
     coverage = coverage_lines(run, max_calls)
@@ -405,9 +423,15 @@ Examples:
   beeplan plan manifests/ -o plan.json && beeplan apply plan.json --auto-approve
   beeplan apply manifests/ --allow-destroy      # past the deactivation safety threshold
   beeplan apply manifests/ --max-calls 4000 --auto-approve   # a part a day; re-run to go on
-  beeplan apply plan.json --manifests manifests/   # refused if they changed since""",
+  beeplan apply plan.json --manifests manifests/   # refused unless made from manifests/,
+                                                   # unchanged since
+  beeplan apply common/ envs/prod/              # several sets, merged in order
+  beeplan apply plans/prod.json --manifests common/ --manifests envs/prod/""",
 )
-@click.argument("target", metavar="PATH|PLANFILE", type=click.Path(exists=True, path_type=Path))
+@click.argument(
+    "targets", nargs=-1, required=True, metavar="PATH...|PLANFILE",
+    type=click.Path(exists=True, path_type=Path),
+)
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (needed with no tty).")
 @click.option(
     "--allow-destroy",
@@ -429,8 +453,12 @@ Examples:
 @click.option(
     "--manifests",
     type=click.Path(exists=True, path_type=Path),
-    help="With a PLANFILE: the manifests it was made from; refused if they changed since "
-    "(default: the path the plan records, when it exists).",
+    multiple=True,
+    metavar="PATH",
+    help="With a PLANFILE: the manifests being applied, once per path in the plan's order "
+    "(--manifests common/ --manifests envs/prod/). Refused unless the plan was made from "
+    "these paths (compared resolved) and they are unchanged since. Default: the paths "
+    "the plan records, when they exist; apply's first line says which.",
 )
 @usage_days_option
 @endpoint_options
@@ -438,12 +466,12 @@ Examples:
 @click.pass_context
 def apply_command(
     ctx: click.Context,
-    target: Path,
+    targets: tuple[Path, ...],
     auto_approve: bool,
     allow_destroy: bool,
     ignore_quota: bool,
     max_calls: int | None,
-    manifests: Path | None,
+    manifests: tuple[Path, ...],
     usage_days: int,
     endpoint: str,
     token_file: Path | None,
@@ -451,20 +479,32 @@ def apply_command(
 ) -> ExitStatus:
     """Make the API calls that bring the account to the manifests.
 
-    PATH is a manifest file or directory (planned now), or PLANFILE a plan
-    saved with 'beeplan plan -o' (refused if the account changed since).
+    PATH is a manifest file or directory (planned now; several are merged
+    in order, later ones overriding), or PLANFILE a plan saved with
+    'beeplan plan -o' (refused if the account changed since, if it was made
+    for another account's token, or from other manifests than --manifests).
     Independent calls run in parallel; a failure skips what depends on it,
     and removals run only when everything else succeeded.
     """
-    if manifests is not None and not is_plan_file(target):
+    target = targets[0]
+    saved_file = len(targets) == 1 and is_plan_file(target)
+    if not saved_file and any(is_plan_file(t) for t in targets):
+        raise ConfigError("a saved plan is applied alone: apply PLANFILE --manifests PATH "
+                          "(once per manifest path it was made from)")
+    if manifests and not saved_file:
         raise ConfigError("--manifests goes with a saved plan: apply PLANFILE --manifests PATH")
-    saved = load_saved_plan(target, endpoint, manifests) if is_plan_file(target) else None
-    desired = None if saved is not None else load_manifests(target)
+    # Parsed before any token is needed: a broken file says so first.
+    parsed = workflow.parse_saved_plan(target) if saved_file else None
+    desired = None if saved_file else load_manifests(targets)
     quiet = _quiet(ctx)
     with open_client(endpoint, token_file) as client:
-        client.ignore_quota = ignore_quota
         usage = None
+        saved = (load_saved_plan(target, endpoint, manifests, client, parsed)
+                 if saved_file else None)
+        client.ignore_quota = ignore_quota
         if saved is not None:
+            if not quiet:
+                click.echo(manifests_line(saved.plan, manifests, str(target)))
             # Safety, then the budget: a plan that cannot run today spends no re-reads.
             plan = saved_safety(client, saved, parallelism, allow_destroy=allow_destroy)
             plan, usage = workflow.saved_usage_safety(
@@ -494,7 +534,7 @@ def apply_command(
             plan, usage = compute_plan_with_usage(
                 reader, desired, parallelism, stderr_is_tty() or _verbose(ctx), usage_days
             )
-            plan = with_source(plan, target)
+            plan = with_source(plan, targets)
             whole = plan
         budget = budget_of(client, plan, usage)
         require_possible(plan)

@@ -10,7 +10,7 @@ from ..errors import ExitStatus
 from ..render.usagereport import FORMATS, render_usage
 from ..usage import DEFAULT_DAYS, ExportCost, PollPolicy, account_usage
 from ..workflow import load_manifests
-from .options import endpoint_options, open_client, parallelism_option
+from .options import endpoint_options, manifest_paths_argument, open_client, parallelism_option
 from .progress import ExportProgress, ReadProgress, stderr_is_tty
 
 
@@ -23,7 +23,7 @@ Examples:
   beeplan usage manifests/ --format csv > hours.csv
   beeplan usage manifests/ --format markdown --max-calls 50""",
 )
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@manifest_paths_argument
 @click.option(
     "--days",
     type=click.IntRange(1, 3660),
@@ -60,7 +60,7 @@ Examples:
 @click.pass_context
 def usage_command(
     ctx: click.Context,
-    path: Path,
+    paths: tuple[Path, ...],
     days: int,
     fmt: str,
     max_calls: int | None,
@@ -77,7 +77,7 @@ def usage_command(
     The entities with no hours are candidates for a cleanup. Says what the
     export costs before it starts; changes nothing.
     """
-    desired = load_manifests(path)
+    desired = load_manifests(paths)
     quiet = bool(ctx.find_root().params.get("quiet"))
     reading = ReadProgress(stderr_is_tty() or bool(ctx.find_root().params.get("verbose")))
 

@@ -37,9 +37,11 @@ Examples:
   beeplan validate examples/acme          # a directory: every *.yaml/*.yml below it
   beeplan validate manifests/people.yaml  # a single file
   beeplan validate manifests/ --format github   # in a workflow: errors on the PR's lines
-  beeplan validate manifests/ --format json     # the errors as data""",
+  beeplan validate manifests/ --format json     # the errors as data
+  beeplan validate common/ envs/prod/     # several sets, merged in order (later override)""",
 )
-@click.argument("path", type=click.Path(path_type=Path), metavar="PATH")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path),
+                metavar="PATH...")
 @click.option(
     "--format",
     "fmt",
@@ -49,19 +51,21 @@ Examples:
     help="github: one workflow annotation per error and warning (::error file=F,line=L,...), "
     "placed on its line in a pull request; json: {valid, counts, errors, warnings} on stdout.",
 )
-def validate_command(path: Path, fmt: str) -> ExitStatus:
+def validate_command(paths: tuple[Path, ...], fmt: str) -> ExitStatus:
     """Check manifests offline: schema, references, cycles, names and dates.
 
     PATH is a manifest file or a directory (all *.yaml and *.yml files below
-    it, merged). Prints a one-line summary and exits 0 when valid; otherwise
-    lists every error as file:line: path: message and exits 1. Warnings
-    (legal but odd, such as duplicate sibling names) are printed on stderr
-    and do not change the exit status. Makes no API call and needs no token.
+    it, merged). Several PATHs are merged in order, later ones overriding
+    entries with the same xid (docs/manifest.md). Prints a one-line summary
+    and exits 0 when valid; otherwise lists every error as
+    file:line: path: message and exits 1. Warnings (legal but odd, such as
+    duplicate sibling names) are printed on stderr and do not change the
+    exit status. Makes no API call and needs no token.
     """
     warnings: list[Problem] = []
     quiet = bool(click.get_current_context().find_root().params.get("quiet"))
     try:
-        state = load(path, warnings)
+        state = load(paths, warnings)
     except ManifestError as exc:
         if fmt != "text":
             click.echo(_report(fmt, exc.problems, warnings, None), nl=False)
@@ -69,11 +73,12 @@ def validate_command(path: Path, fmt: str) -> ExitStatus:
     if fmt != "text":
         click.echo(_report(fmt, (), warnings, state.counts()), nl=False)
     if fmt == "github" and not quiet:
-        click.echo(summary(str(path), state.counts()))  # a plain line, for the log
+        # A plain line, for the log.
+        click.echo(summary(" ".join(str(p) for p in paths), state.counts()))
     elif fmt == "text" and not quiet:
         for line in warning_lines(warnings):
             click.echo(printable(line), err=True)
-        click.echo(summary(str(path), state.counts()))
+        click.echo(summary(" ".join(str(p) for p in paths), state.counts()))
     return ExitStatus.SUCCESS
 
 

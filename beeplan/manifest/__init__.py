@@ -31,13 +31,13 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import ManifestError, Problem
 from ..model import KIND_ORDER, KINDS, CustomValue, Entity, Located, Ref, Source, State
-from . import _schema
+from . import _overlay, _schema
 from ._checks import PlanNote
 from ._checks import check as _semantic_check
 from ._env import Resolver
@@ -70,30 +70,36 @@ def _read(file: Path, boundary: Boundary, problems: list[Problem]) -> str | None
 
 
 def load(
-    path: str | Path,
+    path: str | Path | Sequence[str | Path],
     warnings: list[Problem] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> State:
     """The desired state declared by the manifests at ``path`` (a file or a directory).
 
-    Raises ``ManifestError`` carrying every problem found, each located by
-    file, line and path (e.g. ``companies[0].projects[1].startDate``).
+    Several paths are several sets, later ones overriding earlier ones
+    (``_overlay``: the merge rule). Raises ``ManifestError`` carrying every
+    problem found, each located by file, line and path (e.g.
+    ``companies[0].projects[1].startDate``).
     What is legal but worth a look (duplicate sibling names) is appended to
     ``warnings`` when a list is given. ``${NAME}`` in string values is read
     from ``environ`` (default: ``os.environ``); the state records the
     variables used (``State.variables``).
     """
     found: list[Problem] = []
-    boundary = boundary_of(path)
-    files = manifest_files(path, boundary)
+    # Each set has its own boundary: the repository (or folder) that holds it.
+    paths = _overlay.paths_of(path)
+    boundaries = [boundary_of(one) for one in paths]
+    sets = [manifest_files(one, boundaries[n]) for n, one in enumerate(paths)]
+    files = [file for in_set in sets for file in in_set]
     resolver = Resolver(os.environ if environ is None else environ)
     problems: list[Problem] = []
-    raws: list[Raw] = []
-    settings: list[tuple[str, MDict]] = []
+    schema_problems: list[Problem] = []  # kept apart: an overriding entry may omit a key
+    raws: list[list[Raw]] = [[] for _ in sets]  # per set
+    settings: list[list[tuple[str, MDict]]] = [[] for _ in sets]
     declared: set[str] = set()
-    for file in files:
+    for number, file in ((n, f) for n, in_set in enumerate(sets) for f in in_set):
         name = str(file)
-        text = _read(file, boundary, problems)
+        text = _read(file, boundaries[number], problems)
         if text is None:
             continue
         data = parse(text, name, problems)
@@ -109,14 +115,17 @@ def load(
             resolver.resolve(data, name)
             problems.extend(resolver.problems)
             resolver.problems.clear()
-        problems.extend(_schema.check(data, name))
-        raws.extend(walk(data, name))
+        schema_problems.extend(_schema.check(data, name))
+        raws[number].extend(walk(data, name))
         declared |= declared_kinds(data)
         if isinstance(data.get("settings"), MDict):
-            settings.append((name, data["settings"]))
-    _resolve_parents(raws)
-    problems.extend(_semantic_check(raws, found))
-    found_settings = settings_of(settings, problems)
+            settings[number].append((name, data["settings"]))
+    overlay = _overlay.merge_entries(raws)
+    _resolve_parents(overlay.raws)
+    problems.extend(overlay.completed(schema_problems))
+    problems.extend(overlay.locate(_semantic_check(overlay.raws, found)))
+    found = overlay.locate(found)
+    found_settings = settings_of(_overlay.merge_settings(settings), problems)
     if problems:
         order = {str(file): index for index, file in enumerate(files)}
         problems.sort(key=lambda p: (order.get(p.file, -1), p.line or 0))
@@ -125,7 +134,7 @@ def load(
     found.sort(key=lambda p: (order.get(p.file, -1), p.line or 0))
     if warnings is not None:
         warnings.extend(found)
-    return State(entities=_entities(raws), settings=found_settings,
+    return State(entities=_entities(overlay.settled()), settings=found_settings,
                  declared_kinds=frozenset(declared), variables=dict(sorted(resolver.used.items())),
                  notes=_notes(found))
 

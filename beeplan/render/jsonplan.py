@@ -49,8 +49,13 @@ def plan_document(
     endpoint: str | None = None,
     usage: UsageReport | None = None,
     partial: str = "",
+    account: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """``partial``: why the plan compared only part of the account (a budgeted check)."""
+    """``partial``: why the plan compared only part of the account (a budgeted check).
+
+    ``account``: the binding to the account it was made for (``planfile.account_binding``);
+    ``apply`` refuses a plan without one.
+    """
     reasons = incomplete_reasons(plan) + ([partial] if partial else [])
     doc: dict[str, Any] = {
         "format_version": PLAN_FORMAT_VERSION,
@@ -62,6 +67,7 @@ def plan_document(
             for item in plan.loosened
         ]} if plan.loosened else {}),
         "endpoint": endpoint,
+        **({"account": dict(account)} if account else {}),
         "plan_digest": plan_digest(plan),
         "changes_present": not plan.empty,
         "applyable": not plan.empty and not plan.problems,
@@ -112,6 +118,8 @@ def plan_document(
         _add_usage(doc, plan, usage)
     if plan.manifest_digest:
         doc["manifests"] = {"path": plan.manifest_path, "digest": plan.manifest_digest}
+        if plan.manifest_paths:  # several sets, merged in this order
+            doc["manifests"]["paths"] = list(plan.manifest_paths)
     if plan.variables:  # only when ${NAME} was used: other plans read as they always did
         doc["variables"] = dict(sorted(plan.variables.items()))
     return doc
@@ -185,8 +193,9 @@ def plan_to_json(
     endpoint: str | None = None,
     usage: UsageReport | None = None,
     partial: str = "",
+    account: dict[str, str] | None = None,
 ) -> str:
-    doc = plan_document(plan, budget, endpoint, usage, partial)
+    doc = plan_document(plan, budget, endpoint, usage, partial, account)
     return json_text(doc) + "\n"
 
 
@@ -267,6 +276,7 @@ def plan_from_json(text: str, source: str = "plan file") -> tuple[Plan, dict[str
         manifest_path=doc.get("manifests", {}).get("path", ""),
         manifest_digest=doc.get("manifests", {}).get("digest", ""),
         variables=dict(doc.get("variables", {})),
+        manifest_paths=tuple(doc.get("manifests", {}).get("paths", ())),
         targeted=str(doc.get("targeted", {}).get("since", "")),
         targeted_entries=int(doc.get("targeted", {}).get("entries", 0) or 0),
         loosened=tuple(Loosened(item["setting"], item["value"], item["default"])
