@@ -44,6 +44,7 @@ from ..workflow import (
 )
 from .options import (
     changed_since_option,
+    check_output_file,
     detailed_exitcode_option,
     endpoint_options,
     open_client,
@@ -232,6 +233,8 @@ def plan_command(
     today's API quota. Each deactivation shows the hours logged on the
     entity lately (--usage-days), read with Beebole's time export.
     """
+    if out is not None:
+        check_output_file(f"-o {out}", out)  # before the reads, not after them
     want_summary = summary_wanted(summary, fmt)
     desired = load_manifests(path)
     since = load_since(changed_since, path)
