@@ -176,3 +176,38 @@ def test_what_a_client_sends_is_logged_escaped(capsys: pytest.CaptureFixture[str
     err = capsys.readouterr().err
     assert "company.list\\x1b[2J\\x1b]0;owned\\x07" in err, err
     assert "\x1b" not in err and "\x07" not in err
+
+
+@pytest.mark.parametrize("sent", [0, 13])
+def test_a_client_that_disconnects_mid_body_is_not_an_internal_error(
+    sent: int, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A client killed while sending (Ctrl-C, SIGKILL, a timeout) is not a sandbox bug:
+    it is counted apart, gets no answer, and is logged once."""
+    caplog.set_level("DEBUG", logger="beeplan.sandbox")
+    with SandboxServer(":memory:") as server:
+        body = b'{"service": "company.list"}'
+        sock = socket.create_connection((server.host, server.port), timeout=10)
+        sock.sendall(b"POST /api/v2 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body[:sent])
+        sock.shutdown(socket.SHUT_WR)  # none or half of the body, then gone
+        try:
+            answer = sock.recv(1000)  # the server closes without a word once it sees the end
+        except ConnectionResetError:
+            answer = b""
+        sock.close()
+        assert answer == b""
+        # The server counts before it closes; its thread may still be finishing.
+        for _ in range(500):
+            if server.client_disconnects:
+                break
+            time.sleep(0.01)
+        assert server.client_disconnects == 1
+        assert server.internal_errors == 0
+        lines = [r for r in caplog.records if "disconnected" in r.getMessage()]
+        assert len(lines) == 1, [r.getMessage() for r in caplog.records]
+        assert not any(r.exc_info for r in caplog.records)
+        # The sandbox serves the next client as usual.
+        with BeeboleClient(server.url, server.token, ledger=False) as client:
+            assert client.call("company.list")["companies"] == []
+        assert server.internal_errors == 0
