@@ -245,6 +245,9 @@ class ReplayClient:
     def remaining_today(self) -> int:
         return self.quota.requests
 
+    def check_reads(self, count: int) -> None:
+        """The live reader asks before each fan-out; a replay spends no quota, so never refuses."""
+
     def call(self, service: str, **payload: Any) -> dict[str, Any]:
         body = json.dumps({"service": service, **payload}, ensure_ascii=False).encode("utf-8")
         content = self.answers[(service, json.dumps(payload, sort_keys=True))]
