@@ -28,14 +28,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-
 from . import answers, cachefile
+
+if TYPE_CHECKING:
+    import requests
 from .errors import (
     AnswerError,
     ApiError,
@@ -347,58 +346,15 @@ _WATCHDOG = _Watchdog()
 _current = threading.local()  # the _Call this thread is making, for the pools below
 
 
-class _Watched:
-    """Hands every connection a pool gives out to the call this thread is making."""
-
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        conn = super()._get_conn(timeout)  # type: ignore[misc]
-        call = getattr(_current, "call", None)
-        if call is not None:
-            call.attach(conn)
-        return conn
-
-
-class _WatchedPool(_Watched, HTTPConnectionPool):
-    pass
-
-
-class _WatchedHTTPSPool(_Watched, HTTPSConnectionPool):
-    pass
-
-
-_POOLS = {"http": _WatchedPool, "https": _WatchedHTTPSPool}
-
-
-class _Adapter(HTTPAdapter):
-    """requests' adapter, with pools that tell the watchdog which connection a call uses."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = dict(_POOLS)
-
-    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
-        manager = super().proxy_manager_for(proxy, **kwargs)
-        manager.pool_classes_by_scheme = dict(_POOLS)
-        return manager
-
-
 def proxies_for(endpoint: str) -> dict[str, str]:
-    """The environment's proxy for this endpoint, if it may have one.
+    """The environment's proxy for this endpoint (``beeplan.transport.proxies_for``)."""
+    from .transport import proxies_for as found
 
-    Never for loopback (a proxy would see the sandbox's token, and cannot reach
-    our loopback anyway) and never for plain http (only loopback may be http):
-    the token only goes through a proxy inside an https tunnel.
-    """
-    parts = urlsplit(endpoint)
-    if parts.scheme != "https" or is_loopback(parts.hostname or ""):
-        return {}
-    found = requests.utils.get_environ_proxies(endpoint)  # honours NO_PROXY
-    proxy = found.get("https") or found.get("all")
-    return {"https": proxy} if proxy else {}
+    return found(endpoint)
 
 
 class BeeboleClient:
-    """Calls Beebole API v2 services. Thread-safe: one HTTP session per thread."""
+    """Calls Beebole API v2 services. Thread-safe: a pool of sessions, one per call in flight."""
 
     def __init__(
         self,
@@ -436,7 +392,9 @@ class BeeboleClient:
         self.quota = quota
         self.usage = Usage()
         self._usage_lock = threading.Lock()
-        self._local = threading.local()
+        self._sessions_lock = threading.Lock()
+        self._sessions: list[requests.Session] = []  # every session made, closed by close()
+        self._idle: list[requests.Session] = []  # those no call is using now
         self.account_key = token_key(token)  # names per-token files; never the token
         path = cache_dir() / "quota" / f"{self.account_key}.json" if ledger else None
         self.ledger = Ledger(path)
@@ -444,25 +402,25 @@ class BeeboleClient:
     def __repr__(self) -> str:  # never show the token
         return f"BeeboleClient({self.endpoint!r})"
 
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            adapter = _Adapter()
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
-            session.auth = self._auth
-            session.headers["Content-Type"] = "application/json; charset=utf-8"
-            # requests re-reads proxy and CA settings from the environment on every
-            # request (~15% of the client's CPU); read them once per session instead.
-            # trust_env off also keeps a ~/.netrc from replacing the token.
-            session.trust_env = False
-            session.proxies = proxies_for(self.endpoint)
-            session.verify = (
-                os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-            )
-            self._local.session = session
+    def _take_session(self) -> requests.Session:
+        """An idle session, or a new one: at most one per parallel worker, for the whole run.
+
+        A session per thread (as before) gave every stage's new worker threads new
+        sessions, so new pools and new connections at every stage of a plan.
+        """
+        with self._sessions_lock:
+            if self._idle:
+                return self._idle.pop()
+        from .transport import new_session
+
+        session = new_session(self.endpoint, self._auth)
+        with self._sessions_lock:
+            self._sessions.append(session)
         return session
+
+    def _give_back(self, session: requests.Session) -> None:
+        with self._sessions_lock:
+            self._idle.append(session)
 
     def remaining_today(self) -> int:
         return max(0, self.quota.requests - self.ledger.requests)
@@ -503,9 +461,12 @@ class BeeboleClient:
         call = _Call(started + self.timeout)
         _current.call = call
         _WATCHDOG.watch(call)
+        from . import transport
+
+        session = self._take_session()
         try:
             try:
-                response = self._session().post(
+                response = session.post(
                     self.endpoint,
                     data=body,
                     timeout=self.timeout,
@@ -516,18 +477,19 @@ class BeeboleClient:
                     content = self._read(service, response, call)
                 finally:
                     response.close()
-            except requests.exceptions.SSLError as exc:
-                raise EndpointError(service, _tls_reason(exc, self.endpoint)) from None
-            except requests.RequestException as exc:
+            except transport.SSLError as exc:
+                raise EndpointError(service, transport.tls_reason(exc, self.endpoint)) from None
+            except transport.RequestException as exc:
                 if call.expired:
                     raise self._late(service) from None
                 log.info("%s failed after %.3fs: %s", service, time.monotonic() - started,
                          type(exc))
-                raise TransportError(service, _describe(exc)) from None
+                raise TransportError(service, transport.describe(exc)) from None
         except (TransportError, ApiError):
             self._count(service, len(body) + call.received)
             raise
         finally:
+            self._give_back(session)
             _current.call = None
             _WATCHDOG.forget(call)
         self._count(service, len(body) + len(content))
@@ -625,8 +587,9 @@ class BeeboleClient:
 
     def close(self) -> None:
         self.ledger.save()
-        session = getattr(self._local, "session", None)
-        if session is not None:
+        with self._sessions_lock:
+            sessions, self._sessions, self._idle = self._sessions, [], []
+        for session in sessions:
             session.close()
 
     def __enter__(self) -> BeeboleClient:
@@ -649,21 +612,3 @@ def _decode(content: bytes) -> Any:
         return json.loads(content.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return _NOT_JSON
-
-
-def _tls_reason(exc: Exception, endpoint: str) -> str:
-    host = urlsplit(endpoint).hostname or endpoint
-    if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate verify failed" in str(exc):
-        return (
-            f"TLS certificate verification failed for {host}: the server is not who it "
-            "claims to be, or its CA is not trusted ($REQUESTS_CA_BUNDLE); not retried"
-        )
-    return f"TLS handshake with {host} failed; not retried"
-
-
-def _describe(exc: requests.RequestException) -> str:
-    if isinstance(exc, requests.Timeout):
-        return "timed out"
-    if isinstance(exc, requests.ConnectionError):
-        return "connection failed or dropped"
-    return type(exc).__name__

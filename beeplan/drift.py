@@ -152,7 +152,7 @@ def units_of(desired: State, seen_groups: Iterable[Ref] = ()) -> list[Unit]:
         # The digest of [column, holders] with the column encoded and hashed once, not once
         # per group: the same digests as before, so a state file stays valid.
         column_hash = hashlib.sha256(b"[" + json.dumps(column, sort_keys=True).encode() + b", ")
-        for group, holders in zip(group_refs, held):
+        for group, holders in zip(group_refs, held, strict=True):
             digest = column_hash.copy()
             digest.update(json.dumps(sorted(holders), sort_keys=True).encode() + b"]")
             units.append(

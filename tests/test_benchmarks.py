@@ -25,7 +25,7 @@ COMMITTED = ROOT / "benchmarks" / "results-quick.json"
 
 
 def test_call_counts_flatten_every_counted_figure() -> None:
-    """The committed results name a count for every scenario (so the slow test compares them all)."""
+    """The committed results name a count for every scenario: the slow test compares them all."""
     counts = call_counts(json.loads(COMMITTED.read_text(encoding="utf-8")))
     for name in ("apply", "noop", "change", "import"):
         assert f"{name}.calls" in counts, name
