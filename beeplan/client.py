@@ -24,7 +24,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -248,6 +248,24 @@ class Quota:
     kb: int = DAILY_KB
 
 
+# Bytes (request + answer) of one call, for the estimates that stop a read before it
+# passes today's KB: measured on the benchmark org (benchmarks/generate.py, 1000 people:
+# 50 people and 10 projects per company, 60 groups). A list grows with what it lists,
+# so once this run has called a service, its largest answer so far is used instead.
+CALL_BYTES = {
+    "company.list": 2300,
+    "group.tree": 3400,
+    "custom_field.list": 700,
+    "person.list": 9700,
+    "project.list": 1900,
+    "task.list": 600,
+    "absence.list": 250,
+    "subproject.list": 420,
+    "group.assignments": 3800,
+}
+RELATION_BYTES = 270  # person.leaders, project.managers, X.members, X.custom_fields...
+
+
 def _env_number(name: str, default: float, most: float) -> float:
     raw = os.environ.get(name, "").strip()
     if not raw:
@@ -392,6 +410,9 @@ class BeeboleClient:
         self.quota = quota
         self.usage = Usage()
         self._usage_lock = threading.Lock()
+        self._largest: dict[str, int] = {}  # per service: the largest call of this run, bytes
+        self._inflight_calls = 0  # calls sent and not yet counted (for the quota guard)
+        self._inflight_bytes = 0
         self._sessions_lock = threading.Lock()
         self._sessions: list[requests.Session] = []  # every session made, closed by close()
         self._idle: list[requests.Session] = []  # those no call is using now
@@ -425,26 +446,91 @@ class BeeboleClient:
     def remaining_today(self) -> int:
         return max(0, self.quota.requests - self.ledger.requests)
 
-    def check_reads(self, count: int) -> None:
+    def kb_left_today(self) -> float:
+        return max(0.0, self.quota.kb - self.ledger.bytes / 1024)
+
+    def expected_bytes(self, service: str) -> int:
+        """What one call of ``service`` is expected to cost (request + answer bytes)."""
+        seen = self._largest.get(service)
+        if seen is not None:
+            return seen
+        return CALL_BYTES.get(service, RELATION_BYTES)
+
+    def check_reads(self, count: int, services: Sequence[str] | None = None) -> None:
         """Refuse to start ``count`` reads that would pass what is left of today's quota.
 
         A plan's reads fan out (a list per company, a relation per entity): better
-        one clear stop before them than a quota error half-way through them.
+        one clear stop before them than a quota error half-way through them. Both
+        halves of the quota count: calls, and KB estimated per service
+        (``expected_bytes``; ``services`` names the service of each read, when known).
         """
+        if self.ignore_quota:
+            return
         left = self.remaining_today()
-        if count > left and not self.ignore_quota:
+        if count > left:
             raise QuotaError(
                 "reading the account",
                 f"{count} more read calls are needed but only {left} of today's "
                 f"{self.quota.requests} are left (as counted by beeplan on this machine); "
                 "stopped before spending past the quota",
             )
+        need = (
+            sum(self.expected_bytes(s) for s in services)
+            if services is not None
+            else count * RELATION_BYTES
+        ) / 1024
+        kb_left = self.kb_left_today()
+        if need > kb_left:
+            raise QuotaError(
+                "reading the account",
+                f"{count} more read calls are needed, about {need:.0f} KB (answer sizes as "
+                f"measured per service), but only {kb_left:.0f} KB are left in today's quota "
+                f"of {self.quota.kb} KB (as counted by beeplan on this machine); stopped "
+                "before the first call that would pass it. The quota resets at 00:00 UTC",
+            )
+
+    def _reserve(self, service: str) -> int:
+        """Count one call as in flight, or refuse it if it would pass today's quota.
+
+        The API refuses a call once the day's requests or KB are spent, even half-way
+        through a plan; beeplan stops first, on its own count, with calls still in
+        flight included (parallel reads must not all take the last call).
+        """
+        expected = self.expected_bytes(service)
+        with self._usage_lock:
+            if not self.ignore_quota:
+                calls = self.ledger.requests + self._inflight_calls + 1
+                if calls > self.quota.requests:
+                    raise QuotaError(
+                        service,
+                        f"today's {self.quota.requests} requests are spent (as counted by "
+                        "beeplan on this machine); stopped before the API refuses. The quota "
+                        "resets at 00:00 UTC",
+                    )
+                spent = self.ledger.bytes + self._inflight_bytes + expected
+                if spent > self.quota.kb * 1024:
+                    raise QuotaError(
+                        service,
+                        f"this call (about {expected / 1024:.1f} KB) would pass today's "
+                        f"{self.quota.kb} KB ({self.ledger.bytes / 1024:.0f} KB spent, as "
+                        "counted by beeplan on this machine); stopped before the API refuses. "
+                        "The quota resets at 00:00 UTC",
+                    )
+            self._inflight_calls += 1
+            self._inflight_bytes += expected
+        return expected
+
+    def _release(self, expected: int) -> None:
+        with self._usage_lock:
+            self._inflight_calls -= 1
+            self._inflight_bytes -= expected
 
     def call(self, service: str, **payload: Any) -> dict[str, Any]:
         """Call one service; return the decoded answer when ``status`` is ``ok``."""
         body = json.dumps({"service": service, **payload}, ensure_ascii=False).encode("utf-8")
         attempts = 1 + (self.retries if is_read(service) else 0)
         for attempt in range(attempts):
+            expected = self._reserve(service)
             try:
                 return self._post(service, body)
             except AnswerError:
@@ -452,8 +538,10 @@ class BeeboleClient:
             except TransportError:
                 if attempt + 1 >= attempts:
                     raise
-                delay = self.backoff * (2**attempt)
-                time.sleep(delay / 2 + random.uniform(0, delay / 2))
+            finally:
+                self._release(expected)
+            delay = self.backoff * (2**attempt)
+            time.sleep(delay / 2 + random.uniform(0, delay / 2))
         raise AssertionError("unreachable")
 
     def _post(self, service: str, body: bytes) -> dict[str, Any]:
@@ -583,6 +671,8 @@ class BeeboleClient:
         with self._usage_lock:
             self.usage.requests[service] += 1
             self.usage.bytes[service] += nbytes
+            if nbytes > self._largest.get(service, 0):
+                self._largest[service] = nbytes
         self.ledger.add(1, nbytes)
 
     def close(self) -> None:

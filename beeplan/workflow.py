@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -436,10 +437,10 @@ class ReadBudget(BeeboleClient):
             "with the account)",
         )
 
-    def check_reads(self, count: int) -> None:
+    def check_reads(self, count: int, services: Sequence[str] | None = None) -> None:
         if count > self._budget_left():
             raise self._refuse("reading the account", count)
-        super().check_reads(count)
+        super().check_reads(count, services)
 
     def call(self, service: str, **payload: Any) -> dict[str, Any]:
         with self._lock:

@@ -245,7 +245,7 @@ class ReplayClient:
     def remaining_today(self) -> int:
         return self.quota.requests
 
-    def check_reads(self, count: int) -> None:
+    def check_reads(self, count: int, services: Any = None) -> None:
         """The live reader asks before each fan-out; a replay spends no quota, so never refuses."""
 
     def call(self, service: str, **payload: Any) -> dict[str, Any]:
