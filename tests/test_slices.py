@@ -201,3 +201,48 @@ def test_reads_past_max_calls_stop_before_spending_more(
     assert sandbox.calls["company.update"] == 0  # nothing applied
     code, out, err = run("apply", ACME, "--auto-approve", "--max-calls", 200)
     assert code == 0 and "company.update" in out, err
+
+
+def test_a_sliced_adoption_continues_its_plan_without_reading_the_account_again(
+    run: Run, sandbox: SandboxServer, client: BeeboleClient
+) -> None:
+    """Issue 24: the days after the first re-read only what their slice touches (no list,
+    no tree), so the reads do not grow with what earlier slices created; the last run
+    plans in full, which verifies the account."""
+    budget, runs = 60, 0
+    while True:
+        sandbox.reset_calls()
+        code, out, err = run("apply", ACME, "--auto-approve", "--max-calls", budget)
+        assert code == 0, err
+        spent = sum(sandbox.calls.values())
+        assert spent <= budget
+        runs += 1
+        if "No changes" in out:
+            assert "company.list" in sandbox.calls  # the verifying full plan
+            break
+        if runs > 1:
+            assert "Continuing the sliced apply" in out, out
+            listed = {s for s in sandbox.calls if s.endswith(".list") or s == "group.tree"}
+            assert listed <= {"custom_field.list"}, sandbox.calls
+        assert runs < 8, "apply in slices does not converge"
+    assert runs >= 3
+    assert max(xids(client).values()) == 1
+    code, out, _ = run("plan", ACME, "--detailed-exitcode")
+    assert code == 0, out
+
+
+def test_a_changed_manifest_ends_the_continuation_with_a_full_plan(
+    run: Run, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    import shutil
+
+    manifests = tmp_path / "acme"
+    shutil.copytree(ACME, manifests)
+    code, out, err = run("apply", manifests, "--auto-approve", "--max-calls", 60)
+    assert code == 0 and "left: re-run the same command to continue" in out, out + err
+    people = manifests / "people.yaml"
+    people.write_text(people.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    sandbox.reset_calls()
+    code, out, err = run("apply", manifests, "--auto-approve", "--max-calls", 60)
+    assert code == 0, err
+    assert "Continuing" not in out and "company.list" in sandbox.calls  # planned in full
