@@ -568,17 +568,14 @@ def choose_saved_slice(
     progress: SavedProgress,
     max_calls: int | None,
     ignore_quota: bool,
-    fresh: bool = True,
 ) -> Slice:
     """A slice of a saved plan whose re-reads, before and after, fit ``max_calls`` too.
-
-    ``fresh`` False: no re-read before (the first day of a sliced adoption, just read).
 
     The re-reads after a slice depend on the slice, so the largest slice that fits
     is searched for (by bisection on the budget given to ``choose_slice``): cutting
     the budget by the whole overrun at once left most of it unused.
     """
-    part = choose_slice(client, rest, max_calls=max_calls, ignore_quota=ignore_quota, fresh=fresh)
+    part = choose_slice(client, rest, max_calls=max_calls, ignore_quota=ignore_quota, fresh=True)
     if max_calls is None or part.complete:
         return part
 
@@ -594,7 +591,7 @@ def choose_saved_slice(
         limit = (low + high) // 2
         try:
             candidate = choose_slice(
-                client, rest, max_calls=limit, ignore_quota=ignore_quota, fresh=fresh
+                client, rest, max_calls=limit, ignore_quota=ignore_quota, fresh=True
             )
         except PlanError:  # no action fits so small a budget
             candidate = None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import time
 from dataclasses import replace
@@ -13,7 +12,6 @@ from typing import Any
 import click
 
 from .. import workflow
-from ..adoption import adoption_file, forget, keep
 from ..annotations import plan_annotations, workflow_command
 from ..client import BeeboleClient
 from ..drift import coverage_document, coverage_lines
@@ -28,7 +26,6 @@ from ..slices import Slice
 from ..usage import UsageOptions, UsageReport
 from ..workflow import (
     QuotaShortfall,
-    SavedPlan,
     apply_plan,
     budget_of,
     check_fresh,
@@ -463,16 +460,6 @@ def apply_command(
     with open_client(endpoint, token_file) as client:
         client.ignore_quota = ignore_quota
         usage = None
-        plan_file, adoption = target, None
-        progress: SavedProgress | None = None
-        if desired is not None and max_calls is not None:  # maybe a day of a long adoption
-            adoption = adoption_file(client, target, endpoint)
-            saved = _continued(client, adoption, endpoint, target)
-            if saved is not None:
-                desired, plan_file = None, adoption
-                if not quiet:
-                    click.echo(f"Continuing the sliced apply of {target} planned on an "
-                               "earlier day: only what the next slice touches is re-read.")
         if saved is not None:
             # Safety, then the budget: a plan that cannot run today spends no re-reads.
             plan = saved_safety(client, saved, parallelism, allow_destroy=allow_destroy)
@@ -482,7 +469,7 @@ def apply_command(
             guard_safety(plan, allow_destroy=allow_destroy)
             whole = plan
             # Earlier slices of this plan file: what they applied is not applied again.
-            progress = SavedProgress.of(client, plan_file)
+            progress = SavedProgress.of(client, target)
             plan = progress.remaining(plan)
             if plan.empty and progress.started:
                 if not quiet:
@@ -521,12 +508,7 @@ def apply_command(
             click.echo(text, nl=False)
         if desired is not None:
             guard_safety(plan, allow_destroy=allow_destroy)
-            # A first day of a long adoption: its slice leaves room for the re-reads
-            # that let the next day continue this plan (sliced.SavedProgress).
-            progress = SavedProgress(adoption) if adoption is not None else None  # path: below
-            part = _slice_or_offer(
-                client, plan, max_calls, ignore_quota, auto_approve, False, progress
-            )
+            part = _slice_or_offer(client, plan, max_calls, ignore_quota, auto_approve, False)
         if not part.complete and not quiet:
             click.echo(
                 f"This run applies {len(part.plan.actions)} of the {len(plan.actions)} actions "
@@ -544,14 +526,7 @@ def apply_command(
         before = client.usage.total_requests
         started = time.monotonic()
         outcome = apply_plan(client, part.plan, parallelism, ApplyProgress(quiet), owed_by(whole))
-        if saved is None and adoption is not None:
-            if not part.complete and outcome.applied:
-                keep(adoption, plan, budget, endpoint)
-                # A new, empty record, named by the kept plan's content.
-                progress = SavedProgress(SavedProgress.of(client, adoption).path)
-            else:
-                progress = None  # done in one run: nothing to continue
-        if progress is not None:
+        if saved is not None:
             progress.record(client, plan, part.plan, outcome, parallelism)
         calls = client.usage.total_requests - before
         rest = slice_report(client, plan, part, saved=desired is None)
@@ -568,24 +543,6 @@ def apply_command(
     return ExitStatus.SUCCESS
 
 
-def _continued(
-    client: BeeboleClient, adoption: Path, endpoint: str, manifests: Path
-) -> SavedPlan | None:
-    """The kept plan of an unfinished sliced apply of these manifests, if any is left."""
-    if not adoption.exists():
-        return None
-    try:
-        saved = load_saved_plan(adoption, endpoint, manifests)
-    except BeeplanError as exc:  # a kept plan of another version, say: plan in full
-        logging.getLogger("beeplan.apply").warning("not continuing %s: %s", adoption, exc)
-        forget(client, adoption)
-        return None
-    if SavedProgress.of(client, adoption).remaining(saved.plan).empty:
-        forget(client, adoption)  # all applied: the next plan is a full one, to verify
-        return None
-    return saved
-
-
 def _slice_or_offer(
     client: BeeboleClient,
     plan: Plan,
@@ -598,7 +555,7 @@ def _slice_or_offer(
     """The part to apply now; past today's quota, offer the part that fits (on a terminal)."""
     try:
         if progress is not None:
-            return choose_saved_slice(client, plan, progress, max_calls, ignore_quota, saved)
+            return choose_saved_slice(client, plan, progress, max_calls, ignore_quota)
         return choose_slice(
             client, plan, max_calls=max_calls, ignore_quota=ignore_quota, fresh=saved
         )
