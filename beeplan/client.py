@@ -249,21 +249,28 @@ class Quota:
 
 
 # Bytes (request + answer) of one call, for the estimates that stop a read before it
-# passes today's KB: measured on the benchmark org (benchmarks/generate.py, 1000 people:
-# 50 people and 10 projects per company, 60 groups). A list grows with what it lists,
-# so once this run has called a service, its largest answer so far is used instead.
+# passes today's KB: averages measured on the benchmark org (benchmarks/generate.py,
+# 1000 people: 50 people and 10 projects per company, 60 groups). A list grows with what
+# it lists, so once this run has called a service, its own average so far is used.
 CALL_BYTES = {
-    "company.list": 2300,
-    "group.tree": 3400,
-    "custom_field.list": 700,
-    "person.list": 9700,
-    "project.list": 1900,
-    "task.list": 600,
-    "absence.list": 250,
+    "company.list": 2270,
+    "group.tree": 3320,
+    "custom_field.list": 290,
+    "person.list": 9670,
+    "project.list": 1880,
+    "task.list": 580,
+    "absence.list": 240,
     "subproject.list": 420,
-    "group.assignments": 3800,
+    "group.assignments": 3730,
+    "person.custom_fields": 150,
+    "person.leaders": 260,
+    "project.custom_fields": 150,
+    "project.managers": 230,
+    "project.members": 420,
+    "project.specific_tasks": 230,
+    "company.custom_fields": 180,
 }
-RELATION_BYTES = 270  # person.leaders, project.managers, X.members, X.custom_fields...
+RELATION_BYTES = 260  # another relation listing: X.members, X.groups, X.specific_tasks ...
 
 
 def _env_number(name: str, default: float, most: float) -> float:
@@ -410,7 +417,6 @@ class BeeboleClient:
         self.quota = quota
         self.usage = Usage()
         self._usage_lock = threading.Lock()
-        self._largest: dict[str, int] = {}  # per service: the largest call of this run, bytes
         self._inflight_calls = 0  # calls sent and not yet counted (for the quota guard)
         self._inflight_bytes = 0
         self._sessions_lock = threading.Lock()
@@ -451,9 +457,9 @@ class BeeboleClient:
 
     def expected_bytes(self, service: str) -> int:
         """What one call of ``service`` is expected to cost (request + answer bytes)."""
-        seen = self._largest.get(service)
-        if seen is not None:
-            return seen
+        calls = self.usage.requests.get(service, 0)
+        if calls:
+            return self.usage.bytes[service] // calls
         return CALL_BYTES.get(service, RELATION_BYTES)
 
     def check_reads(self, count: int, services: Sequence[str] | None = None) -> None:
@@ -671,8 +677,6 @@ class BeeboleClient:
         with self._usage_lock:
             self.usage.requests[service] += 1
             self.usage.bytes[service] += nbytes
-            if nbytes > self._largest.get(service, 0):
-                self._largest[service] = nbytes
         self.ledger.add(1, nbytes)
 
     def close(self) -> None:

@@ -2,7 +2,7 @@
 
 beeplan stops on its own count first: before a fan-out whose estimated KB
 (answer sizes measured per service, ``client.CALL_BYTES``, then this run's
-largest answer per service) pass what is left, and before any single call that
+average answer per service) pass what is left, and before any single call that
 would. Each command is run with a little less left every time, so the stop
 falls at every stage of its reads in turn.
 """
