@@ -418,6 +418,10 @@ class BeeboleClient:
         self.usage = Usage()
         self._usage_lock = threading.Lock()
         self._inflight_calls = 0  # calls sent and not yet counted (for the quota guard)
+        # Bytes of answers refused as not the API's (too large, not JSON, the wrong shape):
+        # the ledger counts them, but the per-call stop, which says the API would refuse,
+        # does not (a hostile or portal answer is not the API's count).
+        self._unbelieved_bytes = 0
         self._inflight_bytes = 0
         self._sessions_lock = threading.Lock()
         self._sessions: list[requests.Session] = []  # every session made, closed by close()
@@ -495,14 +499,16 @@ class BeeboleClient:
                 "before the first call that would pass it. The quota resets at 00:00 UTC",
             )
 
-    def _reserve(self, service: str) -> int:
+    def _reserve(self, service: str, body_bytes: int) -> int:
         """Count one call as in flight, or refuse it if it would pass today's quota.
 
         The API refuses a call once the day's requests or KB are spent, even half-way
         through a plan; beeplan stops first, on its own count, with calls still in
         flight included (parallel reads must not all take the last call).
         """
-        expected = self.expected_bytes(service)
+        # A write's answer is a status and an id: its request is its size. (An average
+        # would let one hostile oversized answer refuse every later write.)
+        expected = self.expected_bytes(service) if is_read(service) else body_bytes + 64
         with self._usage_lock:
             if not self.ignore_quota:
                 calls = self.ledger.requests + self._inflight_calls + 1
@@ -513,7 +519,9 @@ class BeeboleClient:
                         "beeplan on this machine); stopped before the API refuses. The quota "
                         "resets at 00:00 UTC",
                     )
-                spent = self.ledger.bytes + self._inflight_bytes + expected
+                spent = (
+                    self.ledger.bytes - self._unbelieved_bytes + self._inflight_bytes + expected
+                )
                 if spent > self.quota.kb * 1024:
                     raise QuotaError(
                         service,
@@ -536,7 +544,7 @@ class BeeboleClient:
         body = json.dumps({"service": service, **payload}, ensure_ascii=False).encode("utf-8")
         attempts = 1 + (self.retries if is_read(service) else 0)
         for attempt in range(attempts):
-            expected = self._reserve(service)
+            expected = self._reserve(service, len(body))
             try:
                 return self._post(service, body)
             except AnswerError:
@@ -579,8 +587,9 @@ class BeeboleClient:
                 log.info("%s failed after %.3fs: %s", service, time.monotonic() - started,
                          type(exc))
                 raise TransportError(service, transport.describe(exc)) from None
-        except (TransportError, ApiError):
-            self._count(service, len(body) + call.received)
+        except (TransportError, ApiError) as exc:
+            self._count(service, len(body) + call.received, believed=not isinstance(
+                exc, AnswerError))
             raise
         finally:
             self._give_back(session)
@@ -594,7 +603,12 @@ class BeeboleClient:
             len(content),
             time.monotonic() - started,
         )
-        return self._believe(service, response, content)
+        try:
+            return self._believe(service, response, content)
+        except AnswerError:
+            with self._usage_lock:
+                self._unbelieved_bytes += len(body) + len(content)
+            raise
 
     def _late(self, service: str) -> TransportError:
         return TransportError(
@@ -673,10 +687,12 @@ class BeeboleClient:
             raise ApiError(service, message, 200)
         return dict(answer)
 
-    def _count(self, service: str, nbytes: int) -> None:
+    def _count(self, service: str, nbytes: int, believed: bool = True) -> None:
         with self._usage_lock:
             self.usage.requests[service] += 1
             self.usage.bytes[service] += nbytes
+            if not believed:
+                self._unbelieved_bytes += nbytes
         self.ledger.add(1, nbytes)
 
     def close(self) -> None:
