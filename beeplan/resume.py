@@ -29,7 +29,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -182,7 +182,7 @@ class ResumableClient(BeeboleClient):
         self.checkpoint = checkpoint
         self.quota_reached = threading.Event()
 
-    def check_reads(self, count: int) -> None:
+    def check_reads(self, count: int, services: Sequence[str] | None = None) -> None:
         """No stop before the quota: an import keeps every answer, so reading up to it is
         progress that the resumed run does not repeat (``call`` stops at the API's refusal)."""
 

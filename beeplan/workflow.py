@@ -466,10 +466,10 @@ class ReadBudget(BeeboleClient):
             "with the account)",
         )
 
-    def check_reads(self, count: int) -> None:
+    def check_reads(self, count: int, services: Sequence[str] | None = None) -> None:
         if count > self._budget_left():
             raise self._refuse("reading the account", count)
-        super().check_reads(count)
+        super().check_reads(count, services)
 
     def call(self, service: str, **payload: Any) -> dict[str, Any]:
         with self._lock:
