@@ -1,0 +1,488 @@
+"""Root fields: the emulated queries and mutations, by family."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from graphql import GraphQLError, GraphQLResolveInfo, get_named_type
+
+from .engine import (
+    ARCHIVABLE,
+    KINDS,
+    TREES,
+    WEEK_MS,
+    Context,
+    NotEmulated,
+    _lower,
+    btime,
+    level_of,
+    now_ms,
+    resolve_field,
+)
+
+Doc = dict[str, Any]
+
+
+def _kind_of(info: GraphQLResolveInfo) -> str:
+    return get_named_type(info.return_type).name.removeprefix("Beebole")
+
+
+# -- filters -------------------------------------------------------------------
+
+def _tagged_with(ctx: Context, doc: Doc) -> set[str]:
+    return {i for _r, i, _s in ctx.store.related("tag", doc["id"], "Tag", "b")}
+
+
+def _match_one(ctx: Context, doc: Doc, cond: dict[str, Any]) -> bool:
+    for key, want in cond.items():
+        if key == "following" or want is None:
+            continue
+        if key == "id":
+            ok = doc["id"] == want
+        elif key == "notId":
+            ok = doc["id"] != want
+        elif key == "name":
+            ok = str(want).lower() in str(doc.get("name", "")).lower()
+        elif key == "archived":
+            ok = bool(doc.get("archived")) == want
+        elif key == "level":
+            ok = level_of(ctx.store, doc) == want
+        elif key in ("categoryId", "roleId", "statusId", "customFieldId", "entityId",
+                     "entityType", "personId"):
+            ok = doc.get(key) == want
+        elif key == "tagIds":
+            ok = bool(_tagged_with(ctx, doc) & set(want))
+        elif key == "notTagIds":
+            ok = not _tagged_with(ctx, doc) & set(want)
+        elif key in ("assignedPersonId", "assignedTagId", "assignedProjectId", "projectId"):
+            other = {"assignedPersonId": "Person", "assignedTagId": "Tag"}.get(key, "Project")
+            ok = want in {i for _r, i, _s in ctx.store.related("assign", doc["id"], other)}
+        elif key == "managedById":
+            ok = want in {i for _r, i, _s in ctx.store.related("manager", doc["id"], "Person",
+                                                                 "b")}
+        elif key == "childrenOfId":
+            ok = doc.get("parentId") == want
+        elif key in ("taggedPersonId", "taggedProjectId", "taggedTaskId"):
+            ok = want in {i for _r, i, _s in ctx.store.related("tag", doc["id"],
+                                                                 key[6:-2], "a")}
+        else:
+            raise NotEmulated(f"the filter field {key!r} is not emulated by the sandbox")
+        if not ok:
+            return False
+    return True
+
+
+def _match(ctx: Context, doc: Doc, conds: list[dict[str, Any]] | None) -> bool:
+    """Conditions chained left to right, each joined to the next by its ``following``."""
+    if not conds:
+        return True
+    result = _match_one(ctx, doc, conds[0] or {})
+    for prev, cond in zip(conds, conds[1:]):
+        joined = str((prev or {}).get("following") or "AND").upper()
+        value = _match_one(ctx, doc, cond or {})
+        result = (result or value) if joined == "OR" else (result and value)
+    return result
+
+
+def _listing(ctx: Context, kind: str, args: dict[str, Any]) -> list[Doc]:
+    out = []
+    for doc in ctx.store.all(kind):
+        if doc.get("archived") and not args.get("archived"):
+            continue  # the reference: archived ones only with archived: true
+        if args.get("categoryId") and doc.get("categoryId") != args["categoryId"]:
+            continue
+        if _match(ctx, doc, args.get("filter")):
+            out.append(doc)
+    return out
+
+
+def _under(ctx: Context, project_ids: set[str], doc_ids: list[str]) -> bool:
+    """Whether any of ``doc_ids`` is one of ``project_ids`` or below one."""
+    for pid in doc_ids:
+        seen: set[str] = set()
+        cur = ctx.store.get(pid)
+        while cur is not None and cur["id"] not in seen:
+            if cur["id"] in project_ids:
+                return True
+            seen.add(cur["id"])
+            cur = ctx.store.get(cur.get("parentId"))
+    return False
+
+
+def _time_records(ctx: Context, args: dict[str, Any]) -> list[Doc]:
+    out = []
+    for rec in ctx.store.all("TimeRecord"):
+        start = rec["startTime"]["ts"]
+        end = rec["endTime"]["ts"] if rec.get("endTime") else start + rec["duration"]
+        if args.get("startTime") is not None and start < args["startTime"]:
+            continue
+        if args.get("endTime") is not None and end > args["endTime"]:
+            continue
+        absent = bool(rec.get("absenceId"))
+        if args.get("time") and absent or args.get("absence") and not absent:
+            continue
+        if args.get("wfh") is not None and bool(rec.get("wfh")) != args["wfh"]:
+            continue
+        if all(_tr_match(ctx, rec, start, end, c or {}) for c in args.get("filter") or []):
+            out.append(rec)
+    return out
+
+
+def _tr_match(ctx: Context, rec: Doc, start: int, end: int, cond: dict[str, Any]) -> bool:
+    for key, want in cond.items():
+        if key == "following" or want is None:
+            continue
+        if key in ("id", "personId"):
+            ok = rec.get(key) == want
+        elif key in ("notId", "notPersonId"):
+            ok = rec.get(key[3].lower() + key[4:]) != want
+        elif key == "personIds":
+            ok = rec.get("personId") in want
+        elif key == "startTime":
+            ok = start >= want
+        elif key == "endTime":
+            ok = end <= want
+        elif key == "isAbsence":
+            ok = bool(rec.get("absenceId")) == want
+        elif key in ("projectIds", "notProjectIds"):
+            hit = _under(ctx, set(want), rec.get("projectIds") or [])
+            ok = hit if key == "projectIds" else not hit
+        elif key in ("taskIds", "notTaskIds"):
+            hit = rec.get("taskId") in want
+            ok = hit if key == "taskIds" else not hit
+        else:
+            raise NotEmulated(f"the time record filter field {key!r} is not emulated")
+        if not ok:
+            return False
+    return True
+
+
+def _audit_trails(ctx: Context, args: dict[str, Any]) -> list[Doc]:
+    if not ctx.audit_trail:
+        raise GraphQLError("AuditTrailNotAvailable: this account's plan has no audit trail")
+    start = args.get("startTime")
+    end = now_ms() + 1 if start is None else start + WEEK_MS
+    start = end - 1 - WEEK_MS if start is None else start
+    out = []
+    for ts, person, op, arguments, response_id in ctx.store.audits(start, end):
+        if args.get("fromPersonId") and person != args["fromPersonId"]:
+            continue
+        if args.get("operations") and op not in args["operations"]:
+            continue
+        values = json.loads(arguments)
+        out.append({"operationName": op, "timestamp": ts, "personId": person,
+                    "responseId": response_id, "info": None,
+                    "arguments": [{"name": k, "value": v if isinstance(v, str) else json.dumps(v)}
+                                  for k, v in values.items()]})
+    return out
+
+
+def query(ctx: Context, info: GraphQLResolveInfo, args: dict[str, Any]) -> Any:
+    name = info.field_name
+    if name == "currentPerson":
+        return ctx.need(ctx.person_id, "Person")
+    if name == "currentOrganisation":
+        return ctx.store.get(ctx.store.meta("org"))
+    if name == "getAuditTrails":
+        return _audit_trails(ctx, args)
+    if name in ("getTimeRecords", "countTimeRecords"):
+        found = _time_records(ctx, args)
+        return found if name.startswith("get") else len(found)
+    m = re.fullmatch(r"get(\w+)Categories", name)
+    if m and m.group(1) in ("Project", "Task", "Tag"):
+        return list(ctx.store.all(m.group(1) + "Category"))
+    m = re.fullmatch(r"(get|count|filter)(\w+?)(s|Ids)?", name)
+    if m:
+        verb, kind, plural = m.groups()
+        kind = "Person" if kind == "Person" and plural else kind
+        if kind in KINDS and plural is None and verb == "get" and "id" in args:
+            return ctx.need(args["id"], kind)
+        if kind in KINDS and (plural or verb != "get"):
+            found = _listing(ctx, kind, args)
+            if verb == "count":
+                return len(found)
+            return [d["id"] for d in found] if verb == "filter" else found
+    raise NotEmulated(f"the query {name} is not emulated by the sandbox")
+
+
+# -- mutations ---------------------------------------------------------------
+
+REF_KIND = {"categoryId": None, "parentId": None, "roleId": "Role", "statusId": "Status",
+            "personId": "Person", "taskId": "Task", "absenceId": "AbsenceType",
+            "customFieldId": "CustomField"}
+
+
+def _check_refs(ctx: Context, kind: str, values: dict[str, Any]) -> None:
+    for key, value in values.items():
+        if value is None:
+            continue
+        if key == "projectIds":
+            for pid in value:
+                ctx.need(pid, "Project")
+        elif key == "categoryId":
+            ctx.need(value, kind + "Category" if kind in TREES else "TaskCategory")
+        elif key == "parentId":
+            ctx.need(value, kind)
+        elif key in REF_KIND and REF_KIND[key]:
+            ctx.need(value, str(REF_KIND[key]))
+
+
+def _set_field(doc: Doc, info: GraphQLResolveInfo, field: str, value: Any) -> None:
+    gql_type = info.schema.get_type("Beebole" + doc["__kind"])
+    fields = getattr(gql_type, "fields", {})
+    target = fields.get(field)
+    if target is not None and get_named_type(target.type).name == "BeeboleTime":
+        value = None if value is None else btime(int(value))
+    doc[field] = value
+
+
+def _add(ctx: Context, info: GraphQLResolveInfo, kind: str, args: dict[str, Any]) -> Doc:
+    _check_refs(ctx, kind, args)
+    doc: Doc = {"__kind": kind, "archived": False}
+    if kind in TREES:
+        if args.get("parentId"):
+            parent = ctx.need(args["parentId"], kind)
+            if args.get("categoryId") and args["categoryId"] != parent.get("categoryId"):
+                raise GraphQLError("InvalidArgument: a child's category is its parent's")
+            doc["categoryId"] = parent.get("categoryId")
+        elif not args.get("categoryId") and kind != "Task":
+            raise GraphQLError(f"InvalidArgument: add{kind} needs a categoryId or a parentId")
+    if kind == "Person":
+        for other in ctx.store.all("Person"):
+            if other["email"].lower() == str(args["email"]).lower():
+                raise GraphQLError(f"DuplicateEmail: {args['email']} is already in this account")
+        doc.update(lang="en", hasJoined=False, hasBeenInvited=False, hasPasskey=False)
+        doc["startDate"] = btime(now_ms())
+    if kind == "AbsenceType":
+        doc["unit"] = "day"
+    if kind == "CustomField":
+        doc["visibility"] = {"persons": False, "absenceTypes": False, "projects": None,
+                             "tasks": None, "timeRecords": None}
+        doc["textOptions"] = {"maxLength": 255, "minLength": 0, "allowedValues": [],
+                              "useAllowedValues": False}
+    if kind in ("ProjectCategory", "TagCategory", "TaskCategory"):
+        doc["levelNames"] = []
+    for key, value in args.items():
+        if key == "authorisations":
+            value = list(value or [])
+        if key not in ("check",):
+            _set_field(doc, info, key, value)
+    if kind == "TimeRecord":
+        doc.update(comment="", nonBillable=False, wfh=False, projectIds=args.get("projectIds")
+                   or [])
+        if not args.get("taskId") and not args.get("absenceId") and not args.get("projectIds"):
+            raise GraphQLError("InvalidArgument: a time record needs a task, projects or an "
+                               "absence type")
+    return ctx.save(doc)
+
+
+def _descendants(ctx: Context, doc: Doc) -> list[Doc]:
+    out, todo = [doc], [doc]
+    while todo:
+        cur = todo.pop()
+        for child in ctx.store.all(doc["__kind"]):
+            if child.get("parentId") == cur["id"] and child not in out:
+                out.append(child)
+                todo.append(child)
+    return out
+
+
+def _archive(ctx: Context, kind: str, ids: list[str], archived: bool) -> list[Doc]:
+    docs = [ctx.need(i, kind) for i in ids]
+    out: list[Doc] = []
+    for doc in docs:
+        # Archiving a tree node archives what is under it (the real mutation answers a list);
+        # unarchiving brings back only the node itself (the sandbox's choice).
+        for node in (_descendants(ctx, doc) if archived and kind in TREES else [doc]):
+            node["archived"] = archived
+            out.append(ctx.save(node))
+    return out
+
+
+RELATION_RULES: list[tuple[str, str, str, str]] = [
+    # (mutation regex, relation kind, a argument, b argument)
+    (r"(un)?assign(Project|Task)To(Person|Tag)", "assign", "{2}Id", "{1}Id"),
+    (r"(un)?assignTaskToProject", "assign", "projectId", "taskId"),
+    (r"(un)?assign(CustomField)To(Tag|Person|Project|Task|TimeRecord)", "customField",
+     "customFieldId", "{2}Id"),
+    (r"(un)?assign(AbsenceType)To(Tag|Person)", "absenceType", "absenceTypeId", "{2}Id"),
+    (r"(make|remove)ManagerOf(Tag|Person|Project|Task)", "manager", "managerId", "{1}Id"),
+    (r"(un)?tag(Person|Project|Task)", "tag", "tagId", "{1}Id"),
+]
+_ARG_KIND = {"managerId": "Person", "tagId": "Tag", "personId": "Person", "projectId": "Project",
+             "taskId": "Task", "customFieldId": "CustomField", "absenceTypeId": "AbsenceType",
+             "timerecordId": "TimeRecord"}
+
+
+def _relation(ctx: Context, name: str, args: dict[str, Any]) -> Doc | None:
+    for pattern, kind, a_arg, b_arg in RELATION_RULES:
+        m = re.fullmatch(pattern, name)
+        if not m:
+            continue
+        groups = [g or "" for g in m.groups()]
+        a_name = _lower(a_arg.format(*groups)).replace("timeRecordId", "timerecordId")
+        b_name = _lower(b_arg.format(*groups)).replace("timeRecordId", "timerecordId")
+        a = ctx.need(args[a_name], _ARG_KIND[a_name])
+        b = ctx.need(args[b_name], _ARG_KIND[b_name])
+        removing = groups[0] in ("un", "remove")
+        if removing:
+            rel_id = ctx.store.unrelate(kind, a["id"], b["id"])
+            if rel_id is None:
+                raise GraphQLError(f"NotFound: {name}: no such relation")
+            start = None
+        else:
+            rel = ctx.store.relate(kind, a, b, args.get("startTime"))
+            rel_id, start = rel["id"], rel["start_time"]
+        return {"id": rel_id, "sourceId": a["id"], "sourceKey": _lower(a["__kind"]),
+                "targetId": b["id"], "targetKey": _lower(b["__kind"]),
+                "signature": f"{kind}:{a['id']}:{b['id']}",
+                "startTime": None if start is None else btime(start)}
+    return None
+
+
+_OPTION = re.compile(r"editCustomField(Text|Date|Number|Url|Datetime|Boolean)Option(\w+)")
+
+
+def mutation(ctx: Context, info: GraphQLResolveInfo, args: dict[str, Any]) -> Any:
+    name = info.field_name
+    kind = _kind_of(info)
+    if name.startswith("add") and name[3:] == kind and kind in KINDS:
+        return _add(ctx, info, kind, args)
+    if name == "addTaskCategoryStatus":
+        cat = ctx.need(args["categoryId"], "TaskCategory")
+        status = ctx.store.put({"__kind": "Status", "name": args["name"], "category": cat["id"]})
+        cat["statusOrder"] = [*cat.get("statusOrder", []), status["id"]]
+        ctx.save(cat)
+        return status
+    if name == "editTaskCategoryStatusName":
+        status = ctx.need(args["statusId"], "Status")
+        status["name"] = args["name"]
+        return ctx.store.put(status)
+    if name == "editTaskCategoryStatusOrder":
+        cat = ctx.need(args["id"], "TaskCategory")
+        cat["statusOrder"] = list(args["statusIds"])
+        return ctx.save(cat)
+    if name == "deleteTaskCategoryStatus":
+        status = ctx.need(args["statusId"], "Status")
+        if any(t.get("statusId") == status["id"] for t in ctx.store.all("Task")):
+            raise GraphQLError("InUse: tasks still have this status")
+        ctx.store.delete(status["id"])
+        return status
+    relation = _relation(ctx, name, args)
+    if relation is not None:
+        return relation
+    m = re.fullmatch(r"(un)?archive(\w+?)(s)?", name)
+    if m and m.group(2) in ARCHIVABLE:
+        ids = args["ids"] if m.group(3) else [args["id"]]
+        docs = _archive(ctx, m.group(2), ids, not m.group(1))
+        many = m.group(3) or (not m.group(1) and m.group(2) in TREES)
+        return docs if many else docs[0]
+    m = re.fullmatch(r"delete(\w+?)(s)?", name)
+    if m and m.group(1) in KINDS:
+        ids = args["ids"] if m.group(2) else [args["id"]]
+        docs = [ctx.need(i, m.group(1)) for i in ids]
+        for doc in docs:
+            ctx.store.delete(doc["id"])
+        return docs if m.group(2) else docs[0]
+    m = _OPTION.fullmatch(name)
+    if m:
+        doc = ctx.need(args["id"], "CustomField")
+        group = _lower(m.group(1)) + "Options"
+        options = dict(doc.get(group) or {})
+        options.update({k: v for k, v in args.items() if k != "id"})
+        doc[group] = options
+        return ctx.save(doc)
+    if name in ("addCustomFieldTextOptionAllowedValue", "removeCustomFieldTextOptionAllowedValue"):
+        doc = ctx.need(args["id"], "CustomField")
+        values = [v for v in doc["textOptions"]["allowedValues"] if v != args["value"]]
+        doc["textOptions"]["allowedValues"] = (values + [args["value"]]
+                                               if name.startswith("add") else values)
+        return ctx.save(doc)
+    m = re.fullmatch(r"(edit|add|remove|set)CustomFieldVisibility(\w+)", name)
+    if m:
+        return _visibility(ctx, m.group(1), m.group(2), args)
+    m = re.fullmatch(r"edit(\w+)", name)
+    if m and kind in KINDS and m.group(1).startswith(kind) and "id" in args:
+        return _edit(ctx, info, kind, m.group(1)[len(kind):], args)
+    raise NotEmulated(f"the mutation {name} is not emulated by the sandbox")
+
+
+def _visibility(ctx: Context, verb: str, what: str, args: dict[str, Any]) -> Doc:
+    doc = ctx.need(args["id"], "CustomField")
+    vis = doc["visibility"]
+    if verb == "edit" and what in ("Persons", "AbsenceTypes"):
+        vis[_lower(what)] = args["enabled"]
+    elif verb == "edit" and what in ("Projects", "Tasks"):
+        vis[_lower(what)] = (vis.get(_lower(what)) or []) if args["enabled"] else None
+    elif what in ("Project", "Task"):
+        key = _lower(what) + "s"
+        ctx.need(args["categoryId"], what + "Category")
+        rows = [r for r in (vis.get(key) or []) if r["categoryId"] != args["categoryId"]]
+        if verb != "remove":
+            rows.append({"categoryId": args["categoryId"], "levels": list(args["levels"])})
+        vis[key] = rows
+    elif what == "TimeRecords":
+        vis["timeRecords"] = ({"projectCategories": None, "taskCategories": None,
+                               "absences": False} if args["enabled"] else None)
+    elif what in ("TimeRecordProjectCategories", "TimeRecordTaskCategories", "TimeRecordAbsences"):
+        tr = vis.get("timeRecords") or {"projectCategories": None, "taskCategories": None,
+                                        "absences": False}
+        key = _lower(what[len("TimeRecord"):])
+        tr[key] = args.get("enabled") if key == "absences" else args.get("categoryIds")
+        vis["timeRecords"] = tr
+    else:
+        raise NotEmulated(f"the mutation {verb}CustomFieldVisibility{what} is not emulated")
+    return ctx.save(doc)
+
+
+# editX<Field> where the field name differs from the argument's field
+_EDIT_FIELD = {"Role": "roleId", "Parent": "parentId", "Status": "statusId", "Task": "taskId",
+               "Projects": "projectIds", "Absence": "absenceId"}
+
+
+def _edit(ctx: Context, info: GraphQLResolveInfo, kind: str, what: str,
+          args: dict[str, Any]) -> Doc:
+    doc = ctx.need(args["id"], kind)
+    values = {k: v for k, v in args.items() if k != "id"}
+    if len(values) != 1:
+        raise NotEmulated(f"the mutation edit{kind}{what} is not emulated by the sandbox")
+    (arg, value), = values.items()
+    field = _EDIT_FIELD.get(what, arg)
+    if what.startswith("Value"):  # editCustomFieldValueText(id, textValue)
+        field = arg
+    _check_refs(ctx, kind, {field: value})
+    if field == "parentId" and value is not None:
+        if any(d["id"] == value for d in _descendants(ctx, doc)):
+            raise GraphQLError("InvalidArgument: a node cannot move under itself")
+    if field == "email":
+        for other in ctx.store.all("Person"):
+            if other["id"] != doc["id"] and other["email"].lower() == str(value).lower():
+                raise GraphQLError(f"DuplicateEmail: {value} is already in this account")
+    _set_field(doc, info, field, value)
+    return ctx.save(doc)
+
+
+def root_resolver(audit: Callable[[Context, str, dict[str, Any], Any], None]) -> Any:
+    """The field resolver: root fields dispatch to the families, the rest read documents."""
+
+    def resolve(src: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+        parent = info.parent_type.name
+        if parent == "Query":
+            return query(info.context, info, args)
+        if parent == "Mutation":
+            ctx: Context = info.context
+            ctx.store.begin()
+            try:
+                result = mutation(ctx, info, args)
+                audit(ctx, info.field_name, args, result)
+            except BaseException:
+                ctx.store.rollback()
+                raise
+            ctx.store.commit()
+            return result
+        return resolve_field(src, info, **args)
+
+    return resolve
