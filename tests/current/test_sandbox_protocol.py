@@ -1,0 +1,138 @@
+"""The current-platform sandbox's protocol: key, 402, answers, validation, limits."""
+
+from __future__ import annotations
+
+import json
+
+import requests
+
+from beeplan.platforms.current.sandbox.schema import SCHEMA_FILE, load_schema
+
+from .conftest import Gql
+
+
+def test_missing_and_wrong_key_answer_invalid_key_and_do_nothing(gql: Gql) -> None:
+    for headers in ({}, {"apikey": "wrong"}, {"apikey": ""}, {"Authorization": gql.server.token}):
+        answer = requests.post(gql.url, json={"query": 'mutation { addAbsenceType(name: "X") '
+                                                       "{ id } }"}, headers=headers, timeout=10)
+        body = answer.json()
+        assert body["errors"] == [{"message": "APIKeyError:InvalidKey"}]
+        assert body["data"] is None
+        assert gql.server.token not in answer.text
+    names = [t["name"] for t in gql("{ getAbsenceTypes { name } }")["getAbsenceTypes"]]
+    assert "X" not in names
+
+
+def test_inactive_account_is_402_account_is_inactive(gql: Gql) -> None:
+    gql.server.inactive = True
+    answer = gql.post("{ currentPerson { id } }")
+    assert answer.status_code == 402
+    assert answer.json()["errors"] == [{"message": "AccountIsInactive"}]
+    gql.server.inactive = False
+    assert gql("{ currentPerson { id } }")["currentPerson"]["id"] == gql.server.person_id()
+
+
+def test_several_operations_in_one_document_via_aliases(gql: Gql) -> None:
+    data = gql("""{ active: getProjects { name } all: getProjects(archived: true) { name }
+                    n: countProjects p: getPersons { email } me: currentPerson { name } }""")
+    assert len(data["all"]) == len(data["active"]) + 1  # Globex is archived
+    assert data["n"] == len(data["active"])
+    assert {"alice@example.com", "bob@example.com"} <= {p["email"] for p in data["p"]}
+    made = gql("""mutation { a: addAbsenceType(name: "Training") { id name }
+                             b: addAbsenceType(name: "Parental") { id name } }""")
+    assert made["a"]["name"] == "Training" and made["b"]["name"] == "Parental"
+    assert made["a"]["id"] != made["b"]["id"]
+
+
+def test_operation_name_selects_one_operation(gql: Gql) -> None:
+    doc = "query A { currentPerson { name } } query B { getTags { name } }"
+    body = gql.post(doc, operationName="B").json()
+    assert set(body["data"]) == {"getTags"}
+    assert gql.post(doc).json()["errors"]  # two operations and no name: GraphQL refuses
+
+
+def test_ids_are_opaque_strings_and_archived_not_active(gql: Gql) -> None:
+    project = gql("{ getProjects { id archived } }")["getProjects"][0]
+    assert isinstance(project["id"], str) and len(project["id"]) == 24
+    assert project["archived"] is False
+    assert "Cannot query field 'active'" in gql.errors("{ getProjects { active } }")[0]
+
+
+def test_documents_that_do_not_match_the_schema_are_refused_before_running(gql: Gql) -> None:
+    bad = [
+        ("{ getProjects { nope } }", {}, "Cannot query field 'nope'"),
+        ('mutation { addProject(name: "X", categoryId: 5, bogus: 1) { id } }', {},
+         "Unknown argument 'bogus'"),
+        ("mutation($n: BeeboleName!) { addAbsenceType(name: $n) { id } }", {},
+         "Variable '$n'"),
+        ("{ getProject { id } }", {}, "argument 'id' of type 'BeeboleId!' is required"),
+        ("mutation { addAbsenceType(name: \"X\") }", {}, "must have a selection"),
+        ("{ getProjects { id ", {}, "Syntax Error"),
+    ]
+    before = len(gql("{ getAuditTrails { operationName } }")["getAuditTrails"])
+    for query, variables, message in bad:
+        body = gql.post(query, variables).json()
+        assert body["data"] is None, query
+        assert any(message in e["message"] for e in body["errors"]), (query, body)
+    trail = gql("{ getAuditTrails { operationName } }")["getAuditTrails"]
+    assert len(trail) == before  # nothing ran
+    names = {t["name"] for t in gql("{ getAbsenceTypes { name } }")["getAbsenceTypes"]}
+    assert "X" not in names
+
+
+def test_operations_not_emulated_say_so(gql: Gql) -> None:
+    assert gql.errors("{ getReports { id } }") == [
+        "the query getReports is not emulated by the sandbox"]
+    message = gql.errors('mutation { submitTimesheet(personId: "x", startTime: 0, '
+                         "endTime: 1) { id } }")[0]
+    assert message == "the mutation submitTimesheet is not emulated by the sandbox"
+
+
+def test_permission_errors_omit_fields_and_list_them(gql: Gql) -> None:
+    gql.server.denied = {"BeebolePerson.email", "Query.getTags"}
+    body = gql.post("{ getPersons { name email } getTags { id } getProjects { id } }").json()
+    assert body["permissionsErrors"] == ["BeebolePerson.email", "Query.getTags"]
+    assert "getTags" not in body["data"]  # omitted, never answered as empty
+    assert all(set(p) == {"name"} for p in body["data"]["getPersons"])
+    assert body["data"]["getProjects"]
+    gql.server.denied = {"Query.currentPerson", "BeebolePerson.*"}
+    body = gql.post("{ currentPerson { name } }").json()
+    assert body == {"data": {}, "permissionsErrors": ["Query.currentPerson"]}
+    body = gql.post("{ getProjects { name managedBy { name } } }").json()
+    assert body["permissionsErrors"] == ["BeebolePerson.*"]
+    assert all("managedBy" not in p for p in body["data"]["getProjects"])
+
+
+def test_hostile_input_gets_clear_json_errors(gql: Gql) -> None:
+    key = {"apikey": gql.server.token}
+    cases = [
+        (b"{not json", 400, "not JSON"),
+        (b"[1, 2]", 400, '"query" string'),
+        (json.dumps({"query": "{ currentPerson { id } }", "variables": [1]}).encode(), 400,
+         '"variables" must be'),
+        (b"\xff\xfe", 400, "not JSON"),
+        (b"x" * (1024 * 1024 + 10), 413, "over 1048576 bytes"),
+    ]
+    for raw, status, message in cases:
+        answer = requests.post(gql.url, data=raw, headers=key, timeout=10)
+        assert answer.status_code == status, raw[:20]
+        assert message in answer.json()["errors"][0]["message"]
+    assert requests.get(gql.url, headers=key, timeout=10).status_code == 405
+    assert requests.post(gql.url.replace("/graphql", "/api/v2"), json={}, headers=key,
+                         timeout=10).status_code == 404
+    deep = "{ getProjects " + "{ parent " * 25 + "{ id }" + " }" * 25 + " }"
+    assert "nested 27 levels deep" in gql.errors(deep)[0]
+    many = "{ " + " ".join(f"a{i}: currentPerson {{ id }}" for i in range(10001)) + " }"
+    assert "fields; the limit is 20000" in gql.errors(many)[0]
+    assert gql("{ currentPerson { id } }")["currentPerson"]["id"]  # still serving
+
+
+def test_shipped_schema_keeps_the_structure_without_beeboles_descriptions() -> None:
+    schema = load_schema()
+    assert schema.query_type is not None and schema.mutation_type is not None
+    assert len(schema.query_type.fields) == 87
+    assert len(schema.mutation_type.fields) == 745
+    raw = json.loads(SCHEMA_FILE.read_text("utf-8"))
+    assert len(raw["__schema"]["types"]) == 376
+    assert set(schema.type_map) >= {t["name"] for t in raw["__schema"]["types"]}
+    assert "description" not in json.dumps(raw).replace('"name":"description"', "")
