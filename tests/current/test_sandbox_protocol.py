@@ -65,7 +65,7 @@ def test_documents_that_do_not_match_the_schema_are_refused_before_running(gql: 
          "Unknown argument 'bogus'"),
         ("mutation($n: BeeboleName!) { addAbsenceType(name: $n) { id } }", {},
          "Variable '$n'"),
-        ("{ getProject { id } }", {}, "argument 'id' of type 'BeeboleId!' is required"),
+        ("{ getProject { id } }", {}, "getProject(id:)' of type 'BeeboleId!' is required"),
         ("mutation { addAbsenceType(name: \"X\") }", {}, "must have a selection"),
         ("{ getProjects { id ", {}, "Syntax Error"),
     ]
@@ -135,4 +135,5 @@ def test_shipped_schema_keeps_the_structure_without_beeboles_descriptions() -> N
     raw = json.loads(SCHEMA_FILE.read_text("utf-8"))
     assert len(raw["__schema"]["types"]) == 376
     assert set(schema.type_map) >= {t["name"] for t in raw["__schema"]["types"]}
-    assert "description" not in json.dumps(raw).replace('"name":"description"', "")
+    # a field or argument may be called "description"; no description string is left
+    assert "description" not in SCHEMA_FILE.read_text("utf-8").replace('"name":"description"', "")
