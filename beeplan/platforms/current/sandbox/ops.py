@@ -239,8 +239,19 @@ def _set_field(doc: Doc, info: GraphQLResolveInfo, field: str, value: Any) -> No
     doc[field] = value
 
 
+# addCustomFieldValue's entityType -> the kind of entity it names
+VALUE_HOLDERS = {"person": "Person", "project": "Project", "task": "Task", "tag": "Tag",
+                 "timeRecord": "TimeRecord", "absenceType": "AbsenceType"}
+
+
 def _add(ctx: Context, info: GraphQLResolveInfo, kind: str, args: dict[str, Any]) -> Doc:
     _check_refs(ctx, kind, args)
+    if kind == "CustomFieldValue":
+        holder = VALUE_HOLDERS.get(args["entityType"])
+        if holder is None:
+            raise GraphQLError(f"InvalidArgument: entityType must be one of "
+                               f"{', '.join(VALUE_HOLDERS)}")
+        ctx.need(args["entityId"], holder)
     doc: Doc = {"__kind": kind, "archived": False}
     if kind in TREES:
         if args.get("parentId"):
@@ -304,11 +315,12 @@ def _archive(ctx: Context, kind: str, ids: list[str], archived: bool) -> list[Do
 
 RELATION_RULES: list[tuple[str, str, str, str]] = [
     # (mutation regex, relation kind, a argument, b argument)
-    (r"(un)?assign(Project|Task)To(Person|Tag)", "assign", "{2}Id", "{1}Id"),
-    (r"(un)?assignTaskToProject", "assign", "projectId", "taskId"),
-    (r"(un)?assign(CustomField)To(Tag|Person|Project|Task|TimeRecord)", "customField",
+    (r"(un)?assign(Project|Task)(?:To|From)(Person|Tag)", "assign", "{2}Id", "{1}Id"),
+    (r"(un)?assignTask(?:To|From)Project", "assign", "projectId", "taskId"),
+    (r"(un)?assign(CustomField)(?:To|From)(Tag|Person|Project|Task|TimeRecord)", "customField",
      "customFieldId", "{2}Id"),
-    (r"(un)?assign(AbsenceType)To(Tag|Person)", "absenceType", "absenceTypeId", "{2}Id"),
+    (r"(un)?assign(AbsenceType)(?:To|From)(Tag|Person)", "absenceType", "absenceTypeId",
+     "{2}Id"),
     (r"(make|remove)ManagerOf(Tag|Person|Project|Task)", "manager", "managerId", "{1}Id"),
     (r"(un)?tag(Person|Project|Task)", "tag", "tagId", "{1}Id"),
 ]
