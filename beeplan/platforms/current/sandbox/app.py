@@ -139,6 +139,7 @@ class CurrentSandboxApp:
         self.bytes_in = 0
         self.bytes_out = 0
         self.internal_errors = 0
+        self.clock_offset_ms = 0  # added to the wall clock: tests move time on
         self._resolver = root_resolver(self._audit)
 
     def __repr__(self) -> str:  # never show the token
@@ -149,6 +150,10 @@ class CurrentSandboxApp:
             return False
         with self._lock:
             return self.rng.random() < rate
+
+    def now(self) -> int:
+        """The sandbox's clock in milliseconds."""
+        return now_ms() + self.clock_offset_ms
 
     def reset_counts(self) -> None:
         with self._lock:
@@ -270,7 +275,7 @@ class CurrentSandboxApp:
                 type_info, _Prune(type_info, self.knobs.denied, noted)))
         self._count(document, operation_name)
         person = self.store.meta("person") or ""
-        ctx = Context(self.store, person, self.knobs.audit_trail)
+        ctx = Context(self.store, person, self.knobs.audit_trail, self.now())
         with self.store.lock:
             result = execute(self.schema, document, context_value=ctx,
                              variable_values=variables, operation_name=operation_name,
@@ -296,5 +301,5 @@ class CurrentSandboxApp:
     def _audit(self, ctx: Context, operation: str, args: dict[str, Any], result: Any) -> None:
         first = result[0] if isinstance(result, list) and result else result
         response_id = first.get("id") if isinstance(first, dict) else None
-        ctx.store.audit(now_ms(), ctx.person_id, operation, args, response_id)
+        ctx.store.audit(ctx.now, ctx.person_id, operation, args, response_id)
 

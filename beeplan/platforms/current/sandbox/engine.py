@@ -57,10 +57,11 @@ def _lower(name: str) -> str:
 class Context:
     """What one request's resolvers share: the store, who is asking, what was written."""
 
-    def __init__(self, store: Store, person_id: str, audit_trail: bool):
+    def __init__(self, store: Store, person_id: str, audit_trail: bool, now: int):
         self.store = store
         self.person_id = person_id
         self.audit_trail = audit_trail
+        self.now = now  # the sandbox clock (ms), fixed for the request
 
     def need(self, entity_id: Any, kind: str) -> dict[str, Any]:
         doc = self.store.get(entity_id)
@@ -69,7 +70,7 @@ class Context:
         return doc
 
     def save(self, doc: dict[str, Any]) -> dict[str, Any]:
-        doc["lastEdited"] = {"at": btime(now_ms()), "byId": self.person_id}
+        doc["lastEdited"] = {"at": btime(self.now), "byId": self.person_id}
         return self.store.put(doc)
 
 

@@ -19,7 +19,6 @@ from .engine import (
     _lower,
     btime,
     level_of,
-    now_ms,
     resolve_field,
 )
 
@@ -164,7 +163,7 @@ def _audit_trails(ctx: Context, args: dict[str, Any]) -> list[Doc]:
     if not ctx.audit_trail:
         raise GraphQLError("AuditTrailNotAvailable: this account's plan has no audit trail")
     start = args.get("startTime")
-    end = now_ms() + 1 if start is None else start + WEEK_MS
+    end = ctx.now + 1 if start is None else start + WEEK_MS
     start = end - 1 - WEEK_MS if start is None else start
     out = []
     for ts, person, op, arguments, response_id in ctx.store.audits(start, end):
@@ -266,7 +265,7 @@ def _add(ctx: Context, info: GraphQLResolveInfo, kind: str, args: dict[str, Any]
             if other["email"].lower() == str(args["email"]).lower():
                 raise GraphQLError(f"DuplicateEmail: {args['email']} is already in this account")
         doc.update(lang="en", hasJoined=False, hasBeenInvited=False, hasPasskey=False)
-        doc["startDate"] = btime(now_ms())
+        doc["startDate"] = btime(ctx.now)
     if kind == "AbsenceType":
         doc["unit"] = "day"
     if kind == "CustomField":

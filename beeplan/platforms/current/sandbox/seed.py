@@ -25,6 +25,9 @@ def ensure_account(store: Store) -> None:
                         "archived": False, "lang": "en", "startDate": btime(now_ms()),
                         "hasJoined": True, "hasBeenInvited": True, "hasPasskey": False,
                         "lastEdited": at})
+    for doc in (org, role, person):  # made by the account's own first person
+        doc["lastEdited"] = {"at": at["at"], "byId": person["id"]}
+        store.put(doc)
     store.set_meta("org", org["id"])
     store.set_meta("person", person["id"])
 

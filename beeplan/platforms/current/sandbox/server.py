@@ -101,6 +101,10 @@ class CurrentSandboxServer:
     def calls(self) -> Any:
         return self.app.calls
 
+    def advance_clock(self, days: float) -> None:
+        """Move the sandbox's clock on (audit trail windows, lastEdited)."""
+        self.app.clock_offset_ms += int(days * 86400 * 1000)
+
     def person_id(self) -> str:
         """The id of the person the token belongs to."""
         return self.store.meta("person") or ""
