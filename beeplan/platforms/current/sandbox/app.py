@@ -282,10 +282,10 @@ class CurrentSandboxApp:
                              field_resolver=self._resolver)
         if hasattr(result, "__await__"):  # no resolver is async; never reached
             raise RuntimeError("asynchronous execution is not supported")
-        answer = _answer(result.data, None, noted)  # type: ignore[union-attr]
-        if result.errors:  # type: ignore[union-attr]
+        answer = _answer(result.data, None, noted)
+        if result.errors:
             # message, locations and path: the path names the alias that failed
-            answer["errors"] = [e.formatted for e in result.errors]  # type: ignore[union-attr]
+            answer["errors"] = [e.formatted for e in result.errors]
         return answer
 
     def _count(self, document: DocumentNode, operation_name: str | None) -> None:

@@ -10,8 +10,6 @@ value (null, false, 0, "" or []), so any selection the schema allows works.
 
 from __future__ import annotations
 
-import json
-import re
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -23,7 +21,6 @@ from graphql import (
     GraphQLObjectType,
     GraphQLResolveInfo,
     GraphQLScalarType,
-    get_named_type,
 )
 
 from .store import Store
@@ -153,7 +150,7 @@ def level_of(store: Store, doc: dict[str, Any]) -> int:
 def _relation_items(ctx: Context, parent_type: str, field: str,
                     owner: dict[str, Any]) -> list[dict[str, Any]]:
     kind, side, other = REL_FIELDS[(parent_type, field)]
-    items = []
+    items: list[dict[str, Any]] = []
     for rel_id, other_id, start in ctx.store.related(kind, owner["id"], other, side):
         value = ctx.store.get(other_id)
         if value is None:

@@ -79,7 +79,7 @@ def _match(ctx: Context, doc: Doc, conds: list[dict[str, Any]] | None) -> bool:
     if not conds:
         return True
     result = _match_one(ctx, doc, conds[0] or {})
-    for prev, cond in zip(conds, conds[1:]):
+    for prev, cond in zip(conds, conds[1:], strict=False):
         joined = str((prev or {}).get("following") or "AND").upper()
         value = _match_one(ctx, doc, cond or {})
         result = (result or value) if joined == "OR" else (result and value)

@@ -13,9 +13,9 @@ import functools
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from graphql import GraphQLSchema, build_client_schema
+from graphql import GraphQLSchema, IntrospectionQuery, build_client_schema
 
 SCHEMA_FILE = Path(__file__).with_name("schema.json")
 
@@ -54,14 +54,16 @@ def _strip_field(field: dict[str, Any]) -> dict[str, Any]:
 @functools.lru_cache(maxsize=1)
 def load_schema() -> GraphQLSchema:
     """The shipped schema (built once per process: it has hundreds of types)."""
-    return build_client_schema(json.loads(SCHEMA_FILE.read_text("utf-8")))
+    return build_client_schema(cast(IntrospectionQuery,
+                                    json.loads(SCHEMA_FILE.read_text("utf-8"))))
 
 
 def rebuild(source: str) -> None:
     """Write ``schema.json`` from a raw introspection result at ``source``."""
     raw = json.loads(Path(source).read_text("utf-8"))
     cleaned = structure_only(raw)
-    build_client_schema(cleaned)  # refuse to ship something graphql-core cannot load
+    # refuse to ship something graphql-core cannot load
+    build_client_schema(cast(IntrospectionQuery, cleaned))
     SCHEMA_FILE.write_text(json.dumps(cleaned, separators=(",", ":"), sort_keys=True) + "\n",
                            "utf-8")
 

@@ -71,7 +71,8 @@ class CurrentSandboxServer:
         return f"CurrentSandboxServer(url={self.url!r})"
 
     def start(self) -> CurrentSandboxServer:
-        self._thread = threading.Thread(target=self._server.serve_forever,
+        # a short poll: stop() waits for it, and tests start and stop many servers
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
                                         name="current-sandbox", daemon=True)
         self._thread.start()
         return self
