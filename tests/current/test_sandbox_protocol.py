@@ -19,6 +19,7 @@ def test_missing_and_wrong_key_answer_invalid_key_and_do_nothing(gql: Gql) -> No
         assert body["errors"] == [{"message": "APIKeyError:InvalidKey"}]
         assert body["data"] is None
         assert gql.server.token not in answer.text
+    assert gql.server.token not in repr(gql.server) + repr(gql.server.app)
     names = [t["name"] for t in gql("{ getAbsenceTypes { name } }")["getAbsenceTypes"]]
     assert "X" not in names
 
@@ -86,6 +87,13 @@ def test_operations_not_emulated_say_so(gql: Gql) -> None:
     message = gql.errors('mutation { submitTimesheet(personId: "x", startTime: 0, '
                          "endTime: 1) { id } }")[0]
     assert message == "the mutation submitTimesheet is not emulated by the sandbox"
+    # an argument it cannot honour is refused, never ignored into a wider answer
+    assert "'startTime' of this query is not emulated" in gql.errors(
+        "{ getTasks(startTime: 1) { id } }")[0]
+    assert "'scheduleTypeId' is not emulated" in gql.errors(
+        '{ getPersons(filter: [{scheduleTypeId: "x"}]) { id } }')[0]
+    assert "'argumentMatch' of getAuditTrails" in gql.errors(
+        '{ getAuditTrails(argumentMatch: {id: "x"}) { timestamp } }')[0]
 
 
 def test_permission_errors_omit_fields_and_list_them(gql: Gql) -> None:

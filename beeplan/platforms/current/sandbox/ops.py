@@ -87,6 +87,9 @@ def _match(ctx: Context, doc: Doc, conds: list[dict[str, Any]] | None) -> bool:
 
 
 def _listing(ctx: Context, kind: str, args: dict[str, Any]) -> list[Doc]:
+    for arg in ("startTime", "endTime"):  # getTasks' planning window
+        if args.get(arg) is not None:
+            raise NotEmulated(f"the argument {arg!r} of this query is not emulated")
     out = []
     for doc in ctx.store.all(kind):
         if doc.get("archived") and not args.get("archived"):
@@ -162,6 +165,9 @@ def _tr_match(ctx: Context, rec: Doc, start: int, end: int, cond: dict[str, Any]
 def _audit_trails(ctx: Context, args: dict[str, Any]) -> list[Doc]:
     if not ctx.audit_trail:
         raise GraphQLError("AuditTrailNotAvailable: this account's plan has no audit trail")
+    for arg in ("argumentMatch", "responseMatch"):
+        if args.get(arg) is not None:
+            raise NotEmulated(f"the argument {arg!r} of getAuditTrails is not emulated")
     start = args.get("startTime")
     end = ctx.now + 1 if start is None else start + WEEK_MS
     start = end - 1 - WEEK_MS if start is None else start
