@@ -119,6 +119,9 @@ def test_hostile_input_gets_clear_json_errors(gql: Gql) -> None:
         (json.dumps({"query": "{ currentPerson { id } }", "variables": [1]}).encode(), 400,
          '"variables" must be'),
         (b"\xff\xfe", 400, "not JSON"),
+        (b'{"query": "mutation($n: BeeboleName!) { addAbsenceType(name: $n) { id } }", '
+         b'"variables": {"n": "\\ud800"}}', 400, "lone UTF-16 surrogate"),
+        (b"[" * 100000 + b"]" * 100000, 400, "not JSON"),
         (b"x" * (1024 * 1024 + 10), 413, "over 1048576 bytes"),
     ]
     for raw, status, message in cases:

@@ -12,6 +12,7 @@ import hmac
 import json
 import logging
 import random
+import re
 import socket
 import threading
 import time
@@ -74,6 +75,25 @@ def _answer(data: Any = None, errors: list[str] | None = None,
     if permissions:
         out["permissionsErrors"] = permissions
     return out
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_lone_surrogate(doc: Any) -> bool:
+    """Whether a string anywhere in the JSON body holds a lone surrogate (JSON allows them)."""
+    stack = [doc]
+    while stack:  # iterative: bodies may be nested up to the parser's limit
+        value = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
 
 
 class _Measure(Visitor):
@@ -227,6 +247,10 @@ class CurrentSandboxApp:
         except (UnicodeDecodeError, ValueError, RecursionError):
             return 400, _answer(errors=["the body is not JSON: send "
                                         '{"query": ..., "variables": {...}}']), size_in
+        if _has_lone_surrogate(body):
+            return 400, _answer(errors=["the body holds a lone UTF-16 surrogate (\\ud800 to "
+                                        "\\udfff), which is not text: send valid "
+                                        "Unicode"]), size_in
         if not isinstance(body, dict) or not isinstance(body.get("query"), str):
             return 400, _answer(errors=['the body must be a JSON object with a "query" '
                                         "string"]), size_in
