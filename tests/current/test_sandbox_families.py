@@ -297,6 +297,21 @@ def test_custom_field_definitions_and_values_on_each_kind(gql: Gql) -> None:
     assert "NotFound" in gql.errors(
         'mutation($f: BeeboleId!) { addCustomFieldValue(customFieldId: $f, entityType: "person",'
         ' entityId: "nope", textValue: "x") { id } }', f=level)[0]
+    add = """mutation($f: BeeboleId!, $e: BeeboleId!, $t: String, $n: Float) {
+      addCustomFieldValue(customFieldId: $f, entityType: "person", entityId: $e, textValue: $t,
+                          numberValue: $n) { id } }"""
+    # one value per field and entity: a retried create cannot make a second one
+    assert "AlreadySet: 'Level' already has a value on this person" in gql.errors(
+        add, f=level, e=ids["alice"], t="senior")[0]
+    assert "not an allowed value of 'Level'" in gql.errors(
+        add, f=level, e=ids["bob"], t="principal")[0]
+    assert "is a number field; textValue does not fit it" in gql.errors(
+        add, f=rate, e=ids["bob"], t="12")[0]
+    assert "not an allowed value" in gql.errors(
+        'mutation($id: BeeboleId!) { editCustomFieldValueText(id: $id, textValue: "boss") '
+        "{ id } }", id=data["v1"]["id"])[0]
+    assert "fieldType must be one of text, number" in gql.errors(
+        'mutation { addCustomField(name: "Odd", fieldType: "colour") { id } }')[0]
 
 
 def test_time_records_create_count_get_with_filters(gql: Gql) -> None:

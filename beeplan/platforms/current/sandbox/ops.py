@@ -249,6 +249,38 @@ VALUE_HOLDERS = {"person": "Person", "project": "Project", "task": "Task", "tag"
                  "timeRecord": "TimeRecord", "absenceType": "AbsenceType"}
 
 
+# a custom field's type -> the argument that carries its values
+FIELD_TYPES = {"text": "textValue", "number": "numberValue", "date": "dateValue",
+               "datetime": "dateTimeValue", "url": "urlValue", "boolean": "booleanValue"}
+
+
+def _check_value(definition: Doc, values: dict[str, Any]) -> None:
+    """A value is saved only if it fits its field (the reference: "not saved until corrected")."""
+    name, ftype = definition["name"], definition.get("fieldType")
+    given = {k: v for k, v in values.items() if k in FIELD_TYPES.values() and v is not None}
+    wrong = set(given) - {FIELD_TYPES.get(str(ftype), "")}
+    if wrong:
+        raise GraphQLError(f"InvalidValue: {name!r} is a {ftype} field; "
+                           f"{sorted(wrong)[0]} does not fit it")
+    text = given.get("textValue")
+    options = definition.get("textOptions") or {}
+    if text is not None:
+        if options.get("useAllowedValues") and text not in options.get("allowedValues", []):
+            raise GraphQLError(f"InvalidValue: {text!r} is not an allowed value of {name!r}")
+        if not options.get("minLength", 0) <= len(text) <= options.get("maxLength", 255):
+            raise GraphQLError(f"InvalidValue: {name!r} takes {options.get('minLength', 0)} to "
+                               f"{options.get('maxLength', 255)} characters")
+        pattern = options.get("validationRegex")
+        if pattern and re.fullmatch(pattern, text) is None:
+            raise GraphQLError(f"InvalidValue: {text!r} does not match the pattern of {name!r}")
+    number = given.get("numberValue")
+    numbers = definition.get("numberOptions") or {}
+    if number is not None:
+        low, high = numbers.get("min"), numbers.get("max")
+        if (low is not None and number < low) or (high is not None and number > high):
+            raise GraphQLError(f"InvalidValue: {number} is outside the range of {name!r}")
+
+
 def _add(ctx: Context, info: GraphQLResolveInfo, kind: str, args: dict[str, Any]) -> Doc:
     _check_refs(ctx, kind, args)
     if kind == "CustomFieldValue":
@@ -257,6 +289,17 @@ def _add(ctx: Context, info: GraphQLResolveInfo, kind: str, args: dict[str, Any]
             raise GraphQLError(f"InvalidArgument: entityType must be one of "
                                f"{', '.join(VALUE_HOLDERS)}")
         ctx.need(args["entityId"], holder)
+        definition = ctx.need(args["customFieldId"], "CustomField")
+        for other in ctx.store.all("CustomFieldValue"):
+            if (other["customFieldId"], other["entityId"]) == (definition["id"],
+                                                                args["entityId"]):
+                raise GraphQLError(f"AlreadySet: {definition['name']!r} already has a value "
+                                   f"on this {args['entityType']} ({other['id']}); edit it "
+                                   "with editCustomFieldValue*")
+        _check_value(definition, args)
+    if kind == "CustomField" and args["fieldType"] not in FIELD_TYPES:
+        raise GraphQLError(f"InvalidArgument: fieldType must be one of "
+                           f"{', '.join(FIELD_TYPES)}")
     doc: Doc = {"__kind": kind, "archived": False}
     if kind in TREES:
         if args.get("parentId"):
@@ -468,8 +511,9 @@ def _edit(ctx: Context, info: GraphQLResolveInfo, kind: str, what: str,
         raise NotEmulated(f"the mutation edit{kind}{what} is not emulated by the sandbox")
     (arg, value), = values.items()
     field = _EDIT_FIELD.get(what, arg)
-    if what.startswith("Value"):  # editCustomFieldValueText(id, textValue)
+    if kind == "CustomFieldValue":  # editCustomFieldValueText(id, textValue)
         field = arg
+        _check_value(ctx.need(doc["customFieldId"], "CustomField"), values)
     _check_refs(ctx, kind, {field: value})
     if field == "parentId" and value is not None:
         if any(d["id"] == value for d in _descendants(ctx, doc)):
