@@ -133,6 +133,14 @@ def test_hostile_input_gets_clear_json_errors(gql: Gql) -> None:
                          timeout=10).status_code == 404
     deep = "{ getProjects " + "{ parent " * 25 + "{ id }" + " }" * 25 + " }"
     assert "nested 27 levels deep" in gql.errors(deep)[0]
+    chain = " ".join(f"fragment F{i} on BeeboleProject {{ parent {{ ...F{i + 1} }} }}"
+                     for i in range(30)) + " fragment F30 on BeeboleProject { id }"
+    assert "levels deep; the limit is 20" in gql.errors("{ getProjects { ...F0 } } " + chain)[0]
+    # each fragment spreads the next twice: 2**40 fields once expanded
+    bomb = " ".join(f"fragment B{i} on BeeboleProject {{ ...B{i + 1} "
+                    f"... on BeeboleProject {{ ...B{i + 1} }} }}"
+                    for i in range(40)) + " fragment B40 on BeeboleProject { id }"
+    assert "fields; the limit is 20000" in gql.errors("{ getProjects { ...B0 } } " + bomb)[0]
     many = "{ " + " ".join(f"a{i}: currentPerson {{ id }}" for i in range(10001)) + " }"
     assert "fields; the limit is 20000" in gql.errors(many)[0]
     assert gql("{ currentPerson { id } }")["currentPerson"]["id"]  # still serving

@@ -25,8 +25,12 @@ from graphql import (
     REMOVE,
     DocumentNode,
     FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
     GraphQLError,
+    InlineFragmentNode,
     OperationDefinitionNode,
+    SelectionSetNode,
     TypeInfo,
     TypeInfoVisitor,
     Visitor,
@@ -96,24 +100,45 @@ def _has_lone_surrogate(doc: Any) -> bool:
     return False
 
 
-class _Measure(Visitor):
-    """Depth and number of field selections of a document (fragments counted where defined)."""
+def measure(document: DocumentNode) -> tuple[int, int]:
+    """(depth, field selections) of a document, with its fragments expanded where spread.
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.depth = 0
-        self.max_depth = 0
-        self.fields = 0
+    Counting fragments where they are spread matters: a chain of fragments, each
+    one level deep, would otherwise pass any depth limit, and a fragment spread
+    many times selects its fields each time.
+    """
+    fragments = {d.name.value: d.selection_set for d in document.definitions
+                 if isinstance(d, FragmentDefinitionNode)}
+    memo: dict[str, tuple[int, int]] = {}
 
-    def enter_selection_set(self, *_: Any) -> None:
-        self.depth += 1
-        self.max_depth = max(self.max_depth, self.depth)
+    def walk(selection_set: SelectionSetNode, active: frozenset[str]) -> tuple[int, int]:
+        depth, fields = 1, 0
+        for node in selection_set.selections:
+            if isinstance(node, FieldNode):
+                fields += 1
+                if node.selection_set is not None:
+                    d, f = walk(node.selection_set, active)
+                    depth, fields = max(depth, d + 1), fields + f
+            elif isinstance(node, InlineFragmentNode):
+                d, f = walk(node.selection_set, active)
+                depth, fields = max(depth, d), fields + f
+            elif isinstance(node, FragmentSpreadNode):
+                name = node.name.value
+                if name in active or name not in fragments:
+                    continue  # a cycle or an unknown fragment: validation refuses it next
+                if name not in memo:
+                    memo[name] = walk(fragments[name], active | {name})
+                d, f = memo[name]
+                depth, fields = max(depth, d), fields + f
+            fields = min(fields, 10**9)  # a fragment bomb stays a number
+        return depth, fields
 
-    def leave_selection_set(self, *_: Any) -> None:
-        self.depth -= 1
-
-    def enter_field(self, *_: Any) -> None:
-        self.fields += 1
+    depth, fields = 0, 0
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            d, f = walk(definition.selection_set, frozenset())
+            depth, fields = max(depth, d), fields + f
+    return depth, fields
 
 
 class _Prune(Visitor):
@@ -281,13 +306,12 @@ class CurrentSandboxApp:
             return _answer(errors=[exc.message])
         except RecursionError:
             return _answer(errors=["the document is nested too deeply"])
-        measure = _Measure()
-        visit(document, measure)
-        if measure.max_depth > self.knobs.max_depth:
-            return _answer(errors=[f"the document is nested {measure.max_depth} levels deep; "
+        depth, fields = measure(document)
+        if depth > self.knobs.max_depth:
+            return _answer(errors=[f"the document is nested {depth} levels deep; "
                                    f"the limit is {self.knobs.max_depth}"])
-        if measure.fields > self.knobs.max_fields:
-            return _answer(errors=[f"the document selects {measure.fields} fields; the limit is "
+        if fields > self.knobs.max_fields:
+            return _answer(errors=[f"the document selects {fields} fields; the limit is "
                                    f"{self.knobs.max_fields}: split it"])
         problems = validate(self.schema, document)
         if problems:
