@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,23 @@ def test_audit_trail_records_every_mutation_in_seven_day_windows(gql: Gql) -> No
     failed = gql.post('mutation { editRoleName(id: "nope", name: "x") { id } }').json()
     assert failed["errors"]
     assert len(gql(query)["getAuditTrails"]) == 1  # a failed mutation is not recorded
+
+
+def test_concurrent_clients_each_get_their_own_answers(gql: Gql) -> None:
+    def work(worker: int) -> list[str]:
+        made = []
+        for i in range(8):
+            body = gql.post("mutation($n: BeeboleName!) { addAbsenceType(name: $n) { name } }",
+                            {"n": f"w{worker}-{i}"}).json()
+            made.append(body["data"]["addAbsenceType"]["name"])
+        return made
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(work, range(6)))
+    assert results == [[f"w{w}-{i}" for i in range(8)] for w in range(6)]
+    count = gql('{ countAbsenceTypes(filter: [{name: "w"}]) }')["countAbsenceTypes"]
+    assert count == 48
+    assert gql.server.app.internal_errors == 0
 
 
 def test_plan_without_audit_trail(gql: Gql) -> None:

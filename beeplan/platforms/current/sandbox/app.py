@@ -322,9 +322,9 @@ class CurrentSandboxApp:
             document = visit(document, TypeInfoVisitor(
                 type_info, _Prune(type_info, self.knobs.denied, noted)))
         self._count(document, operation_name)
-        person = self.store.meta("person") or ""
-        ctx = Context(self.store, person, self.knobs.audit_trail, self.now())
-        with self.store.lock:
+        with self.store.lock:  # one request at a time on the SQLite connection
+            person = self.store.meta("person") or ""
+            ctx = Context(self.store, person, self.knobs.audit_trail, self.now())
             result = execute(self.schema, document, context_value=ctx,
                              variable_values=variables, operation_name=operation_name,
                              field_resolver=self._resolver)
