@@ -237,8 +237,8 @@ def test_assignments_of_people_and_tags_on_projects_subprojects_and_tasks(gql: G
                "} } }", a=ids["alice"])
     assert left["getPerson"]["relations"]["projects"] == []
     assert "NotFound: no Project" in gql.errors(
-        'mutation($a: BeeboleId!) { assignProjectToPerson(personId: $a, projectId: "nope") '
-        "{ id } }", a=ids["alice"])[0]
+        'mutation($a: BeeboleId!) { assignProjectToPerson(personId: $a, '
+        'projectId: "000000000000000000000000") { id } }', a=ids["alice"])[0]
 
 
 def test_custom_field_definitions_and_values_on_each_kind(gql: Gql) -> None:
@@ -296,7 +296,7 @@ def test_custom_field_definitions_and_values_on_each_kind(gql: Gql) -> None:
     assert read["p"]["relations"]["customFields"] == [{"value": {"name": "Level"}}]
     assert "NotFound" in gql.errors(
         'mutation($f: BeeboleId!) { addCustomFieldValue(customFieldId: $f, entityType: "person",'
-        ' entityId: "nope", textValue: "x") { id } }', f=level)[0]
+        ' entityId: "000000000000000000000000", textValue: "x") { id } }', f=level)[0]
     add = """mutation($f: BeeboleId!, $e: BeeboleId!, $t: String, $n: Float) {
       addCustomFieldValue(customFieldId: $f, entityType: "person", entityId: $e, textValue: $t,
                           numberValue: $n) { id } }"""

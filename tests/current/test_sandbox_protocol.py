@@ -81,19 +81,44 @@ def test_documents_that_do_not_match_the_schema_are_refused_before_running(gql: 
     assert "X" not in names
 
 
+def test_scalar_rules_of_the_real_api_are_enforced_in_literals_and_variables(gql: Gql) -> None:
+    role = gql.ids["employee"]
+    person = """mutation($n: BeeboleName!, $e: BeeboleEmail!, $r: BeeboleId!, $c: BeeboleColor) {
+      addPerson(name: $n, email: $e, roleId: $r, color: $c) { id } }"""
+    cases = [
+        ({"n": "Dan", "e": "dan@example.com", "r": "nope"}, "24 hexadecimal characters"),
+        ({"n": "Dan", "e": "not-an-email", "r": role}, "a valid email address"),
+        ({"n": "Dan", "e": "dan@example.com", "r": role, "c": 72}, "from 0 to 71"),
+        ({"n": "", "e": "dan@example.com", "r": role}, "1 to 160 characters"),
+        ({"n": "x" * 161, "e": "dan@example.com", "r": role}, "1 to 160 characters"),
+        ({"n": "see https://evil.example", "e": "dan@example.com", "r": role}, "without URLs"),
+        ({"n": "<b>Dan</b>", "e": "dan@example.com", "r": role}, "without URLs or HTML"),
+    ]
+    for variables, message in cases:
+        assert message in gql.errors(person, **variables)[0], variables
+    # a timestamp in seconds, the usual slip, is refused rather than read as 1970
+    assert "over 1e10" in gql.errors("{ countTimeRecords(startTime: 1750000000) }")[0]
+    assert "is one of day, hour" in gql.errors(
+        'mutation($id: BeeboleId!) { editAbsenceTypeUnit(id: $id, unit: "week") { id } }',
+        id=gql.ids["vacation"])[0]
+    assert "is one of OR, AND" in gql.errors(
+        '{ getProjects(filter: [{name: "a", following: "XOR"}]) { id } }')[0]
+    assert "Dan" not in str(gql("{ getPersons { name } }"))
+
+
 def test_operations_not_emulated_say_so(gql: Gql) -> None:
     assert gql.errors("{ getReports { id } }") == [
         "the query getReports is not emulated by the sandbox"]
-    message = gql.errors('mutation { submitTimesheet(personId: "x", startTime: 0, '
-                         "endTime: 1) { id } }")[0]
+    message = gql.errors('mutation { submitTimesheet(personId: "aaaaaaaaaaaaaaaaaaaaaaaa", '
+                         "startTime: 1750000000000, endTime: 1750000000001) { id } }")[0]
     assert message == "the mutation submitTimesheet is not emulated by the sandbox"
     # an argument it cannot honour is refused, never ignored into a wider answer
     assert "'startTime' of this query is not emulated" in gql.errors(
-        "{ getTasks(startTime: 1) { id } }")[0]
+        "{ getTasks(startTime: 1750000000000) { id } }")[0]
     assert "'scheduleTypeId' is not emulated" in gql.errors(
-        '{ getPersons(filter: [{scheduleTypeId: "x"}]) { id } }')[0]
+        '{ getPersons(filter: [{scheduleTypeId: "bbbbbbbbbbbbbbbbbbbbbbbb"}]) { id } }')[0]
     assert "'argumentMatch' of getAuditTrails" in gql.errors(
-        '{ getAuditTrails(argumentMatch: {id: "x"}) { timestamp } }')[0]
+        '{ getAuditTrails(argumentMatch: {id: "cccccccccccccccccccccccc"}) { timestamp } }')[0]
 
 
 def test_permission_errors_omit_fields_and_list_them(gql: Gql) -> None:

@@ -89,7 +89,8 @@ def test_audit_trail_records_every_mutation_in_seven_day_windows(gql: Gql) -> No
     assert [t["operationName"] for t in recent] == ["addAbsenceType"]  # the last 7 days only
     window = gql(query, s=start)["getAuditTrails"]
     assert len(window) == seeded and "Later" not in str(window)
-    failed = gql.post('mutation { editRoleName(id: "nope", name: "x") { id } }').json()
+    failed = gql.post('mutation { editRoleName(id: "000000000000000000000000", name: "x") '
+                      "{ id } }").json()
     assert failed["errors"]
     assert len(gql(query)["getAuditTrails"]) == 1  # a failed mutation is not recorded
 
@@ -134,7 +135,7 @@ def test_state_persists_in_a_sqlite_file(tmp_path: Path) -> None:
 def test_one_failing_alias_fails_the_document_as_graphql_says(gql: Gql) -> None:
     """Root mutation fields are non-null: an error nulls data and stops the later aliases."""
     body = gql.post("""mutation { a: addAbsenceType(name: "First") { id }
-                                  b: editRoleName(id: "nope", name: "x") { id }
+                                  b: editRoleName(id: "000000000000000000000000", name: "x") { id }
                                   c: addAbsenceType(name: "Third") { id } }""").json()
     assert body["data"] is None
     assert body["errors"][0]["path"] == ["b"]

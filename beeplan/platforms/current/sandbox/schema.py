@@ -11,11 +11,21 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
-from graphql import GraphQLSchema, IntrospectionQuery, build_client_schema
+from graphql import (
+    GraphQLError,
+    GraphQLScalarType,
+    GraphQLSchema,
+    IntrospectionQuery,
+    ValueNode,
+    build_client_schema,
+    value_from_ast_untyped,
+)
 
 SCHEMA_FILE = Path(__file__).with_name("schema.json")
 
@@ -53,9 +63,92 @@ def _strip_field(field: dict[str, Any]) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=1)
 def load_schema() -> GraphQLSchema:
-    """The shipped schema (built once per process: it has hundreds of types)."""
-    return build_client_schema(cast(IntrospectionQuery,
-                                    json.loads(SCHEMA_FILE.read_text("utf-8"))))
+    """The shipped schema (built once per process: it has hundreds of types).
+
+    An introspection result says nothing of what a custom scalar accepts, so
+    graphql-core would take anything; the rules the real API states for its
+    scalars are attached here, and a value breaking one fails validation.
+    """
+    schema = build_client_schema(cast(IntrospectionQuery,
+                                      json.loads(SCHEMA_FILE.read_text("utf-8"))))
+    for name, check in SCALAR_RULES.items():
+        scalar = schema.get_type(name)
+        if isinstance(scalar, GraphQLScalarType):
+            # graphql-core 3.2 reads parse_value/parse_literal, 3.3 coerce_input_value
+            for attr, fn in (("parse_value", check), ("parse_literal", _literal(check)),
+                             ("coerce_input_value", check)):
+                setattr(scalar, attr, fn)
+    return schema
+
+
+def _literal(check: Callable[[Any], Any]) -> Callable[..., Any]:
+    def parse_literal(node: ValueNode, variables: dict[str, Any] | None = None) -> Any:
+        return check(value_from_ast_untyped(node, variables))
+    return parse_literal
+
+
+def _one_of(name: str, allowed: tuple[str, ...]) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if value not in allowed:
+            raise GraphQLError(f"{name} is one of {', '.join(allowed)}")
+        return value
+    return check
+
+
+def _id(value: Any) -> str:
+    if not isinstance(value, str) or not _HEX24.fullmatch(value):
+        raise GraphQLError("a BeeboleId is 24 hexadecimal characters")
+    return value
+
+
+def _timestamp(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) \
+            or value <= 1e10:
+        raise GraphQLError("a BeeboleTimestamp is whole milliseconds since 1970, over 1e10")
+    return int(value)
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= 160 or _URL_OR_HTML.search(value):
+        raise GraphQLError("a BeeboleName is 1 to 160 characters, without URLs or HTML")
+    return value
+
+
+def _color(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 71:
+        raise GraphQLError("a BeeboleColor is a palette index from 0 to 71")
+    return value
+
+
+def _email(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > 254 or not _EMAIL.fullmatch(value):
+        raise GraphQLError("a BeeboleEmail is a valid email address")
+    return value
+
+
+def _date(value: Any) -> str:
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
+        raise GraphQLError("a BeeboleDateISO is a date like 2022-11-29")
+    return value
+
+
+_HEX24 = re.compile(r"[0-9a-f]{24}")
+_URL_OR_HTML = re.compile(r"https?://|www\.|<[a-zA-Z!/]", re.IGNORECASE)
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+# What the real API states of its scalars (facts of the introspection result).
+SCALAR_RULES: dict[str, Callable[[Any], Any]] = {
+    "BeeboleId": _id,
+    "BeeboleTimestamp": _timestamp,
+    "BeeboleName": _name,
+    "BeeboleColor": _color,
+    "BeeboleEmail": _email,
+    "BeeboleDateISO": _date,
+    "BeeboleAbsenceUnit": _one_of("BeeboleAbsenceUnit", ("day", "hour")),
+    "BeeboleApprovalStatus": _one_of("BeeboleApprovalStatus", ("d", "s", "a", "r")),
+    "BeeboleFollowingCondition": _one_of("BeeboleFollowingCondition", ("OR", "AND")),
+}
 
 
 def rebuild(source: str) -> None:
