@@ -78,6 +78,17 @@ def test_project_tree_any_depth_edit_move_archive(gql: Gql) -> None:
     back = gql("mutation($id: BeeboleId!) { unarchiveProject(id: $id) { archived } }",
                id=ids["website"])
     assert back == {"unarchiveProject": {"archived": False}}
+    assert "InUse: Project entities still refer to this Project" in gql.errors(
+        "mutation($id: BeeboleId!) { deleteProject(id: $id) { id } }", id=ids["globex"])[0]
+    assert "InUse: Person entities still refer to this Role" in gql.errors(
+        "mutation($id: BeeboleId!) { deleteRole(id: $id) { id } }", id=ids["employee"])[0]
+    leaf = gql("mutation($p: BeeboleId!) { addProject(name: \"Leaf\", parentId: $p) { id } }",
+               p=ids["acme"])["addProject"]["id"]
+    assert gql("mutation($id: BeeboleId!) { deleteProject(id: $id) { name } }",
+               id=leaf) == {"deleteProject": {"name": "Leaf"}}
+    cleared = gql("mutation($c: BeeboleId!) { editProjectCategoryLevelNames(id: $c, "
+                  "levelNames: null) { levelNames } }", c=ids["clients"])
+    assert cleared == {"editProjectCategoryLevelNames": {"levelNames": []}}
     msg = gql.errors('mutation { addProject(name: "Orphan") { id } }')[0]
     assert msg == "InvalidArgument: addProject needs a categoryId or a parentId"
 

@@ -6,7 +6,7 @@ import json
 
 import requests
 
-from beeplan.platforms.current.sandbox.schema import SCHEMA_FILE, load_schema
+from beeplan.platforms.current.sandbox.schema import SCHEMA_FILE, check_document, load_schema
 
 from .conftest import Gql
 
@@ -169,6 +169,14 @@ def test_hostile_input_gets_clear_json_errors(gql: Gql) -> None:
     many = "{ " + " ".join(f"a{i}: currentPerson {{ id }}" for i in range(10001)) + " }"
     assert "fields; the limit is 20000" in gql.errors(many)[0]
     assert gql("{ currentPerson { id } }")["currentPerson"]["id"]  # still serving
+
+
+def test_check_document_is_the_sandboxs_own_validation() -> None:
+    assert check_document("{ currentPerson { id name } }") == []
+    [message] = check_document("{ currentPerson { active } }")
+    assert message.startswith("Cannot query field 'active' on type 'BeebolePerson'.")
+    assert check_document("{ getProjects(filter: [{level: 0}]) { id } ") != []
+    assert check_document('{ getProject(id: "short") { id } }') != []
 
 
 def test_shipped_schema_keeps_the_structure_without_beeboles_descriptions() -> None:

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from graphql import GraphQLError, GraphQLResolveInfo, get_named_type
+from graphql import GraphQLError, GraphQLNonNull, GraphQLResolveInfo, get_named_type
 
 from .engine import (
     ARCHIVABLE,
@@ -18,6 +18,7 @@ from .engine import (
     NotEmulated,
     _lower,
     btime,
+    empty_value,
     level_of,
     resolve_field,
 )
@@ -241,6 +242,8 @@ def _set_field(doc: Doc, info: GraphQLResolveInfo, field: str, value: Any) -> No
     target = fields.get(field)
     if target is not None and get_named_type(target.type).name == "BeeboleTime":
         value = None if value is None else btime(int(value))
+    if value is None and target is not None and isinstance(target.type, GraphQLNonNull):
+        value = empty_value(target.type)  # e.g. levelNames: null clears the list
     doc[field] = value
 
 
@@ -349,6 +352,27 @@ def _descendants(ctx: Context, doc: Doc) -> list[Doc]:
     return out
 
 
+def _refuse_if_used(ctx: Context, doc: Doc) -> None:
+    """Deleting what others still point at would leave them dangling: refused (chosen)."""
+    kind = doc["__kind"]
+    users: list[tuple[str, str]] = []
+    if kind in TREES:
+        users.append((kind, "parentId"))
+    if kind.endswith("Category"):
+        users.append((kind.removesuffix("Category"), "categoryId"))
+    users += {"Role": [("Person", "roleId")], "Task": [("TimeRecord", "taskId")],
+              "AbsenceType": [("TimeRecord", "absenceId")],
+              "Person": [("TimeRecord", "personId")],
+              "CustomField": [("CustomFieldValue", "customFieldId")]}.get(kind, [])
+    for user_kind, key in users:
+        if any(other.get(key) == doc["id"] for other in ctx.store.all(user_kind)):
+            raise GraphQLError(f"InUse: {user_kind} entities still refer to this {kind}; "
+                               "archive it instead, or move them first")
+    if kind == "Project" and any(doc["id"] in (r.get("projectIds") or [])
+                                 for r in ctx.store.all("TimeRecord")):
+        raise GraphQLError("InUse: time records are logged on this Project; archive it instead")
+
+
 def _archive(ctx: Context, kind: str, ids: list[str], archived: bool) -> list[Doc]:
     docs = [ctx.need(i, kind) for i in ids]
     out: list[Doc] = []
@@ -445,6 +469,7 @@ def mutation(ctx: Context, info: GraphQLResolveInfo, args: dict[str, Any]) -> An
         ids = args["ids"] if m.group(2) else [args["id"]]
         docs = [ctx.need(i, m.group(1)) for i in ids]
         for doc in docs:
+            _refuse_if_used(ctx, doc)
             ctx.store.delete(doc["id"])
         return docs if m.group(2) else docs[0]
     m = _OPTION.fullmatch(name)

@@ -24,6 +24,8 @@ from graphql import (
     IntrospectionQuery,
     ValueNode,
     build_client_schema,
+    parse,
+    validate,
     value_from_ast_untyped,
 )
 
@@ -79,6 +81,18 @@ def load_schema() -> GraphQLSchema:
                              ("coerce_input_value", check)):
                 setattr(scalar, attr, fn)
     return schema
+
+
+def check_document(query: str) -> list[str]:
+    """The messages of everything wrong with a document against the real schema (none: valid).
+
+    For tests of what a client sends: the same check the sandbox makes first.
+    """
+    try:
+        document = parse(query)
+    except GraphQLError as exc:
+        return [exc.message]
+    return [error.message for error in validate(load_schema(), document)]
 
 
 def _literal(check: Callable[[Any], Any]) -> Callable[..., Any]:
