@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -36,8 +37,11 @@ def test_lost_answer_after_the_work_was_done(gql: Gql) -> None:
 
 def test_dropped_connection_does_nothing(gql: Gql) -> None:
     gql.server.drop_rate = 1.0
+    gql.server.app.reset_counts()
     with pytest.raises(requests.ConnectionError):
         gql.post(ADD)
+    assert gql.server.requests == 1  # received, counted, not answered
+    assert gql.server.bytes == len(json.dumps({"query": ADD}))  # what requests sent
     gql.server.drop_rate = 0.0
     assert gql(COUNT)["countAbsenceTypes"] == 0
 

@@ -68,7 +68,11 @@ class Knobs:
 
 
 class Dropped(Exception):
-    pass
+    """Close the connection without an answer (the request was received: it is counted)."""
+
+    def __init__(self, size_in: int):
+        super().__init__("dropped on purpose")
+        self.size_in = size_in
 
 
 def _answer(data: Any = None, errors: list[str] | None = None,
@@ -211,7 +215,10 @@ class CurrentSandboxApp:
         size_in = 0
         try:
             status, answer, size_in = self.handle(environ)
-        except Dropped:
+        except Dropped as drop:
+            with self._lock:
+                self.requests += 1
+                self.bytes_in += drop.size_in
             sock = environ.get("werkzeug.socket")
             if sock is not None:
                 try:
@@ -286,7 +293,7 @@ class CurrentSandboxApp:
         if op_name is not None and not isinstance(op_name, str):
             return 400, _answer(errors=['"operationName" must be a string']), size_in
         if self.chance(self.knobs.drop_rate):
-            raise Dropped
+            raise Dropped(size_in)
         if self.chance(self.knobs.error_rate):
             return 500, _answer(errors=["injected fault (error_rate): nothing was done"]), size_in
         answer = self.run(body["query"], variables, op_name)

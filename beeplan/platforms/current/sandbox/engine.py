@@ -155,8 +155,9 @@ def _relation_items(ctx: Context, parent_type: str, field: str,
         value = ctx.store.get(other_id)
         if value is None:
             continue
+        # projects vs subprojects: a person's or tag's by the project's level, a project's
+        # own projectsOf*/subProjectsOf* by its own level; a task's projects are not split
         if other == "Project" and field in _SUB | _TOP and parent_type != "BeeboleTaskRelations":
-            # a person/tag's projects vs subprojects; a project's own relations by its level
             subject = value if owner["__kind"] != "Project" else owner
             deep = level_of(ctx.store, subject) > 0
             if deep != (field in _SUB):

@@ -203,7 +203,6 @@ def query(ctx: Context, info: GraphQLResolveInfo, args: dict[str, Any]) -> Any:
     m = re.fullmatch(r"(get|count|filter)(\w+?)(s|Ids)?", name)
     if m:
         verb, kind, plural = m.groups()
-        kind = "Person" if kind == "Person" and plural else kind
         if kind in KINDS and plural is None and verb == "get" and "id" in args:
             return ctx.need(args["id"], kind)
         if kind in KINDS and (plural or verb != "get"):
