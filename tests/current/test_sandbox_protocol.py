@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import requests
 
+from beeplan.platforms.current.sandbox import CurrentSandboxServer
 from beeplan.platforms.current.sandbox.schema import SCHEMA_FILE, check_document, load_schema
 
 from .conftest import Gql
@@ -189,3 +191,24 @@ def test_shipped_schema_keeps_the_structure_without_beeboles_descriptions() -> N
     assert set(schema.type_map) >= {t["name"] for t in raw["__schema"]["types"]}
     # a field or argument may be called "description"; no description string is left
     assert "description" not in SCHEMA_FILE.read_text("utf-8").replace('"name":"description"', "")
+
+
+def test_idle_connections_past_the_cap_get_503_and_a_trickle_is_cut() -> None:
+    with CurrentSandboxServer(max_connections=2, request_deadline=1.0) as server:
+        host, port = server.url.split("//")[1].split("/")[0].split(":")
+        idle = [socket.create_connection((host, int(port)), timeout=5) for _ in range(2)]
+        try:
+            extra = socket.create_connection((host, int(port)), timeout=5)
+            answer = extra.recv(4096)
+            extra.close()
+            assert answer.startswith(b"HTTP/1.1 503")
+            assert b"too many connections open" in answer
+            # each idle connection is closed at its deadline, never answered
+            for sock in idle:
+                assert sock.recv(4096) == b""
+        finally:
+            for sock in idle:
+                sock.close()
+        body = requests.post(server.url, json={"query": "{ currentPerson { id } }"},
+                             headers={"apikey": server.token}, timeout=10).json()
+        assert body["data"]["currentPerson"]["id"] == server.person_id()
