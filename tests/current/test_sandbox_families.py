@@ -360,3 +360,72 @@ def test_time_records_create_count_get_with_filters(gql: Gql) -> None:
     assert "not emulated" in gql.errors(count, f=[{"status": "a"}])[0]
     assert "needs a task, projects or an absence" in gql.errors(
         add, p=ids["alice"], s=day, d=hour)[0]
+
+
+def test_the_other_operations_the_api_pages_list(gql: Gql) -> None:
+    ids = gql.ids
+    day, hour = 1750000000000, 3600 * 1000
+    made = gql("""mutation($alice: BeeboleId!, $acme: BeeboleId!, $build: BeeboleId!,
+                          $s: BeeboleTimestamp!) {
+      travel: addExpenseType(name: "Travel") { id isCurrency }
+      org: editOrganisationName(name: "Acme Holdings") { name }
+      owners: editTaskPeriod(id: $build, startTime: $s, effort: 90) { startTime { ts } effort }
+      rec: addTimeRecord(personId: $alice, startTime: $s, duration: 3600000,
+                         projectIds: [$acme]) { id }
+      sheet: submitTimesheet(personId: $alice, startTime: $s, endTime: $s) { id status
+                                                                            person { name } }
+    }""", alice=ids["alice"], acme=ids["acme"], build=ids["build"], s=day)
+    assert made["org"] == {"name": "Acme Holdings"}
+    assert made["owners"] == {"startTime": {"ts": day}, "effort": 90.0}
+    assert made["sheet"]["status"] == "s" and made["sheet"]["person"]["name"] == "Alice Martin"
+    expense = gql("""mutation($t: BeeboleId!, $acme: BeeboleId!, $d: BeeboleTimestamp!) {
+      addExpenseRecord(date: $d, expenseTypeId: $t, value: 4200, projectId: $acme,
+                       comment: "train") { id amount { value currency } person { name }
+                       expenseType { name } project { name } comment } }""",
+                  t=made["travel"]["id"], acme=ids["acme"], d=day)["addExpenseRecord"]
+    assert expense["amount"] == {"value": 4200, "currency": "EUR"}
+    assert expense["person"] == {"name": "Sandbox Admin"}  # the key's person by default
+    assert (expense["expenseType"], expense["project"]) == ({"name": "Travel"}, {"name": "Acme"})
+    gql("mutation($id: BeeboleId!) { editExpenseRecordAmountValue(id: $id, value: 5000) { id } }",
+        id=expense["id"])
+    found = gql("""query($acme: BeeboleId!, $s: BeeboleTimestamp) {
+      getExpenseRecords(startTime: $s, filter: [{projectId: $acme}]) { amount { value } } }""",
+                acme=ids["acme"], s=day)["getExpenseRecords"]
+    assert found == [{"amount": {"value": 5000}}]
+    assert gql("{ getExpenseRecords(startTime: 1750000000001) { id } }") == {
+        "getExpenseRecords": []}
+    clones = gql("""mutation($alice: BeeboleId!, $s: BeeboleTimestamp!, $e: BeeboleTimestamp!,
+                            $ts: BeeboleTimestamp!, $te: BeeboleTimestamp!) {
+      cloneTimeRecords(personId: $alice, sourceStartTime: $s, sourceEndTime: $e,
+                       targetStartTime: $ts, targetEndTime: $te) { startTime { ts } duration } }""",
+                 alice=ids["alice"], s=day, e=day + hour, ts=day + 7 * 86400000,
+                 te=day + 8 * 86400000)["cloneTimeRecords"]
+    assert clones == [{"startTime": {"ts": day + 7 * 86400000}, "duration": hour}]
+    decided = gql("""mutation($id: BeeboleId!) {
+      approveTimesheet(id: $id) { status ts { ts } } }""", id=made["sheet"]["id"])
+    assert decided["approveTimesheet"]["status"] == "a"
+    assert "only a submitted timesheet" in gql.errors(
+        'mutation($id: BeeboleId!) { rejectTimesheet(id: $id, stage: 0, comment: "no") { id } }',
+        id=made["sheet"]["id"])[0]
+    copy = gql("""mutation($acme: BeeboleId!, $bob: BeeboleId!) {
+      p: duplicateProject(id: $acme, name: "Acme copy") { name level category { name } }
+      q: duplicatePerson(id: $bob, name: "Bob Two", email: "bob2@example.com") { name email
+                                                                               role { name } }
+      r: sendTimesheetReminder(personIds: [$bob], startTime: 1750000000000,
+                               endTime: 1750000000001)
+    }""", acme=ids["acme"], bob=ids["bob"])
+    assert copy["p"] == {"name": "Acme copy", "level": 0, "category": {"name": "Clients"}}
+    assert copy["q"] == {"name": "Bob Two", "email": "bob2@example.com",
+                         "role": {"name": "Employee"}}
+    assert copy["r"] is True
+    moved = gql("""mutation($b: BeeboleId!, $done: BeeboleId!, $k: BeeboleId!) {
+      c: editTaskCategoryStatusColor(statusId: $done, color: 5) { color }
+      m: moveTasksToStatus(taskIds: [$b], targetStatusId: $done, orderedTaskIds: [$b])
+         { name taskIds }
+      t: editCategoryTaskMove(categoryId: $k, taskMove: 1) { category }
+    }""", b=ids["build"], done=ids["done"], k=ids["dev"])
+    assert moved == {"c": {"color": 5}, "m": {"name": "Done", "taskIds": [ids["build"]]},
+                     "t": {"category": ids["dev"]}}
+    owners = gql("query($p: BeeboleId!) { getPotentialProjectOwners(projectId: $p) { name } }",
+                 p=ids["acme"])["getPotentialProjectOwners"]
+    assert {"Alice Martin", "Bob Stone"} <= {o["name"] for o in owners}

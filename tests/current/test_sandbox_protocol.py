@@ -111,9 +111,10 @@ def test_scalar_rules_of_the_real_api_are_enforced_in_literals_and_variables(gql
 def test_operations_not_emulated_say_so(gql: Gql) -> None:
     assert gql.errors("{ getReports { id } }") == [
         "the query getReports is not emulated by the sandbox"]
-    message = gql.errors('mutation { submitTimesheet(personId: "aaaaaaaaaaaaaaaaaaaaaaaa", '
-                         "startTime: 1750000000000, endTime: 1750000000001) { id } }")[0]
-    assert message == "the mutation submitTimesheet is not emulated by the sandbox"
+    message = gql.errors('mutation { editOrganisationLocalisationTimeZone(timeZone: '
+                         '"Europe/Paris") { id } }')[0]
+    assert message == ("the mutation editOrganisationLocalisationTimeZone is not emulated "
+                       "by the sandbox")
     # an argument it cannot honour is refused, never ignored into a wider answer
     assert "'startTime' of this query is not emulated" in gql.errors(
         "{ getTasks(startTime: 1750000000000) { id } }")[0]

@@ -27,8 +27,10 @@ from .store import Store
 
 # The entity kinds the sandbox keeps (GraphQL type name without "Beebole").
 KINDS = ("ProjectCategory", "TaskCategory", "TagCategory", "Project", "Task", "Tag", "Person",
-         "Role", "AbsenceType", "CustomFieldValue", "CustomField", "TimeRecord", "Status")
-ARCHIVABLE = {"Project", "Task", "Tag", "Person", "Role", "AbsenceType", "CustomField"}
+         "Role", "AbsenceType", "CustomFieldValue", "CustomField", "TimeRecord", "Status",
+         "ExpenseType", "ExpenseRecord", "ApprovalEvent")
+ARCHIVABLE = {"Project", "Task", "Tag", "Person", "Role", "AbsenceType", "CustomField",
+              "ExpenseType"}
 TREES = {"Project", "Task", "Tag"}  # parentId trees, with a category
 WEEK_MS = 7 * 24 * 3600 * 1000
 

@@ -51,8 +51,11 @@ def _match_one(ctx: Context, doc: Doc, cond: dict[str, Any]) -> bool:
         elif key == "level":
             ok = level_of(ctx.store, doc) == want
         elif key in ("categoryId", "roleId", "statusId", "customFieldId", "entityId",
-                     "entityType", "personId"):
+                     "entityType", "personId") or (key == "projectId"
+                                                   and doc["__kind"] == "ExpenseRecord"):
             ok = doc.get(key) == want
+        elif key in ("notPersonId", "notProjectId"):
+            ok = doc.get(_lower(key[3:])) != want
         elif key == "tagIds":
             ok = bool(_tagged_with(ctx, doc) & set(want))
         elif key == "notTagIds":
@@ -163,6 +166,19 @@ def _tr_match(ctx: Context, rec: Doc, start: int, end: int, cond: dict[str, Any]
     return True
 
 
+def _expense_records(ctx: Context, args: dict[str, Any]) -> list[Doc]:
+    out = []
+    for rec in ctx.store.all("ExpenseRecord"):
+        date = rec["date"]["ts"]
+        if args.get("startTime") is not None and date < args["startTime"]:
+            continue
+        if args.get("endTime") is not None and date > args["endTime"]:
+            continue
+        if _match(ctx, rec, args.get("filter")):
+            out.append(rec)
+    return out
+
+
 def _audit_trails(ctx: Context, args: dict[str, Any]) -> list[Doc]:
     if not ctx.audit_trail:
         raise GraphQLError("AuditTrailNotAvailable: this account's plan has no audit trail")
@@ -194,6 +210,12 @@ def query(ctx: Context, info: GraphQLResolveInfo, args: dict[str, Any]) -> Any:
         return ctx.store.get(ctx.store.meta("org"))
     if name == "getAuditTrails":
         return _audit_trails(ctx, args)
+    if name == "getExpenseRecords":
+        return _expense_records(ctx, args)
+    if name == "getPotentialProjectOwners":
+        ctx.need(args["projectId"], "Project")
+        # who may own a project depends on roles the sandbox does not model: anyone active
+        return [p for p in ctx.store.all("Person") if not p.get("archived")]
     if name in ("getTimeRecords", "countTimeRecords"):
         found = _time_records(ctx, args)
         return found if name.startswith("get") else len(found)
@@ -217,7 +239,8 @@ def query(ctx: Context, info: GraphQLResolveInfo, args: dict[str, Any]) -> Any:
 
 REF_KIND = {"categoryId": None, "parentId": None, "roleId": "Role", "statusId": "Status",
             "personId": "Person", "taskId": "Task", "absenceId": "AbsenceType",
-            "customFieldId": "CustomField"}
+            "customFieldId": "CustomField", "expenseTypeId": "ExpenseType",
+            "projectId": "Project"}
 
 
 def _check_refs(ctx: Context, kind: str, values: dict[str, Any]) -> None:
@@ -312,9 +335,7 @@ def _add(ctx: Context, info: GraphQLResolveInfo, kind: str, args: dict[str, Any]
         elif not args.get("categoryId") and kind != "Task":
             raise GraphQLError(f"InvalidArgument: add{kind} needs a categoryId or a parentId")
     if kind == "Person":
-        for other in ctx.store.all("Person"):
-            if other["email"].lower() == str(args["email"]).lower():
-                raise GraphQLError(f"DuplicateEmail: {args['email']} is already in this account")
+        _unique_email(ctx, args["email"], None)
         doc.update(lang="en", hasJoined=False, hasBeenInvited=False, hasPasskey=False)
         doc["startDate"] = btime(ctx.now)
     if kind == "AbsenceType":
@@ -326,6 +347,15 @@ def _add(ctx: Context, info: GraphQLResolveInfo, kind: str, args: dict[str, Any]
                               "useAllowedValues": False}
     if kind in ("ProjectCategory", "TagCategory", "TaskCategory"):
         doc["levelNames"] = []
+    if kind == "ExpenseType":
+        doc.update(isCurrency=True, markup=0, isInBudget=True)
+    if kind == "ExpenseRecord":
+        # the amount is one object; the person defaults to the key's (chosen)
+        args = dict(args)
+        doc["amount"] = {"value": args.pop("value"), "currency": args.pop("currency", None)
+                         or "EUR"}
+        doc["comment"] = args.pop("comment", None) or ""
+        args["personId"] = args.get("personId") or ctx.person_id
     for key, value in args.items():
         if key == "authorisations":
             value = list(value or [])
@@ -454,6 +484,24 @@ def mutation(ctx: Context, info: GraphQLResolveInfo, args: dict[str, Any]) -> An
             raise GraphQLError("InUse: tasks still have this status")
         ctx.store.delete(status["id"])
         return status
+    special = _SPECIAL.get(name)
+    if special is not None:
+        return special(ctx, info, args)
+    m = re.fullmatch(r"editTaskCategoryStatus(Color|MaxConcurrentTasks)", name)
+    if m:
+        status = ctx.need(args["statusId"], "Status")
+        status.update({k: v for k, v in args.items() if k != "statusId"})
+        return ctx.store.put(status)
+    m = re.fullmatch(r"editExpenseRecordAmount(Value|Currency)", name)
+    if m:
+        record = ctx.need(args["id"], "ExpenseRecord")
+        record["amount"][_lower(m.group(1))] = args[_lower(m.group(1))]
+        return ctx.save(record)
+    m = re.fullmatch(r"editOrganisation(Name|Color)", name)
+    if m:
+        org = ctx.need(ctx.store.meta("org"), "Organisation")
+        org[_lower(m.group(1))] = args[_lower(m.group(1))]
+        return ctx.save(org)
     relation = _relation(ctx, name, args)
     if relation is not None:
         return relation
@@ -531,10 +579,16 @@ def _edit(ctx: Context, info: GraphQLResolveInfo, kind: str, what: str,
           args: dict[str, Any]) -> Doc:
     doc = ctx.need(args["id"], kind)
     values = {k: v for k, v in args.items() if k != "id"}
+    if what == "Period":  # editTaskPeriod(id, startTime, endTime, effort): each one given
+        for key, value in values.items():
+            _set_field(doc, info, key, value)
+        return ctx.save(doc)
     if len(values) != 1:
         raise NotEmulated(f"the mutation edit{kind}{what} is not emulated by the sandbox")
     (arg, value), = values.items()
     field = _EDIT_FIELD.get(what, arg)
+    if what == "Expense":
+        field = "expenseTypeId"
     if kind == "CustomFieldValue":  # editCustomFieldValueText(id, textValue)
         field = arg
         _check_value(ctx.need(doc["customFieldId"], "CustomField"), values)
@@ -543,11 +597,112 @@ def _edit(ctx: Context, info: GraphQLResolveInfo, kind: str, what: str,
         if any(d["id"] == value for d in _descendants(ctx, doc)):
             raise GraphQLError("InvalidArgument: a node cannot move under itself")
     if field == "email":
-        for other in ctx.store.all("Person"):
-            if other["id"] != doc["id"] and other["email"].lower() == str(value).lower():
-                raise GraphQLError(f"DuplicateEmail: {value} is already in this account")
+        _unique_email(ctx, value, doc["id"])
     _set_field(doc, info, field, value)
     return ctx.save(doc)
+
+
+def _clone_time_records(ctx: Context, info: GraphQLResolveInfo, args: dict[str, Any]) -> Any:
+    person = ctx.need(args["personId"], "Person")
+    shift = args["targetStartTime"] - args["sourceStartTime"]
+    window = {"filter": [{"personId": person["id"]}]}
+    source = _time_records(ctx, {**window, "startTime": args["sourceStartTime"],
+                                 "endTime": args["sourceEndTime"]})
+    if args.get("replaceExisting"):
+        for old in _time_records(ctx, {**window, "startTime": args["targetStartTime"],
+                                       "endTime": args["targetEndTime"]}):
+            ctx.store.delete(old["id"])
+    out = []
+    for rec in source:
+        copy = {k: v for k, v in rec.items() if k != "id"}
+        copy["startTime"] = btime(rec["startTime"]["ts"] + shift)
+        if rec.get("endTime"):
+            copy["endTime"] = btime(rec["endTime"]["ts"] + shift)
+        if copy["startTime"]["ts"] <= args["targetEndTime"]:
+            out.append(ctx.save(copy))
+    return out
+
+
+def _duplicate(kind: str) -> Callable[[Context, GraphQLResolveInfo, dict[str, Any]], Doc]:
+    def duplicate(ctx: Context, info: GraphQLResolveInfo, args: dict[str, Any]) -> Doc:
+        original = ctx.need(args["id"], kind)
+        changes = {k: v for k, v in args.items() if k != "id" and v is not None}
+        _check_refs(ctx, kind, changes)
+        copy = {k: v for k, v in original.items() if k != "id"}
+        copy.update(changes, archived=False)
+        if kind == "Person":
+            if "email" not in changes:
+                raise GraphQLError("InvalidArgument: a duplicated person needs its own email")
+            _unique_email(ctx, changes["email"], None)
+        # only the entity itself: its relations and subprojects are not copied (chosen)
+        return ctx.save(copy)
+    return duplicate
+
+
+def _unique_email(ctx: Context, email: str, own_id: str | None) -> None:
+    for other in ctx.store.all("Person"):
+        if other["id"] != own_id and other["email"].lower() == str(email).lower():
+            raise GraphQLError(f"DuplicateEmail: {email} is already in this account")
+
+
+def _task_move(ctx: Context, info: GraphQLResolveInfo, args: dict[str, Any]) -> Doc:
+    category = ctx.need(args["categoryId"], "TaskCategory")
+    category["taskMove"] = args["taskMove"]
+    ctx.save(category)
+    statuses = [s for s in ctx.store.all("Status") if s["category"] == category["id"]]
+    if not statuses:  # the mutation answers a status; a category without one has none
+        raise GraphQLError("InvalidArgument: this task category has no status yet")
+    return statuses[0]
+
+
+def _move_tasks(ctx: Context, info: GraphQLResolveInfo, args: dict[str, Any]) -> Doc:
+    status = ctx.need(args["targetStatusId"], "Status")
+    for task_id in args["taskIds"]:
+        task = ctx.need(task_id, "Task")
+        if task.get("categoryId") != status["category"]:
+            raise GraphQLError("InvalidArgument: a task moves only to a status of its category")
+        task["statusId"] = status["id"]
+        ctx.save(task)
+    status["taskOrder"] = list(args["orderedTaskIds"])
+    return ctx.store.put(status)
+
+
+def _timesheet(status: str) -> Callable[[Context, GraphQLResolveInfo, dict[str, Any]], Doc]:
+    def change(ctx: Context, info: GraphQLResolveInfo, args: dict[str, Any]) -> Doc:
+        if status == "s":
+            person = ctx.need(args["personId"], "Person")
+            event: Doc = {"__kind": "ApprovalEvent", "personId": person["id"], "stage": 0,
+                          "startTime": btime(args["startTime"]),
+                          "endTime": btime(args["endTime"])}
+        else:
+            event = ctx.need(args["id"], "ApprovalEvent")
+            if event["status"] != "s":
+                raise GraphQLError("InvalidState: only a submitted timesheet can be "
+                                   "approved or rejected")
+            if status == "r":
+                event.update(rejectedStage=args["stage"], comment=args["comment"])
+        event.update(status=status, ts=btime(ctx.now))
+        return ctx.save(event)
+    return change
+
+
+def _reminder(ctx: Context, info: GraphQLResolveInfo, args: dict[str, Any]) -> bool:
+    for person_id in args["personIds"]:
+        ctx.need(person_id, "Person")
+    return True  # the sandbox sends no email
+
+
+_SPECIAL: dict[str, Callable[[Context, GraphQLResolveInfo, dict[str, Any]], Any]] = {
+    "cloneTimeRecords": _clone_time_records,
+    "duplicatePerson": _duplicate("Person"),
+    "duplicateProject": _duplicate("Project"),
+    "editCategoryTaskMove": _task_move,
+    "moveTasksToStatus": _move_tasks,
+    "submitTimesheet": _timesheet("s"),
+    "approveTimesheet": _timesheet("a"),
+    "rejectTimesheet": _timesheet("r"),
+    "sendTimesheetReminder": _reminder,
+}
 
 
 def root_resolver(audit: Callable[[Context, str, dict[str, Any], Any], None]) -> Any:
