@@ -401,6 +401,19 @@ def test_the_other_operations_the_api_pages_list(gql: Gql) -> None:
                  alice=ids["alice"], s=day, e=day + hour, ts=day + 7 * 86400000,
                  te=day + 8 * 86400000)["cloneTimeRecords"]
     assert clones == [{"startTime": {"ts": day + 7 * 86400000}, "duration": hour}]
+    events = gql("""query($alice: BeeboleId!, $id: BeeboleId!) {
+      w: getApprovalEvents(personId: $alice, startTime: 1750000000000, endTime: 1750000000000)
+        { id }
+      all: getPersonApprovalEvents(personId: $alice) { id }
+      one: getApprovalEventById(id: $id) { status }
+      none: getApprovalEvents(personId: $alice, startTime: 1760000000000,
+                              endTime: 1760000000001) { id }
+    }""", alice=ids["alice"], id=made["sheet"]["id"])
+    assert events["w"] == events["all"] == [{"id": made["sheet"]["id"]}]
+    assert events["one"] == {"status": "s"} and events["none"] == []
+    assert "InUse: ExpenseRecord entities" in gql.errors(
+        "mutation($id: BeeboleId!) { deleteExpenseType(id: $id) { id } }",
+        id=made["travel"]["id"])[0]
     decided = gql("""mutation($id: BeeboleId!) {
       approveTimesheet(id: $id) { status ts { ts } } }""", id=made["sheet"]["id"])
     assert decided["approveTimesheet"]["status"] == "a"

@@ -216,6 +216,14 @@ def query(ctx: Context, info: GraphQLResolveInfo, args: dict[str, Any]) -> Any:
         ctx.need(args["projectId"], "Project")
         # who may own a project depends on roles the sandbox does not model: anyone active
         return [p for p in ctx.store.all("Person") if not p.get("archived")]
+    if name in ("getApprovalEvents", "getPersonApprovalEvents"):
+        person = ctx.need(args["personId"], "Person")
+        return [e for e in ctx.store.all("ApprovalEvent") if e["personId"] == person["id"]
+                and (name == "getPersonApprovalEvents"
+                     or (e["startTime"]["ts"] <= args["endTime"]
+                         and e["endTime"]["ts"] >= args["startTime"]))]
+    if name == "getApprovalEventById":
+        return ctx.need(args["id"], "ApprovalEvent")
     if name in ("getTimeRecords", "countTimeRecords"):
         found = _time_records(ctx, args)
         return found if name.startswith("get") else len(found)
@@ -392,7 +400,8 @@ def _refuse_if_used(ctx: Context, doc: Doc) -> None:
     users += {"Role": [("Person", "roleId")], "Task": [("TimeRecord", "taskId")],
               "AbsenceType": [("TimeRecord", "absenceId")],
               "Person": [("TimeRecord", "personId")],
-              "CustomField": [("CustomFieldValue", "customFieldId")]}.get(kind, [])
+              "CustomField": [("CustomFieldValue", "customFieldId")],
+              "ExpenseType": [("ExpenseRecord", "expenseTypeId")]}.get(kind, [])
     for user_kind, key in users:
         if any(other.get(key) == doc["id"] for other in ctx.store.all(user_kind)):
             raise GraphQLError(f"InUse: {user_kind} entities still refer to this {kind}; "
