@@ -439,6 +439,16 @@ def test_the_other_operations_the_api_pages_list(gql: Gql) -> None:
     }""", b=ids["build"], done=ids["done"], k=ids["dev"])
     assert moved == {"c": {"color": 5}, "m": {"name": "Done", "taskIds": [ids["build"]]},
                      "t": {"category": ids["dev"]}}
+    settings = gql('mutation($a: BeeboleId!) { editPersonTaskSettings(id: $a, settings: "{}") '
+                   "{ taskSettings } }", a=ids["alice"])
+    assert settings == {"editPersonTaskSettings": {"taskSettings": "{}"}}
+    # an edit the sandbox could not show back is refused, not silently stored
+    for doc in ('mutation($a: BeeboleId!) { editProjectAvailability(id: $a, availability: true) '
+                "{ id } }",
+                'mutation($a: BeeboleId!) { editAbsenceTypeAccrualQuantity(id: $a, quantity: 2) '
+                "{ id } }"):
+        target = ids["acme"] if "Project" in doc else ids["vacation"]
+        assert "is not emulated by the sandbox" in gql.errors(doc, a=target)[0]
     owners = gql("query($p: BeeboleId!) { getPotentialProjectOwners(projectId: $p) { name } }",
                  p=ids["acme"])["getPotentialProjectOwners"]
     assert {"Alice Martin", "Bob Stone"} <= {o["name"] for o in owners}

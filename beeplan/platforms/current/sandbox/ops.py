@@ -7,7 +7,13 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from graphql import GraphQLError, GraphQLNonNull, GraphQLResolveInfo, get_named_type
+from graphql import (
+    GraphQLError,
+    GraphQLNonNull,
+    GraphQLResolveInfo,
+    GraphQLScalarType,
+    get_named_type,
+)
 
 from .engine import (
     ARCHIVABLE,
@@ -595,12 +601,21 @@ def _edit(ctx: Context, info: GraphQLResolveInfo, kind: str, what: str,
     if len(values) != 1:
         raise NotEmulated(f"the mutation edit{kind}{what} is not emulated by the sandbox")
     (arg, value), = values.items()
-    field = _EDIT_FIELD.get(what, arg)
+    fields = getattr(info.schema.get_type("Beebole" + kind), "fields", {})
+    field = _EDIT_FIELD.get(what, _lower(what) if _lower(what) in fields else arg)
     if what == "Expense":
         field = "expenseTypeId"
     if kind == "CustomFieldValue":  # editCustomFieldValueText(id, textValue)
         field = arg
         _check_value(ctx.need(doc["customFieldId"], "CustomField"), values)
+    # Only what a reader can see back: a field of the type holding a value of its kind, or
+    # a reference. Anything else (accrual settings, availability objects...) is not kept.
+    target = fields.get(field)
+    leaf = target is not None and isinstance(get_named_type(target.type), GraphQLScalarType)
+    kept = (leaf or field in REF_KIND or field == "projectIds"
+            or (target is not None and get_named_type(target.type).name == "BeeboleTime"))
+    if not kept:
+        raise NotEmulated(f"the mutation edit{kind}{what} is not emulated by the sandbox")
     _check_refs(ctx, kind, {field: value})
     if field == "parentId" and value is not None:
         if any(d["id"] == value for d in _descendants(ctx, doc)):
