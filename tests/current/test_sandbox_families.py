@@ -186,6 +186,8 @@ def test_task_categories_statuses_and_tasks(gql: Gql) -> None:
     statuses = order["editTaskCategoryStatusOrder"]["statuses"]
     assert [s["name"] for s in statuses] == ["Review", "Closed", "To do"]
     assert statuses[1]["taskIds"] == [ids["build"]]
+    loose = gql('mutation { addTask(name: "Loose") { category { name } level } }')["addTask"]
+    assert loose == {"category": {"name": "Development"}, "level": 0}
     assert "InUse" in gql.errors("mutation($k: BeeboleId!, $s: BeeboleId!) { "
                                  "deleteTaskCategoryStatus(categoryId: $k, statusId: $s) "
                                  "{ id } }", k=ids["dev"], s=ids["done"])[0]

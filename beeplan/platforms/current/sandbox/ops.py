@@ -346,7 +346,14 @@ def _add(ctx: Context, info: GraphQLResolveInfo, kind: str, args: dict[str, Any]
             if args.get("categoryId") and args["categoryId"] != parent.get("categoryId"):
                 raise GraphQLError("InvalidArgument: a child's category is its parent's")
             doc["categoryId"] = parent.get("categoryId")
-        elif not args.get("categoryId") and kind != "Task":
+        elif not args.get("categoryId") and kind == "Task":
+            # a task always has a category: without one it goes to the account's first
+            first = next(iter(ctx.store.all("TaskCategory")), None)
+            if first is None:
+                raise GraphQLError("InvalidArgument: addTask needs a categoryId, and this "
+                                   "account has no task category yet")
+            doc["categoryId"] = first["id"]
+        elif not args.get("categoryId"):
             raise GraphQLError(f"InvalidArgument: add{kind} needs a categoryId or a parentId")
     if kind == "Person":
         _unique_email(ctx, args["email"], None)
