@@ -48,7 +48,7 @@ def test_seeded_account_reads_every_kind(gql: Gql) -> None:
                               "status": {"name": "To do"}}]
     assert {a["name"] for a in data["absences"]} == {"Vacation", "Sick leave"}
     assert data["fields"] == [{"name": "External ID", "fieldType": "text"}]
-    assert data["values"] == [{"entityType": "project", "textValue": "acme",
+    assert data["values"] == [{"entityType": "Project", "textValue": "acme",
                                "project": {"name": "Acme"},
                                "customField": {"name": "External ID"}}]
 
@@ -271,13 +271,13 @@ def test_custom_field_definitions_and_values_on_each_kind(gql: Gql) -> None:
       d: editCustomFieldVisibilityPersons(id: $level, enabled: true) { id }
       e: addCustomFieldVisibilityProject(id: $rate, categoryId: $clients, levels: [0, 1]) { id }
       f: editCustomFieldNumberOptionDecimalPlaces(id: $rate, decimalPlaces: 2) { id }
-      v1: addCustomFieldValue(customFieldId: $level, entityType: "person", entityId: $alice,
+      v1: addCustomFieldValue(customFieldId: $level, entityType: "Person", entityId: $alice,
                               textValue: "senior") { id }
-      v2: addCustomFieldValue(customFieldId: $rate, entityType: "project", entityId: $acme,
+      v2: addCustomFieldValue(customFieldId: $rate, entityType: "Project", entityId: $acme,
                               numberValue: 120.5) { id }
-      v3: addCustomFieldValue(customFieldId: $remote, entityType: "tag", entityId: $eng,
+      v3: addCustomFieldValue(customFieldId: $remote, entityType: "Tag", entityId: $eng,
                               booleanValue: true) { id }
-      v4: addCustomFieldValue(customFieldId: $level, entityType: "task", entityId: $build,
+      v4: addCustomFieldValue(customFieldId: $level, entityType: "Task", entityId: $build,
                               textValue: "junior") { id }
       r: assignCustomFieldToPerson(personId: $alice, customFieldId: $level) { id }
     }""", level=level, rate=rate, remote=remote,
@@ -304,17 +304,17 @@ def test_custom_field_definitions_and_values_on_each_kind(gql: Gql) -> None:
     assert read["onAlice"] == [{"textValue": "junior", "person": {"name": "Alice Martin"}}]
     kinds = {(v["entityType"], v["textValue"], v["numberValue"], v["booleanValue"])
              for v in read["all"]}
-    assert {("person", "junior", None, None), ("project", None, 120.5, None),
-            ("tag", None, None, True), ("task", "junior", None, None)} <= kinds
+    assert {("Person", "junior", None, None), ("Project", None, 120.5, None),
+            ("Tag", None, None, True), ("Task", "junior", None, None)} <= kinds
     assert read["p"]["relations"]["customFields"] == [{"value": {"name": "Level"}}]
     assert "NotFound" in gql.errors(
-        'mutation($f: BeeboleId!) { addCustomFieldValue(customFieldId: $f, entityType: "person",'
+        'mutation($f: BeeboleId!) { addCustomFieldValue(customFieldId: $f, entityType: "Person",'
         ' entityId: "000000000000000000000000", textValue: "x") { id } }', f=level)[0]
     add = """mutation($f: BeeboleId!, $e: BeeboleId!, $t: String, $n: Float) {
-      addCustomFieldValue(customFieldId: $f, entityType: "person", entityId: $e, textValue: $t,
+      addCustomFieldValue(customFieldId: $f, entityType: "Person", entityId: $e, textValue: $t,
                           numberValue: $n) { id } }"""
     # one value per field and entity: a retried create cannot make a second one
-    assert "AlreadySet: 'Level' already has a value on this person" in gql.errors(
+    assert "AlreadySet: 'Level' already has a value on this Person" in gql.errors(
         add, f=level, e=ids["alice"], t="senior")[0]
     assert "not an allowed value of 'Level'" in gql.errors(
         add, f=level, e=ids["bob"], t="principal")[0]

@@ -254,6 +254,6 @@ _COMPUTED: dict[tuple[str, str], Any] = {
         lambda ctx, d: ctx.store.get(d["customFieldId"]),
     ("BeeboleAuditTrail", "person"): lambda ctx, d: ctx.store.get(d["personId"]),
 }
-for _k in ("person", "project", "task", "tag", "timeRecord", "absenceType"):
-    _COMPUTED[("BeeboleCustomFieldValue", _k)] = (
+for _k in ("Person", "Project", "Task", "Tag", "TimeRecord", "AbsenceType"):
+    _COMPUTED[("BeeboleCustomFieldValue", _lower(_k))] = (
         lambda ctx, d, _k=_k: ctx.store.get(d["entityId"]) if d["entityType"] == _k else None)

@@ -284,8 +284,7 @@ def _set_field(doc: Doc, info: GraphQLResolveInfo, field: str, value: Any) -> No
 
 
 # addCustomFieldValue's entityType -> the kind of entity it names
-VALUE_HOLDERS = {"person": "Person", "project": "Project", "task": "Task", "tag": "Tag",
-                 "timeRecord": "TimeRecord", "absenceType": "AbsenceType"}
+VALUE_HOLDERS = ("Person", "Project", "Task", "Tag", "TimeRecord", "AbsenceType")
 
 
 # a custom field's type -> the argument that carries its values
@@ -323,11 +322,10 @@ def _check_value(definition: Doc, values: dict[str, Any]) -> None:
 def _add(ctx: Context, info: GraphQLResolveInfo, kind: str, args: dict[str, Any]) -> Doc:
     _check_refs(ctx, kind, args)
     if kind == "CustomFieldValue":
-        holder = VALUE_HOLDERS.get(args["entityType"])
-        if holder is None:
+        if args["entityType"] not in VALUE_HOLDERS:
             raise GraphQLError(f"InvalidArgument: entityType must be one of "
                                f"{', '.join(VALUE_HOLDERS)}")
-        ctx.need(args["entityId"], holder)
+        ctx.need(args["entityId"], args["entityType"])
         definition = ctx.need(args["customFieldId"], "CustomField")
         for other in ctx.store.all("CustomFieldValue"):
             if (other["customFieldId"], other["entityId"]) == (definition["id"],

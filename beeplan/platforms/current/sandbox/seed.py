@@ -86,7 +86,7 @@ def seed_demo(app: CurrentSandboxApp) -> dict[str, str]:
       a1: assignProjectToPerson(personId: $bob, projectId: $website) { id }
       a2: assignProjectToTag(tagId: $eng, projectId: $acme) { id }
       a3: assignTaskToProject(taskId: $build, projectId: $website) { id }
-      c1: addCustomFieldValue(customFieldId: $xid, entityType: "project", entityId: $acme,
+      c1: addCustomFieldValue(customFieldId: $xid, entityType: "Project", entityId: $acme,
                               textValue: "acme") { id }
       old: archiveProject(id: $globex) { id }
     }""", **{k: ids[k] for k in ("alice", "bob", "acme", "website", "backend", "build", "xid",
