@@ -78,7 +78,16 @@ def test_project_tree_any_depth_edit_move_archive(gql: Gql) -> None:
     back = gql("mutation($id: BeeboleId!) { unarchiveProject(id: $id) { archived } }",
                id=ids["website"])
     assert back == {"unarchiveProject": {"archived": False}}
-    assert "InUse: Project entities still refer to this Project" in gql.errors(
+    # deleting a project takes its subprojects; check: true only checks
+    under = {p["name"] for p in gql("{ getProjects(archived: true) { name } }")["getProjects"]}
+    gql("mutation($id: BeeboleId!) { deleteProject(id: $id, check: true) { id } }",
+        id=ids["globex"])
+    assert {p["name"] for p in gql("{ getProjects(archived: true) { name } }")
+            ["getProjects"]} == under
+    gql("""mutation($p: BeeboleId!, $home: BeeboleId!) { addTimeRecord(personId: $p,
+          startTime: 1750000000000, duration: 60000, projectIds: [$home]) { id } }""",
+        p=ids["alice"], home=ids["homepage"])
+    assert "InUse: time records are logged on this Project" in gql.errors(
         "mutation($id: BeeboleId!) { deleteProject(id: $id) { id } }", id=ids["globex"])[0]
     assert "InUse: Person entities still refer to this Role" in gql.errors(
         "mutation($id: BeeboleId!) { deleteRole(id: $id) { id } }", id=ids["employee"])[0]
@@ -186,8 +195,11 @@ def test_task_categories_statuses_and_tasks(gql: Gql) -> None:
     statuses = order["editTaskCategoryStatusOrder"]["statuses"]
     assert [s["name"] for s in statuses] == ["Review", "Closed", "To do"]
     assert statuses[1]["taskIds"] == [ids["build"]]
-    loose = gql('mutation { addTask(name: "Loose") { category { name } level } }')["addTask"]
-    assert loose == {"category": {"name": "Development"}, "level": 0}
+    loose = gql('mutation { addTask(name: "Loose") { category { name } level status { name } '
+                "} }")["addTask"]
+    # the account's first category, and its first status (the real API's default)
+    assert loose == {"category": {"name": "Development"}, "level": 0,
+                     "status": {"name": "Review"}}
     assert "InUse" in gql.errors("mutation($k: BeeboleId!, $s: BeeboleId!) { "
                                  "deleteTaskCategoryStatus(categoryId: $k, statusId: $s) "
                                  "{ id } }", k=ids["dev"], s=ids["done"])[0]
@@ -348,7 +360,10 @@ def test_time_records_create_count_get_with_filters(gql: Gql) -> None:
     assert gql(count, f=[{"personId": ids["bob"]}])["countTimeRecords"] == 2
     assert gql(count, f=[{"taskIds": [ids["build"]]}])["countTimeRecords"] == 1
     assert gql(count, s=day + 1)["countTimeRecords"] == 1
-    assert gql(count, e=day + 2 * hour)["countTimeRecords"] == 1
+    # without an endTime a record ends at the end of its start's day
+    end_of_day = day - day % 86400000 + 86400000 - 1
+    assert gql(count, e=day + 2 * hour)["countTimeRecords"] == 0
+    assert gql(count, e=end_of_day)["countTimeRecords"] == 2
     assert gql(count, absence=True)["countTimeRecords"] == 1
     assert gql(count, f=[{"personIds": [ids["alice"], ids["bob"]], "isAbsence": False}]
                )["countTimeRecords"] == 2
@@ -386,7 +401,10 @@ def test_the_other_operations_the_api_pages_list(gql: Gql) -> None:
                        expenseType { name } project { name } comment } }""",
                   t=made["travel"]["id"], acme=ids["acme"], d=day)["addExpenseRecord"]
     assert expense["amount"] == {"value": 4200, "currency": "EUR"}
-    assert expense["person"] == {"name": "Sandbox Admin"}  # the key's person by default
+    assert expense["person"] is None  # charged to the project only
+    assert "needs a personId or a projectId" in gql.errors(
+        "mutation($t: BeeboleId!) { addExpenseRecord(date: 1750000000000, expenseTypeId: $t, "
+        "value: 1) { id } }", t=made["travel"]["id"])[0]
     assert (expense["expenseType"], expense["project"]) == ({"name": "Travel"}, {"name": "Acme"})
     gql("mutation($id: BeeboleId!) { editExpenseRecordAmountValue(id: $id, value: 5000) { id } }",
         id=expense["id"])
@@ -430,6 +448,14 @@ def test_the_other_operations_the_api_pages_list(gql: Gql) -> None:
                                endTime: 1750000000001)
     }""", acme=ids["acme"], bob=ids["bob"])
     assert copy["p"] == {"name": "Acme copy", "level": 0, "category": {"name": "Clients"}}
+    tree = gql("""{ getProjects { name parent { name } managedBy { name }
+                                 relations { projectsOfTag { value { name } } } } }""")
+    copies = {p["name"]: p for p in tree["getProjects"]}
+    assert copies["Acme copy"]["managedBy"] == [{"name": "Alice Martin"}]
+    assert copies["Acme copy"]["relations"]["projectsOfTag"] == [
+        {"value": {"name": "Engineering"}}]
+    assert sum(1 for p in tree["getProjects"]
+               if p["parent"] == {"name": "Acme copy"}) == 1  # Website, copied under it
     assert copy["q"] == {"name": "Bob Two", "email": "bob2@example.com",
                          "role": {"name": "Employee"}}
     assert copy["r"] is True

@@ -23,6 +23,7 @@ from .engine import (
     Context,
     NotEmulated,
     _lower,
+    _statuses,
     btime,
     empty_value,
     level_of,
@@ -369,20 +370,34 @@ def _add(ctx: Context, info: GraphQLResolveInfo, kind: str, args: dict[str, Any]
     if kind == "ExpenseType":
         doc.update(isCurrency=True, markup=0, isInBudget=True)
     if kind == "ExpenseRecord":
-        # the amount is one object; the person defaults to the key's (chosen)
+        # the amount is one object
         args = dict(args)
         doc["amount"] = {"value": args.pop("value"), "currency": args.pop("currency", None)
                          or "EUR"}
         doc["comment"] = args.pop("comment", None) or ""
-        args["personId"] = args.get("personId") or ctx.person_id
+        if not args.get("personId") and not args.get("projectId"):
+            raise GraphQLError("InvalidArgument: an expense record needs a personId or a "
+                               "projectId")
     for key, value in args.items():
+        if value is None and key in doc:
+            continue  # a default set above stays
         if key == "authorisations":
             value = list(value or [])
         if key not in ("check",):
             _set_field(doc, info, key, value)
+    if kind == "Task" and not args.get("statusId"):
+        category = ctx.store.get(doc.get("categoryId") or args.get("categoryId"))
+        first = next(iter(_statuses(ctx, category)), None) if category else None
+        doc["statusId"] = first["id"] if first else None  # the category's first status
+    if kind in ("Person", "Project") and args.get("color") is None and not args.get("parentId"):
+        # "auto-assigned if omitted": the next palette index (the sandbox's rule)
+        doc["color"] = sum(1 for _ in ctx.store.all(kind)) % 72
     if kind == "TimeRecord":
         doc.update(comment="", nonBillable=False, wfh=False, projectIds=args.get("projectIds")
                    or [])
+        if args.get("endTime") is None:  # the end of the start's day (UTC here)
+            doc["endTime"] = btime(args["startTime"] - args["startTime"] % 86400000
+                                   + 86400000 - 1)
         if not args.get("taskId") and not args.get("absenceId") and not args.get("projectIds"):
             raise GraphQLError("InvalidArgument: a time record needs a task, projects or an "
                                "absence type")
@@ -400,12 +415,14 @@ def _descendants(ctx: Context, doc: Doc) -> list[Doc]:
     return out
 
 
-def _refuse_if_used(ctx: Context, doc: Doc) -> None:
-    """Deleting what others still point at would leave them dangling: refused (chosen)."""
+def _refuse_if_used(ctx: Context, doc: Doc, going: set[str] | None = None) -> None:
+    """Deleting what others still point at would leave them dangling: refused (chosen).
+
+    ``going``: ids deleted together with ``doc`` (its descendants), which may point at it.
+    """
     kind = doc["__kind"]
+    going = going or set()
     users: list[tuple[str, str]] = []
-    if kind in TREES:
-        users.append((kind, "parentId"))
     if kind.endswith("Category"):
         users.append((kind.removesuffix("Category"), "categoryId"))
     users += {"Role": [("Person", "roleId")], "Task": [("TimeRecord", "taskId")],
@@ -414,7 +431,8 @@ def _refuse_if_used(ctx: Context, doc: Doc) -> None:
               "CustomField": [("CustomFieldValue", "customFieldId")],
               "ExpenseType": [("ExpenseRecord", "expenseTypeId")]}.get(kind, [])
     for user_kind, key in users:
-        if any(other.get(key) == doc["id"] for other in ctx.store.all(user_kind)):
+        if any(other.get(key) == doc["id"] and other["id"] not in going
+               for other in ctx.store.all(user_kind)):
             raise GraphQLError(f"InUse: {user_kind} entities still refer to this {kind}; "
                                "archive it instead, or move them first")
     if kind == "Project" and any(doc["id"] in (r.get("projectIds") or [])
@@ -536,8 +554,15 @@ def mutation(ctx: Context, info: GraphQLResolveInfo, args: dict[str, Any]) -> An
         ids = args["ids"] if m.group(2) else [args["id"]]
         docs = [ctx.need(i, m.group(1)) for i in ids]
         for doc in docs:
-            _refuse_if_used(ctx, doc)
-            ctx.store.delete(doc["id"])
+            # a project, task or tag goes with all its descendants (the real API's own
+            # description); what else still points at them is checked first
+            doomed = _descendants(ctx, doc) if m.group(1) in TREES else [doc]
+            gone = {d["id"] for d in doomed}
+            for node in doomed:
+                _refuse_if_used(ctx, node, gone)
+            if not args.get("check"):  # check: true only checks
+                for node in doomed:
+                    ctx.store.delete(node["id"])
         return docs if m.group(2) else docs[0]
     m = _OPTION.fullmatch(name)
     if m:
@@ -634,12 +659,14 @@ def _edit(ctx: Context, info: GraphQLResolveInfo, kind: str, what: str,
 def _clone_time_records(ctx: Context, info: GraphQLResolveInfo, args: dict[str, Any]) -> Any:
     person = ctx.need(args["personId"], "Person")
     shift = args["targetStartTime"] - args["sourceStartTime"]
-    window = {"filter": [{"personId": person["id"]}]}
-    source = _time_records(ctx, {**window, "startTime": args["sourceStartTime"],
-                                 "endTime": args["sourceEndTime"]})
+
+    def starting_in(start: int, end: int) -> list[Doc]:  # a record belongs to its start's day
+        return [r for r in ctx.store.all("TimeRecord") if r["personId"] == person["id"]
+                and start <= r["startTime"]["ts"] <= end]
+
+    source = starting_in(args["sourceStartTime"], args["sourceEndTime"])
     if args.get("replaceExisting"):
-        for old in _time_records(ctx, {**window, "startTime": args["targetStartTime"],
-                                       "endTime": args["targetEndTime"]}):
+        for old in starting_in(args["targetStartTime"], args["targetEndTime"]):
             ctx.store.delete(old["id"])
     out = []
     for rec in source:
@@ -657,14 +684,28 @@ def _duplicate(kind: str) -> Callable[[Context, GraphQLResolveInfo, dict[str, An
         original = ctx.need(args["id"], kind)
         changes = {k: v for k, v in args.items() if k != "id" and v is not None}
         _check_refs(ctx, kind, changes)
-        copy = {k: v for k, v in original.items() if k != "id"}
-        copy.update(changes, archived=False)
         if kind == "Person":
             if "email" not in changes:
                 raise GraphQLError("InvalidArgument: a duplicated person needs its own email")
             _unique_email(ctx, changes["email"], None)
-        # only the entity itself: its relations and subprojects are not copied (chosen)
-        return ctx.save(copy)
+        if kind == "Project" and changes.get("parentId"):
+            parent = ctx.need(changes["parentId"], "Project")
+            if any(d["id"] == parent["id"] for d in _descendants(ctx, original)):
+                raise GraphQLError("InvalidArgument: a copy cannot go under its own original")
+            changes["categoryId"] = parent.get("categoryId")
+        # a project comes with its subprojects; each copy keeps its original's relations
+        nodes = _descendants(ctx, original) if kind == "Project" else [original]
+        new_ids: dict[str, str] = {}
+        for node in nodes:  # parents before children
+            copy = {k: v for k, v in node.items() if k != "id"}
+            if node is original:
+                copy.update(changes)
+            else:
+                copy["parentId"] = new_ids[node["parentId"]]
+            copy["archived"] = False if node is original else node.get("archived", False)
+            new_ids[node["id"]] = ctx.save(copy)["id"]
+            ctx.store.copy_relations(node["id"], new_ids[node["id"]])
+        return ctx.need(new_ids[original["id"]], kind)
     return duplicate
 
 

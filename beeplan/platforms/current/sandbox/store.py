@@ -126,6 +126,17 @@ class Store:
                 "AND a_kind = ? ORDER BY rowid", (kind, entity_id, other_kind)).fetchall()
         return out
 
+    def copy_relations(self, source_id: str, copy_id: str) -> None:
+        """Give ``copy_id`` every relation ``source_id`` has (a duplicated entity)."""
+        rows = self.db.execute(
+            "SELECT kind, a_id, a_kind, b_id, b_kind, start_time FROM relations "
+            "WHERE a_id = ? OR b_id = ?", (source_id, source_id)).fetchall()
+        for kind, a_id, a_kind, b_id, b_kind, start in rows:
+            a_id = copy_id if a_id == source_id else a_id
+            b_id = copy_id if b_id == source_id else b_id
+            self.db.execute("INSERT INTO relations VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            (new_id(), kind, a_id, a_kind, b_id, b_kind, start))
+
     # -- audit trail
     def audit(self, ts: int, person: str, operation: str, arguments: dict[str, Any],
               response_id: str | None) -> None:
