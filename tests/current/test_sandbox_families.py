@@ -335,6 +335,10 @@ def test_custom_field_definitions_and_values_on_each_kind(gql: Gql) -> None:
     assert "not an allowed value" in gql.errors(
         'mutation($id: BeeboleId!) { editCustomFieldValueText(id: $id, textValue: "boss") '
         "{ id } }", id=data["v1"]["id"])[0]
+    assert "entityType must be one of Person, Project" in gql.errors(
+        'mutation($f: BeeboleId!, $e: BeeboleId!) { addCustomFieldValue(customFieldId: $f, '
+        'entityType: "person", entityId: $e, textValue: "junior") { id } }',
+        f=level, e=ids["bob"])[0]
     assert "fieldType must be one of text, number" in gql.errors(
         'mutation { addCustomField(name: "Odd", fieldType: "colour") { id } }')[0]
 
