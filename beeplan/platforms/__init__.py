@@ -1,0 +1,1 @@
+"""Platforms beeplan manages (this file only makes the package importable)."""
