@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from .conftest import Run
 
 ACME = Path(__file__).resolve().parent.parent / "examples" / "acme"
@@ -37,6 +39,7 @@ def test_usage_error_exits_1_not_2() -> None:
     assert "no-such-option" in proc.stderr
 
 
+@pytest.mark.slow  # interrupts a child that reads a 2 s-latency sandbox
 def test_ctrl_c_exits_130(tmp_path: Path) -> None:
     # A sandbox that answers slowly gives Ctrl-C a window while the plan reads.
     db = tmp_path / "slow.db"
