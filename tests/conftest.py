@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,6 +11,13 @@ import pytest
 from beeplan.cli import main
 from beeplan.client import BeeboleClient
 from beeplan.sandbox.server import SandboxServer
+
+# Started in the background by a shell without job control (``pytest &`` in a script,
+# nohup, some CI runners), pytest inherits SIGINT ignored, and so would every child it
+# starts: the tests that Ctrl-C a beeplan process would wait for it in vain. A handler
+# here is reset to the default in each child at exec, and Python then makes it Ctrl-C.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
