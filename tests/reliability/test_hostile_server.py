@@ -200,6 +200,10 @@ CASES: dict[str, tuple[Answer | None, str]] = {
 }
 
 
+# The trickle waits out the client's deadline, several times: wall time, in the slow set.
+CASE_PARAMS = [pytest.param(c, marks=pytest.mark.slow) if c == "trickle" else c for c in CASES]
+
+
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BEEPLAN_TIMEOUT", str(DEADLINE))
@@ -245,7 +249,7 @@ def assert_one_line_failure(code: int, err: str, reason: str) -> None:
     assert reason in errors[0], err
 
 
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", CASE_PARAMS)
 def test_plan_refuses_hostile_reads(case: str, beeplan: Run, sandbox: SandboxServer,
                                     recorder: Recorder, env: None, tmp_path: Path) -> None:
     (tmp_path / "org.yaml").write_text(MANIFEST)
@@ -270,7 +274,7 @@ def test_plan_refuses_hostile_reads(case: str, beeplan: Run, sandbox: SandboxSer
     assert elapsed < 20  # 5 tries of 0.6 s and the backoff between them
 
 
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", CASE_PARAMS)
 def test_apply_counts_no_hostile_write_as_applied(
     case: str, beeplan: Run, sandbox: SandboxServer, recorder: Recorder, env: None,
     tmp_path: Path,
