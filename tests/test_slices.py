@@ -6,6 +6,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from beeplan.client import BeeboleClient, cache_dir, token_key, utc_today
 from beeplan.manifest import load
 from beeplan.planner import FIRST_REMOVAL_PHASE
@@ -69,6 +71,7 @@ def test_slices_are_dependency_closed(client: BeeboleClient) -> None:
     assert len(select_slice(plan, Cost(1000, 2000)).plan.actions) < 20
 
 
+@pytest.mark.slow  # a long loop of sliced applies
 def test_apply_in_slices_converges_without_duplicates(
     run: Run, sandbox: SandboxServer, client: BeeboleClient
 ) -> None:
