@@ -83,10 +83,6 @@ def test_markdown(raw: str, shown: str) -> None:
     assert markdown(raw) == shown
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "safetext.markdown writes '\\1. item' for a name starting '1. ': CommonMark keeps a "
-    "backslash before a digit, so the reader sees '\\1. item'; '1\\. item' would render "
-    "as written"))
 def test_markdown_of_a_numbered_name_renders_as_written() -> None:
     html = MarkdownIt("commonmark").render(markdown("1. item"))
     assert html == "<p>1. item</p>\n"
