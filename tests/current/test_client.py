@@ -363,3 +363,22 @@ def test_the_key_never_appears_in_errors_logs_or_repr(caplog: pytest.LogCaptureF
     assert len(texts) > 8
     for text in [*texts, caplog.text]:
         assert "SECRETKEY" not in text
+
+
+def test_a_withheld_mutation_is_never_reported_done(server: CurrentSandboxServer,
+                                                    client: CurrentClient) -> None:
+    server.denied = {"Mutation.addAbsenceType"}
+    outcomes = client.mutate([add_absence("Holiday"), Op(
+        "addTagCategory", (Arg("name", NAME, "Teams"),), "id")])
+    assert [o.status for o in outcomes] == [UNKNOWN, DONE]
+    assert "Mutation.addAbsenceType" in outcomes[0].error
+    server.denied = set()
+    assert "Holiday" not in absence_names(client)
+
+
+def test_a_withheld_field_of_a_done_mutation_is_named(server: CurrentSandboxServer,
+                                                      client: CurrentClient) -> None:
+    server.denied = {"BeeboleAbsenceType.name"}
+    outcome, = client.mutate([add_absence("Holiday")])
+    assert outcome.status == DONE and "name" not in outcome.data and outcome.data["id"]
+    assert "may not read a0.name" in outcome.error

@@ -104,6 +104,7 @@ class Document:
 
 
 DONE = "done"  # ran; ``data`` holds its answer, or None when the document's data was lost
+# (an alias before a failing one: re-read it to learn its id)
 FAILED = "failed"  # the API said it failed (``error``); nothing of it was done
 UNKNOWN = "unknown"  # may or may not have run: re-read (by External ID) before a retry
 NOT_SENT = "not_sent"  # never sent: safe to send again
@@ -319,18 +320,26 @@ class CurrentClient:
     def _mutation_outcomes(self, doc: Document, chunk: Sequence[Op]) -> list[Outcome]:
         found = self._answer(doc, allow_denied=True, partial=True)
         failed = found.failed_alias
-        if failed is None:
-            return [Outcome(a, op, DONE, data=found.data.get(a)) for a, op in
-                    zip(doc.aliases, chunk)]
+        permissions = ", ".join(found.permissions)
         out: list[Outcome] = []
         seen_failure = False
         for alias, op in zip(doc.aliases, chunk):
-            if alias == failed:
+            if alias in found.denied:
+                # Withheld whole: whether it ran cannot be told from the answer (the sandbox
+                # runs nothing it withholds; the reference does not say). Never "done".
+                out.append(Outcome(alias, op, UNKNOWN, error=(
+                    f"{alias} ({op.field}) was withheld (permissionsErrors: {permissions}): "
+                    "give the key's role this right; re-read before sending it again")))
+            elif alias == failed:
                 out.append(Outcome(alias, op, FAILED, error=found.failure))
                 seen_failure = True
             elif not seen_failure:
-                # Ran before the failing alias; its answer went with the nulled data.
-                out.append(Outcome(alias, op, DONE, data=found.data.get(alias)))
+                # Ran (before the failing alias, if any): its answer may have gone with the
+                # nulled data; a field of it withheld is named, never read as empty.
+                part = [p for p in found.denied if p.startswith((f"{alias}.", f"{alias}["))]
+                out.append(Outcome(alias, op, DONE, data=found.data.get(alias), error=(
+                    f"done, but the key may not read {', '.join(part)} (permissionsErrors: "
+                    f"{permissions})" if part else "")))
             else:
                 out.append(Outcome(alias, op, UNKNOWN, error=f"not run: {failed} failed "
                                    "before it (re-read before sending it again)"))
