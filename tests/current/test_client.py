@@ -15,8 +15,14 @@ import pytest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from beeplan.errors import AnswerError, ApiError, AuthError, ConfigError, EndpointError
-from beeplan.errors import TransportError
+from beeplan.errors import (
+    AnswerError,
+    ApiError,
+    AuthError,
+    ConfigError,
+    EndpointError,
+    TransportError,
+)
 from beeplan.platforms.current.client import (
     DONE,
     FAILED,
@@ -382,3 +388,12 @@ def test_a_withheld_field_of_a_done_mutation_is_named(server: CurrentSandboxServ
     outcome, = client.mutate([add_absence("Holiday")])
     assert outcome.status == DONE and "name" not in outcome.data and outcome.data["id"]
     assert "may not read a0.name" in outcome.error
+
+
+def test_a_budget_stop_mid_batch_keeps_what_was_done(server: CurrentSandboxServer) -> None:
+    with CurrentClient(server.url, server.token, batch_size=1, budget=Budget(requests=1)) as c:
+        with pytest.raises(BudgetError) as caught:
+            c.mutate([add_absence("A"), add_absence("B")])
+    done = caught.value.outcomes  # type: ignore[attr-defined]
+    assert [(o.alias, o.status) for o in done] == [("a0", DONE)]
+    assert server.requests == 1

@@ -134,7 +134,8 @@ def _missing(doc: Document, data: Mapping[str, Any], *,
     try:
         parsed = parse(doc.text, no_location=True)
     except GraphQLError as exc:  # beeplan built it: a bug, said plainly
-        raise AnswerError(doc.name, f"beeplan's own document does not parse: {exc.message}")
+        raise AnswerError(doc.name,
+                          f"beeplan's own document does not parse: {exc.message}") from None
     operation = parsed.definitions[0]
     assert isinstance(operation, OperationDefinitionNode)
     found: list[tuple[str, str]] = []

@@ -291,7 +291,8 @@ class CurrentClient:
         so those are ``unknown``; later documents are still sent. A document whose
         answer is lost makes its ops ``unknown`` and stops: the rest are ``not_sent``.
         Errors that concern the whole run (key refused, 402, budget, a document the API
-        refuses) are raised, with nothing of that document run.
+        refuses) are raised, with nothing of that document run; the error's ``outcomes``
+        holds those of the documents before it.
         """
         outcomes: list[Outcome] = []
         for start in range(0, len(ops), self.batch_size):
@@ -302,11 +303,11 @@ class CurrentClient:
             except (AuthError, InactiveAccountError, BudgetError, DocumentError,
                     EndpointError) as exc:
                 # Nothing of this document ran; earlier documents' outcomes go with the error.
-                exc.outcomes = outcomes  # type: ignore[attr-defined]
+                setattr(exc, "outcomes", outcomes)  # noqa: B010
                 raise
             except TransportError as exc:
                 outcomes.extend(Outcome(a, op, UNKNOWN, error=str(exc))
-                                for a, op in zip(doc.aliases, chunk))
+                                for a, op in zip(doc.aliases, chunk, strict=True))
                 rest = ops[start + self.batch_size:]
                 outcomes.extend(
                     Outcome(f"a{start + self.batch_size + i}", op, NOT_SENT,
@@ -323,7 +324,7 @@ class CurrentClient:
         permissions = ", ".join(found.permissions)
         out: list[Outcome] = []
         seen_failure = False
-        for alias, op in zip(doc.aliases, chunk):
+        for alias, op in zip(doc.aliases, chunk, strict=True):
             if alias in found.denied:
                 # Withheld whole: whether it ran cannot be told from the answer (the sandbox
                 # runs nothing it withholds; the reference does not say). Never "done".
