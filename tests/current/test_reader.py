@@ -10,7 +10,8 @@ from .conftest import Gql
 
 
 def _seed_more(gql: Gql) -> dict[str, str]:
-    """On top of the demo account: xids on a person and a tag, a number field, an archived tag."""
+    """On the demo account: xids on a person and a tag, a number value, a tagged project,
+    an archived tag."""
     ids = dict(gql.ids)
     d = gql("""mutation($t: BeeboleId!) {
       budget: addCustomField(name: "Budget", fieldType: "number") { id }
@@ -25,6 +26,7 @@ def _seed_more(gql: Gql) -> dict[str, str]:
                               textValue: "backend") { id }
       v1: addCustomFieldValue(customFieldId: $budget, entityType: "Project",
                               entityId: $website, numberValue: 1200) { id }
+      tp: tagProject(tagId: $backend, projectId: $website) { id }
       gone: archiveTag(id: $old) { id }
     }""", **{k: ids[k] for k in ("xid", "alice", "backend", "budget", "website", "old")})
     return ids
@@ -51,8 +53,10 @@ def test_a_seeded_account_reads_in_one_request(gql: Gql) -> None:
     assert (website.parent, website.level) == (ids["acme"], 1)
     assert (homepage.parent, homepage.level) == (ids["website"], 2)
     assert acme.related("managers") == (ids["alice"],)
-    assert acme.related("tags") == (ids["eng"],)
-    assert website.related("people") == (ids["bob"],)
+    assert acme.related("assigned.tags") == (ids["eng"],) and acme.related("tags") == ()
+    assert website.related("assigned.people") == (ids["bob"],)
+    assert website.related("tags") == (ids["backend"],)  # tagged, not assigned
+    assert website.related("assigned.tags") == ()
     assert website.custom == ((ids["budget"], 1200),)
     assert projects[ids["globex"]].archived is True  # archived ones are read too
     assert not acme.archived

@@ -16,7 +16,7 @@ XID_FIELD_DEFAULT = "External ID"  # the text custom field that carries beeplan'
 class Relation:
     """A many-to-many link a manifest states on one side (``key``) to entities of ``target``."""
 
-    key: str  # the manifest key on the owning entity
+    key: str  # the manifest key on the owning entity ("assigned.people": nested key)
     target: str  # the kind linked to ("person", "tag", "project", "task")
 
 
@@ -40,8 +40,8 @@ KINDS: tuple[Kind, ...] = (
     Kind("projectCategory", "projectCategories", "getProjectCategories",
          archivable=False, xid_field=False),
     Kind("project", "projectCategories", "getProjects", parent="projectCategory", tree=True,
-         relations=(Relation("managers", "person"), Relation("people", "person"),
-                    Relation("tags", "tag"))),
+         relations=(Relation("managers", "person"), Relation("tags", "tag"),
+                    Relation("assigned.people", "person"), Relation("assigned.tags", "tag"))),
     Kind("tagCategory", "tagCategories", "getTagCategories", archivable=False, xid_field=False),
     Kind("tag", "tagCategories", "getTags", parent="tagCategory", tree=True,
          relations=(Relation("managers", "person"),)),
@@ -52,8 +52,9 @@ KINDS: tuple[Kind, ...] = (
     Kind("taskCategory", "taskCategories", "getTaskCategories",
          archivable=False, xid_field=False),
     Kind("task", "tasks", "getTasks", parent="taskCategory", tree=True,
-         relations=(Relation("projects", "project"), Relation("people", "person"),
-                    Relation("tags", "tag"), Relation("managers", "person"))),
+         relations=(Relation("projects", "project"), Relation("managers", "person"),
+                    Relation("tags", "tag"), Relation("assigned.people", "person"),
+                    Relation("assigned.tags", "tag"))),
     Kind("absenceType", "absenceTypes", "getAbsenceTypes"),
     # A custom field cannot hold a custom field value: definitions are matched by name.
     Kind("customField", "customFields", "getCustomFields", xid_field=False),

@@ -25,8 +25,8 @@ _LISTINGS: tuple[tuple[str, str, str], ...] = (
     ("projectCategories", "getProjectCategories", "id name levelNames"),
     ("projects", "getProjects",
      f"id name archived level category {_REF} parent {_REF} managedBy {_REF} "
-     f"relations {{ projectsOfPerson {_LINKS} subProjectsOfPerson {_LINKS} "
-     f"projectsOfTag {_LINKS} subProjectsOfTag {_LINKS} }}"),
+     f"relations {{ taggedBy {_LINKS} projectsOfPerson {_LINKS} "
+     f"subProjectsOfPerson {_LINKS} projectsOfTag {_LINKS} subProjectsOfTag {_LINKS} }}"),
     ("tagCategories", "getTagCategories", "id name levelNames"),
     ("tags", "getTags",
      f"id name archived level category {_REF} parent {_REF} "
@@ -38,7 +38,8 @@ _LISTINGS: tuple[tuple[str, str, str], ...] = (
     ("taskCategories", "getTaskCategories", "id name statuses { id name }"),
     ("tasks", "getTasks",
      f"id name archived category {_REF} status {_REF} parent {_REF} "
-     f"relations {{ projects {_LINKS} persons {_LINKS} tags {_LINKS} managedBy {_LINKS} }}"),
+     f"relations {{ projects {_LINKS} persons {_LINKS} tags {_LINKS} managedBy {_LINKS} "
+     f"taggedBy {_LINKS} }}"),
     ("absenceTypes", "getAbsenceTypes", "id name archived"),
     ("customFields", "getCustomFields",
      "id name archived fieldType textOptions { allowedValues useAllowedValues } "
@@ -68,7 +69,8 @@ class Category:
 class Node:
     """One live entity: its identity, name, flags, parent, and relations by manifest key.
 
-    ``relations`` maps a key ("managers", "people", "tags", "projects") to the sorted
+    ``relations`` maps a key ("managers", "tags", "projects", "assigned.people",
+    "assigned.tags": the manifest's keys) to the sorted
     ids it links to; ``custom`` maps a custom field's id to the entity's value.
     """
 
@@ -202,8 +204,9 @@ def parse_account(data: Sequence[Any], *, xid_field: str = XID_FIELD_DEFAULT) ->
         rel = p.get("relations") or {}
         nodes.append(node("project", p, relations={
             "managers": tuple(sorted({str(m["id"]) for m in p.get("managedBy") or []})),
-            "people": _links(rel, "projectsOfPerson", "subProjectsOfPerson"),
-            "tags": _links(rel, "projectsOfTag", "subProjectsOfTag")}))
+            "tags": _links(rel, "taggedBy"),
+            "assigned.people": _links(rel, "projectsOfPerson", "subProjectsOfPerson"),
+            "assigned.tags": _links(rel, "projectsOfTag", "subProjectsOfTag")}))
     for t in lists["tags"]:
         nodes.append(node("tag", t, relations={
             "managers": _links(t.get("relations") or {}, "managedBy")}))
@@ -219,8 +222,9 @@ def parse_account(data: Sequence[Any], *, xid_field: str = XID_FIELD_DEFAULT) ->
     for t in lists["tasks"]:
         rel = t.get("relations") or {}
         nodes.append(node("task", t, extra={"status": _id(t.get("status"))}, relations={
-            "projects": _links(rel, "projects"), "people": _links(rel, "persons"),
-            "tags": _links(rel, "tags"), "managers": _links(rel, "managedBy")}))
+            "projects": _links(rel, "projects"), "managers": _links(rel, "managedBy"),
+            "tags": _links(rel, "taggedBy"), "assigned.people": _links(rel, "persons"),
+            "assigned.tags": _links(rel, "tags")}))
     for a in lists["absenceTypes"]:
         nodes.append(node("absenceType", a))
 
