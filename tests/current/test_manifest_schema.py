@@ -1,0 +1,85 @@
+"""The current platform's manifest schema: valid itself, accepts the example set, rejects typos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from beeplan.errors import Problem
+from beeplan.manifest._yaml import parse
+from beeplan.platforms.current.manifest import check, manifest_schema, platform_of
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "current"
+FILES = sorted(EXAMPLES.glob("*.yaml"))
+
+
+def _problems(text: str, file: str = "m.yaml") -> list[Problem]:
+    problems: list[Problem] = []
+    root = parse(text, file, problems)
+    assert problems == []
+    return check(root, file)
+
+
+def test_the_schema_is_a_valid_draft_2020_12_schema() -> None:
+    Draft202012Validator.check_schema(manifest_schema())
+
+
+def test_the_example_set_exists_and_covers_every_top_level_key() -> None:
+    keys: set[str] = set()
+    for f in FILES:
+        problems: list[Problem] = []
+        keys |= set(parse(f.read_text("utf-8"), str(f), problems))
+    assert keys == set(manifest_schema()["properties"])
+
+
+@pytest.mark.parametrize("path", FILES, ids=[f.name for f in FILES])
+def test_the_example_set_is_valid(path: Path) -> None:
+    assert _problems(path.read_text("utf-8"), str(path)) == []
+
+
+def test_the_example_set_says_it_is_for_the_current_platform() -> None:
+    problems: list[Problem] = []
+    root = parse((EXAMPLES / "settings.yaml").read_text("utf-8"), "settings.yaml", problems)
+    assert platform_of(root["settings"]) == "current"
+    assert platform_of(None) == "v2" and platform_of({"prune": True}) == "v2"
+
+
+@pytest.mark.parametrize("text, line, path, words", [
+    ("people:\n  - xid: a\n    name: A\n    role: Admin\n    emial: a@x.io\n", 5,
+     "people[0].emial", "did you mean 'email'"),
+    ("people:\n  - xid: a\n    name: A\n    email: a@x.io\n", 2, "people[0]",
+     "missing required key 'role'"),
+    ("projectCategories:\n  - name: C\n    projects:\n      - xid: p\n        name: P\n"
+     "        projects:\n          - xid: q\n            name: Q\n            archvied: true\n",
+     9, "projectCategories[0].projects[0].projects[0].archvied", "did you mean 'archived'"),
+    ("projectCategories:\n  - name: C\n    projects:\n      - xid: p\n        name: P\n"
+     "        active: false\n", 6, "projectCategories[0].projects[0].active", "unknown key"),
+    ("tasks:\n  - xid: t\n    name: T\n    assigned: {people: [a], groups: [g]}\n", 4,
+     "tasks[0].assigned.groups", "allowed: people, tags"),
+    ("settings:\n  platform: curent\n", 2, "settings.platform", "did you mean 'current'"),
+    ("customFields:\n  - name: F\n    type: txt\n", 3, "customFields[0].type",
+     "did you mean 'text'"),
+    ("tagCategories:\n  - name: C\n    tags:\n      - name: No xid\n", 4,
+     "tagCategories[0].tags[0]", "missing 'xid'"),
+    ("absenceTypes:\n  - {xid: \"bad\\nxid\", name: A}\n", 2, "absenceTypes[0].xid",
+     "no control characters"),
+    ("tasks:\n  - xid: t\n    name: T\n    projects: [\"  \"]\n", 4, "tasks[0].projects[0]",
+     "not only spaces"),
+    ("people:\n  - id: \"a b\"\n    name: A\n    role: R\n    email: a@x.io\n", 2,
+     "people[0].id", "opaque text"),
+    ("roles:\n  - name: \"   \"\n", 2, "roles[0].name", "only spaces"),
+    ("people:\n  - xid: a\n    name: A\n    role: R\n    email: a@x.io\n"
+     "    startDate: 2024-13\n", 6, "people[0].startDate", "not a date"),
+])
+def test_a_typo_is_rejected_with_its_line_and_path(text: str, line: int, path: str,
+                                                   words: str) -> None:
+    problems = _problems(text)
+    assert any(p.line == line and p.path == path and words in p.message for p in problems), \
+        problems
+
+
+def test_options_only_on_text_fields() -> None:
+    problems = _problems("customFields:\n  - name: N\n    type: number\n    options: [a]\n")
+    assert problems and problems[0].path.startswith("customFields[0]")
