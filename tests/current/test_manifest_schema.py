@@ -83,3 +83,29 @@ def test_a_typo_is_rejected_with_its_line_and_path(text: str, line: int, path: s
 def test_options_only_on_text_fields() -> None:
     problems = _problems("customFields:\n  - name: N\n    type: number\n    options: [a]\n")
     assert problems and problems[0].path.startswith("customFields[0]")
+
+
+def _keys(node: object) -> set[str]:
+    """Every property name anywhere in the schema."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "properties" and isinstance(value, dict):
+                found |= set(value)
+            found |= _keys(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _keys(item)
+    return found
+
+
+def test_every_key_of_the_schema_is_documented() -> None:
+    doc = (EXAMPLES.parents[1] / "docs" / "manifest-current.md").read_text("utf-8")
+    missing = sorted(k for k in _keys(manifest_schema()) if f"`{k}" not in doc)
+    assert missing == []
+
+
+def test_the_docs_example_is_valid() -> None:
+    doc = (EXAMPLES.parents[1] / "docs" / "manifest-current.md").read_text("utf-8")
+    example = doc.split("## Example\n\n```yaml\n", 1)[1].split("```", 1)[0]
+    assert _problems(example) == []
