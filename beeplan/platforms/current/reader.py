@@ -120,7 +120,20 @@ class LiveAccount:
         return tuple(n for n in self.nodes if n.kind == kind)
 
     def by_xid(self, kind: str) -> dict[str, Node]:
+        """Entities of ``kind`` by xid; see ``duplicate_xids`` for xids held more than once."""
         return {n.xid: n for n in self.nodes if n.kind == kind and n.xid is not None}
+
+    def duplicate_xids(self) -> dict[tuple[str, str], tuple[str, ...]]:
+        """(kind, xid) -> ids, for xids that several live entities of a kind hold.
+
+        The field is plain text anyone can edit (or copy with an entity), so the
+        account may hold an xid twice; a plan must refuse to guess which one is meant.
+        """
+        seen: dict[tuple[str, str], list[str]] = {}
+        for n in self.nodes:
+            if n.xid is not None:
+                seen.setdefault((n.kind, n.xid), []).append(n.id)
+        return {k: tuple(sorted(v)) for k, v in seen.items() if len(v) > 1}
 
 
 def read_document() -> Document:
