@@ -82,7 +82,21 @@ def test_a_typo_is_rejected_with_its_line_and_path(text: str, line: int, path: s
 
 def test_options_only_on_text_fields() -> None:
     problems = _problems("customFields:\n  - name: N\n    type: number\n    options: [a]\n")
-    assert problems and problems[0].path.startswith("customFields[0]")
+    assert [(p.line, p.path) for p in problems] == [(3, "customFields[0].type")]
+    assert "text fields only" in problems[0].message
+
+
+def test_a_root_task_needs_a_category_a_subtask_does_not() -> None:
+    (problem,) = _problems("tasks:\n  - {xid: t, name: T}\n")
+    assert (problem.path, problem.message) == ("tasks[0]", "missing required key 'category'")
+    assert _problems("tasks:\n  - {xid: t, name: T, parent: p}\n") == []
+    assert _problems("tasks:\n  - {id: abc, name: T}\n") == []
+
+
+def test_a_reference_listed_twice_is_named() -> None:
+    (problem,) = _problems("people:\n  - {xid: a, name: A, role: R, email: a@x.io, "
+                           "tags: [x, y, x]}\n")
+    assert problem.path == "people[0].tags" and "'x' is listed more than once" in problem.message
 
 
 def _keys(node: object) -> set[str]:

@@ -17,6 +17,7 @@ from ...manifest._schema import _locate, _messages, format_path
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 PLATFORM = "current"
 DEFAULT_PLATFORM = "v2"  # a set that does not say which platform it is for
@@ -41,7 +42,7 @@ def check(root: Any, file: str) -> list[Problem]:
     problems: list[Problem] = []
     for error in _validator().iter_errors(root):
         parts = list(error.absolute_path)
-        for path, message in _messages(error, parts):
+        for path, message in _own_messages(error, parts) or _messages(error, parts):
             if error.validator == "pattern":
                 message = _pattern_message(error.validator_value, message)
             line, _text = _locate(root, path)
@@ -49,6 +50,21 @@ def check(root: Any, file: str) -> list[Problem]:
             if problem not in problems:
                 problems.append(problem)
     return sorted(problems, key=lambda p: (p.line or 0, p.path))
+
+
+def _own_messages(error: ValidationError, parts: list[Any]) -> list[tuple[list[Any], str]]:
+    """Messages for the keywords this schema uses and the v2 one does not."""
+    if error.validator == "const" and parts[-1:] == ["type"]:
+        # the only const: options need a text field
+        return [(parts, f"options (allowed values) are for text fields only, and this field "
+                        f"is {error.instance}: remove options, or make the type text")]
+    if error.validator == "uniqueItems" and isinstance(error.instance, list):
+        seen: list[Any] = []
+        for value in error.instance:
+            if value in seen:
+                return [(parts, f"{value!r} is listed more than once: list it once")]
+            seen.append(value)
+    return []
 
 
 def _pattern_message(pattern: str, message: str) -> str:
