@@ -59,8 +59,8 @@ RELATION_KEYS: dict[str, tuple[str, ...]] = {
 
 ADOPTED_NOTE = (
     # The way out is said where the user sees the id: an xid can be set later (issue #23).
-    "created without an xid: adopted by its live id; to give it one, write 'xid: X' beside "
-    "the id (or import again with --assign-xids), then apply"
+    "created without an xid: adopted by its live id (to give it one: 'xid: X' beside the "
+    "id, or import --assign-xids)"
 )
 ASSIGNED_NOTE = (
     "adopted by its live id; the next apply gives it the xid below, then the id: line may go"
