@@ -148,7 +148,9 @@ Each path is a manifest set; the sets are merged in the order given:
 - a field's value is replaced whole: **relations replace, they never
   merge** (`groups`, `members`, `managers`, `leaders`, `customFields`,
   `specificTasks`: the later list is the whole list);
-- entries that only a later set declares are **added**;
+- entries that only a later set declares are **added** (so an override
+  whose xid has a typo is a new entry: the error on its missing `name` says
+  that no earlier path declares that xid);
 - `settings` merge **key by key**, nested mappings too (`safety.min` of a
   later set keeps the earlier `safety.ratio`); the later set wins;
 - within one set nothing changes: an identity declared twice is an error.
