@@ -950,6 +950,7 @@ def account_usage(
             max_calls=None if max_calls is None else max_calls - read_calls,
         ) if jobs else []
     except PollBudgetSpent as exc:
+        assert max_calls is not None  # only a budget makes run_jobs stop this way
         raise UsageError(
             f"the hours export was not done when --max-calls {max_calls} was spent "
             f"({read_calls} reading, {exc.spent} exporting and polling; {exc.running} job(s) "
