@@ -881,8 +881,10 @@ def account_usage(
                 f"lists of the {companies} compan{'y' if companies == 1 else 'ies'} the "
                 f"manifests name, then about {2 * jobs_guess} to export; --max-calls "
                 f"{max_calls} is not enough, nothing was read. Pass --max-calls {whole} "
-                f"(at least {reads + MIN_EXPORT} exports part of it; companies in the "
-                "account that the manifests do not name add reads)"
+                # "Pass 6 (at least 6 exports part of it)" said the same number twice.
+                + (f"(at least {reads + MIN_EXPORT} exports part of it; " if whole >
+                   reads + MIN_EXPORT else "(")
+                + "companies in the account that the manifests do not name add reads)"
             )
 
     def guard(count: int, later: int) -> None:

@@ -661,3 +661,19 @@ def test_usage_max_calls_is_never_passed_by_the_polls(
     assert sum(sandbox.calls.values()) == reads + 3
     assert f"--max-calls {reads + 3} was spent" in err
     assert "still running" in err and "Pass --max-calls" in err
+
+
+def test_usage_max_calls_refusal_names_one_value_when_one_is_enough(
+    run: Run, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """One company: the whole export and the least that exports part of it are the same
+    number, which the refusal said twice ("Pass --max-calls 6 (at least 6 exports...")."""
+    path = tmp_path / "one.yaml"
+    path.write_text("companies:\n  - {xid: a, name: A}\n")
+    assert run("apply", path, "--auto-approve")[0] == 0
+    sandbox.reset_calls()
+    code, _, err = run("usage", path, "--max-calls", 1)
+    assert code == 1 and "nothing was read" in err and sum(sandbox.calls.values()) == 0
+    named = re.search(r"Pass --max-calls (\d+)", err)
+    assert named, err
+    assert f"at least {named.group(1)} exports part of it" not in err, err
