@@ -138,3 +138,30 @@ def test_a_ratio_that_is_not_a_finite_number_is_refused(
         assert f"settings.yaml:{line}: " in err and "a ratio is a finite number" in err, err
         assert "Traceback" not in err
     assert sum(sandbox.calls.values()) == before  # refused before any API call
+
+
+@pytest.mark.parametrize("edit", ["drop", "empty", "tighten"])
+def test_a_saved_plan_edited_to_hide_its_loosening_is_refused(
+    run: Run, sandbox: SandboxServer, tmp_path: Path, edit: str
+) -> None:
+    # `loosened_safety` is outside the plan digest: apply checks it against the
+    # manifests it verifies, so an edited plan cannot prune unannounced.
+    assert run("apply", write(tmp_path / "before", None), "--auto-approve")[0] == 0
+    loose = write(tmp_path / "after", LOOSE, people=1)
+    saved = tmp_path / "plan.json"
+    assert run("plan", loose, "--usage-days", "0", "-o", saved)[0] == 0
+    doc = json.loads(saved.read_text())
+    if edit == "drop":
+        del doc["loosened_safety"]
+    elif edit == "empty":
+        doc["loosened_safety"] = []
+    else:
+        doc["loosened_safety"] = doc["loosened_safety"][:1]
+    saved.write_text(json.dumps(doc))
+    before = dict(sandbox.calls)
+    code, out, err = run("apply", saved, "--manifests", loose, "--auto-approve")
+    assert code == 1, out
+    assert "loosened safety settings it records are not the ones of the manifests" in err
+    assert "Nothing was applied" in err and "Traceback" not in err
+    assert not any(op.endswith(".deactivate") for op in set(sandbox.calls) - set(before))
+    assert all(sandbox.calls[op] == n for op, n in before.items())
