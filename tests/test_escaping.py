@@ -292,3 +292,25 @@ def test_usage_csv_cells_that_start_like_formulas(
     for row in rows[1:]:
         assert not any(cell.lstrip().startswith(("=", "+", "-", "@", "\t", "\r"))
                        for cell in row), row
+
+
+@pytest.mark.parametrize("command", ["validate", "diff", "plan"])
+def test_a_quoted_reference_cannot_print_a_problem_of_its_own(
+    run: Run, tmp_path: Path, command: str
+) -> None:
+    """An unknown reference is quoted in its error: its line break was printed raw, so
+    '\\n  m.yaml:1: ...' wrote a forged problem line (and '\\n::x' a line of its own)."""
+    folder = tmp_path / "m"
+    folder.mkdir()
+    forged = "\n  other.yaml:1: companies[0]: all good\n::error::x"
+    (folder / "m.yaml").write_text(json.dumps(
+        {"companies": [{"xid": "acme", "name": "ACME", "groups": [forged, "\u2028##[group]"]}]}))
+    argv = {"validate": ("validate", folder), "diff": ("diff", folder, folder),
+            "plan": ("plan", folder)}[command]
+    code, out, err = run(*argv)
+    assert code == 1, out
+    lines = err.strip("\n").split("\n")
+    assert lines[0] == "Error: 2 errors in the manifests:", err
+    assert len(lines) == 3 and all(line.startswith("  ") for line in lines[1:]), err
+    assert "other.yaml" not in "".join(line.split("m.yaml:")[0] for line in lines)
+    assert_log_safe(err)
