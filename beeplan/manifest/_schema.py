@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import re
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from importlib import resources
@@ -220,9 +221,34 @@ def _unbounded_ratios(root: Any, file: str) -> list[Problem]:
     return problems
 
 
+def _id_spellings(node: Any, file: str, parts: list[Any]) -> list[Problem]:
+    """Ids written other than in decimal digits: ``0x10``, ``010`` (octal), ``1_000``, ``1.0``.
+
+    YAML reads each as a number (16, 8, 1000, 1.0), so the pull request a
+    reviewer reads says one entity while apply adopts, renames or removes another.
+    """
+    problems: list[Problem] = []
+    if isinstance(node, MDict):
+        text = node.texts.get("id")
+        value = node.get("id")
+        # Other values (0, .inf, 1.5) are the schema's "a positive integer" error.
+        whole = (isinstance(value, (int, float)) and not isinstance(value, bool)
+                 and math.isfinite(value) and value == int(value) and value > 0)
+        if text is not None and whole and not re.fullmatch(r"[1-9][0-9]*", text):
+            problems.append(Problem(file, node.key_lines.get("id"), format_path([*parts, "id"]), (
+                f"an id is written in decimal digits, got {text}, which YAML reads as "
+                f"{value!r}: write {int(value)} if that is the entity you mean")))
+        for key, child in node.items():
+            problems += _id_spellings(child, file, [*parts, key])
+    elif isinstance(node, MList):
+        for index, child in enumerate(node):
+            problems += _id_spellings(child, file, [*parts, index])
+    return problems
+
+
 def check(root: Any, file: str) -> list[Problem]:
     """Schema problems of one file's data, each on the line of the offending node."""
-    problems: list[Problem] = _unbounded_ratios(root, file)
+    problems: list[Problem] = _unbounded_ratios(root, file) + _id_spellings(root, file, [])
     fast = _fast()
     if fast is not None and fast(root):
         return problems
