@@ -232,9 +232,9 @@ def _id_spellings(node: Any, file: str, parts: list[Any]) -> list[Problem]:
         text = node.texts.get("id")
         value = node.get("id")
         # Other values (0, .inf, 1.5) are the schema's "a positive integer" error.
-        whole = (isinstance(value, (int, float)) and not isinstance(value, bool)
-                 and math.isfinite(value) and value == int(value) and value > 0)
-        if text is not None and whole and not re.fullmatch(r"[1-9][0-9]*", text):
+        if (text is not None and isinstance(value, (int, float)) and not isinstance(value, bool)
+                and math.isfinite(value) and value == int(value) and value > 0
+                and not re.fullmatch(r"[1-9][0-9]*", text)):
             problems.append(Problem(file, node.key_lines.get("id"), format_path([*parts, "id"]), (
                 f"an id is written in decimal digits, got {text}, which YAML reads as "
                 f"{value!r}: write {int(value)} if that is the entity you mean")))
