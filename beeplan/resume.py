@@ -27,6 +27,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -34,7 +35,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .cachefile import private_dir
+from .cachefile import foreign, private_dir
 from .client import BeeboleClient, cache_dir
 from .errors import BeeplanError, QuotaError
 from .live import LiveReader, Progress
@@ -93,8 +94,14 @@ class Checkpoint:
         checkpoint = cls(path, identity)
         try:
             # O_NOFOLLOW: the cache dir is this machine's; a symlink there is not ours.
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
             with os.fdopen(fd, encoding="utf-8") as handle:
+                info = os.fstat(handle.fileno())
+                # Another user's file, in a cache folder others can write, is planted.
+                why = ("not a regular file" if not stat.S_ISREG(info.st_mode)
+                       else foreign(info))
+                if why:
+                    raise ValueError(why)
                 doc = json.loads(handle.read())
         except FileNotFoundError:
             return checkpoint
