@@ -65,9 +65,9 @@ def cli(verbose: int, quiet: bool) -> None:
 
 
 def _register() -> None:
-    from . import diff, graph, importer, plan, sandbox, usage, validate
+    from . import convert, diff, graph, importer, plan, sandbox, usage, validate
 
-    for module in (validate, diff, plan, importer, usage, graph, sandbox):
+    for module in (validate, diff, plan, importer, usage, graph, sandbox, convert):
         for command in module.COMMANDS:
             cli.add_command(command)
 
