@@ -84,7 +84,7 @@ The mapping and the next steps: docs/moving-to-the-current-platform.md""",
               help="Write into a non-empty DIR, replacing only the files convert wrote there.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True,
-              help="json: {written, dropped, assumed} on stdout, each dropped key with file and line.")
+              help="json: {written, dropped, assumed} on stdout, each key with file and line.")
 def convert_command(legacy_path: Path, out: Path, force: bool, fmt: str) -> ExitStatus:
     """Convert a legacy (API v2) manifest set to Beebole's current platform.
 
