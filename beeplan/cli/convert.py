@@ -114,7 +114,8 @@ def convert_command(legacy_path: Path, out: Path, force: bool, fmt: str) -> Exit
     click.echo(printable(
         f"{legacy_path} -> {out}: {len(written)} files written; {len(result.dropped)} keys "
         f"without a counterpart (listed above), {len(result.assumed)} values assumed. "
-        f"Review, then 'beeplan validate {out}'."))
+        "Review them: plan/apply on the current platform are being connected "
+        "(docs/moving-to-the-current-platform.md)."))
     return ExitStatus.SUCCESS
 
 

@@ -87,6 +87,18 @@ class _Converter:
         why = reason or _NO_COUNTERPART.get(key, "")
         self.dropped.append(Dropped(file, _line(node, key), f"{path}.{key}", key, why))
 
+    def refs(self, file: str, node: Any, path: str, key: str) -> list[Any]:
+        """The xids a list names; a reference by v2 live id ({id: N}) cannot be carried over."""
+        kept = []
+        for n, item in enumerate(node[key]):
+            if isinstance(item, dict):
+                self.dropped.append(Dropped(
+                    file, getattr(item, "line", _line(node, key)), f"{path}.{key}[{n}]", "id",
+                    "a reference by v2 live id: name the entity by its xid instead"))
+            else:
+                kept.append(item)
+        return kept
+
     def field(self, name: str, value: Any, applies: str) -> None:
         kind = "boolean" if isinstance(value, bool) else \
             "number" if isinstance(value, (int, float)) else "text"
@@ -107,7 +119,7 @@ class _Converter:
         if "id" in node:
             self.drop(file, node, path, "id")
         if "groups" in node:
-            out["tags"] = list(node["groups"])
+            out["tags"] = self.refs(file, node, path, "groups")
         if "customFields" in node and applies:
             out["customFields"] = dict(node["customFields"])
             for name, value in node["customFields"].items():
@@ -124,16 +136,16 @@ class _Converter:
         if "description" in node:
             out["description"] = node["description"]
         if "managers" in node:
-            out["managers"] = list(node["managers"])
+            out["managers"] = self.refs(file, node, path, "managers")
         if tags is not None:
             out["tags"] = tags
         members = node.get("members")
         if members is not None:
             assigned = {}
             if members.get("people"):
-                assigned["people"] = list(members["people"])
+                assigned["people"] = self.refs(file, members, f"{path}.members", "people")
             if members.get("groups"):
-                assigned["tags"] = list(members["groups"])
+                assigned["tags"] = self.refs(file, members, f"{path}.members", "groups")
             out["assigned"] = assigned
         if custom is not None:
             out["customFields"] = custom
@@ -142,7 +154,8 @@ class _Converter:
             if specific.get("enabled") is False:
                 self.drop(file, specific, f"{path}.specificTasks", "enabled",
                           _NO_COUNTERPART["specificTasks.enabled"])
-            for task in specific.get("tasks") or []:
+            for task in (self.refs(file, specific, f"{path}.specificTasks", "tasks")
+                         if specific.get("tasks") else []):
                 self.task_projects.setdefault(task, []).append(node.get("xid", node.get("name")))
         children = [*(node.get("projects") or []), *(node.get("subprojects") or [])]
         key = "projects" if "projects" in node else "subprojects"
@@ -195,7 +208,7 @@ class _Converter:
         if role not in self.roles:
             self.roles.append(role)
         if "leaders" in node:
-            out["managers"] = list(node["leaders"])
+            out["managers"] = self.refs(file, node, path, "leaders")
         if tags is not None:
             out["tags"] = tags
         if custom is not None:
