@@ -37,8 +37,12 @@ def _written_by_convert(file: Path) -> bool:
         return False
 
 
-def _prepare(out: Path, force: bool) -> None:
+def _prepare(legacy: Path, out: Path, force: bool) -> None:
     """Refuse a non-empty DIR (without --force) or a file convert did not write (always)."""
+    if legacy.is_dir() and out.resolve().is_relative_to(legacy.resolve()):
+        # the next run would read the converted files as v2 manifests, and fail on them
+        raise BeeplanError(f"{out}: inside {legacy}, the set being converted; nothing written. "
+                           "Choose a directory outside it")
     if out.exists() and not out.is_dir():
         raise BeeplanError(f"{out}: not a directory: give -o a directory to write into")
     if not out.exists() or not any(out.iterdir()):
@@ -97,7 +101,7 @@ def convert_command(legacy_path: Path, out: Path, force: bool, fmt: str) -> Exit
     """
     load(legacy_path)  # a ManifestError is reported by beeplan.cli.main: exit 1
     result = convert(_parsed(legacy_path))
-    _prepare(out, force)
+    _prepare(legacy_path, out, force)
     written = _write(out, result)
     if fmt == "json":
         click.echo(json_text({

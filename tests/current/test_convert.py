@@ -149,6 +149,17 @@ def test_a_non_empty_directory_needs_force(cli_main, tmp_path: Path) -> None:
     assert (out / "people.yaml").read_text("utf-8") == before
 
 
+def test_the_output_cannot_be_inside_the_legacy_set(cli_main, tmp_path: Path) -> None:
+    legacy = tmp_path / "acme"
+    shutil.copytree(ACME, legacy)
+    status, _, stderr = cli_main("convert", legacy, "-o", legacy / "current")
+    assert status == 1 and "inside" in stderr and "nothing written" in stderr
+    assert not (legacy / "current").exists()
+    status, _, stderr = cli_main("convert", legacy, "-o", legacy, "--force")
+    assert status == 1 and "inside" in stderr
+    assert sorted(p.name for p in legacy.iterdir()) == sorted(p.name for p in ACME.iterdir())
+
+
 def test_a_file_convert_wrote_earlier_and_no_longer_writes_is_removed(
         cli_main, tmp_path: Path) -> None:
     out = tmp_path / "out"
