@@ -32,7 +32,6 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from types import FrameType
 
-from .client import BeeboleClient
 from .errors import (
     ApiError,
     AuthError,
@@ -42,9 +41,10 @@ from .errors import (
     TransportError,
     raise_terminated,
 )
-from .journal import Journal
+from .localfiles.journal import Journal
 from .model import entity_key
 from .planner import FIRST_REMOVAL_PHASE, Action, Plan
+from .platforms.v2.client import BeeboleClient
 
 log = logging.getLogger("beeplan.apply")
 

@@ -32,10 +32,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import cachefile
-from .client import BeeboleClient, cache_dir
 from .errors import AuthError, BeeplanError, EndpointError, QuotaError
-from .live import (
+from .localfiles import cachefile
+from .localfiles.cachefile import cache_dir
+from .model import KINDS, CustomField, Entity, Index, Ref, Source, State, entity_key
+from .planner import Plan, make_plan
+from .platforms.v2.client import BeeboleClient
+from .platforms.v2.live import (
     ASSIGNMENT_KEYS,
     LISTING_SERVICE,
     LiveReader,
@@ -44,8 +47,6 @@ from .live import (
     ref_of,
     relations_of,
 )
-from .model import KINDS, CustomField, Entity, Index, Ref, Source, State, entity_key
-from .planner import Plan, make_plan
 
 STATE_VERSION = 1
 

@@ -42,7 +42,7 @@ from .planner import Action, ActionError, Plan, build_action, plan_digest
 from .safetext import printable
 
 if TYPE_CHECKING:
-    from .client import BeeboleClient
+    from .platforms.v2.client import BeeboleClient
 
 PAYLOAD_SHOWN = 160  # characters of an expected payload quoted in a refusal
 

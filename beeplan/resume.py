@@ -26,10 +26,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .client import BeeboleClient
 from .errors import BeeplanError, QuotaError
-from .live import LiveReader, Progress
 from .model import State
+from .platforms.v2.client import BeeboleClient
+from .platforms.v2.live import LiveReader, Progress
 from .slices import Cost
 from .workflow import quota_left
 

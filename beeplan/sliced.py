@@ -21,13 +21,14 @@ import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import cachefile
 from .applier import Outcome
-from .client import BeeboleClient, cache_dir
 from .errors import BeeplanError
-from .live import LiveReader
+from .localfiles import cachefile
+from .localfiles.cachefile import cache_dir
 from .model import Ref, entity_key
 from .planner import Plan, fingerprint
+from .platforms.v2.client import BeeboleClient
+from .platforms.v2.live import LiveReader
 from .slices import Cost, fresh_cost
 
 log = logging.getLogger("beeplan.apply")

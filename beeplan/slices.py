@@ -22,9 +22,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from .live import LISTING_SERVICE
 from .model import entity_key
 from .planner import FIRST_REMOVAL_PHASE, Action, Plan
+from .platforms.v2.live import LISTING_SERVICE
 
 V = TypeVar("V")
 

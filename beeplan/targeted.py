@@ -34,7 +34,6 @@ from pathlib import Path
 
 from . import preflight
 from .errors import ConfigError, ManifestError
-from .live import LiveReader, _flatten_tree, entity_of
 from .model import (
     KIND_ORDER,
     KINDS,
@@ -49,6 +48,7 @@ from .model import (
     same_relation,
 )
 from .planner import Plan, make_plan
+from .platforms.v2.live import LiveReader, _flatten_tree, entity_of
 
 ADDED, CHANGED, REMOVED = "added", "changed", "removed"
 

@@ -28,10 +28,10 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Protocol, TypeGuard
 
-from .client import BeeboleClient
 from .errors import ApiError, BeeplanError, TransportError
 from .model import Index, Located, Ref, State, entity_key
 from .planner import Plan
+from .platforms.v2.client import BeeboleClient
 
 log = logging.getLogger("beeplan.usage")
 
@@ -762,7 +762,7 @@ def account_usage(
     ``max_calls`` lower than the whole export exports the jobs that fit and
     says which were left out.
     """
-    from .live import LiveReader, Scope
+    from .platforms.v2.live import LiveReader, Scope
 
     start, end = period(days, today)
     wanted = [e for e in desired.entities if e.kind in TIME_KINDS]

@@ -17,11 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from .applier import Applier, Outcome, ProgressCallback
-from .client import BeeboleClient
 from .drift import CheckRun, default_state_path, run_check
 from .errors import PlanError, Problem, QuotaError, warning_lines
-from .journal import Journal
-from .live import LiveReader, Progress
+from .localfiles.journal import Journal
 from .model import Entity, Ref, State, entity_key
 from .planfile import (
     check_account,
@@ -31,6 +29,8 @@ from .planfile import (
     manifest_digest,
 )
 from .planner import Plan, fingerprint, make_plan, with_safety
+from .platforms.v2.client import BeeboleClient
+from .platforms.v2.live import LiveReader, Progress
 from .render import Budget, plan_from_json
 from .safetext import capped, printable
 from .sliced import SavedProgress

@@ -67,8 +67,8 @@ class Clock:
 
 
 def run_step(args: argparse.Namespace) -> Metrics:
-    from beeplan.client import BeeboleClient
     from beeplan.manifest import load
+    from beeplan.platforms.v2.client import BeeboleClient
 
     class _Client(RecordingClient, BeeboleClient):
         pass
@@ -180,8 +180,8 @@ def write_profile(profiler: ThreadProfiler, path: Path) -> str:
 
 def plan_and_maybe_apply(args: argparse.Namespace, client: Any, desired: Any, clock: Clock,
                          out: Metrics) -> None:
-    from beeplan.live import LiveReader
     from beeplan.planner import make_plan, require_possible
+    from beeplan.platforms.v2.live import LiveReader
     from beeplan.render import plan_to_json, render_text
     from beeplan.workflow import budget_of
 
@@ -233,7 +233,7 @@ class ReplayClient:
     """
 
     def __init__(self, recorded: list[tuple[str, dict[str, Any], dict[str, Any]]]):
-        from beeplan.client import Quota, Usage
+        from beeplan.platforms.v2.client import Quota, Usage
 
         self.answers = {
             (service, json.dumps(payload, sort_keys=True)): json.dumps(answer).encode("utf-8")
@@ -255,8 +255,8 @@ class ReplayClient:
 
 def replay_cpu(args: argparse.Namespace, recorded: Any, desired: Any) -> dict[str, float]:
     """beeplan's CPU for the plan with the HTTP transport taken out (best of 3 runs)."""
-    from beeplan.live import LiveReader
     from beeplan.planner import make_plan
+    from beeplan.platforms.v2.live import LiveReader
     from beeplan.render import render_text
     from beeplan.workflow import budget_of
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from beeplan.cli import main
-from beeplan.client import BeeboleClient
-from beeplan.sandbox.server import SandboxServer
+from beeplan.platforms.v2.client import BeeboleClient
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 
 
 @pytest.fixture(autouse=True)

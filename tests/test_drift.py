@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from beeplan import workflow
-from beeplan.client import BeeboleClient
 from beeplan.drift import CheckRun, coverage_lines, units_of
-from beeplan.sandbox.server import SandboxServer
+from beeplan.platforms.v2.client import BeeboleClient
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 from tests.test_targeted import ORG, apply_org, load, write
 
 START = datetime(2026, 1, 5, 0, 0, tzinfo=timezone.utc)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from beeplan.client import BeeboleClient
 from beeplan.importer import parse_relations
+from beeplan.platforms.v2.client import BeeboleClient
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 from beeplan.resume import CHECKPOINT_NAME, read_for_import
-from beeplan.sandbox.server import SandboxServer
 
 from .conftest import Run
 from .test_slices import spend_today

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 from beeplan.applier import Outcome
-from beeplan.client import BeeboleClient, is_read
 from beeplan.errors import ApiError
 from beeplan.planner import Action, Plan
+from beeplan.platforms.v2.client import BeeboleClient, is_read
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 from beeplan.render import render_markdown, render_text
-from beeplan.sandbox.server import SandboxServer
 from beeplan.workflow import report
 
 from .conftest import Run

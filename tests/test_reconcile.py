@@ -19,10 +19,10 @@ import pytest
 import yaml
 
 from beeplan.applier import Applier
-from beeplan.client import BeeboleClient
-from beeplan.live import read_account
 from beeplan.manifest import load
 from beeplan.planner import Plan, make_plan
+from beeplan.platforms.v2.client import BeeboleClient
+from beeplan.platforms.v2.live import read_account
 
 BASE: dict[str, Any] = {
     "groups": [

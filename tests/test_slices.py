@@ -6,10 +6,10 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from beeplan.client import BeeboleClient, cache_dir, token_key, utc_today
 from beeplan.manifest import load
 from beeplan.planner import FIRST_REMOVAL_PHASE
-from beeplan.sandbox.server import SandboxServer
+from beeplan.platforms.v2.client import BeeboleClient, cache_dir, token_key, utc_today
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 from beeplan.slices import Cost, select_slice
 from beeplan.workflow import compute_plan
 

@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 
 import click
 
-from ..client import DEFAULT_ENDPOINT, BeeboleClient
 from ..errors import ConfigError
+from ..platforms.v2.client import DEFAULT_ENDPOINT, BeeboleClient
 from ..safetext import printable
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -191,7 +191,7 @@ def read_token(token_file: Path | None) -> str:
 def open_client(endpoint: str, token_file: Path | None) -> Iterator[BeeboleClient]:
     """A client for the endpoint; for ``sandbox:FILE`` the emulator runs for the duration."""
     if endpoint.startswith(SANDBOX_PREFIX):
-        from ..sandbox.server import SandboxServer
+        from ..platforms.v2.sandbox.server import SandboxServer
 
         db = endpoint[len(SANDBOX_PREFIX) :]
         if not db:

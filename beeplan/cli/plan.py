@@ -13,13 +13,13 @@ import click
 
 from .. import workflow
 from ..annotations import plan_annotations, workflow_command
-from ..client import BeeboleClient
 from ..drift import coverage_document, coverage_lines
 from ..errors import BeeplanError, ConfigError, ExitStatus, PlanError
 from ..github import summary_wanted, write_step_summary
 from ..model import State
 from ..planfile import account_binding, manifests_line
 from ..planner import Plan, only_drift, require_possible
+from ..platforms.v2.client import BeeboleClient
 from ..render import Budget, plan_to_json, render_markdown, render_text
 from ..render.common import Compared
 from ..render.markdown import MAX_CHARS as MARKDOWN_CHARS

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from ..client import is_loopback
 from ..errors import ConfigError
+from ..platforms.v2.client import is_loopback
 
 DEFAULT_DB = "beeplan-sandbox.db"
 
@@ -105,7 +105,7 @@ def serve(db: str, host: str, allow_remote: bool, port: int, token: str | None,
           error_rate: float, error_after_rate: float, drop_rate: float, seed: int | None,
           quota_requests: int, quota_kb: int) -> None:
     """Serve the Beebole API emulator on http://HOST:PORT/api/v2 until Ctrl-C."""
-    from ..sandbox.server import SandboxServer
+    from ..platforms.v2.sandbox.server import SandboxServer
 
     if not is_loopback(host) and not allow_remote:
         raise ConfigError(

@@ -22,7 +22,7 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, ThreadedWSGIServer, WSGIRequestHandler
 
-from ..errors import ConfigError
+from ....errors import ConfigError
 from .app import Knobs, SandboxApp
 from .request import ServiceError
 from .seed import DEFAULT_CUSTOM_FIELDS, custom_field_rows, load_seed

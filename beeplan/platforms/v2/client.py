@@ -36,8 +36,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from . import answers, cachefile
-from .errors import (
+from ...errors import (
     AnswerError,
     ApiError,
     AuthError,
@@ -46,6 +45,9 @@ from .errors import (
     QuotaError,
     TransportError,
 )
+from ...localfiles import cachefile
+from ...localfiles.cachefile import cache_dir  # re-exported: callers name it from here
+from . import answers
 
 log = logging.getLogger("beeplan.api")
 
@@ -121,14 +123,6 @@ def token_key(token: str) -> str:
     endpoint is not part of it (the embedded sandbox's port changes per run).
     """
     return hashlib.sha256(f"beeplan-ledger\0{token}".encode()).hexdigest()[:24]
-
-
-def cache_dir() -> Path:
-    """``$BEEPLAN_CACHE_DIR``, else ``$XDG_CACHE_HOME/beeplan``, else ``~/.cache/beeplan``."""
-    if os.environ.get("BEEPLAN_CACHE_DIR"):
-        return Path(os.environ["BEEPLAN_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME")
-    return (Path(base) if base else Path.home() / ".cache") / "beeplan"
 
 
 def utc_today() -> str:

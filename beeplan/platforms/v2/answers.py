@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .model import KINDS
+from ...model import KINDS
 
 # The reference shows these two answers without a "status" key; the payload
 # key alone then has to be right.

@@ -20,8 +20,9 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..platforms.v2.client import BeeboleClient
 from . import cachefile
-from .client import BeeboleClient, cache_dir
+from .cachefile import cache_dir
 
 log = logging.getLogger("beeplan.journal")
 

@@ -20,9 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
+from ...errors import ApiError, AuthError, QuotaError
+from ...model import KINDS, CustomField, CustomValue, Entity, Index, Ref, State
 from .client import BeeboleClient
-from .errors import ApiError, AuthError, QuotaError
-from .model import KINDS, CustomField, CustomValue, Entity, Index, Ref, State
 
 log = logging.getLogger("beeplan.live")
 
