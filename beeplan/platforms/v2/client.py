@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import os
@@ -36,6 +35,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from ...endpoints import is_loopback  # re-exported: callers name it from here
 from ...errors import (
     AnswerError,
     ApiError,
@@ -80,15 +80,6 @@ READ_SUFFIXES = frozenset(
 
 def is_read(service: str) -> bool:
     return service.rpartition(".")[2] in READ_SUFFIXES
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_endpoint(endpoint: str) -> str:
