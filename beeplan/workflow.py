@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from . import platforms
 from .applier import Applier, Outcome, ProgressCallback
 from .drift import CheckRun, default_state_path, run_check
 from .errors import PlanError, Problem, QuotaError, warning_lines
@@ -62,6 +63,12 @@ def load_manifests(path: Path | Sequence[Path]) -> State:
     return state
 
 
+def check_platform(client: BeeboleClient, desired: State) -> None:
+    """Refuse, before any call, manifests written for another platform than the endpoint's."""
+    settings = desired.settings
+    platforms.check_written_for(settings.platform, client.endpoint, settings.platform_at)
+
+
 def compute_plan(
     client: BeeboleClient,
     desired: State,
@@ -91,6 +98,7 @@ def plan_and_live(
     progress: Progress | None = None,
 ) -> tuple[Plan, State]:
     """The plan, and the live state it was made from (for lookups that need live ids)."""
+    check_platform(client, desired)
     before = client.usage.total_requests
     live = LiveReader(client, parallelism, progress).read(desired)
     owed = Journal.for_client(client).owed()
@@ -114,6 +122,7 @@ def compute_targeted_plan(
     manifests at BASE (``unusable`` says why) leave nothing to compare: each
     falls back to a full plan and says why.
     """
+    check_platform(client, desired)
     diff = diff_manifests(base, desired)
     why = ""
     if unusable:
@@ -152,6 +161,7 @@ def budgeted_check(
     The state file (default: under the cache dir, per account and manifest
     set) only decides what to read; drift is what the API answered now.
     """
+    check_platform(client, desired)
     path = state_path or default_state_path(client, manifests)
     return run_check(client, desired, max_calls, path, parallelism, now)
 

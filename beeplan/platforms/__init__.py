@@ -53,7 +53,12 @@ def check_written_for(written_for: str | None, endpoint: str, where: str) -> Pla
     """
     platform = for_endpoint(endpoint)
     if written_for is not None and written_for != platform.name:
-        get(written_for)  # an unknown name gets its own message
+        if written_for not in _MODULES:
+            known = ", ".join(sorted(_MODULES))
+            raise ConfigError(
+                f"{where}: settings.platform {written_for!r} is not a platform beeplan knows; "
+                f"write one of: {known} (or remove the key)"
+            )
         raise ConfigError(
             f"{where}: these manifests are written for platform {written_for!r}, but the "
             f"endpoint speaks {platform.name!r}; use an endpoint of {written_for!r}"
