@@ -28,7 +28,7 @@ import json
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -224,21 +224,44 @@ def default_state_path(client: BeeboleClient, manifests: Path) -> Path:
     return cache_dir() / "check" / f"{client.account_key}-{where}.json"
 
 
+STAMP = "%Y-%m-%dT%H:%M:%SZ"
+# Clocks of two CI runners sharing a state file differ a little; more than this ahead of
+# now is a wrong clock or a hand-edited file, and would keep a unit from being read again.
+CLOCK_SKEW = timedelta(minutes=5)
+RESTART = "the rotation restarts: every unit counts as never verified and is read again"
+
+
+def _stamp_time(text: str) -> datetime | None:
+    try:
+        return datetime.strptime(text, STAMP).replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
 @dataclass
 class CheckState:
     verified: dict[str, dict[str, str]] = field(default_factory=dict)  # key -> {at, digest}
     seen_groups: list[Ref] = field(default_factory=list)
+    # What was wrong with the file, said in the run's output: a damaged state only
+    # costs re-verification, never a false drift, but never silently.
+    warnings: list[str] = field(default_factory=list)
 
     @classmethod
-    def load(cls, path: Path) -> CheckState:
+    def load(cls, path: Path, now: datetime | None = None) -> CheckState:
+        now = now or _now()
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            return cls()
-        except (OSError, ValueError):
-            return cls()  # a damaged state only costs re-verification, never a false drift
+            return cls()  # the first run
+        except OSError as exc:
+            return cls(warnings=[f"the check state file {path} cannot be read "
+                                 f"({exc.strerror or exc}); {RESTART}."])
+        except ValueError:
+            return cls(warnings=[f"the check state file {path} is not JSON (damaged?); "
+                                 f"{RESTART}."])
         if not isinstance(doc, dict) or doc.get("version") != STATE_VERSION:
-            return cls()
+            return cls(warnings=[f"the check state file {path} is not one this beeplan "
+                                 f"writes (version {STATE_VERSION}); {RESTART}."])
         try:
             verified = {
                 str(k): {"at": str(v.get("at", "")), "digest": str(v.get("digest", ""))}
@@ -250,8 +273,24 @@ class CheckState:
                 if isinstance(item, dict) and (item.get("xid") or item.get("id") is not None):
                     groups.append(ref_of("group", item))
         except (AttributeError, TypeError, ValueError):
-            return cls()  # the wrong shape: as damaged, re-verified, never a traceback
-        return cls(verified, groups)
+            return cls(warnings=[f"the check state file {path} has the wrong shape "
+                                 f"(damaged?); {RESTART}."])
+        # A time in the future would keep a unit at the back of the rotation for ever
+        # (least recently verified first), while coverage said it was verified: refused.
+        late = now + CLOCK_SKEW
+        refused = sorted(k for k, v in verified.items()
+                         if (when := _stamp_time(v["at"])) is None or when > late)
+        warnings = []
+        if refused:
+            warnings.append(
+                f"the check state file {path} dates {len(refused)} unit(s) in the future or "
+                f"not as a UTC time (now is {now.strftime(STAMP)}); they count as never "
+                "verified and are read again first. Is a clock wrong, or was the file "
+                "edited?"
+            )
+            for key in refused:
+                del verified[key]
+        return cls(verified, groups, warnings)
 
     def save(self, path: Path) -> None:
         doc = {
@@ -315,6 +354,7 @@ class CheckRun:
     state_path: Path
     budget: int = 0  # the calls this run could spend: --max-calls, or less if today's quota
     daily_requests: int = 4000  # the account's daily request quota
+    state_warnings: tuple[str, ...] = ()  # what was wrong with the state file, if anything
 
     @property
     def drifted(self) -> bool:
@@ -353,7 +393,7 @@ def run_check(
 ) -> CheckRun:
     """Verify the least recently verified part of the account that fits in ``max_calls``."""
     now = now or _now()
-    state = CheckState.load(state_path)
+    state = CheckState.load(state_path, now)
     units = units_of(desired, state.seen_groups)
     budget = min(max_calls, client.remaining_today())
     chosen = select(units, state, budget)
@@ -379,7 +419,7 @@ def run_check(
     plan, verified, errors, seen = _compare(desired, answers)
     if seen is not None:
         state.seen_groups = seen
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = now.strftime(STAMP)
     for unit in verified:
         state.verified[unit.key] = {"at": stamp, "digest": unit.digest}
     keys = {u.key for u in units}
@@ -388,7 +428,7 @@ def run_check(
     stamps = [state.last_verified(u) for u in units]
     known = [s for s in stamps if s]
     oldest = (
-        datetime.strptime(min(known), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        datetime.strptime(min(known), STAMP).replace(tzinfo=timezone.utc)
         if known
         else None
     )
@@ -404,6 +444,7 @@ def run_check(
         state_path=state_path,
         budget=budget,
         daily_requests=client.quota.requests,
+        state_warnings=tuple(state.warnings),
     )
 
 
@@ -655,7 +696,8 @@ def coverage_lines(run: CheckRun, max_calls: int, now: datetime | None = None) -
     """What this run covered, and how fresh the whole account's verification is."""
     now = now or _now()
     share = 100.0 * run.verified / run.total if run.total else 100.0
-    lines = [
+    lines = [f"Warning: {warning}" for warning in run.state_warnings]
+    lines += [
         f"Coverage: verified {run.verified} of {run.total} units of the account in this run "
         f"({share:.1f}%), with {run.calls} API calls and {run.kb:.1f} KB "
         f"(--max-calls {max_calls}).",
@@ -699,10 +741,12 @@ DAY_RUNS = 24  # hourly runs: the schedule the README recommends
 def _day_line(run: CheckRun, max_calls: int) -> str:
     """What hourly runs at this budget cost a day, and the budget that covers all in a day."""
     daily = max(1, run.daily_requests)
-    spend = DAY_RUNS * max_calls
+    # A run reads each unit once at most: above the unit count, --max-calls is not spent.
+    spend = DAY_RUNS * min(max_calls, run.total)
     need = run.budget_for_runs(DAY_RUNS)
+    most = f" (a run spends at most the {run.total} units)" if max_calls > run.total else ""
     return (
-        f"Hourly at --max-calls {max_calls}: {spend} requests a day "
+        f"Hourly at --max-calls {max_calls}: {spend} requests a day{most} "
         f"({100.0 * spend / daily:.0f}% of the daily {daily}). Verifying everything within "
         f"{DAY_RUNS} runs (a day) needs --max-calls {need}: {DAY_RUNS * need} requests a day "
         f"({100.0 * DAY_RUNS * need / daily:.0f}%)."
@@ -732,4 +776,5 @@ def coverage_document(run: CheckRun, max_calls: int, now: datetime | None = None
         "max_calls_for_24_runs": run.budget_for_runs(DAY_RUNS),
         "not_verified": list(run.errors),
         "state_file": str(run.state_path),
+        "state_warnings": list(run.state_warnings),
     }

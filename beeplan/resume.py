@@ -2,10 +2,17 @@
 
 ``beeplan import`` of a large account needs more calls than a day allows.
 Every answer it gets is kept (in memory, and saved to a checkpoint file in
-the output directory now and then and whenever the import stops); a re-run
+the cache directory now and then and whenever the import stops); a re-run
 with the same ``-o`` answers those reads from the checkpoint instead of
 spending them again, and goes on with the rest. The checkpoint is removed
 once the import wrote its files.
+
+The checkpoint is trusted input (its answers become the manifests), so it
+lives only where this machine writes: the cache directory, one file per
+``-o`` folder. The ``-o`` folder is the repository's: a checkpoint found
+there (an older beeplan's, or one a repository planted to make ``import``
+write a forged account) is never read, only named in a warning. A file in
+the cache that is not a checkpoint beeplan wrote is ignored with a warning.
 
 A checkpoint belongs to one account (the token's hash, never the token),
 one endpoint and one ``--relations`` choice; any other is ignored and
@@ -16,6 +23,7 @@ imported manifests shows, as for any change made since an import.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -27,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BeeplanError, QuotaError
+from .localfiles.cachefile import cache_dir, private_dir
 from .model import State
 from .platforms.v2.client import BeeboleClient
 from .platforms.v2.live import LiveReader, Progress
@@ -35,15 +44,32 @@ from .workflow import quota_left
 
 log = logging.getLogger("beeplan.import")
 
+# Where an older beeplan kept it: inside -o. Never read (see the module docstring).
 CHECKPOINT_NAME = ".beeplan-import-checkpoint.json"
-FORMAT = 1
+FORMAT = 2  # 2: in the cache directory, with the -o folder it belongs to
 SAVE_EVERY_S = 5.0  # a save rewrites the whole file: not after every answer
 # One relation listing, request and answer, about (measured on the benchmark org).
 RELATION_CALL_BYTES = 230
 
 
 def checkpoint_path(out_dir: Path) -> Path:
-    return out_dir / CHECKPOINT_NAME
+    """The checkpoint of an import into ``out_dir``: in the cache dir, never in ``out_dir``."""
+    folder = str(out_dir.resolve())
+    key = hashlib.sha256(folder.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    return cache_dir() / "import" / f"{key}.json"
+
+
+def planted_checkpoint(out_dir: Path) -> Path | None:
+    """A checkpoint file inside ``out_dir`` (never read: the repository controls it)."""
+    path = out_dir / CHECKPOINT_NAME
+    return path if path.is_file() or path.is_symlink() else None
+
+
+def _valid_answers(answers: object) -> bool:
+    """A map of call keys to JSON objects: what ``save`` writes, nothing else."""
+    return isinstance(answers, dict) and all(
+        isinstance(key, str) and isinstance(answer, dict) for key, answer in answers.items()
+    )
 
 
 class Checkpoint:
@@ -66,21 +92,30 @@ class Checkpoint:
         """The checkpoint at ``path`` if it is this import's, else a new, empty one."""
         checkpoint = cls(path, identity)
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            # O_NOFOLLOW: the cache dir is this machine's; a symlink there is not ours.
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            with os.fdopen(fd, encoding="utf-8") as handle:
+                doc = json.loads(handle.read())
         except FileNotFoundError:
             return checkpoint
         except (OSError, ValueError) as exc:
-            log.warning("ignoring an unreadable import checkpoint %s: %s", path, exc)
+            log.warning("ignoring an unreadable import checkpoint %s (%s); the import "
+                        "starts from the beginning", path, exc)
             return checkpoint
-        if (
-            isinstance(doc, dict)
-            and doc.get("format") == FORMAT
-            and doc.get("identity") == identity
-            and isinstance(doc.get("answers"), dict)
-        ):
-            checkpoint.answers = doc["answers"]
-            checkpoint.started = str(doc.get("started", checkpoint.started))
-            checkpoint.resumed = len(checkpoint.answers)
+        if not (isinstance(doc, dict) and doc.get("format") == FORMAT
+                and isinstance(doc.get("identity"), dict)):
+            log.warning("ignoring %s: not an import checkpoint this beeplan wrote; the "
+                        "import starts from the beginning", path)
+            return checkpoint
+        if doc["identity"] != identity:
+            return checkpoint  # another account, endpoint or --relations: replaced
+        if not _valid_answers(doc.get("answers")):
+            log.warning("ignoring the damaged import checkpoint %s; the import starts from "
+                        "the beginning", path)
+            return checkpoint
+        checkpoint.answers = doc["answers"]
+        checkpoint.started = str(doc.get("started", checkpoint.started))
+        checkpoint.resumed = len(checkpoint.answers)
         return checkpoint
 
     @staticmethod
@@ -119,10 +154,11 @@ class Checkpoint:
                 text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
                 self._dirty = False
                 self._saved_at = time.monotonic()
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)
             tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
             # The answers are account data: readable by the user only.
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+                         | getattr(os, "O_NOFOLLOW", 0), 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)
             tmp.replace(self.path)
@@ -201,7 +237,14 @@ def read_for_import(
     caller removes the checkpoint once the files are written.
     """
     identity = {"account": client.account_key, "endpoint": endpoint,
-                "relations": sorted(relations)}
+                "relations": sorted(relations), "out": str(out_dir.resolve())}
+    planted = planted_checkpoint(out_dir)
+    if planted is not None:
+        log.warning(
+            "ignoring %s: a checkpoint inside the output folder is not trusted (a repository "
+            "could have put it there); beeplan keeps its own in the cache directory. "
+            "Delete the file to silence this warning.", planted
+        )
     checkpoint = Checkpoint.open(checkpoint_path(out_dir), identity)
     if checkpoint.resumed:
         tell(

@@ -156,6 +156,12 @@ def settings_lines(old: State, new: State) -> tuple[str, ...]:
             f"~ settings.safety: {_safety_text(before.safety)} -> {_safety_text(after.safety)}"
         )
         out.append("  (the share and count of removals apply refuses without --allow-destroy)")
+    if before.safety.refuse_in_use and not after.safety.refuse_in_use:
+        # Said on its own line: a reviewer must not have to spot "; refuseInUse" gone.
+        out.append(
+            "~ settings.safety.refuseInUse: true -> false: apply no longer refuses to "
+            "deactivate what has hours logged lately"
+        )
     return tuple(out)
 
 

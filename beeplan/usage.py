@@ -32,6 +32,7 @@ from .errors import ApiError, BeeplanError, TransportError
 from .model import Index, Located, Ref, State, entity_key
 from .planner import Plan
 from .platforms.v2.client import BeeboleClient
+from .platforms.v2.live import LiveReader, R, Scope, T
 
 log = logging.getLogger("beeplan.usage")
 
@@ -697,12 +698,46 @@ class ExportCost:
     expected: int
     at_most: int
     left_today: int
+    read_calls: int = 0  # already spent reading the lists
 
     def __str__(self) -> str:
         return (
             f"{self.jobs} export job(s), about {self.expected} API calls "
-            f"(at most {self.at_most}); {self.left_today} left today"
+            f"(at most {self.at_most}); with the {self.read_calls} spent reading, about "
+            f"{self.read_calls + self.expected} in all; {self.left_today} left today"
         )
+
+
+MIN_EXPORT = 2  # one job: its export call and one poll, at best
+
+
+def least_read_calls(desired: State, kinds: frozenset[str]) -> tuple[int, int]:
+    """(read calls, companies) that ``read_lists`` makes at least, from the manifests alone.
+
+    It lists under every live company; the companies the manifests declare or name
+    as a parent are among them once they exist (a company not created yet costs
+    nothing, so for a manifest set not applied yet this is an overestimate).
+    """
+    if not kinds:
+        return 0, 0
+    index = Index(desired)
+
+    def same(ref: Ref) -> Ref:  # one ref per entity, however each entry names it
+        found = index.find(ref)
+        return found.ref if found is not None else ref
+
+    parents = [(e, same(e.parent)) for e in desired.entities if e.parent is not None]
+    companies = {e.ref for e in desired.entities if e.kind == "company"}
+    companies |= {parent for _, parent in parents if parent.kind == "company"}
+    with_projects = {parent for e, parent in parents if e.kind == "project"}
+    with_subprojects = {parent for e, parent in parents if e.kind == "subproject"}
+    calls = 1  # company.list
+    for company in companies:
+        calls += len(kinds & {"task", "person", "absence"})
+        calls += 1 if {"project", "subproject"} & kinds and company in with_projects else 0
+    if "subproject" in kinds:
+        calls += len(with_subprojects)
+    return calls, len(companies)
 
 
 def account_jobs(
@@ -739,6 +774,46 @@ def account_jobs(
     return jobs + [AccountJob(None, (kind,), alone=(kind, id_)) for kind, id_ in alone]
 
 
+class _GuardedReader(LiveReader):
+    """The lists reader, asking ``guard`` before each fan-out of reads.
+
+    ``guard(count, later)``: ``count`` reads are about to start, and at most ``later``
+    more may follow them (the subproject lists: one per project at most, known from
+    the companies' project counts once company.list is read).
+    """
+
+    def __init__(self, client: BeeboleClient, parallelism: int,
+                 progress: Callable[[str], None] | None,
+                 guard: Callable[[int, int], None], subprojects: bool):
+        super().__init__(client, parallelism, progress)
+        self.guard = guard
+        self.subprojects = subprojects
+        self.stage = 0
+        self.later = 0
+
+    def pmap(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        items = list(items)
+        self.guard(len(items), self.later)
+        results = super().pmap(fn, items)
+        where = [i for i, item in enumerate(items) if item == "company"]
+        if self.stage == 0 and self.subprojects and where:
+            companies: Any = results[where[0]]  # the first stage's company.list answer
+            self.later = sum(
+                _count_of(c, "projects") for c in companies if isinstance(c, Mapping)
+            ) if isinstance(companies, list) else 0
+        elif self.stage >= 1:
+            self.later = 0
+        self.stage += 1
+        return results
+
+
+def _count_of(obj: Mapping[str, Any], key: str) -> int:
+    """``obj[key].count`` as the API gives it; unknown counts as 0 (a bound, not a fact)."""
+    value = obj.get(key)
+    count = value.get("count") if isinstance(value, Mapping) else None
+    return count if isinstance(count, int) and count > 0 else 0
+
+
 def account_usage(
     client: BeeboleClient,
     desired: State,
@@ -762,13 +837,42 @@ def account_usage(
     ``max_calls`` lower than the whole export exports the jobs that fit and
     says which were left out.
     """
-    from .platforms.v2.live import LiveReader, Scope
-
     start, end = period(days, today)
     wanted = [e for e in desired.entities if e.kind in TIME_KINDS]
     before = client.usage.total_requests
     kinds = frozenset(e.kind for e in wanted)
-    live = LiveReader(client, parallelism, read_progress).read_lists(Scope(kinds, False, False))
+    if max_calls is not None:
+        # Checked before any read: a budget the reads alone would spend is refused with
+        # nothing spent, saying what would be enough (the whole cost, reads included).
+        reads, companies = least_read_calls(desired, kinds)
+        jobs_guess = max(1, companies) if wanted else 0
+        whole = reads + 2 * jobs_guess
+        if wanted and max_calls < reads + MIN_EXPORT:
+            raise UsageError(
+                f"the hours export costs about {whole} API calls here: {reads} to read the "
+                f"lists of the {companies} compan{'y' if companies == 1 else 'ies'} the "
+                f"manifests name, then about {2 * jobs_guess} to export; --max-calls "
+                f"{max_calls} is not enough, nothing was read. Pass --max-calls {whole} "
+                f"(at least {reads + MIN_EXPORT} exports part of it; companies in the "
+                "account that the manifests do not name add reads)"
+            )
+
+    def guard(count: int, later: int) -> None:
+        """Before each fan-out of reads: stop when the reads could leave nothing to export."""
+        spent = client.usage.total_requests - before
+        enough = spent + count + later + MIN_EXPORT
+        if max_calls is not None and enough > max_calls:
+            more = f"{count} more" + (f" and up to {later} subproject lists" if later else "")
+            raise UsageError(
+                f"the hours export needs up to {enough} API calls: {spent} spent reading so "
+                f"far, {more} to read the lists under the account's companies, then at "
+                f"least {MIN_EXPORT} to export; --max-calls {max_calls} is not enough, "
+                f"stopped before reading on. Pass at least --max-calls {enough} (more "
+                "exports more companies)"
+            )
+
+    reader = _GuardedReader(client, parallelism, read_progress, guard, "subproject" in kinds)
+    live = reader.read_lists(Scope(kinds, False, False))
     read_calls = client.usage.total_requests - before
     index = Index(live)
     lines: list[Line] = []
@@ -792,7 +896,9 @@ def account_usage(
                     f"only {left} are left today: run it tomorrow, or pass --max-calls N "
                     "to export part of it"
                     if max_calls is None
-                    else f"--max-calls {max_calls} leaves {budget}: raise it"
+                    else f"--max-calls {max_calls} leaves {budget}: pass --max-calls "
+                    f"{read_calls + expected} for the whole export (at least "
+                    f"{read_calls + MIN_EXPORT} exports part of it)"
                 )
             )
         kept = jobs[: budget // 2]
@@ -806,7 +912,7 @@ def account_usage(
         jobs = kept
         expected, at_most = estimate_calls(len(jobs), policy)
     if before_export is not None and jobs:
-        before_export(ExportCost(len(jobs), expected, at_most, left))
+        before_export(ExportCost(len(jobs), expected, at_most, left, read_calls))
     before = client.usage.total_requests
     results = run_jobs(client, jobs, start, end, policy, progress) if jobs else []
     export_calls = client.usage.total_requests - before

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -151,6 +152,22 @@ def test_settings_safety_change_is_a_change(run: Run, tmp_path: Path) -> None:
         "  safety: {kinds: {person: {ratio: 0.5}}}\n", ""))
     code, out, _ = run("diff", ACME, new, "--detailed-exitcode")
     assert code == 2 and "-> ratio 0.1, min 3; refuseInUse" in out, out
+
+
+def test_turning_refuse_in_use_off_is_said_on_its_own_line(run: Run, tmp_path: Path) -> None:
+    """A pull request that sets refuseInUse: false is visible to the reviewer as such."""
+    old, new = _copy(tmp_path / "old"), _copy(tmp_path / "new")
+    for folder, value in ((old, "true"), (new, "false")):
+        settings = folder / "settings.yaml"
+        settings.write_text(settings.read_text() + f"  safety: {{refuseInUse: {value}}}\n")
+    for fmt in ("text", "markdown"):
+        code, out, _ = run("diff", old, new, "--detailed-exitcode", "--format", fmt)
+        assert code == 2, out
+        shown = re.sub(r"\\(.)", r"\1", out)  # as Markdown renders its escapes
+        assert "refuseInUse: true -> false: apply no longer refuses to deactivate" in shown, out
+    # Turned on: no such line (it tightens).
+    code, out, _ = run("diff", new, old, "--detailed-exitcode")
+    assert "apply no longer refuses" not in out, out
 
 
 def test_removing_a_relation_key_is_shown_as_no_longer_managed(run: Run, tmp_path: Path) -> None:

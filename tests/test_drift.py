@@ -8,6 +8,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from beeplan import workflow
 from beeplan.drift import CheckRun, coverage_lines, units_of
 from beeplan.platforms.v2.client import BeeboleClient
@@ -211,3 +213,75 @@ def test_a_lasting_problem_holds_back_only_its_own_units(
     assert all(run.verified > 0 for run in runs[1:])
     drifted = next(run for run in runs if run.drifted)
     assert any("not counted as verified" in line for line in coverage_lines(drifted, budget))
+
+
+def test_a_state_file_dated_in_the_future_is_refused_and_those_units_are_read_again(
+    sandbox: SandboxServer, tmp_path: Path, run: Any, client: BeeboleClient
+) -> None:
+    """Times in the future kept units from ever being read again (least recently verified
+    go first) while the coverage said 100%."""
+    apply_org(client, ORG, tmp_path / "m")
+    state = tmp_path / "state.json"
+    status, out, err = run("check", tmp_path / "m", "--max-calls", 500, "--state", state)
+    assert status == 0 and "Covered: 100.0%" in out, out + err
+    doc = json.loads(state.read_text())
+    total = len(doc["verified"])
+    keys = sorted(doc["verified"])
+    for key in keys[:-2]:  # all but two far ahead; one not a time at all
+        doc["verified"][key]["at"] = "2099-01-01T00:00:00Z"
+    doc["verified"][keys[-1]]["at"] = "yesterday"
+    state.write_text(json.dumps(doc))
+    sandbox.reset_calls()
+    status, out, err = run("check", tmp_path / "m", "--max-calls", 3, "--state", state)
+    assert status == 0, out + err
+    assert sum(sandbox.calls.values()) == 3
+    warning = next(line for line in out.splitlines() if line.startswith("Warning:"))
+    assert str(state) in warning and f"{total - 1} unit(s) in the future" in warning
+    assert "never verified" in warning
+    assert "Covered: 100.0%" not in out
+    assert f"{total - 1 - 3} units not verified yet" in out  # the refused ones, read first
+    saved = json.loads(state.read_text())["verified"]
+    assert not any(v["at"].startswith("2099") for v in saved.values())  # not carried over
+    assert keys[-2] in saved  # a sane time is kept
+
+
+@pytest.mark.parametrize("damage", ["not json", "wrong version", "wrong shape", "a directory"])
+def test_a_damaged_state_file_is_a_warning_naming_it_and_the_rotation_restarts(
+    damage: str, sandbox: SandboxServer, tmp_path: Path, run: Any, client: BeeboleClient
+) -> None:
+    apply_org(client, ORG, tmp_path / "m")
+    state = tmp_path / "state.json"
+    if damage == "a directory":
+        state.mkdir()
+    else:
+        state.write_text({"not json": '{"version": 1, "verif',
+                          "wrong version": '{"version": 99, "verified": {}}',
+                          "wrong shape": '{"version": 1, "verified": [1, 2]}'}[damage])
+    sandbox.reset_calls()
+    status, out, err = run("check", tmp_path / "m", "--max-calls", 3, "--state", state)
+    if damage == "a directory":  # cannot be written either: refused before any read
+        assert status == 1 and "--state" in err and str(state) in err, out + err
+        assert "Traceback" not in err and sum(sandbox.calls.values()) == 0
+        return
+    assert status == 0, out + err
+    warning = next(line for line in out.splitlines() if line.startswith("Warning:"))
+    assert str(state) in warning and "the rotation restarts" in warning
+    assert "units not verified yet" in out
+    assert json.loads(state.read_text())["version"] == 1  # written anew
+    status, out, err = run("check", tmp_path / "m", "--max-calls", 3, "--state", state)
+    assert "Warning:" not in out  # said once, when it happened
+
+
+def test_the_daily_cost_counts_what_a_run_really_spends(
+    sandbox: SandboxServer, tmp_path: Path, run: Any, client: BeeboleClient
+) -> None:
+    """Above the unit count --max-calls is not spent: hourly runs cost 24 x the units."""
+    apply_org(client, ORG, tmp_path / "m")
+    units = len(units_of(load(tmp_path / "m")))
+    sandbox.reset_calls()
+    status, out, err = run("check", tmp_path / "m", "--max-calls", units + 12,
+                           "--state", tmp_path / "state.json")
+    assert status == 0, out + err
+    assert sum(sandbox.calls.values()) == units
+    assert f"Hourly at --max-calls {units + 12}: {24 * units} requests a day" in out
+    assert f"{24 * (units + 12)} requests" not in out

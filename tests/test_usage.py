@@ -4,6 +4,7 @@ sandbox, then read back through the export job by the real client."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -508,8 +509,70 @@ def test_usage_max_calls_exports_the_companies_that_fit(
     hours = [(e["xid"], e["hours"]) for e in doc["entities"]]
     assert hours in ([("a", 2.0), ("b", None)], [("a", None), ("b", 3.0)])
     assert "1 of 2 export job(s) left out to stay within --max-calls" in doc["notes"][0]
+    sandbox.reset_calls()
     code, _, err = run("usage", path, "--max-calls", 1)
-    assert code == 1 and "--max-calls 1 leaves 0: raise it" in err
+    assert code == 1 and "--max-calls 1 is not enough, nothing was read" in err
+    assert sum(sandbox.calls.values()) == 0
+
+
+ORG_FOR_BUDGET = """\
+companies:
+  - xid: a
+    name: A
+    projects:
+      - {xid: a1, name: A1, subprojects: [{xid: a1s, name: A1 sub}]}
+  - {xid: b, name: B, projects: [{xid: b1, name: B1}]}
+  - {xid: c, name: C}
+tasks:
+  - {xid: ta, name: TA, company: a}
+people:
+  - {xid: pa, name: PA, company: a}
+  - {xid: pb, name: PB, company: b}
+absences:
+  - {xid: va, name: VA, company: c}
+"""
+
+
+@pytest.mark.parametrize("unmanaged", [0, 4])
+def test_usage_max_calls_too_low_is_refused_before_reading_and_says_what_is_enough(
+    unmanaged: int, run: Run, sandbox: SandboxServer, client: BeeboleClient, tmp_path: Path
+) -> None:
+    """It read the whole account (21 calls), then said "raise it". Now: refused with the
+    whole cost stated and a value that is enough; the reads alone never spend the budget."""
+    path = tmp_path / "org.yaml"
+    path.write_text(ORG_FOR_BUDGET)
+    assert run("apply", path, "--auto-approve")[0] == 0
+    for n in range(unmanaged):  # companies no manifest names: each adds lists to read
+        client.call("company.create", company={"name": f"Other {n}"})
+    sandbox.reset_calls()
+    code, out, err = run("usage", path, "--format", "json")
+    assert code == 0, err
+    reads = json.loads(out)["calls"]["read"]
+    assert f"with the {reads} spent reading, about " in err and " in all" in err
+    for too_few in (1, 5, reads + 1):
+        # Follow what each refusal says until the run goes through: the manifests
+        # cannot tell of companies they do not name, so that may take one more step.
+        asked, refusals = too_few, 0
+        while True:
+            sandbox.reset_calls()
+            code, _, err = run("usage", path, "--max-calls", asked)
+            spent = sum(sandbox.calls.values())
+            if code == 0:
+                assert spent <= asked
+                break
+            refusals += 1
+            assert code == 1 and "Traceback" not in err, err
+            assert f"--max-calls {asked} is not enough" in err
+            # Nothing read, or only company.list when the account has more companies.
+            assert (spent, "nothing was read") == (0, "nothing was read") or (
+                spent == 1 and "1 spent reading so far" in err), (spent, err)
+            named = re.search(r"Pass (?:at least )?--max-calls (\d+)", err)
+            assert named, err
+            assert int(named.group(1)) > asked
+            asked = int(named.group(1))
+            assert refusals <= 2, err
+        assert refusals == (1 if not unmanaged or too_few == reads + 1 else 2) or (
+            too_few == reads + 1 and not unmanaged and refusals == 0)
 
 
 def test_usage_counts_the_hours_people_log_on_other_companies(

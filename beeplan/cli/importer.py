@@ -16,7 +16,7 @@ from ..importer import (
     write_set,
 )
 from ..model import KINDS
-from ..resume import checkpoint_path, read_for_import
+from ..resume import CHECKPOINT_NAME, read_for_import
 from ..safetext import printable, printable_lines
 from .options import endpoint_options, open_client, parallelism_option
 from .progress import ReadProgress
@@ -90,8 +90,9 @@ def import_command(
 
     Before the relations (most of the cost), it says what they will cost
     against what is left of today's quota. Stopped by the quota or Ctrl-C,
-    it keeps what it read in a checkpoint in the output directory; the same
-    command re-run later resumes without reading that again.
+    it keeps what it read in a checkpoint in the cache directory (never in
+    the output directory, which a repository controls); the same command
+    re-run later resumes without reading that again.
 
     Files are named after their entities (northwind.yaml), and each {id: N}
     reference has the entity's name beside it as a comment.
@@ -114,9 +115,9 @@ def import_command(
         raise ConfigError(f"--relations: {exc}") from None
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"{out_dir} exists and is not a directory")
-    # A stopped import's checkpoint does not make the directory "not empty": it is resumed.
+    # An old-style checkpoint left in the folder is ignored (with a warning), not content.
     existing = (
-        sorted(p for p in out_dir.iterdir() if p != checkpoint_path(out_dir))
+        sorted(p for p in out_dir.iterdir() if p.name != CHECKPOINT_NAME)
         if out_dir.is_dir()
         else []
     )

@@ -187,6 +187,22 @@ def read_token(token_file: Path | None) -> str:
     return token
 
 
+def check_output_file(given: str, path: Path) -> None:
+    """Refuse a file to write whose folder is missing, before any API call is spent.
+
+    Found only when writing, it came after the whole read; a typo should cost nothing.
+    """
+    folder = path.parent
+    if not folder.is_dir():
+        raise ConfigError(
+            f"{given}: the folder {folder} does not exist; create it first "
+            f"(mkdir -p {folder}) or give another path"
+        )
+    if path.is_dir():
+        raise ConfigError(f"{given} is a folder; give a file name in it, "
+                          f"e.g. {path / 'plan.json'}")
+
+
 @contextlib.contextmanager
 def open_client(endpoint: str, token_file: Path | None) -> Iterator[Any]:
     """A client for the endpoint's platform; for ``sandbox:FILE`` its emulator runs meanwhile."""
@@ -195,6 +211,8 @@ def open_client(endpoint: str, token_file: Path | None) -> Iterator[Any]:
         db = endpoint[len(SANDBOX_PREFIX) :]
         if not db:
             raise ConfigError("--endpoint sandbox:FILE needs a file name, e.g. sandbox:demo.db")
+        if db != ":memory:":
+            check_output_file(f"--endpoint {endpoint}", Path(db))
         with platform.sandbox(db) as server, platform.client(server.url, server.token) as client:
             yield client
         return

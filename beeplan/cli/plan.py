@@ -47,6 +47,7 @@ from ..workflow import (
 )
 from .options import (
     changed_since_option,
+    check_output_file,
     detailed_exitcode_option,
     endpoint_options,
     manifest_paths_argument,
@@ -248,6 +249,8 @@ def plan_command(
     the same xid (docs/manifest.md). A saved plan records every PATH and is
     bound to the account of the token it was made with.
     """
+    if out is not None:
+        check_output_file(f"-o {out}", out)  # before the reads, not after them
     want_summary = summary_wanted(summary, fmt)
     desired = load_manifests(paths)
     since = load_since(changed_since, paths)

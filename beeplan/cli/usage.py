@@ -45,7 +45,8 @@ Examples:
     type=click.IntRange(min=1),
     metavar="N",
     help="Spend at most about N API calls (reading included); companies past it are "
-    "left out and named. Without it, an export that would pass today's quota is refused.",
+    "left out and named. An N the reads would spend is refused before reading, naming "
+    "the N that is enough. Without it, an export that would pass today's quota is refused.",
 )
 @click.option(
     "--timeout",

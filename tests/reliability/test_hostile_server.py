@@ -42,7 +42,11 @@ people:
   - {xid: hr, name: Rosa Hostile, company: hc, email: rosa@example.com}
 """
 
-DEADLINE = 0.6  # $BEEPLAN_TIMEOUT in these tests: seconds for a whole call
+# $BEEPLAN_TIMEOUT of the trickle cases only: seconds for a whole call. The trickle never
+# ends, so every try misses it however fast or loaded the machine is; the other cases keep
+# the default deadline, which no answer of theirs comes near (a short one made a slow
+# machine retry them, and their call counts drift: no test may depend on speed).
+DEADLINE = 1.0
 
 
 class Recorder(ThreadingHTTPServer):
@@ -159,13 +163,19 @@ def redirect(status: int, target: Recorder) -> Answer:
 
 
 def trickle(handler: BaseHTTPRequestHandler, request: dict[str, Any]) -> None:
-    """A real answer, status line included, one byte every 50 ms: never done in time."""
-    body = json.dumps({"status": "ok", "companies": [], "id": 1}).encode()
+    """A real answer's start, status line included, one byte every 50 ms, and a body
+    announced far longer than it will ever send: it never completes, so the deadline
+    is what ends it, however slow the machine."""
+    start = b'{"status": "ok", "companies": [], "pad": "'
     raw = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-           b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+           b"Content-Length: 100000000\r\n\r\n" + start)
     try:
         for byte in raw:
             handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+            time.sleep(0.05)
+        while True:  # until the client hangs up
+            handler.wfile.write(b"x")
             handler.wfile.flush()
             time.sleep(0.05)
     except OSError:
@@ -200,9 +210,15 @@ CASES: dict[str, tuple[Answer | None, str]] = {
 }
 
 
+def deadline_for(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The short deadline only where the answer never completes (see DEADLINE)."""
+    if case == "trickle":
+        monkeypatch.setenv("BEEPLAN_TIMEOUT", str(DEADLINE))
+
+
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BEEPLAN_TIMEOUT", str(DEADLINE))
+    monkeypatch.delenv("BEEPLAN_TIMEOUT", raising=False)
     monkeypatch.setenv("BEEPLAN_MAX_ANSWER_MB", "1")
     # Would a proxy be used, the calls would fail differently: make sure none is.
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
@@ -247,15 +263,15 @@ def assert_one_line_failure(code: int, err: str, reason: str) -> None:
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_plan_refuses_hostile_reads(case: str, beeplan: Run, sandbox: SandboxServer,
-                                    recorder: Recorder, env: None, tmp_path: Path) -> None:
+                                    recorder: Recorder, env: None, tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "org.yaml").write_text(MANIFEST)
+    deadline_for(case, monkeypatch)
     hostile = serve(sandbox, lambda service: service == "company.list",
                     answer_for(case, recorder))
     try:
-        started = time.monotonic()
         code, out, err = beeplan("plan", tmp_path / "org.yaml", "--endpoint", hostile.url,
                                  token=sandbox.token)
-        elapsed = time.monotonic() - started
     finally:
         hostile.shutdown()
         hostile.server_close()
@@ -267,15 +283,15 @@ def test_plan_refuses_hostile_reads(case: str, beeplan: Run, sandbox: SandboxSer
     assert recorder.hits == 0
     # Not retried: an answer that is wrong once is wrong again (a deadline is retried).
     assert hostile.hostile_calls == (5 if case == "trickle" else 1)
-    assert elapsed < 20  # 5 tries of 0.6 s and the backoff between them
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_apply_counts_no_hostile_write_as_applied(
     case: str, beeplan: Run, sandbox: SandboxServer, recorder: Recorder, env: None,
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     (tmp_path / "org.yaml").write_text(MANIFEST)
+    deadline_for(case, monkeypatch)
     hostile = serve(sandbox, lambda service: not is_read(service), answer_for(case, recorder))
     try:
         code, out, err = beeplan("apply", tmp_path / "org.yaml", "--auto-approve",

@@ -104,14 +104,21 @@ def test_sigkill_at_a_random_moment_then_one_rerun_converges(
     reads, writes = planned_calls(beeplan, manifests)
     rng = random.Random(20240607)
     started = time.monotonic()
-    kills = second_finished = while_reading = 0
-    for trial in range(SIGKILL_TRIALS):
+    kills = second_finished = while_reading = missed = disconnects = done = 0
+    trial = -1
+    while done < SIGKILL_TRIALS:
+        trial += 1
+        assert missed <= SIGKILL_TRIALS, f"{missed} applies ended before their kill"
         with SandboxServer(":memory:", seed=trial, latency_ms=LATENCY_MS) as sandbox:
             pause = rng.uniform(0, LATENCY_MS / 1000)
             # The first: after a random number of requests (0: before the first one).
             first = kill_at(sandbox, manifests, tmp_path / f"kill{trial}a",
                             rng.randrange(0, reads + writes), pause)
-            assert first is not None, f"trial {trial}: the apply ended before its kill"
+            if first is None:
+                # Drawn near the end, on a loaded machine the apply finished before
+                # this process could kill it: the trial proves nothing; draw another.
+                missed += 1
+                continue
             # Its re-run: reads what the first left (about 100 calls), then writes.
             second = kill_at(sandbox, manifests, tmp_path / f"kill{trial}b",
                              rng.randrange(0, 150), rng.uniform(0, LATENCY_MS / 1000))
@@ -120,13 +127,19 @@ def test_sigkill_at_a_random_moment_then_one_rerun_converges(
             while_reading += (first == 0) + (second == 0)
             sandbox.latency_ms = 0
             assert_converged(beeplan, sandbox, manifests, declared)
+            # A request cut by the kill mid-body is a client gone, not a sandbox fault.
             assert sandbox.internal_errors == 0
+            disconnects += sandbox.client_disconnects
+            done += 1
     elapsed = time.monotonic() - started
     figure(
         f"SIGKILL: {SIGKILL_TRIALS} trials on {declared} entities ({writes} calls to apply): "
         f"{kills} kills ({while_reading} before any write; {second_finished} re-runs "
         "finished before their kill); "
-        f"every final re-run converged, 0 duplicates; {elapsed:.0f}s"
+        f"every final re-run converged, 0 duplicates; {disconnects} requests cut mid-body"
+        + (f"; {missed} applies finished before their kill and were drawn again"
+           if missed else "")
+        + f"; {elapsed:.0f}s"
     )
 
 

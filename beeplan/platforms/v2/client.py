@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -105,6 +105,16 @@ def redact_url(url: str) -> str:
             netloc += f":{parts.port}"
         return parts._replace(netloc=netloc).geturl()
     return url
+
+
+def shown_url(url: str) -> str:
+    """``url`` for a message: scheme, host, port and path only (no userinfo, no query)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def token_key(token: str) -> str:
@@ -521,7 +531,11 @@ class BeeboleClient:
                     raise self._late(service) from None
                 log.info("%s failed after %.3fs: %s", service, time.monotonic() - started,
                          type(exc))
-                raise TransportError(service, _describe(exc)) from None
+                # The URL tried, so a typo or a proxy in the way shows (never a token: the
+                # endpoint holds none, and query and fragment are left out).
+                raise TransportError(
+                    service, f"{_describe(exc)}; tried {shown_url(self.endpoint)}"
+                ) from None
         except (TransportError, ApiError):
             self._count(service, len(body) + call.received)
             raise

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wsgi import get_input_stream
 
 from . import timesheet  # noqa: F401  (registers the time_entry services)
@@ -114,6 +115,7 @@ class SandboxApp:
         self._lock = threading.Lock()
         self.calls: Counter[str] = Counter()
         self.internal_errors = 0
+        self.client_disconnects = 0
         self.day_offset = 0
         self.clock_offset = 0.0  # seconds added to the wall clock (server.advance_clock)
 
@@ -160,6 +162,13 @@ class SandboxApp:
                     pass
             # werkzeug treats a ConnectionError as "client went away": no answer, no log.
             raise ConnectionAbortedError("sandbox: dropped on purpose (drop_rate)") from None
+        except ClientDisconnected:
+            # The client went away before its body arrived (killed, timed out): not a
+            # sandbox fault, and there is nobody to answer. Counted apart, one line.
+            with self._lock:
+                self.client_disconnects += 1
+            log.info("sandbox: the client disconnected before sending its whole request")
+            raise ConnectionAbortedError("sandbox: client disconnected mid-body") from None
         except Exception:
             log.exception("sandbox: internal error")
             with self._lock:
@@ -288,7 +297,15 @@ class SandboxApp:
         if declared > limit:
             # Not read: werkzeug drains what is left so the client still sees the answer.
             return b"", True
-        data = get_input_stream(environ).read(limit + 1)
+        stream = get_input_stream(environ)
+        data = stream.read(limit + 1)
+        # One read may stop short when the client closes early; a body shorter than its
+        # Content-Length is a client that went away, not a malformed request to answer.
+        while len(data) < declared:
+            more = stream.read(declared - len(data))
+            if not more:
+                raise ClientDisconnected()
+            data += more
         return data[:limit], len(data) > limit
 
     def _parse(self, raw: bytes, too_large: bool) -> tuple[dict[str, Any] | None, str | None]:

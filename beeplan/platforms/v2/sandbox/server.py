@@ -329,3 +329,8 @@ class SandboxServer:
     def internal_errors(self) -> int:
         """Requests answered HTTP 500 because of a bug in the sandbox (not injected faults)."""
         return self.app.internal_errors
+
+    @property
+    def client_disconnects(self) -> int:
+        """Requests whose client went away before sending its whole body (not a sandbox fault)."""
+        return self.app.client_disconnects
