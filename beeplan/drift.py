@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from .budget import BudgetSpent, ClientView
 from .errors import AuthError, BeeplanError, EndpointError, QuotaError
 from .localfiles import cachefile
 from .localfiles.cachefile import cache_dir
@@ -315,32 +315,6 @@ class CheckState:
 # A run
 
 
-class BudgetSpent(BeeplanError):
-    """The run reached its --max-calls budget."""
-
-
-class CappedClient:
-    """Lets at most ``limit`` requests through to the client (retries counted)."""
-
-    def __init__(self, client: BeeboleClient, limit: int):
-        self.client = client
-        self.limit = limit
-        self.started = client.usage.total_requests
-        self.lock = threading.Lock()
-        self.reserved = 0
-
-    def call(self, service: str, **payload: Any) -> dict[str, Any]:
-        with self.lock:
-            if self.reserved >= self.limit:
-                raise BudgetSpent(f"{service}: the --max-calls budget of {self.limit} is spent")
-            self.reserved += 1
-        return self.client.call(service, **payload)
-
-    @property
-    def spent(self) -> int:
-        return self.client.usage.total_requests - self.started
-
-
 @dataclass(frozen=True)
 class CheckRun:
     plan: Plan  # the drift found in this run (empty: none)
@@ -398,24 +372,22 @@ def run_check(
     budget = min(max_calls, client.remaining_today())
     chosen = select(units, state, budget)
     before_kb = client.usage.total_bytes
-    capped = CappedClient(client, budget)
+    # One request per unit: a retry would spend past the budget, and a unit
+    # without an answer is simply not verified this run.
+    capped = ClientView(client, max_calls=budget, retries=0)
     reader = LiveReader(client, parallelism)
 
     def one(unit: Unit) -> tuple[Unit, dict[str, Any] | str]:
         try:
             return unit, capped.call(unit.service, **unit.payload)
+        except BudgetSpent as exc:  # not verified this run
+            return unit, str(exc)
         except (AuthError, QuotaError, EndpointError):
             raise  # a refused token, the quota, a redirect or a TLS failure: every unit would fail
         except BeeplanError as exc:  # an error answer, or none: not verified this run
             return unit, str(exc)
 
-    # One request per unit: a retry would spend past the budget, and a unit
-    # without an answer is simply not verified this run.
-    retries, client.retries = client.retries, 0
-    try:
-        answers = reader.pmap(one, chosen)
-    finally:
-        client.retries = retries
+    answers = reader.pmap(one, chosen)
     plan, verified, errors, seen = _compare(desired, answers)
     if seen is not None:
         state.seen_groups = seen

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from . import platforms
 from .applier import Applier, Outcome, ProgressCallback
+from .budget import ClientView
 from .drift import CheckRun, default_state_path, run_check
-from .errors import PlanError, Problem, QuotaError, warning_lines
+from .errors import PlanError, Problem, warning_lines
 from .localfiles.journal import Journal
 from .model import Entity, Ref, State, entity_key
 from .planfile import (
@@ -441,52 +441,22 @@ def guard_safety(plan: Plan, *, allow_destroy: bool) -> None:
         )
 
 
-class ReadBudgetSpent(QuotaError):
-    """``apply --max-calls N``: reading the account alone would pass N calls."""
+def _reads_refusal(max_calls: int, made: int, more: int) -> str:
+    return (
+        f"--max-calls {max_calls} does not cover reading the account: that took "
+        f"{made} call(s) so far and needs at least {more} more, so "
+        "the run stopped there and applied nothing. Raise --max-calls (the reads grow "
+        "with the account)"
+    )
 
 
-class ReadBudget(BeeboleClient):
-    """The same client (counters, ledger, sessions shared, as in ``resume``), for the
-    reads of ``apply --max-calls N``: a read that would pass N is refused before it
-    starts, so a run whose reads alone exceed N stops there instead of spending past N
-    (an hours lookup it cuts short leaves the hours unknown, as at the quota).
+def read_budget(client: BeeboleClient, max_calls: int) -> BeeboleClient:
+    """The client for the reads of ``apply --max-calls N``: a read that would pass N is
+    refused before it starts, so a run whose reads alone exceed N stops there instead of
+    spending past N (an hours lookup it cuts short leaves the hours unknown, as at the quota).
     """
-
-    def __init__(self, inner: BeeboleClient, max_calls: int):
-        # No super().__init__: the inner client's own objects, shared, not copies.
-        self.__dict__.update(inner.__dict__)
-        self.max_calls = max_calls
-        # Parallel reads each take their call under the lock before making it, so
-        # threads that all saw one call left cannot all spend it.
-        self._lock = threading.Lock()
-        self._taken = 0
-
-    def _used(self) -> int:
-        return max(self._taken, self.usage.total_requests)  # retries count as calls
-
-    def _budget_left(self) -> int:
-        return max(0, self.max_calls - self._used())
-
-    def _refuse(self, service: str, more: int) -> ReadBudgetSpent:
-        return ReadBudgetSpent(
-            service,
-            f"--max-calls {self.max_calls} does not cover reading the account: that took "
-            f"{self.usage.total_requests} call(s) so far and needs at least {more} more, so "
-            "the run stopped there and applied nothing. Raise --max-calls (the reads grow "
-            "with the account)",
-        )
-
-    def check_reads(self, count: int) -> None:
-        if count > self._budget_left():
-            raise self._refuse("reading the account", count)
-        super().check_reads(count)
-
-    def call(self, service: str, **payload: Any) -> dict[str, Any]:
-        with self._lock:
-            if self._budget_left() <= 0:
-                raise self._refuse(service, 1)
-            self._taken = self._used() + 1
-        return super().call(service, **payload)
+    # cast: a view answers for the client it wraps (beeplan/budget.py).
+    return cast(BeeboleClient, ClientView(client, max_calls=max_calls, refusal=_reads_refusal))
 
 
 class QuotaShortfall(PlanError):

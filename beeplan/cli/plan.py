@@ -533,7 +533,7 @@ def apply_command(
         else:
             assert desired is not None
             # With --max-calls, reads that would pass it are refused before they start.
-            reader = client if max_calls is None else workflow.ReadBudget(client, max_calls)
+            reader = client if max_calls is None else workflow.read_budget(client, max_calls)
             plan, usage = compute_plan_with_usage(
                 reader, desired, parallelism, stderr_is_tty() or _verbose(ctx), usage_days
             )

@@ -492,8 +492,15 @@ class BeeboleClient:
 
     def call(self, service: str, **payload: Any) -> dict[str, Any]:
         """Call one service; return the decoded answer when ``status`` is ``ok``."""
+        return self.request(service, payload)
+
+    def request(
+        self, service: str, payload: Mapping[str, Any], *, retries: int | None = None
+    ) -> dict[str, Any]:
+        """``call``, with this call's read retries (None: the client's own ``retries``)."""
         body = json.dumps({"service": service, **payload}, ensure_ascii=False).encode("utf-8")
-        attempts = 1 + (self.retries if is_read(service) else 0)
+        retries = self.retries if retries is None else retries
+        attempts = 1 + (retries if is_read(service) else 0)
         for attempt in range(attempts):
             try:
                 return self._post(service, body)
