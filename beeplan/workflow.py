@@ -20,6 +20,7 @@ from .applier import Applier, Outcome, ProgressCallback
 from .budget import ClientView
 from .drift import CheckRun, default_state_path, run_check
 from .errors import PlanError, Problem, warning_lines
+from .hours import UsageReport, saved_report
 from .localfiles.journal import Journal
 from .model import Entity, Ref, State, entity_key
 from .planfile import (
@@ -43,9 +44,7 @@ from .targeted import load_base as load_base
 from .targeted import read_base as read_base
 from .usage import (
     UsageOptions,
-    UsageReport,
     lookup_deactivated,
-    saved_report,
     unchecked_usage,
     with_usage,
 )

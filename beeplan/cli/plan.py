@@ -16,6 +16,7 @@ from ..annotations import plan_annotations, workflow_command
 from ..drift import coverage_document, coverage_lines
 from ..errors import BeeplanError, ConfigError, ExitStatus, PlanError
 from ..github import summary_wanted, write_step_summary
+from ..hours import UsageReport
 from ..model import State
 from ..planfile import account_binding, manifests_line
 from ..planner import Plan, only_drift, require_possible
@@ -26,7 +27,7 @@ from ..render.markdown import MAX_CHARS as MARKDOWN_CHARS
 from ..safetext import json_text, markdown, printable
 from ..sliced import SavedProgress
 from ..slices import Slice
-from ..usage import UsageOptions, UsageReport
+from ..usage import UsageOptions
 from ..workflow import (
     QuotaShortfall,
     apply_plan,

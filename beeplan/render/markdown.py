@@ -8,8 +8,8 @@ longest lists of the summary (problems, hours, warnings), each cut said.
 
 from __future__ import annotations
 
+from ..hours import UsageReport
 from ..planner import Plan
-from ..usage import UsageReport
 from .common import (
     ACCOUNT,
     LOOSENED_HEAD,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
+from ..hours import UsageReport
 from ..planner import Plan
-from ..usage import UsageReport
 from .common import (
     ACCOUNT,
     LOOSENED_HEAD,

@@ -23,11 +23,7 @@ import random
 import socket
 import threading
 import time
-from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -45,15 +41,33 @@ from ...errors import (
     QuotaError,
     TransportError,
 )
-from ...localfiles import cachefile
 from ...localfiles.cachefile import cache_dir  # re-exported: callers name it from here
+from ...localfiles.ledger import (  # re-exported: callers name them from here
+    DAILY_KB as DAILY_KB,
+)
+from ...localfiles.ledger import (
+    DAILY_REQUESTS as DAILY_REQUESTS,
+)
+from ...localfiles.ledger import (
+    Ledger as Ledger,
+)
+from ...localfiles.ledger import (
+    Quota as Quota,
+)
+from ...localfiles.ledger import (
+    Usage as Usage,
+)
+from ...localfiles.ledger import (
+    token_key as token_key,
+)
+from ...localfiles.ledger import (
+    utc_today as utc_today,
+)
 from . import answers
 
 log = logging.getLogger("beeplan.api")
 
 DEFAULT_ENDPOINT = "https://beebole-apps.com/api/v2"
-DAILY_REQUESTS = 4000
-DAILY_KB = 2048
 DEFAULT_TIMEOUT = 30.0  # seconds for a whole call: connect, send, the complete answer
 DEFAULT_MAX_ANSWER_MB = 32.0  # far above any real answer (the daily quota is 2 MB)
 
@@ -115,134 +129,6 @@ def shown_url(url: str) -> str:
         host = f"[{host}]"
     netloc = f"{host}:{parts.port}" if parts.port else host
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-def token_key(token: str) -> str:
-    """A stable, non-reversible name for a token: the ledger's file name.
-
-    Beebole's quota is per user (token) and day, whatever the URL, so the
-    endpoint is not part of it (the embedded sandbox's port changes per run).
-    """
-    return hashlib.sha256(f"beeplan-ledger\0{token}".encode()).hexdigest()[:24]
-
-
-def utc_today() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d")
-
-
-@dataclass
-class Usage:
-    """Requests and bytes (sent + received) per service."""
-
-    requests: Counter[str] = field(default_factory=Counter)
-    bytes: Counter[str] = field(default_factory=Counter)
-
-    @property
-    def total_requests(self) -> int:
-        return sum(self.requests.values())
-
-    @property
-    def total_bytes(self) -> int:
-        return sum(self.bytes.values())
-
-
-class Ledger:
-    """Today's spend for one token, persisted under the user cache dir.
-
-    Beebole does not report the remaining quota, so beeplan keeps its own
-    count. It only knows the calls made by beeplan on this machine; the
-    message that quotes it says so. Several beeplan processes may share it:
-    each adds what it spent since its last save to the file's count, under
-    the file's lock (cachefile.py), so none overwrites another's calls.
-    """
-
-    def __init__(self, path: Path | None):
-        self.path = path
-        self.lock = threading.Lock()
-        self.day = utc_today()
-        self.requests = 0  # today's count: the file's at the last save, plus unsaved
-        self.bytes = 0
-        self.unsaved_requests = 0
-        self.unsaved_bytes = 0
-        if path is not None:
-            try:
-                with cachefile.locked(path):
-                    self.requests, self.bytes = self._read()
-            except OSError as exc:
-                log.warning("could not read the quota ledger: %s", exc)
-
-    def _read(self) -> tuple[int, int]:
-        """Today's (requests, bytes) in the file; a file of the wrong shape is set aside."""
-        assert self.path is not None
-        try:
-            data = cachefile.read_json(self.path)
-        except FileNotFoundError:
-            return 0, 0
-        except ValueError as exc:
-            cachefile.set_aside(self.path, "quota ledger", str(exc))
-            return 0, 0
-        problem = _ledger_problem(data)
-        if problem:
-            cachefile.set_aside(self.path, "quota ledger", problem)
-            return 0, 0
-        if data["day"] != self.day:
-            return 0, 0
-        return data["requests"], data["bytes"]
-
-    def add(self, requests_: int, bytes_: int) -> None:
-        with self.lock:
-            today = utc_today()
-            if today != self.day:
-                self.day, self.requests, self.bytes = today, 0, 0
-                self.unsaved_requests = self.unsaved_bytes = 0
-            self.requests += requests_
-            self.bytes += bytes_
-            self.unsaved_requests += requests_
-            self.unsaved_bytes += bytes_
-            if self.unsaved_requests >= 25:
-                self._save()
-
-    def save(self) -> None:
-        with self.lock:
-            self._save()
-
-    def _save(self) -> None:
-        if self.path is None:
-            self.unsaved_requests = self.unsaved_bytes = 0
-            return
-        try:
-            with cachefile.locked(self.path):
-                requests_, bytes_ = self._read()
-                requests_ += self.unsaved_requests
-                bytes_ += self.unsaved_bytes
-                cachefile.write_json(
-                    self.path, {"day": self.day, "requests": requests_, "bytes": bytes_}
-                )
-        except OSError as exc:
-            log.warning("could not save the quota ledger: %s", exc)
-            return  # kept unsaved: the next save adds it
-        self.requests, self.bytes = requests_, bytes_
-        self.unsaved_requests = self.unsaved_bytes = 0
-
-
-def _ledger_problem(data: Any) -> str | None:
-    if not isinstance(data, dict):
-        return "not a JSON object"
-    if not isinstance(data.get("day"), str):
-        return 'no "day"'
-    for key in ("requests", "bytes"):
-        value = data.get(key)
-        if isinstance(value, bool) or not isinstance(value, int):
-            return f'"{key}" is not a whole number'
-        if value < 0:
-            return f'"{key}" is negative'
-    return None
-
-
-@dataclass(frozen=True)
-class Quota:
-    requests: int = DAILY_REQUESTS
-    kb: int = DAILY_KB
 
 
 def _env_number(name: str, default: float, most: float) -> float:
@@ -393,6 +279,9 @@ def proxies_for(endpoint: str) -> dict[str, str]:
     return {"https": proxy} if proxy else {}
 
 
+DEFAULT_QUOTA = Quota()  # the API v2 daily quota (frozen: one value for every client)
+
+
 class BeeboleClient:
     """Calls Beebole API v2 services. Thread-safe: one HTTP session per thread."""
 
@@ -406,7 +295,7 @@ class BeeboleClient:
         retries: int = 4,
         backoff: float = 0.25,
         ledger: bool = True,
-        quota: Quota = Quota(),
+        quota: Quota = DEFAULT_QUOTA,
     ):
         if not token:
             raise ConfigError("no API token: set BEEBOLE_TOKEN or pass --token-file")
