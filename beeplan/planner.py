@@ -531,7 +531,7 @@ class _Builder:
             )
             self.readiness[token] = action.id
             if not want.active:
-                self.plan_deactivate(want, target, have=None)
+                self.plan_deactivate(want, target)
             self.deferred.append((want, None, target))
             return
 
@@ -570,7 +570,7 @@ class _Builder:
             )
             self.readiness[token] = action.id
         elif spec.has_active and not want.active and have.active:
-            self.plan_deactivate(want, target, have)
+            self.plan_deactivate(want, target)
         self.deferred.append((want, have, target))
 
     def plan_new_xid(self, want: Entity, have: Entity, target: Ref) -> None:
@@ -636,7 +636,7 @@ class _Builder:
         )
         return [Change(k, before.get(k), after.get(k)) for k in changed]
 
-    def plan_deactivate(self, want: Entity, target: Ref, have: Entity | None) -> None:
+    def plan_deactivate(self, want: Entity, target: Ref) -> None:
         self.act(
             "deactivate",
             want,
@@ -831,7 +831,7 @@ class _Builder:
         for stray in strays:
             if stray.kind != "group" and stray.active:
                 self.touch(stray, stray.ref)
-                self.plan_deactivate(stray, stray.ref, stray)
+                self.plan_deactivate(stray, stray.ref)
         for group in reversed(_parents_first([e for e in strays if e.kind == "group"])):
             self.touch(group, group.ref)
             # force: its assignments to unmanaged entities go with it; the plan says so.

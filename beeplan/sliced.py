@@ -101,7 +101,7 @@ class SavedProgress:
         return {entity_key(a.target) for a in rest.actions if a.id in done} & later
 
     def record(
-        self, client: BeeboleClient, rest: Plan, part: Plan, outcome: Outcome, parallelism: int
+        self, client: BeeboleClient, rest: Plan, outcome: Outcome, parallelism: int
     ) -> None:
         """Keep what this slice applied, and the state it left on entities still to touch."""
         applied = {a.id for a in outcome.applied}

@@ -419,14 +419,6 @@ def _custom_field_problems(client: BeeboleClient, plan: Plan) -> list[str]:
     return problems
 
 
-def guard_apply(
-    client: BeeboleClient, plan: Plan, *, allow_destroy: bool, ignore_quota: bool
-) -> None:
-    """The checks a plan passes before any write: safety threshold, then quota."""
-    guard_safety(plan, allow_destroy=allow_destroy)
-    choose_slice(client, plan, max_calls=None, ignore_quota=ignore_quota)
-
-
 def guard_safety(plan: Plan, *, allow_destroy: bool) -> None:
     if plan.destroy_violations and not allow_destroy:
         # Name the removals too: a saved plan's file may have hidden them from its own fields.

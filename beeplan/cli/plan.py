@@ -575,7 +575,7 @@ def apply_command(
         started = time.monotonic()
         outcome = apply_plan(client, part.plan, parallelism, ApplyProgress(quiet), owed_by(whole))
         if saved is not None:
-            progress.record(client, plan, part.plan, outcome, parallelism)
+            progress.record(client, plan, outcome, parallelism)
         calls = client.usage.total_requests - before
         rest = slice_report(client, plan, part, saved=desired is None)
     text = report(outcome, calls, time.monotonic() - started)

@@ -170,11 +170,6 @@ class LiveReader:
                 needs.setdefault(have.ref, set()).update(want.relations)
         return _with_known_xids(self.read_relations(live, needs))
 
-    def read_everything(self, relations: Iterable[str]) -> State:
-        """Every entity of the account, with the given relations of each (for import)."""
-        live = self.read_everything_lists(relations)
-        return self.read_everything_relations(live, relations)
-
     def read_everything_lists(self, relations: Iterable[str]) -> State:
         """Import's first stage: every entity, no relations yet."""
         wanted = set(relations)
@@ -479,10 +474,3 @@ def _with_known_xids(live: State) -> State:
         for e in live.entities
     )
     return replace(live, entities=entities)
-
-
-def read_account(
-    client: BeeboleClient, desired: State, parallelism: int = 4, progress: Progress | None = None
-) -> State:
-    """The live account, as far as the desired state manages it."""
-    return LiveReader(client, parallelism, progress).read(desired)

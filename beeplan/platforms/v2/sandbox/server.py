@@ -122,12 +122,10 @@ class _Server(ThreadedWSGIServer):
         self.slots = threading.BoundedSemaphore(max_connections)
         self.request_deadline = request_deadline
         self.deadlines = _Deadlines()
-        self.refused = 0
         super().__init__(host, port, app, _QuietHandler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self.slots.acquire(blocking=False):
-            self.refused += 1
             log.debug("too many connections: answering 503")
             with contextlib.suppress(OSError):
                 request.settimeout(1)
