@@ -46,8 +46,8 @@ class ClickConsole:
     def open_client(self, endpoint: str) -> AbstractContextManager[Any]:
         return open_client(endpoint, self.token_file)
 
-    def read_progress(self) -> ReadProgress:
-        return ReadProgress(self.show_progress)
+    def read_progress(self, unless_quiet: bool = False) -> ReadProgress:
+        return ReadProgress(not self.quiet if unless_quiet else self.show_progress)
 
     def export_progress(self) -> ExportProgress:
         return ExportProgress(self.show_progress)

@@ -29,8 +29,9 @@ class Console(Protocol):
     def open_client(self, endpoint: str) -> AbstractContextManager[Any]:
         """A client for ``endpoint`` (the CLI's token options decide the token)."""
 
-    def read_progress(self) -> Any:
-        """Progress of reading the account (``done()`` when over)."""
+    def read_progress(self, unless_quiet: bool = False) -> Any:
+        """Progress of reading the account (``done()`` when over); ``unless_quiet``: shown
+        whenever -q is not given, not only on a terminal."""
 
     def export_progress(self) -> Any:
         """Progress of the hours export jobs."""
