@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .. import workflow
+from ..applier import Outcome
 from ..errors import BeeplanError, ConfigError, ExitStatus, PlanError
 from ..hours import UsageReport
 from ..model import State
@@ -67,12 +68,7 @@ def apply(request: ApplyRequest, console: Console) -> ExitStatus:
     auto_approve, allow_destroy, ignore_quota = r.auto_approve, r.allow_destroy, r.ignore_quota
     max_calls, usage_days = r.max_calls, r.usage_days
     target = targets[0]
-    saved_file = len(targets) == 1 and is_plan_file(target)
-    if not saved_file and any(is_plan_file(t) for t in targets):
-        raise ConfigError("a saved plan is applied alone: apply PLANFILE --manifests PATH "
-                          "(once per manifest path it was made from)")
-    if manifests and not saved_file:
-        raise ConfigError("--manifests goes with a saved plan: apply PLANFILE --manifests PATH")
+    saved_file = _is_saved_plan(targets, manifests)
     # Parsed before any token is needed: a broken file says so first.
     parsed = workflow.parse_saved_plan(target) if saved_file else None
     desired = None if saved_file else load_manifests(targets)
@@ -138,15 +134,9 @@ def apply(request: ApplyRequest, console: Console) -> ExitStatus:
                 f"This run applies {len(part.plan.actions)} of the {len(plan.actions)} actions "
                 f"(about {part.cost.calls} calls, {part.cost.kb:.0f} KB)."
             )
-        if not auto_approve:
-            if not console.can_ask():
-                raise PlanError(
-                    "refusing to apply without confirmation: no terminal to ask on. "
-                    "Pass --auto-approve (for example in CI)."
-                )
-            if not console.ask("Apply these changes?"):
-                console.say("Nothing applied.", err=True)
-                return ExitStatus.ERROR
+        if not auto_approve and not _confirmed(console):
+            console.say("Nothing applied.", err=True)
+            return ExitStatus.ERROR
         before = client.usage.total_requests
         started = time.monotonic()
         outcome = apply_plan(
@@ -156,13 +146,37 @@ def apply(request: ApplyRequest, console: Console) -> ExitStatus:
             progress.record(client, plan, outcome, parallelism)
         calls = client.usage.total_requests - before
         rest = slice_report(client, plan, part, saved=desired is None)
-    text = report(outcome, calls, time.monotonic() - started)
+    return _finish(console, outcome, report(outcome, calls, time.monotonic() - started), rest)
+
+
+def _is_saved_plan(targets: tuple[Path, ...], manifests: tuple[Path, ...]) -> bool:
+    """Is this the apply of one saved plan (else of manifest sets)? Refuses a mix."""
+    saved_file = len(targets) == 1 and is_plan_file(targets[0])
+    if not saved_file and any(is_plan_file(t) for t in targets):
+        raise ConfigError("a saved plan is applied alone: apply PLANFILE --manifests PATH "
+                          "(once per manifest path it was made from)")
+    if manifests and not saved_file:
+        raise ConfigError("--manifests goes with a saved plan: apply PLANFILE --manifests PATH")
+    return saved_file
+
+
+def _confirmed(console: Console) -> bool:
+    if not console.can_ask():
+        raise PlanError(
+            "refusing to apply without confirmation: no terminal to ask on. "
+            "Pass --auto-approve (for example in CI)."
+        )
+    return console.ask("Apply these changes?")
+
+
+def _finish(console: Console, outcome: Outcome, text: str, rest: str) -> ExitStatus:
+    """The exit status of a finished apply, and its report."""
     if outcome.interrupted:
         console.say(text, err=True)
         return ExitStatus.TERMINATED if outcome.terminated else ExitStatus.INTERRUPTED
     if not outcome.ok:
         raise BeeplanError(text)
-    if not quiet:
+    if not console.quiet:
         console.say(text)
         if rest:
             console.say(rest)
