@@ -45,7 +45,7 @@ from .errors import (
 from .localfiles.journal import Journal
 from .model import entity_key
 from .planner import Action, Plan
-from .platforms.v2.client import BeeboleClient
+from .platforms.base import Client
 
 log = logging.getLogger("beeplan.apply")
 
@@ -78,7 +78,7 @@ ProgressCallback = Callable[[Action, str, str, int, int], None]
 class Applier:
     def __init__(
         self,
-        client: BeeboleClient,
+        client: Client,
         parallelism: int = 4,
         progress: ProgressCallback | None = None,
         journal: Journal | None = None,

@@ -37,7 +37,7 @@ from .localfiles import cachefile
 from .localfiles.cachefile import cache_dir
 from .model import KINDS, CustomField, Entity, Index, Ref, Source, State, entity_key
 from .planner import Plan, make_plan
-from .platforms.v2.client import BeeboleClient
+from .platforms.base import Client
 from .platforms.v2.live import (
     ASSIGNMENT_KEYS,
     LISTING_SERVICE,
@@ -218,7 +218,7 @@ def _same(a: Ref, b: Ref) -> bool:
 # The state file
 
 
-def default_state_path(client: BeeboleClient, manifests: Path) -> Path:
+def default_state_path(client: Client, manifests: Path) -> Path:
     """Under the cache dir, named by account (token hash) and manifest set (its path)."""
     where = hashlib.sha256(str(manifests.resolve()).encode()).hexdigest()[:12]
     return cache_dir() / "check" / f"{client.account_key}-{where}.json"
@@ -358,7 +358,7 @@ def select(units: list[Unit], state: CheckState, budget: int) -> list[Unit]:
 
 
 def run_check(
-    client: BeeboleClient,
+    client: Client,
     desired: State,
     max_calls: int,
     state_path: Path,

@@ -32,13 +32,13 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from .budget import ClientView
 from .errors import BeeplanError, QuotaError
 from .localfiles.cachefile import cache_dir, private_dir
 from .model import State
-from .platforms.v2.client import BeeboleClient
+from .platforms.base import Client
 from .platforms.v2.live import LiveReader, Progress
 from .slices import Cost
 from .workflow import quota_left
@@ -186,7 +186,7 @@ def import_estimate(lists_calls: int, to_read: int, left: Cost) -> str:
 
 
 def read_for_import(
-    client: BeeboleClient,
+    client: Client,
     relations: frozenset[str],
     out_dir: Path,
     endpoint: str,
@@ -218,8 +218,7 @@ def read_for_import(
     # Known reads are answered from the checkpoint; no stop before the quota: an import
     # keeps every answer, so reading up to it is progress the resumed run does not repeat.
     view = ClientView(client, replay=checkpoint, read_to_the_quota=True)
-    # cast: a view answers for the client it wraps (beeplan/budget.py).
-    reader = LiveReader(cast(BeeboleClient, view), parallelism, progress)
+    reader = LiveReader(view, parallelism, progress)
     try:
         live = reader.read_everything_lists(relations)
         needs = reader.everything_needs(live, relations)

@@ -39,7 +39,7 @@ from .hours import (
 )
 from .model import Index, Located, Ref, State, entity_key
 from .planner import Plan
-from .platforms.v2.client import BeeboleClient
+from .platforms.base import Client
 from .platforms.v2.live import LiveReader, R, Scope, T
 
 log = logging.getLogger("beeplan.usage")
@@ -224,7 +224,7 @@ class ExportRequest(Protocol):
 
 
 def run_jobs(
-    client: BeeboleClient,
+    client: Client,
     jobs: Sequence[ExportRequest],
     start: str,
     end: str,
@@ -370,7 +370,7 @@ def aggregate(job: Job, rows: Iterable[Mapping[str, Any]]) -> dict[str, EntityUs
 
 
 def lookup(
-    client: BeeboleClient,
+    client: Client,
     targets: Sequence[Target],
     days: int,
     *,
@@ -463,7 +463,7 @@ def deactivated(plan: Plan) -> list[Ref]:
 
 
 def lookup_deactivated(
-    client: BeeboleClient,
+    client: Client,
     plan: Plan,
     live: State | None,
     days: int,
@@ -661,7 +661,7 @@ class _GuardedReader(LiveReader):
     the companies' project counts once company.list is read).
     """
 
-    def __init__(self, client: BeeboleClient, parallelism: int,
+    def __init__(self, client: Client, parallelism: int,
                  progress: Callable[[str], None] | None,
                  guard: Callable[[int, int], None], subprojects: bool):
         super().__init__(client, parallelism, progress)
@@ -694,7 +694,7 @@ def _count_of(obj: Mapping[str, Any], key: str) -> int:
 
 
 def account_usage(
-    client: BeeboleClient,
+    client: Client,
     desired: State,
     days: int,
     *,

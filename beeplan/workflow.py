@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from . import platforms
 from .applier import Applier, Outcome, ProgressCallback
@@ -31,7 +31,7 @@ from .planfile import (
     manifest_digest,
 )
 from .planner import Plan, fingerprint, make_plan, with_safety
-from .platforms.v2.client import BeeboleClient
+from .platforms.base import Client
 from .platforms.v2.live import LiveReader, Progress
 from .render import Budget, plan_from_json
 from .safetext import capped, printable
@@ -62,14 +62,14 @@ def load_manifests(path: Path | Sequence[Path]) -> State:
     return state
 
 
-def check_platform(client: BeeboleClient, desired: State) -> None:
+def check_platform(client: Client, desired: State) -> None:
     """Refuse, before any call, manifests written for another platform than the endpoint's."""
     settings = desired.settings
     platforms.check_written_for(settings.platform, client.endpoint, settings.platform_at)
 
 
 def compute_plan(
-    client: BeeboleClient,
+    client: Client,
     desired: State,
     parallelism: int,
     progress: Progress | None = None,
@@ -91,7 +91,7 @@ def with_source(plan: Plan, source: Path | Sequence[Path]) -> Plan:
 
 
 def plan_and_live(
-    client: BeeboleClient,
+    client: Client,
     desired: State,
     parallelism: int,
     progress: Progress | None = None,
@@ -105,7 +105,7 @@ def plan_and_live(
 
 
 def compute_targeted_plan(
-    client: BeeboleClient,
+    client: Client,
     desired: State,
     base: State,
     base_label: str,
@@ -147,7 +147,7 @@ def compute_targeted_plan(
 
 
 def budgeted_check(
-    client: BeeboleClient,
+    client: Client,
     desired: State,
     manifests: Path,
     max_calls: int,
@@ -166,7 +166,7 @@ def budgeted_check(
 
 
 def plan_with_usage(
-    client: BeeboleClient,
+    client: Client,
     desired: State,
     parallelism: int,
     progress: Progress | None = None,
@@ -192,7 +192,7 @@ def plan_with_usage(
     return with_usage(plan, report, refuse, desired), report
 
 
-def budget_of(client: BeeboleClient, plan: Plan, usage: UsageReport | None = None) -> Budget:
+def budget_of(client: Client, plan: Plan, usage: UsageReport | None = None) -> Budget:
     return Budget(
         read_calls=plan.read_calls,
         apply_calls=len(plan.actions),
@@ -247,7 +247,7 @@ def load_saved_plan(
     path: Path,
     endpoint: str,
     manifests: Sequence[Path] = (),
-    client: BeeboleClient | None = None,
+    client: Client | None = None,
     parsed: tuple[Plan, dict[str, Any]] | None = None,
 ) -> SavedPlan:
     """A saved plan that passed every check needing no API call (see ``beeplan.planfile``).
@@ -273,7 +273,7 @@ def load_saved_plan(
     return SavedPlan(replace(plan, problems=(), destroy_violations=()), doc, desired)
 
 
-def check_fresh(client: BeeboleClient, plan: Plan, parallelism: int) -> dict[str, Entity | None]:
+def check_fresh(client: Client, plan: Plan, parallelism: int) -> dict[str, Entity | None]:
     """Refuse a saved plan whose touched entities changed since it was made.
 
     Returns what was re-read, per entity key, for ``recheck_saved``.
@@ -302,7 +302,7 @@ def check_fresh(client: BeeboleClient, plan: Plan, parallelism: int) -> dict[str
 
 
 def saved_safety(
-    client: BeeboleClient, saved: SavedPlan, parallelism: int, *, allow_destroy: bool
+    client: Client, saved: SavedPlan, parallelism: int, *, allow_destroy: bool
 ) -> Plan:
     """The saved plan with its safety-threshold violations recomputed, never trusted from the file.
 
@@ -337,7 +337,7 @@ def saved_safety(
 
 
 def saved_usage_safety(
-    client: BeeboleClient, saved: SavedPlan, plan: Plan, usage_days: int, *, allow_destroy: bool
+    client: Client, saved: SavedPlan, plan: Plan, usage_days: int, *, allow_destroy: bool
 ) -> tuple[Plan, UsageReport | None]:
     """``settings.safety.refuseInUse`` for a saved plan: its hours looked up again, now.
 
@@ -354,7 +354,7 @@ def saved_usage_safety(
     return with_usage(plan, report, refuse=True, declared=saved.desired), report
 
 
-def live_problems(client: BeeboleClient, plan: Plan, current: dict[str, Entity | None]) -> Plan:
+def live_problems(client: Client, plan: Plan, current: dict[str, Entity | None]) -> Plan:
     """The impossible changes of a saved plan, recomputed from its actions and the account.
 
     ``current``: what ``check_fresh`` re-read. A file that empties its
@@ -401,7 +401,7 @@ def _live_problems(plan: Plan, current: dict[str, Entity | None]) -> list[str]:
     return problems
 
 
-def _custom_field_problems(client: BeeboleClient, plan: Plan) -> list[str]:
+def _custom_field_problems(client: Client, plan: Plan) -> list[str]:
     """Custom field ids a plan file sends must be the account's ids for the names it shows."""
     actions = [a for a in plan.actions if a.op in ("set", "clear")]
     if not actions:
@@ -441,13 +441,12 @@ def _reads_refusal(max_calls: int, made: int, more: int) -> str:
     )
 
 
-def read_budget(client: BeeboleClient, max_calls: int) -> BeeboleClient:
+def read_budget(client: Client, max_calls: int) -> Client:
     """The client for the reads of ``apply --max-calls N``: a read that would pass N is
     refused before it starts, so a run whose reads alone exceed N stops there instead of
     spending past N (an hours lookup it cuts short leaves the hours unknown, as at the quota).
     """
-    # cast: a view answers for the client it wraps (beeplan/budget.py).
-    return cast(BeeboleClient, ClientView(client, max_calls=max_calls, refusal=_reads_refusal))
+    return ClientView(client, max_calls=max_calls, refusal=_reads_refusal)
 
 
 class QuotaShortfall(PlanError):
@@ -458,19 +457,19 @@ class QuotaShortfall(PlanError):
         self.fits = fits
 
 
-def quota_left(client: BeeboleClient) -> Cost:
+def quota_left(client: Client) -> Cost:
     """Requests and bytes left today, as counted by beeplan's ledger."""
     return Cost(
         client.remaining_today(), max(0, client.quota.kb * 1024 - client.ledger.bytes)
     )
 
 
-def daily_quota(client: BeeboleClient) -> Cost:
+def daily_quota(client: Client) -> Cost:
     return Cost(client.quota.requests, client.quota.kb * 1024)
 
 
 def choose_slice(
-    client: BeeboleClient,
+    client: Client,
     plan: Plan,
     *,
     max_calls: int | None,
@@ -514,7 +513,7 @@ def choose_slice(
 
 
 def shortfall_message(
-    client: BeeboleClient, plan: Plan, whole: Cost, left: Cost, fits: Slice
+    client: Client, plan: Plan, whole: Cost, left: Cost, fits: Slice
 ) -> str:
     days = days_needed(whole, daily_quota(client), run_reads(client, plan), left)
     first = (
@@ -537,14 +536,14 @@ def shortfall_message(
     )
 
 
-def run_reads(client: BeeboleClient, plan: Plan) -> Cost:
+def run_reads(client: Client, plan: Plan) -> Cost:
     """What each later run spends reading before it writes (this run's reads, about)."""
     if client.usage.total_requests:
         return Cost(client.usage.total_requests, client.usage.total_bytes)
     return Cost(plan.read_calls, plan.read_calls * 260)
 
 
-def slice_report(client: BeeboleClient, plan: Plan, part: Slice, saved: bool) -> str:
+def slice_report(client: Client, plan: Plan, part: Slice, saved: bool) -> str:
     """What a slice leaves for later, and how to continue."""
     if part.complete:
         return ""
@@ -563,7 +562,7 @@ def slice_report(client: BeeboleClient, plan: Plan, part: Slice, saved: bool) ->
 
 
 def choose_saved_slice(
-    client: BeeboleClient,
+    client: Client,
     rest: Plan,
     progress: SavedProgress,
     max_calls: int | None,
@@ -616,7 +615,7 @@ def owed_by(plan: Plan) -> frozenset[str]:
 
 
 def apply_plan(
-    client: BeeboleClient,
+    client: Client,
     plan: Plan,
     parallelism: int,
     progress: ProgressCallback | None,

@@ -18,7 +18,7 @@ from ..hours import UsageReport
 from ..model import State
 from ..planfile import account_binding
 from ..planner import Plan, only_drift
-from ..platforms.v2.client import BeeboleClient
+from ..platforms.base import Client
 from ..render import Budget, plan_to_json, render_markdown, render_text
 from ..render.common import Compared
 from ..render.markdown import MAX_CHARS as MARKDOWN_CHARS
@@ -67,7 +67,7 @@ def summary_option(func: Any) -> Any:
 
 
 def compute_plan(
-    client: BeeboleClient,
+    client: Client,
     desired: State,
     parallelism: int,
     show_progress: bool,
@@ -86,7 +86,7 @@ def compute_plan(
 
 
 def compute_plan_with_usage(
-    client: BeeboleClient,
+    client: Client,
     desired: State,
     parallelism: int,
     show_progress: bool,

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..platforms.v2.client import BeeboleClient
+from ..platforms.base import Client
 from . import cachefile
 from .cachefile import cache_dir
 
@@ -45,7 +45,7 @@ class Journal:
                 log.warning("could not read the journal %s: %s", path, exc)
 
     @classmethod
-    def for_client(cls, client: BeeboleClient) -> Journal:
+    def for_client(cls, client: Client) -> Journal:
         return cls(cache_dir() / "journal" / f"{client.account_key}.json")
 
     def owed(self) -> frozenset[str]:

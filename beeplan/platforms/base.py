@@ -15,8 +15,36 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from ..localfiles.ledger import Ledger, Quota, Usage
     from ..model import Ref
     from ..planner import Action, Change
+
+
+class Client(Protocol):
+    """A platform's API client as the core uses it: calls, counted, within a daily quota.
+
+    The core types every client it is handed with this, never with a
+    platform's class; ``budget.ClientView`` is one too.
+    """
+
+    endpoint: str
+    account_key: str  # names per-token files (ledger, journal); never the token
+    usage: Usage  # this client's calls and bytes
+    ledger: Ledger  # today's calls of this token on this machine
+    quota: Quota
+    ignore_quota: bool  # apply --ignore-quota: reads may pass the quota too
+
+    def call(self, service: str, **payload: Any) -> dict[str, Any]: ...
+
+    def request(
+        self, service: str, payload: Mapping[str, Any], *, retries: int | None = None
+    ) -> dict[str, Any]: ...
+
+    def check_reads(self, count: int) -> None: ...
+
+    def remaining_today(self) -> int: ...
+
+    def token_fingerprint(self, salt: str, sealed: str = "") -> str: ...
 
 
 class ActionFactory(Protocol):

@@ -20,7 +20,7 @@ from ..hours import UsageReport
 from ..model import State
 from ..planfile import manifests_line
 from ..planner import Plan, require_possible
-from ..platforms.v2.client import BeeboleClient
+from ..platforms.base import Client
 from ..render import render_text
 from ..sliced import SavedProgress
 from ..slices import Slice
@@ -184,7 +184,7 @@ def _finish(console: Console, outcome: Outcome, text: str, rest: str) -> ExitSta
 
 
 def _plan_with_usage(
-    console: Console, client: BeeboleClient, desired: State, parallelism: int, usage_days: int
+    console: Console, client: Client, desired: State, parallelism: int, usage_days: int
 ) -> tuple[Plan, UsageReport | None]:
     progress = console.read_progress()
     options = UsageOptions(progress=console.export_progress())
@@ -196,7 +196,7 @@ def _plan_with_usage(
 
 def _slice_or_offer(
     console: Console,
-    client: BeeboleClient,
+    client: Client,
     plan: Plan,
     max_calls: int | None,
     ignore_quota: bool,

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from ...errors import ApiError, AuthError, QuotaError
 from ...model import KINDS, CustomField, CustomValue, Entity, Index, Ref, State
-from .client import BeeboleClient
+from ..base import Client
 
 log = logging.getLogger("beeplan.live")
 
@@ -136,7 +136,7 @@ def _refs_in(relations: Mapping[str, Any]) -> Iterator[Ref]:
 
 class LiveReader:
     def __init__(
-        self, client: BeeboleClient, parallelism: int = 4, progress: Progress | None = None
+        self, client: Client, parallelism: int = 4, progress: Progress | None = None
     ):
         self.client = client
         self.parallelism = parallelism
