@@ -40,3 +40,19 @@ def test_every_core_module_is_held_to_the_platform_boundary() -> None:
     }
     assert top - listed == set(), "add these to the contract's source_modules"
     assert boundary["forbidden_modules"] == ["beeplan.platforms.v2"]
+
+
+def test_the_architecture_page_names_every_module() -> None:
+    """docs/architecture.md, "Every module": each file, or a folder holding it, is named."""
+    page = (ROOT / "docs" / "architecture.md").read_text("utf-8")
+    lines = page.splitlines()
+    missing = []
+    for path in sorted((ROOT / "beeplan").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        folders = [p.as_posix() + "/" for p in path.relative_to(ROOT).parents][:-1]
+        named = rel in page or any(
+            f"`{folder}`" in page for folder in folders if folder != "beeplan/"
+        ) or any(folders[0] in line and f"`{path.name}`" in line for line in lines)
+        if not named:
+            missing.append(rel)
+    assert missing == []
