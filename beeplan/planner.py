@@ -161,7 +161,7 @@ class Plan:
     # entities of each that leaves alone (None: not read, so not counted).
     unmanaged_kinds: Mapping[str, int | None] = field(default_factory=dict)
     manifest_path: str = ""  # the manifests it was made from, as given on the command line
-    manifest_digest: str = ""  # and their digest (see beeplan.planfile.manifest_digest)
+    manifest_digest: str = ""  # and their digest (see beeplan.planfile.verify.manifest_digest)
     # The environment variables the manifests' ${NAME} read, with their value
     # (None: unset, defaults used); the manifest digest covers them.
     variables: Mapping[str, str | None] = field(default_factory=dict)

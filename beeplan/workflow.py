@@ -18,12 +18,19 @@ from typing import Any
 from . import platforms
 from .applier import Applier, Outcome, ProgressCallback
 from .budget import ClientView
-from .drift import CheckRun, default_state_path, run_check
+from .budgeted_check import CheckRun, default_state_path, run_check
+from .changed import Base as Base
+from .changed import TargetedPlan, diff_manifests, plan_changes
+from .changed import label as targeted_label
+from .changed import load_base as load_base
+from .changed import read_base as read_base
+from .cost import Cost, Slice, days_needed, plan_cost, select_slice
 from .errors import PlanError, Problem, warning_lines
 from .hours import UsageReport, saved_report
 from .localfiles.journal import Journal
 from .model import Entity, Ref, State, entity_key
-from .planfile import (
+from .planfile.progress import SavedProgress
+from .planfile.verify import (
     check_account,
     check_document,
     check_manifests,
@@ -35,13 +42,6 @@ from .platforms.base import Client
 from .platforms.v2.live import LiveReader, Progress
 from .render import Budget, plan_from_json
 from .safetext import capped, printable
-from .sliced import SavedProgress
-from .slices import Cost, Slice, days_needed, plan_cost, select_slice
-from .targeted import Base as Base
-from .targeted import TargetedPlan, diff_manifests, plan_changes
-from .targeted import label as targeted_label
-from .targeted import load_base as load_base
-from .targeted import read_base as read_base
 from .usage import (
     UsageOptions,
     lookup_deactivated,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from beeplan import workflow
-from beeplan.drift import CheckRun, coverage_lines, units_of
+from beeplan.budgeted_check import CheckRun, coverage_lines, units_of
 from beeplan.platforms.v2.client import BeeboleClient
 from beeplan.platforms.v2.sandbox.server import SandboxServer
 from tests.test_targeted import ORG, apply_org, load, write

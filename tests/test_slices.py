@@ -6,11 +6,11 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from beeplan.cost import Cost, select_slice
 from beeplan.manifest import load
 from beeplan.planner import FIRST_REMOVAL_PHASE
 from beeplan.platforms.v2.client import BeeboleClient, cache_dir, token_key, utc_today
 from beeplan.platforms.v2.sandbox.server import SandboxServer
-from beeplan.slices import Cost, select_slice
 from beeplan.workflow import compute_plan
 
 from .conftest import Run

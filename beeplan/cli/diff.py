@@ -18,7 +18,7 @@ from .options import detailed_exitcode_option, format_option
 from .progress import use_color
 
 if TYPE_CHECKING:
-    from ..review import SetDiff
+    from ..setdiff import SetDiff
 
 RELEASED_HEAD = "No longer managed by beeplan (apply leaves their live values as they are):"
 

@@ -11,12 +11,12 @@ import click
 
 from .. import workflow
 from ..annotations import plan_annotations, workflow_command
-from ..drift import coverage_document, coverage_lines
+from ..budgeted_check import coverage_document, coverage_lines
 from ..errors import ExitStatus, PlanError
 from ..github import summary_wanted, write_step_summary
 from ..hours import UsageReport
 from ..model import State
-from ..planfile import account_binding
+from ..planfile.verify import account_binding
 from ..planner import Plan, only_drift
 from ..platforms.base import Client
 from ..render import Budget, plan_to_json, render_markdown, render_text

@@ -15,15 +15,15 @@ from pathlib import Path
 
 from .. import workflow
 from ..applier import Outcome
+from ..cost import Slice
 from ..errors import BeeplanError, ConfigError, ExitStatus, PlanError
 from ..hours import UsageReport
 from ..model import State
-from ..planfile import manifests_line
+from ..planfile.progress import SavedProgress
+from ..planfile.verify import manifests_line
 from ..planner import Plan, require_possible
 from ..platforms.base import Client
 from ..render import render_text
-from ..sliced import SavedProgress
-from ..slices import Slice
 from ..usage import UsageOptions
 from ..workflow import (
     QuotaShortfall,

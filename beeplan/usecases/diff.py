@@ -6,15 +6,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..review import SetDiff
+    from ..setdiff import SetDiff
 
 
 def compare_sets(old_path: Path, new_path: Path) -> SetDiff:
     """What NEW changes against OLD: the calls apply would make, settings, released keys."""
     # Imported on use, as before: the command line starts without the manifest loader.
+    from ..changed import load_manifest_set
     from ..manifest import load
-    from ..review import diff_sets
-    from ..targeted import load_manifest_set
+    from ..setdiff import diff_sets
 
     # A base folder holding no YAML yet (.gitkeep, a README) is the empty set.
     old, new = load_manifest_set(old_path), load(new_path)

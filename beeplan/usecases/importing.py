@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BeeplanError, ConfigError
+from ..import_checkpoint import CHECKPOINT_NAME, read_for_import
 from ..importer import (
     ImportedSet,
     WriteOutcome,
@@ -21,7 +22,6 @@ from ..importer import (
     write_set,
 )
 from ..model import KINDS
-from ..resume import CHECKPOINT_NAME, read_for_import
 from ..safetext import printable_lines
 from .console import Console
 

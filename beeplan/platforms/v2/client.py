@@ -333,7 +333,7 @@ class BeeboleClient:
         """HMAC-SHA256 of the token, keyed by a fixed pepper, ``salt`` and ``sealed``.
 
         Binds a saved plan to this token's account (the API has no "who am
-        I" service; ``beeplan.planfile.account_binding``); with ``sealed``
+        I" service; ``beeplan.planfile.verify.account_binding``); with ``sealed``
         (the plan's digest), to that plan's content too. A token is 40 hex
         digits (160 random bits): the value cannot be turned back into it,
         and the salt keeps two plans of one account from carrying the same one.

@@ -35,12 +35,12 @@ from pathlib import Path
 from typing import Any
 
 from .budget import ClientView
+from .cost import Cost
 from .errors import BeeplanError, QuotaError
 from .localfiles.cachefile import cache_dir, private_dir
 from .model import State
 from .platforms.base import Client
 from .platforms.v2.live import LiveReader, Progress
-from .slices import Cost
 from .workflow import quota_left
 
 log = logging.getLogger("beeplan.import")

@@ -36,13 +36,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ManifestError, PlanError, Problem
-from .model import State, entity_key
-from .planner import Action, ActionError, Plan, build_action, plan_digest
-from .safetext import printable
+from ..errors import ManifestError, PlanError, Problem
+from ..model import State, entity_key
+from ..planner import Action, ActionError, Plan, build_action, plan_digest
+from ..safetext import printable
 
 if TYPE_CHECKING:
-    from .platforms.base import Client
+    from ..platforms.base import Client
 
 PAYLOAD_SHOWN = 160  # characters of an expected payload quoted in a refusal
 
@@ -67,7 +67,7 @@ def manifest_digest(
             digest.update(f"{manifest_digest(one)}\n".encode())
         _digest_variables(digest, variables)
         return digest.hexdigest()
-    from .manifest import boundary_of, manifest_files, read_manifest
+    from ..manifest import boundary_of, manifest_files, read_manifest
 
     root = Path(path)
     boundary = boundary_of(root)
@@ -408,7 +408,7 @@ def check_manifests(plan: Plan, given: Sequence[Path], source: str) -> State | N
             f"the manifests at {shown} are not the ones it was made from "
             f"(digest {digest[:12]}, the plan's {plan.manifest_digest[:12]}); make a new plan",
         )
-    from .manifest import load
+    from ..manifest import load
 
     desired = load(paths)
     if dict(desired.variables) != now:  # the file's list of variables was edited

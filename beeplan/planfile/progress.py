@@ -21,15 +21,15 @@ import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .applier import Outcome
-from .errors import BeeplanError
-from .localfiles import cachefile
-from .localfiles.cachefile import cache_dir
-from .model import Ref, entity_key
-from .planner import Plan, fingerprint
-from .platforms.base import Client
-from .platforms.v2.live import LiveReader
-from .slices import Cost, fresh_cost
+from ..applier import Outcome
+from ..cost import Cost, fresh_cost
+from ..errors import BeeplanError
+from ..localfiles import cachefile
+from ..localfiles.cachefile import cache_dir
+from ..model import Ref, entity_key
+from ..planner import Plan, fingerprint
+from ..platforms.base import Client
+from ..platforms.v2.live import LiveReader
 
 log = logging.getLogger("beeplan.apply")
 
