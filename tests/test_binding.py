@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from beeplan.planfile.verify import manifest_digest
 
+from beeplan.planfile.verify import manifest_digest
 from beeplan.platforms.v2.client import BeeboleClient
 from beeplan.platforms.v2.sandbox.server import SandboxServer
 

@@ -246,7 +246,6 @@ def resigned(doc: dict[str, Any], sandbox: SandboxServer | None = None) -> str:
     by someone who holds the token, which only the live checks can refuse.
     """
     from beeplan.planfile.verify import seal_text
-
     from beeplan.planner import plan_digest
     from beeplan.render.jsonplan import plan_from_json
 
@@ -502,7 +501,6 @@ def test_refuse_in_use_is_looked_up_again_for_a_saved_plan(
 def test_every_golden_plan_rebuilds_from_its_meaning(case: str) -> None:
     """What the planner makes, the rebuild accepts: every op, kind and relation it emits."""
     from beeplan.planfile.verify import check_actions, check_dependencies, check_fingerprints
-
     from beeplan.render.jsonplan import plan_from_json
 
     folder = Path(__file__).parent / "data" / "cases" / case
