@@ -26,9 +26,10 @@ from .changed import load_base as load_base
 from .changed import read_base as read_base
 from .cost import Cost, Slice, days_needed, plan_cost, select_slice
 from .errors import PlanError, Problem, warning_lines
-from .hours import UsageReport, saved_report
+from .hours import UsageReport
 from .localfiles.journal import Journal
 from .model import Entity, Ref, State, entity_key
+from .planfile.hours import saved_report
 from .planfile.progress import SavedProgress
 from .planfile.verify import (
     check_account,
