@@ -12,7 +12,7 @@ prints one JSON line of measurements. Steps mirror the CLI commands:
 - ``import``: ``beeplan import -o DIR`` (in-process CLI; counts from its ledger);
 - ``floor``: a bare ``http.client`` loop, the CPU per call under any HTTP client.
 
-The plan steps make the same calls as ``beeplan.cli.plan.compute_plan``
+The plan steps make the same calls as ``beeplan.usecases.plan.compute_plan``
 (``LiveReader.read`` then ``make_plan``), called one by one so the read and
 the diff are timed apart. The sandbox runs in another process
 (``benchmarks.sandbox_host``): this process's CPU time is beeplan's own

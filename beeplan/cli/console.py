@@ -46,11 +46,11 @@ class ClickConsole:
     def open_client(self, endpoint: str) -> AbstractContextManager[Any]:
         return open_client(endpoint, self.token_file)
 
-    def read_progress(self, unless_quiet: bool = False) -> ReadProgress:
-        return ReadProgress(not self.quiet if unless_quiet else self.show_progress)
+    def read_progress(self, shown: bool) -> ReadProgress:
+        return ReadProgress(shown)
 
-    def export_progress(self) -> ExportProgress:
-        return ExportProgress(self.show_progress)
+    def export_progress(self, shown: bool) -> ExportProgress:
+        return ExportProgress(shown)
 
     def apply_progress(self) -> ApplyProgress:
         return ApplyProgress(self.quiet)

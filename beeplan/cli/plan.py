@@ -16,19 +16,15 @@ from ..errors import ExitStatus, PlanError
 from ..github import summary_wanted, write_step_summary
 from ..hours import UsageReport
 from ..model import State
-from ..planfile.verify import account_binding
 from ..planner import Plan, only_drift
-from ..platforms.base import Client
 from ..render import Budget, plan_to_json, render_markdown, render_text
 from ..render.common import Compared
 from ..render.markdown import MAX_CHARS as MARKDOWN_CHARS
 from ..safetext import json_text, markdown, printable
-from ..usage import UsageOptions
+from ..usecases import plan as usecases_plan
 from ..usecases.apply import ApplyRequest, apply
 from ..workflow import (
-    budget_of,
     load_manifests,
-    with_source,
 )
 from .console import ClickConsole
 from .options import (
@@ -37,11 +33,10 @@ from .options import (
     detailed_exitcode_option,
     endpoint_options,
     manifest_paths_argument,
-    open_client,
     parallelism_option,
     usage_days_option,
 )
-from .progress import ExportProgress, ReadProgress, stderr_is_tty, use_color
+from .progress import use_color
 
 
 def plan_format_option(func: Any) -> Any:
@@ -64,42 +59,6 @@ def summary_option(func: Any) -> Any:
         "kept within GitHub's 1 MiB). Default: on with --format markdown when that "
         "variable is set.",
     )(func)
-
-
-def compute_plan(
-    client: Client,
-    desired: State,
-    parallelism: int,
-    show_progress: bool,
-    since: workflow.Base | None = None,
-) -> Plan:
-    """The full plan, or with ``since`` (BASE, loaded) the targeted one."""
-    progress = ReadProgress(show_progress)
-    if since is None:
-        plan = workflow.compute_plan(client, desired, parallelism, progress)
-    else:
-        plan = workflow.compute_targeted_plan(
-            client, desired, since.state, since.label, parallelism, progress, since.unusable
-        ).plan
-    progress.done()
-    return plan
-
-
-def compute_plan_with_usage(
-    client: Client,
-    desired: State,
-    parallelism: int,
-    show_progress: bool,
-    usage_days: int,
-    since: workflow.Base | None = None,
-) -> tuple[Plan, UsageReport | None]:
-    progress = ReadProgress(show_progress)
-    options = UsageOptions(progress=ExportProgress(show_progress))
-    plan, usage = workflow.plan_with_usage(
-        client, desired, parallelism, progress, usage_days, options, since
-    )
-    progress.done()
-    return plan, usage
 
 
 def load_since(changed_since: str | None, paths: tuple[Path, ...]) -> workflow.Base | None:
@@ -240,15 +199,9 @@ def plan_command(
     want_summary = summary_wanted(summary, fmt)
     desired = load_manifests(paths)
     since = load_since(changed_since, paths)
-    with open_client(endpoint, token_file) as client:
-        show = stderr_is_tty() or _verbose(ctx)
-        plan, usage = compute_plan_with_usage(
-            client, desired, parallelism, show, usage_days, since
-        )
-        plan = with_source(plan, paths)
-        budget = budget_of(client, plan, usage)
-        # Bound to this token's account: apply refuses it with another one.
-        account = account_binding(client, plan, endpoint)
+    planned = usecases_plan.plan(ClickConsole.of(ctx, token_file), desired, paths, endpoint,
+                                 usage_days=usage_days, parallelism=parallelism, since=since)
+    plan, budget, usage, account = planned.plan, planned.budget, planned.usage, planned.account
     if out is not None:
         out.write_text(plan_to_json(plan, budget, endpoint, usage, account=account),
                        encoding="utf-8")
@@ -296,7 +249,9 @@ Examples:
 )
 @endpoint_options
 @parallelism_option
+@click.pass_context
 def check_command(
+    ctx: click.Context,
     paths: tuple[Path, ...],
     fmt: str,
     summary: bool | None,
@@ -323,12 +278,14 @@ def check_command(
     want_summary = summary_wanted(summary, fmt)
     desired = load_manifests(paths)
     if max_calls is not None:
-        return _budgeted_check(desired, paths, max_calls, state_file, endpoint, token_file,
-                               parallelism, fmt, want_summary)
+        done = usecases_plan.budgeted_check(
+            ClickConsole.of(ctx, token_file), desired, paths, endpoint, max_calls=max_calls,
+            state_file=state_file, parallelism=parallelism)
+        return _show_budgeted_check(done, max_calls, endpoint, fmt, want_summary)
     since = load_since(changed_since, paths)
-    with open_client(endpoint, token_file) as client:
-        plan = with_source(compute_plan(client, desired, parallelism, False, since), paths)
-        budget = budget_of(client, plan)
+    checked = usecases_plan.check(ClickConsole.of(ctx, token_file), desired, paths, endpoint,
+                                  parallelism=parallelism, since=since)
+    plan, budget = checked.plan, checked.budget
     in_sync = plan.empty and not plan.problems
     if not in_sync or fmt in ("json", "markdown"):
         show_plan(plan, budget, fmt, endpoint)
@@ -342,22 +299,10 @@ def check_command(
         else ExitStatus.CHANGES
 
 
-def _budgeted_check(
-    desired: State,
-    paths: tuple[Path, ...],
-    max_calls: int,
-    state_file: Path | None,
-    endpoint: str,
-    token_file: Path | None,
-    parallelism: int,
-    fmt: str = "text",
-    summary: bool = False,
+def _show_budgeted_check(
+    done: usecases_plan.BudgetedCheck, max_calls: int, endpoint: str, fmt: str, summary: bool
 ) -> ExitStatus:
-    with open_client(endpoint, token_file) as client:
-        # The default state file is named per manifest set: several paths make one set.
-        path = paths[0] if len(paths) == 1 else Path("|".join(str(p.resolve()) for p in paths))
-        run = workflow.budgeted_check(client, desired, path, max_calls, state_file, parallelism)
-        budget = budget_of(client, run.plan)
+    run, budget = done.run, done.budget
     coverage = coverage_lines(run, max_calls)
     if fmt == "json":
         partial = (f"budgeted: only the {run.verified} of {run.total} units verified in this "

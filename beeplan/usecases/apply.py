@@ -17,14 +17,11 @@ from .. import workflow
 from ..applier import Outcome
 from ..cost import Slice
 from ..errors import BeeplanError, ConfigError, ExitStatus, PlanError
-from ..hours import UsageReport
-from ..model import State
 from ..planfile.progress import SavedProgress
 from ..planfile.verify import manifests_line
 from ..planner import Plan, require_possible
 from ..platforms.base import Client
 from ..render import render_text
-from ..usage import UsageOptions
 from ..workflow import (
     QuotaShortfall,
     apply_plan,
@@ -44,6 +41,7 @@ from ..workflow import (
     with_source,
 )
 from .console import Console
+from .plan import plan_with_usage
 
 
 @dataclass(frozen=True)
@@ -107,7 +105,7 @@ def apply(request: ApplyRequest, console: Console) -> ExitStatus:
             assert desired is not None
             # With --max-calls, reads that would pass it are refused before they start.
             reader = client if max_calls is None else workflow.read_budget(client, max_calls)
-            plan, usage = _plan_with_usage(console, reader, desired, parallelism, usage_days)
+            plan, usage = plan_with_usage(console, reader, desired, parallelism, usage_days)
             plan = with_source(plan, targets)
             whole = plan
         budget = budget_of(client, plan, usage)
@@ -181,17 +179,6 @@ def _finish(console: Console, outcome: Outcome, text: str, rest: str) -> ExitSta
         if rest:
             console.say(rest)
     return ExitStatus.SUCCESS
-
-
-def _plan_with_usage(
-    console: Console, client: Client, desired: State, parallelism: int, usage_days: int
-) -> tuple[Plan, UsageReport | None]:
-    progress = console.read_progress()
-    options = UsageOptions(progress=console.export_progress())
-    plan, usage = workflow.plan_with_usage(client, desired, parallelism, progress, usage_days,
-                                           options)
-    progress.done()
-    return plan, usage
 
 
 def _slice_or_offer(

@@ -29,12 +29,11 @@ class Console(Protocol):
     def open_client(self, endpoint: str) -> AbstractContextManager[Any]:
         """A client for ``endpoint`` (the CLI's token options decide the token)."""
 
-    def read_progress(self, unless_quiet: bool = False) -> Any:
-        """Progress of reading the account (``done()`` when over); ``unless_quiet``: shown
-        whenever -q is not given, not only on a terminal."""
+    def read_progress(self, shown: bool) -> Any:
+        """Progress of reading the account (``done()`` when over), on stderr if ``shown``."""
 
-    def export_progress(self) -> Any:
-        """Progress of the hours export jobs."""
+    def export_progress(self, shown: bool) -> Any:
+        """Progress of the hours export jobs, on stderr if ``shown``."""
 
     def apply_progress(self) -> Any:
         """Progress of the apply, action by action."""

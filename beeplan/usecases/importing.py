@@ -80,7 +80,7 @@ def run_import(request: ImportRequest, console: Console) -> Imported:
             console.say(printable_lines(message), err=True)  # may quote names read off the API
 
     with console.open_client(r.endpoint) as client:
-        progress = console.read_progress(unless_quiet=True)
+        progress = console.read_progress(shown=not console.quiet)
         live, checkpoint = read_for_import(
             client, wanted, out_dir, r.endpoint, r.parallelism, progress, tell
         )
