@@ -41,7 +41,7 @@ from .localfiles.cachefile import cache_dir, private_dir
 from .model import State
 from .platforms.base import Client
 from .platforms.v2.live import LiveReader, Progress
-from .workflow import quota_left
+from .usecases.steps import quota_left
 
 log = logging.getLogger("beeplan.import")
 

@@ -183,7 +183,7 @@ def plan_and_maybe_apply(args: argparse.Namespace, client: Any, desired: Any, cl
     from beeplan.planner import make_plan, require_possible
     from beeplan.platforms.v2.live import LiveReader
     from beeplan.render import plan_to_json, render_text
-    from beeplan.workflow import budget_of
+    from beeplan.usecases.steps import budget_of
 
     with clock.phase("read"):
         live = LiveReader(client, args.parallelism).read(desired)
@@ -258,7 +258,7 @@ def replay_cpu(args: argparse.Namespace, recorded: Any, desired: Any) -> dict[st
     from beeplan.planner import make_plan
     from beeplan.platforms.v2.live import LiveReader
     from beeplan.render import render_text
-    from beeplan.workflow import budget_of
+    from beeplan.usecases.steps import budget_of
 
     best: dict[str, float] = {}
     for _ in range(3):
@@ -301,7 +301,7 @@ def apply_plan(args: argparse.Namespace, client: Any, plan: Any, clock: Clock,
 
 def apply_saved(args: argparse.Namespace, client: Any, clock: Clock, out: Metrics) -> None:
     from beeplan.render import plan_from_json, render_text
-    from beeplan.workflow import budget_of, check_fresh
+    from beeplan.usecases.steps import budget_of, check_fresh
 
     with clock.phase("parse"):
         plan, _doc = plan_from_json(Path(args.plan_file).read_text(encoding="utf-8"),

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from beeplan import workflow
 from beeplan.budgeted_check import CheckRun, coverage_lines, units_of
 from beeplan.platforms.v2.client import BeeboleClient
 from beeplan.platforms.v2.sandbox.server import SandboxServer
+from beeplan.usecases import steps as workflow
 from tests.test_targeted import ORG, apply_org, load, write
 
 START = datetime(2026, 1, 5, 0, 0, tzinfo=timezone.utc)

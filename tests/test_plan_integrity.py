@@ -23,7 +23,7 @@ from beeplan.planner import Action, Plan
 from beeplan.platforms.v2.client import BeeboleClient, is_read
 from beeplan.platforms.v2.sandbox.server import SandboxServer
 from beeplan.render import render_markdown, render_text
-from beeplan.workflow import report
+from beeplan.usecases.steps import report
 
 from .conftest import Run
 

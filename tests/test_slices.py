@@ -11,7 +11,7 @@ from beeplan.manifest import load
 from beeplan.planner import FIRST_REMOVAL_PHASE
 from beeplan.platforms.v2.client import BeeboleClient, cache_dir, token_key, utc_today
 from beeplan.platforms.v2.sandbox.server import SandboxServer
-from beeplan.workflow import compute_plan
+from beeplan.usecases.steps import compute_plan
 
 from .conftest import Run
 

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 import yaml
 
-from beeplan import workflow
 from beeplan.changed import diff_manifests, load_base
 from beeplan.errors import ConfigError
 from beeplan.model import State
 from beeplan.planner import Action, Plan
 from beeplan.platforms.v2.client import BeeboleClient
 from beeplan.platforms.v2.sandbox.server import SandboxServer
+from beeplan.usecases import steps as workflow
 
 ORG: dict[str, Any] = {
     "groups": [

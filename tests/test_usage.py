@@ -27,7 +27,7 @@ from beeplan.usage import (
     parse_rows,
     plan_jobs,
 )
-from beeplan.workflow import load_manifests, plan_with_usage
+from beeplan.usecases.steps import load_manifests, plan_with_usage
 
 from .conftest import Run
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import click
 
-from .. import workflow
 from ..annotations import plan_annotations, workflow_command
 from ..budgeted_check import coverage_document, coverage_lines
 from ..errors import ExitStatus, PlanError
@@ -22,8 +21,9 @@ from ..render.common import Compared
 from ..render.markdown import MAX_CHARS as MARKDOWN_CHARS
 from ..safetext import json_text, markdown, printable
 from ..usecases import plan as usecases_plan
+from ..usecases import steps as workflow
 from ..usecases.apply import ApplyRequest, apply
-from ..workflow import (
+from ..usecases.steps import (
     load_manifests,
 )
 from .console import ClickConsole

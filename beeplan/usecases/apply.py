@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .. import workflow
 from ..applier import Outcome
 from ..cost import Slice
 from ..errors import BeeplanError, ConfigError, ExitStatus, PlanError
@@ -22,7 +21,10 @@ from ..planfile.verify import manifests_line
 from ..planner import Plan, require_possible
 from ..platforms.base import Client
 from ..render import render_text
-from ..workflow import (
+from . import steps as workflow
+from .console import Console
+from .plan import plan_with_usage
+from .steps import (
     QuotaShortfall,
     apply_plan,
     budget_of,
@@ -40,8 +42,6 @@ from ..workflow import (
     slice_report,
     with_source,
 )
-from .console import Console
-from .plan import plan_with_usage
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import workflow
 from ..budgeted_check import CheckRun
 from ..hours import UsageReport
 from ..model import State
@@ -19,8 +18,9 @@ from ..planner import Plan
 from ..platforms.base import Client
 from ..render import Budget
 from ..usage import UsageOptions
-from ..workflow import budget_of, with_source
+from . import steps as workflow
 from .console import Console
+from .steps import budget_of, with_source
 
 
 @dataclass(frozen=True)

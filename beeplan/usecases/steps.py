@@ -1,4 +1,4 @@
-"""The use cases behind plan, apply and check: manifest -> live -> planner -> applier.
+"""The steps the use cases share: reading, saved-plan checks, safety and quota guards, slices.
 
 `cli` modules only parse arguments and print; every decision about a plan
 (reading, the saved-plan checks, the safety and quota guards, applying)
@@ -15,35 +15,35 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import platforms
-from .applier import Applier, Outcome, ProgressCallback
-from .budget import ClientView
-from .budgeted_check import CheckRun, default_state_path, run_check
-from .changed import Base as Base
-from .changed import TargetedPlan, diff_manifests, plan_changes
-from .changed import label as targeted_label
-from .changed import load_base as load_base
-from .changed import read_base as read_base
-from .cost import Cost, Slice, days_needed, plan_cost, select_slice
-from .errors import PlanError, Problem, warning_lines
-from .hours import UsageReport
-from .localfiles.journal import Journal
-from .model import Entity, Ref, State, entity_key
-from .planfile.hours import saved_report
-from .planfile.progress import SavedProgress
-from .planfile.verify import (
+from .. import platforms
+from ..applier import Applier, Outcome, ProgressCallback
+from ..budget import ClientView
+from ..budgeted_check import CheckRun, default_state_path, run_check
+from ..changed import Base as Base
+from ..changed import TargetedPlan, diff_manifests, plan_changes
+from ..changed import label as targeted_label
+from ..changed import load_base as load_base
+from ..changed import read_base as read_base
+from ..cost import Cost, Slice, days_needed, plan_cost, select_slice
+from ..errors import PlanError, Problem, warning_lines
+from ..hours import UsageReport
+from ..localfiles.journal import Journal
+from ..model import Entity, Ref, State, entity_key
+from ..planfile.hours import saved_report
+from ..planfile.progress import SavedProgress
+from ..planfile.verify import (
     check_account,
     check_document,
     check_manifests,
     check_seal,
     manifest_digest,
 )
-from .planner import Plan, fingerprint, make_plan, with_safety
-from .platforms.base import Client
-from .platforms.v2.live import LiveReader, Progress
-from .render import Budget, plan_from_json
-from .safetext import capped, printable
-from .usage import (
+from ..planner import Plan, fingerprint, make_plan, with_safety
+from ..platforms.base import Client
+from ..platforms.v2.live import LiveReader, Progress
+from ..render import Budget, plan_from_json
+from ..safetext import capped, printable
+from ..usage import (
     UsageOptions,
     lookup_deactivated,
     unchecked_usage,
@@ -53,7 +53,7 @@ from .usage import (
 
 def load_manifests(path: Path | Sequence[Path]) -> State:
     """The manifests at ``path``; several paths are merged in order (``manifest._overlay``)."""
-    from .manifest import PlanNote, load
+    from ..manifest import PlanNote, load
 
     warnings: list[Problem] = []
     state = load(path, warnings)
