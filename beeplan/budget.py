@@ -11,7 +11,7 @@ included) and are refused with one exception, ``BudgetSpent``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from .errors import QuotaError
@@ -88,12 +88,16 @@ class ClientView:
         made = self.client.usage.total_requests - self._started
         return BudgetSpent(service, self.refusal(self.max_calls, made, more))
 
-    def check_reads(self, count: int) -> None:
-        """Refuse ``count`` reads the budget (or today's quota) cannot cover, before any."""
+    def check_reads(self, count: int, services: Sequence[str] | None = None) -> None:
+        """Refuse ``count`` reads the budget (or today's quota) cannot cover, before any.
+
+        ``services`` names the service of each read, when known (the client
+        estimates their KB from it).
+        """
         if self.max_calls is not None and count > self._left():
             raise self._refuse("reading the account", count)
         if not self.read_to_the_quota:
-            self.client.check_reads(count)
+            self.client.check_reads(count, services)
 
     def call(self, service: str, **payload: Any) -> dict[str, Any]:
         if self.replay is not None:

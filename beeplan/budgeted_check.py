@@ -141,19 +141,27 @@ def units_of(desired: State, seen_groups: Iterable[Ref] = ()) -> list[Unit]:  # 
     group_refs = _group_refs(desired, seen_groups)
     by_assignments = bool(managing_groups) and len(group_refs) < len(managing_groups)
     if by_assignments:
+        # Each entity's groups are matched to the groups once, through an index: comparing
+        # every entity with every group made check --max-calls quadratic (issue 24).
+        held: list[list[str]] = [[] for _ in group_refs]
+        matcher = _GroupMatcher(group_refs)
+        for entity in managing_groups:
+            key = entity_key(entity.ref)
+            for i in sorted({i for r in entity.relations["groups"] for i in matcher.find(r)}):
+                held[i].append(key)
         column = sorted(entity_key(e.ref) for e in managing_groups)
-        for group in group_refs:
-            holders = sorted(
-                entity_key(e.ref)
-                for e in managing_groups
-                if any(_same(r, group) for r in e.relations["groups"])
-            )
+        # The digest of [column, holders] with the column encoded and hashed once, not once
+        # per group: the same digests as before, so a state file stays valid.
+        column_hash = hashlib.sha256(b"[" + json.dumps(column, sort_keys=True).encode() + b", ")
+        for group, holders in zip(group_refs, held, strict=True):
+            digest = column_hash.copy()
+            digest.update(json.dumps(sorted(holders), sort_keys=True).encode() + b"]")
             units.append(
                 Unit(
                     key=f"assignments:{entity_key(group)}",
                     service="group.assignments",
                     payload=group.payload(),
-                    digest=_digest([column, holders]),
+                    digest=digest.hexdigest()[:12],
                     what="assignments",
                     kind="group",
                     owner=group,
@@ -199,10 +207,36 @@ def _group_refs(desired: State, seen: Iterable[Ref]) -> list[Ref]:
             found.setdefault(_ident(entity.ref), entity.ref)
         for ref in entity.relations.get("groups", ()):
             found.setdefault(_ident(ref), ref)
+    matcher = _GroupMatcher(list(found.values()))
     for ref in seen:
-        if not any(_same(r, ref) for r in found.values()):
+        if not matcher.find(ref):
             found[_ident(ref)] = ref
     return sorted(found.values(), key=entity_key)
+
+
+class _GroupMatcher:
+    """The positions of the refs in ``refs`` that are ``_same`` as a ref, found by index."""
+
+    def __init__(self, refs: list[Ref]):
+        self.by_xid: dict[Any, list[int]] = {}
+        self.by_id: dict[Any, list[int]] = {}
+        self.refs = refs
+        for i, ref in enumerate(refs):
+            if ref.xid is not None:
+                self.by_xid.setdefault((ref.kind, ref.xid), []).append(i)
+            if ref.id is not None:
+                self.by_id.setdefault((ref.kind, ref.id), []).append(i)
+
+    def find(self, ref: Ref) -> list[int]:
+        # _same: two xids decide alone; otherwise equal ids do.
+        found = list(self.by_xid.get((ref.kind, ref.xid), ())) if ref.xid is not None else []
+        if ref.id is not None:
+            found += (
+                i
+                for i in self.by_id.get((ref.kind, ref.id), ())
+                if ref.xid is None or self.refs[i].xid is None
+            )
+        return found
 
 
 def _same(a: Ref, b: Ref) -> bool:

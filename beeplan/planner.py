@@ -21,8 +21,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from . import preflight
 from .errors import PlanError
 from .model import (
@@ -630,6 +628,8 @@ class _Builder:
                 after[key] = value
         if before == after:  # the common case; DeepDiff costs ~1 ms an entity
             return []
+        from deepdiff import DeepDiff  # here: commands that plan nothing do not import it
+
         diff = DeepDiff(before, after, ignore_order=True, view="tree")
         changed = sorted(
             {level.path(output_format="list")[0] for levels in diff.values() for level in levels}

@@ -117,7 +117,10 @@ def workflow_property(text: str) -> str:
 # some text after rendering (@mentions, bare URLs, www.): a word joiner
 # (U+2060, invisible) is put inside each, as Dependabot does for mentions.
 _MD_SPECIAL = re.compile(r"([\\*_\[\]<>|~&$])")
-_MD_LINE_START = re.compile(r"^(\s*)([#>+=`-]|\d+[.)])")
+_MD_LINE_START = re.compile(r"^(\s*)([#>+=`-])")
+# "1. item" starts an ordered list; CommonMark keeps a backslash before a digit
+# as written, so the escape goes before the dot ("1\. item"), which it drops.
+_MD_LIST_NUMBER = re.compile(r"^(\s*\d+)([.)])")
 _MD_AUTOLINK = re.compile(r"(?i)((?<![\w.+-])@(?=\w)|(?<=[a-z])(?=://)|\bwww(?=\.))")
 _WORD_JOINER = "\u2060"
 
@@ -134,6 +137,7 @@ def markdown(text: str) -> str:
     """
     safe = _MD_SPECIAL.sub(r"\\\1", printable(text))
     safe = _MD_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), safe)
+    safe = _MD_LIST_NUMBER.sub(lambda m: m.group(1) + "\\" + m.group(2), safe)
     return _MD_AUTOLINK.sub(lambda m: m.group(1) + _WORD_JOINER, safe)
 
 

@@ -670,10 +670,12 @@ class _GuardedReader(LiveReader):
         self.stage = 0
         self.later = 0
 
-    def pmap(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    def pmap(
+        self, fn: Callable[[T], R], items: Iterable[T], services: Sequence[str] | None = None
+    ) -> list[R]:
         items = list(items)
         self.guard(len(items), self.later)
-        results = super().pmap(fn, items)
+        results = super().pmap(fn, items, services)
         where = [i for i, item in enumerate(items) if item == "company"]
         if self.stage == 0 and self.subprojects and where:
             companies: Any = results[where[0]]  # the first stage's company.list answer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,6 +11,13 @@ import pytest
 from beeplan.cli import main
 from beeplan.platforms.v2.client import BeeboleClient
 from beeplan.platforms.v2.sandbox.server import SandboxServer
+
+# Started in the background by a shell without job control (``pytest &`` in a script,
+# nohup, some CI runners), pytest inherits SIGINT ignored, and so would every child it
+# starts: the tests that Ctrl-C a beeplan process would wait for it in vain. A handler
+# here is reset to the default in each child at exec, and Python then makes it Ctrl-C.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
@@ -40,10 +48,20 @@ Run = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture
-def cli_main(capsys: pytest.CaptureFixture[str]) -> Run:
-    """Run ``beeplan ARGS`` through its real entry point: (exit status, stdout, stderr)."""
+def cli_main(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Run:
+    """Run ``beeplan ARGS`` in-process: (exit status, stdout, stderr).
 
-    def invoke(*args: object) -> tuple[int, str, str]:
+    The one CLI harness of the suite. It goes through ``beeplan.cli.main``, the one
+    place that maps exceptions to exit codes, so a usage error is 1 as in a shell
+    (click's ``CliRunner`` says 2, which here means "changes present").
+    ``token=`` sets ``BEEBOLE_TOKEN`` for this and later runs of the test.
+    COLUMNS is fixed so that help and tables wrap the same on every terminal.
+    """
+    monkeypatch.setenv("COLUMNS", "100")
+
+    def invoke(*args: object, token: str | None = None) -> tuple[int, str, str]:
+        if token is not None:
+            monkeypatch.setenv("BEEBOLE_TOKEN", token)
         capsys.readouterr()
         with pytest.raises(SystemExit) as exit_info:
             main([str(a) for a in args])

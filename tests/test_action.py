@@ -344,6 +344,7 @@ def _attackers_plan(work: Path) -> None:
     assert "Mallory" in (work / "plan.json").read_text()
 
 
+@pytest.mark.slow  # the action end to end in git checkouts, several runs
 def test_apply_never_applies_a_plan_committed_in_the_checkout(work: Path) -> None:
     victim = f"sandbox:{work.parent / 'victim.db'}"
     # The account matches the manifests: apply says it applied them.

@@ -7,18 +7,25 @@ import sys
 import time
 from pathlib import Path
 
-from click.testing import CliRunner
+import pytest
 
-from beeplan.cli import cli
+from .conftest import Run
 
 ACME = Path(__file__).resolve().parent.parent / "examples" / "acme"
 
 
-def test_help_lists_every_command() -> None:
-    result = CliRunner().invoke(cli, ["--help"])
-    assert result.exit_code == 0
+def test_help_lists_every_command(cli_main: Run) -> None:
+    code, out, _ = cli_main("--help")
+    assert code == 0
     for name in ("validate", "diff", "plan", "apply", "check", "import", "graph", "sandbox"):
-        assert name in result.output
+        assert name in out
+
+
+def test_usage_error_in_process_exits_1_like_the_shell(cli_main: Run) -> None:
+    # The harness maps exits as the console script does (click's own runner would say 2).
+    code, out, err = cli_main("check", "--no-such-option")
+    assert (code, out) == (1, "")
+    assert "no-such-option" in err and "Traceback" not in err
 
 
 def test_usage_error_exits_1_not_2() -> None:
@@ -32,6 +39,7 @@ def test_usage_error_exits_1_not_2() -> None:
     assert "no-such-option" in proc.stderr
 
 
+@pytest.mark.slow  # interrupts a child that reads a 2 s-latency sandbox
 def test_ctrl_c_exits_130(tmp_path: Path) -> None:
     # A sandbox that answers slowly gives Ctrl-C a window while the plan reads.
     db = tmp_path / "slow.db"

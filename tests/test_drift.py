@@ -285,3 +285,20 @@ def test_the_daily_cost_counts_what_a_run_really_spends(
     assert sum(sandbox.calls.values()) == units
     assert f"Hourly at --max-calls {units + 12}: {24 * units} requests a day" in out
     assert f"{24 * (units + 12)} requests" not in out
+
+
+def test_group_index_matches_exactly_the_refs_same_names() -> None:
+    """check's index of groups (issue 24: no longer every entity against every group) finds
+    the groups ``_same`` finds, for refs by xid, by id, and by both."""
+    from beeplan.budgeted_check import _GroupMatcher, _same
+    from beeplan.model import Ref
+
+    groups = [Ref("group", xid="a"), Ref("group", xid="b", id=2), Ref("group", id=3),
+              Ref("group", id=2), Ref("group", xid="c", id=3)]
+    probes = [Ref("group", xid="a"), Ref("group", xid="b"), Ref("group", id=2),
+              Ref("group", xid="z", id=2), Ref("group", id=3), Ref("group", xid="c", id=9),
+              Ref("group", xid="q"), Ref("group", id=99), Ref("company", xid="a")]
+    matcher = _GroupMatcher(groups)
+    for probe in probes:
+        expected = [i for i, g in enumerate(groups) if _same(probe, g)]
+        assert sorted(matcher.find(probe)) == expected, probe

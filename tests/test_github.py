@@ -9,7 +9,6 @@ import jsonschema
 import pytest
 
 from beeplan.annotations import Annotation, escape_data, plan_annotations, workflow_command
-from beeplan.cli import main
 from beeplan.errors import PlanError
 from beeplan.manifest import load
 from beeplan.model import CustomField, State
@@ -17,6 +16,7 @@ from beeplan.planner import PLAN_FORMAT_VERSION, make_plan
 from beeplan.render import plan_from_json, plan_to_json
 from beeplan.render.jsonplan import plan_document
 
+from .conftest import Run
 from .test_manifest_invalid import CASES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,13 +28,6 @@ def _outside_actions(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("BEEPLAN_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-
-
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exited:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(exited.value.code or 0), out, err
 
 
 def _annotations(out: str) -> list[tuple[str, str, int | None, str]]:
@@ -55,12 +48,12 @@ def _annotations(out: str) -> list[tuple[str, str, int | None, str]]:
 
 
 def test_annotations_of_invalid_manifests_match_file_and_line(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    cli_main: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(ROOT)  # annotation paths are relative to the working directory
     checked = 0
     for case in CASES:
-        code, out, err = _run(capsys, "validate", str(case.path.relative_to(ROOT)), "--format",
+        code, out, err = cli_main("validate", str(case.path.relative_to(ROOT)), "--format",
                               "github")
         assert code == 1, case.path
         assert "Traceback" not in err
@@ -76,13 +69,13 @@ def test_annotations_of_invalid_manifests_match_file_and_line(
 
 
 def test_annotation_paths_are_relative_to_the_working_directory(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    cli_main: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     folder = tmp_path / "repo" / "manifests"
     folder.mkdir(parents=True)
     (folder / "people.yaml").write_text("people:\n  - xid: rosa\n    nam: Rosa\n")
     monkeypatch.chdir(tmp_path / "repo")
-    code, out, _ = _run(capsys, "validate", str(folder), "--format", "github")
+    code, out, _ = cli_main("validate", str(folder), "--format", "github")
     assert code == 1
     files = {file for _, file, _, _ in _annotations(out)}
     assert files == {"manifests/people.yaml"}
@@ -91,7 +84,7 @@ def test_annotation_paths_are_relative_to_the_working_directory(
     (folder / "sub").mkdir()
     (folder / "sub" / "tasks.yaml").write_text("tasks:\n  - {xid: t, name: T, company: x}\n")
     monkeypatch.chdir(folder / "sub")
-    code, out, _ = _run(capsys, "validate", "..", "--format", "github")
+    code, out, _ = cli_main("validate", "..", "--format", "github")
     found = {(file, line) for _, file, line, _ in _annotations(out)}
     assert ("tasks.yaml", 2) in found
     assert {file for file, _ in found} == {"tasks.yaml",
@@ -99,19 +92,19 @@ def test_annotation_paths_are_relative_to_the_working_directory(
 
 
 def test_validate_json_gives_the_same_errors_as_data(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    cli_main: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(ROOT)
     case = next(c for c in CASES if c.path.is_dir())
     path = str(case.path.relative_to(ROOT))
-    _, gh, _ = _run(capsys, "validate", path, "--format", "github")
-    code, out, _ = _run(capsys, "validate", path, "--format", "json")
+    _, gh, _ = cli_main("validate", path, "--format", "github")
+    code, out, _ = cli_main("validate", path, "--format", "json")
     assert code == 1
     doc = json.loads(out)
     assert doc["valid"] is False
     as_data = [(e["file"], e["line"]) for e in doc["errors"]]
     assert as_data == [(file, line) for _, file, line, _ in _annotations(gh)]
-    code, out, _ = _run(capsys, "validate", "examples/acme", "--format", "json")
+    code, out, _ = cli_main("validate", "examples/acme", "--format", "json")
     assert code == 0
     doc = json.loads(out)
     assert doc["valid"] is True and doc["errors"] == [] and doc["counts"]["person"] > 0
@@ -312,7 +305,7 @@ def test_job_summary_stays_within_1_mib_on_the_benchmark_org(
 
 
 def test_plan_format_github_annotates_problems_on_the_sandbox(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    cli_main: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     _outside_actions(monkeypatch, tmp_path)
     (tmp_path / "m").mkdir()
@@ -321,7 +314,7 @@ def test_plan_format_github_annotates_problems_on_the_sandbox(
         "people:\n"
         "  - {xid: rosa, name: Rosa, company: acme}\n"
         "  - {xid: jane, name: Jane, company: acme, customFields: {Shoe size: '42'}}\n")
-    code, out, _ = _run(capsys, "plan", "m", "--endpoint", "sandbox:acct.db",
+    code, out, _ = cli_main("plan", "m", "--endpoint", "sandbox:acct.db",
                         "--format", "github")
     assert code == 1  # a plan with problems is refused
     found = [a for a in out.splitlines() if a.startswith("::")]
@@ -331,7 +324,7 @@ def test_plan_format_github_annotates_problems_on_the_sandbox(
     # And --summary writes the Markdown plan to the job summary, problems included.
     summary = tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    _run(capsys, "plan", "m", "--endpoint", "sandbox:acct.db", "--summary")
+    cli_main("plan", "m", "--endpoint", "sandbox:acct.db", "--summary")
     assert "Shoe size" in summary.read_text() and MARKER_TEXT in summary.read_text()
 
 
@@ -339,11 +332,11 @@ MARKER_TEXT = "<!-- beeplan-plan -->"
 
 
 def test_summary_outside_github_actions_is_refused_before_any_api_call(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    cli_main: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     _outside_actions(monkeypatch, tmp_path)
     for command in ("plan", "check"):
-        code, out, err = _run(capsys, command, str(ACME), "--endpoint", "sandbox:acct.db",
+        code, out, err = cli_main(command, str(ACME), "--endpoint", "sandbox:acct.db",
                               "--summary")
         assert code == 1 and "GITHUB_STEP_SUMMARY is not set" in err and out == ""
         assert "Traceback" not in err
@@ -352,7 +345,7 @@ def test_summary_outside_github_actions_is_refused_before_any_api_call(
 
 
 def test_budgeted_check_writes_markdown_and_the_job_summary(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    cli_main: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("BEEPLAN_CACHE_DIR", str(tmp_path / "cache"))
@@ -364,20 +357,20 @@ def test_budgeted_check_writes_markdown_and_the_job_summary(
         "people:\n  - {xid: rosa, name: Rosa, company: acme}\n")
     budget = ("--max-calls", "30", "--state", "state.json", "--endpoint", "sandbox:acct.db")
     # Nothing applied yet: the check finds everything missing.
-    code, out, _ = _run(capsys, "check", "m", "--format", "markdown", *budget)
+    code, out, _ = cli_main("check", "m", "--format", "markdown", *budget)
     assert code == 2
     assert out.startswith(MARKER_TEXT) and "### beeplan check" in out
     assert "company.create" in out and "**Coverage**" in out and "units of the account" in out
     # Markdown under GitHub Actions: the same text lands in the job summary.
     assert summary.read_text().strip() == out.strip()
     # --format json: one JSON plan on stdout, the coverage on stderr.
-    code, out, err = _run(capsys, "check", "m", "--format", "json", *budget)
+    code, out, err = cli_main("check", "m", "--format", "json", *budget)
     doc = json.loads(out)
     assert code == 2 and doc["changes_present"] is True and "Coverage:" in err
     # Only part of the account was compared: not a complete plan, and it says why.
     assert doc["complete"] is False and doc["incomplete_reasons"][-1].startswith("budgeted: ")
     # --summary with text output: text in the log, Markdown in the summary.
     summary.unlink()
-    code, out, _ = _run(capsys, "check", "m", "--summary", *budget)
+    code, out, _ = cli_main("check", "m", "--summary", *budget)
     assert code == 2 and "Coverage:" in out and MARKER_TEXT not in out
     assert "**Coverage**" in summary.read_text()

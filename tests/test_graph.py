@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from beeplan.cli import cli
 from beeplan.graph import LABEL_MAX, MERMAID_MAX_EDGES, render_graph
 from beeplan.model import Entity, Ref, State
+
+from .conftest import Run
 
 ROOT = Path(__file__).resolve().parent.parent
 ACME = ROOT / "examples" / "acme"
@@ -470,10 +470,10 @@ def test_too_many_links_are_dropped_and_counted() -> None:
 # ---------------------------------------------------------------- the command
 
 
-def test_graph_help_shows_examples() -> None:
-    result = CliRunner().invoke(cli, ["graph", "--help"])
-    assert result.exit_code == 0
-    assert "Examples:" in result.output and "beeplan graph" in result.output
+def test_graph_help_shows_examples(cli_main: Run) -> None:
+    code, out, _ = cli_main("graph", "--help")
+    assert code == 0
+    assert "Examples:" in out and "beeplan graph" in out
 
 
 @pytest.fixture
@@ -491,25 +491,33 @@ def fake_loader(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     return calls
 
 
-def test_graph_command_prints_the_diagram(fake_loader: list[Path], tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["graph", str(tmp_path)])
-    assert result.exit_code == 0, result.output
+def test_graph_command_prints_the_diagram(
+    fake_loader: list[Path], tmp_path: Path, cli_main: Run
+) -> None:
+    code, out, err = cli_main("graph", tmp_path)
+    assert code == 0, out + err
     assert fake_loader == [tmp_path]
-    assert parse_mermaid(result.output).children is not None
-    assert "Jane Clark" in result.output
+    assert parse_mermaid(out).children is not None
+    assert "Jane Clark" in out
 
 
-def test_graph_command_options_reach_the_renderer(fake_loader: list[Path], tmp_path: Path) -> None:
-    result = CliRunner().invoke(
-        cli, ["graph", str(tmp_path), "--format", "dot", "--max-nodes", "2", "--leaders"])
-    assert result.exit_code == 0, result.output
-    chart = parse_dot(result.output)
+def test_graph_command_options_reach_the_renderer(
+    fake_loader: list[Path], tmp_path: Path, cli_main: Run
+) -> None:
+    code, out, err = cli_main(
+        "graph", tmp_path, "--format", "dot", "--max-nodes", "2", "--leaders")
+    assert code == 0, out + err
+    chart = parse_dot(out)
     assert len(chart.nodes) == 3 and "… 9 more not shown" in chart.nodes.values()
 
 
-def test_graph_command_rejects_a_bad_format(fake_loader: list[Path], tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["graph", str(tmp_path), "--format", "svg"])
-    assert result.exit_code != 0 and not fake_loader
+def test_graph_command_rejects_a_bad_format(
+    fake_loader: list[Path], tmp_path: Path, cli_main: Run
+) -> None:
+    code, out, err = cli_main("graph", tmp_path, "--format", "svg")
+    # A usage error: 1 as every bad input, never 2 ("changes present").
+    assert code == 1 and not fake_loader
+    assert "svg" in err and out == ""
 
 
 def _loader_ready() -> str | None:

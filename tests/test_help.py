@@ -10,9 +10,10 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner
 
 from beeplan.cli import cli
+
+from .conftest import Run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,14 +32,14 @@ def all_commands() -> list[tuple[str, ...]]:
 
 
 @pytest.mark.parametrize("path", all_commands(), ids=" ".join)
-def test_help_has_description_and_examples(path: tuple[str, ...]) -> None:
-    result = CliRunner().invoke(cli, [*path, "--help"], terminal_width=100)
-    assert result.exit_code == 0, result.output
-    usage, _, rest = result.output.partition("\n\n")
+def test_help_has_description_and_examples(path: tuple[str, ...], cli_main: Run) -> None:
+    code, output, err = cli_main(*path, "--help")
+    assert code == 0, output + err
+    usage, _, rest = output.partition("\n\n")
     assert usage.startswith("Usage: ")
     assert rest.strip() and not rest.lstrip().startswith("Options:"), "no description"
-    assert "Examples:" in result.output
-    examples = result.output.split("Examples:", 1)[1]
+    assert "Examples:" in output
+    examples = output.split("Examples:", 1)[1]
     assert f"beeplan {' '.join(path)}" in examples, "examples must show the command itself"
 
 

@@ -329,6 +329,7 @@ _entity_like = st.fixed_dictionaries(
 )
 
 
+@pytest.mark.slow  # hundreds of generated documents
 @settings(max_examples=300, deadline=None)
 @given(data=st.dictionaries(
     st.sampled_from(["companies", "tasks", "groups", "people", "absences", "settings"]),
@@ -355,6 +356,7 @@ def _acme_documents() -> list[object]:
     return [yaml.safe_load(p.read_text()) for p in sorted(ACME.glob("*.yaml"))]
 
 
+@pytest.mark.slow  # hundreds of mutated examples
 @settings(max_examples=300, deadline=None)
 @given(data=st.data())
 def test_fast_check_agrees_on_mutated_examples(data: st.DataObject) -> None:

@@ -23,7 +23,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from beeplan.cli import main
+from .conftest import Run
 
 INVALID = Path(__file__).parent / "data" / "invalid"
 ROOT = Path(__file__).parent.parent
@@ -63,11 +63,9 @@ def test_enough_distinct_cases() -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.path.name for c in CASES])
-def test_invalid_manifest_fails_validate(case: Case, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exited:
-        main(["validate", str(case.path)])
-    out, err = capsys.readouterr()
-    assert exited.value.code == 1, out + err
+def test_invalid_manifest_fails_validate(case: Case, cli_main: Run) -> None:
+    code, out, err = cli_main("validate", case.path)
+    assert code == 1, out + err
     assert "Traceback" not in err
     assert out == ""
     for where, line, fragment in case.expects:

@@ -6,6 +6,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from beeplan.cost import Cost, select_slice
 from beeplan.manifest import load
 from beeplan.planner import FIRST_REMOVAL_PHASE
@@ -69,6 +71,7 @@ def test_slices_are_dependency_closed(client: BeeboleClient) -> None:
     assert len(select_slice(plan, Cost(1000, 2000)).plan.actions) < 20
 
 
+@pytest.mark.slow  # a long loop of sliced applies
 def test_apply_in_slices_converges_without_duplicates(
     run: Run, sandbox: SandboxServer, client: BeeboleClient
 ) -> None:
@@ -111,8 +114,10 @@ def test_quota_guard_counts_kb(run: Run, sandbox: SandboxServer) -> None:
     spend_today(sandbox.token, 10, 2048 * 1024 - 4 * 1024)
     code, _, err = run("apply", ACME, "--auto-approve")
     assert code == 1
-    assert "KB are left in today's quota" in err and "--max-calls" in err
-    assert set(sandbox.calls) <= {"company.list", "group.tree", "custom_field.list"}
+    assert "KB are left in today's quota" in err
+    # Issue 24: the read's own estimate (about 6 KB for the first lists) stops it before
+    # its first call; a run refused for the quota spends nothing.
+    assert sum(sandbox.calls.values()) == 0
 
 
 def test_saved_plan_checks_the_budget_before_rereading(

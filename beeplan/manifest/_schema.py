@@ -11,14 +11,15 @@ import json
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from importlib import resources
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Problem
 from ._fastcheck import Check, compile_schema
 from ._yaml import MDict, MList
+
+if TYPE_CHECKING:  # jsonschema is imported only when the fast check cannot decide
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 
 @lru_cache(maxsize=1)
@@ -31,6 +32,8 @@ def manifest_schema() -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def _validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(manifest_schema())
 
 

@@ -9,7 +9,7 @@ names the folders. See docs/architecture.md, "Adding a platform".
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -40,7 +40,7 @@ class Client(Protocol):
         self, service: str, payload: Mapping[str, Any], *, retries: int | None = None
     ) -> dict[str, Any]: ...
 
-    def check_reads(self, count: int) -> None: ...
+    def check_reads(self, count: int, services: Sequence[str] | None = None) -> None: ...
 
     def remaining_today(self) -> int: ...
 

@@ -14,8 +14,6 @@ import json
 from importlib import resources
 from typing import Any
 
-import jsonschema
-
 from .. import __version__
 from ..annotations import plan_annotations
 from ..errors import PlanError
@@ -207,6 +205,8 @@ def plan_schema() -> dict[str, Any]:
 
 def validate_plan_document(doc: Any, source: str = "plan file") -> None:
     """Refuse a plan file that does not match schemas/plan.schema.json, saying where."""
+    import jsonschema  # here: only reading a plan file needs it, not --help or validate
+
     validator = jsonschema.Draft202012Validator(plan_schema())
     errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
     if errors:

@@ -156,6 +156,7 @@ def test_two_applies_at_once_converge_to_the_genuine_conflict(
     )
 
 
+@pytest.mark.slow  # two teams, each a process
 def test_a_saved_plan_made_stale_by_the_other_team_is_refused(
     beeplan: Run, sandbox: SandboxServer, tmp_path: Path
 ) -> None:

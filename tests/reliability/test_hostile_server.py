@@ -210,6 +210,10 @@ CASES: dict[str, tuple[Answer | None, str]] = {
 }
 
 
+# The trickle waits out the client's deadline, several times: wall time, in the slow set.
+CASE_PARAMS = [pytest.param(c, marks=pytest.mark.slow) if c == "trickle" else c for c in CASES]
+
+
 def deadline_for(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The short deadline only where the answer never completes (see DEADLINE)."""
     if case == "trickle":
@@ -261,7 +265,7 @@ def assert_one_line_failure(code: int, err: str, reason: str) -> None:
     assert reason in errors[0], err
 
 
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", CASE_PARAMS)
 def test_plan_refuses_hostile_reads(case: str, beeplan: Run, sandbox: SandboxServer,
                                     recorder: Recorder, env: None, tmp_path: Path,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
@@ -285,7 +289,7 @@ def test_plan_refuses_hostile_reads(case: str, beeplan: Run, sandbox: SandboxSer
     assert hostile.hostile_calls == (5 if case == "trickle" else 1)
 
 
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", CASE_PARAMS)
 def test_apply_counts_no_hostile_write_as_applied(
     case: str, beeplan: Run, sandbox: SandboxServer, recorder: Recorder, env: None,
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

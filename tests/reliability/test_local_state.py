@@ -50,6 +50,7 @@ def journal_keys(token: str) -> set[str]:
         return set()
 
 
+@pytest.mark.slow  # SIGTERM to a child process mid-run
 @pytest.mark.timeout(120)
 def test_sigterm_during_apply_reports_exits_143_and_the_rerun_converges(
     beeplan: Run, tmp_path: Path
@@ -91,6 +92,7 @@ def test_sigterm_during_apply_reports_exits_143_and_the_rerun_converges(
            "report exact, ledger saved, re-run converged")
 
 
+@pytest.mark.slow  # SIGTERM to a child process mid-run
 @pytest.mark.timeout(120)
 def test_sigterm_during_a_saved_plan_then_the_same_file_converges(
     beeplan: Run, tmp_path: Path
@@ -129,6 +131,7 @@ def test_sigterm_during_a_saved_plan_then_the_same_file_converges(
            "re-run applied the rest and converged")
 
 
+@pytest.mark.slow  # SIGTERM to a child process mid-run
 def test_sigterm_while_reading_exits_143_without_a_traceback(tmp_path: Path) -> None:
     manifests, _ = small_org(tmp_path)
     with SandboxServer(":memory:", latency_ms=200) as sandbox:
@@ -164,6 +167,7 @@ def team_docs(prefix: str) -> dict[str, Any]:
     return {"org.yaml": {"companies": companies, "people": people}}
 
 
+@pytest.mark.slow  # two apply processes at once
 @pytest.mark.timeout(120)
 def test_two_applies_sharing_a_cache_dir_lose_neither_ledger_nor_journal_entries(
     beeplan: Run, tmp_path: Path

@@ -70,6 +70,7 @@ def servers() -> Iterator[dict[str, SandboxServer]]:
         yield {"good": good, "other": other, "failing": failing, "quota": quota}
 
 
+@pytest.mark.slow  # every command, each in several ways: a long loop
 def test_no_command_ever_shows_the_token(
     beeplan: Run, servers: dict[str, SandboxServer], tmp_path: Path, _cache_dir: Path,
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
@@ -144,6 +145,7 @@ def test_no_command_ever_shows_the_token(
            "0 leaks")
 
 
+@pytest.mark.slow  # child processes, one interrupted
 def test_child_processes_and_sandbox_serve_never_show_the_token(
     servers: dict[str, SandboxServer], tmp_path: Path
 ) -> None:

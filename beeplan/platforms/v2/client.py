@@ -18,20 +18,36 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import random
-import socket
 import threading
 import time
-from collections.abc import Mapping
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-
-from ...endpoints import is_loopback  # re-exported: callers name it from here
+from ...endpoints import (  # shared by every platform's client; re-exported from here
+    _WATCHDOG as _WATCHDOG,
+)
+from ...endpoints import (
+    _Call as _Call,
+)
+from ...endpoints import (
+    _current as _current,
+)
+from ...endpoints import (
+    _env_number as _env_number,
+)
+from ...endpoints import (
+    check_endpoint as check_endpoint,
+)
+from ...endpoints import (
+    is_loopback as is_loopback,
+)
+from ...endpoints import (
+    redact_url as redact_url,
+)
+from ...endpoints import (
+    shown_url as shown_url,
+)
 from ...errors import (
     AnswerError,
     ApiError,
@@ -65,6 +81,9 @@ from ...localfiles.ledger import (
 )
 from . import answers
 
+if TYPE_CHECKING:
+    import requests
+
 log = logging.getLogger("beeplan.api")
 
 DEFAULT_ENDPOINT = "https://beebole-apps.com/api/v2"
@@ -96,194 +115,43 @@ def is_read(service: str) -> bool:
     return service.rpartition(".")[2] in READ_SUFFIXES
 
 
-def check_endpoint(endpoint: str) -> str:
-    """Refuse URLs that would leak the token: plain http off loopback, or userinfo."""
-    parts = urlsplit(endpoint)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"endpoint must be an http(s) URL, got {redact_url(endpoint)!r}")
-    if parts.username or parts.password:
-        raise ConfigError("endpoint must not carry credentials; set BEEBOLE_TOKEN instead")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise ConfigError(
-            f"refusing plain http:// to {parts.hostname}: the token would cross the network "
-            "unencrypted. Use https:// (http is allowed on loopback only)."
-        )
-    return endpoint
-
-
-def redact_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        netloc = "***@" + (parts.hostname or "")
-        if parts.port:
-            netloc += f":{parts.port}"
-        return parts._replace(netloc=netloc).geturl()
-    return url
-
-
-def shown_url(url: str) -> str:
-    """``url`` for a message: scheme, host, port and path only (no userinfo, no query)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-def _env_number(name: str, default: float, most: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = 0.0
-    # A bound above: sockets and lock waits refuse timeouts past time_t (a traceback).
-    if not 0 < value <= most:
-        raise ConfigError(
-            f"${name} must be a positive number up to {most:g}, got {raw[:40]!r}"
-        )
-    return value
-
-
-class _Call:
-    """One call in flight: its deadline and the connection carrying it."""
-
-    def __init__(self, deadline: float):
-        self.deadline = deadline
-        self.conn: Any = None
-        self.received = 0  # bytes of the answer read so far
-        self.expired = False
-        self.lock = threading.Lock()
-
-    def attach(self, conn: Any) -> None:
-        with self.lock:
-            self.conn = conn
-            if self.expired:
-                _cut(conn)
-
-    def expire(self) -> bool:
-        """Past the deadline: cut the connection. False when it has no socket yet."""
-        with self.lock:
-            self.expired = True
-            return self.conn is not None and _cut(self.conn)
-
-
-def _cut(conn: Any) -> bool:
-    """Shut the connection's socket: a read blocked on it returns at once."""
-    sock = getattr(conn, "sock", None)
-    if sock is None:
-        return False
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    return True
-
-
-class _Watchdog:
-    """One daemon thread that cuts the connections of calls past their deadline.
-
-    requests' timeout bounds each socket operation, not the call: a server
-    trickling a byte a second would hold a call forever. Cutting the socket
-    is the one way to stop a read that is already blocked.
-    """
-
-    def __init__(self) -> None:
-        self.cond = threading.Condition()
-        self.calls: set[_Call] = set()
-        self.thread: threading.Thread | None = None
-        self.wakes_at: float | None = None  # when the thread wakes next; None: when told
-
-    def watch(self, call: _Call) -> None:
-        with self.cond:
-            self.calls.add(call)
-            if self.thread is None:
-                self.thread = threading.Thread(target=self._run, name="beeplan-deadlines",
-                                               daemon=True)
-                self.thread.start()
-            # Deadlines mostly come in order: wake the thread only when this one is sooner.
-            if self.wakes_at is None or call.deadline < self.wakes_at:
-                self.cond.notify()
-
-    def forget(self, call: _Call) -> None:
-        with self.cond:
-            self.calls.discard(call)
-
-    def _run(self) -> None:
-        with self.cond:
-            while True:
-                now = time.monotonic()
-                for call in [c for c in self.calls if c.deadline <= now]:
-                    if call.expire():
-                        self.calls.discard(call)
-                    else:  # still connecting: cut it as soon as it has a socket
-                        call.deadline = now + 0.05
-                nearest = min((c.deadline for c in self.calls), default=None)
-                self.wakes_at = nearest
-                self.cond.wait(None if nearest is None else max(0.0, nearest - now))
-
-
-_WATCHDOG = _Watchdog()
-_current = threading.local()  # the _Call this thread is making, for the pools below
-
-
-class _Watched:
-    """Hands every connection a pool gives out to the call this thread is making."""
-
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        conn = super()._get_conn(timeout)  # type: ignore[misc]
-        call = getattr(_current, "call", None)
-        if call is not None:
-            call.attach(conn)
-        return conn
-
-
-class _WatchedPool(_Watched, HTTPConnectionPool):
-    pass
-
-
-class _WatchedHTTPSPool(_Watched, HTTPSConnectionPool):
-    pass
-
-
-_POOLS = {"http": _WatchedPool, "https": _WatchedHTTPSPool}
-
-
-class _Adapter(HTTPAdapter):
-    """requests' adapter, with pools that tell the watchdog which connection a call uses."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = dict(_POOLS)
-
-    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
-        manager = super().proxy_manager_for(proxy, **kwargs)
-        manager.pool_classes_by_scheme = dict(_POOLS)
-        return manager
+# Bytes (request + answer) of one call, for the estimates that stop a read before it
+# passes today's KB: averages measured on the benchmark org (benchmarks/generate.py,
+# 1000 people: 50 people and 10 projects per company, 60 groups). A list grows with what
+# it lists, so once this run has called a service, its own average so far is used.
+CALL_BYTES = {
+    "company.list": 2270,
+    "group.tree": 3320,
+    "custom_field.list": 290,
+    "person.list": 9670,
+    "project.list": 1880,
+    "task.list": 580,
+    "absence.list": 240,
+    "subproject.list": 420,
+    "group.assignments": 3730,
+    "person.custom_fields": 150,
+    "person.leaders": 260,
+    "project.custom_fields": 150,
+    "project.managers": 230,
+    "project.members": 420,
+    "project.specific_tasks": 230,
+    "company.custom_fields": 180,
+}
+RELATION_BYTES = 260  # another relation listing: X.members, X.groups, X.specific_tasks ...
 
 
 def proxies_for(endpoint: str) -> dict[str, str]:
-    """The environment's proxy for this endpoint, if it may have one.
+    """The environment's proxy for this endpoint (``beeplan.transport.proxies_for``)."""
+    from ...transport import proxies_for as found
 
-    Never for loopback (a proxy would see the sandbox's token, and cannot reach
-    our loopback anyway) and never for plain http (only loopback may be http):
-    the token only goes through a proxy inside an https tunnel.
-    """
-    parts = urlsplit(endpoint)
-    if parts.scheme != "https" or is_loopback(parts.hostname or ""):
-        return {}
-    found = requests.utils.get_environ_proxies(endpoint)  # honours NO_PROXY
-    proxy = found.get("https") or found.get("all")
-    return {"https": proxy} if proxy else {}
+    return found(endpoint)
 
 
 DEFAULT_QUOTA = Quota()  # the API v2 daily quota (frozen: one value for every client)
 
 
 class BeeboleClient:
-    """Calls Beebole API v2 services. Thread-safe: one HTTP session per thread."""
+    """Calls Beebole API v2 services. Thread-safe: a pool of sessions, one per call in flight."""
 
     def __init__(
         self,
@@ -321,7 +189,15 @@ class BeeboleClient:
         self.quota = quota
         self.usage = Usage()
         self._usage_lock = threading.Lock()
-        self._local = threading.local()
+        self._inflight_calls = 0  # calls sent and not yet counted (for the quota guard)
+        # Bytes of answers refused as not the API's (too large, not JSON, the wrong shape):
+        # the ledger counts them, but the per-call stop, which says the API would refuse,
+        # does not (a hostile or portal answer is not the API's count).
+        self._unbelieved_bytes = 0
+        self._inflight_bytes = 0
+        self._sessions_lock = threading.Lock()
+        self._sessions: list[requests.Session] = []  # every session made, closed by close()
+        self._idle: list[requests.Session] = []  # those no call is using now
         self.account_key = token_key(token)  # names per-token files; never the token
         path = cache_dir() / "quota" / f"{self.account_key}.json" if ledger else None
         self.ledger = Ledger(path)
@@ -341,43 +217,111 @@ class BeeboleClient:
         key = f"beeplan saved-plan binding v1\0{salt}\0{sealed}".encode()
         return hmac.new(key, self._auth[0].encode("utf-8"), hashlib.sha256).hexdigest()
 
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            adapter = _Adapter()
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
-            session.auth = self._auth
-            session.headers["Content-Type"] = "application/json; charset=utf-8"
-            # requests re-reads proxy and CA settings from the environment on every
-            # request (~15% of the client's CPU); read them once per session instead.
-            # trust_env off also keeps a ~/.netrc from replacing the token.
-            session.trust_env = False
-            session.proxies = proxies_for(self.endpoint)
-            session.verify = (
-                os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-            )
-            self._local.session = session
+    def _take_session(self) -> requests.Session:
+        """An idle session, or a new one: at most one per parallel worker, for the whole run.
+
+        A session per thread (as before) gave every stage's new worker threads new
+        sessions, so new pools and new connections at every stage of a plan.
+        """
+        with self._sessions_lock:
+            if self._idle:
+                return self._idle.pop()
+        from ...transport import new_session
+
+        session = new_session(self.endpoint, self._auth)
+        with self._sessions_lock:
+            self._sessions.append(session)
         return session
+
+    def _give_back(self, session: requests.Session) -> None:
+        with self._sessions_lock:
+            self._idle.append(session)
 
     def remaining_today(self) -> int:
         return max(0, self.quota.requests - self.ledger.requests)
 
-    def check_reads(self, count: int) -> None:
+    def kb_left_today(self) -> float:
+        return max(0.0, self.quota.kb - self.ledger.bytes / 1024)
+
+    def expected_bytes(self, service: str) -> int:
+        """What one call of ``service`` is expected to cost (request + answer bytes)."""
+        calls = self.usage.requests.get(service, 0)
+        if calls:
+            return self.usage.bytes[service] // calls
+        return CALL_BYTES.get(service, RELATION_BYTES)
+
+    def check_reads(self, count: int, services: Sequence[str] | None = None) -> None:
         """Refuse to start ``count`` reads that would pass what is left of today's quota.
 
         A plan's reads fan out (a list per company, a relation per entity): better
-        one clear stop before them than a quota error half-way through them.
+        one clear stop before them than a quota error half-way through them. Both
+        halves of the quota count: calls, and KB estimated per service
+        (``expected_bytes``; ``services`` names the service of each read, when known).
         """
+        if self.ignore_quota:
+            return
         left = self.remaining_today()
-        if count > left and not self.ignore_quota:
+        if count > left:
             raise QuotaError(
                 "reading the account",
                 f"{count} more read calls are needed but only {left} of today's "
                 f"{self.quota.requests} are left (as counted by beeplan on this machine); "
                 "stopped before spending past the quota",
             )
+        need = (
+            sum(self.expected_bytes(s) for s in services)
+            if services is not None
+            else count * RELATION_BYTES
+        ) / 1024
+        kb_left = self.kb_left_today()
+        if need > kb_left:
+            raise QuotaError(
+                "reading the account",
+                f"{count} more read calls are needed, about {need:.0f} KB (answer sizes as "
+                f"measured per service), but only {kb_left:.0f} KB are left in today's quota "
+                f"of {self.quota.kb} KB (as counted by beeplan on this machine); stopped "
+                "before the first call that would pass it. The quota resets at 00:00 UTC",
+            )
+
+    def _reserve(self, service: str, body_bytes: int) -> int:
+        """Count one call as in flight, or refuse it if it would pass today's quota.
+
+        The API refuses a call once the day's requests or KB are spent, even half-way
+        through a plan; beeplan stops first, on its own count, with calls still in
+        flight included (parallel reads must not all take the last call).
+        """
+        # A write's answer is a status and an id: its request is its size. (An average
+        # would let one hostile oversized answer refuse every later write.)
+        expected = self.expected_bytes(service) if is_read(service) else body_bytes + 64
+        with self._usage_lock:
+            if not self.ignore_quota:
+                calls = self.ledger.requests + self._inflight_calls + 1
+                if calls > self.quota.requests:
+                    raise QuotaError(
+                        service,
+                        f"today's {self.quota.requests} requests are spent (as counted by "
+                        "beeplan on this machine); stopped before the API refuses. The quota "
+                        "resets at 00:00 UTC",
+                    )
+                spent = (
+                    self.ledger.bytes - self._unbelieved_bytes + self._inflight_bytes + expected
+                )
+                if spent > self.quota.kb * 1024:
+                    raise QuotaError(
+                        service,
+                        f"this call (about {expected / 1024:.1f} KB) would pass today's "
+                        f"{self.quota.kb} KB ({self.ledger.bytes / 1024:.0f} KB spent, as "
+                        "counted by beeplan on this machine); stopped before the API refuses. "
+                        "The quota resets at 00:00 UTC",
+                    )
+            self._inflight_calls += 1
+            self._inflight_bytes += expected
+        return expected
+
+    def _release(self, expected: int) -> None:
+        with self._usage_lock:
+            self._inflight_calls -= 1
+            self._inflight_bytes -= expected
 
     def call(self, service: str, **payload: Any) -> dict[str, Any]:
         """Call one service; return the decoded answer when ``status`` is ``ok``."""
@@ -391,6 +335,7 @@ class BeeboleClient:
         retries = self.retries if retries is None else retries
         attempts = 1 + (retries if is_read(service) else 0)
         for attempt in range(attempts):
+            expected = self._reserve(service, len(body))
             try:
                 return self._post(service, body)
             except AnswerError:
@@ -398,8 +343,10 @@ class BeeboleClient:
             except TransportError:
                 if attempt + 1 >= attempts:
                     raise
-                delay = self.backoff * (2**attempt)
-                time.sleep(delay / 2 + random.uniform(0, delay / 2))
+            finally:
+                self._release(expected)
+            delay = self.backoff * (2**attempt)
+            time.sleep(delay / 2 + random.uniform(0, delay / 2))
         raise AssertionError("unreachable")
 
     def _post(self, service: str, body: bytes) -> dict[str, Any]:
@@ -407,9 +354,12 @@ class BeeboleClient:
         call = _Call(started + self.timeout)
         _current.call = call
         _WATCHDOG.watch(call)
+        from ... import transport
+
+        session = self._take_session()
         try:
             try:
-                response = self._session().post(
+                response = session.post(
                     self.endpoint,
                     data=body,
                     timeout=self.timeout,
@@ -420,9 +370,9 @@ class BeeboleClient:
                     content = self._read(service, response, call)
                 finally:
                     response.close()
-            except requests.exceptions.SSLError as exc:
-                raise EndpointError(service, _tls_reason(exc, self.endpoint)) from None
-            except requests.RequestException as exc:
+            except transport.SSLError as exc:
+                raise EndpointError(service, transport.tls_reason(exc, self.endpoint)) from None
+            except transport.RequestException as exc:
                 if call.expired:
                     raise self._late(service) from None
                 log.info("%s failed after %.3fs: %s", service, time.monotonic() - started,
@@ -430,12 +380,14 @@ class BeeboleClient:
                 # The URL tried, so a typo or a proxy in the way shows (never a token: the
                 # endpoint holds none, and query and fragment are left out).
                 raise TransportError(
-                    service, f"{_describe(exc)}; tried {shown_url(self.endpoint)}"
+                    service, f"{transport.describe(exc)}; tried {shown_url(self.endpoint)}"
                 ) from None
-        except (TransportError, ApiError):
-            self._count(service, len(body) + call.received)
+        except (TransportError, ApiError) as exc:
+            self._count(service, len(body) + call.received, believed=not isinstance(
+                exc, AnswerError))
             raise
         finally:
+            self._give_back(session)
             _current.call = None
             _WATCHDOG.forget(call)
         self._count(service, len(body) + len(content))
@@ -446,7 +398,12 @@ class BeeboleClient:
             len(content),
             time.monotonic() - started,
         )
-        return self._believe(service, response, content)
+        try:
+            return self._believe(service, response, content)
+        except AnswerError:
+            with self._usage_lock:
+                self._unbelieved_bytes += len(body) + len(content)
+            raise
 
     def _late(self, service: str) -> TransportError:
         return TransportError(
@@ -525,16 +482,19 @@ class BeeboleClient:
             raise ApiError(service, message, 200)
         return dict(answer)
 
-    def _count(self, service: str, nbytes: int) -> None:
+    def _count(self, service: str, nbytes: int, believed: bool = True) -> None:
         with self._usage_lock:
             self.usage.requests[service] += 1
             self.usage.bytes[service] += nbytes
+            if not believed:
+                self._unbelieved_bytes += nbytes
         self.ledger.add(1, nbytes)
 
     def close(self) -> None:
         self.ledger.save()
-        session = getattr(self._local, "session", None)
-        if session is not None:
+        with self._sessions_lock:
+            sessions, self._sessions, self._idle = self._sessions, [], []
+        for session in sessions:
             session.close()
 
     def __enter__(self) -> BeeboleClient:
@@ -557,21 +517,3 @@ def _decode(content: bytes) -> Any:
         return json.loads(content.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return _NOT_JSON
-
-
-def _tls_reason(exc: Exception, endpoint: str) -> str:
-    host = urlsplit(endpoint).hostname or endpoint
-    if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate verify failed" in str(exc):
-        return (
-            f"TLS certificate verification failed for {host}: the server is not who it "
-            "claims to be, or its CA is not trusted ($REQUESTS_CA_BUNDLE); not retried"
-        )
-    return f"TLS handshake with {host} failed; not retried"
-
-
-def _describe(exc: requests.RequestException) -> str:
-    if isinstance(exc, requests.Timeout):
-        return "timed out"
-    if isinstance(exc, requests.ConnectionError):
-        return "connection failed or dropped"
-    return type(exc).__name__

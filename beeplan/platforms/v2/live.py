@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
@@ -45,6 +45,11 @@ LISTING_SERVICE = {
     "customFields": "custom_fields",
     "specificTasks.enabled": "specific_tasks",
     "specificTasks.tasks": "specific_tasks",
+}
+FIRST_STAGE = {
+    "company": "company.list",
+    "group": "group.tree",
+    "custom_field": "custom_field.list",
 }
 ASSIGNMENT_KEYS = {spec.plural: spec.kind for spec in KINDS.values() if spec.kind != "group"}
 # Fields the reference shows in get/list answers: absent means unset. Others
@@ -144,9 +149,13 @@ class LiveReader:
         # person.list answers carry leaders.count: a zero spares a person.leaders call.
         self.people_objs: dict[Ref, Mapping[str, Any]] = {}
 
-    def pmap(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    def pmap(
+        self, fn: Callable[[T], R], items: Iterable[T], services: Sequence[str] | None = None
+    ) -> list[R]:
+        """``fn`` over ``items`` in parallel; ``services``: the service each item calls
+        (for the KB estimate that stops a fan-out before it passes today's quota)."""
         items = list(items)
-        self.client.check_reads(len(items))  # stop before a fan-out passes today's quota
+        self.client.check_reads(len(items), services)  # stop before passing today's quota
         if len(items) <= 1 or self.parallelism <= 1:
             return [fn(item) for item in items]
         pool = ThreadPoolExecutor(max_workers=self.parallelism)
@@ -206,7 +215,9 @@ class LiveReader:
             wanted.append("group")
         if scope.custom_fields_needed:
             wanted.append("custom_field")
-        for name, answer in zip(wanted, self.pmap(first_stage, wanted), strict=True):
+        for name, answer in zip(
+            wanted, self.pmap(first_stage, wanted, [FIRST_STAGE[n] for n in wanted]), strict=True
+        ):
             extras[name] = answer
         companies = [entity_of("company", c) for c in extras.get("company", [])]
         company_objs = extras.get("company", [])
@@ -233,7 +244,9 @@ class LiveReader:
 
         people_objs = self.people_objs
         project_objs: list[tuple[Mapping[str, Any], Entity]] = []
-        for (kind, _), rows in zip(calls, self.pmap(list_under, calls), strict=True):
+        for (kind, _), rows in zip(
+            calls, self.pmap(list_under, calls, [f"{k}.list" for k, _ in calls]), strict=True
+        ):
             for obj, entity in rows:
                 entities.append(entity)
                 if kind == "person":
@@ -252,7 +265,9 @@ class LiveReader:
                     entity_of("subproject", o, project.ref) for o in answer.get("subprojects", [])
                 ]
 
-            for found_subprojects in self.pmap(subprojects, parents):
+            for found_subprojects in self.pmap(
+                subprojects, parents, ["subproject.list"] * len(parents)
+            ):
                 entities += found_subprojects
             self.progress(f"read subprojects of {len(parents)} projects")
 
@@ -318,7 +333,11 @@ class LiveReader:
         if by_assignments:
             for group, answer in zip(
                 live_groups,
-                self.pmap(lambda g: self.client.call("group.assignments", id=g.id), live_groups),
+                self.pmap(
+                    lambda g: self.client.call("group.assignments", id=g.id),
+                    live_groups,
+                    ["group.assignments"] * len(live_groups),
+                ),
                 strict=True,
             ):
                 for key, kind in ASSIGNMENT_KEYS.items():
@@ -330,7 +349,9 @@ class LiveReader:
             return self.client.call(f"{ref.kind}.{what}", id=ref.id)
 
         found: dict[Ref, dict[str, Any]] = {ref: {} for ref in needs}
-        for (ref, what), answer in zip(jobs, self.pmap(run, jobs), strict=True):
+        for (ref, what), answer in zip(
+            jobs, self.pmap(run, jobs, [f"{r.kind}.{w}" for r, w in jobs]), strict=True
+        ):
             found[ref].update(relations_of(what, answer))
         for ref, rels in needs.items():
             if "groups" in rels and by_assignments:

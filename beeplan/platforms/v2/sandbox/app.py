@@ -148,6 +148,13 @@ class SandboxApp:
 
     # -- WSGI ------------------------------------------------------------------
 
+    def client_went_away(self) -> None:
+        """The client went away before its body arrived (killed, timed out): not a
+        sandbox fault, and there is nobody to answer. Counted apart, one log line."""
+        with self._lock:
+            self.client_disconnects += 1
+        log.info("sandbox: the client disconnected before sending its whole request")
+
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         accounted = False
         size_in = 0
@@ -163,11 +170,7 @@ class SandboxApp:
             # werkzeug treats a ConnectionError as "client went away": no answer, no log.
             raise ConnectionAbortedError("sandbox: dropped on purpose (drop_rate)") from None
         except ClientDisconnected:
-            # The client went away before its body arrived (killed, timed out): not a
-            # sandbox fault, and there is nobody to answer. Counted apart, one line.
-            with self._lock:
-                self.client_disconnects += 1
-            log.info("sandbox: the client disconnected before sending its whole request")
+            self.client_went_away()
             raise ConnectionAbortedError("sandbox: client disconnected mid-body") from None
         except Exception:
             log.exception("sandbox: internal error")

@@ -10,6 +10,7 @@ Knobs (latency, faults, quotas) are attributes, changeable while it runs:
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import random
@@ -39,9 +40,77 @@ class _QuietHandler(WSGIRequestHandler):
     """
 
     timeout = 60  # a client that connects and says nothing must not pin a thread forever
+    # HTTP/1.1 so a client's connection serves many calls (issue 24: a new TCP connection
+    # per call cost both sides CPU). An idle connection is closed by the request deadline.
+    protocol_version = "HTTP/1.1"
 
     def log(self, type: str, message: str, *args: Any) -> None:
         logging.getLogger("beeplan.sandbox.http").debug(message, *args)
+
+    def run_wsgi(self) -> None:
+        """Answer one request, keeping the connection open when that is safe.
+
+        werkzeug closes every connection: it cannot tell where a request's body
+        ends, so it drains the socket after each answer. Here a request with a
+        Content-Length within the sandbox's body limit is read whole first, so
+        the connection is at the next request's start and may stay open. Anything
+        else (no length, a larger body, chunked, ``Connection: close``, HTTP/1.0,
+        a sandbox being stopped) gets werkzeug's answer-and-close, as before.
+        """
+        length = self._body_length()
+        if length is None:
+            super().run_wsgi()
+            return
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:  # the client went away mid-body: nothing to answer
+            self.close_connection = True
+            went_away = getattr(self.server.app, "client_went_away", None)
+            if went_away is not None:
+                went_away()
+            return
+        environ = self.make_environ()
+        environ["wsgi.input"] = io.BytesIO(body)
+        started: list[Any] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]],
+                           exc_info: Any = None) -> Any:
+            started[:] = [status, headers]
+            return None
+
+        try:
+            chunks = list(self.server.app(environ, start_response))
+        except ConnectionError as exc:  # dropped on purpose (drop_rate): no answer
+            self.close_connection = True
+            self.connection_dropped(exc, environ)
+            return
+        except Exception:
+            self.close_connection = True
+            raise
+        status, headers = started
+        code, _, reason = status.partition(" ")
+        self.send_response(int(code), reason)
+        for key, value in headers:
+            self.send_header(key, value)
+        # Head and body in one write: two small writes on a kept-alive connection meet
+        # Nagle's algorithm and the client's delayed ACK (~10 ms a call on loopback).
+        self._headers_buffer.append(b"\r\n")
+        self._headers_buffer.extend(chunks)
+        self.flush_headers()
+
+    def _body_length(self) -> int | None:
+        """The request's body length if the connection may stay open after it, else None."""
+        if self.request_version != "HTTP/1.1" or getattr(self.server, "stopping", False):
+            return None
+        headers = self.headers
+        if (headers.get("Connection", "").lower() == "close" or "Transfer-Encoding" in headers
+                or "Expect" in headers):
+            return None
+        declared = headers.get("Content-Length", "0").strip()
+        knobs = getattr(self.server.app, "knobs", None)
+        limit = getattr(knobs, "max_body", 0)
+        if not declared.isdigit() or int(declared) > limit:
+            return None
+        return int(declared)
 
     def handle_one_request(self) -> None:
         # The socket timeout bounds each read; a client trickling its request a byte at
@@ -122,9 +191,12 @@ class _Server(ThreadedWSGIServer):
         self.slots = threading.BoundedSemaphore(max_connections)
         self.request_deadline = request_deadline
         self.deadlines = _Deadlines()
+        self.stopping = False
+        self.accepted = 0
         super().__init__(host, port, app, _QuietHandler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        self.accepted += 1  # connections, not requests: a kept-alive one serves many
         if not self.slots.acquire(blocking=False):
             log.debug("too many connections: answering 503")
             with contextlib.suppress(OSError):
@@ -149,6 +221,7 @@ class _Server(ThreadedWSGIServer):
             self.slots.release()
 
     def server_close(self) -> None:
+        self.stopping = True  # a kept-alive connection gets no more answers
         super().server_close()
         self.deadlines.close()
 
@@ -311,6 +384,11 @@ class SandboxServer:
     def calls(self) -> Counter[str]:
         """Requests that reached the app, per service (errors included)."""
         return self.app.calls
+
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted so far (a kept-alive connection serves many calls)."""
+        return self._server.accepted if isinstance(self._server, _Server) else 0
 
     def reset_calls(self) -> None:
         self.app.reset_calls()

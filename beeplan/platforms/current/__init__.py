@@ -1,0 +1,1 @@
+"""Beebole's current platform (GraphQL API)."""

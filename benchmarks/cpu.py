@@ -1,0 +1,169 @@
+"""CPU costs that must not grow with the account or with each call (issue 24).
+
+    python -m benchmarks.cpu [--parts units,start,calls] [--label after] [--factors 1,10]
+
+- ``units``: the CPU ``check --max-calls 100`` spends before its first call
+  (``drift.units_of`` over the manifests, then choosing the 100 units), on the
+  benchmark org at 1000 and 10,000 people (``generate.py`` at ``--scale``).
+- ``start``: CPU and wall of ``python -m beeplan --help`` and of ``validate``
+  of ``examples/acme`` (best of 5, each a new process), the modules imported,
+  and whether ``requests``, ``deepdiff`` or ``jsonschema`` are among them.
+- ``calls``: CPU per API call on both sides: beeplan's client (this process,
+  reads in stages of 50 through ``LiveReader.pmap``, parallelism 4, as a plan
+  fans out) and the sandbox (its subprocess's CPU from ``/proc``), 0 ms latency.
+
+Each run is stored under its ``--label`` in ``benchmarks/results-cpu.json``, so
+the figures before and after a change sit side by side (same machine, same
+command). Nothing here is asserted by the tests: times vary by machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "results-cpu.json"
+
+
+def units(factors: list[float]) -> dict[str, Any]:
+    from beeplan.budgeted_check import CheckState, select, units_of
+    from beeplan.manifest import load
+
+    from .generate import OrgSpec, generate, write_manifests
+
+    points = []
+    for factor in factors:
+        org = generate(OrgSpec().scaled(factor), seed=1)
+        with tempfile.TemporaryDirectory() as tmp:
+            write_manifests(org, Path(tmp))
+            desired = load(Path(tmp))
+        best = float("inf")
+        for _ in range(2 if factor <= 2 else 1):
+            t = time.process_time()
+            found = units_of(desired)
+            select(found, CheckState(), 100)
+            best = min(best, time.process_time() - t)
+        points.append({"factor": factor, "people": org.counts()["people"],
+                       "units": len(found), "cpu_s": round(best, 4)})
+        print(f"  units x{factor:g}: {points[-1]['people']} people, {len(found)} units, "
+              f"{best:.3f} s CPU", flush=True)
+    return {"what": "drift.units_of + select(100) on the generated org, best of 1-2",
+            "points": points}
+
+
+def _child_cpu(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    wall = time.perf_counter() - wall
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd} failed: {proc.stderr[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return cpu, wall
+
+
+def _modules(args: list[str], env: dict[str, str]) -> list[str]:
+    code = ("import sys, runpy\nsys.argv = ['beeplan', *sys.argv[1:]]\n"
+            "try:\n    runpy.run_module('beeplan', run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            "sys.stderr.write('\\nMODULES ' + ' '.join(sorted(sys.modules)) + '\\n')\n")
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          env=env, cwd=ROOT)
+    line = [x for x in proc.stderr.splitlines() if x.startswith("MODULES ")][-1]
+    return line.split()[1:]
+
+
+def start() -> dict[str, Any]:
+    env = dict(os.environ, NO_COLOR="1")
+    out: dict[str, Any] = {}
+    for name, args in (("help", ["--help"]),
+                       ("validate", ["validate", str(ROOT / "examples" / "acme")])):
+        runs = [_child_cpu([sys.executable, "-m", "beeplan", *args], env) for _ in range(5)]
+        bare = min(_child_cpu([sys.executable, "-c", "pass"], env)[1] for _ in range(3))
+        mods = _modules(args, env)
+        heavy = {m: m in mods for m in ("requests", "deepdiff", "jsonschema", "urllib3")}
+        out[name] = {"cpu_s": round(min(c for c, _ in runs), 4),
+                     "wall_s": round(min(w for _, w in runs), 4),
+                     "bare_python_wall_s": round(bare, 4), "modules": len(mods),
+                     "imports": heavy}
+        print(f"  start {name}: {out[name]['cpu_s']:.3f} s CPU, {out[name]['wall_s']:.3f} s wall "
+              f"(bare python {bare:.3f} s), {len(mods)} modules, {heavy}", flush=True)
+    return out
+
+
+def _proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def calls(n: int = 1000, stage: int = 50) -> dict[str, Any]:
+    from beeplan.model import State
+    from beeplan.platforms.v2.client import BeeboleClient
+    from beeplan.platforms.v2.live import LiveReader
+
+    from .sandbox_host import SandboxProcess
+    from .seeding import seed_account
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "calls.db"
+        seed_account(db, State())
+        with SandboxProcess(db, latency_ms=0) as sb:
+            client = BeeboleClient(sb.url, sb.token, ledger=False, timeout=60)
+            reader = LiveReader(client, 4)
+            reader.pmap(lambda _: client.call("custom_field.list"), range(20))  # warm up
+            sb_cpu, cpu, wall = _proc_cpu(sb.proc.pid), time.process_time(), time.perf_counter()
+            for _ in range(n // stage):  # a plan reads in stages, each a fan-out
+                reader.pmap(lambda _: client.call("custom_field.list"), range(stage))
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            sb_cpu = _proc_cpu(sb.proc.pid) - sb_cpu
+            client.close()
+    out = {"calls": n, "stage": stage, "parallelism": 4, "service": "custom_field.list",
+           "client_ms_per_call": round(cpu / n * 1000, 3),
+           "sandbox_ms_per_call": round(sb_cpu / n * 1000, 3),
+           "wall_ms_per_call": round(wall / n * 1000, 3)}
+    print(f"  calls: client {out['client_ms_per_call']:.3f} ms CPU/call, sandbox "
+          f"{out['sandbox_ms_per_call']:.3f} ms CPU/call, wall {out['wall_ms_per_call']:.3f} "
+          "ms/call", flush=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.cpu", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--parts", default="units,start,calls")
+    parser.add_argument("--label", default="after", help="the key this run is stored under")
+    parser.add_argument("--factors", default="1,10", help="org scales for units (default 1,10)")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args(argv)
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.exists() else {}
+    run: dict[str, Any] = results.setdefault(args.label, {})
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=ROOT).stdout.strip()
+    for part in parts:
+        result = {"units": lambda: units([float(f) for f in args.factors.split(",")]),
+                  "start": start, "calls": calls}[part]()
+        result["measured"] = {
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "commit": commit, "cpus": os.cpu_count(),
+            "command": "python -m benchmarks.cpu " + " ".join(argv or sys.argv[1:])}
+        run[part] = result
+    args.out.write_text(json.dumps(results, indent=1) + "\n")
+    print(f"written to {args.out} under {args.label!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Issue 24: ``--help`` and ``validate`` start without the HTTP stack or the differ.
+
+Every pre-commit hook pays beeplan's start-up; commands that never call the API
+or diff anything must not import requests, urllib3 or deepdiff. Checked in a
+new interpreter (``sys.modules`` after the command), nothing about time.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBE = """
+import runpy, sys
+sys.argv = ["beeplan", *sys.argv[1:]]
+try:
+    runpy.run_module("beeplan", run_name="__main__")
+except SystemExit as exc:
+    status = exc.code
+sys.stderr.write("\\nSTATUS %s\\nMODULES %s\\n" % (status, " ".join(sorted(sys.modules))))
+"""
+
+
+def imported(*args: str) -> tuple[int, set[str]]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
+    proc = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=60)
+    lines = proc.stderr.splitlines()
+    status = next(line for line in reversed(lines) if line.startswith("STATUS "))
+    modules = next(line for line in reversed(lines) if line.startswith("MODULES "))
+    return int(status.split()[1] if status.split()[1] != "None" else 0), set(modules.split()[1:])
+
+
+@pytest.mark.parametrize("args", [("--help",), ("validate", "examples/acme"),
+                                  ("plan", "--help"), ("validate", "--help")])
+def test_commands_that_call_no_api_import_neither_requests_nor_deepdiff(
+    args: tuple[str, ...],
+) -> None:
+    status, modules = imported(*args)
+    assert status == 0
+    assert "beeplan.cli" in modules  # the probe did run the command
+    heavy = modules & {"requests", "urllib3", "deepdiff", "beeplan.transport"}
+    assert not heavy, f"beeplan {' '.join(args)} imported {sorted(heavy)}"
+
+
+def test_validate_of_a_valid_manifest_does_not_need_jsonschema() -> None:
+    """The compiled fast check decides a valid manifest; jsonschema only explains errors."""
+    status, modules = imported("validate", "examples/acme")
+    assert status == 0 and "jsonschema" not in modules
