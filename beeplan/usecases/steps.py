@@ -29,9 +29,9 @@ from ..errors import PlanError, Problem, warning_lines
 from ..hours import UsageReport
 from ..localfiles.journal import Journal
 from ..model import Entity, Ref, State, entity_key
-from ..planfile.verify.hours import saved_report
-from ..planfile.verify.progress import SavedProgress
-from ..planfile.verify.verify import (
+from ..planfile.hours import saved_report
+from ..planfile.progress import SavedProgress
+from ..planfile.verify import (
     check_account,
     check_document,
     check_manifests,
