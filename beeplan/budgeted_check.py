@@ -296,6 +296,15 @@ class CheckState:
         if not isinstance(doc, dict) or doc.get("version") != STATE_VERSION:
             return cls(warnings=[f"the check state file {path} is not one this beeplan "
                                  f"writes (version {STATE_VERSION}); {RESTART}."])
+        records, seen = doc.get("verified"), doc.get("seen_groups", [])
+        # A record beeplan cannot have written was dropped without a word (a list for
+        # "verified", a record without its time): damage too, said as such.
+        if not isinstance(records, dict) or not isinstance(seen, list) or not all(
+            isinstance(v, dict) and isinstance(v.get("at"), str)
+            and isinstance(v.get("digest"), str) for v in records.values()
+        ) or not all(isinstance(item, dict) for item in seen):
+            return cls(warnings=[f"the check state file {path} has the wrong shape "
+                                 f"(damaged?); {RESTART}."])
         try:
             verified = {
                 str(k): {"at": str(v.get("at", "")), "digest": str(v.get("digest", ""))}

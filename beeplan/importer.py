@@ -58,7 +58,9 @@ RELATION_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 ADOPTED_NOTE = (
-    "created without an xid: adopted by its live id (the API reference sets xids at creation)"
+    # The way out is said where the user sees the id: an xid can be set later (issue #23).
+    "created without an xid: adopted by its live id (to give it one: 'xid: X' beside the "
+    "id, or import --assign-xids)"
 )
 ASSIGNED_NOTE = (
     "adopted by its live id; the next apply gives it the xid below, then the id: line may go"
@@ -791,7 +793,12 @@ def check_result(out_dir: Path, files: Mapping[str, str], kept: KeptFiles) -> No
             load(root)
         except ManifestError as exc:
             message = str(exc).replace(str(root), str(out_dir))
+            # Say what to do: the usual cause is a kept file naming xids that an
+            # --assign-xids import proposed and no apply has set yet.
             raise BeeplanError(
                 "refusing to import: with the files import keeps, the set would not "
-                f"validate. Nothing was written.\n{message}"
+                f"validate. Nothing was written.\n{message}\nFix those lines of the kept "
+                f"files (or move the files out of {out_dir}) and import again. An xid that "
+                "'import --assign-xids' proposed exists only once applied: apply first, "
+                "or import again with --assign-xids."
             ) from None

@@ -60,6 +60,15 @@ class UsageError(BeeplanError):
     """The export could not tell the hours (job error, timeout, unreadable result)."""
 
 
+class PollBudgetSpent(UsageError):
+    """Polling again would pass the calls ``run_jobs`` was allowed: nothing more was spent."""
+
+    def __init__(self, spent: int, running: int, polls: int) -> None:
+        super().__init__(f"the time export was still running after {polls} poll(s) "
+                         f"({running} job(s)), and polling again would pass the call budget")
+        self.spent, self.running, self.polls = spent, running, polls
+
+
 @dataclass(frozen=True)
 class PollPolicy:
     """How to wait for a job: start fast, back off, never slower than ``longest``.
@@ -72,6 +81,9 @@ class PollPolicy:
     factor: float = 2.0
     longest: float = 5.0
     limit: float = 120.0  # seconds of waiting before giving up
+    # The wait before the only poll a call budget has left: real clients poll once after
+    # a few seconds and get the result (issue #23), so that poll is not spent early.
+    settle: float = 3.0
 
     def delays(self) -> Iterable[float]:
         delay = self.first
@@ -231,8 +243,14 @@ def run_jobs(
     policy: PollPolicy = PollPolicy(),
     progress: ProgressFn | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    max_calls: int | None = None,
 ) -> list[list[dict[str, Any]]]:
-    """Start every job, poll the unfinished ones together, return each job's rows."""
+    """Start every job, poll the unfinished ones together, return each job's rows.
+
+    ``max_calls`` (exports and polls) is never passed: the last poll round it allows
+    comes after ``policy.settle`` seconds, and a job still running then raises
+    ``PollBudgetSpent`` instead of polling on.
+    """
     results: list[list[dict[str, Any]] | None] = [None] * len(jobs)
     pending: dict[int, int] = {}  # job index -> API job id
     for i, job in enumerate(jobs):
@@ -245,11 +263,18 @@ def run_jobs(
     done = len(jobs) - len(pending)
     waited = 0.0
     polls = 0
+    polls_made = 0  # get_job_info calls, one per pending job per round
     if progress is not None:
         progress(done, len(jobs), waited)
     delays = iter(policy.delays())
     while pending:
         delay = next(delays)
+        if max_calls is not None:
+            rounds = (max_calls - len(jobs) - polls_made) // len(pending)
+            if rounds < 1:
+                raise PollBudgetSpent(len(jobs) + polls_made, len(pending), polls)
+            if rounds == 1:
+                delay = max(delay, min(policy.settle, policy.limit) - waited)
         if waited + delay > policy.limit:
             ids = ", ".join(str(j) for j in pending.values())
             raise UsageError(
@@ -261,6 +286,7 @@ def run_jobs(
         waited += delay
         polls += 1
         for i, job_id in list(pending.items()):
+            polls_made += 1
             answer = client.call("time_entry.get_job_info", id=job_id, outputFormat="array")
             _, result = _job_state(answer, "time_entry.get_job_info")
             if result is not None:
@@ -734,8 +760,10 @@ def account_usage(
                 f"lists of the {companies} compan{'y' if companies == 1 else 'ies'} the "
                 f"manifests name, then about {2 * jobs_guess} to export; --max-calls "
                 f"{max_calls} is not enough, nothing was read. Pass --max-calls {whole} "
-                f"(at least {reads + MIN_EXPORT} exports part of it; companies in the "
-                "account that the manifests do not name add reads)"
+                # "Pass 6 (at least 6 exports part of it)" said the same number twice.
+                + (f"(at least {reads + MIN_EXPORT} exports part of it; " if whole >
+                   reads + MIN_EXPORT else "(")
+                + "companies in the account that the manifests do not name add reads)"
             )
 
     def guard(count: int, later: int) -> None:
@@ -792,10 +820,25 @@ def account_usage(
         )
         jobs = kept
         expected, at_most = estimate_calls(len(jobs), policy)
+    if max_calls is not None:  # the polls stop at the budget (run_jobs)
+        at_most = min(at_most, max(max_calls - read_calls, 0))
     if before_export is not None and jobs:
         before_export(ExportCost(len(jobs), expected, at_most, left, read_calls))
     before = client.usage.total_requests
-    results = run_jobs(client, jobs, start, end, policy, progress) if jobs else []
+    try:
+        results = run_jobs(
+            client, jobs, start, end, policy, progress,
+            max_calls=None if max_calls is None else max_calls - read_calls,
+        ) if jobs else []
+    except PollBudgetSpent as exc:
+        assert max_calls is not None  # only a budget makes run_jobs stop this way
+        raise UsageError(
+            f"the hours export was not done when --max-calls {max_calls} was spent "
+            f"({read_calls} reading, {exc.spent} exporting and polling; {exc.running} job(s) "
+            f"still running after {exc.polls} poll(s)), so nothing more was spent and no "
+            f"hours are shown. Pass --max-calls {max_calls + 2 * exc.running} or more "
+            "(each poll costs one call per running job), or run it again later"
+        ) from None
     export_calls = client.usage.total_requests - before
     totals = _account_totals(jobs, results, found, apart)
     out = [

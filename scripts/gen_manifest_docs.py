@@ -115,7 +115,9 @@ companies:
 - `beeplan import` doubles a `$` that comes before `{` or `$` in the
   values it writes, so a live name such as `Cost ${x}` reads back as it is.
 - Only values, never keys, and only values YAML reads as text: `id: ${ID}`
-  is the text "42", which an id refuses. Inside a flow list or mapping
+  is the text "42", which an id refuses (the error says the value came from
+  a variable; a number or true/false that differs per environment goes in
+  that environment's own path, see below). Inside a flow list or mapping
   (`[...]`, `{...}`) quote the value: `["${GROUP}"]`.
 - Every unset variable without a default and every malformed `${...}` is an
   error with its file and line, all reported at once, before any API call.
@@ -148,7 +150,9 @@ Each path is a manifest set; the sets are merged in the order given:
 - a field's value is replaced whole: **relations replace, they never
   merge** (`groups`, `members`, `managers`, `leaders`, `customFields`,
   `specificTasks`: the later list is the whole list);
-- entries that only a later set declares are **added**;
+- entries that only a later set declares are **added** (so an override
+  whose xid has a typo is a new entry: the error on its missing `name` says
+  that no earlier path declares that xid);
 - `settings` merge **key by key**, nested mappings too (`safety.min` of a
   later set keeps the earlier `safety.ratio`); the later set wins;
 - within one set nothing changes: an identity declared twice is an error.

@@ -306,6 +306,25 @@ def test_errors_stay_on_the_file_that_declared_the_value(run: Run, here: Path) -
     assert "Traceback" not in err
 
 
+def test_an_override_whose_identity_matches_nothing_says_so(run: Run, here: Path) -> None:
+    """A typo in an override's xid made a new entry, refused only as "missing required key
+    'name'": the error now says that no earlier path declares it, at any depth."""
+    write(here / "common", COMMON)
+    write(here / "envs" / "prod", "companies:\n  - xid: acmee\n    customFields: {Industry: X}\n"
+          "  - xid: acme\n    projects:\n      - xid: webb\n        managers: [rosa]\n")
+    code, _, err = run("validate", "common", "envs/prod")
+    assert code == 1 and "Traceback" not in err
+    assert "envs/prod/org.yaml:2: companies[0]: missing required key 'name': no earlier path " \
+           "declares a company with xid 'acmee', so this entry is a new one, not an override" \
+           in err, err
+    assert "envs/prod/org.yaml:6: companies[1].projects[0]: missing required key 'name': no " \
+           "earlier path declares a project with xid 'webb'" in err, err
+    # One path: nothing to override, the plain error.
+    code, _, err = run("validate", "envs/prod")
+    assert code == 1 and "no earlier path" not in err
+    assert "companies[0]: missing required key 'name'" in err
+
+
 def test_an_identity_twice_within_one_later_set_is_still_an_error(run: Run, here: Path) -> None:
     write(here / "common", COMMON)
     write(here / "envs" / "prod", PROD)

@@ -245,7 +245,9 @@ def test_a_state_file_dated_in_the_future_is_refused_and_those_units_are_read_ag
     assert keys[-2] in saved  # a sane time is kept
 
 
-@pytest.mark.parametrize("damage", ["not json", "wrong version", "wrong shape", "a directory"])
+@pytest.mark.parametrize("damage", ["not json", "wrong version", "wrong shape", "a directory",
+                                    "empty list", "a record not a mapping",
+                                    "a record without its time", "groups not a list"])
 def test_a_damaged_state_file_is_a_warning_naming_it_and_the_rotation_restarts(
     damage: str, sandbox: SandboxServer, tmp_path: Path, run: Any, client: BeeboleClient
 ) -> None:
@@ -256,7 +258,14 @@ def test_a_damaged_state_file_is_a_warning_naming_it_and_the_rotation_restarts(
     else:
         state.write_text({"not json": '{"version": 1, "verif',
                           "wrong version": '{"version": 99, "verified": {}}',
-                          "wrong shape": '{"version": 1, "verified": [1, 2]}'}[damage])
+                          "wrong shape": '{"version": 1, "verified": [1, 2]}',
+                          # These were dropped without a word: the rotation restarted silently.
+                          "empty list": '{"version": 1, "verified": []}',
+                          "a record not a mapping": '{"version": 1, "verified": {"x": 5}}',
+                          "a record without its time":
+                              '{"version": 1, "verified": {"list:company": {"digest": "a"}}}',
+                          "groups not a list":
+                              '{"version": 1, "verified": {}, "seen_groups": "zz"}'}[damage])
     sandbox.reset_calls()
     status, out, err = run("check", tmp_path / "m", "--max-calls", 3, "--state", state)
     if damage == "a directory":  # cannot be written either: refused before any read

@@ -261,6 +261,7 @@ def test_entities_without_xid_are_adopted_by_id(
     text = legacy.read_text()
     assert re.search(r"^  - id: \d+$", text, re.M)
     assert "adopted by its live id" in text
+    assert "(to give it one: 'xid: X' beside the id, or import --assign-xids)" in text
     companies_before = len(client.call("company.list")["companies"])
     assert run("apply", tmp_path / "m", "--auto-approve")[0] == 0
     assert len(client.call("company.list")["companies"]) == companies_before

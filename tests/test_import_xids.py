@@ -407,3 +407,25 @@ def test_diff_shows_the_set_xid_once_and_then_nothing(cli_main: Run, tmp_path: P
     for new in (added, dropped):
         code, out, err = cli_main("diff", added, new, "--detailed-exitcode")
         assert code == 0, out + err
+
+
+def test_force_with_kept_files_naming_proposed_xids_says_what_to_do(
+    run: Run, client: BeeboleClient, tmp_path: Path
+) -> None:
+    """Proposed xids, not applied yet, in a file the user moved: re-importing without
+    --assign-xids would leave its references dangling. It refuses, names the line and
+    says how out (apply first, or --assign-xids again), and that way works."""
+    build_legacy(client, globex=False)
+    out = tmp_path / "m"
+    import_to(run, out, "--assign-xids")
+    (out / "staff").mkdir()
+    shutil.move(out / "people.yaml", out / "staff" / "people.yaml")
+    before = {p: p.read_bytes() for p in out.rglob("*.yaml")}
+    code, text, err = run("import", "-o", out, "--force")
+    assert code == 1 and "Traceback" not in err
+    assert f"{out / 'staff' / 'people.yaml'}:" in err and "unknown company" in err, err
+    assert "apply first, or import again with --assign-xids" in err, err
+    assert {p: p.read_bytes() for p in out.rglob("*.yaml")} == before
+    code, text, err = run("import", "-o", out, "--force", "--assign-xids")
+    assert code == 0, err
+    assert run("validate", out)[0] == 0

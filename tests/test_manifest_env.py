@@ -281,3 +281,27 @@ def test_a_value_is_interpolated_once(
     status, out, err = run("plan", folder)
     assert status == 0, err
     assert "ACME ${BEEBOLE_TOKEN} $$ ${NOPE}" in out
+
+
+def test_a_variable_where_a_number_or_boolean_belongs_says_variables_give_text(
+    tmp_path: Path, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`active: ${ACTIVE}` or `min: ${MIN:-3}` was refused as "got text" (and an id with
+    "write it without quotes"), as if the manifest were wrong: now the error says why."""
+    monkeypatch.setenv("ACTIVE", "true")
+    (tmp_path / "acme.yaml").write_text(
+        'companies:\n  - id: "${ID:-3}"\n    name: A\n    active: ${ACTIVE}\n'
+        "    corporate: false\nsettings:\n  safety: {min: \"${MIN:-3}\"}\n"
+        "people:\n  - {xid: p, name: P, company: {id: 3}, active: 'true'}\n")
+    code, out, err = run("validate", tmp_path)
+    assert code == 1 and "Traceback" not in err
+    lines = [line.strip() for line in err.splitlines()]
+    hint = "it comes from a ${...} variable, and variables give text only"
+    for where in ("acme.yaml:2: companies[0].id", "acme.yaml:4: companies[0].active",
+                  "acme.yaml:7: settings.safety.min"):
+        line = next(line for line in lines if where in line)
+        assert hint in line, line
+    assert not any("without quotes" in line for line in lines if "companies[0].id" in line)
+    # Quoted by hand, not from a variable: the plain error, without the hint.
+    line = next(line for line in lines if "people[0].active" in line)
+    assert "got text" in line and hint not in line

@@ -183,6 +183,9 @@ def test_directory_symlinks_leaving_the_boundary_are_refused(
         for status, output in _all_commands(run, folder, empty):
             assert status == 1, output
             assert f"{folder / link}: is a symlink that leads outside {where}" in output
+            # Outside git, it says why the bound is the folder (envs/prod/common ->
+            # ../../common works only inside a repository).
+            assert ("no git repository holds this folder" in output) == (link == "up")
             assert SECRET not in output and "OUTSIDE-DIR" not in output
     # The manifest path itself, a symlink out of the repository, is refused too.
     (repo / "linked").symlink_to(outside)

@@ -629,3 +629,51 @@ def test_usage_gives_up_on_a_job_that_never_finishes(
     assert time.monotonic() - started < 10
     assert code == 1 and out == ""
     assert "Error: the time export did not finish within 0.5 s (1 of 1 job(s) still running" in err
+
+
+def test_usage_max_calls_is_never_passed_by_the_polls(
+    run: Run, sandbox: SandboxServer, client: BeeboleClient, tmp_path: Path
+) -> None:
+    """--max-calls 6 spent 7: the budget counted one poll per job, then polled until done.
+    Now the last poll the budget allows waits a few seconds (a job polled once after a few
+    seconds is done), and a job still running then stops the run with what is enough."""
+    path = tmp_path / "one.yaml"
+    path.write_text("companies:\n  - {xid: a, name: A}\n")
+    assert run("apply", path, "--auto-approve")[0] == 0
+    client.call("time_entry.create", company={"xid": "a"}, date=day(1), hours=2)
+    sandbox.reset_calls()
+    code, out, err = run("usage", path, "--format", "json")
+    assert code == 0, err
+    reads = json.loads(out)["calls"]["read"]
+
+    # The default sandbox: running at the first poll, done once the job is 2 s old.
+    sandbox.reset_calls()
+    code, out, err = run("usage", path, "--format", "json", "--max-calls", reads + 2)
+    assert code == 0, err
+    assert sum(sandbox.calls.values()) <= reads + 2
+    assert [(e["xid"], e["hours"]) for e in json.loads(out)["entities"]] == [("a", 2.0)]
+
+    # A job that never finishes: the run stops at the budget, says so and what to pass.
+    sandbox.job_polls, sandbox.job_seconds = 10**9, None
+    sandbox.reset_calls()
+    code, out, err = run("usage", path, "--max-calls", reads + 3)
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert sum(sandbox.calls.values()) == reads + 3
+    assert f"--max-calls {reads + 3} was spent" in err
+    assert "still running" in err and "Pass --max-calls" in err
+
+
+def test_usage_max_calls_refusal_names_one_value_when_one_is_enough(
+    run: Run, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """One company: the whole export and the least that exports part of it are the same
+    number, which the refusal said twice ("Pass --max-calls 6 (at least 6 exports...")."""
+    path = tmp_path / "one.yaml"
+    path.write_text("companies:\n  - {xid: a, name: A}\n")
+    assert run("apply", path, "--auto-approve")[0] == 0
+    sandbox.reset_calls()
+    code, _, err = run("usage", path, "--max-calls", 1)
+    assert code == 1 and "nothing was read" in err and sum(sandbox.calls.values()) == 0
+    named = re.search(r"Pass --max-calls (\d+)", err)
+    assert named, err
+    assert f"at least {named.group(1)} exports part of it" not in err, err

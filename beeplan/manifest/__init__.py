@@ -127,6 +127,7 @@ def load(
     found = overlay.locate(found)
     found_settings = settings_of(_overlay.merge_settings(settings), problems)
     if problems:
+        problems = resolver.explain(problems)
         order = {str(file): index for index, file in enumerate(files)}
         problems.sort(key=lambda p: (order.get(p.file, -1), p.line or 0))
         raise ManifestError(problems)

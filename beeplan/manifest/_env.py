@@ -48,6 +48,23 @@ class Resolver:
         self.used: dict[str, str | None] = {}
         self.problems: list[Problem] = []
         self._done: set[int] = set()  # containers already visited (aliases share them)
+        self.substituted: set[tuple[str, str]] = set()  # (file, path) a variable wrote
+
+    def explain(self, problems: list[Problem]) -> list[Problem]:
+        """Problems about text where a number, true/false or id belongs, when the text
+        came from a variable: say that variables give text only (the type error alone
+        reads as if the manifest were at fault, and 'write it without quotes' cannot help).
+        """
+        return [
+            Problem(p.file, p.line, p.path,
+                    p.message.split("; write it without quotes")[0]
+                    + "; it comes from a ${...} variable, and variables give text only: "
+                    "write this value in the manifest itself (a value per environment goes "
+                    "in that environment's own path)")
+            if (p.file, p.path) in self.substituted
+            and ("got text" in p.message or "(text)" in p.message) else p
+            for p in problems
+        ]
 
     def resolve(self, data: Any, file: str, path: str = "") -> None:
         """Replace, in place, every variable in the string values below ``data``."""
@@ -60,6 +77,8 @@ class Resolver:
                 line = data.key_lines.get(key, data.line)
                 if isinstance(value, str):
                     data[key] = self.text(value, file, line, where)
+                    if data[key] != value:
+                        self.substituted.add((file, where))
                 else:
                     self.resolve(value, file, where)
         elif isinstance(data, MList):
@@ -68,6 +87,8 @@ class Resolver:
                 where = f"{path}[{index}]"
                 if isinstance(value, str):
                     data[index] = self.text(value, file, data.item_lines[index], where)
+                    if data[index] != value:
+                        self.substituted.add((file, where))
                 else:
                     self.resolve(value, file, where)
 

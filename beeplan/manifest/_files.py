@@ -51,6 +51,10 @@ class Boundary:
     def refusal(self, real: str) -> str | None:
         """Why a symlink resolving to ``real`` is not followed; None when it may be."""
         if real != self.real and not real.startswith(self.real.rstrip(os.sep) + os.sep):
+            if self.label == "the manifest folder":  # no git: say why the bound is so tight
+                return _OUTSIDE.format(where=self.label)[:-1] + (
+                    "; no git repository holds this folder: inside one, links anywhere in "
+                    "its work tree are followed)")
             return _OUTSIDE.format(where=self.label)
         # .git/ is inside the work tree but holds credentials (actions/checkout
         # keeps the job's token in .git/config) and hooks: never manifest data.

@@ -57,6 +57,9 @@ class Overlay:
     origins: dict[str, _Origin] = field(default_factory=dict)  # placeholder -> origin
     # (file, path) of each entry that overrode an earlier one -> the merged fields
     overrides: dict[tuple[str, str], MDict] = field(default_factory=dict)
+    # (file, path) of each entry a later set adds (no earlier entry had its identity)
+    # -> its identity as written: an override whose xid has a typo lands here.
+    added: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def completed(self, problems: list[Problem]) -> list[Problem]:
         """Schema problems less "missing required key" where an earlier set gave the key.
@@ -70,6 +73,13 @@ class Overlay:
             match = _MISSING.fullmatch(problem.message)
             if merged is not None and match is not None and match.group(1) in merged:
                 continue
+            identity = self.added.get((problem.file, problem.path))
+            if identity is not None and match is not None:
+                # Meant as an override, most likely: say why it was not one.
+                problem = replace(problem, message=(
+                    f"{problem.message}: no earlier path declares {identity}, so this entry "
+                    "is a new one, not an override; check the identity against the earlier "
+                    f"path, or give the new entry its {match.group(1)!r}"))
             kept.append(problem)
         return kept
 
@@ -122,6 +132,8 @@ def merge_entries(sets: list[list[Raw]]) -> Overlay:
                 result.append(raw)
                 if raw.key is not None and found is None:
                     where[(raw.kind, raw.key)] = (len(result) - 1, number)
+                    name, value = raw.key
+                    overlay.added[(raw.file, raw.path)] = f"a {raw.kind} with {name} {value!r}"
                 continue
             position = found[0]
             result[position] = _merged(result[position], raw, overlay)

@@ -1,0 +1,88 @@
+"""The current platform's manifest vocabulary: its JSON Schema, and schema problems by file:line.
+
+The schema (manifest.schema.json beside this file) is the contract of the vocabulary;
+docs/manifest-current.md explains it. Messages come from the core's schema checker,
+so a typo reads the same on both platforms ("unknown key 'emial'; did you mean 'email'?").
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from ...errors import Problem
+from ...manifest._schema import _locate, _messages, format_path
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+
+PLATFORM = "current"
+DEFAULT_PLATFORM = "v2"  # a set that does not say which platform it is for
+
+
+def manifest_schema() -> dict[str, Any]:
+    """The current platform's manifest JSON Schema, shipped inside the package."""
+    text = resources.files(__package__).joinpath("manifest.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(manifest_schema())
+
+
+def check(root: Any, file: str) -> list[Problem]:
+    """Schema problems of one file's data (as the core YAML loader builds it), with lines."""
+    problems: list[Problem] = []
+    for error in _validator().iter_errors(root):
+        parts = list(error.absolute_path)
+        for path, message in _own_messages(error, parts) or _messages(error, parts):
+            if error.validator == "pattern":
+                message = _pattern_message(error.validator_value, message)
+            line, _text = _locate(root, path)
+            problem = Problem(file, line, format_path(path), message)
+            if problem not in problems:
+                problems.append(problem)
+    return sorted(problems, key=lambda p: (p.line or 0, p.path))
+
+
+def _own_messages(error: ValidationError, parts: list[Any]) -> list[tuple[list[Any], str]]:
+    """Messages for the keywords this schema uses and the v2 one does not."""
+    if error.validator == "const" and parts[-1:] == ["type"]:
+        # the only const: options need a text field
+        return [(parts, f"options (allowed values) are for text fields only, and this field "
+                        f"is {error.instance}: remove options, or make the type text")]
+    if error.validator == "uniqueItems" and isinstance(error.instance, list):
+        seen: list[Any] = []
+        for value in error.instance:
+            if value in seen:
+                return [(parts, f"{value!r} is listed more than once: list it once")]
+            seen.append(value)
+    return []
+
+
+def _pattern_message(pattern: str, message: str) -> str:
+    """Say what an xid or id must be, not which regular expression it failed."""
+    defs = _validator().schema["$defs"]
+    if pattern == defs["xid"]["pattern"]:
+        return ("an xid (or a reference to one) is 1 to 255 characters, not only spaces, with "
+                "no control characters (newline, tab...)")
+    if pattern == defs["id"]["pattern"]:
+        return ("a live id on this platform is an opaque text of letters, digits, - and _ "
+                "(as 'beeplan import' writes it); quote it in YAML")
+    if pattern == "\\S":
+        return "a name cannot be only spaces"
+    return message
+
+
+def platform_of(settings: Any) -> str:
+    """The platform a set's ``settings`` say it is for: ``settings.platform``, else v2."""
+    if isinstance(settings, dict) and isinstance(settings.get("platform"), str):
+        return str(settings["platform"])
+    return DEFAULT_PLATFORM
