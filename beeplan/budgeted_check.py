@@ -284,14 +284,17 @@ class CheckState:
     def load(cls, path: Path, now: datetime | None = None) -> CheckState:
         now = now or _now()
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            # Not read_text: a symlink to /dev/zero or a FIFO (a --state path in a
+            # checkout) would exhaust memory or hang; a planted file is not ours.
+            doc = cachefile.read_json(path)
         except FileNotFoundError:
             return cls()  # the first run
         except OSError as exc:
             return cls(warnings=[f"the check state file {path} cannot be read "
                                  f"({exc.strerror or exc}); {RESTART}."])
-        except ValueError:
-            return cls(warnings=[f"the check state file {path} is not JSON (damaged?); "
+        except ValueError as exc:
+            why = "damaged?" if str(exc).startswith("not JSON") else exc
+            return cls(warnings=[f"the check state file {path} is not usable ({why}); "
                                  f"{RESTART}."])
         if not isinstance(doc, dict) or doc.get("version") != STATE_VERSION:
             return cls(warnings=[f"the check state file {path} is not one this beeplan "

@@ -10,7 +10,7 @@ import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .safetext import capped
+from .safetext import capped, printable
 
 
 class ExitStatus(enum.IntEnum):
@@ -61,7 +61,9 @@ class ManifestError(BeeplanError):
     def __init__(self, problems: Iterable[Problem]):
         self.problems: Sequence[Problem] = tuple(problems)
         count = len(self.problems)
-        lines = [str(p) for p in self.problems[: self.MAX_SHOWN]]
+        # One line each: a problem quotes manifest text (an xid holding "\n  a.yaml:1: ..."
+        # would print a problem of its own), so its line breaks are shown as \n.
+        lines = [printable(str(p)) for p in self.problems[: self.MAX_SHOWN]]
         rest = count - len(lines)
         if rest:
             lines.append(f"... and {rest:,} more error{'s' if rest != 1 else ''} "

@@ -27,6 +27,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -37,7 +38,7 @@ from typing import Any
 from .budget import ClientView
 from .cost import Cost
 from .errors import BeeplanError, QuotaError
-from .localfiles.cachefile import cache_dir, private_dir
+from .localfiles.cachefile import cache_dir, foreign, private_dir
 from .model import State
 from .platforms.base import Client
 from .platforms.v2.live import LiveReader, Progress
@@ -94,8 +95,14 @@ class Checkpoint:
         checkpoint = cls(path, identity)
         try:
             # O_NOFOLLOW: the cache dir is this machine's; a symlink there is not ours.
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
             with os.fdopen(fd, encoding="utf-8") as handle:
+                info = os.fstat(handle.fileno())
+                # Another user's file, in a cache folder others can write, is planted.
+                why = ("not a regular file" if not stat.S_ISREG(info.st_mode)
+                       else foreign(info))
+                if why:
+                    raise ValueError(why)
                 doc = json.loads(handle.read())
         except FileNotFoundError:
             return checkpoint

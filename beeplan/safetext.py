@@ -185,10 +185,13 @@ def csv_cell(value: Any) -> Any:
     """A CSV cell that no spreadsheet runs as a formula (OWASP: prefix a single quote).
 
     Numbers are left as numbers (a negative number is data, not a formula);
-    text that starts like a formula gets ``'`` in front. The CSV is printed
-    too (to a terminal, a CI log), so text is also made ``printable``: a
-    quoted newline would still start a log line.
+    text that starts like a formula, after any leading blanks, gets ``'``
+    in front. The CSV is printed too (to a terminal, a CI log), so text is
+    also made ``printable``: a quoted newline would still start a log line.
     """
     if not isinstance(value, str):
         return value
-    return ("'" if value.startswith(_FORMULA_START) else "") + printable(value)
+    # Spreadsheets skip leading blanks (" =1+2", a no-break space) before
+    # reading a formula, so the test looks past them.
+    formula = value.startswith(_FORMULA_START) or value.lstrip().startswith(_FORMULA_START)
+    return ("'" if formula else "") + printable(value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -247,14 +248,31 @@ def test_a_state_file_dated_in_the_future_is_refused_and_those_units_are_read_ag
 
 @pytest.mark.parametrize("damage", ["not json", "wrong version", "wrong shape", "a directory",
                                     "empty list", "a record not a mapping",
-                                    "a record without its time", "groups not a list"])
+                                    "a record without its time", "groups not a list",
+                                    "a symlink to /dev/zero", "a fifo", "a symlink",
+                                    "world-writable", "another user's"])
 def test_a_damaged_state_file_is_a_warning_naming_it_and_the_rotation_restarts(
     damage: str, sandbox: SandboxServer, tmp_path: Path, run: Any, client: BeeboleClient
 ) -> None:
     apply_org(client, ORG, tmp_path / "m")
     state = tmp_path / "state.json"
+    good = '{"version": 1, "verified": {}}'
+    if damage == "another user's" and os.geteuid() != 0:
+        pytest.skip("giving a file to another user needs root")
     if damage == "a directory":
         state.mkdir()
+    elif damage == "a symlink to /dev/zero":  # read whole, it exhausted memory
+        state.symlink_to("/dev/zero")
+    elif damage == "a fifo":  # read, it waited for a writer for ever
+        os.mkfifo(state)
+    elif damage == "a symlink":  # a --state path in a checkout: it points anywhere
+        (tmp_path / "elsewhere.json").write_text(good)
+        state.symlink_to(tmp_path / "elsewhere.json")
+    elif damage in ("world-writable", "another user's"):  # planted in a shared folder
+        state.write_text(good)
+        os.chmod(state, 0o666 if damage == "world-writable" else 0o600)
+        if damage == "another user's":
+            os.chown(state, 65534, -1)
     else:
         state.write_text({"not json": '{"version": 1, "verif',
                           "wrong version": '{"version": 99, "verified": {}}',

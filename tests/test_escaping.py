@@ -126,7 +126,8 @@ def test_json_text_keeps_the_data_and_prints_nothing_invisible() -> None:
     assert "Zoë" in text  # letters of any language stay as written
 
 
-@pytest.mark.parametrize("cell", ["=1+1", "+1", "-1+2", "@SUM(A1)", "\tx", "\rx"])
+@pytest.mark.parametrize("cell", ["=1+1", "+1", "-1+2", "@SUM(A1)", "\tx", "\rx",
+                                  " =1+1", "   @SUM(A1)", "\u00a0=1+2", "\u3000-1+2", " \t=1"])
 def test_csv_formula_cells_are_neutralised(cell: str) -> None:
     assert csv_cell(cell) == "'" + printable(cell)  # a tab or CR also written as \t, \r
     assert csv_cell("Rosa") == "Rosa" and csv_cell(12) == 12
@@ -275,7 +276,7 @@ def test_usage_csv_cells_that_start_like_formulas(
     run: Run, client: BeeboleClient, tmp_path: Path
 ) -> None:
     formulas = ["=HYPERLINK(\"http://evil.example\",\"x\")", "+1+1", "-2+3", "@SUM(A1:A2)",
-                "\tTab", "\rCR"]
+                "\tTab", "\rCR", " =cmd|' /C calc'!A0", "\u00a0 +1+1"]
     folder = tmp_path / "m"
     folder.mkdir()
     doc = {"companies": [{"xid": "acme", "name": "ACME"}],
@@ -289,4 +290,27 @@ def test_usage_csv_cells_that_start_like_formulas(
     names = [row[3] for row in rows[1:] if row[0] == "person"]
     assert sorted(names) == sorted("'" + printable(n) for n in formulas)
     for row in rows[1:]:
-        assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in row), row
+        assert not any(cell.lstrip().startswith(("=", "+", "-", "@", "\t", "\r"))
+                       for cell in row), row
+
+
+@pytest.mark.parametrize("command", ["validate", "diff", "plan"])
+def test_a_quoted_reference_cannot_print_a_problem_of_its_own(
+    run: Run, tmp_path: Path, command: str
+) -> None:
+    """An unknown reference is quoted in its error: its line break was printed raw, so
+    '\\n  m.yaml:1: ...' wrote a forged problem line (and '\\n::x' a line of its own)."""
+    folder = tmp_path / "m"
+    folder.mkdir()
+    forged = "\n  other.yaml:1: companies[0]: all good\n::error::x"
+    (folder / "m.yaml").write_text(json.dumps(
+        {"companies": [{"xid": "acme", "name": "ACME", "groups": [forged, "\u2028##[group]"]}]}))
+    argv = {"validate": ("validate", folder), "diff": ("diff", folder, folder),
+            "plan": ("plan", folder)}[command]
+    code, out, err = run(*argv)
+    assert code == 1, out
+    lines = err.strip("\n").split("\n")
+    assert lines[0] == "Error: 2 errors in the manifests:", err
+    assert len(lines) == 3 and all(line.startswith("  ") for line in lines[1:]), err
+    assert "other.yaml" not in "".join(line.split("m.yaml:")[0] for line in lines)
+    assert_log_safe(err)

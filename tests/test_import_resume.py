@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +185,36 @@ def test_a_damaged_checkpoint_in_the_cache_is_a_warning_and_a_fresh_import(
     assert "Resuming" not in err
     assert yaml_files(out_dir) == yaml_files(whole)
     assert not path.exists()  # replaced, then removed once the files were written
+
+
+@pytest.mark.parametrize("planted", ["world-writable", "another-user", "fifo"])
+def test_a_checkpoint_in_the_cache_that_this_user_did_not_write_is_ignored(
+    planted: str, run: Run, sandbox: SandboxServer, client: BeeboleClient, tmp_path: Path
+) -> None:
+    """A cache folder others can write (XDG_CACHE_HOME=/tmp, a shared runner) let another
+    user plant a checkpoint, in the right format and naming the right account (its key is
+    the quota ledger's file name there), that import trusted: a forged company."""
+    if planted == "another-user" and os.geteuid() != 0:
+        pytest.skip("giving a file to another user needs root")
+    code, _, err = run("apply", ACME, "--auto-approve")
+    assert code == 0, err
+    whole = tmp_path / "whole"
+    code, _, err = run("import", "-o", whole)
+    assert code == 0, err
+    out_dir = tmp_path / "out"
+    forged = forge(stopped_after_the_lists(client, sandbox, out_dir))
+    path = checkpoint_path(out_dir)
+    path.unlink()
+    if planted == "fifo":
+        os.mkfifo(path)  # an open for reading would wait for a writer for ever
+    else:
+        path.write_text(json.dumps(forged))
+        os.chmod(path, 0o666 if planted == "world-writable" else 0o600)
+        if planted == "another-user":
+            os.chown(path, 65534, -1)
+    code, out, err = run("import", "-o", out_dir)
+    assert code == 0, err
+    assert f"ignoring an unreadable import checkpoint {path}" in err, err
+    assert "Resuming" not in err and "Traceback" not in err
+    assert yaml_files(out_dir) == yaml_files(whole)
+    assert "Forged" not in "".join(yaml_files(out_dir).values())

@@ -15,7 +15,7 @@ import pytest
 
 from beeplan.model import Loosened, Safety, Settings, Threshold
 
-from .conftest import Run
+from .conftest import Run, SandboxServer
 
 PEOPLE = [{"xid": f"p{i}", "name": f"Person {i}", "company": "acme"} for i in range(5)]
 
@@ -113,3 +113,55 @@ def test_diff_states_the_loosening_of_the_new_set(cli_main: Run, tmp_path: Path)
     code, out, err = cli_main("diff", old, new, "--format", "json")
     assert [item["setting"] for item in json.loads(out)["loosened_safety"]] == [
         "settings.prune", "settings.safety.ratio", "settings.safety.kinds.person.min"]
+
+
+@pytest.mark.parametrize("ratio", [".nan", ".NaN", ".inf", "-.inf"])
+@pytest.mark.parametrize("where", ["general", "kind"])
+def test_a_ratio_that_is_not_a_finite_number_is_refused(
+    run: Run, sandbox: SandboxServer, tmp_path: Path, ratio: str, where: str
+) -> None:
+    # A NaN compares false with every count: `ratio: .nan` switched the threshold
+    # off and was not listed as loosened (7 of 8 people deactivated, no refusal).
+    folder = write(tmp_path / "m", None)
+    assert run("apply", folder, "--auto-approve")[0] == 0
+    before = sum(sandbox.calls.values())
+    rule = f"    ratio: {ratio}" if where == "general" else \
+        f"    kinds:\n      person: {{ratio: {ratio}}}"
+    (folder / "settings.yaml").write_text(f"settings:\n  prune: true\n  safety:\n{rule}\n")
+    (folder / "m.yaml").write_text(json.dumps(
+        {"companies": [{"xid": "acme", "name": "ACME"}], "people": []}))
+    line = 4 if where == "general" else 5
+    for argv in (("validate", folder), ("diff", folder, folder), ("plan", folder),
+                 ("apply", folder, "--auto-approve")):
+        code, out, err = run(*argv)
+        assert code == 1, (argv, out)
+        assert f"settings.yaml:{line}: " in err and "a ratio is a finite number" in err, err
+        assert "Traceback" not in err
+    assert sum(sandbox.calls.values()) == before  # refused before any API call
+
+
+@pytest.mark.parametrize("edit", ["drop", "empty", "tighten"])
+def test_a_saved_plan_edited_to_hide_its_loosening_is_refused(
+    run: Run, sandbox: SandboxServer, tmp_path: Path, edit: str
+) -> None:
+    # `loosened_safety` is outside the plan digest: apply checks it against the
+    # manifests it verifies, so an edited plan cannot prune unannounced.
+    assert run("apply", write(tmp_path / "before", None), "--auto-approve")[0] == 0
+    loose = write(tmp_path / "after", LOOSE, people=1)
+    saved = tmp_path / "plan.json"
+    assert run("plan", loose, "--usage-days", "0", "-o", saved)[0] == 0
+    doc = json.loads(saved.read_text())
+    if edit == "drop":
+        del doc["loosened_safety"]
+    elif edit == "empty":
+        doc["loosened_safety"] = []
+    else:
+        doc["loosened_safety"] = doc["loosened_safety"][:1]
+    saved.write_text(json.dumps(doc))
+    before = dict(sandbox.calls)
+    code, out, err = run("apply", saved, "--manifests", loose, "--auto-approve")
+    assert code == 1, out
+    assert "loosened safety settings it records are not the ones of the manifests" in err
+    assert "Nothing was applied" in err and "Traceback" not in err
+    assert not any(op.endswith(".deactivate") for op in set(sandbox.calls) - set(before))
+    assert all(sandbox.calls[op] == n for op, n in before.items())

@@ -63,3 +63,28 @@ def test_a_bad_id_is_a_located_error_in_validate_diff_and_plan(
         assert shown in output  # quoted as written
         assert output.count("an id is a positive integer") == 4  # one error per id, not two
     assert sum(sandbox.calls.values()) == 0
+
+
+@pytest.mark.parametrize(("written", "read"), [
+    ("0x10", 16), ("010", 8), ("0b11", 3), ("1_000", 1000), ("1.0", 1), ("+5", 5),
+])
+def test_an_id_not_written_in_decimal_digits_is_refused(
+    run: Run, sandbox: SandboxServer, tmp_path: Path, written: str, read: int
+) -> None:
+    """YAML reads `id: 010` as 8 and `0x10` as 16: the reviewer reads one entity, apply
+    adopted (then renamed or deactivated) another."""
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "c.yaml").write_text(
+        f"companies:\n  - id: {written}\n    name: Renamed\n"
+        f"people:\n  - {{xid: p, name: P, company: {{id: {written}}}}}\n")
+    before = sum(sandbox.calls.values())
+    for argv in (("validate", folder), ("diff", folder, folder), ("plan", folder)):
+        code, out, err = run(*argv)
+        assert code == 1, (argv, out)
+        for line, path in ((2, "companies[0].id"), (5, "people[0].company.id")):
+            assert (f"c.yaml:{line}: {path}: an id is written in decimal digits, got "
+                    f"{written}, which YAML reads as ") in err, err
+        assert f"write {read} if that is the entity you mean" in err
+        assert "Traceback" not in err
+    assert sum(sandbox.calls.values()) == before

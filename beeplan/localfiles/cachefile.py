@@ -99,6 +99,9 @@ def read_json(path: Path) -> Any:
         raise ValueError("not a regular file")
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     with os.fdopen(fd, "rb") as file:
+        why = foreign(os.fstat(file.fileno()))
+        if why:
+            raise ValueError(why)
         data = file.read(MAX_CACHE_FILE + 1)
     if len(data) > MAX_CACHE_FILE:
         raise ValueError(f"over {MAX_CACHE_FILE} bytes")
@@ -106,6 +109,19 @@ def read_json(path: Path) -> Any:
         return json.loads(data.decode("utf-8"))
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise ValueError(f"not JSON: {exc}") from None
+
+
+def foreign(info: os.stat_result) -> str | None:
+    """Why a file this user did not write is not to be trusted, or None.
+
+    A shared or world-writable cache folder (XDG_CACHE_HOME=/tmp, a CI
+    runner's) lets another user plant a file beeplan would act on.
+    """
+    if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
+        return f"owned by another user (uid {info.st_uid})"
+    if info.st_mode & stat.S_IWOTH:
+        return "writable by every user"
+    return None
 
 
 def write_json(path: Path, data: Any, indent: int | None = None) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
+import re
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from importlib import resources
@@ -193,9 +195,60 @@ def _messages_plain(error: ValidationError, parts: list[Any]) -> Iterator[tuple[
         yield parts, error.message
 
 
+def _unbounded_ratios(root: Any, file: str) -> list[Problem]:
+    """``settings.safety`` ratios that are not finite numbers (``.nan``, ``.inf``).
+
+    JSON Schema's ``minimum: 0`` lets both through: a NaN compares false with
+    every count, so ``ratio: .nan`` would silently switch the threshold off
+    (and not read as loosened), and ``.inf`` is no JSON number for a plan file.
+    """
+    settings = root.get("settings") if isinstance(root, dict) else None
+    safety = settings.get("safety") if isinstance(settings, dict) else None
+    if not isinstance(safety, dict):
+        return []
+    rules: list[tuple[list[Any], Any]] = [(["settings", "safety"], safety)]
+    kinds = safety.get("kinds")
+    if isinstance(kinds, dict):
+        rules += [(["settings", "safety", "kinds", kind], rule) for kind, rule in kinds.items()]
+    problems = []
+    for parts, rule in rules:
+        ratio = rule.get("ratio") if isinstance(rule, dict) else None
+        if isinstance(ratio, float) and not math.isfinite(ratio):
+            line, text = _locate(root, [*parts, "ratio"])
+            problems.append(Problem(file, line, format_path([*parts, "ratio"]), (
+                f"a ratio is a finite number, got {text or ratio}: write 1 to never refuse "
+                "on the share alone, or a share such as 0.1")))
+    return problems
+
+
+def _id_spellings(node: Any, file: str, parts: list[Any]) -> list[Problem]:
+    """Ids written other than in decimal digits: ``0x10``, ``010`` (octal), ``1_000``, ``1.0``.
+
+    YAML reads each as a number (16, 8, 1000, 1.0), so the pull request a
+    reviewer reads says one entity while apply adopts, renames or removes another.
+    """
+    problems: list[Problem] = []
+    if isinstance(node, MDict):
+        text = node.texts.get("id")
+        value = node.get("id")
+        # Other values (0, .inf, 1.5) are the schema's "a positive integer" error.
+        if (text is not None and isinstance(value, (int, float)) and not isinstance(value, bool)
+                and math.isfinite(value) and value == int(value) and value > 0
+                and not re.fullmatch(r"[1-9][0-9]*", text)):
+            problems.append(Problem(file, node.key_lines.get("id"), format_path([*parts, "id"]), (
+                f"an id is written in decimal digits, got {text}, which YAML reads as "
+                f"{value!r}: write {int(value)} if that is the entity you mean")))
+        for key, child in node.items():
+            problems += _id_spellings(child, file, [*parts, key])
+    elif isinstance(node, MList):
+        for index, child in enumerate(node):
+            problems += _id_spellings(child, file, [*parts, index])
+    return problems
+
+
 def check(root: Any, file: str) -> list[Problem]:
     """Schema problems of one file's data, each on the line of the offending node."""
-    problems: list[Problem] = []
+    problems: list[Problem] = _unbounded_ratios(root, file) + _id_spellings(root, file, [])
     fast = _fast()
     if fast is not None and fast(root):
         return problems

@@ -415,6 +415,11 @@ def check_manifests(plan: Plan, given: Sequence[Path], source: str) -> State | N
         raise _refuse(source, None, f"the variables it records are not the ones the manifests "
                       f"at {shown} read ({', '.join(desired.variables) or 'none'}); "
                       "make a new plan")
+    if desired.settings.loosened() != plan.loosened:
+        # The list apply shows first is outside the plan digest: a file that
+        # drops it would apply a prune or a raised threshold unannounced.
+        raise _refuse(source, None, "the loosened safety settings it records are not the ones "
+                      f"of the manifests at {shown}; make a new plan")
     return desired
 
 
