@@ -21,7 +21,6 @@ from .model import Source
 from .safetext import workflow_data, workflow_property
 
 TITLE = "beeplan"
-LEVELS = ("error", "warning", "notice")
 
 
 @dataclass(frozen=True)
@@ -32,10 +31,6 @@ class Annotation:
     file: str | None = None
     line: int | None = None
     level: str = "error"
-
-    def as_json(self) -> dict[str, Any]:
-        return {"level": self.level, "file": self.file, "line": self.line,
-                "message": self.message}
 
 
 # GitHub's escaping of a command's data and properties, on top of ``printable``:

@@ -32,7 +32,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from types import FrameType
 
-from .client import BeeboleClient
+from .dag import Dag, is_removal
 from .errors import (
     ApiError,
     AuthError,
@@ -42,9 +42,10 @@ from .errors import (
     TransportError,
     raise_terminated,
 )
-from .journal import Journal
+from .localfiles.journal import Journal
 from .model import entity_key
-from .planner import FIRST_REMOVAL_PHASE, Action, Plan
+from .planner import Action, Plan
+from .platforms.base import Client
 
 log = logging.getLogger("beeplan.apply")
 
@@ -77,7 +78,7 @@ ProgressCallback = Callable[[Action, str, str, int, int], None]
 class Applier:
     def __init__(
         self,
-        client: BeeboleClient,
+        client: Client,
         parallelism: int = 4,
         progress: ProgressCallback | None = None,
         journal: Journal | None = None,
@@ -176,149 +177,24 @@ class Applier:
         (A slice of a larger plan may create an entity declared inactive and
         leave its deactivation to the next slice: the journal must know.)
         """
-        actions = {a.id: a for a in plan.actions}
         # Entities this plan creates and then deactivates (declared inactive).
         self.owing = owes | (
             frozenset(entity_key(a.target) for a in plan.actions if a.op == "deactivate")
             & frozenset(entity_key(a.target) for a in plan.actions if a.is_create)
         )
-        waiting_on = {a.id: sum(1 for d in a.depends_on if d in actions) for a in plan.actions}
-        dependents: dict[str, list[str]] = {a.id: [] for a in plan.actions}
-        for a in plan.actions:
-            for dep in a.depends_on:
-                if dep in dependents:
-                    dependents[dep].append(a.id)
-        ready: deque[str] = deque(a.id for a in plan.actions if waiting_on[a.id] == 0)
-        settled: set[str] = set()  # applied, failed or skipped
-        additive_left = sum(1 for a in plan.actions if a.phase < FIRST_REMOVAL_PHASE)
-        additive_failed = False
-        # Deactivations that complete a create of this plan -> that create's id.
-        finishing = {
-            a.id: dep
-            for a in plan.actions
-            if a.op == "deactivate"
-            for dep in a.depends_on
-            if dep in actions
-            and actions[dep].is_create
-            and entity_key(actions[dep].target) == entity_key(a.target)
-        }
-        released: set[str] = set()  # held removals let through despite a failure
-        applied_ids: set[str] = set()
-        outcome = Outcome()
-        total = len(actions)
-
-        def note(action: Action, status: str, message: str = "") -> None:
-            nonlocal additive_left
-            settled.add(action.id)
-            if action.phase < FIRST_REMOVAL_PHASE:
-                additive_left -= 1
-            if self.progress is not None:
-                self.progress(action, status, message, len(settled), total)
-
-        def skip(action_id: str, reason: str) -> None:
-            outcome.skipped.append((actions[action_id], reason))
-            note(actions[action_id], "skipped", reason)
-
-        def skip_dependents(failed_id: str) -> None:
-            frontier = [failed_id]
-            while frontier:
-                current = frontier.pop()
-                for other in dependents[current]:
-                    if other not in settled:
-                        skip(other, f"depends on {current}, which failed")
-                        frontier.append(other)
-
-        running: dict[Future[str], Action] = {}
-        held: list[str] = []  # ready removals, waiting for the additive phases to finish
+        run = _Run(self, plan)
         pool = ThreadPoolExecutor(max_workers=self.parallelism)
         restore_sigint = self._catch_sigint()
         try:
-            while True:
-                while ready and not self._stop.is_set():
-                    action_id = ready.popleft()
-                    if action_id in settled:
-                        continue
-                    removal = actions[action_id].phase >= FIRST_REMOVAL_PHASE
-                    if (
-                        removal
-                        and action_id not in released
-                        and (additive_left > 0 or additive_failed)
-                    ):
-                        held.append(action_id)
-                    elif len(running) < self.parallelism:
-                        running[pool.submit(self.run_action, actions[action_id])] = actions[
-                            action_id
-                        ]
-                    else:
-                        ready.appendleft(action_id)
-                        break
-                if additive_left == 0 and held and not self._stop.is_set():
-                    if additive_failed:
-                        for action_id in held:
-                            create_id = finishing.get(action_id)
-                            if create_id is not None and all(
-                                other in applied_ids
-                                for other in dependents[create_id]
-                                if actions[other].phase < FIRST_REMOVAL_PHASE
-                            ):
-                                released.add(action_id)
-                                ready.append(action_id)
-                            else:
-                                skip(
-                                    action_id,
-                                    "removals run only when every create and update succeeded",
-                                )
-                        held.clear()
-                        if ready:
-                            continue
-                    else:
-                        ready.extend(held)
-                        held.clear()
-                        continue
-                if not running:
-                    break
-                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                for future in finished:
-                    action = running.pop(future)
-                    try:
-                        message = future.result()
-                    except (QuotaError, AuthError, EndpointError) as exc:
-                        outcome.failed.append((action, str(exc)))
-                        note(action, "failed", str(exc))
-                        outcome.stopped = str(exc)
-                        self._stop.set()
-                    except (ApiError, TransportError) as exc:
-                        reason = exc.api_message if isinstance(exc, ApiError) else exc.reason
-                        outcome.failed.append((action, reason))
-                        note(action, "failed", reason)
-                        additive_failed = additive_failed or action.phase < FIRST_REMOVAL_PHASE
-                        skip_dependents(action.id)
-                    else:
-                        outcome.applied.append(action)
-                        applied_ids.add(action.id)
-                        note(action, "applied", message)
-                        for other in dependents[action.id]:
-                            waiting_on[other] -= 1
-                            if waiting_on[other] == 0 and other not in settled:
-                                ready.append(other)
+            run.schedule(pool)
         except KeyboardInterrupt as exc:  # Terminated (SIGTERM) included
             # Ctrl-C: stop scheduling, let the calls in flight finish, then report.
             self._stop.set()
-            outcome.interrupted = True
-            outcome.terminated = isinstance(exc, Terminated)
-            outcome.stopped = "interrupted"
-            for future, action in list(running.items()):
-                try:
-                    future.result()
-                    outcome.applied.append(action)
-                    settled.add(action.id)
-                except Exception as exc:  # noqa: BLE001 - any failure is reported, not raised
-                    outcome.failed.append((action, str(exc)))
-                    settled.add(action.id)
-            running.clear()
+            run.interrupted(terminated=isinstance(exc, Terminated))
         finally:
             restore_sigint()
             pool.shutdown(wait=True)
+        outcome = run.outcome
         if self._interrupted.is_set():
             outcome.interrupted = True
             outcome.terminated = outcome.terminated or self.signal == signal.SIGTERM
@@ -327,6 +203,144 @@ class Applier:
             f"not started: {outcome.stopped}" if outcome.stopped else "its dependencies never ran"
         )
         for action in plan.actions:
-            if action.id not in settled:
+            if action.id not in run.settled:
                 outcome.skipped.append((action, reason))
         return outcome
+
+
+class _Run:
+    """One apply of one plan: a scheduler over its ``Dag``.
+
+    Ready actions run in parallel (at most ``parallelism`` at once); ready
+    removals are held until every additive action is settled, and dropped
+    when one failed, except the deactivation that completes a create of
+    this plan once everything referencing the new entity was applied.
+    """
+
+    def __init__(self, applier: Applier, plan: Plan):
+        self.applier = applier
+        self.dag = Dag(plan.actions)
+        self.actions = self.dag.actions
+        self.ready: deque[str] = deque(self.dag.ready_at_start())
+        self.settled: set[str] = set()  # applied, failed or skipped
+        self.additive_failed = False
+        # Deactivations that complete a create of this plan -> that create's id.
+        self.finishing = {
+            a.id: dep
+            for a in plan.actions
+            if a.op == "deactivate"
+            for dep in a.depends_on
+            if dep in self.actions
+            and self.actions[dep].is_create
+            and entity_key(self.actions[dep].target) == entity_key(a.target)
+        }
+        self.released: set[str] = set()  # held removals let through despite a failure
+        self.applied_ids: set[str] = set()
+        self.outcome = Outcome()
+        self.running: dict[Future[str], Action] = {}
+        self.held: list[str] = []  # ready removals, waiting for the additive phases to finish
+
+    @property
+    def stopping(self) -> bool:
+        return self.applier._stop.is_set()
+
+    def note(self, action: Action, status: str, message: str = "") -> None:
+        self.settled.add(action.id)
+        self.dag.settle(action)
+        progress = self.applier.progress
+        if progress is not None:
+            progress(action, status, message, len(self.settled), len(self.actions))
+
+    def skip(self, action_id: str, reason: str) -> None:
+        self.outcome.skipped.append((self.actions[action_id], reason))
+        self.note(self.actions[action_id], "skipped", reason)
+
+    def schedule(self, pool: ThreadPoolExecutor) -> None:
+        while True:
+            self.start_ready(pool)
+            if self.release_held():
+                continue
+            if not self.running:
+                return
+            finished, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
+            for future in finished:
+                self.finished(future)
+
+    def start_ready(self, pool: ThreadPoolExecutor) -> None:
+        while self.ready and not self.stopping:
+            action_id = self.ready.popleft()
+            if action_id in self.settled:
+                continue
+            action = self.actions[action_id]
+            if action_id not in self.released and (
+                self.dag.must_wait(action) or (is_removal(action) and self.additive_failed)
+            ):
+                self.held.append(action_id)
+            elif len(self.running) < self.applier.parallelism:
+                self.running[pool.submit(self.applier.run_action, action)] = action
+            else:
+                self.ready.appendleft(action_id)
+                return
+
+    def release_held(self) -> bool:
+        """Once the additive actions are settled, let held removals go; True: look again."""
+        if self.dag.additive_left > 0 or not self.held or self.stopping:
+            return False
+        held, self.held = self.held, []
+        if not self.additive_failed:
+            self.ready.extend(held)
+            return True
+        for action_id in held:
+            if self.completes_a_create(action_id):
+                self.released.add(action_id)
+                self.ready.append(action_id)
+            else:
+                self.skip(action_id, "removals run only when every create and update succeeded")
+        return bool(self.ready)
+
+    def completes_a_create(self, action_id: str) -> bool:
+        """A deactivation of an entity this plan created, whose references were all applied."""
+        create_id = self.finishing.get(action_id)
+        return create_id is not None and all(
+            other in self.applied_ids
+            for other in self.dag.dependents[create_id]
+            if not is_removal(self.actions[other])
+        )
+
+    def finished(self, future: Future[str]) -> None:
+        action = self.running.pop(future)
+        try:
+            message = future.result()
+        except (QuotaError, AuthError, EndpointError) as exc:
+            self.outcome.failed.append((action, str(exc)))
+            self.note(action, "failed", str(exc))
+            self.outcome.stopped = str(exc)
+            self.applier._stop.set()
+        except (ApiError, TransportError) as exc:
+            reason = exc.api_message if isinstance(exc, ApiError) else exc.reason
+            self.outcome.failed.append((action, reason))
+            self.note(action, "failed", reason)
+            self.additive_failed = self.additive_failed or not is_removal(action)
+            for other, current in self.dag.unsettled_downstream(action.id, self.settled):
+                self.skip(other, f"depends on {current}, which failed")
+        else:
+            self.outcome.applied.append(action)
+            self.applied_ids.add(action.id)
+            self.note(action, "applied", message)
+            self.ready.extend(o for o in self.dag.done(action.id) if o not in self.settled)
+
+    def interrupted(self, terminated: bool) -> None:
+        """After Ctrl-C or SIGTERM: the calls in flight finish and are reported."""
+        outcome = self.outcome
+        outcome.interrupted = True
+        outcome.terminated = terminated
+        outcome.stopped = "interrupted"
+        for future, action in list(self.running.items()):
+            try:
+                future.result()
+                outcome.applied.append(action)
+                self.settled.add(action.id)
+            except Exception as exc:  # noqa: BLE001 - any failure is reported, not raised
+                outcome.failed.append((action, str(exc)))
+                self.settled.add(action.id)
+        self.running.clear()

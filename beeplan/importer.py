@@ -166,9 +166,6 @@ def comment_text(text: str) -> str:
     return _NOT_IN_COMMENT.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-Node = Any  # dict[str, Node] | list[Node] | scalar | IdRef
-
-
 def _flow(items: list[Any]) -> str | None:
     # An id reference goes on its own line, so its name comment says which it is.
     if not all(isinstance(i, (str, int)) for i in items):

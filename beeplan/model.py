@@ -282,6 +282,9 @@ class Loosened:
 class Settings:
     prune: bool = False
     safety: Safety = Safety()
+    # settings.platform (None: any) and where it is set, for the mismatch's message.
+    platform: str | None = None
+    platform_at: str = ""
 
     def loosened(self) -> tuple[Loosened, ...]:
         """What is looser than the defaults: prune on, a higher safety ratio or minimum.

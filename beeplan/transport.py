@@ -21,7 +21,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from .client import _current, is_loopback
+from .endpoints import _current, is_loopback
 
 SSLError = requests.exceptions.SSLError
 RequestException = requests.RequestException

@@ -24,15 +24,23 @@ import io
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Protocol, TypeGuard
+from typing import Any, Protocol
 
-from .client import BeeboleClient
 from .errors import ApiError, BeeplanError, TransportError
-from .live import LiveReader, R, Scope, T
+from .hours import (
+    UNUSED,
+    AccountUsage,
+    EntityUsage,
+    Line,
+    UsageReport,
+    last_days,
+)
 from .model import Index, Located, Ref, State, entity_key
 from .planner import Plan
+from .platforms.base import Client
+from .platforms.v2.live import LiveReader, R, Scope, T
 
 log = logging.getLogger("beeplan.usage")
 
@@ -91,37 +99,6 @@ class Target:
     ref: Ref
     name: str
     ancestors: tuple[Ref, ...] = ()
-
-
-@dataclass(frozen=True)
-class EntityUsage:
-    hours: float
-    people: int
-    last: str | None  # date of the latest entry, YYYY-MM-DD
-
-    @property
-    def used(self) -> bool:
-        return self.hours > 0
-
-
-UNUSED = EntityUsage(0.0, 0, None)
-
-
-@dataclass(frozen=True)
-class UsageReport:
-    """What the export said, per entity key (``project:acme-dev``), for one period."""
-
-    days: int
-    start: str
-    end: str
-    entities: Mapping[str, EntityUsage] = field(default_factory=dict)
-    calls: int = 0
-    jobs: int = 0
-    not_looked_up: tuple[str, ...] = ()  # entity keys the lookup could not answer for
-    notes: tuple[str, ...] = ()
-
-    def of(self, ref: Ref) -> EntityUsage | None:
-        return self.entities.get(entity_key(ref))
 
 
 @dataclass(frozen=True)
@@ -259,7 +236,7 @@ class ExportRequest(Protocol):
 
 
 def run_jobs(
-    client: BeeboleClient,
+    client: Client,
     jobs: Sequence[ExportRequest],
     start: str,
     end: str,
@@ -419,7 +396,7 @@ def aggregate(job: Job, rows: Iterable[Mapping[str, Any]]) -> dict[str, EntityUs
 
 
 def lookup(
-    client: BeeboleClient,
+    client: Client,
     targets: Sequence[Target],
     days: int,
     *,
@@ -491,22 +468,6 @@ def _keys(targets: Iterable[Target]) -> tuple[str, ...]:
 # Words
 
 
-def hours_text(hours: float) -> str:
-    return f"{hours:.2f}".rstrip("0").rstrip(".")
-
-
-def last_days(days: int) -> str:
-    """``the last 90 days`` (``the last 1 day``)."""
-    return f"the last {days} day{'' if days == 1 else 's'}"
-
-
-def describe(usage: EntityUsage, days: int) -> str:
-    """``312.5 h in the last 90 days by 7 people, last 2026-11-27``."""
-    people = f"{usage.people} {'person' if usage.people == 1 else 'people'}"
-    last = f", last {usage.last}" if usage.last else ""
-    return f"{hours_text(usage.hours)} h in {last_days(days)} by {people}{last}"
-
-
 # ---------------------------------------------------------------------------
 # The plan's side
 
@@ -528,7 +489,7 @@ def deactivated(plan: Plan) -> list[Ref]:
 
 
 def lookup_deactivated(
-    client: BeeboleClient,
+    client: Client,
     plan: Plan,
     live: State | None,
     days: int,
@@ -552,56 +513,6 @@ def lookup_deactivated(
         # Hours are worth knowing, not worth a plan that can no longer be applied today.
         reserve=len(plan.actions),
     )
-
-
-def saved_report(document: Mapping[str, Any], plan: Plan) -> UsageReport | None:
-    """The hours a saved plan recorded when it was made, to show them again at apply.
-
-    Display only: a plan file is data, so a refusal never rests on these
-    figures (``refuseInUse`` looks the hours up again). Whatever is not the
-    shape ``plan -o`` writes is left out rather than shown.
-    """
-    head = document.get("usage")
-    if not isinstance(head, Mapping):
-        return None
-    days, start, end = head.get("days"), _iso_date(head.get("from")), _iso_date(head.get("to"))
-    if not _count(days) or not days or start is None or end is None:
-        return None
-    entities: dict[str, EntityUsage] = {}
-    actions = document.get("actions")
-    for action, raw in zip(plan.actions, actions if isinstance(actions, list) else [],
-                           strict=False):
-        found = raw.get("usage") if isinstance(raw, Mapping) else None
-        if action.op != "deactivate" or not isinstance(found, Mapping):
-            continue
-        hours, people, last = found.get("hours"), found.get("people"), found.get("last")
-        if (
-            isinstance(hours, (int, float)) and not isinstance(hours, bool) and 0 <= hours < 1e9
-            and _count(people) and (last is None or _iso_date(last) is not None)
-            and found.get("days") == days
-        ):
-            entities[entity_key(action.target)] = EntityUsage(float(hours), people, last)
-    skipped = head.get("not_looked_up")
-    calls = head.get("calls")
-    return UsageReport(
-        days, start, end, entities,
-        calls=calls if _count(calls) else 0,
-        not_looked_up=tuple(k for k in skipped if isinstance(k, str))
-        if isinstance(skipped, list) else (),
-    )
-
-
-def _count(value: Any) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _iso_date(value: Any) -> str | None:
-    if not isinstance(value, str) or len(value) != 10:
-        return None
-    try:
-        return date.fromisoformat(value).isoformat()
-    except ValueError:
-        return None
 
 
 def with_usage(
@@ -684,38 +595,6 @@ class AccountJob:
         elif self.company is not None:
             out["company"] = {"id": self.company}
         return out
-
-
-@dataclass(frozen=True)
-class Line:
-    """One managed entity in the report; ``active`` None: not in the account."""
-
-    ref: Ref
-    name: str
-    active: bool | None
-    usage: EntityUsage | None  # None: not looked up
-
-
-@dataclass(frozen=True)
-class AccountUsage:
-    days: int
-    start: str
-    end: str
-    lines: tuple[Line, ...] = ()
-    read_calls: int = 0
-    export_calls: int = 0
-    jobs: int = 0
-    left_today: int | None = None
-    notes: tuple[str, ...] = ()
-
-    @property
-    def unused(self) -> tuple[Line, ...]:
-        """Managed entities, active in the account, with no hours in the period."""
-        return tuple(
-            line
-            for line in self.lines
-            if line.active and line.usage is not None and not line.usage.used
-        )
 
 
 @dataclass(frozen=True)
@@ -808,7 +687,7 @@ class _GuardedReader(LiveReader):
     the companies' project counts once company.list is read).
     """
 
-    def __init__(self, client: BeeboleClient, parallelism: int,
+    def __init__(self, client: Client, parallelism: int,
                  progress: Callable[[str], None] | None,
                  guard: Callable[[int, int], None], subprojects: bool):
         super().__init__(client, parallelism, progress)
@@ -843,7 +722,7 @@ def _count_of(obj: Mapping[str, Any], key: str) -> int:
 
 
 def account_usage(
-    client: BeeboleClient,
+    client: Client,
     desired: State,
     days: int,
     *,

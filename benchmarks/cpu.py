@@ -37,7 +37,7 @@ OUT = HERE / "results-cpu.json"
 
 
 def units(factors: list[float]) -> dict[str, Any]:
-    from beeplan.drift import CheckState, select, units_of
+    from beeplan.budgeted_check import CheckState, select, units_of
     from beeplan.manifest import load
 
     from .generate import OrgSpec, generate, write_manifests
@@ -109,9 +109,9 @@ def _proc_cpu(pid: int) -> float:
 
 
 def calls(n: int = 1000, stage: int = 50) -> dict[str, Any]:
-    from beeplan.client import BeeboleClient
-    from beeplan.live import LiveReader
     from beeplan.model import State
+    from beeplan.platforms.v2.client import BeeboleClient
+    from beeplan.platforms.v2.live import LiveReader
 
     from .sandbox_host import SandboxProcess
     from .seeding import seed_account

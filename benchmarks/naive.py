@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from beeplan.client import BeeboleClient
+from beeplan.platforms.v2.client import BeeboleClient
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from beeplan.client import token_key, utc_today
+from beeplan.platforms.v2.client import token_key, utc_today
 
 from .generate import Org, _company_of, write_manifests
 from .sandbox_host import BENCH_TOKEN, SandboxProcess

@@ -47,7 +47,7 @@ def _usage(server: Any) -> tuple[int, int]:
 
 
 def serve(db: str, latency_ms: float) -> int:
-    from beeplan.sandbox.server import SandboxServer
+    from beeplan.platforms.v2.sandbox.server import SandboxServer
 
     token = os.environ.get(TOKEN_ENV, BENCH_TOKEN)
     server = SandboxServer(db, token=token, latency_ms=latency_ms,

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from beeplan.model import CustomField, State
 from beeplan.planner import Action, make_plan
-from beeplan.sandbox.seed import DEFAULT_CUSTOM_FIELDS
-from beeplan.sandbox.server import SandboxServer
+from beeplan.platforms.v2.sandbox.seed import DEFAULT_CUSTOM_FIELDS
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 
 from .sandbox_host import BENCH_TOKEN, UNLIMITED
 

@@ -12,7 +12,7 @@ prints one JSON line of measurements. Steps mirror the CLI commands:
 - ``import``: ``beeplan import -o DIR`` (in-process CLI; counts from its ledger);
 - ``floor``: a bare ``http.client`` loop, the CPU per call under any HTTP client.
 
-The plan steps make the same calls as ``beeplan.cli.plan.compute_plan``
+The plan steps make the same calls as ``beeplan.usecases.plan.compute_plan``
 (``LiveReader.read`` then ``make_plan``), called one by one so the read and
 the diff are timed apart. The sandbox runs in another process
 (``benchmarks.sandbox_host``): this process's CPU time is beeplan's own
@@ -67,8 +67,8 @@ class Clock:
 
 
 def run_step(args: argparse.Namespace) -> Metrics:
-    from beeplan.client import BeeboleClient
     from beeplan.manifest import load
+    from beeplan.platforms.v2.client import BeeboleClient
 
     class _Client(RecordingClient, BeeboleClient):
         pass
@@ -183,10 +183,10 @@ def write_profile(profiler: ThreadProfiler, path: Path) -> str:
 
 def plan_and_maybe_apply(args: argparse.Namespace, client: Any, desired: Any, clock: Clock,
                          out: Metrics) -> None:
-    from beeplan.live import LiveReader
     from beeplan.planner import make_plan, require_possible
+    from beeplan.platforms.v2.live import LiveReader
     from beeplan.render import plan_to_json, render_text
-    from beeplan.workflow import budget_of
+    from beeplan.usecases.steps import budget_of
 
     with clock.phase("read"):
         live = LiveReader(client, args.parallelism).read(desired)
@@ -236,7 +236,7 @@ class ReplayClient:
     """
 
     def __init__(self, recorded: list[tuple[str, dict[str, Any], dict[str, Any]]]):
-        from beeplan.client import Quota, Usage
+        from beeplan.platforms.v2.client import Quota, Usage
 
         self.answers = {
             (service, json.dumps(payload, sort_keys=True)): json.dumps(answer).encode("utf-8")
@@ -261,10 +261,10 @@ class ReplayClient:
 
 def replay_cpu(args: argparse.Namespace, recorded: Any, desired: Any) -> dict[str, float]:
     """beeplan's CPU for the plan with the HTTP transport taken out (best of 3 runs)."""
-    from beeplan.live import LiveReader
     from beeplan.planner import make_plan
+    from beeplan.platforms.v2.live import LiveReader
     from beeplan.render import render_text
-    from beeplan.workflow import budget_of
+    from beeplan.usecases.steps import budget_of
 
     best: dict[str, float] = {}
     for _ in range(3):
@@ -307,7 +307,7 @@ def apply_plan(args: argparse.Namespace, client: Any, plan: Any, clock: Clock,
 
 def apply_saved(args: argparse.Namespace, client: Any, clock: Clock, out: Metrics) -> None:
     from beeplan.render import plan_from_json, render_text
-    from beeplan.workflow import budget_of, check_fresh
+    from beeplan.usecases.steps import budget_of, check_fresh
 
     with clock.phase("parse"):
         plan, _doc = plan_from_json(Path(args.plan_file).read_text(encoding="utf-8"),

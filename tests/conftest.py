@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from beeplan.cli import main
-from beeplan.client import BeeboleClient
-from beeplan.sandbox.server import SandboxServer
+from beeplan.platforms.v2.client import BeeboleClient
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 
 # Started in the background by a shell without job control (``pytest &`` in a script,
 # nohup, some CI runners), pytest inherits SIGINT ignored, and so would every child it

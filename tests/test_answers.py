@@ -1,4 +1,4 @@
-"""The shapes the client believes (beeplan/answers.py), service by service."""
+"""The shapes the client believes (beeplan/platforms/v2/answers.py), service by service."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from beeplan.answers import problem
+from beeplan.platforms.v2.answers import problem
 
 BELIEVED: list[tuple[str, Any]] = [
     ("company.create", {"status": "ok", "id": 233}),

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from beeplan.client import BeeboleClient
 from beeplan.errors import ApiError
-from beeplan.sandbox.server import SandboxServer
+from beeplan.platforms.v2.client import BeeboleClient
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 
 from .conftest import Run
 

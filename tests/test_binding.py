@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from beeplan.client import BeeboleClient
-from beeplan.planfile import manifest_digest
-from beeplan.sandbox.server import SandboxServer
+from beeplan.planfile.verify import manifest_digest
+from beeplan.platforms.v2.client import BeeboleClient
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 
 from .conftest import Run
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from beeplan import cachefile
-from beeplan.client import Ledger, utc_today
-from beeplan.journal import Journal
+from beeplan.localfiles.journal import Journal
+from beeplan.platforms.v2.client import Ledger, utc_today
 
 
 def mode(path: Path) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from beeplan.sandbox.server import SandboxServer
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 from tests.test_targeted import ORG, apply_org, write
 
 GIT = ("git", "-c", "user.name=t", "-c", "user.email=t@example.com",

@@ -7,9 +7,9 @@ import json
 from base64 import b64encode
 from urllib.parse import urlsplit
 
-from beeplan.client import BeeboleClient
-from beeplan.live import LiveReader
-from beeplan.sandbox.server import SandboxServer
+from beeplan.platforms.v2.client import BeeboleClient
+from beeplan.platforms.v2.live import LiveReader
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 
 
 def _conn(sandbox: SandboxServer) -> tuple[http.client.HTTPConnection, dict[str, str], str]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from beeplan.client import BeeboleClient
 from beeplan.model import same_custom_value
+from beeplan.platforms.v2.client import BeeboleClient
 
 from .conftest import Run
 

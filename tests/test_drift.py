@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from beeplan import workflow
-from beeplan.client import BeeboleClient
-from beeplan.drift import CheckRun, coverage_lines, units_of
-from beeplan.sandbox.server import SandboxServer
+from beeplan.budgeted_check import CheckRun, coverage_lines, units_of
+from beeplan.platforms.v2.client import BeeboleClient
+from beeplan.platforms.v2.sandbox.server import SandboxServer
+from beeplan.usecases import steps as workflow
 from tests.test_targeted import ORG, apply_org, load, write
 
 START = datetime(2026, 1, 5, 0, 0, tzinfo=timezone.utc)
@@ -317,7 +317,7 @@ def test_the_daily_cost_counts_what_a_run_really_spends(
 def test_group_index_matches_exactly_the_refs_same_names() -> None:
     """check's index of groups (issue 24: no longer every entity against every group) finds
     the groups ``_same`` finds, for refs by xid, by id, and by both."""
-    from beeplan.drift import _GroupMatcher, _same
+    from beeplan.budgeted_check import _GroupMatcher, _same
     from beeplan.model import Ref
 
     groups = [Ref("group", xid="a"), Ref("group", xid="b", id=2), Ref("group", id=3),

@@ -21,7 +21,7 @@ import pytest
 from markdown_it import MarkdownIt
 
 from beeplan.annotations import Annotation, workflow_command
-from beeplan.client import BeeboleClient
+from beeplan.platforms.v2.client import BeeboleClient
 from beeplan.safetext import csv_cell, json_text, markdown, printable
 
 from .conftest import Run

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from beeplan.sandbox.server import SandboxServer
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 
 from .conftest import Run
 

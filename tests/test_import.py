@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from beeplan.client import BeeboleClient
-from beeplan.sandbox.server import SandboxServer
+from beeplan.platforms.v2.client import BeeboleClient
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 
 from .conftest import Run
 from .test_cli_e2e import ACME

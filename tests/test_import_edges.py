@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from beeplan.client import BeeboleClient
 from beeplan.importer import GROUP_NEST_LIMIT
+from beeplan.platforms.v2.client import BeeboleClient
 
 from .conftest import Run
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from beeplan.client import BeeboleClient
+from beeplan.import_checkpoint import CHECKPOINT_NAME, checkpoint_path, read_for_import
 from beeplan.importer import parse_relations
-from beeplan.resume import CHECKPOINT_NAME, checkpoint_path, read_for_import
-from beeplan.sandbox.server import SandboxServer
+from beeplan.platforms.v2.client import BeeboleClient
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 
 from .conftest import Run
 from .test_slices import spend_today

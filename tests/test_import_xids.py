@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from beeplan.client import BeeboleClient
-from beeplan.sandbox.server import SandboxServer
+from beeplan.platforms.v2.client import BeeboleClient
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 
 from .conftest import Run
 from .test_import import build_random, build_varied, read_dir

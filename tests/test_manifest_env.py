@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from beeplan.sandbox.server import SandboxServer
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 from tests.conftest import Run
 
 MANIFEST = """\

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from beeplan.manifest import MAX_FILE_BYTES
-from beeplan.sandbox.server import SandboxServer
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 from tests.conftest import Run
 
 COMPANY = "companies:\n  - xid: acme\n    name: ACME\n"

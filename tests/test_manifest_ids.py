@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from beeplan.sandbox.server import SandboxServer
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 from tests.conftest import Run
 
 BAD_IDS = [".inf", "-.inf", ".nan", "true", "1.5", '"x"', '"233"', "-3", "0", "1e400", "[1]"]

@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 
 from beeplan.applier import Outcome
-from beeplan.client import BeeboleClient, is_read
 from beeplan.errors import ApiError
 from beeplan.planner import Action, Plan
+from beeplan.platforms.v2.client import BeeboleClient, is_read
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 from beeplan.render import render_markdown, render_text
-from beeplan.sandbox.server import SandboxServer
-from beeplan.workflow import report
+from beeplan.usecases.steps import report
 
 from .conftest import Run
 
@@ -245,7 +245,7 @@ def resigned(doc: dict[str, Any], sandbox: SandboxServer | None = None) -> str:
     With ``sandbox``, resealed with its token too (``account.seal``): an edit
     by someone who holds the token, which only the live checks can refuse.
     """
-    from beeplan.planfile import seal_text
+    from beeplan.planfile.verify import seal_text
     from beeplan.planner import plan_digest
     from beeplan.render.jsonplan import plan_from_json
 
@@ -500,7 +500,7 @@ def test_refuse_in_use_is_looked_up_again_for_a_saved_plan(
 )
 def test_every_golden_plan_rebuilds_from_its_meaning(case: str) -> None:
     """What the planner makes, the rebuild accepts: every op, kind and relation it emits."""
-    from beeplan.planfile import check_actions, check_dependencies, check_fingerprints
+    from beeplan.planfile.verify import check_actions, check_dependencies, check_fingerprints
     from beeplan.render.jsonplan import plan_from_json
 
     folder = Path(__file__).parent / "data" / "cases" / case

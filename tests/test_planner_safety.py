@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from beeplan.journal import Journal
+from beeplan.localfiles.journal import Journal
 from beeplan.model import Entity, Ref, Settings, State
 from beeplan.planner import make_plan
 

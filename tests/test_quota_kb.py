@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from beeplan.sandbox.server import SandboxServer
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 
 from .conftest import Run
 from .test_slices import spend_today

@@ -19,10 +19,10 @@ import pytest
 import yaml
 
 from beeplan.applier import Applier
-from beeplan.client import BeeboleClient
-from beeplan.live import read_account
 from beeplan.manifest import load
 from beeplan.planner import Plan, make_plan
+from beeplan.platforms.v2.client import BeeboleClient
+from beeplan.platforms.v2.live import LiveReader
 
 BASE: dict[str, Any] = {
     "groups": [
@@ -162,7 +162,7 @@ def plan_for(client: BeeboleClient, doc: dict[str, Any], tmp_path: Path) -> Plan
     path = tmp_path / "manifests.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     desired = load(path)
-    return make_plan(desired, read_account(client, desired))
+    return make_plan(desired, LiveReader(client, 4).read(desired))
 
 
 Edit = Callable[[dict[str, Any]], None]

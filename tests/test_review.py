@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from beeplan.model import Entity, Ref, Safety, Settings, State, Threshold
-from beeplan.review import diff_sets, diff_states, released, settings_lines
+from beeplan.setdiff import diff_sets, diff_states, released, settings_lines
 
 ACME = Ref("company", xid="acme")
 

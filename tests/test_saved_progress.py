@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from beeplan.applier import Outcome
-from beeplan.client import BeeboleClient
+from beeplan.cost import Cost, fresh_cost
 from beeplan.model import Ref
+from beeplan.planfile.progress import SavedProgress, ref_of_key
 from beeplan.planner import Action, Plan
-from beeplan.sliced import SavedProgress, ref_of_key
-from beeplan.slices import Cost, fresh_cost
+from beeplan.platforms.v2.client import BeeboleClient
 
 # Nothing listens on port 9 (discard); these tests must make no call at all, and a
 # call there would fail (and be logged) rather than pass unseen.
@@ -82,11 +82,10 @@ def test_record_keeps_what_was_applied_not_what_was_meant(
 ) -> None:
     path = tmp_path / "slices" / "acct-plan.json"
     progress = SavedProgress(path)
-    part = Plan(actions=(PLAN.actions[1], PLAN.actions[3]))  # ops and jane: none touched later
     stopped = Outcome(applied=[PLAN.actions[1]], skipped=[(PLAN.actions[3], "quota")])
     with BeeboleClient(NOWHERE, "t0k3n", retries=0, ledger=False) as client, \
             caplog.at_level(logging.WARNING):
-        progress.record(client, PLAN, part, stopped, parallelism=1)
+        progress.record(client, PLAN, stopped, parallelism=1)
     assert caplog.text == ""  # nothing to re-read, so no call was tried
     assert json.loads(path.read_text()) == {"applied": ["a2"], "fingerprints": {}}
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -95,7 +94,7 @@ def test_record_keeps_what_was_applied_not_what_was_meant(
 def test_record_of_a_slice_that_applied_nothing_writes_nothing(tmp_path: Path) -> None:
     path = tmp_path / "p.json"
     with BeeboleClient(NOWHERE, "t0k3n", retries=0, ledger=False) as client:
-        SavedProgress(path).record(client, PLAN, PLAN, Outcome(), parallelism=1)
+        SavedProgress(path).record(client, PLAN, Outcome(), parallelism=1)
     assert not path.exists()
 
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from beeplan.client import BeeboleClient, cache_dir, token_key, utc_today
+from beeplan.cost import Cost, select_slice
 from beeplan.manifest import load
 from beeplan.planner import FIRST_REMOVAL_PHASE
-from beeplan.sandbox.server import SandboxServer
-from beeplan.slices import Cost, select_slice
-from beeplan.workflow import compute_plan
+from beeplan.platforms.v2.client import BeeboleClient, cache_dir, token_key, utc_today
+from beeplan.platforms.v2.sandbox.server import SandboxServer
+from beeplan.usecases.steps import compute_plan
 
 from .conftest import Run
 

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 import yaml
 
-from beeplan import workflow
-from beeplan.client import BeeboleClient
+from beeplan.changed import diff_manifests, load_base
 from beeplan.errors import ConfigError
 from beeplan.model import State
 from beeplan.planner import Action, Plan
-from beeplan.sandbox.server import SandboxServer
-from beeplan.targeted import diff_manifests, load_base
+from beeplan.platforms.v2.client import BeeboleClient
+from beeplan.platforms.v2.sandbox.server import SandboxServer
+from beeplan.usecases import steps as workflow
 
 ORG: dict[str, Any] = {
     "groups": [
@@ -304,9 +304,9 @@ def test_relation_items_named_by_id_only_get_their_xid(
     client: BeeboleClient, sandbox: SandboxServer, tmp_path: Path
 ) -> None:
     """An answer naming a manager by id alone must still match the manifests' xid."""
-    from beeplan.live import LiveReader
+    from beeplan.changed import _with_xids
     from beeplan.model import Entity, Ref
-    from beeplan.targeted import _with_xids
+    from beeplan.platforms.v2.live import LiveReader
 
     apply_org(client, ORG, tmp_path / "m")
     jane = client.call("person.get", xid="jane")["person"]["id"]

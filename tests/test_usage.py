@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from beeplan.client import BeeboleClient
 from beeplan.model import Ref
+from beeplan.platforms.v2.client import BeeboleClient
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 from beeplan.render import plan_from_json, render_markdown, render_text
-from beeplan.sandbox.server import SandboxServer
 from beeplan.usage import (
     Job,
     PollPolicy,
@@ -27,7 +27,7 @@ from beeplan.usage import (
     parse_rows,
     plan_jobs,
 )
-from beeplan.workflow import load_manifests, plan_with_usage
+from beeplan.usecases.steps import load_manifests, plan_with_usage
 
 from .conftest import Run
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -12,8 +13,12 @@ from ..render import render_markdown, render_text
 from ..render.common import Compared
 from ..render.jsonplan import plan_document
 from ..safetext import json_text, markdown, printable
+from ..usecases.diff import compare_sets
 from .options import detailed_exitcode_option, format_option
 from .progress import use_color
+
+if TYPE_CHECKING:
+    from ..setdiff import SetDiff
 
 RELEASED_HEAD = "No longer managed by beeplan (apply leaves their live values as they are):"
 
@@ -42,54 +47,63 @@ def diff_command(old_path: Path, new_path: Path, fmt: str, detailed_exitcode: bo
     OLD_PATH and NEW_PATH are one manifest set each: to review merged sets
     (plan common/ envs/prod/), diff the set that changed.
     """
-    from ..manifest import load
-    from ..review import diff_sets
-    from ..targeted import load_manifest_set
-
-    # A base folder holding no YAML yet (.gitkeep, a README) is the empty set.
-    old, new = load_manifest_set(old_path), load(new_path)
-    found = diff_sets(old, new)
-    plan = found.plan
-    # diff sees no account: the renderers word their sentences for two sets.
-    compared = Compared(old=str(old_path), new=str(new_path), changed=found.changed)
+    found = compare_sets(old_path, new_path)
     if fmt == "json":
-        doc = plan_document(plan)
-        doc.pop("fingerprints", None)
-        doc.pop("read_relations", None)
-        doc.pop("plan_digest", None)  # no apply will ever print it: see Compared.digest
-        # A settings change or a key no longer managed is a change too (exit 2).
-        doc["changes_present"] = found.changed
-        doc["settings_changes"] = list(found.settings)
-        doc["no_longer_managed"] = [
-            {"kind": r.entity.kind, "entity": r.entity.ref.label, "name": r.entity.name,
-             "keys": list(r.keys)}
-            for r in found.released
-        ]
-        click.echo(json_text({"old": str(old_path), "new": str(new_path), **doc}))
+        click.echo(json_text(_json_document(found, old_path, new_path)))
     elif fmt == "markdown":
-        title = f"beeplan diff {old_path} → {new_path}"
-        text = render_markdown(plan, title=title, compared=compared)
-        extra: list[str] = []
-        if found.settings:
-            extra += ["", "**Settings change**", ""]
-            extra += [f"- {markdown(line.strip())}" for line in found.settings]
-        if found.released:
-            extra += ["", f"**{RELEASED_HEAD}**", ""]
-            extra += [f"- {markdown(r.line())}" for r in found.released]
-        click.echo(text.rstrip("\n") + "\n" + "\n".join(extra) + ("\n" if extra else ""), nl=False)
+        click.echo(_markdown(found, old_path, new_path), nl=False)
     else:
-        text = render_text(plan, color=use_color(sys.stdout.isatty()), compared=compared)
-        lines: list[str] = []
-        if found.settings:
-            lines += ["Settings change:", *(printable(f"  {line}") for line in found.settings), ""]
-        if found.released:
-            lines += [RELEASED_HEAD, *(printable(f"  ~ {r.line()}") for r in found.released), ""]
-        click.echo("\n".join(lines) + text, nl=False)
-    if plan.problems:
+        click.echo(_text(found, old_path, new_path), nl=False)
+    if found.plan.problems:
         return ExitStatus.ERROR  # apply would refuse the new set, as plan does
     if detailed_exitcode and found.changed:
         return ExitStatus.CHANGES
     return ExitStatus.SUCCESS
+
+
+def _compared(found: SetDiff, old_path: Path, new_path: Path) -> Compared:
+    # diff sees no account: the renderers word their sentences for two sets.
+    return Compared(old=str(old_path), new=str(new_path), changed=found.changed)
+
+
+def _json_document(found: SetDiff, old_path: Path, new_path: Path) -> dict[str, Any]:
+    doc = plan_document(found.plan)
+    doc.pop("fingerprints", None)
+    doc.pop("read_relations", None)
+    doc.pop("plan_digest", None)  # no apply will ever print it: see Compared.digest
+    # A settings change or a key no longer managed is a change too (exit 2).
+    doc["changes_present"] = found.changed
+    doc["settings_changes"] = list(found.settings)
+    doc["no_longer_managed"] = [
+        {"kind": r.entity.kind, "entity": r.entity.ref.label, "name": r.entity.name,
+         "keys": list(r.keys)}
+        for r in found.released
+    ]
+    return {"old": str(old_path), "new": str(new_path), **doc}
+
+
+def _markdown(found: SetDiff, old_path: Path, new_path: Path) -> str:
+    title = f"beeplan diff {old_path} → {new_path}"
+    text = render_markdown(found.plan, title=title, compared=_compared(found, old_path, new_path))
+    extra: list[str] = []
+    if found.settings:
+        extra += ["", "**Settings change**", ""]
+        extra += [f"- {markdown(line.strip())}" for line in found.settings]
+    if found.released:
+        extra += ["", f"**{RELEASED_HEAD}**", ""]
+        extra += [f"- {markdown(r.line())}" for r in found.released]
+    return text.rstrip("\n") + "\n" + "\n".join(extra) + ("\n" if extra else "")
+
+
+def _text(found: SetDiff, old_path: Path, new_path: Path) -> str:
+    color = use_color(sys.stdout.isatty())
+    text = render_text(found.plan, color=color, compared=_compared(found, old_path, new_path))
+    lines: list[str] = []
+    if found.settings:
+        lines += ["Settings change:", *(printable(f"  {line}") for line in found.settings), ""]
+    if found.released:
+        lines += [RELEASED_HEAD, *(printable(f"  ~ {r.line()}") for r in found.released), ""]
+    return "\n".join(lines) + text
 
 
 COMMANDS = [diff_command]

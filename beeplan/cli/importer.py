@@ -6,20 +6,15 @@ from pathlib import Path
 
 import click
 
-from ..errors import BeeplanError, ConfigError, ExitStatus
+from ..errors import ExitStatus
 from ..importer import (
     RELATION_KEYS,
-    check_result,
-    import_set,
-    kept_files,
-    parse_relations,
-    write_set,
 )
 from ..model import KINDS
-from ..resume import CHECKPOINT_NAME, read_for_import
-from ..safetext import printable, printable_lines
-from .options import endpoint_options, open_client, parallelism_option
-from .progress import ReadProgress
+from ..safetext import printable
+from ..usecases.importing import Imported, ImportRequest, run_import
+from .console import ClickConsole
+from .options import endpoint_options, parallelism_option
 
 
 @click.command(
@@ -109,95 +104,51 @@ def import_command(
     them, and the entities they declare are not written again. When the
     result would not validate with them, nothing is written.
     """
-    try:
-        wanted = parse_relations(relations)
-    except ValueError as exc:
-        raise ConfigError(f"--relations: {exc}") from None
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"{out_dir} exists and is not a directory")
-    # An old-style checkpoint left in the folder is ignored (with a warning), not content.
-    existing = (
-        sorted(p for p in out_dir.iterdir() if p.name != CHECKPOINT_NAME)
-        if out_dir.is_dir()
-        else []
-    )
-    if existing and not force:
-        raise BeeplanError(
-            f"{out_dir} is not empty; refusing to overwrite it. "
-            "Choose another -o directory, or pass --force."
-        )
-    quiet = bool(ctx.find_root().params.get("quiet"))
-    # Read before the account is: a kept file that does not parse costs no API call.
-    kept = kept_files(out_dir) if existing else None
-
-    def tell(message: str) -> None:
-        if not quiet:
-            click.echo(printable_lines(message), err=True)  # may quote names read off the API
-
-    with open_client(endpoint, token_file) as client:
-        progress = ReadProgress(enabled=not quiet)
-        live, checkpoint = read_for_import(
-            client, wanted, out_dir, endpoint, parallelism, progress, tell
-        )
-        progress.done()
-        calls = client.usage.total_requests
-        kb = client.usage.total_bytes / 1024
-    result = import_set(live, wanted, include_inactive, assign_xids, kept)
-    copies: tuple[str, ...] = ()
-    if kept is not None:
-        # A file an earlier import wrote that still declares live entities, under a
-        # name this import does not write, is the user's (a split people.yaml): kept.
-        copies = kept.copies(live, result.files)
-        if copies:
-            kept = kept.keeping(copies)
-            result = import_set(live, wanted, include_inactive, assign_xids, kept)
-        check_result(out_dir, result.files, kept)
-    files = result.files
-    outcome = write_set(out_dir, files, keep=copies)
-    checkpoint.remove()
-    summary = ", ".join(
-        f"{n} {KINDS[kind].plural if n != 1 else kind}"
-        for kind in live.counts()
-        if (n := result.counts.get(kind, 0))
-    )
-    if not quiet:
-        reused = (
-            f"; {checkpoint.reused} answers reused from the stopped import"
-            if checkpoint.reused
-            else ""
-        )
-        click.echo(printable(
-            f"Imported {summary or 'nothing'} into {out_dir}/ ({len(files)} files; "
-            f"{calls} API calls, {kb:.0f} KB{reused})."
-        ))
-        if outcome.removed:
-            click.echo(printable(
-                f"Removed {len(outcome.removed)} file(s) an earlier import wrote: "
-                + ", ".join(outcome.removed)
-            ))
-        if outcome.kept:
-            click.echo(printable(
-                f"Kept {len(outcome.kept)} YAML file(s) import did not write; they are part of "
-                "the set: " + ", ".join(outcome.kept)
-            ))
-        if copies:
-            click.echo(printable(
-                f"Of those, {len(copies)} an earlier import wrote still declare live entities "
-                "(a split or a renamed copy?), so they are kept too: " + ", ".join(copies)
-            ))
-        if result.left:
-            left = ", ".join(f"{n} {KINDS[k].plural if n != 1 else k}"
-                             for k, n in sorted(result.left.items()))
-            click.echo(printable(f"Not written again, since the kept files declare them: {left}."))
-        if assign_xids:
-            proposed = result.proposed
-            click.echo(
-                f"Proposed xids for {proposed} entit{'y' if proposed == 1 else 'ies'} without "
-                "one: review them, then 'beeplan apply' sets them; import again afterwards "
-                "to write xids only."
-            )
-        click.echo(printable(f"Next: beeplan validate {out_dir} && beeplan plan {out_dir}"))
+    request = ImportRequest(out_dir, relations, endpoint, include_inactive=include_inactive,
+                            force=force, assign_xids=assign_xids, parallelism=parallelism)
+    done = run_import(request, ClickConsole.of(ctx, token_file))
+    if not ctx.find_root().params.get("quiet"):
+        for line in report_lines(done, out_dir, assign_xids):
+            click.echo(line)
     return ExitStatus.SUCCESS
 
 
 COMMANDS = [import_command]
+
+
+def report_lines(done: Imported, out_dir: Path, assign_xids: bool) -> list[str]:
+    """What an import says when it is over (escaped: names come from the API)."""
+    result, outcome, copies = done.result, done.outcome, done.copies
+    reused = f"; {done.reused} answers reused from the stopped import" if done.reused else ""
+    lines = [printable(
+        f"Imported {done.summary or 'nothing'} into {out_dir}/ ({len(result.files)} files; "
+        f"{done.calls} API calls, {done.kb:.0f} KB{reused})."
+    )]
+    if outcome.removed:
+        lines.append(printable(
+            f"Removed {len(outcome.removed)} file(s) an earlier import wrote: "
+            + ", ".join(outcome.removed)
+        ))
+    if outcome.kept:
+        lines.append(printable(
+            f"Kept {len(outcome.kept)} YAML file(s) import did not write; they are part of "
+            "the set: " + ", ".join(outcome.kept)
+        ))
+    if copies:
+        lines.append(printable(
+            f"Of those, {len(copies)} an earlier import wrote still declare live entities "
+            "(a split or a renamed copy?), so they are kept too: " + ", ".join(copies)
+        ))
+    if result.left:
+        left = ", ".join(f"{n} {KINDS[k].plural if n != 1 else k}"
+                         for k, n in sorted(result.left.items()))
+        lines.append(printable(f"Not written again, since the kept files declare them: {left}."))
+    if assign_xids:
+        proposed = result.proposed
+        lines.append(
+            f"Proposed xids for {proposed} entit{'y' if proposed == 1 else 'ies'} without "
+            "one: review them, then 'beeplan apply' sets them; import again afterwards "
+            "to write xids only."
+        )
+    lines.append(printable(f"Next: beeplan validate {out_dir} && beeplan plan {out_dir}"))
+    return lines

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ..client import DEFAULT_ENDPOINT, BeeboleClient
+from .. import platforms
 from ..errors import ConfigError
 from ..safetext import printable
 
@@ -69,7 +69,7 @@ def endpoint_options(func: F) -> F:
     func = click.option(
         "--endpoint",
         envvar="BEEBOLE_ENDPOINT",
-        default=DEFAULT_ENDPOINT,
+        default=platforms.default().default_endpoint,
         show_default=True,
         metavar="URL|sandbox:FILE",
         help="API URL ($BEEBOLE_ENDPOINT). 'sandbox:demo.db' runs the local emulator "
@@ -204,18 +204,17 @@ def check_output_file(given: str, path: Path) -> None:
 
 
 @contextlib.contextmanager
-def open_client(endpoint: str, token_file: Path | None) -> Iterator[BeeboleClient]:
-    """A client for the endpoint; for ``sandbox:FILE`` the emulator runs for the duration."""
+def open_client(endpoint: str, token_file: Path | None) -> Iterator[Any]:
+    """A client for the endpoint's platform; for ``sandbox:FILE`` its emulator runs meanwhile."""
+    platform = platforms.for_endpoint(endpoint)
     if endpoint.startswith(SANDBOX_PREFIX):
-        from ..sandbox.server import SandboxServer
-
         db = endpoint[len(SANDBOX_PREFIX) :]
         if not db:
             raise ConfigError("--endpoint sandbox:FILE needs a file name, e.g. sandbox:demo.db")
         if db != ":memory:":
             check_output_file(f"--endpoint {endpoint}", Path(db))
-        with SandboxServer(db) as server, BeeboleClient(server.url, server.token) as client:
+        with platform.sandbox(db) as server, platform.client(server.url, server.token) as client:
             yield client
         return
-    with BeeboleClient(endpoint, read_token(token_file)) as client:
+    with platform.client(endpoint, read_token(token_file)) as client:
         yield client

@@ -4,58 +4,39 @@ from __future__ import annotations
 
 import json
 import sys
-import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
-from .. import workflow
 from ..annotations import plan_annotations, workflow_command
-from ..client import BeeboleClient
-from ..drift import coverage_document, coverage_lines
-from ..errors import BeeplanError, ConfigError, ExitStatus, PlanError
+from ..budgeted_check import coverage_document, coverage_lines
+from ..errors import ExitStatus, PlanError
 from ..github import summary_wanted, write_step_summary
+from ..hours import UsageReport
 from ..model import State
-from ..planfile import account_binding, manifests_line
-from ..planner import Plan, only_drift, require_possible
+from ..planner import Plan, only_drift
 from ..render import Budget, plan_to_json, render_markdown, render_text
 from ..render.common import Compared
 from ..render.markdown import MAX_CHARS as MARKDOWN_CHARS
 from ..safetext import json_text, markdown, printable
-from ..sliced import SavedProgress
-from ..slices import Slice
-from ..usage import UsageOptions, UsageReport
-from ..workflow import (
-    QuotaShortfall,
-    apply_plan,
-    budget_of,
-    check_fresh,
-    choose_saved_slice,
-    choose_slice,
-    guard_safety,
-    is_plan_file,
-    live_problems,
+from ..usecases import plan as usecases_plan
+from ..usecases import steps as workflow
+from ..usecases.apply import ApplyRequest, apply
+from ..usecases.steps import (
     load_manifests,
-    load_saved_plan,
-    owed_by,
-    report,
-    saved_safety,
-    slice_report,
-    with_source,
 )
+from .console import ClickConsole
 from .options import (
     changed_since_option,
     check_output_file,
     detailed_exitcode_option,
     endpoint_options,
     manifest_paths_argument,
-    open_client,
     parallelism_option,
     usage_days_option,
 )
-from .progress import ApplyProgress, ExportProgress, ReadProgress, stderr_is_tty, use_color
+from .progress import use_color
 
 
 def plan_format_option(func: Any) -> Any:
@@ -78,42 +59,6 @@ def summary_option(func: Any) -> Any:
         "kept within GitHub's 1 MiB). Default: on with --format markdown when that "
         "variable is set.",
     )(func)
-
-
-def compute_plan(
-    client: BeeboleClient,
-    desired: State,
-    parallelism: int,
-    show_progress: bool,
-    since: workflow.Base | None = None,
-) -> Plan:
-    """The full plan, or with ``since`` (BASE, loaded) the targeted one."""
-    progress = ReadProgress(show_progress)
-    if since is None:
-        plan = workflow.compute_plan(client, desired, parallelism, progress)
-    else:
-        plan = workflow.compute_targeted_plan(
-            client, desired, since.state, since.label, parallelism, progress, since.unusable
-        ).plan
-    progress.done()
-    return plan
-
-
-def compute_plan_with_usage(
-    client: BeeboleClient,
-    desired: State,
-    parallelism: int,
-    show_progress: bool,
-    usage_days: int,
-    since: workflow.Base | None = None,
-) -> tuple[Plan, UsageReport | None]:
-    progress = ReadProgress(show_progress)
-    options = UsageOptions(progress=ExportProgress(show_progress))
-    plan, usage = workflow.plan_with_usage(
-        client, desired, parallelism, progress, usage_days, options, since
-    )
-    progress.done()
-    return plan, usage
 
 
 def load_since(changed_since: str | None, paths: tuple[Path, ...]) -> workflow.Base | None:
@@ -254,15 +199,9 @@ def plan_command(
     want_summary = summary_wanted(summary, fmt)
     desired = load_manifests(paths)
     since = load_since(changed_since, paths)
-    with open_client(endpoint, token_file) as client:
-        show = stderr_is_tty() or _verbose(ctx)
-        plan, usage = compute_plan_with_usage(
-            client, desired, parallelism, show, usage_days, since
-        )
-        plan = with_source(plan, paths)
-        budget = budget_of(client, plan, usage)
-        # Bound to this token's account: apply refuses it with another one.
-        account = account_binding(client, plan, endpoint)
+    planned = usecases_plan.plan(ClickConsole.of(ctx, token_file), desired, paths, endpoint,
+                                 usage_days=usage_days, parallelism=parallelism, since=since)
+    plan, budget, usage, account = planned.plan, planned.budget, planned.usage, planned.account
     if out is not None:
         out.write_text(plan_to_json(plan, budget, endpoint, usage, account=account),
                        encoding="utf-8")
@@ -310,7 +249,9 @@ Examples:
 )
 @endpoint_options
 @parallelism_option
+@click.pass_context
 def check_command(
+    ctx: click.Context,
     paths: tuple[Path, ...],
     fmt: str,
     summary: bool | None,
@@ -337,12 +278,14 @@ def check_command(
     want_summary = summary_wanted(summary, fmt)
     desired = load_manifests(paths)
     if max_calls is not None:
-        return _budgeted_check(desired, paths, max_calls, state_file, endpoint, token_file,
-                               parallelism, fmt, want_summary)
+        done = usecases_plan.budgeted_check(
+            ClickConsole.of(ctx, token_file), desired, paths, endpoint, max_calls=max_calls,
+            state_file=state_file, parallelism=parallelism)
+        return _show_budgeted_check(done, max_calls, endpoint, fmt, want_summary)
     since = load_since(changed_since, paths)
-    with open_client(endpoint, token_file) as client:
-        plan = with_source(compute_plan(client, desired, parallelism, False, since), paths)
-        budget = budget_of(client, plan)
+    checked = usecases_plan.check(ClickConsole.of(ctx, token_file), desired, paths, endpoint,
+                                  parallelism=parallelism, since=since)
+    plan, budget = checked.plan, checked.budget
     in_sync = plan.empty and not plan.problems
     if not in_sync or fmt in ("json", "markdown"):
         show_plan(plan, budget, fmt, endpoint)
@@ -356,22 +299,10 @@ def check_command(
         else ExitStatus.CHANGES
 
 
-def _budgeted_check(
-    desired: State,
-    paths: tuple[Path, ...],
-    max_calls: int,
-    state_file: Path | None,
-    endpoint: str,
-    token_file: Path | None,
-    parallelism: int,
-    fmt: str = "text",
-    summary: bool = False,
+def _show_budgeted_check(
+    done: usecases_plan.BudgetedCheck, max_calls: int, endpoint: str, fmt: str, summary: bool
 ) -> ExitStatus:
-    with open_client(endpoint, token_file) as client:
-        # The default state file is named per manifest set: several paths make one set.
-        path = paths[0] if len(paths) == 1 else Path("|".join(str(p.resolve()) for p in paths))
-        run = workflow.budgeted_check(client, desired, path, max_calls, state_file, parallelism)
-        budget = budget_of(client, run.plan)
+    run, budget = done.run, done.budget
     coverage = coverage_lines(run, max_calls)
     if fmt == "json":
         partial = (f"budgeted: only the {run.verified} of {run.total} units verified in this "
@@ -489,130 +420,12 @@ def apply_command(
     Independent calls run in parallel; a failure skips what depends on it,
     and removals run only when everything else succeeded.
     """
-    target = targets[0]
-    saved_file = len(targets) == 1 and is_plan_file(target)
-    if not saved_file and any(is_plan_file(t) for t in targets):
-        raise ConfigError("a saved plan is applied alone: apply PLANFILE --manifests PATH "
-                          "(once per manifest path it was made from)")
-    if manifests and not saved_file:
-        raise ConfigError("--manifests goes with a saved plan: apply PLANFILE --manifests PATH")
-    # Parsed before any token is needed: a broken file says so first.
-    parsed = workflow.parse_saved_plan(target) if saved_file else None
-    desired = None if saved_file else load_manifests(targets)
-    quiet = _quiet(ctx)
-    with open_client(endpoint, token_file) as client:
-        usage = None
-        saved = (load_saved_plan(target, endpoint, manifests, client, parsed)
-                 if saved_file else None)
-        client.ignore_quota = ignore_quota
-        if saved is not None:
-            if not quiet:
-                click.echo(manifests_line(saved.plan, manifests, str(target)))
-            # Safety, then the budget: a plan that cannot run today spends no re-reads.
-            plan = saved_safety(client, saved, parallelism, allow_destroy=allow_destroy)
-            plan, usage = workflow.saved_usage_safety(
-                client, saved, plan, usage_days, allow_destroy=allow_destroy
-            )
-            guard_safety(plan, allow_destroy=allow_destroy)
-            whole = plan
-            # Earlier slices of this plan file: what they applied is not applied again.
-            progress = SavedProgress.of(client, target)
-            plan = progress.remaining(plan)
-            if plan.empty and progress.started:
-                if not quiet:
-                    click.echo(
-                        f"Every action of {target} was applied already, by an earlier "
-                        "apply of this file. Nothing to do."
-                    )
-                return ExitStatus.SUCCESS
-            part = _slice_or_offer(
-                client, plan, max_calls, ignore_quota, auto_approve, True, progress
-            )
-            current = check_fresh(client, part.plan, parallelism)
-            plan = replace(plan, problems=live_problems(client, part.plan, current).problems)
-        else:
-            assert desired is not None
-            # With --max-calls, reads that would pass it are refused before they start.
-            reader = client if max_calls is None else workflow.ReadBudget(client, max_calls)
-            plan, usage = compute_plan_with_usage(
-                reader, desired, parallelism, stderr_is_tty() or _verbose(ctx), usage_days
-            )
-            plan = with_source(plan, targets)
-            whole = plan
-        budget = budget_of(client, plan, usage)
-        require_possible(plan)
-        if plan.empty:
-            if not quiet and plan.leaves_kinds_alone:
-                # Under prune, kinds with no key are left alone: say which, never "matches".
-                click.echo(render_text(plan, color=use_color(sys.stdout.isatty())), nl=False)
-            elif not quiet:
-                click.echo("No changes. The account matches the manifests.")
-            return ExitStatus.SUCCESS
-        if not quiet:
-            color = use_color(sys.stdout.isatty())
-            # The digest of the whole plan file, even when earlier slices applied part of it.
-            text = render_text(plan, budget, color=color, usage=usage, digest_of=whole)
-            click.echo(text, nl=False)
-        if desired is not None:
-            guard_safety(plan, allow_destroy=allow_destroy)
-            part = _slice_or_offer(client, plan, max_calls, ignore_quota, auto_approve, False)
-        if not part.complete and not quiet:
-            click.echo(
-                f"This run applies {len(part.plan.actions)} of the {len(plan.actions)} actions "
-                f"(about {part.cost.calls} calls, {part.cost.kb:.0f} KB)."
-            )
-        if not auto_approve:
-            if not sys.stdin.isatty():
-                raise PlanError(
-                    "refusing to apply without confirmation: no terminal to ask on. "
-                    "Pass --auto-approve (for example in CI)."
-                )
-            if not click.confirm("Apply these changes?", default=False, err=True):
-                click.echo("Nothing applied.", err=True)
-                return ExitStatus.ERROR
-        before = client.usage.total_requests
-        started = time.monotonic()
-        outcome = apply_plan(client, part.plan, parallelism, ApplyProgress(quiet), owed_by(whole))
-        if saved is not None:
-            progress.record(client, plan, part.plan, outcome, parallelism)
-        calls = client.usage.total_requests - before
-        rest = slice_report(client, plan, part, saved=desired is None)
-    text = report(outcome, calls, time.monotonic() - started)
-    if outcome.interrupted:
-        click.echo(text, err=True)
-        return ExitStatus.TERMINATED if outcome.terminated else ExitStatus.INTERRUPTED
-    if not outcome.ok:
-        raise BeeplanError(text)
-    if not quiet:
-        click.echo(text)
-        if rest:
-            click.echo(rest)
-    return ExitStatus.SUCCESS
-
-
-def _slice_or_offer(
-    client: BeeboleClient,
-    plan: Plan,
-    max_calls: int | None,
-    ignore_quota: bool,
-    auto_approve: bool,
-    saved: bool,
-    progress: SavedProgress | None = None,
-) -> Slice:
-    """The part to apply now; past today's quota, offer the part that fits (on a terminal)."""
-    try:
-        if progress is not None:
-            return choose_saved_slice(client, plan, progress, max_calls, ignore_quota)
-        return choose_slice(
-            client, plan, max_calls=max_calls, ignore_quota=ignore_quota, fresh=saved
-        )
-    except QuotaShortfall as short:
-        if auto_approve or not sys.stdin.isatty() or not short.fits.plan.actions:
-            raise
-        click.echo(f"Note: {short}", err=True)
-        if not click.confirm("Apply the part that fits today's quota?", default=False, err=True):
-            raise
-        return short.fits
+    request = ApplyRequest(
+        targets, endpoint, auto_approve=auto_approve, allow_destroy=allow_destroy,
+        ignore_quota=ignore_quota, max_calls=max_calls, manifests=manifests,
+        usage_days=usage_days, parallelism=parallelism,
+    )
+    return apply(request, ClickConsole.of(ctx, token_file))
 
 
 COMMANDS = [plan_command, apply_command, check_command]

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from ..client import is_loopback
+from .. import platforms
+from ..endpoints import is_loopback
 from ..errors import ConfigError
 
 DEFAULT_DB = "beeplan-sandbox.db"
@@ -105,15 +106,14 @@ def serve(db: str, host: str, allow_remote: bool, port: int, token: str | None,
           error_rate: float, error_after_rate: float, drop_rate: float, seed: int | None,
           quota_requests: int, quota_kb: int) -> None:
     """Serve the Beebole API emulator on http://HOST:PORT/api/v2 until Ctrl-C."""
-    from ..sandbox.server import SandboxServer
-
     if not is_loopback(host) and not allow_remote:
         raise ConfigError(
             f"refusing to serve on {host}: the sandbox speaks plain http, so the token "
             "would cross the network in clear. Use a loopback address, or pass "
             "--allow-remote if you mean it."
         )
-    server = SandboxServer(
+    # `beeplan sandbox serve` serves the API v2 emulator.
+    server = platforms.get("v2").sandbox(
         db, host=host, port=port, token=token, seed_file=seed_file, latency_ms=latency_ms,
         error_rate=error_rate, error_after_rate=error_after_rate, drop_rate=drop_rate,
         seed=seed, quota_requests=quota_requests, quota_kb=quota_kb,

@@ -9,7 +9,7 @@ import click
 from ..errors import ExitStatus
 from ..render.usagereport import FORMATS, render_usage
 from ..usage import DEFAULT_DAYS, ExportCost, PollPolicy, account_usage
-from ..workflow import load_manifests
+from ..usecases.steps import load_manifests
 from .options import endpoint_options, manifest_paths_argument, open_client, parallelism_option
 from .progress import ExportProgress, ReadProgress, stderr_is_tty
 

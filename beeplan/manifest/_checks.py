@@ -193,7 +193,7 @@ class Checker:
             return f"unknown {word} '{xid}'; did you mean '{close[0]}'?"
         return f"unknown {word} '{xid}': no {word} has this xid"
 
-    def _check_ref(self, raw: Raw, key: str, path: str, value: Any, kind: str,
+    def _check_ref(self, raw: Raw, path: str, value: Any, kind: str,
                    line: int) -> None:
         target = ref_key(value)
         # References by {id: N} name entities that only the live account knows.
@@ -207,7 +207,7 @@ class Checker:
             parent_key = PARENT_KEY.get(raw.kind)
             if parent_key and parent_key in data:
                 target_kind = "group" if raw.kind == "group" else "company"
-                self._check_ref(raw, parent_key, f"{raw.path}.{parent_key}", data[parent_key],
+                self._check_ref(raw, f"{raw.path}.{parent_key}", data[parent_key],
                                 target_kind, raw.key_line(parent_key))
             for key, sub, kind in REFERENCE_LISTS[raw.kind]:
                 path = f"{raw.path}.{key}"
@@ -221,7 +221,7 @@ class Checker:
                 for index, item in enumerate(items):
                     line = items.item_lines[index]
                     item_path = f"{path}[{index}]"
-                    self._check_ref(raw, key, item_path, item, kind, line)
+                    self._check_ref(raw, item_path, item, kind, line)
                     target = resolve(kind, ref_key(item), self.aliases)
                     if target is not None and target in seen:
                         self.problems.append(Problem(raw.file, line, item_path,

@@ -45,7 +45,12 @@ def settings_of(found: list[tuple[str, MDict]], problems: list[Problem]) -> Sett
                 continue
             first[key] = f"{file}:{line}" if line else file
             values[key] = data[key]
-    return Settings(prune=values.get("prune") is True, safety=_safety(values.get("safety")))
+    platform = values.get("platform")
+    return Settings(
+        prune=values.get("prune") is True, safety=_safety(values.get("safety")),
+        platform=platform if isinstance(platform, str) else None,
+        platform_at=first.get("platform", ""),
+    )
 
 
 def _threshold(data: Any, base: Threshold) -> Threshold:

@@ -1,1 +1,66 @@
-"""Platforms beeplan manages (this file only makes the package importable)."""
+"""The platform registry: which Beebole API an endpoint speaks.
+
+The only module of the core that names a platform folder; everything else
+asks here for a ``Platform`` (beeplan/platforms/base.py). Adding a platform
+adds a folder and one line to ``_MODULES``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ..errors import ConfigError
+from .base import Platform
+
+# name -> the module whose PLATFORM describes it. Looked at in order; the
+# last one (API v2) serves any endpoint no other platform claims, as before
+# there were several.
+_MODULES: dict[str, str] = {
+    "v2": "beeplan.platforms.v2.platform",
+}
+DEFAULT = "v2"
+SANDBOX_PREFIX = "sandbox:"
+
+
+def get(name: str) -> Platform:
+    """The platform called ``name`` (as a manifest set's settings would say it)."""
+    module = _MODULES.get(name)
+    if module is None:
+        known = ", ".join(sorted(_MODULES))
+        raise ConfigError(f"unknown platform {name!r}: beeplan knows {known}")
+    platform: Platform = importlib.import_module(module).PLATFORM
+    return platform
+
+
+def default() -> Platform:
+    return get(DEFAULT)
+
+
+def for_endpoint(endpoint: str) -> Platform:
+    """The platform an endpoint (a URL, or ``sandbox:FILE``) speaks."""
+    for name in _MODULES:
+        platform = get(name)
+        if platform.serves(endpoint):
+            return platform
+    return default()
+
+
+def check_written_for(written_for: str | None, endpoint: str, where: str) -> Platform:
+    """The endpoint's platform, refusing manifests written for another one.
+
+    ``written_for`` is what the manifest set says (None: it does not say, and
+    suits any platform); ``where`` names the file and line that says it.
+    """
+    platform = for_endpoint(endpoint)
+    if written_for is not None and written_for != platform.name:
+        if written_for not in _MODULES:
+            known = ", ".join(sorted(_MODULES))
+            raise ConfigError(
+                f"{where}: settings.platform {written_for!r} is not a platform beeplan knows; "
+                f"write one of: {known} (or remove the key)"
+            )
+        raise ConfigError(
+            f"{where}: these manifests are written for platform {written_for!r}, but the "
+            f"endpoint speaks {platform.name!r}; use an endpoint of {written_for!r}"
+        )
+    return platform

@@ -8,10 +8,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..hours import EntityUsage, UsageReport, describe
 from ..model import KINDS, Loosened, entity_key
 from ..planner import Action, Plan, plan_digest
 from ..safetext import markdown, printable
-from ..usage import EntityUsage, UsageReport, describe
 
 # Re-exported: renderers escape what they did not write, with safetext's functions only.
 __all__ = ["markdown", "printable"]

@@ -17,6 +17,7 @@ from typing import Any
 from .. import __version__
 from ..annotations import plan_annotations
 from ..errors import PlanError
+from ..hours import UsageReport
 from ..model import Loosened, Ref
 from ..planner import (
     PLAN_FORMAT_VERSION,
@@ -28,7 +29,6 @@ from ..planner import (
     plan_digest,
 )
 from ..safetext import json_text
-from ..usage import UsageReport
 from .common import Budget
 
 

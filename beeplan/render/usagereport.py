@@ -6,8 +6,8 @@ import csv
 import io
 from typing import Any
 
+from ..hours import AccountUsage, Line, hours_text, last_days
 from ..safetext import code_span, csv_cell, json_text, markdown, printable
-from ..usage import AccountUsage, Line, hours_text, last_days
 
 FORMATS = ("text", "markdown", "json", "csv")
 NOTHING = (

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from beeplan.client import BeeboleClient
+from beeplan.platforms.v2.client import BeeboleClient
 
 Docs = dict[str, dict[str, list[dict[str, Any]]]]
 

@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from beeplan.client import BeeboleClient, is_read
-from beeplan.sandbox.server import SandboxServer
+from beeplan.platforms.v2.client import BeeboleClient, is_read
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 
 from .conftest import Run, figure
 from .orgs import Docs, duplicates, entity_count, inventory, medium_org, write_docs

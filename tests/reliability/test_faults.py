@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from beeplan.client import BeeboleClient
-from beeplan.sandbox.server import SandboxServer
+from beeplan.platforms.v2.client import BeeboleClient
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 
 from .conftest import FaultCounter, Run, figure
 from .orgs import duplicates, entity_count, inventory, medium_org, write_docs

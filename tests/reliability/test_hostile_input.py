@@ -31,9 +31,9 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from beeplan.client import BeeboleClient
-from beeplan.sandbox.server import SandboxServer
-from beeplan.sandbox.services import SERVICES
+from beeplan.platforms.v2.client import BeeboleClient
+from beeplan.platforms.v2.sandbox.server import SandboxServer
+from beeplan.platforms.v2.sandbox.services import SERVICES
 
 from .conftest import figure
 

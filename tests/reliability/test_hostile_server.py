@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 
-from beeplan.client import BeeboleClient, is_read
-from beeplan.sandbox.server import SandboxServer
+from beeplan.platforms.v2.client import BeeboleClient, is_read
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 
 from .conftest import Run
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from beeplan.client import BeeboleClient, is_read
-from beeplan.sandbox.server import SandboxServer
+from beeplan.platforms.v2.client import BeeboleClient, is_read
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 
 from .conftest import Run, figure
 from .orgs import duplicates, entity_count, inventory, medium_org, write_docs

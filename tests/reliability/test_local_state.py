@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 
-from beeplan.client import BeeboleClient, cache_dir, token_key, utc_today
-from beeplan.sandbox.server import SandboxServer
+from beeplan.platforms.v2.client import BeeboleClient, cache_dir, token_key, utc_today
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 
 from .conftest import Run, figure
 from .orgs import duplicates, inventory, write_docs

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from beeplan.client import DAILY_REQUESTS, cache_dir, is_read, token_key, utc_today
-from beeplan.sandbox.server import SandboxServer
+from beeplan.platforms.v2.client import DAILY_REQUESTS, cache_dir, is_read, token_key, utc_today
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 
 from .conftest import Run, figure
 from .orgs import entity_count, medium_org, write_docs

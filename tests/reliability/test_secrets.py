@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from beeplan.sandbox.server import SandboxServer
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 
 from .conftest import Run, figure
 from .procs import ROOT, beeplan_process, output_of, wait_until

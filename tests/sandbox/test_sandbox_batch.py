@@ -7,8 +7,8 @@ from typing import Any
 
 import requests
 
-from beeplan.client import BeeboleClient
-from beeplan.sandbox.server import SandboxServer
+from beeplan.platforms.v2.client import BeeboleClient
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 
 
 def post(sandbox: SandboxServer, doc: Any) -> requests.Response:

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from beeplan.client import BeeboleClient
 from beeplan.errors import ApiError
-from beeplan.sandbox.server import SandboxServer
+from beeplan.platforms.v2.client import BeeboleClient
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 
 DAY = "2017-08-05"
 SPAN = {"from": "2017-08-01", "to": "2017-08-31"}

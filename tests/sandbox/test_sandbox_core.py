@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from beeplan.client import BeeboleClient
 from beeplan.errors import ApiError
+from beeplan.platforms.v2.client import BeeboleClient
 
 
 def make_tree(client: BeeboleClient) -> dict[str, int]:

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import requests
 
-from beeplan.client import BeeboleClient
 from beeplan.errors import ApiError
-from beeplan.sandbox.server import SandboxServer
+from beeplan.platforms.v2.client import BeeboleClient
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 
 
 def post(sandbox: SandboxServer, body: bytes | str, *, method: str = "POST",

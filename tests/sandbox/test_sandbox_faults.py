@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from beeplan.client import BeeboleClient
 from beeplan.errors import AuthError, QuotaError, TransportError
-from beeplan.sandbox.server import SandboxServer
+from beeplan.platforms.v2.client import BeeboleClient
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 
 
 def companies(client: BeeboleClient) -> list[str]:

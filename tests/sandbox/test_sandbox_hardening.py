@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from beeplan.cli.sandbox import write_secret
-from beeplan.client import BeeboleClient
 from beeplan.errors import ConfigError
-from beeplan.sandbox.server import SandboxServer
+from beeplan.platforms.v2.client import BeeboleClient
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 
 Run = Callable[..., tuple[int, str, str]]
 

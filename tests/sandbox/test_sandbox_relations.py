@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from beeplan.client import BeeboleClient
 from beeplan.errors import ApiError
+from beeplan.platforms.v2.client import BeeboleClient
 
 
 @pytest.fixture

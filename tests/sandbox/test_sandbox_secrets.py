@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from beeplan.client import BeeboleClient
 from beeplan.errors import BeeplanError
-from beeplan.sandbox.server import SandboxServer
+from beeplan.platforms.v2.client import BeeboleClient
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 
 SENTINEL = "SENTINEL-7c1f0e9a-token-do-not-leak"
 FORMS = (SENTINEL, base64.b64encode(f"{SENTINEL}:x".encode()).decode(), SENTINEL[9:25])

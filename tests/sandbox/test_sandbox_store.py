@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from beeplan.client import BeeboleClient
 from beeplan.errors import ConfigError, TransportError
-from beeplan.sandbox.app import SERVICES
-from beeplan.sandbox.request import Req
-from beeplan.sandbox.server import SandboxServer
-from beeplan.sandbox.services import Service
+from beeplan.platforms.v2.client import BeeboleClient
+from beeplan.platforms.v2.sandbox.app import SERVICES
+from beeplan.platforms.v2.sandbox.request import Req
+from beeplan.platforms.v2.sandbox.server import SandboxServer
+from beeplan.platforms.v2.sandbox.services import Service
 
 SEED = """\
 customFields:

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from beeplan.client import BeeboleClient
 from beeplan.errors import ApiError
-from beeplan.sandbox.server import SandboxServer
+from beeplan.platforms.v2.client import BeeboleClient
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 
 DAY = "2017-08-05"
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from beeplan.client import BeeboleClient, is_read
-from beeplan.sandbox.app import SERVICES
-from beeplan.sandbox.server import SandboxServer
+from beeplan.platforms.v2.client import BeeboleClient, is_read
+from beeplan.platforms.v2.sandbox.app import SERVICES
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 
 SERVICES_FILE = Path(__file__).with_name("services.txt")
 

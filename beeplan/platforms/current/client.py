@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ...client import (
+from ...endpoints import (
     _WATCHDOG,
     _Call,
     _current,

@@ -30,18 +30,19 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .cachefile import foreign, private_dir
-from .client import BeeboleClient, cache_dir
+from .budget import ClientView
+from .cost import Cost
 from .errors import BeeplanError, QuotaError
-from .live import LiveReader, Progress
+from .localfiles.cachefile import cache_dir, foreign, private_dir
 from .model import State
-from .slices import Cost
-from .workflow import quota_left
+from .platforms.base import Client
+from .platforms.v2.live import LiveReader, Progress
+from .usecases.steps import quota_left
 
 log = logging.getLogger("beeplan.import")
 
@@ -174,43 +175,6 @@ class Checkpoint:
         self.path.unlink(missing_ok=True)
 
 
-class ResumableClient(BeeboleClient):
-    """The same client (session, usage counters, quota ledger), answering known reads.
-
-    It shares the wrapped client's state rather than copying it, so every
-    call it makes is counted where the wrapped client counts: the import's
-    figures and the daily ledger stay one.
-    """
-
-    def __init__(self, inner: BeeboleClient, checkpoint: Checkpoint):
-        # No super().__init__: the attributes are the inner client's own objects
-        # (usage counters, ledger, per-thread sessions), shared, not copies.
-        self.__dict__.update(inner.__dict__)
-        self.checkpoint = checkpoint
-        self.quota_reached = threading.Event()
-
-    def check_reads(self, count: int, services: Sequence[str] | None = None) -> None:
-        """No stop before the quota: an import keeps every answer, so reading up to it is
-        progress that the resumed run does not repeat (``call`` stops at the API's refusal)."""
-
-    def call(self, service: str, **payload: Any) -> dict[str, Any]:
-        saved = self.checkpoint.get(service, payload)
-        if saved is not None:
-            return saved
-        # The API is the judge of its quota (beeplan's ledger only knows this machine's
-        # calls): read on until it refuses, then stop; the reads queued behind the first
-        # refusal would only collect more refusals.
-        if self.quota_reached.is_set():
-            raise QuotaError(service, "daily API quota reached (an earlier call was refused)", 429)
-        try:
-            answer = super().call(service, **payload)
-        except QuotaError:
-            self.quota_reached.set()
-            raise
-        self.checkpoint.put(service, payload, answer)
-        return answer
-
-
 def import_estimate(lists_calls: int, to_read: int, left: Cost) -> str:
     """What the rest of an import costs, against what is left today."""
     kb = to_read * RELATION_CALL_BYTES / 1024
@@ -229,7 +193,7 @@ def import_estimate(lists_calls: int, to_read: int, left: Cost) -> str:
 
 
 def read_for_import(
-    client: BeeboleClient,
+    client: Client,
     relations: frozenset[str],
     out_dir: Path,
     endpoint: str,
@@ -258,7 +222,10 @@ def read_for_import(
             f"Resuming the import started {checkpoint.started}: {checkpoint.resumed} answers "
             f"kept in {checkpoint.path} are not read again."
         )
-    reader = LiveReader(ResumableClient(client, checkpoint), parallelism, progress)
+    # Known reads are answered from the checkpoint; no stop before the quota: an import
+    # keeps every answer, so reading up to it is progress the resumed run does not repeat.
+    view = ClientView(client, replay=checkpoint, read_to_the_quota=True)
+    reader = LiveReader(view, parallelism, progress)
     try:
         live = reader.read_everything_lists(relations)
         needs = reader.everything_needs(live, relations)

@@ -20,9 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from .client import BeeboleClient
-from .errors import ApiError, AuthError, QuotaError
-from .model import KINDS, CustomField, CustomValue, Entity, Index, Ref, State
+from ...errors import ApiError, AuthError, QuotaError
+from ...model import KINDS, CustomField, CustomValue, Entity, Index, Ref, State
+from ..base import Client
 
 log = logging.getLogger("beeplan.live")
 
@@ -141,7 +141,7 @@ def _refs_in(relations: Mapping[str, Any]) -> Iterator[Ref]:
 
 class LiveReader:
     def __init__(
-        self, client: BeeboleClient, parallelism: int = 4, progress: Progress | None = None
+        self, client: Client, parallelism: int = 4, progress: Progress | None = None
     ):
         self.client = client
         self.parallelism = parallelism
@@ -179,11 +179,6 @@ class LiveReader:
                 needs.setdefault(have.ref, set()).update(want.relations)
         return _with_known_xids(self.read_relations(live, needs))
 
-    def read_everything(self, relations: Iterable[str]) -> State:
-        """Every entity of the account, with the given relations of each (for import)."""
-        live = self.read_everything_lists(relations)
-        return self.read_everything_relations(live, relations)
-
     def read_everything_lists(self, relations: Iterable[str]) -> State:
         """Import's first stage: every entity, no relations yet."""
         wanted = set(relations)
@@ -201,7 +196,7 @@ class LiveReader:
         """Import's second stage: the given relations of every entity of ``live``."""
         return _with_known_xids(self.read_relations(live, self.everything_needs(live, relations)))
 
-    def read_lists(self, scope: Scope) -> State:
+    def read_lists(self, scope: Scope) -> State:  # noqa: C901 - ratchet: to break up (docs/architecture.md)
         """The entities of the kinds in scope (no relations yet)."""
         entities: list[Entity] = []
         extras: dict[str, Any] = {}
@@ -500,10 +495,3 @@ def _with_known_xids(live: State) -> State:
         for e in live.entities
     )
     return replace(live, entities=entities)
-
-
-def read_account(
-    client: BeeboleClient, desired: State, parallelism: int = 4, progress: Progress | None = None
-) -> State:
-    """The live account, as far as the desired state manages it."""
-    return LiveReader(client, parallelism, progress).read(desired)

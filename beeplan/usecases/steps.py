@@ -1,4 +1,4 @@
-"""The use cases behind plan, apply and check: manifest -> live -> planner -> applier.
+"""The steps the use cases share: reading, saved-plan checks, safety and quota guards, slices.
 
 `cli` modules only parse arguments and print; every decision about a plan
 (reading, the saved-plan checks, the safety and quota guards, applying)
@@ -9,42 +9,43 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .applier import Applier, Outcome, ProgressCallback
-from .client import BeeboleClient
-from .drift import CheckRun, default_state_path, run_check
-from .errors import PlanError, Problem, QuotaError, warning_lines
-from .journal import Journal
-from .live import LiveReader, Progress
-from .model import Entity, Ref, State, entity_key
-from .planfile import (
+from .. import platforms
+from ..applier import Applier, Outcome, ProgressCallback
+from ..budget import ClientView
+from ..budgeted_check import CheckRun, default_state_path, run_check
+from ..changed import Base as Base
+from ..changed import TargetedPlan, diff_manifests, plan_changes
+from ..changed import label as targeted_label
+from ..changed import load_base as load_base
+from ..changed import read_base as read_base
+from ..cost import Cost, Slice, days_needed, plan_cost, select_slice
+from ..errors import PlanError, Problem, warning_lines
+from ..hours import UsageReport
+from ..localfiles.journal import Journal
+from ..model import Entity, Ref, State, entity_key
+from ..planfile.hours import saved_report
+from ..planfile.progress import SavedProgress
+from ..planfile.verify import (
     check_account,
     check_document,
     check_manifests,
     check_seal,
     manifest_digest,
 )
-from .planner import Plan, fingerprint, make_plan, with_safety
-from .render import Budget, plan_from_json
-from .safetext import capped, printable
-from .sliced import SavedProgress
-from .slices import Cost, Slice, days_needed, plan_cost, select_slice
-from .targeted import Base as Base
-from .targeted import TargetedPlan, diff_manifests, plan_changes
-from .targeted import label as targeted_label
-from .targeted import load_base as load_base
-from .targeted import read_base as read_base
-from .usage import (
+from ..planner import Plan, fingerprint, make_plan, with_safety
+from ..platforms.base import Client
+from ..platforms.v2.live import LiveReader, Progress
+from ..render import Budget, plan_from_json
+from ..safetext import capped, printable
+from ..usage import (
     UsageOptions,
-    UsageReport,
     lookup_deactivated,
-    saved_report,
     unchecked_usage,
     with_usage,
 )
@@ -52,7 +53,7 @@ from .usage import (
 
 def load_manifests(path: Path | Sequence[Path]) -> State:
     """The manifests at ``path``; several paths are merged in order (``manifest._overlay``)."""
-    from .manifest import PlanNote, load
+    from ..manifest import PlanNote, load
 
     warnings: list[Problem] = []
     state = load(path, warnings)
@@ -62,8 +63,14 @@ def load_manifests(path: Path | Sequence[Path]) -> State:
     return state
 
 
+def check_platform(client: Client, desired: State) -> None:
+    """Refuse, before any call, manifests written for another platform than the endpoint's."""
+    settings = desired.settings
+    platforms.check_written_for(settings.platform, client.endpoint, settings.platform_at)
+
+
 def compute_plan(
-    client: BeeboleClient,
+    client: Client,
     desired: State,
     parallelism: int,
     progress: Progress | None = None,
@@ -85,12 +92,13 @@ def with_source(plan: Plan, source: Path | Sequence[Path]) -> Plan:
 
 
 def plan_and_live(
-    client: BeeboleClient,
+    client: Client,
     desired: State,
     parallelism: int,
     progress: Progress | None = None,
 ) -> tuple[Plan, State]:
     """The plan, and the live state it was made from (for lookups that need live ids)."""
+    check_platform(client, desired)
     before = client.usage.total_requests
     live = LiveReader(client, parallelism, progress).read(desired)
     owed = Journal.for_client(client).owed()
@@ -98,7 +106,7 @@ def plan_and_live(
 
 
 def compute_targeted_plan(
-    client: BeeboleClient,
+    client: Client,
     desired: State,
     base: State,
     base_label: str,
@@ -114,6 +122,7 @@ def compute_targeted_plan(
     manifests at BASE (``unusable`` says why) leave nothing to compare: each
     falls back to a full plan and says why.
     """
+    check_platform(client, desired)
     diff = diff_manifests(base, desired)
     why = ""
     if unusable:
@@ -139,7 +148,7 @@ def compute_targeted_plan(
 
 
 def budgeted_check(
-    client: BeeboleClient,
+    client: Client,
     desired: State,
     manifests: Path,
     max_calls: int,
@@ -152,12 +161,13 @@ def budgeted_check(
     The state file (default: under the cache dir, per account and manifest
     set) only decides what to read; drift is what the API answered now.
     """
+    check_platform(client, desired)
     path = state_path or default_state_path(client, manifests)
     return run_check(client, desired, max_calls, path, parallelism, now)
 
 
 def plan_with_usage(
-    client: BeeboleClient,
+    client: Client,
     desired: State,
     parallelism: int,
     progress: Progress | None = None,
@@ -183,7 +193,7 @@ def plan_with_usage(
     return with_usage(plan, report, refuse, desired), report
 
 
-def budget_of(client: BeeboleClient, plan: Plan, usage: UsageReport | None = None) -> Budget:
+def budget_of(client: Client, plan: Plan, usage: UsageReport | None = None) -> Budget:
     return Budget(
         read_calls=plan.read_calls,
         apply_calls=len(plan.actions),
@@ -238,7 +248,7 @@ def load_saved_plan(
     path: Path,
     endpoint: str,
     manifests: Sequence[Path] = (),
-    client: BeeboleClient | None = None,
+    client: Client | None = None,
     parsed: tuple[Plan, dict[str, Any]] | None = None,
 ) -> SavedPlan:
     """A saved plan that passed every check needing no API call (see ``beeplan.planfile``).
@@ -264,7 +274,7 @@ def load_saved_plan(
     return SavedPlan(replace(plan, problems=(), destroy_violations=()), doc, desired)
 
 
-def check_fresh(client: BeeboleClient, plan: Plan, parallelism: int) -> dict[str, Entity | None]:
+def check_fresh(client: Client, plan: Plan, parallelism: int) -> dict[str, Entity | None]:
     """Refuse a saved plan whose touched entities changed since it was made.
 
     Returns what was re-read, per entity key, for ``recheck_saved``.
@@ -293,7 +303,7 @@ def check_fresh(client: BeeboleClient, plan: Plan, parallelism: int) -> dict[str
 
 
 def saved_safety(
-    client: BeeboleClient, saved: SavedPlan, parallelism: int, *, allow_destroy: bool
+    client: Client, saved: SavedPlan, parallelism: int, *, allow_destroy: bool
 ) -> Plan:
     """The saved plan with its safety-threshold violations recomputed, never trusted from the file.
 
@@ -328,7 +338,7 @@ def saved_safety(
 
 
 def saved_usage_safety(
-    client: BeeboleClient, saved: SavedPlan, plan: Plan, usage_days: int, *, allow_destroy: bool
+    client: Client, saved: SavedPlan, plan: Plan, usage_days: int, *, allow_destroy: bool
 ) -> tuple[Plan, UsageReport | None]:
     """``settings.safety.refuseInUse`` for a saved plan: its hours looked up again, now.
 
@@ -345,7 +355,7 @@ def saved_usage_safety(
     return with_usage(plan, report, refuse=True, declared=saved.desired), report
 
 
-def live_problems(client: BeeboleClient, plan: Plan, current: dict[str, Entity | None]) -> Plan:
+def live_problems(client: Client, plan: Plan, current: dict[str, Entity | None]) -> Plan:
     """The impossible changes of a saved plan, recomputed from its actions and the account.
 
     ``current``: what ``check_fresh`` re-read. A file that empties its
@@ -392,7 +402,7 @@ def _live_problems(plan: Plan, current: dict[str, Entity | None]) -> list[str]:
     return problems
 
 
-def _custom_field_problems(client: BeeboleClient, plan: Plan) -> list[str]:
+def _custom_field_problems(client: Client, plan: Plan) -> list[str]:
     """Custom field ids a plan file sends must be the account's ids for the names it shows."""
     actions = [a for a in plan.actions if a.op in ("set", "clear")]
     if not actions:
@@ -410,14 +420,6 @@ def _custom_field_problems(client: BeeboleClient, plan: Plan) -> list[str]:
     return problems
 
 
-def guard_apply(
-    client: BeeboleClient, plan: Plan, *, allow_destroy: bool, ignore_quota: bool
-) -> None:
-    """The checks a plan passes before any write: safety threshold, then quota."""
-    guard_safety(plan, allow_destroy=allow_destroy)
-    choose_slice(client, plan, max_calls=None, ignore_quota=ignore_quota)
-
-
 def guard_safety(plan: Plan, *, allow_destroy: bool) -> None:
     if plan.destroy_violations and not allow_destroy:
         # Name the removals too: a saved plan's file may have hidden them from its own fields.
@@ -431,52 +433,21 @@ def guard_safety(plan: Plan, *, allow_destroy: bool) -> None:
         )
 
 
-class ReadBudgetSpent(QuotaError):
-    """``apply --max-calls N``: reading the account alone would pass N calls."""
+def _reads_refusal(max_calls: int, made: int, more: int) -> str:
+    return (
+        f"--max-calls {max_calls} does not cover reading the account: that took "
+        f"{made} call(s) so far and needs at least {more} more, so "
+        "the run stopped there and applied nothing. Raise --max-calls (the reads grow "
+        "with the account)"
+    )
 
 
-class ReadBudget(BeeboleClient):
-    """The same client (counters, ledger, sessions shared, as in ``resume``), for the
-    reads of ``apply --max-calls N``: a read that would pass N is refused before it
-    starts, so a run whose reads alone exceed N stops there instead of spending past N
-    (an hours lookup it cuts short leaves the hours unknown, as at the quota).
+def read_budget(client: Client, max_calls: int) -> Client:
+    """The client for the reads of ``apply --max-calls N``: a read that would pass N is
+    refused before it starts, so a run whose reads alone exceed N stops there instead of
+    spending past N (an hours lookup it cuts short leaves the hours unknown, as at the quota).
     """
-
-    def __init__(self, inner: BeeboleClient, max_calls: int):
-        # No super().__init__: the inner client's own objects, shared, not copies.
-        self.__dict__.update(inner.__dict__)
-        self.max_calls = max_calls
-        # Parallel reads each take their call under the lock before making it, so
-        # threads that all saw one call left cannot all spend it.
-        self._lock = threading.Lock()
-        self._taken = 0
-
-    def _used(self) -> int:
-        return max(self._taken, self.usage.total_requests)  # retries count as calls
-
-    def _budget_left(self) -> int:
-        return max(0, self.max_calls - self._used())
-
-    def _refuse(self, service: str, more: int) -> ReadBudgetSpent:
-        return ReadBudgetSpent(
-            service,
-            f"--max-calls {self.max_calls} does not cover reading the account: that took "
-            f"{self.usage.total_requests} call(s) so far and needs at least {more} more, so "
-            "the run stopped there and applied nothing. Raise --max-calls (the reads grow "
-            "with the account)",
-        )
-
-    def check_reads(self, count: int, services: Sequence[str] | None = None) -> None:
-        if count > self._budget_left():
-            raise self._refuse("reading the account", count)
-        super().check_reads(count, services)
-
-    def call(self, service: str, **payload: Any) -> dict[str, Any]:
-        with self._lock:
-            if self._budget_left() <= 0:
-                raise self._refuse(service, 1)
-            self._taken = self._used() + 1
-        return super().call(service, **payload)
+    return ClientView(client, max_calls=max_calls, refusal=_reads_refusal)
 
 
 class QuotaShortfall(PlanError):
@@ -487,19 +458,19 @@ class QuotaShortfall(PlanError):
         self.fits = fits
 
 
-def quota_left(client: BeeboleClient) -> Cost:
+def quota_left(client: Client) -> Cost:
     """Requests and bytes left today, as counted by beeplan's ledger."""
     return Cost(
         client.remaining_today(), max(0, client.quota.kb * 1024 - client.ledger.bytes)
     )
 
 
-def daily_quota(client: BeeboleClient) -> Cost:
+def daily_quota(client: Client) -> Cost:
     return Cost(client.quota.requests, client.quota.kb * 1024)
 
 
 def choose_slice(
-    client: BeeboleClient,
+    client: Client,
     plan: Plan,
     *,
     max_calls: int | None,
@@ -543,7 +514,7 @@ def choose_slice(
 
 
 def shortfall_message(
-    client: BeeboleClient, plan: Plan, whole: Cost, left: Cost, fits: Slice
+    client: Client, plan: Plan, whole: Cost, left: Cost, fits: Slice
 ) -> str:
     days = days_needed(whole, daily_quota(client), run_reads(client, plan), left)
     first = (
@@ -566,14 +537,14 @@ def shortfall_message(
     )
 
 
-def run_reads(client: BeeboleClient, plan: Plan) -> Cost:
+def run_reads(client: Client, plan: Plan) -> Cost:
     """What each later run spends reading before it writes (this run's reads, about)."""
     if client.usage.total_requests:
         return Cost(client.usage.total_requests, client.usage.total_bytes)
     return Cost(plan.read_calls, plan.read_calls * 260)
 
 
-def slice_report(client: BeeboleClient, plan: Plan, part: Slice, saved: bool) -> str:
+def slice_report(client: Client, plan: Plan, part: Slice, saved: bool) -> str:
     """What a slice leaves for later, and how to continue."""
     if part.complete:
         return ""
@@ -592,7 +563,7 @@ def slice_report(client: BeeboleClient, plan: Plan, part: Slice, saved: bool) ->
 
 
 def choose_saved_slice(
-    client: BeeboleClient,
+    client: Client,
     rest: Plan,
     progress: SavedProgress,
     max_calls: int | None,
@@ -645,7 +616,7 @@ def owed_by(plan: Plan) -> frozenset[str]:
 
 
 def apply_plan(
-    client: BeeboleClient,
+    client: Client,
     plan: Plan,
     parallelism: int,
     progress: ProgressCallback | None,

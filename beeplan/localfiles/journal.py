@@ -20,8 +20,9 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..platforms.base import Client
 from . import cachefile
-from .client import BeeboleClient, cache_dir
+from .cachefile import cache_dir
 
 log = logging.getLogger("beeplan.journal")
 
@@ -44,7 +45,7 @@ class Journal:
                 log.warning("could not read the journal %s: %s", path, exc)
 
     @classmethod
-    def for_client(cls, client: BeeboleClient) -> Journal:
+    def for_client(cls, client: Client) -> Journal:
         return cls(cache_dir() / "journal" / f"{client.account_key}.json")
 
     def owed(self) -> frozenset[str]:

@@ -22,9 +22,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from .live import LISTING_SERVICE
+from .dag import Dag, is_removal
 from .model import entity_key
-from .planner import FIRST_REMOVAL_PHASE, Action, Plan
+from .planner import Action, Plan
+from .platforms.v2.live import LISTING_SERVICE
 
 V = TypeVar("V")
 
@@ -101,26 +102,18 @@ def select_slice(plan: Plan, budget: Cost, fresh: bool = False) -> Slice:
     is already dependencies and phases first: it stops at the first action
     that does not fit, so a later run finds the plan's next actions.
     """
-    order = {a.id: i for i, a in enumerate(plan.actions)}
-    waiting = {a.id: sum(1 for d in a.depends_on if d in order) for a in plan.actions}
-    dependents: dict[str, list[str]] = {a.id: [] for a in plan.actions}
-    for action in plan.actions:
-        for dep in action.depends_on:
-            if dep in dependents:
-                dependents[dep].append(action.id)
-    by_id = {a.id: a for a in plan.actions}
-    additive_total = sum(1 for a in plan.actions if a.phase < FIRST_REMOVAL_PHASE)
-    ready = [order[a.id] for a in plan.actions if waiting[a.id] == 0]
+    dag = Dag(plan.actions)
+    order = dag.order
+    ready = [order[a] for a in dag.ready_at_start()]
     heapq.heapify(ready)
     held: list[int] = []  # ready removals, until every additive action is in
     chosen: set[str] = set()
     reread: set[str] = set()
     fields_read = False
-    additive_in = 0
     spent = Cost()
     while ready:
         action = plan.actions[heapq.heappop(ready)]
-        if action.phase >= FIRST_REMOVAL_PHASE and additive_in < additive_total:
+        if dag.must_wait(action):
             held.append(order[action.id])
             continue
         cost = action_cost(action)
@@ -137,16 +130,13 @@ def select_slice(plan: Plan, budget: Cost, fresh: bool = False) -> Slice:
         if fresh:
             reread.add(key)
             fields_read = fields_read or sets_fields(action)
-        if action.phase < FIRST_REMOVAL_PHASE:
-            additive_in += 1
-            if additive_in == additive_total:
-                for index in held:
-                    heapq.heappush(ready, index)
-                held.clear()
-        for other in dependents[action.id]:
-            waiting[other] -= 1
-            if waiting[other] == 0:
-                heapq.heappush(ready, order[other])
+        dag.settle(action)
+        if not is_removal(action) and dag.additive_left == 0:
+            for index in held:
+                heapq.heappush(ready, index)
+            held.clear()
+        for other in dag.done(action.id):
+            heapq.heappush(ready, order[other])
     if len(chosen) == len(plan.actions):
         return Slice(plan, spent, ())
     part = tuple(a for a in plan.actions if a.id in chosen)
@@ -157,7 +147,7 @@ def select_slice(plan: Plan, budget: Cost, fresh: bool = False) -> Slice:
         fingerprints=_only(plan.fingerprints, keys),
         read_relations=_only(plan.read_relations, keys),
     )
-    return Slice(sub, spent, tuple(by_id[a.id] for a in plan.actions if a.id not in chosen))
+    return Slice(sub, spent, tuple(a for a in plan.actions if a.id not in chosen))
 
 
 def _only(mapping: Mapping[str, V], keys: set[str]) -> dict[str, V]:

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import ConfigError
+from ....errors import ConfigError
 from .services import CF_LABELS
 
 DEFAULT_CUSTOM_FIELDS: list[dict[str, Any]] = [

@@ -52,9 +52,15 @@ def private_dir(path: Path) -> None:
         os.chmod(path, 0o700)
 
 
-def _in_cache(path: Path) -> bool:
-    from .client import cache_dir  # client imports this module
+def cache_dir() -> Path:
+    """``$BEEPLAN_CACHE_DIR``, else ``$XDG_CACHE_HOME/beeplan``, else ``~/.cache/beeplan``."""
+    if os.environ.get("BEEPLAN_CACHE_DIR"):
+        return Path(os.environ["BEEPLAN_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME")
+    return (Path(base) if base else Path.home() / ".cache") / "beeplan"
 
+
+def _in_cache(path: Path) -> bool:
     try:
         path.resolve().relative_to(cache_dir().resolve())
     except ValueError:

@@ -23,7 +23,7 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, ThreadedWSGIServer, WSGIRequestHandler
 
-from ..errors import ConfigError
+from ....errors import ConfigError
 from .app import Knobs, SandboxApp
 from .request import ServiceError
 from .seed import DEFAULT_CUSTOM_FIELDS, custom_field_rows, load_seed
@@ -191,7 +191,6 @@ class _Server(ThreadedWSGIServer):
         self.slots = threading.BoundedSemaphore(max_connections)
         self.request_deadline = request_deadline
         self.deadlines = _Deadlines()
-        self.refused = 0
         self.stopping = False
         self.accepted = 0
         super().__init__(host, port, app, _QuietHandler)
@@ -199,7 +198,6 @@ class _Server(ThreadedWSGIServer):
     def process_request(self, request: Any, client_address: Any) -> None:
         self.accepted += 1  # connections, not requests: a kept-alive one serves many
         if not self.slots.acquire(blocking=False):
-            self.refused += 1
             log.debug("too many connections: answering 503")
             with contextlib.suppress(OSError):
                 request.settimeout(1)

@@ -36,13 +36,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ManifestError, PlanError, Problem
-from .model import State, entity_key
-from .planner import Action, ActionError, Plan, build_action, plan_digest
-from .safetext import printable
+from ..errors import ManifestError, PlanError, Problem
+from ..model import State, entity_key
+from ..planner import Action, ActionError, Plan, build_action, plan_digest
+from ..safetext import printable
 
 if TYPE_CHECKING:
-    from .client import BeeboleClient
+    from ..platforms.base import Client
 
 PAYLOAD_SHOWN = 160  # characters of an expected payload quoted in a refusal
 
@@ -67,7 +67,7 @@ def manifest_digest(
             digest.update(f"{manifest_digest(one)}\n".encode())
         _digest_variables(digest, variables)
         return digest.hexdigest()
-    from .manifest import boundary_of, manifest_files, read_manifest
+    from ..manifest import boundary_of, manifest_files, read_manifest
 
     root = Path(path)
     boundary = boundary_of(root)
@@ -94,10 +94,10 @@ def _digest_variables(digest: Any, variables: Mapping[str, str | None] | None) -
         digest.update(f"variables:{len(text.encode())}:{text}".encode())
 
 
-def account_binding(client: BeeboleClient, plan: Plan, endpoint: str) -> dict[str, str]:
+def account_binding(client: Client, plan: Plan, endpoint: str) -> dict[str, str]:
     """What a saved plan records of the account it was made for, and its seal.
 
-    ``fingerprint``: a salted HMAC of the token (``BeeboleClient.token_fingerprint``):
+    ``fingerprint``: a salted HMAC of the token (``Client.token_fingerprint``):
     never the token, never the endpoint alone (the same URL for every Beebole
     customer). ``seal``: the same keyed by the plan's digest and endpoint, so
     a binding copied from another plan of this account does not fit.
@@ -120,7 +120,7 @@ def seal_text(plan: Plan, endpoint: str) -> str:
     return f"{endpoint}\0{plan_digest(plan)}"
 
 
-def check_account(doc: Mapping[str, Any], client: BeeboleClient, source: str) -> None:
+def check_account(doc: Mapping[str, Any], client: Client, source: str) -> None:
     """Refuse a plan made with another token (another account): before any API call."""
     account = doc.get("account")
     if not isinstance(account, Mapping) or account.get("binding") != BINDING:
@@ -138,7 +138,7 @@ def check_account(doc: Mapping[str, Any], client: BeeboleClient, source: str) ->
             "Nothing was applied."))
 
 
-def check_seal(doc: Mapping[str, Any], plan: Plan, client: BeeboleClient, source: str) -> None:
+def check_seal(doc: Mapping[str, Any], plan: Plan, client: Client, source: str) -> None:
     """Refuse a plan whose content is not what this token's account planned (after
     ``check_account`` and ``check_document``, which say more precisely what is wrong)."""
     account = doc["account"]
@@ -408,7 +408,7 @@ def check_manifests(plan: Plan, given: Sequence[Path], source: str) -> State | N
             f"the manifests at {shown} are not the ones it was made from "
             f"(digest {digest[:12]}, the plan's {plan.manifest_digest[:12]}); make a new plan",
         )
-    from .manifest import load
+    from ..manifest import load
 
     desired = load(paths)
     if dict(desired.variables) != now:  # the file's list of variables was edited

@@ -16,27 +16,39 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
-import os
 import random
-import socket
 import threading
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
-from . import answers, cachefile
-
-if TYPE_CHECKING:
-    import requests
-from .errors import (
+from ...endpoints import (  # shared by every platform's client; re-exported from here
+    _WATCHDOG as _WATCHDOG,
+)
+from ...endpoints import (
+    _Call as _Call,
+)
+from ...endpoints import (
+    _current as _current,
+)
+from ...endpoints import (
+    _env_number as _env_number,
+)
+from ...endpoints import (
+    check_endpoint as check_endpoint,
+)
+from ...endpoints import (
+    is_loopback as is_loopback,
+)
+from ...endpoints import (
+    redact_url as redact_url,
+)
+from ...endpoints import (
+    shown_url as shown_url,
+)
+from ...errors import (
     AnswerError,
     ApiError,
     AuthError,
@@ -45,12 +57,36 @@ from .errors import (
     QuotaError,
     TransportError,
 )
+from ...localfiles.cachefile import cache_dir  # re-exported: callers name it from here
+from ...localfiles.ledger import (  # re-exported: callers name them from here
+    DAILY_KB as DAILY_KB,
+)
+from ...localfiles.ledger import (
+    DAILY_REQUESTS as DAILY_REQUESTS,
+)
+from ...localfiles.ledger import (
+    Ledger as Ledger,
+)
+from ...localfiles.ledger import (
+    Quota as Quota,
+)
+from ...localfiles.ledger import (
+    Usage as Usage,
+)
+from ...localfiles.ledger import (
+    token_key as token_key,
+)
+from ...localfiles.ledger import (
+    utc_today as utc_today,
+)
+from . import answers
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger("beeplan.api")
 
 DEFAULT_ENDPOINT = "https://beebole-apps.com/api/v2"
-DAILY_REQUESTS = 4000
-DAILY_KB = 2048
 DEFAULT_TIMEOUT = 30.0  # seconds for a whole call: connect, send, the complete answer
 DEFAULT_MAX_ANSWER_MB = 32.0  # far above any real answer (the daily quota is 2 MB)
 
@@ -79,186 +115,6 @@ def is_read(service: str) -> bool:
     return service.rpartition(".")[2] in READ_SUFFIXES
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def check_endpoint(endpoint: str) -> str:
-    """Refuse URLs that would leak the token: plain http off loopback, or userinfo."""
-    parts = urlsplit(endpoint)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"endpoint must be an http(s) URL, got {redact_url(endpoint)!r}")
-    if parts.username or parts.password:
-        raise ConfigError("endpoint must not carry credentials; set BEEBOLE_TOKEN instead")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise ConfigError(
-            f"refusing plain http:// to {parts.hostname}: the token would cross the network "
-            "unencrypted. Use https:// (http is allowed on loopback only)."
-        )
-    return endpoint
-
-
-def redact_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        netloc = "***@" + (parts.hostname or "")
-        if parts.port:
-            netloc += f":{parts.port}"
-        return parts._replace(netloc=netloc).geturl()
-    return url
-
-
-def shown_url(url: str) -> str:
-    """``url`` for a message: scheme, host, port and path only (no userinfo, no query)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-def token_key(token: str) -> str:
-    """A stable, non-reversible name for a token: the ledger's file name.
-
-    Beebole's quota is per user (token) and day, whatever the URL, so the
-    endpoint is not part of it (the embedded sandbox's port changes per run).
-    """
-    return hashlib.sha256(f"beeplan-ledger\0{token}".encode()).hexdigest()[:24]
-
-
-def cache_dir() -> Path:
-    """``$BEEPLAN_CACHE_DIR``, else ``$XDG_CACHE_HOME/beeplan``, else ``~/.cache/beeplan``."""
-    if os.environ.get("BEEPLAN_CACHE_DIR"):
-        return Path(os.environ["BEEPLAN_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME")
-    return (Path(base) if base else Path.home() / ".cache") / "beeplan"
-
-
-def utc_today() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d")
-
-
-@dataclass
-class Usage:
-    """Requests and bytes (sent + received) per service."""
-
-    requests: Counter[str] = field(default_factory=Counter)
-    bytes: Counter[str] = field(default_factory=Counter)
-
-    @property
-    def total_requests(self) -> int:
-        return sum(self.requests.values())
-
-    @property
-    def total_bytes(self) -> int:
-        return sum(self.bytes.values())
-
-
-class Ledger:
-    """Today's spend for one token, persisted under the user cache dir.
-
-    Beebole does not report the remaining quota, so beeplan keeps its own
-    count. It only knows the calls made by beeplan on this machine; the
-    message that quotes it says so. Several beeplan processes may share it:
-    each adds what it spent since its last save to the file's count, under
-    the file's lock (cachefile.py), so none overwrites another's calls.
-    """
-
-    def __init__(self, path: Path | None):
-        self.path = path
-        self.lock = threading.Lock()
-        self.day = utc_today()
-        self.requests = 0  # today's count: the file's at the last save, plus unsaved
-        self.bytes = 0
-        self.unsaved_requests = 0
-        self.unsaved_bytes = 0
-        if path is not None:
-            try:
-                with cachefile.locked(path):
-                    self.requests, self.bytes = self._read()
-            except OSError as exc:
-                log.warning("could not read the quota ledger: %s", exc)
-
-    def _read(self) -> tuple[int, int]:
-        """Today's (requests, bytes) in the file; a file of the wrong shape is set aside."""
-        assert self.path is not None
-        try:
-            data = cachefile.read_json(self.path)
-        except FileNotFoundError:
-            return 0, 0
-        except ValueError as exc:
-            cachefile.set_aside(self.path, "quota ledger", str(exc))
-            return 0, 0
-        problem = _ledger_problem(data)
-        if problem:
-            cachefile.set_aside(self.path, "quota ledger", problem)
-            return 0, 0
-        if data["day"] != self.day:
-            return 0, 0
-        return data["requests"], data["bytes"]
-
-    def add(self, requests_: int, bytes_: int) -> None:
-        with self.lock:
-            today = utc_today()
-            if today != self.day:
-                self.day, self.requests, self.bytes = today, 0, 0
-                self.unsaved_requests = self.unsaved_bytes = 0
-            self.requests += requests_
-            self.bytes += bytes_
-            self.unsaved_requests += requests_
-            self.unsaved_bytes += bytes_
-            if self.unsaved_requests >= 25:
-                self._save()
-
-    def save(self) -> None:
-        with self.lock:
-            self._save()
-
-    def _save(self) -> None:
-        if self.path is None:
-            self.unsaved_requests = self.unsaved_bytes = 0
-            return
-        try:
-            with cachefile.locked(self.path):
-                requests_, bytes_ = self._read()
-                requests_ += self.unsaved_requests
-                bytes_ += self.unsaved_bytes
-                cachefile.write_json(
-                    self.path, {"day": self.day, "requests": requests_, "bytes": bytes_}
-                )
-        except OSError as exc:
-            log.warning("could not save the quota ledger: %s", exc)
-            return  # kept unsaved: the next save adds it
-        self.requests, self.bytes = requests_, bytes_
-        self.unsaved_requests = self.unsaved_bytes = 0
-
-
-def _ledger_problem(data: Any) -> str | None:
-    if not isinstance(data, dict):
-        return "not a JSON object"
-    if not isinstance(data.get("day"), str):
-        return 'no "day"'
-    for key in ("requests", "bytes"):
-        value = data.get(key)
-        if isinstance(value, bool) or not isinstance(value, int):
-            return f'"{key}" is not a whole number'
-        if value < 0:
-            return f'"{key}" is negative'
-    return None
-
-
-@dataclass(frozen=True)
-class Quota:
-    requests: int = DAILY_REQUESTS
-    kb: int = DAILY_KB
-
-
 # Bytes (request + answer) of one call, for the estimates that stop a read before it
 # passes today's KB: averages measured on the benchmark org (benchmarks/generate.py,
 # 1000 people: 50 people and 10 projects per company, 60 groups). A list grows with what
@@ -284,109 +140,14 @@ CALL_BYTES = {
 RELATION_BYTES = 260  # another relation listing: X.members, X.groups, X.specific_tasks ...
 
 
-def _env_number(name: str, default: float, most: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = 0.0
-    # A bound above: sockets and lock waits refuse timeouts past time_t (a traceback).
-    if not 0 < value <= most:
-        raise ConfigError(
-            f"${name} must be a positive number up to {most:g}, got {raw[:40]!r}"
-        )
-    return value
-
-
-class _Call:
-    """One call in flight: its deadline and the connection carrying it."""
-
-    def __init__(self, deadline: float):
-        self.deadline = deadline
-        self.conn: Any = None
-        self.received = 0  # bytes of the answer read so far
-        self.expired = False
-        self.lock = threading.Lock()
-
-    def attach(self, conn: Any) -> None:
-        with self.lock:
-            self.conn = conn
-            if self.expired:
-                _cut(conn)
-
-    def expire(self) -> bool:
-        """Past the deadline: cut the connection. False when it has no socket yet."""
-        with self.lock:
-            self.expired = True
-            return self.conn is not None and _cut(self.conn)
-
-
-def _cut(conn: Any) -> bool:
-    """Shut the connection's socket: a read blocked on it returns at once."""
-    sock = getattr(conn, "sock", None)
-    if sock is None:
-        return False
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    return True
-
-
-class _Watchdog:
-    """One daemon thread that cuts the connections of calls past their deadline.
-
-    requests' timeout bounds each socket operation, not the call: a server
-    trickling a byte a second would hold a call forever. Cutting the socket
-    is the one way to stop a read that is already blocked.
-    """
-
-    def __init__(self) -> None:
-        self.cond = threading.Condition()
-        self.calls: set[_Call] = set()
-        self.thread: threading.Thread | None = None
-        self.wakes_at: float | None = None  # when the thread wakes next; None: when told
-
-    def watch(self, call: _Call) -> None:
-        with self.cond:
-            self.calls.add(call)
-            if self.thread is None:
-                self.thread = threading.Thread(target=self._run, name="beeplan-deadlines",
-                                               daemon=True)
-                self.thread.start()
-            # Deadlines mostly come in order: wake the thread only when this one is sooner.
-            if self.wakes_at is None or call.deadline < self.wakes_at:
-                self.cond.notify()
-
-    def forget(self, call: _Call) -> None:
-        with self.cond:
-            self.calls.discard(call)
-
-    def _run(self) -> None:
-        with self.cond:
-            while True:
-                now = time.monotonic()
-                for call in [c for c in self.calls if c.deadline <= now]:
-                    if call.expire():
-                        self.calls.discard(call)
-                    else:  # still connecting: cut it as soon as it has a socket
-                        call.deadline = now + 0.05
-                nearest = min((c.deadline for c in self.calls), default=None)
-                self.wakes_at = nearest
-                self.cond.wait(None if nearest is None else max(0.0, nearest - now))
-
-
-_WATCHDOG = _Watchdog()
-_current = threading.local()  # the _Call this thread is making, for the pools below
-
-
 def proxies_for(endpoint: str) -> dict[str, str]:
     """The environment's proxy for this endpoint (``beeplan.transport.proxies_for``)."""
-    from .transport import proxies_for as found
+    from ...transport import proxies_for as found
 
     return found(endpoint)
+
+
+DEFAULT_QUOTA = Quota()  # the API v2 daily quota (frozen: one value for every client)
 
 
 class BeeboleClient:
@@ -402,7 +163,7 @@ class BeeboleClient:
         retries: int = 4,
         backoff: float = 0.25,
         ledger: bool = True,
-        quota: Quota = Quota(),
+        quota: Quota = DEFAULT_QUOTA,
     ):
         if not token:
             raise ConfigError("no API token: set BEEBOLE_TOKEN or pass --token-file")
@@ -448,7 +209,7 @@ class BeeboleClient:
         """HMAC-SHA256 of the token, keyed by a fixed pepper, ``salt`` and ``sealed``.
 
         Binds a saved plan to this token's account (the API has no "who am
-        I" service; ``beeplan.planfile.account_binding``); with ``sealed``
+        I" service; ``beeplan.planfile.verify.account_binding``); with ``sealed``
         (the plan's digest), to that plan's content too. A token is 40 hex
         digits (160 random bits): the value cannot be turned back into it,
         and the salt keeps two plans of one account from carrying the same one.
@@ -465,7 +226,7 @@ class BeeboleClient:
         with self._sessions_lock:
             if self._idle:
                 return self._idle.pop()
-        from .transport import new_session
+        from ...transport import new_session
 
         session = new_session(self.endpoint, self._auth)
         with self._sessions_lock:
@@ -564,8 +325,15 @@ class BeeboleClient:
 
     def call(self, service: str, **payload: Any) -> dict[str, Any]:
         """Call one service; return the decoded answer when ``status`` is ``ok``."""
+        return self.request(service, payload)
+
+    def request(
+        self, service: str, payload: Mapping[str, Any], *, retries: int | None = None
+    ) -> dict[str, Any]:
+        """``call``, with this call's read retries (None: the client's own ``retries``)."""
         body = json.dumps({"service": service, **payload}, ensure_ascii=False).encode("utf-8")
-        attempts = 1 + (self.retries if is_read(service) else 0)
+        retries = self.retries if retries is None else retries
+        attempts = 1 + (retries if is_read(service) else 0)
         for attempt in range(attempts):
             expected = self._reserve(service, len(body))
             try:
@@ -586,7 +354,7 @@ class BeeboleClient:
         call = _Call(started + self.timeout)
         _current.call = call
         _WATCHDOG.watch(call)
-        from . import transport
+        from ... import transport
 
         session = self._take_session()
         try:

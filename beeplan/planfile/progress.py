@@ -21,14 +21,15 @@ import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import cachefile
-from .applier import Outcome
-from .client import BeeboleClient, cache_dir
-from .errors import BeeplanError
-from .live import LiveReader
-from .model import Ref, entity_key
-from .planner import Plan, fingerprint
-from .slices import Cost, fresh_cost
+from ..applier import Outcome
+from ..cost import Cost, fresh_cost
+from ..errors import BeeplanError
+from ..localfiles import cachefile
+from ..localfiles.cachefile import cache_dir
+from ..model import Ref, entity_key
+from ..planner import Plan, fingerprint
+from ..platforms.base import Client
+from ..platforms.v2.live import LiveReader
 
 log = logging.getLogger("beeplan.apply")
 
@@ -48,7 +49,7 @@ class SavedProgress:
     fingerprints: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, client: BeeboleClient, plan_file: Path) -> SavedProgress:
+    def of(cls, client: Client, plan_file: Path) -> SavedProgress:
         digest = hashlib.sha256(plan_file.read_bytes()).hexdigest()[:24]
         path = cache_dir() / "slices" / f"{client.account_key}-{digest}.json"
         progress = cls(path)
@@ -100,7 +101,7 @@ class SavedProgress:
         return {entity_key(a.target) for a in rest.actions if a.id in done} & later
 
     def record(
-        self, client: BeeboleClient, rest: Plan, part: Plan, outcome: Outcome, parallelism: int
+        self, client: Client, rest: Plan, outcome: Outcome, parallelism: int
     ) -> None:
         """Keep what this slice applied, and the state it left on entities still to touch."""
         applied = {a.id for a in outcome.applied}

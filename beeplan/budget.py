@@ -1,0 +1,125 @@
+"""One view of a client for one use: a call budget, checkpoint replay, its own retries.
+
+Replaces three wrappers that did this three ways (two copied the client's
+``__dict__``, one turned retries off on the shared client). A view shares
+the client itself (sessions, usage counters, the daily ledger): every call
+it lets through is counted where the client counts, and nothing of the
+client changes. Budgets count one way (the calls let through, retries
+included) and are refused with one exception, ``BudgetSpent``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from .errors import QuotaError
+
+
+class BudgetSpent(QuotaError):
+    """A call budget (``--max-calls``) would be passed: refused before the call."""
+
+
+class Replay(Protocol):
+    """Answers kept from an earlier run (an import's checkpoint)."""
+
+    def get(self, service: str, payload: dict[str, Any]) -> dict[str, Any] | None: ...
+
+    def put(self, service: str, payload: dict[str, Any], answer: dict[str, Any]) -> None: ...
+
+
+# (max_calls, calls made so far, calls asked for) -> why the budget refuses them.
+Refusal = Callable[[int, int, int], str]
+
+
+def _spent_refusal(max_calls: int, spent: int, more: int) -> str:
+    return f"the --max-calls budget of {max_calls} is spent"
+
+
+class ClientView:
+    """``client`` as one use sees it; anything else is the client's own (``usage``, ...)."""
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        max_calls: int | None = None,
+        refusal: Refusal = _spent_refusal,
+        retries: int | None = None,
+        replay: Replay | None = None,
+        read_to_the_quota: bool = False,
+    ):
+        """``max_calls``: at most that many calls from now (None: no budget).
+        ``retries``: read retries of this use (None: the client's).
+        ``replay``: answer known calls from it, and keep each new answer in it.
+        ``read_to_the_quota``: no stop before reads that would pass today's
+        quota; the API's first refusal stops every later call instead.
+        """
+        self.client = client
+        self.max_calls = max_calls
+        self.refusal = refusal
+        self.retries = retries
+        self.replay = replay
+        self.read_to_the_quota = read_to_the_quota
+        self.quota_reached = threading.Event()
+        self._started = client.usage.total_requests
+        # Parallel reads each take their call under the lock before making it, so
+        # threads that all saw one call left cannot all spend it.
+        self._lock = threading.Lock()
+        self._taken = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def __repr__(self) -> str:
+        return f"ClientView({self.client!r})"
+
+    @property
+    def spent(self) -> int:
+        """Calls made through the client since this view began, retries included."""
+        return max(self._taken, self.client.usage.total_requests - self._started)
+
+    def _left(self) -> int:
+        return max(0, (self.max_calls or 0) - self.spent)
+
+    def _refuse(self, service: str, more: int) -> BudgetSpent:
+        assert self.max_calls is not None
+        made = self.client.usage.total_requests - self._started
+        return BudgetSpent(service, self.refusal(self.max_calls, made, more))
+
+    def check_reads(self, count: int, services: Sequence[str] | None = None) -> None:
+        """Refuse ``count`` reads the budget (or today's quota) cannot cover, before any.
+
+        ``services`` names the service of each read, when known (the client
+        estimates their KB from it).
+        """
+        if self.max_calls is not None and count > self._left():
+            raise self._refuse("reading the account", count)
+        if not self.read_to_the_quota:
+            self.client.check_reads(count, services)
+
+    def call(self, service: str, **payload: Any) -> dict[str, Any]:
+        if self.replay is not None:
+            saved = self.replay.get(service, payload)
+            if saved is not None:
+                return saved
+        # The API is the judge of its quota (beeplan's ledger only knows this machine's
+        # calls): read on until it refuses, then stop; the reads queued behind the first
+        # refusal would only collect more refusals.
+        if self.quota_reached.is_set():
+            raise QuotaError(service, "daily API quota reached (an earlier call was refused)", 429)
+        if self.max_calls is not None:
+            with self._lock:
+                if self._left() <= 0:
+                    raise self._refuse(service, 1)
+                self._taken = self.spent + 1
+        try:
+            answer: dict[str, Any] = self.client.request(service, payload, retries=self.retries)
+        except QuotaError:
+            if self.read_to_the_quota:
+                self.quota_reached.set()
+            raise
+        if self.replay is not None:
+            self.replay.put(service, payload, answer)
+        return answer

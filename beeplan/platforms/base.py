@@ -1,0 +1,108 @@
+"""What a platform (one Beebole API) gives the core: the boundary of beeplan.
+
+The core (manifests, model, plan, preflight, safety, saved plans, apply
+scheduling, rendering, CI) is written against this interface only; a
+platform is one folder under ``beeplan/platforms/`` that fills it in, and
+the registry (``beeplan/platforms/__init__.py``) is the one module that
+names the folders. See docs/architecture.md, "Adding a platform".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ..localfiles.ledger import Ledger, Quota, Usage
+    from ..model import Ref
+    from ..planner import Action, Change
+
+
+class Client(Protocol):
+    """A platform's API client as the core uses it: calls, counted, within a daily quota.
+
+    The core types every client it is handed with this, never with a
+    platform's class; ``budget.ClientView`` is one too.
+    """
+
+    endpoint: str
+    account_key: str  # names per-token files (ledger, journal); never the token
+    usage: Usage  # this client's calls and bytes
+    ledger: Ledger  # today's calls of this token on this machine
+    quota: Quota
+    ignore_quota: bool  # apply --ignore-quota: reads may pass the quota too
+
+    def call(self, service: str, **payload: Any) -> dict[str, Any]: ...
+
+    def request(
+        self, service: str, payload: Mapping[str, Any], *, retries: int | None = None
+    ) -> dict[str, Any]: ...
+
+    def check_reads(self, count: int, services: Sequence[str] | None = None) -> None: ...
+
+    def remaining_today(self) -> int: ...
+
+    def token_fingerprint(self, salt: str, sealed: str = "") -> str: ...
+
+
+class ActionFactory(Protocol):
+    """One difference (an operation on an entity) to the one API call it means.
+
+    Raises ``planner.ActionError`` for a meaning the platform never plans, so
+    that a saved plan cannot carry a call outside its vocabulary.
+    """
+
+    def __call__(
+        self,
+        op: str,
+        kind: str,
+        target: Ref,
+        name: str,
+        *,
+        relation: str = "",
+        detail: str = "",
+        changes: Iterable[Change] = (),
+        depends_on: Iterable[str] = (),
+        custom_field_ids: Mapping[str, int] | None = None,
+    ) -> Action: ...
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What a platform's account may spend per period, as the quota ledger counts it."""
+
+    requests: int  # calls per day
+    kilobytes: int  # answer KB per day (0: not limited)
+
+
+@dataclass(frozen=True)
+class Platform:
+    """One Beebole API, as the core sees it.
+
+    Each field is a value or a factory, never a module, so the core never
+    imports a platform folder: it asks the registry for a ``Platform``.
+    """
+
+    name: str  # what a manifest set's ``settings.platform`` would say, e.g. "v2"
+    default_endpoint: str
+    # Entity kinds and relations are the model's (beeplan/model.py: KINDS);
+    # the manifest schema that declares them for this platform:
+    manifest_schema: Path
+    # How an entity is identified across runs: the field holding beeplan's id.
+    identity_field: str
+    # The account's budget (v2: the daily quota of requests and KB).
+    cost: Cost
+    # client(endpoint, token) -> a client (context manager) that counts calls.
+    client: Callable[[str, str], Any]
+    # reader(client, ...) -> reads the live account into a model State.
+    reader: Callable[..., Any]
+    # The action factory (difference -> API call with dependencies).
+    build_action: ActionFactory
+    # problem(service, answer) -> why an answer is not what the client believes, or None.
+    answer_problem: Callable[[str, Any], str | None]
+    # sandbox(db_path, **options) -> a local emulator (context manager with .url, .token).
+    sandbox: Callable[..., Any]
+    # Does this endpoint belong to the platform (e.g. a URL path of /api/v2)?
+    serves: Callable[[str], bool]
