@@ -1,4 +1,4 @@
-"""The diff of two manifest sets on plain values (beeplan.review): no CLI, no HTTP.
+"""The diff of two manifest sets on plain values (beeplan.setdiff): no CLI, no HTTP.
 
 OLD and NEW are built as the loader builds them (State values); the CLI's
 rendering of the same results is in tests/data/cli_cases/diff and test_diff.py.

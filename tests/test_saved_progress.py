@@ -1,4 +1,4 @@
-"""A saved plan's progress across sliced applies, on plain values (beeplan.sliced).
+"""A saved plan's progress across sliced applies, on plain values (beeplan.planfile.progress).
 
 What ``apply plan.json --max-calls N`` keeps between runs: which actions earlier
 slices applied, and the fingerprints they left; and what the next run makes of

@@ -1,6 +1,6 @@
 """The client for Beebole's current platform: GraphQL documents over ``POST {endpoint}/graphql``.
 
-The same qualities as the v2 client (``beeplan.client``): the key travels in
+The same qualities as the v2 client (``beeplan.platforms.v2.client``): the key travels in
 the ``apikey`` header only (never a URL, a log line, an error or ``repr``);
 sessions are pooled for the run; every call has one deadline for the whole
 answer and a size cap; a redirect is an error, never followed; plain http is
