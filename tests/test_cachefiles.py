@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from beeplan import cachefile
+from beeplan.localfiles import cachefile
 from beeplan.localfiles.journal import Journal
 from beeplan.platforms.v2.client import Ledger, utc_today
 
