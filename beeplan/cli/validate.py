@@ -10,6 +10,8 @@ import click
 from ..annotations import Annotation, from_problems, problem_json, workflow_command
 from ..errors import ExitStatus, ManifestError, Problem, warning_lines
 from ..manifest import load
+from ..manifest._written import WrittenForOther
+from ..platforms.current import manifest as current_manifest
 from ..safetext import json_text, printable
 
 # Display order: how a person reads an account, top down.
@@ -61,11 +63,18 @@ def validate_command(paths: tuple[Path, ...], fmt: str) -> ExitStatus:
     file:line: path: message and exits 1. Warnings (legal but odd, such as
     duplicate sibling names) are printed on stderr and do not change the
     exit status. Makes no API call and needs no token.
+
+    A set whose settings.platform says current (Beebole's current platform,
+    docs/manifest-current.md) is checked against that platform's manifest
+    schema instead, with the same output; the other commands manage API v2
+    accounts and refuse such a set.
     """
     warnings: list[Problem] = []
     quiet = bool(click.get_current_context().find_root().params.get("quiet"))
     try:
         state = load(paths, warnings)
+    except WrittenForOther as other:
+        return _validate_other(paths, fmt, other, quiet)
     except ManifestError as exc:
         if fmt != "text":
             click.echo(_report(fmt, exc.problems, warnings, None), nl=False)
@@ -79,6 +88,31 @@ def validate_command(paths: tuple[Path, ...], fmt: str) -> ExitStatus:
         for line in warning_lines(warnings):
             click.echo(printable(line), err=True)
         click.echo(summary(" ".join(str(p) for p in paths), state.counts()))
+    return ExitStatus.SUCCESS
+
+
+def _validate_other(paths: tuple[Path, ...], fmt: str, other: WrittenForOther,
+                    quiet: bool) -> ExitStatus:
+    """Check a set written for the current platform with that platform's checker."""
+    problems = list(other.problems)
+    counts: dict[str, int] = {}
+    for name, data in other.files:
+        problems.extend(current_manifest.check(data, name))
+        for key, value in data.items():
+            if key != "settings" and isinstance(value, list):
+                counts[key] = counts.get(key, 0) + len(value)
+    if problems:
+        if fmt != "text":
+            click.echo(_report(fmt, problems, (), None), nl=False)
+        raise ManifestError(problems)
+    if fmt != "text":
+        click.echo(_report(fmt, (), (), counts), nl=False)
+    if fmt != "json" and not quiet:
+        shown = ", ".join(f"{n} {key}" for key, n in counts.items())
+        click.echo(printable(
+            f"{' '.join(str(p) for p in paths)}: valid for Beebole's {other.declared.platform} "
+            f"platform ({shown}; {other.declared.where}); plan and apply manage API v2 "
+            "accounts today"))
     return ExitStatus.SUCCESS
 
 

@@ -37,7 +37,7 @@ from typing import Any
 
 from ..errors import ManifestError, Problem
 from ..model import KIND_ORDER, KINDS, CustomValue, Entity, Located, Ref, Source, State
-from . import _overlay, _schema
+from . import _overlay, _schema, _written
 from ._checks import PlanNote
 from ._checks import check as _semantic_check
 from ._env import Resolver
@@ -97,6 +97,8 @@ def load(
     raws: list[list[Raw]] = [[] for _ in sets]  # per set
     settings: list[list[tuple[str, MDict]]] = [[] for _ in sets]
     declared: set[str] = set()
+    platforms: list[_written.Declared] = []  # each file's settings.platform
+    parsed: list[tuple[str, MDict]] = []
     for number, file in ((n, f) for n, in_set in enumerate(sets) for f in in_set):
         name = str(file)
         text = _read(file, boundaries[number], problems)
@@ -111,6 +113,12 @@ def load(
                 f"a manifest file is a mapping (companies:, tasks:, groups:, people:, "
                 f"absences:, settings:), not {_schema.describe(data)}"))
             continue
+        said = _written.declared_in(name, data)
+        if said is not None:
+            platforms.append(said)
+        parsed.append((name, data))
+        if platforms and platforms[0].platform in _written.OTHER_VOCABULARIES:
+            continue  # another vocabulary: the v2 schema would only say it is not v2
         if "$" in text:  # no '$', no variable: most sets skip this walk entirely
             resolver.resolve(data, name)
             problems.extend(resolver.problems)
@@ -120,6 +128,7 @@ def load(
         declared |= declared_kinds(data)
         if isinstance(data.get("settings"), MDict):
             settings[number].append((name, data["settings"]))
+    _written.check(platforms, parsed, problems)
     overlay = _overlay.merge_entries(raws)
     _resolve_parents(overlay.raws)
     problems.extend(overlay.completed(schema_problems))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import BeeplanError, ConfigError
+from ..errors import BeeplanError, ConfigError, ManifestError
 from ..import_checkpoint import CHECKPOINT_NAME, read_for_import
 from ..importer import (
     ImportedSet,
@@ -21,6 +21,8 @@ from ..importer import (
     parse_relations,
     write_set,
 )
+from ..manifest import load
+from ..manifest._written import WrittenForOther
 from ..model import KINDS
 from ..safetext import printable_lines
 from .console import Console
@@ -52,6 +54,16 @@ class Imported:
     reused: int  # answers reused from a stopped import
 
 
+def _refuse_other_platform(out_dir: Path) -> None:
+    """A set written for another platform is not import's to mix v2 files into: say so first."""
+    try:
+        load(out_dir)
+    except WrittenForOther:
+        raise
+    except ManifestError:
+        pass  # kept_files below says what is wrong with the files import keeps
+
+
 def run_import(request: ImportRequest, console: Console) -> Imported:
     r = request
     out_dir, force = r.out_dir, r.force
@@ -72,6 +84,8 @@ def run_import(request: ImportRequest, console: Console) -> Imported:
             f"{out_dir} is not empty; refusing to overwrite it. "
             "Choose another -o directory, or pass --force."
         )
+    if existing and force:
+        _refuse_other_platform(out_dir)
     # Read before the account is: a kept file that does not parse costs no API call.
     kept = kept_files(out_dir) if existing else None
 

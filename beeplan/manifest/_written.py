@@ -1,0 +1,75 @@
+"""Which platform a manifest set is written for, found before the v2 schema reads it.
+
+A set written for Beebole's current platform is a different vocabulary: read by
+the v2 schema it would only produce dozens of errors that say nothing useful.
+So ``load`` looks at ``settings.platform`` in every file first, and stops with
+``WrittenForOther`` (validate checks such a set with that platform's checker;
+every other command refuses it, before any API call).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigError, ManifestError, Problem
+from ._yaml import MDict
+
+# Platforms with their own manifest vocabulary that the v2 commands cannot use.
+# (An unknown name is left to the registry's check, which lists the known ones.)
+OTHER_VOCABULARIES = ("current",)
+
+
+@dataclass(frozen=True)
+class Declared:
+    """One file's ``settings.platform``: the name, and file:line that says it."""
+
+    platform: str
+    file: str
+    line: int | None
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+
+class WrittenForOther(ConfigError):
+    """The set is written for a platform whose manifests the v2 commands do not manage."""
+
+    def __init__(self, declared: Declared, files: Sequence[tuple[str, Any]],
+                 problems: Sequence[Problem]) -> None:
+        self.declared = declared
+        self.files = tuple(files)  # (file name, parsed data): for that platform's checker
+        self.problems = tuple(problems)  # reading/YAML problems found on the way
+        name = declared.platform
+        super().__init__(
+            f"{declared.where}: this manifest set is written for Beebole's {name} platform "
+            f"(settings.platform: {name}), and plan, apply, check, diff, usage, graph and import "
+            f"manage API v2 accounts today; nothing was sent. What works with it today: "
+            f"'beeplan validate PATH' checks it (every error, with file and line); "
+            f"'beeplan convert V2_SET -o DIR' writes such a set from a v2 one")
+
+
+def declared_in(name: str, data: MDict) -> Declared | None:
+    """The file's ``settings.platform``, if it says one (as text)."""
+    settings = data.get("settings")
+    if not isinstance(settings, MDict) or not isinstance(settings.get("platform"), str):
+        return None
+    return Declared(str(settings["platform"]), name, settings.key_lines.get("platform"))
+
+
+def check(declared: Sequence[Declared], files: Sequence[tuple[str, Any]],
+          problems: Sequence[Problem]) -> None:
+    """Stop a set whose files disagree, or that is written for another vocabulary."""
+    if not declared:
+        return
+    first = declared[0]
+    for other in declared[1:]:
+        if other.platform != first.platform:
+            raise ManifestError([Problem(
+                other.file, other.line, "settings.platform",
+                f"says {other.platform!r}, but {first.where} says {first.platform!r}: a manifest "
+                f"set is written for one platform; make them agree (or remove one)")])
+    if first.platform in OTHER_VOCABULARIES:
+        raise WrittenForOther(first, files, problems)
