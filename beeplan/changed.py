@@ -48,7 +48,8 @@ from .model import (
     same_relation,
 )
 from .planner import Plan, make_plan
-from .platforms.v2.live import LiveReader, _flatten_tree, entity_of
+from .platforms.base import Reader
+from .platforms.v2.live import _flatten_tree, entity_of
 
 ADDED, CHANGED, REMOVED = "added", "changed", "removed"
 
@@ -432,7 +433,7 @@ def _id_refs(entity: Entity) -> Iterator[Ref]:
 
 
 def read_for_checks(  # noqa: C901 - ratchet: to break up (docs/architecture.md)
-    reader: LiveReader, desired: State, diff: ManifestDiff, read: Mapping[Ref, Entity | None]
+    reader: Reader, desired: State, diff: ManifestDiff, read: Mapping[Ref, Entity | None]
 ) -> CheckReads:
     """Read the live entities that the full plan's checks compare the changed entries with.
 
@@ -557,7 +558,7 @@ def check_changes(
 
 
 def plan_changes(
-    reader: LiveReader,
+    reader: Reader,
     desired: State,
     diff: ManifestDiff,
     owed: frozenset[str] = frozenset(),
@@ -630,7 +631,7 @@ def plan_changes(
 
 
 def _with_xids(
-    reader: LiveReader, read: Mapping[Ref, Entity | None], desired: State
+    reader: Reader, read: Mapping[Ref, Entity | None], desired: State
 ) -> dict[Ref, Entity | None]:
     """Relation values whose items the API named by id only get their xid, by a get each.
 
