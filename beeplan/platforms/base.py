@@ -76,6 +76,14 @@ class Reader(Protocol):
         """Each entity (with the named relations) as it is now; None: gone."""
         ...
 
+    def list_top(self, kind: str) -> list[Entity]:
+        """Every live group ("group") or every company (any other kind): one call."""
+        ...
+
+    def list_under(self, kind: str, parent: Ref) -> list[Entity]:
+        """The live entities of ``kind`` under ``parent`` (which has an id): one call."""
+        ...
+
     def read_everything_lists(self, relations: Iterable[str]) -> State:
         """Every entity of every kind (import), without relations."""
         ...

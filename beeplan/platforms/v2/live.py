@@ -416,6 +416,20 @@ class LiveReader:
         items = [(ref, tuple(rels)) for ref, rels in wanted.items()]
         return dict(self.pmap(one, items))
 
+    # -- single lists, for a targeted plan's checks ------------------------------
+
+    def list_top(self, kind: str) -> list[Entity]:
+        """Every live group (the tree, flattened) or, for any other kind, every company."""
+        if kind == "group":
+            return _flatten_tree(self.client.call("group.tree").get("groups", []))
+        companies = self.client.call("company.list").get("companies", [])
+        return [entity_of("company", c) for c in companies]
+
+    def list_under(self, kind: str, parent: Ref) -> list[Entity]:
+        """The live entities of ``kind`` listed under ``parent`` (one call, by its id)."""
+        answer = self.client.call(f"{kind}.list", **{parent.kind: {"id": parent.id}})
+        return [entity_of(kind, o, parent) for o in answer.get(KINDS[kind].plural, [])]
+
 
 def ref_arg(ref: Ref) -> dict[str, Any]:
     """How a get/activate/... call names its entity: ``id`` or ``xid`` at the top level."""
