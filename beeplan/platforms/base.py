@@ -76,6 +76,12 @@ class Reader(Protocol):
         """Each entity (with the named relations) as it is now; None: gone."""
         ...
 
+    def read_kinds(
+        self, kinds: frozenset[str], guard: Callable[[int, int], None] | None = None
+    ) -> State:
+        """The lists of ``kinds`` (no relations); ``guard(count, later)`` before each fan-out."""
+        ...
+
     def list_top(self, kind: str) -> list[Entity]:
         """Every live group ("group") or every company (any other kind): one call."""
         ...

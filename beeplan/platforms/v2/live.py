@@ -416,6 +416,21 @@ class LiveReader:
         items = [(ref, tuple(rels)) for ref, rels in wanted.items()]
         return dict(self.pmap(one, items))
 
+    def read_kinds(
+        self, kinds: frozenset[str], guard: Callable[[int, int], None] | None = None
+    ) -> State:
+        """The lists of ``kinds`` (no relations), for the hours export.
+
+        ``guard(count, later)`` runs before each fan-out of reads: ``count`` reads
+        are about to start and at most ``later`` may follow (see ``_GuardedReader``).
+        """
+        reader: LiveReader = self
+        if guard is not None:
+            reader = _GuardedReader(
+                self.client, self.parallelism, self.progress, guard, "subproject" in kinds
+            )
+        return reader.read_lists(Scope(kinds, False, False))
+
     # -- single lists, for a targeted plan's checks ------------------------------
 
     def list_top(self, kind: str) -> list[Entity]:
@@ -429,6 +444,47 @@ class LiveReader:
         """The live entities of ``kind`` listed under ``parent`` (one call, by its id)."""
         answer = self.client.call(f"{kind}.list", **{parent.kind: {"id": parent.id}})
         return [entity_of(kind, o, parent) for o in answer.get(KINDS[kind].plural, [])]
+
+
+class _GuardedReader(LiveReader):
+    """The lists reader, asking ``guard`` before each fan-out of reads.
+
+    ``guard(count, later)``: ``count`` reads are about to start, and at most ``later``
+    more may follow them (the subproject lists: one per project at most, known from
+    the companies' project counts once company.list is read).
+    """
+
+    def __init__(self, client: Client, parallelism: int, progress: Progress | None,
+                 guard: Callable[[int, int], None], subprojects: bool):
+        super().__init__(client, parallelism, progress)
+        self.guard = guard
+        self.subprojects = subprojects
+        self.stage = 0
+        self.later = 0
+
+    def pmap(
+        self, fn: Callable[[T], R], items: Iterable[T], services: Sequence[str] | None = None
+    ) -> list[R]:
+        items = list(items)
+        self.guard(len(items), self.later)
+        results = super().pmap(fn, items, services)
+        where = [i for i, item in enumerate(items) if item == "company"]
+        if self.stage == 0 and self.subprojects and where:
+            companies: Any = results[where[0]]  # the first stage's company.list answer
+            self.later = sum(
+                _count_of(c, "projects") for c in companies if isinstance(c, Mapping)
+            ) if isinstance(companies, list) else 0
+        elif self.stage >= 1:
+            self.later = 0
+        self.stage += 1
+        return results
+
+
+def _count_of(obj: Mapping[str, Any], key: str) -> int:
+    """``obj[key].count`` as the API gives it; unknown counts as 0 (a bound, not a fact)."""
+    value = obj.get(key)
+    count = value.get("count") if isinstance(value, Mapping) else None
+    return count if isinstance(count, int) and count > 0 else 0
 
 
 def ref_arg(ref: Ref) -> dict[str, Any]:
