@@ -431,7 +431,7 @@ def _id_refs(entity: Entity) -> Iterator[Ref]:
                 yield ref
 
 
-def read_for_checks(  # noqa: C901 - ratchet: to break up (docs/architecture.md)
+def read_for_checks(
     reader: Reader, desired: State, diff: ManifestDiff, read: Mapping[Ref, Entity | None]
 ) -> CheckReads:
     """Read the live entities that the full plan's checks compare the changed entries with.
