@@ -89,8 +89,19 @@ def _value_json(value: Any) -> Any:
     return value
 
 
-def units_of(desired: State, seen_groups: Iterable[Ref] = ()) -> list[Unit]:  # noqa: C901 - ratchet: to break up (docs/architecture.md)
+def units_of(desired: State, seen_groups: Iterable[Ref] = ()) -> list[Unit]:
     """Every unit of the managed account, in a stable order (lists, then relations)."""
+    managing_groups = [e for e in desired.entities if "groups" in e.relations]
+    group_refs = _group_refs(desired, seen_groups)
+    by_assignments = bool(managing_groups) and len(group_refs) < len(managing_groups)
+    units = _list_units(desired)
+    if by_assignments:
+        units += _assignment_units(group_refs, managing_groups)
+    return units + _relation_units(desired, by_assignments)
+
+
+def _list_units(desired: State) -> list[Unit]:
+    """One unit per list: the group tree, the companies, each kind under each parent."""
     kinds = desired.managed_kinds()  # with a declared-empty kind (absences: []) under prune
     prune = desired.settings.prune
     units: list[Unit] = []
@@ -136,38 +147,45 @@ def units_of(desired: State, seen_groups: Iterable[Ref] = ()) -> list[Unit]:  # 
             list_unit(
                 kind, f"{kind}.list", {parent_kind: parent_ref.payload()}, parent_ref, members
             )
+    return units
 
-    managing_groups = [e for e in desired.entities if "groups" in e.relations]
-    group_refs = _group_refs(desired, seen_groups)
-    by_assignments = bool(managing_groups) and len(group_refs) < len(managing_groups)
-    if by_assignments:
-        # Each entity's groups are matched to the groups once, through an index: comparing
-        # every entity with every group made check --max-calls quadratic (issue 24).
-        held: list[list[str]] = [[] for _ in group_refs]
-        matcher = _GroupMatcher(group_refs)
-        for entity in managing_groups:
-            key = entity_key(entity.ref)
-            for i in sorted({i for r in entity.relations["groups"] for i in matcher.find(r)}):
-                held[i].append(key)
-        column = sorted(entity_key(e.ref) for e in managing_groups)
-        # The digest of [column, holders] with the column encoded and hashed once, not once
-        # per group: the same digests as before, so a state file stays valid.
-        column_hash = hashlib.sha256(b"[" + json.dumps(column, sort_keys=True).encode() + b", ")
-        for group, holders in zip(group_refs, held, strict=True):
-            digest = column_hash.copy()
-            digest.update(json.dumps(sorted(holders), sort_keys=True).encode() + b"]")
-            units.append(
-                Unit(
-                    key=f"assignments:{entity_key(group)}",
-                    service="group.assignments",
-                    payload=group.payload(),
-                    digest=digest.hexdigest()[:12],
-                    what="assignments",
-                    kind="group",
-                    owner=group,
-                    rels=("groups",),
-                )
+
+def _assignment_units(group_refs: list[Ref], managing_groups: list[Entity]) -> list[Unit]:
+    """One group.assignments per group: its column of every managed ``groups`` relation."""
+    # Each entity's groups are matched to the groups once, through an index: comparing
+    # every entity with every group made check --max-calls quadratic (issue 24).
+    held: list[list[str]] = [[] for _ in group_refs]
+    matcher = _GroupMatcher(group_refs)
+    for entity in managing_groups:
+        key = entity_key(entity.ref)
+        for i in sorted({i for r in entity.relations["groups"] for i in matcher.find(r)}):
+            held[i].append(key)
+    column = sorted(entity_key(e.ref) for e in managing_groups)
+    # The digest of [column, holders] with the column encoded and hashed once, not once
+    # per group: the same digests as before, so a state file stays valid.
+    column_hash = hashlib.sha256(b"[" + json.dumps(column, sort_keys=True).encode() + b", ")
+    units: list[Unit] = []
+    for group, holders in zip(group_refs, held, strict=True):
+        digest = column_hash.copy()
+        digest.update(json.dumps(sorted(holders), sort_keys=True).encode() + b"]")
+        units.append(
+            Unit(
+                key=f"assignments:{entity_key(group)}",
+                service="group.assignments",
+                payload=group.payload(),
+                digest=digest.hexdigest()[:12],
+                what="assignments",
+                kind="group",
+                owner=group,
+                rels=("groups",),
             )
+        )
+    return units
+
+
+def _relation_units(desired: State, by_assignments: bool) -> list[Unit]:
+    """One relation listing per entity and service (``groups`` not, when read by assignments)."""
+    units: list[Unit] = []
     for entity in desired.entities:
         services: dict[str, list[str]] = {}
         for rel in entity.relations:
