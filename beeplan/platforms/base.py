@@ -82,6 +82,18 @@ class Reader(Protocol):
         """The lists of ``kinds`` (no relations); ``guard(count, later)`` before each fan-out."""
         ...
 
+    def listed(self, kind: str, answer: Mapping[str, Any], owner: Ref | None) -> list[Entity]:
+        """The entities a list answer (of a call made by the caller) shows."""
+        ...
+
+    def relations_in(self, what: str, answer: Mapping[str, Any]) -> dict[str, Any]:
+        """The relation values a relation listing's answer shows."""
+        ...
+
+    def assigned_in(self, answer: Mapping[str, Any]) -> list[Ref]:
+        """Every entity a group's assignments answer shows in the group."""
+        ...
+
     def list_top(self, kind: str) -> list[Entity]:
         """Every live group ("group") or every company (any other kind): one call."""
         ...

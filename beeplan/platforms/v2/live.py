@@ -446,6 +446,37 @@ class LiveReader:
         return [entity_of(kind, o, parent) for o in answer.get(KINDS[kind].plural, [])]
 
 
+    # -- answers to calls the caller made, for the budgeted check ----------------
+
+    def listed(
+        self, kind: str, answer: Mapping[str, Any], owner: Ref | None
+    ) -> list[Entity]:
+        """The entities a list answer shows (``owner``: the parent it was listed under)."""
+        if kind == "group":
+            return _flatten_tree(answer.get("groups", []))
+        field_name = KINDS[kind].parent_field
+        return [
+            entity_of(
+                kind, obj,
+                # An object naming its own parent keeps it: a subproject under another.
+                None if field_name and isinstance(obj.get(field_name), Mapping) else owner,
+            )
+            for obj in answer.get(KINDS[kind].plural, [])
+        ]
+
+    def relations_in(self, what: str, answer: Mapping[str, Any]) -> dict[str, Any]:
+        """The relation values a relation listing (``person.leaders``: "leaders") shows."""
+        return relations_of(what, answer)
+
+    def assigned_in(self, answer: Mapping[str, Any]) -> list[Ref]:
+        """Every entity a ``group.assignments`` answer shows in the group."""
+        return [
+            ref_of(kind, obj)
+            for key, kind in ASSIGNMENT_KEYS.items()
+            for obj in answer.get(key, [])
+        ]
+
+
 class _GuardedReader(LiveReader):
     """The lists reader, asking ``guard`` before each fan-out of reads.
 
