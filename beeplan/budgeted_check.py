@@ -497,7 +497,7 @@ def run_check(
     )
 
 
-def _compare(  # noqa: C901 - ratchet: to break up (docs/architecture.md)
+def _compare(
     desired: State,
     answers: list[tuple[Unit, dict[str, Any] | str]],
     reader: Reader,
@@ -539,39 +539,14 @@ def _compare(  # noqa: C901 - ratchet: to break up (docs/architecture.md)
         if r.xid is None
     }
     # Relation values read this run, per declared entity.
-    values: dict[str, dict[str, Any]] = {}
-    conclusive: list[Unit] = []
-    for unit, answer in relation_answers:
-        assert unit.owner is not None
-        found = reader.relations_in(unit.service.split(".", 1)[1], answer)
-        found = {k: v for k, v in found.items() if k in unit.rels}
-        if not _identifiable(found, lists_read, desired_ids):
-            errors.append(
-                f"{unit.service} {entity_key(unit.owner)}: an answer named an "
-                "entity by id only, unknown to this run: not verified"
-            )
-            continue
-        values.setdefault(entity_key(unit.owner), {}).update(found)
-        conclusive.append(unit)
+    values, conclusive = _relation_values(
+        relation_answers, reader, lists_read, desired_ids, errors
+    )
     # group.assignments: the columns of the groups read, for every entity managing groups.
-    columns: list[Ref] = []
-    assigned: set[tuple[tuple[str, str, Any], tuple[str, str, Any]]] = set()
-    for unit, answer in assignment_answers:
-        assert unit.owner is not None
-        refs = reader.assigned_in(answer)
-        if not _identifiable({"groups": frozenset(refs)}, lists_read, desired_ids):
-            errors.append(
-                f"group.assignments {entity_key(unit.owner)}: an answer named an "
-                "entity by id only, unknown to this run: not verified"
-            )
-            continue
-        columns.append(unit.owner)
-        for ref in refs:
-            if ref.xid is not None:
-                assigned.add((_ident(unit.owner), (ref.kind, "xid", ref.xid)))
-            if ref.id is not None:
-                assigned.add((_ident(unit.owner), (ref.kind, "id", ref.id)))
-        conclusive.append(unit)
+    columns, assigned, read_columns = _assignment_columns(
+        assignment_answers, reader, lists_read, desired_ids, errors
+    )
+    conclusive += read_columns
 
     desired_entities: list[Entity] = []
     live_entities: list[Entity] = []
@@ -629,6 +604,72 @@ def _compare(  # noqa: C901 - ratchet: to break up (docs/architecture.md)
     plan = make_plan(reduced, live)
     verified = _verified([u for u, _ in list_units] + conclusive, plan, list_units, reduced)
     return plan, verified, errors, seen_groups
+
+
+# (group's identity, member's identity): who a group.assignments answer shows in it.
+Assigned = set[tuple[tuple[str, str, Any], tuple[str, str, Any]]]
+
+
+def _relation_values(
+    answers: list[tuple[Unit, dict[str, Any]]],
+    reader: Reader,
+    lists_read: Index,
+    desired_ids: set[tuple[str, int | None]],
+    errors: list[str],
+) -> tuple[dict[str, dict[str, Any]], list[Unit]]:
+    """Per declared entity key, the relation values read; and the units that concluded.
+
+    A unit whose answer names an entity this run cannot match is said in ``errors``.
+    """
+    values: dict[str, dict[str, Any]] = {}
+    conclusive: list[Unit] = []
+    for unit, answer in answers:
+        assert unit.owner is not None
+        found = reader.relations_in(unit.service.split(".", 1)[1], answer)
+        found = {k: v for k, v in found.items() if k in unit.rels}
+        if not _identifiable(found, lists_read, desired_ids):
+            errors.append(
+                f"{unit.service} {entity_key(unit.owner)}: an answer named an "
+                "entity by id only, unknown to this run: not verified"
+            )
+            continue
+        values.setdefault(entity_key(unit.owner), {}).update(found)
+        conclusive.append(unit)
+    return values, conclusive
+
+
+def _assignment_columns(
+    answers: list[tuple[Unit, dict[str, Any]]],
+    reader: Reader,
+    lists_read: Index,
+    desired_ids: set[tuple[str, int | None]],
+    errors: list[str],
+) -> tuple[list[Ref], Assigned, list[Unit]]:
+    """The groups whose assignments were read (their columns), who each holds, and
+    the units that concluded.
+
+    A unit whose answer names an entity this run cannot match is said in ``errors``.
+    """
+    columns: list[Ref] = []
+    assigned: Assigned = set()
+    conclusive: list[Unit] = []
+    for unit, answer in answers:
+        assert unit.owner is not None
+        refs = reader.assigned_in(answer)
+        if not _identifiable({"groups": frozenset(refs)}, lists_read, desired_ids):
+            errors.append(
+                f"group.assignments {entity_key(unit.owner)}: an answer named an "
+                "entity by id only, unknown to this run: not verified"
+            )
+            continue
+        columns.append(unit.owner)
+        for ref in refs:
+            if ref.xid is not None:
+                assigned.add((_ident(unit.owner), (ref.kind, "xid", ref.xid)))
+            if ref.id is not None:
+                assigned.add((_ident(unit.owner), (ref.kind, "id", ref.id)))
+        conclusive.append(unit)
+    return columns, assigned, conclusive
 
 
 def _same_as(group: Ref, declared: frozenset[Ref]) -> Ref:
