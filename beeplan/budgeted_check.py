@@ -35,18 +35,11 @@ from .budget import BudgetSpent, ClientView
 from .errors import AuthError, BeeplanError, EndpointError, QuotaError
 from .localfiles import cachefile
 from .localfiles.cachefile import cache_dir
-from .model import KINDS, CustomField, Entity, Index, Ref, Source, State, entity_key
+from .model import CustomField, Entity, Index, Ref, Source, State, entity_key
 from .planner import Plan, make_plan
-from .platforms.base import Client
-from .platforms.v2.live import (
-    ASSIGNMENT_KEYS,
-    LISTING_SERVICE,
-    LiveReader,
-    _flatten_tree,
-    entity_of,
-    ref_of,
-    relations_of,
-)
+from .platforms import default as default_platform
+from .platforms import for_endpoint
+from .platforms.base import Client, Platform, Reader
 
 STATE_VERSION = 1
 
@@ -89,8 +82,25 @@ def _value_json(value: Any) -> Any:
     return value
 
 
-def units_of(desired: State, seen_groups: Iterable[Ref] = ()) -> list[Unit]:  # noqa: C901 - ratchet: to break up (docs/architecture.md)
-    """Every unit of the managed account, in a stable order (lists, then relations)."""
+def units_of(
+    desired: State, seen_groups: Iterable[Ref] = (), platform: Platform | None = None
+) -> list[Unit]:
+    """Every unit of the managed account, in a stable order (lists, then relations).
+
+    ``platform``: whose listing services read the relations (default: the default one's).
+    """
+    listing_service = (platform or default_platform()).listing_service
+    managing_groups = [e for e in desired.entities if "groups" in e.relations]
+    group_refs = _group_refs(desired, seen_groups)
+    by_assignments = bool(managing_groups) and len(group_refs) < len(managing_groups)
+    units = _list_units(desired)
+    if by_assignments:
+        units += _assignment_units(group_refs, managing_groups)
+    return units + _relation_units(desired, by_assignments, listing_service)
+
+
+def _list_units(desired: State) -> list[Unit]:
+    """One unit per list: the group tree, the companies, each kind under each parent."""
     kinds = desired.managed_kinds()  # with a declared-empty kind (absences: []) under prune
     prune = desired.settings.prune
     units: list[Unit] = []
@@ -136,44 +146,53 @@ def units_of(desired: State, seen_groups: Iterable[Ref] = ()) -> list[Unit]:  # 
             list_unit(
                 kind, f"{kind}.list", {parent_kind: parent_ref.payload()}, parent_ref, members
             )
+    return units
 
-    managing_groups = [e for e in desired.entities if "groups" in e.relations]
-    group_refs = _group_refs(desired, seen_groups)
-    by_assignments = bool(managing_groups) and len(group_refs) < len(managing_groups)
-    if by_assignments:
-        # Each entity's groups are matched to the groups once, through an index: comparing
-        # every entity with every group made check --max-calls quadratic (issue 24).
-        held: list[list[str]] = [[] for _ in group_refs]
-        matcher = _GroupMatcher(group_refs)
-        for entity in managing_groups:
-            key = entity_key(entity.ref)
-            for i in sorted({i for r in entity.relations["groups"] for i in matcher.find(r)}):
-                held[i].append(key)
-        column = sorted(entity_key(e.ref) for e in managing_groups)
-        # The digest of [column, holders] with the column encoded and hashed once, not once
-        # per group: the same digests as before, so a state file stays valid.
-        column_hash = hashlib.sha256(b"[" + json.dumps(column, sort_keys=True).encode() + b", ")
-        for group, holders in zip(group_refs, held, strict=True):
-            digest = column_hash.copy()
-            digest.update(json.dumps(sorted(holders), sort_keys=True).encode() + b"]")
-            units.append(
-                Unit(
-                    key=f"assignments:{entity_key(group)}",
-                    service="group.assignments",
-                    payload=group.payload(),
-                    digest=digest.hexdigest()[:12],
-                    what="assignments",
-                    kind="group",
-                    owner=group,
-                    rels=("groups",),
-                )
+
+def _assignment_units(group_refs: list[Ref], managing_groups: list[Entity]) -> list[Unit]:
+    """One group.assignments per group: its column of every managed ``groups`` relation."""
+    # Each entity's groups are matched to the groups once, through an index: comparing
+    # every entity with every group made check --max-calls quadratic (issue 24).
+    held: list[list[str]] = [[] for _ in group_refs]
+    matcher = _GroupMatcher(group_refs)
+    for entity in managing_groups:
+        key = entity_key(entity.ref)
+        for i in sorted({i for r in entity.relations["groups"] for i in matcher.find(r)}):
+            held[i].append(key)
+    column = sorted(entity_key(e.ref) for e in managing_groups)
+    # The digest of [column, holders] with the column encoded and hashed once, not once
+    # per group: the same digests as before, so a state file stays valid.
+    column_hash = hashlib.sha256(b"[" + json.dumps(column, sort_keys=True).encode() + b", ")
+    units: list[Unit] = []
+    for group, holders in zip(group_refs, held, strict=True):
+        digest = column_hash.copy()
+        digest.update(json.dumps(sorted(holders), sort_keys=True).encode() + b"]")
+        units.append(
+            Unit(
+                key=f"assignments:{entity_key(group)}",
+                service="group.assignments",
+                payload=group.payload(),
+                digest=digest.hexdigest()[:12],
+                what="assignments",
+                kind="group",
+                owner=group,
+                rels=("groups",),
             )
+        )
+    return units
+
+
+def _relation_units(
+    desired: State, by_assignments: bool, listing_service: Mapping[str, str]
+) -> list[Unit]:
+    """One relation listing per entity and service (``groups`` not, when read by assignments)."""
+    units: list[Unit] = []
     for entity in desired.entities:
         services: dict[str, list[str]] = {}
         for rel in entity.relations:
             if rel == "groups" and by_assignments:
                 continue
-            services.setdefault(LISTING_SERVICE[rel], []).append(rel)
+            services.setdefault(listing_service[rel], []).append(rel)
         for service, rels in services.items():
             rels.sort()
             units.append(
@@ -265,6 +284,17 @@ CLOCK_SKEW = timedelta(minutes=5)
 RESTART = "the rotation restarts: every unit counts as never verified and is read again"
 
 
+def _stored_group(item: Mapping[str, Any]) -> Ref:
+    """A group as the state file stores it: ``{"id": N, "xid": "..."}`` (either may be
+    missing). A bad id raises ValueError or TypeError: a damaged file."""
+    xid, raw_id = item.get("xid"), item.get("id")
+    return Ref(
+        "group",
+        xid=str(xid) if xid not in (None, "") else None,
+        id=int(raw_id) if raw_id is not None else None,
+    )
+
+
 def _stamp_time(text: str) -> datetime | None:
     try:
         return datetime.strptime(text, STAMP).replace(tzinfo=timezone.utc)
@@ -317,7 +347,7 @@ class CheckState:
             groups = []
             for item in doc.get("seen_groups") or []:
                 if isinstance(item, dict) and (item.get("xid") or item.get("id") is not None):
-                    groups.append(ref_of("group", item))
+                    groups.append(_stored_group(item))
         except (AttributeError, TypeError, ValueError):
             return cls(warnings=[f"the check state file {path} has the wrong shape "
                                  f"(damaged?); {RESTART}."])
@@ -414,14 +444,15 @@ def run_check(
     """Verify the least recently verified part of the account that fits in ``max_calls``."""
     now = now or _now()
     state = CheckState.load(state_path, now)
-    units = units_of(desired, state.seen_groups)
+    platform = for_endpoint(client.endpoint)
+    units = units_of(desired, state.seen_groups, platform)
     budget = min(max_calls, client.remaining_today())
     chosen = select(units, state, budget)
     before_kb = client.usage.total_bytes
     # One request per unit: a retry would spend past the budget, and a unit
     # without an answer is simply not verified this run.
     capped = ClientView(client, max_calls=budget, retries=0)
-    reader = LiveReader(client, parallelism)
+    reader = platform.reader(client, parallelism, None)
 
     def one(unit: Unit) -> tuple[Unit, dict[str, Any] | str]:
         try:
@@ -434,7 +465,7 @@ def run_check(
             return unit, str(exc)
 
     answers = reader.pmap(one, chosen)
-    plan, verified, errors, seen = _compare(desired, answers)
+    plan, verified, errors, seen = _compare(desired, answers, reader)
     if seen is not None:
         state.seen_groups = seen
     stamp = now.strftime(STAMP)
@@ -466,9 +497,10 @@ def run_check(
     )
 
 
-def _compare(  # noqa: C901 - ratchet: to break up (docs/architecture.md)
+def _compare(
     desired: State,
     answers: list[tuple[Unit, dict[str, Any] | str]],
+    reader: Reader,
 ) -> tuple[Plan, list[Unit], list[str], list[Ref] | None]:
     """The planner's verdict on what was read: (drift plan, units verified, errors, groups)."""
     errors: list[str] = []
@@ -486,7 +518,7 @@ def _compare(  # noqa: C901 - ratchet: to break up (docs/architecture.md)
             )
             continue
         if unit.what == "list":
-            entities = _listed(unit, answer)
+            entities = reader.listed(unit.kind, answer, unit.owner)
             if unit.kind == "group":
                 seen_groups = [e.ref for e in entities]
             listed += entities
@@ -507,43 +539,14 @@ def _compare(  # noqa: C901 - ratchet: to break up (docs/architecture.md)
         if r.xid is None
     }
     # Relation values read this run, per declared entity.
-    values: dict[str, dict[str, Any]] = {}
-    conclusive: list[Unit] = []
-    for unit, answer in relation_answers:
-        assert unit.owner is not None
-        found = relations_of(unit.service.split(".", 1)[1], answer)
-        found = {k: v for k, v in found.items() if k in unit.rels}
-        if not _identifiable(found, lists_read, desired_ids):
-            errors.append(
-                f"{unit.service} {entity_key(unit.owner)}: an answer named an "
-                "entity by id only, unknown to this run: not verified"
-            )
-            continue
-        values.setdefault(entity_key(unit.owner), {}).update(found)
-        conclusive.append(unit)
+    values, conclusive = _relation_values(
+        relation_answers, reader, lists_read, desired_ids, errors
+    )
     # group.assignments: the columns of the groups read, for every entity managing groups.
-    columns: list[Ref] = []
-    assigned: set[tuple[tuple[str, str, Any], tuple[str, str, Any]]] = set()
-    for unit, answer in assignment_answers:
-        assert unit.owner is not None
-        refs = [
-            ref_of(kind, obj)
-            for key, kind in ASSIGNMENT_KEYS.items()
-            for obj in answer.get(key, [])
-        ]
-        if not _identifiable({"groups": frozenset(refs)}, lists_read, desired_ids):
-            errors.append(
-                f"group.assignments {entity_key(unit.owner)}: an answer named an "
-                "entity by id only, unknown to this run: not verified"
-            )
-            continue
-        columns.append(unit.owner)
-        for ref in refs:
-            if ref.xid is not None:
-                assigned.add((_ident(unit.owner), (ref.kind, "xid", ref.xid)))
-            if ref.id is not None:
-                assigned.add((_ident(unit.owner), (ref.kind, "id", ref.id)))
-        conclusive.append(unit)
+    columns, assigned, read_columns = _assignment_columns(
+        assignment_answers, reader, lists_read, desired_ids, errors
+    )
+    conclusive += read_columns
 
     desired_entities: list[Entity] = []
     live_entities: list[Entity] = []
@@ -603,6 +606,72 @@ def _compare(  # noqa: C901 - ratchet: to break up (docs/architecture.md)
     return plan, verified, errors, seen_groups
 
 
+# (group's identity, member's identity): who a group.assignments answer shows in it.
+Assigned = set[tuple[tuple[str, str, Any], tuple[str, str, Any]]]
+
+
+def _relation_values(
+    answers: list[tuple[Unit, dict[str, Any]]],
+    reader: Reader,
+    lists_read: Index,
+    desired_ids: set[tuple[str, int | None]],
+    errors: list[str],
+) -> tuple[dict[str, dict[str, Any]], list[Unit]]:
+    """Per declared entity key, the relation values read; and the units that concluded.
+
+    A unit whose answer names an entity this run cannot match is said in ``errors``.
+    """
+    values: dict[str, dict[str, Any]] = {}
+    conclusive: list[Unit] = []
+    for unit, answer in answers:
+        assert unit.owner is not None
+        found = reader.relations_in(unit.service.split(".", 1)[1], answer)
+        found = {k: v for k, v in found.items() if k in unit.rels}
+        if not _identifiable(found, lists_read, desired_ids):
+            errors.append(
+                f"{unit.service} {entity_key(unit.owner)}: an answer named an "
+                "entity by id only, unknown to this run: not verified"
+            )
+            continue
+        values.setdefault(entity_key(unit.owner), {}).update(found)
+        conclusive.append(unit)
+    return values, conclusive
+
+
+def _assignment_columns(
+    answers: list[tuple[Unit, dict[str, Any]]],
+    reader: Reader,
+    lists_read: Index,
+    desired_ids: set[tuple[str, int | None]],
+    errors: list[str],
+) -> tuple[list[Ref], Assigned, list[Unit]]:
+    """The groups whose assignments were read (their columns), who each holds, and
+    the units that concluded.
+
+    A unit whose answer names an entity this run cannot match is said in ``errors``.
+    """
+    columns: list[Ref] = []
+    assigned: Assigned = set()
+    conclusive: list[Unit] = []
+    for unit, answer in answers:
+        assert unit.owner is not None
+        refs = reader.assigned_in(answer)
+        if not _identifiable({"groups": frozenset(refs)}, lists_read, desired_ids):
+            errors.append(
+                f"group.assignments {entity_key(unit.owner)}: an answer named an "
+                "entity by id only, unknown to this run: not verified"
+            )
+            continue
+        columns.append(unit.owner)
+        for ref in refs:
+            if ref.xid is not None:
+                assigned.add((_ident(unit.owner), (ref.kind, "xid", ref.xid)))
+            if ref.id is not None:
+                assigned.add((_ident(unit.owner), (ref.kind, "id", ref.id)))
+        conclusive.append(unit)
+    return columns, assigned, conclusive
+
+
 def _same_as(group: Ref, declared: frozenset[Ref]) -> Ref:
     for ref in declared:
         if _same(ref, group):
@@ -629,20 +698,6 @@ def _identifiable(
                 ):
                     return False
     return True
-
-
-def _listed(unit: Unit, answer: Mapping[str, Any]) -> list[Entity]:
-    if unit.kind == "group":
-        return _flatten_tree(answer.get("groups", []))
-    objs = answer.get(KINDS[unit.kind].plural, [])
-    return [
-        entity_of(unit.kind, obj, None if _has_parent(unit, obj) else unit.owner) for obj in objs
-    ]
-
-
-def _has_parent(unit: Unit, obj: Mapping[str, Any]) -> bool:
-    field_name = KINDS[unit.kind].parent_field
-    return bool(field_name) and isinstance(obj.get(field_name or ""), Mapping)
 
 
 def _problem_entities(plan: Plan, desired: State) -> set[str] | None:

@@ -48,7 +48,7 @@ from .model import (
     same_relation,
 )
 from .planner import Plan, make_plan
-from .platforms.v2.live import LiveReader, _flatten_tree, entity_of
+from .platforms.base import Reader
 
 ADDED, CHANGED, REMOVED = "added", "changed", "removed"
 
@@ -431,8 +431,8 @@ def _id_refs(entity: Entity) -> Iterator[Ref]:
                 yield ref
 
 
-def read_for_checks(  # noqa: C901 - ratchet: to break up (docs/architecture.md)
-    reader: LiveReader, desired: State, diff: ManifestDiff, read: Mapping[Ref, Entity | None]
+def read_for_checks(
+    reader: Reader, desired: State, diff: ManifestDiff, read: Mapping[Ref, Entity | None]
 ) -> CheckReads:
     """Read the live entities that the full plan's checks compare the changed entries with.
 
@@ -474,14 +474,9 @@ def read_for_checks(  # noqa: C901 - ratchet: to break up (docs/architecture.md)
             continue  # a new or missing parent: no live siblings
         under[(entity.kind, entity.parent.kind, live_parent.ref.id)] = live_parent.name
 
-    def first(kind: str) -> list[Entity]:
-        if kind == "group":
-            return _flatten_tree(client.call("group.tree").get("groups", []))
-        return [entity_of("company", c) for c in client.call("company.list").get("companies", [])]
-
     entities = [e for e in got.values() if e is not None]
     entities += [e for ref, e in read.items() if e is not None and ref in by_id]
-    for found in reader.pmap(first, sorted(top)):
+    for found in reader.pmap(reader.list_top, sorted(top)):
         entities += found
     if "company" in top:
         why.append("the company list")
@@ -497,9 +492,7 @@ def read_for_checks(  # noqa: C901 - ratchet: to break up (docs/architecture.md)
 
     def listing(call: tuple[str, str, int]) -> list[Entity]:
         kind, parent_kind, parent_id = call
-        answer = client.call(f"{kind}.list", **{parent_kind: {"id": parent_id}})
-        parent = Ref(parent_kind, id=parent_id)
-        return [entity_of(kind, o, parent) for o in answer.get(KINDS[kind].plural, [])]
+        return reader.list_under(kind, Ref(parent_kind, id=parent_id))
 
     for found in reader.pmap(listing, calls):
         entities += found
@@ -557,7 +550,7 @@ def check_changes(
 
 
 def plan_changes(
-    reader: LiveReader,
+    reader: Reader,
     desired: State,
     diff: ManifestDiff,
     owed: frozenset[str] = frozenset(),
@@ -630,7 +623,7 @@ def plan_changes(
 
 
 def _with_xids(
-    reader: LiveReader, read: Mapping[Ref, Entity | None], desired: State
+    reader: Reader, read: Mapping[Ref, Entity | None], desired: State
 ) -> dict[Ref, Entity | None]:
     """Relation values whose items the API named by id only get their xid, by a get each.
 

@@ -25,7 +25,7 @@ from typing import TypeVar
 from .dag import Dag, is_removal
 from .model import entity_key
 from .planner import Action, Plan
-from .platforms.v2.live import LISTING_SERVICE
+from .platforms import default as default_platform
 
 V = TypeVar("V")
 
@@ -60,7 +60,10 @@ def action_cost(action: Action) -> Cost:
 
 def fresh_cost(relations: Iterable[str]) -> Cost:
     """The re-read of one touched entity by a freshness check: a get and its listings."""
-    listings = {LISTING_SERVICE[r] for r in relations if r in LISTING_SERVICE}
+    # Plans do not record their platform; the default one's (API v2) are the only
+    # plans there are, so its listing services are the ones a re-read calls.
+    service = default_platform().listing_service
+    listings = {service[r] for r in relations if r in service}
     return Cost(1 + len(listings), GET_BYTES + LISTING_BYTES * len(listings))
 
 

@@ -40,8 +40,8 @@ from .cost import Cost
 from .errors import BeeplanError, QuotaError
 from .localfiles.cachefile import cache_dir, foreign, private_dir
 from .model import State
-from .platforms.base import Client
-from .platforms.v2.live import LiveReader, Progress
+from .platforms import reader_for
+from .platforms.base import Client, Progress
 from .usecases.steps import quota_left
 
 log = logging.getLogger("beeplan.import")
@@ -225,7 +225,7 @@ def read_for_import(
     # Known reads are answered from the checkpoint; no stop before the quota: an import
     # keeps every answer, so reading up to it is progress the resumed run does not repeat.
     view = ClientView(client, replay=checkpoint, read_to_the_quota=True)
-    reader = LiveReader(view, parallelism, progress)
+    reader = reader_for(view, parallelism, progress)
     try:
         live = reader.read_everything_lists(relations)
         needs = reader.everything_needs(live, relations)

@@ -942,7 +942,7 @@ def require_possible(plan: Plan) -> None:
 # Safety
 
 
-def _with_safety(plan: Plan, live: State, desired: State, owed: frozenset[str]) -> Plan:  # noqa: C901 - ratchet: to break up (docs/architecture.md)
+def _with_safety(plan: Plan, live: State, desired: State, owed: frozenset[str]) -> Plan:
     managed_kinds = desired.managed_kinds()
     safety = desired.settings.safety
     live_counts: dict[str, int] = defaultdict(int)
@@ -962,26 +962,8 @@ def _with_safety(plan: Plan, live: State, desired: State, owed: frozenset[str]) 
             destroyed[action.kind] += 1
         elif action.relation in GUARDED_RELATIONS:
             removed[(action.kind, action.relation)] += removed_links(action)
-    # The managed links: those the live reader read, i.e. of the entities whose
-    # manifest entry holds the relation's key.
-    links: dict[tuple[str, str], int] = defaultdict(int)
-    for entity in live.entities:
-        for rel in GUARDED_RELATIONS:
-            value = entity.relations.get(rel)
-            if value:
-                links[(entity.kind, rel)] += len(value)
-    # A refusal is shown on the first declared entry it counts (a pruned entity has none).
-    declared = {entity_key(e.ref): e.source for e in desired.entities}
-    first: dict[tuple[str, str], Source | None] = {}
-    for action in plan.actions:
-        if action.op in ("deactivate", "delete"):
-            counted = (action.kind, "")
-        elif action.relation in GUARDED_RELATIONS and removed_links(action):
-            counted = (action.kind, action.relation)
-        else:
-            continue
-        if first.get(counted) is None:
-            first[counted] = declared.get(entity_key(action.target))
+    links = _managed_links(live)
+    first = _first_sources(plan, desired)
     violations = []
     for kind in KIND_ORDER:
         count = destroyed.get(kind, 0)
@@ -999,6 +981,40 @@ def _with_safety(plan: Plan, live: State, desired: State, owed: frozenset[str]) 
                 Located(f"{count} of {total} {kind} {what} would be {verb}", first.get((kind, rel)))
             )
     return _evolve(plan, destroy_violations=tuple(violations))
+
+
+def _managed_links(live: State) -> dict[tuple[str, str], int]:
+    """(kind, relation) -> the live links of the guarded relations.
+
+    The managed links: those the live reader read, i.e. of the entities whose
+    manifest entry holds the relation's key.
+    """
+    links: dict[tuple[str, str], int] = defaultdict(int)
+    for entity in live.entities:
+        for rel in GUARDED_RELATIONS:
+            value = entity.relations.get(rel)
+            if value:
+                links[(entity.kind, rel)] += len(value)
+    return links
+
+
+def _first_sources(plan: Plan, desired: State) -> dict[tuple[str, str], Source | None]:
+    """(kind, relation or "" for removals) -> where a refusal of it is shown.
+
+    A refusal is shown on the first declared entry it counts (a pruned entity has none).
+    """
+    declared = {entity_key(e.ref): e.source for e in desired.entities}
+    first: dict[tuple[str, str], Source | None] = {}
+    for action in plan.actions:
+        if action.op in ("deactivate", "delete"):
+            counted = (action.kind, "")
+        elif action.relation in GUARDED_RELATIONS and removed_links(action):
+            counted = (action.kind, action.relation)
+        else:
+            continue
+        if first.get(counted) is None:
+            first[counted] = declared.get(entity_key(action.target))
+    return first
 
 
 # ---------------------------------------------------------------------------

@@ -39,8 +39,8 @@ from .hours import (
 )
 from .model import Index, Located, Ref, State, entity_key
 from .planner import Plan
+from .platforms import reader_for
 from .platforms.base import Client
-from .platforms.v2.live import LiveReader, R, Scope, T
 
 log = logging.getLogger("beeplan.usage")
 
@@ -679,48 +679,6 @@ def account_jobs(
     return jobs + [AccountJob(None, (kind,), alone=(kind, id_)) for kind, id_ in alone]
 
 
-class _GuardedReader(LiveReader):
-    """The lists reader, asking ``guard`` before each fan-out of reads.
-
-    ``guard(count, later)``: ``count`` reads are about to start, and at most ``later``
-    more may follow them (the subproject lists: one per project at most, known from
-    the companies' project counts once company.list is read).
-    """
-
-    def __init__(self, client: Client, parallelism: int,
-                 progress: Callable[[str], None] | None,
-                 guard: Callable[[int, int], None], subprojects: bool):
-        super().__init__(client, parallelism, progress)
-        self.guard = guard
-        self.subprojects = subprojects
-        self.stage = 0
-        self.later = 0
-
-    def pmap(
-        self, fn: Callable[[T], R], items: Iterable[T], services: Sequence[str] | None = None
-    ) -> list[R]:
-        items = list(items)
-        self.guard(len(items), self.later)
-        results = super().pmap(fn, items, services)
-        where = [i for i, item in enumerate(items) if item == "company"]
-        if self.stage == 0 and self.subprojects and where:
-            companies: Any = results[where[0]]  # the first stage's company.list answer
-            self.later = sum(
-                _count_of(c, "projects") for c in companies if isinstance(c, Mapping)
-            ) if isinstance(companies, list) else 0
-        elif self.stage >= 1:
-            self.later = 0
-        self.stage += 1
-        return results
-
-
-def _count_of(obj: Mapping[str, Any], key: str) -> int:
-    """``obj[key].count`` as the API gives it; unknown counts as 0 (a bound, not a fact)."""
-    value = obj.get(key)
-    count = value.get("count") if isinstance(value, Mapping) else None
-    return count if isinstance(count, int) and count > 0 else 0
-
-
 def account_usage(
     client: Client,
     desired: State,
@@ -780,8 +738,7 @@ def account_usage(
                 "exports more companies)"
             )
 
-    reader = _GuardedReader(client, parallelism, read_progress, guard, "subproject" in kinds)
-    live = reader.read_lists(Scope(kinds, False, False))
+    live = reader_for(client, parallelism, read_progress).read_kinds(kinds, guard)
     read_calls = client.usage.total_requests - before
     index = Index(live)
     lines: list[Line] = []

@@ -74,13 +74,12 @@ class _Compiler:
             return checks[0]
         return lambda v: all(check(v) for check in checks)
 
-    def keyword(self, keyword: str, value: Any, schema: dict[str, Any]) -> Check:  # noqa: C901 - ratchet: to break up (docs/architecture.md)
+    def keyword(self, keyword: str, value: Any, schema: dict[str, Any]) -> Check:
+        leaf = _LEAF_KEYWORDS.get(keyword)
+        if leaf is not None:  # a constraint on the value itself: no subschema to compile
+            return leaf(value)
         if keyword == "$ref":
             return self.ref(value)
-        if keyword == "type":
-            names = [value] if isinstance(value, str) else list(value)
-            tests = [_is_type(name) for name in names]
-            return lambda v: any(test(v) for test in tests)
         if keyword == "properties":
             props = {name: self.compile(sub) for name, sub in value.items()}
             return lambda v: not isinstance(v, dict) or all(
@@ -95,9 +94,6 @@ class _Compiler:
         if keyword == "propertyNames":
             name_check = self.compile(value)
             return lambda v: not isinstance(v, dict) or all(name_check(key) for key in v)
-        if keyword == "required":
-            required = list(value)
-            return lambda v: not isinstance(v, dict) or all(key in v for key in required)
         if keyword == "items":
             item = self.compile(value)
             return lambda v: not isinstance(v, list) or all(item(x) for x in v)
@@ -107,21 +103,54 @@ class _Compiler:
         if keyword == "not":
             negated = self.compile(value)
             return lambda v: not negated(v)
-        if keyword == "minLength":
-            return lambda v: not isinstance(v, str) or len(v) >= value
-        if keyword == "maxLength":
-            return lambda v: not isinstance(v, str) or len(v) <= value
-        if keyword == "minimum":
-            return lambda v: not isinstance(v, (int, float)) or isinstance(v, bool) or v >= value
-        if keyword == "pattern":
-            search = re.compile(value).search
-            return lambda v: not isinstance(v, str) or search(v) is not None
-        if keyword == "enum":
-            if not all(isinstance(choice, str) for choice in value):
-                raise _Unsupported("enum of non-strings")
-            choices = frozenset(value)
-            return lambda v: isinstance(v, str) and v in choices
         raise _Unsupported(keyword)
+
+
+def _type(value: Any) -> Check:
+    names = [value] if isinstance(value, str) else list(value)
+    tests = [_is_type(name) for name in names]
+    return lambda v: any(test(v) for test in tests)
+
+
+def _required(value: Any) -> Check:
+    required = list(value)
+    return lambda v: not isinstance(v, dict) or all(key in v for key in required)
+
+
+def _min_length(value: Any) -> Check:
+    return lambda v: not isinstance(v, str) or len(v) >= value
+
+
+def _max_length(value: Any) -> Check:
+    return lambda v: not isinstance(v, str) or len(v) <= value
+
+
+def _minimum(value: Any) -> Check:
+    return lambda v: not isinstance(v, (int, float)) or isinstance(v, bool) or v >= value
+
+
+def _pattern(value: Any) -> Check:
+    search = re.compile(value).search
+    return lambda v: not isinstance(v, str) or search(v) is not None
+
+
+def _enum(value: Any) -> Check:
+    if not all(isinstance(choice, str) for choice in value):
+        raise _Unsupported("enum of non-strings")
+    choices = frozenset(value)
+    return lambda v: isinstance(v, str) and v in choices
+
+
+# Keywords that constrain the value itself (no subschema): keyword -> its check's builder.
+_LEAF_KEYWORDS: dict[str, Callable[[Any], Check]] = {
+    "type": _type,
+    "required": _required,
+    "minLength": _min_length,
+    "maxLength": _max_length,
+    "minimum": _minimum,
+    "pattern": _pattern,
+    "enum": _enum,
+}
 
 
 def compile_schema(schema: dict[str, Any]) -> Check | None:

@@ -28,8 +28,8 @@ from ..localfiles import cachefile
 from ..localfiles.cachefile import cache_dir
 from ..model import Ref, entity_key
 from ..planner import Plan, fingerprint
+from ..platforms import reader_for
 from ..platforms.base import Client
-from ..platforms.v2.live import LiveReader
 
 log = logging.getLogger("beeplan.apply")
 
@@ -114,7 +114,7 @@ class SavedProgress:
             for key in self._touched_and_left(rest, applied)
         }
         try:
-            current = LiveReader(client, parallelism).read_entities(wanted)
+            current = reader_for(client, parallelism).read_entities(wanted)
         except (BeeplanError, KeyboardInterrupt) as exc:
             # Never at the cost of the report (a second Ctrl-C or SIGTERM, the quota):
             # without these states the next run of the file is refused as stale.

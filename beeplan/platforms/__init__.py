@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 
 from ..errors import ConfigError
-from .base import Platform
+from .base import Client, Platform, Progress, Reader
 
 # name -> the module whose PLATFORM describes it. Looked at in order; the
 # last one (API v2) serves any endpoint no other platform claims, as before
@@ -43,6 +43,11 @@ def for_endpoint(endpoint: str) -> Platform:
         if platform.serves(endpoint):
             return platform
     return default()
+
+
+def reader_for(client: Client, parallelism: int = 4, progress: Progress | None = None) -> Reader:
+    """The live reader of the platform the client's endpoint speaks."""
+    return for_endpoint(client.endpoint).reader(client, parallelism, progress)
 
 
 def check_written_for(written_for: str | None, endpoint: str, where: str) -> Platform:

@@ -12,12 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from ..localfiles.ledger import Ledger, Quota, Usage
-    from ..model import Ref
+    from ..model import Entity, Ref, State
     from ..planner import Action, Change
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# A reader's progress lines ("reading 120 projects..."), for the user's terminal.
+Progress = Callable[[str], None]
 
 
 class Client(Protocol):
@@ -45,6 +51,72 @@ class Client(Protocol):
     def remaining_today(self) -> int: ...
 
     def token_fingerprint(self, salt: str, sealed: str = "") -> str: ...
+
+
+class Reader(Protocol):
+    """A platform's reader of the live account into the model, as the core uses it.
+
+    Made by ``Platform.reader(client, parallelism, progress)``; every read goes
+    through ``client`` (counted, within the quota).
+    """
+
+    client: Client
+
+    def pmap(
+        self, fn: Callable[[T], R], items: Iterable[T], services: Sequence[str] | None = None
+    ) -> list[R]:
+        """``fn`` over ``items`` in parallel, stopping before a fan-out passes the quota."""
+        ...
+
+    def read(self, desired: State) -> State:
+        """What the account holds of the kinds and relations ``desired`` manages."""
+        ...
+
+    def read_entities(self, wanted: Mapping[Ref, Iterable[str]]) -> dict[Ref, Entity | None]:
+        """Each entity (with the named relations) as it is now; None: gone."""
+        ...
+
+    def read_kinds(
+        self, kinds: frozenset[str], guard: Callable[[int, int], None] | None = None
+    ) -> State:
+        """The lists of ``kinds`` (no relations); ``guard(count, later)`` before each fan-out."""
+        ...
+
+    def listed(self, kind: str, answer: Mapping[str, Any], owner: Ref | None) -> list[Entity]:
+        """The entities a list answer (of a call made by the caller) shows."""
+        ...
+
+    def relations_in(self, what: str, answer: Mapping[str, Any]) -> dict[str, Any]:
+        """The relation values a relation listing's answer shows."""
+        ...
+
+    def assigned_in(self, answer: Mapping[str, Any]) -> list[Ref]:
+        """Every entity a group's assignments answer shows in the group."""
+        ...
+
+    def list_top(self, kind: str) -> list[Entity]:
+        """Every live group ("group") or every company (any other kind): one call."""
+        ...
+
+    def list_under(self, kind: str, parent: Ref) -> list[Entity]:
+        """The live entities of ``kind`` under ``parent`` (which has an id): one call."""
+        ...
+
+    def read_everything_lists(self, relations: Iterable[str]) -> State:
+        """Every entity of every kind (import), without relations."""
+        ...
+
+    def everything_needs(self, live: State, relations: Iterable[str]) -> dict[Ref, set[str]]:
+        """Which relations of which entities ``read_everything_relations`` still reads."""
+        ...
+
+    def relation_calls(self, live: State, needs: Mapping[Ref, set[str]]) -> int:
+        """How many calls reading ``needs`` takes (for the quota, before reading)."""
+        ...
+
+    def read_everything_relations(self, live: State, relations: Iterable[str]) -> State:
+        """``live`` with the relations read in (import)."""
+        ...
 
 
 class ActionFactory(Protocol):
@@ -96,8 +168,10 @@ class Platform:
     cost: Cost
     # client(endpoint, token) -> a client (context manager) that counts calls.
     client: Callable[[str, str], Any]
-    # reader(client, ...) -> reads the live account into a model State.
-    reader: Callable[..., Any]
+    # reader(client, parallelism, progress) -> reads the live account into a model State.
+    reader: Callable[[Client, int, Progress | None], Reader]
+    # relation -> the listing service a re-read of it calls (for cost estimates).
+    listing_service: Mapping[str, str]
     # The action factory (difference -> API call with dependencies).
     build_action: ActionFactory
     # problem(service, answer) -> why an answer is not what the client believes, or None.

@@ -39,8 +39,7 @@ from ..planfile.verify import (
     manifest_digest,
 )
 from ..planner import Plan, fingerprint, make_plan, with_safety
-from ..platforms.base import Client
-from ..platforms.v2.live import LiveReader, Progress
+from ..platforms.base import Client, Progress
 from ..render import Budget, plan_from_json
 from ..safetext import capped, printable
 from ..usage import (
@@ -100,7 +99,7 @@ def plan_and_live(
     """The plan, and the live state it was made from (for lookups that need live ids)."""
     check_platform(client, desired)
     before = client.usage.total_requests
-    live = LiveReader(client, parallelism, progress).read(desired)
+    live = platforms.reader_for(client, parallelism, progress).read(desired)
     owed = Journal.for_client(client).owed()
     return make_plan(desired, live, client.usage.total_requests - before, owed), live
 
@@ -137,7 +136,7 @@ def compute_targeted_plan(
         plan = replace(plan, warnings=(*plan.warnings, note))
         return TargetedPlan(plan, live, len(diff.changes), True)
     owed = Journal.for_client(client).owed()
-    reader = LiveReader(client, parallelism, progress)
+    reader = platforms.reader_for(client, parallelism, progress)
     plan, live, checks = plan_changes(reader, desired, diff, owed)
     note = targeted_label(len(diff.changes), base_label, checks.note())
     plan = replace(
@@ -287,7 +286,7 @@ def check_fresh(client: Client, plan: Plan, parallelism: int) -> dict[str, Entit
         ref = Ref(kind, id=int(label[1:])) if by_id else Ref(kind, xid=label)
         wanted[ref] = tuple(relations)
         keys[ref] = key
-    current = LiveReader(client, parallelism).read_entities(wanted)
+    current = platforms.reader_for(client, parallelism).read_entities(wanted)
     stale = [
         keys[ref]
         for ref, entity in current.items()
@@ -323,7 +322,7 @@ def saved_safety(
     violations = [] if allow_destroy else list(checked.destroy_violations)
     if violations:
         if desired is not None:
-            live = LiveReader(client, parallelism).read(desired)
+            live = platforms.reader_for(client, parallelism).read(desired)
             violations = list(with_safety(plan, live, desired, owed).destroy_violations)
         else:
             violations = [

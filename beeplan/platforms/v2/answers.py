@@ -44,32 +44,36 @@ def is_id(value: Any) -> bool:
     return isinstance(value, str) and value.isascii() and value.isdigit()
 
 
-def problem(service: str, answer: Any) -> str | None:  # noqa: C901 - ratchet: to break up (docs/architecture.md)
+def problem(service: str, answer: Any) -> str | None:
     """What is wrong with a decoded answer to ``service``; None when it can be believed."""
     if not isinstance(answer, Mapping):
         return f"expected a JSON object, got {_json_type(answer)}"
     status = answer.get("status")
     if status == "error":
-        message = answer.get("message")
-        if not isinstance(message, str) or not message.strip():
-            return 'an error answer ("status": "error") without a message'
-        return None
+        return _error_problem(answer)
     if status != "ok" and not (status is None and service in STATUS_OPTIONAL):
         return 'no "status": "ok" in the answer' if status is None else (
             f'unknown "status" {_short(status)}'
         )
+    return _payload_problem(service, answer)
+
+
+def _error_problem(answer: Mapping[str, Any]) -> str | None:
+    message = answer.get("message")
+    if not isinstance(message, str) or not message.strip():
+        return 'an error answer ("status": "error") without a message'
+    return None
+
+
+def _payload_problem(service: str, answer: Mapping[str, Any]) -> str | None:
+    """What is wrong with an ``ok`` answer's payload, by the service's shape."""
     kind, _, verb = service.rpartition(".")
     if service in JOB_SERVICES:
         return _object(answer, "job")
     if kind not in ENTITY_KINDS:
         return None
     if verb == "create":
-        if "id" in answer:
-            return None if is_id(answer["id"]) else f'"id" is not an id: {_short(answer["id"])}'
-        xid = answer.get("xid")
-        if isinstance(xid, (str, int)) and not isinstance(xid, bool) and str(xid):
-            return None
-        return 'the "id" (or "xid") of the created entity is missing'
+        return _created_problem(answer)
     if verb == "get":
         return _object(answer, kind)
     if service == "custom_field.list":
@@ -79,16 +83,30 @@ def problem(service: str, answer: Any) -> str | None:  # noqa: C901 - ratchet: t
     if verb == "list":
         return _list(answer, KINDS[kind].plural, required=True)
     if service == "group.assignments":
-        for spec in KINDS.values():
-            found = _list(answer, spec.plural, required=False)
-            if found:
-                return found
-        return None
+        return _assignments_problem(answer)
     if verb in RELATION_KEYS:
         found = _list(answer, RELATION_KEYS[verb], required=True)
         if found is None and verb == "members":
             found = _list(answer, "groups", required=False)
         return found
+    return None
+
+
+def _created_problem(answer: Mapping[str, Any]) -> str | None:
+    if "id" in answer:
+        return None if is_id(answer["id"]) else f'"id" is not an id: {_short(answer["id"])}'
+    xid = answer.get("xid")
+    if isinstance(xid, (str, int)) and not isinstance(xid, bool) and str(xid):
+        return None
+    return 'the "id" (or "xid") of the created entity is missing'
+
+
+def _assignments_problem(answer: Mapping[str, Any]) -> str | None:
+    """group.assignments lists each kind under its plural; any may be absent."""
+    for spec in KINDS.values():
+        found = _list(answer, spec.plural, required=False)
+        if found:
+            return found
     return None
 
 

@@ -196,10 +196,38 @@ class LiveReader:
         """Import's second stage: the given relations of every entity of ``live``."""
         return _with_known_xids(self.read_relations(live, self.everything_needs(live, relations)))
 
-    def read_lists(self, scope: Scope) -> State:  # noqa: C901 - ratchet: to break up (docs/architecture.md)
-        """The entities of the kinds in scope (no relations yet)."""
+    def read_lists(self, scope: Scope) -> State:
+        """The entities of the kinds in scope (no relations yet).
+
+        Three stages, each one fan-out (``pmap``): the first-stage lists
+        (companies, the group tree, custom fields), the lists under each
+        company, then the subprojects of the projects that have some.
+        """
+        extras = self._first_stage(scope)
+        company_objs = extras.get("company", [])
+        companies = [entity_of("company", c) for c in company_objs]
         entities: list[Entity] = []
-        extras: dict[str, Any] = {}
+        if scope.groups_needed:
+            entities += _flatten_tree(extras["group"])
+        entities += companies
+        self.progress(f"read {len(companies)} companies, {len(entities) - len(companies)} groups")
+        under, project_objs = self._under_companies(scope, company_objs, companies)
+        entities += under
+        if "subproject" in scope.kinds:
+            entities += self._subprojects(project_objs)
+        custom_fields = tuple(
+            CustomField(_id(cf["id"]), str(cf.get("name", "")), str(cf.get("availableFor", "")))
+            for cf in extras.get("custom_field", [])
+        )
+        return State(
+            entities=tuple(entities),
+            custom_fields=custom_fields,
+            complete_kinds=_complete_kinds(scope, "company" in extras),
+            kind_counts=_subproject_count(scope, project_objs),
+        )
+
+    def _first_stage(self, scope: Scope) -> dict[str, Any]:
+        """First stage: "company", "group", "custom_field" -> the list answered, as needed."""
 
         def first_stage(name: str) -> Any:
             if name == "company":
@@ -215,18 +243,13 @@ class LiveReader:
             wanted.append("group")
         if scope.custom_fields_needed:
             wanted.append("custom_field")
-        for name, answer in zip(
-            wanted, self.pmap(first_stage, wanted, [FIRST_STAGE[n] for n in wanted]), strict=True
-        ):
-            extras[name] = answer
-        companies = [entity_of("company", c) for c in extras.get("company", [])]
-        company_objs = extras.get("company", [])
-        if scope.groups_needed:
-            entities += _flatten_tree(extras["group"])
-        entities += companies
-        self.progress(f"read {len(companies)} companies, {len(entities) - len(companies)} groups")
+        answers = self.pmap(first_stage, wanted, [FIRST_STAGE[n] for n in wanted])
+        return dict(zip(wanted, answers, strict=True))
 
-        # Second stage: the lists under each company.
+    def _under_companies(
+        self, scope: Scope, company_objs: list[Any], companies: list[Entity]
+    ) -> tuple[list[Entity], list[tuple[Mapping[str, Any], Entity]]]:
+        """Second stage: the lists under each company; and the projects' answer objects."""
         calls: list[tuple[str, Ref]] = []
         for obj, company in zip(company_objs, companies, strict=True):
             if {"project", "subproject"} & scope.kinds and _count(obj, "projects") != 0:
@@ -242,7 +265,7 @@ class LiveReader:
                 (obj, entity_of(kind, obj, parent)) for obj in answer.get(KINDS[kind].plural, [])
             ]
 
-        people_objs = self.people_objs
+        entities: list[Entity] = []
         project_objs: list[tuple[Mapping[str, Any], Entity]] = []
         for (kind, _), rows in zip(
             calls, self.pmap(list_under, calls, [f"{k}.list" for k, _ in calls]), strict=True
@@ -250,49 +273,29 @@ class LiveReader:
             for obj, entity in rows:
                 entities.append(entity)
                 if kind == "person":
-                    people_objs[entity.ref] = obj
+                    self.people_objs[entity.ref] = obj
                 elif kind == "project":
                     project_objs.append((obj, entity))
         self.progress(f"read {len(calls)} lists under companies")
+        return entities, project_objs
 
-        # Third stage: subprojects under projects that have some.
-        if "subproject" in scope.kinds:
-            parents = [p for obj, p in project_objs if _count(obj, "subprojects") != 0]
+    def _subprojects(self, project_objs: list[tuple[Mapping[str, Any], Entity]]) -> list[Entity]:
+        """Third stage: the subprojects under the projects that have some."""
+        parents = [p for obj, p in project_objs if _count(obj, "subprojects") != 0]
 
-            def subprojects(project: Entity) -> list[Entity]:
-                answer = self.client.call("subproject.list", project={"id": project.ref.id})
-                return [
-                    entity_of("subproject", o, project.ref) for o in answer.get("subprojects", [])
-                ]
+        def subprojects(project: Entity) -> list[Entity]:
+            answer = self.client.call("subproject.list", project={"id": project.ref.id})
+            return [
+                entity_of("subproject", o, project.ref) for o in answer.get("subprojects", [])
+            ]
 
-            for found_subprojects in self.pmap(
-                subprojects, parents, ["subproject.list"] * len(parents)
-            ):
-                entities += found_subprojects
-            self.progress(f"read subprojects of {len(parents)} projects")
-
-        custom_fields = tuple(
-            CustomField(_id(cf["id"]), str(cf.get("name", "")), str(cf.get("availableFor", "")))
-            for cf in extras.get("custom_field", [])
-        )
-        counted: dict[str, int] = {}
-        sub_counts = [_count(obj, "subprojects") for obj, _ in project_objs]
-        if "project" in scope.kinds and "subproject" not in scope.kinds and None not in sub_counts:
-            # Projects were listed: their answers count the subprojects, for free.
-            counted["subproject"] = sum(n or 0 for n in sub_counts)
-        complete = set(scope.kinds & {"task", "person", "absence", "subproject"})
-        if "company" in wanted:
-            complete.add("company")
-        if {"project", "subproject"} & scope.kinds:
-            complete.add("project")
-        if scope.groups_needed:
-            complete.add("group")
-        return State(
-            entities=tuple(entities),
-            custom_fields=custom_fields,
-            complete_kinds=frozenset(complete),
-            kind_counts=counted,
-        )
+        entities: list[Entity] = []
+        for found_subprojects in self.pmap(
+            subprojects, parents, ["subproject.list"] * len(parents)
+        ):
+            entities += found_subprojects
+        self.progress(f"read subprojects of {len(parents)} projects")
+        return entities
 
     # -- relations ------------------------------------------------------------
 
@@ -415,6 +418,129 @@ class LiveReader:
 
         items = [(ref, tuple(rels)) for ref, rels in wanted.items()]
         return dict(self.pmap(one, items))
+
+    def read_kinds(
+        self, kinds: frozenset[str], guard: Callable[[int, int], None] | None = None
+    ) -> State:
+        """The lists of ``kinds`` (no relations), for the hours export.
+
+        ``guard(count, later)`` runs before each fan-out of reads: ``count`` reads
+        are about to start and at most ``later`` may follow (see ``_GuardedReader``).
+        """
+        reader: LiveReader = self
+        if guard is not None:
+            reader = _GuardedReader(
+                self.client, self.parallelism, self.progress, guard, "subproject" in kinds
+            )
+        return reader.read_lists(Scope(kinds, False, False))
+
+    # -- single lists, for a targeted plan's checks ------------------------------
+
+    def list_top(self, kind: str) -> list[Entity]:
+        """Every live group (the tree, flattened) or, for any other kind, every company."""
+        if kind == "group":
+            return _flatten_tree(self.client.call("group.tree").get("groups", []))
+        companies = self.client.call("company.list").get("companies", [])
+        return [entity_of("company", c) for c in companies]
+
+    def list_under(self, kind: str, parent: Ref) -> list[Entity]:
+        """The live entities of ``kind`` listed under ``parent`` (one call, by its id)."""
+        answer = self.client.call(f"{kind}.list", **{parent.kind: {"id": parent.id}})
+        return [entity_of(kind, o, parent) for o in answer.get(KINDS[kind].plural, [])]
+
+
+    # -- answers to calls the caller made, for the budgeted check ----------------
+
+    def listed(
+        self, kind: str, answer: Mapping[str, Any], owner: Ref | None
+    ) -> list[Entity]:
+        """The entities a list answer shows (``owner``: the parent it was listed under)."""
+        if kind == "group":
+            return _flatten_tree(answer.get("groups", []))
+        field_name = KINDS[kind].parent_field
+        return [
+            entity_of(
+                kind, obj,
+                # An object naming its own parent keeps it: a subproject under another.
+                None if field_name and isinstance(obj.get(field_name), Mapping) else owner,
+            )
+            for obj in answer.get(KINDS[kind].plural, [])
+        ]
+
+    def relations_in(self, what: str, answer: Mapping[str, Any]) -> dict[str, Any]:
+        """The relation values a relation listing (``person.leaders``: "leaders") shows."""
+        return relations_of(what, answer)
+
+    def assigned_in(self, answer: Mapping[str, Any]) -> list[Ref]:
+        """Every entity a ``group.assignments`` answer shows in the group."""
+        return [
+            ref_of(kind, obj)
+            for key, kind in ASSIGNMENT_KEYS.items()
+            for obj in answer.get(key, [])
+        ]
+
+
+class _GuardedReader(LiveReader):
+    """The lists reader, asking ``guard`` before each fan-out of reads.
+
+    ``guard(count, later)``: ``count`` reads are about to start, and at most ``later``
+    more may follow them (the subproject lists: one per project at most, known from
+    the companies' project counts once company.list is read).
+    """
+
+    def __init__(self, client: Client, parallelism: int, progress: Progress | None,
+                 guard: Callable[[int, int], None], subprojects: bool):
+        super().__init__(client, parallelism, progress)
+        self.guard = guard
+        self.subprojects = subprojects
+        self.stage = 0
+        self.later = 0
+
+    def pmap(
+        self, fn: Callable[[T], R], items: Iterable[T], services: Sequence[str] | None = None
+    ) -> list[R]:
+        items = list(items)
+        self.guard(len(items), self.later)
+        results = super().pmap(fn, items, services)
+        where = [i for i, item in enumerate(items) if item == "company"]
+        if self.stage == 0 and self.subprojects and where:
+            companies: Any = results[where[0]]  # the first stage's company.list answer
+            self.later = sum(
+                _count_of(c, "projects") for c in companies if isinstance(c, Mapping)
+            ) if isinstance(companies, list) else 0
+        elif self.stage >= 1:
+            self.later = 0
+        self.stage += 1
+        return results
+
+
+def _count_of(obj: Mapping[str, Any], key: str) -> int:
+    """``obj[key].count`` as the API gives it; unknown counts as 0 (a bound, not a fact)."""
+    value = obj.get(key)
+    count = value.get("count") if isinstance(value, Mapping) else None
+    return count if isinstance(count, int) and count > 0 else 0
+
+
+def _complete_kinds(scope: Scope, companies_listed: bool) -> frozenset[str]:
+    """The kinds ``read_lists`` read whole: every live entity of them is in its State."""
+    complete = set(scope.kinds & {"task", "person", "absence", "subproject"})
+    if companies_listed:
+        complete.add("company")
+    if {"project", "subproject"} & scope.kinds:
+        complete.add("project")
+    if scope.groups_needed:
+        complete.add("group")
+    return frozenset(complete)
+
+
+def _subproject_count(
+    scope: Scope, project_objs: list[tuple[Mapping[str, Any], Entity]]
+) -> dict[str, int]:
+    """Projects were listed but not their subprojects: their answers count those, for free."""
+    sub_counts = [_count(obj, "subprojects") for obj, _ in project_objs]
+    if "project" in scope.kinds and "subproject" not in scope.kinds and None not in sub_counts:
+        return {"subproject": sum(n or 0 for n in sub_counts)}
+    return {}
 
 
 def ref_arg(ref: Ref) -> dict[str, Any]:

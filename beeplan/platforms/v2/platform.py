@@ -9,7 +9,7 @@ from ..base import Cost, Platform
 from . import answers
 from .actions import build_action
 from .client import DAILY_KB, DAILY_REQUESTS, DEFAULT_ENDPOINT, BeeboleClient
-from .live import LiveReader
+from .live import LISTING_SERVICE, LiveReader
 
 
 def _sandbox(db: str, **options: Any) -> Any:
@@ -33,6 +33,7 @@ PLATFORM = Platform(
     cost=Cost(requests=DAILY_REQUESTS, kilobytes=DAILY_KB),
     client=BeeboleClient,
     reader=LiveReader,
+    listing_service=LISTING_SERVICE,
     build_action=build_action,
     answer_problem=answers.problem,
     sandbox=_sandbox,

@@ -501,47 +501,67 @@ def gid_value(db: sqlite3.Connection, named: dict[str, sqlite3.Row | None],
     return ", ".join(names)
 
 
-def export_row(db: sqlite3.Connection, entry: sqlite3.Row, keys: list[str],  # noqa: C901 - ratchet: to break up (docs/architecture.md)
+# A row's value per key, from the entry alone: (entry, hours, absent, period) -> value.
+EntryColumn = Callable[[sqlite3.Row, float, bool, dict[str, Any]], Any]
+
+
+def _entry_field(name: str) -> EntryColumn:
+    return lambda entry, hours, absent, period: entry[name]
+
+
+def _week(day: str) -> str:
+    year, week, _ = datetime.date.fromisoformat(day).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _percent(hours: float, period: dict[str, Any]) -> float:
+    total = period["total"]
+    return round(100 * hours / total, 2) if total else 0.0
+
+
+ENTRY_COLUMNS: dict[str, EntryColumn] = {
+    **{name: _entry_field(name) for name in ("date", "comment", "status", "stime", "etime")},
+    "hours": lambda entry, hours, absent, period: hours,
+    "inDays": lambda entry, hours, absent, period: _days(hours),
+    "eventId": lambda entry, hours, absent, period: entry["id"],
+    "activity": lambda entry, hours, absent, period: "absence" if absent else "work",
+    "isAtWork": lambda entry, hours, absent, period: not absent,
+    "month": lambda entry, hours, absent, period: entry["date"][:7],
+    "week": lambda entry, hours, absent, period: _week(entry["date"]),
+    "hoursPercent": lambda entry, hours, absent, period: _percent(hours, period),
+    "billableSplit": lambda entry, hours, absent, period: "non-billable",
+}
+
+
+def _named_value(db: sqlite3.Connection, key: str, named: dict[str, sqlite3.Row | None],
+                 period: dict[str, Any], gids: dict[str, sqlite3.Row]) -> Any:
+    """A row's value for a key that is not the entry's own: a period figure, a custom
+    field, or what the entry names (an ``...Id`` key: its id; otherwise: its name)."""
+    if key in ZERO_KEYS:
+        return 0
+    if key in period:
+        return period[key]
+    if key in gids:
+        return gid_value(db, named, gids[key])
+    if key.endswith("Id"):
+        found = named[key[:-2]]
+        return found["id"] if found is not None else None
+    found = named[key]
+    return found["name"] if found is not None else ""
+
+
+def export_row(db: sqlite3.Connection, entry: sqlite3.Row, keys: list[str],
                period: dict[str, Any], gids: dict[str, sqlite3.Row]) -> list[Any]:
     named = entry_rows(db, entry)
     hours = float(entry["hours"])
     absent = named["absence"] is not None
     values: list[Any] = []
     for key in keys:
-        if key in ("date", "comment", "status", "stime", "etime"):
-            values.append(entry[key])
-        elif key == "hours":
-            values.append(hours)
-        elif key == "inDays":
-            values.append(_days(hours))
-        elif key == "eventId":
-            values.append(entry["id"])
-        elif key == "activity":
-            values.append("absence" if absent else "work")
-        elif key == "isAtWork":
-            values.append(not absent)
-        elif key == "month":
-            values.append(entry["date"][:7])
-        elif key == "week":
-            year, week, _ = datetime.date.fromisoformat(entry["date"]).isocalendar()
-            values.append(f"{year}-W{week:02d}")
-        elif key == "hoursPercent":
-            total = period["total"]
-            values.append(round(100 * hours / total, 2) if total else 0.0)
-        elif key == "billableSplit":
-            values.append("non-billable")
-        elif key in ZERO_KEYS:
-            values.append(0)
-        elif key in period:
-            values.append(period[key])
-        elif key in gids:
-            values.append(gid_value(db, named, gids[key]))
-        elif key.endswith("Id"):
-            found = named[key[:-2]]
-            values.append(found["id"] if found is not None else None)
+        column = ENTRY_COLUMNS.get(key)
+        if column is not None:
+            values.append(column(entry, hours, absent, period))
         else:
-            found = named[key]
-            values.append(found["name"] if found is not None else "")
+            values.append(_named_value(db, key, named, period, gids))
     return values
 
 
