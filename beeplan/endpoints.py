@@ -16,7 +16,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .errors import ConfigError
+from .errors import AnswerError, ConfigError, TransportError
 
 log = logging.getLogger("beeplan.api")
 
@@ -79,6 +79,38 @@ def _env_number(name: str, default: float, most: float) -> float:
             f"${name} must be a positive number up to {most:g}, got {raw[:40]!r}"
         )
     return value
+
+
+def late(name: str, timeout: float) -> TransportError:
+    """The error of a call with no complete answer within its deadline."""
+    return TransportError(name, f"no complete answer within {timeout:g}s ($BEEPLAN_TIMEOUT)")
+
+
+def read_body(name: str, response: Any, call: _Call, cap: int, timeout: float) -> bytes:
+    """The whole body of ``response``, within ``call``'s deadline and ``cap`` bytes.
+
+    Every client of every platform reads its answers so: an answer over the cap
+    is refused before or while it is read, never held whole in memory.
+    """
+    too_big = (f"the answer is over the {cap:,} bytes limit ($BEEPLAN_MAX_ANSWER_MB); "
+               "a real API answer is far smaller")
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise AnswerError(name, too_big)
+    chunks: list[bytes] = []
+    total = 0
+    for chunk in response.iter_content(chunk_size=65536):
+        total += len(chunk)
+        call.received = total
+        if total > cap:
+            raise AnswerError(name, too_big)
+        chunks.append(chunk)
+        if call.expired:
+            break
+    # A cut socket can look like the end of a body sent without a length.
+    if call.expired or time.monotonic() > call.deadline:
+        raise late(name, timeout)
+    return b"".join(chunks)
 
 
 class _Call:

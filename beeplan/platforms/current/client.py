@@ -36,6 +36,8 @@ from ...endpoints import (
     _current,
     _env_number,
     check_endpoint,
+    late,
+    read_body,
     redact_url,
     shown_url,
 )
@@ -383,14 +385,14 @@ class CurrentClient:
                                         allow_redirects=False, stream=True,
                                         headers={"apikey": self._key})
                 try:
-                    content = self._read(name, response, call)
+                    content = read_body(name, response, call, self.max_answer_bytes, self.timeout)
                 finally:
                     response.close()
             except transport.SSLError as exc:
                 raise EndpointError(name, transport.tls_reason(exc, self.url)) from None
             except transport.RequestException as exc:
                 if call.expired:
-                    raise self._late(name) from None
+                    raise late(name, self.timeout) from None
                 log.info("%s failed after %.3fs: %s", name, time.monotonic() - started,
                          type(exc))
                 raise TransportError(
@@ -412,31 +414,6 @@ class CurrentClient:
                 name, f"the API answered a redirect to {location or '(no Location)'!r}; "
                 "redirects are never followed: check --endpoint", response.status_code)
         return response.status_code, dict(response.headers), content
-
-    def _late(self, name: str) -> TransportError:
-        return TransportError(name, f"no complete answer within {self.timeout:g}s "
-                              "($BEEPLAN_TIMEOUT)")
-
-    def _read(self, name: str, response: requests.Response, call: _Call) -> bytes:
-        cap = self.max_answer_bytes
-        too_big = (f"the answer is over the {cap:,} bytes limit ($BEEPLAN_MAX_ANSWER_MB); "
-                   "a real API answer is far smaller")
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > cap:
-            raise AnswerError(name, too_big)
-        chunks: list[bytes] = []
-        total = 0
-        for chunk in response.iter_content(chunk_size=65536):
-            total += len(chunk)
-            call.received = total
-            if total > cap:
-                raise AnswerError(name, too_big)
-            chunks.append(chunk)
-            if call.expired:
-                break
-        if call.expired or time.monotonic() > call.deadline:
-            raise self._late(name)
-        return b"".join(chunks)
 
     def _count(self, name: str, nbytes: int) -> None:
         with self._usage_lock:

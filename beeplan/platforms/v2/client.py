@@ -42,6 +42,7 @@ from ...endpoints import (
 from ...endpoints import (
     is_loopback as is_loopback,
 )
+from ...endpoints import late, read_body
 from ...endpoints import (
     redact_url as redact_url,
 )
@@ -367,14 +368,16 @@ class BeeboleClient:
                     stream=True,
                 )
                 try:
-                    content = self._read(service, response, call)
+                    content = read_body(
+                        service, response, call, self.max_answer_bytes, self.timeout
+                    )
                 finally:
                     response.close()
             except transport.SSLError as exc:
                 raise EndpointError(service, transport.tls_reason(exc, self.endpoint)) from None
             except transport.RequestException as exc:
                 if call.expired:
-                    raise self._late(service) from None
+                    raise late(service, self.timeout) from None
                 log.info("%s failed after %.3fs: %s", service, time.monotonic() - started,
                          type(exc))
                 # The URL tried, so a typo or a proxy in the way shows (never a token: the
@@ -404,36 +407,6 @@ class BeeboleClient:
             with self._usage_lock:
                 self._unbelieved_bytes += len(body) + len(content)
             raise
-
-    def _late(self, service: str) -> TransportError:
-        return TransportError(
-            service, f"no complete answer within {self.timeout:g}s ($BEEPLAN_TIMEOUT)"
-        )
-
-    def _read(self, service: str, response: requests.Response, call: _Call) -> bytes:
-        """The whole body, within the call's deadline and the size cap."""
-        cap = self.max_answer_bytes
-        too_big = (
-            f"the answer is over the {cap:,} bytes limit ($BEEPLAN_MAX_ANSWER_MB); "
-            "a real API answer is far smaller"
-        )
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > cap:
-            raise AnswerError(service, too_big)
-        chunks: list[bytes] = []
-        total = 0
-        for chunk in response.iter_content(chunk_size=65536):
-            total += len(chunk)
-            call.received = total
-            if total > cap:
-                raise AnswerError(service, too_big)
-            chunks.append(chunk)
-            if call.expired:
-                break
-        # A cut socket can look like the end of a body sent without a length.
-        if call.expired or time.monotonic() > call.deadline:
-            raise self._late(service)
-        return b"".join(chunks)
 
     def _believe(
         self, service: str, response: requests.Response, content: bytes
