@@ -24,10 +24,14 @@ def _manifest(tmp_path: Path, platform: str) -> Path:
     return path
 
 
-def test_any_endpoint_speaks_v2_while_it_is_the_only_platform() -> None:
+def test_the_endpoint_chooses_the_platform() -> None:
     for endpoint in ("https://beebole-apps.com/api/v2", "http://127.0.0.1:8080/api/v2",
-                     "sandbox:demo.db"):
+                     "sandbox:demo.db", "https://example.com/graphql/x"):
         assert platforms.for_endpoint(endpoint).name == "v2"
+    for endpoint in ("https://app.beebole.com/graphql", "http://127.0.0.1:8080/graphql/"):
+        assert platforms.for_endpoint(endpoint).name == "current"
+    # the embedded sandbox emulates both: it speaks the manifests' platform
+    assert platforms.for_endpoint("sandbox:demo.db", "current").name == "current"
     assert platforms.default().default_endpoint == "https://beebole-apps.com/api/v2"
 
 
@@ -42,7 +46,7 @@ def test_the_action_factory_is_the_platforms() -> None:
 
 
 def test_an_unknown_platform_name_is_refused() -> None:
-    with pytest.raises(ConfigError, match="unknown platform 'graphql': beeplan knows v2"):
+    with pytest.raises(ConfigError, match="unknown platform .graphql.: beeplan knows current, v2"):
         platforms.get("graphql")
 
 
@@ -72,6 +76,6 @@ def test_manifests_for_another_platform_stop_before_any_call(
     assert out == ""
     line = [x for x in err.splitlines() if "settings.platform" in x]
     assert line and line[0].count(f"{path}:2") == 1, err
-    assert "'nextgen' is not a platform beeplan knows; write one of: v2" in err
+    assert "'nextgen' is not a platform beeplan knows; write one of: current, v2" in err
     assert "Traceback" not in err
     assert sum(sandbox.calls.values()) == 0

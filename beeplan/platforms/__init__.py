@@ -16,6 +16,7 @@ from .base import Client, Platform, Progress, Reader
 # last one (API v2) serves any endpoint no other platform claims, as before
 # there were several.
 _MODULES: dict[str, str] = {
+    "current": "beeplan.platforms.current.platform",
     "v2": "beeplan.platforms.v2.platform",
 }
 DEFAULT = "v2"
@@ -36,8 +37,14 @@ def default() -> Platform:
     return get(DEFAULT)
 
 
-def for_endpoint(endpoint: str) -> Platform:
-    """The platform an endpoint (a URL, or ``sandbox:FILE``) speaks."""
+def for_endpoint(endpoint: str, written_for: str | None = None) -> Platform:
+    """The platform an endpoint (a URL, or ``sandbox:FILE``) speaks.
+
+    The embedded sandbox (``sandbox:FILE``) emulates both platforms: it speaks
+    the one the manifests are written for (``written_for``), else API v2.
+    """
+    if endpoint.startswith(SANDBOX_PREFIX):
+        return get(written_for) if written_for in _MODULES else default()
     for name in _MODULES:
         platform = get(name)
         if platform.serves(endpoint):
@@ -56,7 +63,7 @@ def check_written_for(written_for: str | None, endpoint: str, where: str) -> Pla
     ``written_for`` is what the manifest set says (None: it does not say, and
     suits any platform); ``where`` names the file and line that says it.
     """
-    platform = for_endpoint(endpoint)
+    platform = for_endpoint(endpoint, written_for)
     if written_for is not None and written_for != platform.name:
         if written_for not in _MODULES:
             known = ", ".join(sorted(_MODULES))

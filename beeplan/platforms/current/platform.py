@@ -1,0 +1,56 @@
+"""Beebole's current platform (GraphQL) as a ``Platform``: what the registry hands the core.
+
+Its entities are not the model's v2 kinds (project categories and trees, tags,
+roles...), so the v2-shaped fields of ``Platform`` (reader, action factory,
+listing services) refuse politely; the current platform's own plan, apply and
+import are reached through the fields added for it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+from ...errors import ConfigError
+from ..base import Cost, Platform
+from .client import DEFAULT_ENDPOINT, GRAPHQL_PATH, CurrentClient
+
+
+def _sandbox(db: str, **options: Any) -> Any:
+    # Imported on use: werkzeug and graphql-core are only needed when a sandbox runs.
+    from .sandbox.server import CurrentSandboxServer
+
+    return CurrentSandboxServer(db, **options)
+
+
+def _serves(endpoint: str) -> bool:
+    # The GraphQL API is reached at /graphql (the reference's
+    # https://app.beebole.com/graphql); the v2 API at /api/v2.
+    return urlsplit(endpoint).path.rstrip("/").endswith(GRAPHQL_PATH)
+
+
+def _v2_only(*_args: Any, **_kwargs: Any) -> NoReturn:
+    raise ConfigError("this step is API v2's; the current platform does not use it")
+
+
+def _answer_problem(service: str, answer: Any) -> str | None:
+    # Every GraphQL answer is checked against the document that asked for it,
+    # inside the client (answers.believe); nothing is left to check after.
+    return None
+
+
+PLATFORM = Platform(
+    name="current",
+    default_endpoint=DEFAULT_ENDPOINT + GRAPHQL_PATH,
+    manifest_schema=Path(__file__).resolve().parent / "manifest.schema.json",
+    identity_field="External ID",
+    cost=Cost(requests=0, kilobytes=0),  # no daily quota: requests and bytes are counted
+    client=CurrentClient,
+    reader=_v2_only,
+    listing_service={},
+    build_action=_v2_only,
+    answer_problem=_answer_problem,
+    sandbox=_sandbox,
+    serves=_serves,
+)
