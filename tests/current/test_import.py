@@ -16,13 +16,18 @@ from typing import Any
 
 import pytest
 
-from beeplan.errors import Problem
+from beeplan.errors import BeeplanError, Problem
 from beeplan.manifest._yaml import MDict, parse
 from beeplan.platforms.current.client import DONE, CurrentClient, Op
 from beeplan.platforms.current.client import Arg as GqlArg
-from beeplan.platforms.current.importer import import_account, manifest_files
+from beeplan.platforms.current.importer import (
+    TREE_NEST_LIMIT,
+    custom_value,
+    import_account,
+    manifest_files,
+)
 from beeplan.platforms.current.manifest import check
-from beeplan.platforms.current.reader import LiveAccount, read_account
+from beeplan.platforms.current.reader import Category, FieldDef, LiveAccount, Node, read_account
 from beeplan.platforms.current.sandbox import CurrentSandboxServer
 from beeplan.platforms.current.sandbox.schema import load_schema
 
@@ -570,3 +575,54 @@ def test_applying_import_to_an_empty_account_rebuilds_it(
         code, text, err = cli_main("plan", out, "--endpoint", fresh.url, "--detailed-exitcode")
         assert code == 0 and "No changes" in text, text + err
     assert from_live(rebuilt, by_name=True) == from_live(original, by_name=True)
+
+
+# ---------------------------------------------------------------------------------------
+# The pure part, on accounts made up in the test: what a seed through the API cannot make.
+
+
+def account(*nodes: Node, fields: tuple[FieldDef, ...] = (),
+            categories: tuple[Category, ...] = (Category("c0", "Clients"),)) -> LiveAccount:
+    return LiveAccount(categories, (), (), fields, nodes, None)
+
+
+@pytest.mark.parametrize(("type_", "raw", "written"), [
+    ("date", MARCH_1_2024, "2024-03-01"),
+    ("date", MARCH_1_2024 + 86399999, "2024-03-01"),  # the UTC day, whatever the time
+    ("datetime", MARCH_1_2024 + 34200000, "2024-03-01T09:30:00Z"),
+    ("datetime", MARCH_1_2024 + 1, "2024-03-01T00:00:00.001Z"),
+    ("number", 3000.0, 3000), ("number", 0.25, 0.25), ("number", -7, -7),
+    ("boolean", False, False), ("text", "2024-03-01", "2024-03-01"), ("url", "x", "x"),
+])
+def test_custom_values_keep_their_type(type_: str, raw: Any, written: Any) -> None:
+    value = custom_value(FieldDef("f1", "F", type_, False), raw)
+    assert value == written and type(value) is type(written)
+    # ...and read back as written, through beeplan's YAML reader.
+    live = account(Node("project", "p1", "P", xid="p", category="c0",
+                        custom=(("f1", raw),)),
+                   fields=(FieldDef("f1", "F", type_, False, applies_to=("projects",)),))
+    back = parsed(manifest_files(live))["projects.yaml"]
+    assert back["projectCategories"][0]["projects"][0]["customFields"] == {"F": written}
+
+
+def test_a_tree_deeper_than_a_manifest_nests_is_refused_by_name() -> None:
+    chain = [Node("project", "p0", "Top", xid="top", category="c0")]
+    for depth in range(1, TREE_NEST_LIMIT + 1):
+        chain.append(Node("project", f"p{depth}", f"Level {depth}", xid=f"l{depth}",
+                          category="c0", parent=f"p{depth - 1}", level=depth))
+    with pytest.raises(BeeplanError, match=rf"'Level {TREE_NEST_LIMIT}' .* is "
+                       rf"{TREE_NEST_LIMIT + 1} levels deep.*Nothing was written"):
+        manifest_files(account(*chain))
+    # One level less nests, and loads.
+    files = manifest_files(account(*chain[:-1]))
+    assert all(check(d, n) == [] for n, d in parsed(files).items())
+
+
+def test_an_account_the_vocabulary_cannot_say_is_refused_with_file_and_line() -> None:
+    # The API requires a role to add a person; an answer without one cannot be written.
+    nobody = Node("person", "u1", "No Role", xid="nr", fields=(("email", "nr@example.com"),))
+    with pytest.raises(BeeplanError) as caught:
+        manifest_files(account(nobody))
+    message = str(caught.value)
+    assert "refusing to import" in message and "Nothing was written" in message
+    assert "people.yaml:" in message and "people[0]" in message and "role" in message
