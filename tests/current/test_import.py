@@ -257,7 +257,8 @@ def from_live(live: LiveAccount, *, by_name: bool = False) -> Structure:
         out[("taskCategory", c.name)] = {"statuses": [s for _, s in c.statuses]}
     for f in fields.values():
         out[("customField", f.name)] = {"type": f.type, "options": list(f.options),
-                                        "archived": f.archived}
+                                        "archived": f.archived,
+                                        "appliesTo": sorted(f.applies_to)}
     return out
 
 
@@ -320,8 +321,11 @@ def from_files(files: Mapping[str, str]) -> Structure:
     for a in doc.get("absenceTypes", []):
         common("absenceType", a)
     for f in doc.get("customFields", []):
+        # 'tags' is written for a field with values on tags: the API has no flag to read.
+        applies = sorted(set(f.get("appliesTo", [])) - {"tags"})
         out[("customField", f["name"])] = {"type": f["type"], "options": f.get("options", []),
-                                           "archived": f.get("archived", False)}
+                                           "archived": f.get("archived", False),
+                                           "appliesTo": applies}
     return out
 
 
@@ -626,3 +630,15 @@ def test_an_account_the_vocabulary_cannot_say_is_refused_with_file_and_line() ->
     message = str(caught.value)
     assert "refusing to import" in message and "Nothing was written" in message
     assert "people.yaml:" in message and "people[0]" in message and "role" in message
+
+
+def test_names_that_must_be_unique_but_are_not_are_said() -> None:
+    twins = (FieldDef("f1", "Region", "text", False), FieldDef("f2", "Region", "text", False))
+    result = import_account(account(
+        Node("role", "r1", "Staff"), Node("role", "r2", "Staff"), fields=twins))
+    docs = parsed(result.files)
+    assert [r["id"] for r in docs["people.yaml"]["roles"]] == ["r1", "r2"]
+    assert [f["id"] for f in docs["custom-fields.yaml"]["customFields"]] == ["f1", "f2"]
+    notes = "\n".join(result.notes)
+    assert "roles known by name share a name ('Staff')" in notes
+    assert "custom fields known by name share a name ('Region')" in notes

@@ -397,7 +397,7 @@ def import_account(live: LiveAccount, *, xid_field: str = XID_FIELD_DEFAULT) -> 
     counts = writer.counts
     summary = ", ".join(f"{n} {one if n == 1 else many}" for key, one, many in _SUMMARY
                         if (n := counts.get(key, 0)))
-    notes = list(writer.notes)
+    notes = list(writer.notes) + _shared_names(live, writer.fields.values())
     if writer.adopted:
         one = writer.adopted == 1
         notes.insert(0, f"{writer.adopted} entit{'y has' if one else 'ies have'} no "
@@ -406,6 +406,28 @@ def import_account(live: LiveAccount, *, xid_field: str = XID_FIELD_DEFAULT) -> 
                         "place; to give one an xid, write 'xid: X' beside its id (the next "
                         "apply stores it)")
     return ImportedAccount(files, summary, tuple(notes))
+
+
+def _shared_names(live: LiveAccount, fields: Iterable[FieldDef]) -> list[str]:
+    """Notes for kinds known by name whose names repeat: written with 'id:' as well, but
+    what refers to them by name (a person's role, a task's category, a custom value)
+    cannot say which one it means."""
+    groups = {
+        "project categories": [c.name for c in live.project_categories],
+        "tag categories": [c.name for c in live.tag_categories],
+        "task categories": [c.name for c in live.task_categories],
+        "roles": [n.name for n in live.of_kind("role")],
+        "custom fields": [f.name for f in fields],
+    }
+    notes = []
+    for what, names in groups.items():
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            notes.append(f"{what} known by name share a name ({', '.join(map(repr, twice))}): "
+                         "each is written with its 'id:', but what names one (a role, a task's "
+                         "category, a custom value) cannot say which; rename one in Beebole "
+                         "and import again")
+    return notes
 
 
 def _refuse_invalid(files: Mapping[str, str]) -> None:
