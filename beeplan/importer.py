@@ -143,14 +143,18 @@ def scalar(value: Any) -> str:
 
 @dataclass(frozen=True)
 class IdRef:
-    """A reference ``{id: N}``, written with the entity's name beside it as a comment."""
+    """A reference ``{id: N}``, written with the entity's name beside it as a comment.
 
-    id: int | None
+    A text id (the current platform's) is written quoted: ``{id: "65f1..."}``.
+    """
+
+    id: int | str | None
     name: str | None = None
 
     def text(self) -> str:
         note = f"  # {comment_text(self.name)}" if self.name else ""
-        return f"{{id: {self.id}}}{note}"
+        shown = json.dumps(self.id) if isinstance(self.id, str) else self.id
+        return f"{{id: {shown}}}{note}"
 
 
 # Characters YAML does not allow in a comment (line breaks end it; others are not
@@ -160,6 +164,16 @@ _NOT_IN_COMMENT = re.compile(
     "[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff"
     "\u200e\u200f\u202a-\u202e\u2066-\u2069]"
 )
+
+
+@dataclass(frozen=True)
+class Quoted:
+    """A text written double-quoted whatever it holds (a live text id: ``id: "65f1..."``)."""
+
+    text: str
+
+    def scalar(self) -> str:
+        return json.dumps(self.text, ensure_ascii=False)
 
 
 def comment_text(text: str) -> str:
@@ -215,6 +229,8 @@ def emit(node: Mapping[str, Any], indent: int = 0) -> list[str]:
                     lines.append(f"{pad}  - {value_scalar(item)}")
         elif _is_id_ref(value):
             lines.append(f"{pad}{scalar(key)}: {value.text()}")
+        elif isinstance(value, Quoted):
+            lines.append(f"{pad}{scalar(key)}: {value.scalar()}")
         else:
             lines.append(f"{pad}{scalar(key)}: {value_scalar(value)}")
     return lines

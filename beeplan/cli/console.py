@@ -43,8 +43,10 @@ class ClickConsole:
     def ask(self, question: str) -> bool:
         return click.confirm(question, default=False, err=True)
 
-    def open_client(self, endpoint: str) -> AbstractContextManager[Any]:
-        return open_client(endpoint, self.token_file)
+    def open_client(
+        self, endpoint: str, platform: str | None = None
+    ) -> AbstractContextManager[Any]:
+        return open_client(endpoint, self.token_file, platform)
 
     def read_progress(self, shown: bool) -> ReadProgress:
         return ReadProgress(shown)

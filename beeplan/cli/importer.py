@@ -27,7 +27,9 @@ Examples:
   beeplan import -o manifests/ --relations none      # entities only; relations unmanaged
   beeplan import -o manifests/ --include-inactive --force
   beeplan import -o manifests/ --assign-xids         # then apply: the account moves to xids
-  beeplan import --endpoint sandbox:demo.db -o /tmp/acme && beeplan plan /tmp/acme""",
+  beeplan import --endpoint sandbox:demo.db -o /tmp/acme && beeplan plan /tmp/acme
+  beeplan import --endpoint https://app.beebole.com/graphql -o manifests/   # current platform
+  beeplan import --endpoint sandbox:current.db --platform current -o /tmp/org""",
 )
 @click.option(
     "-o",
@@ -60,6 +62,14 @@ Examples:
     help="Give every entity without an xid one derived from its name, written beside its "
     "id: the next apply sets them all; import again afterwards to write xids only.",
 )
+@click.option(
+    "--platform",
+    "platform",
+    type=click.Choice(["current", "v2"]),
+    default=None,
+    help="The API a sandbox:FILE endpoint emulates (default v2): there are no manifests "
+    "yet to say which. A URL says its own (a path ending in /graphql: current).",
+)
 @endpoint_options
 @parallelism_option
 @click.pass_context
@@ -73,6 +83,7 @@ def import_command(
     endpoint: str,
     token_file: Path | None,
     parallelism: int,
+    platform: str | None,
 ) -> ExitStatus:
     """Write the live account as a manifest set: the first step of adopting beeplan.
 
@@ -103,9 +114,18 @@ def import_command(
     overwritten or deleted, they stay part of the set and the command names
     them, and the entities they declare are not written again. When the
     result would not validate with them, nothing is written.
+
+    On Beebole's current platform (an endpoint ending in /graphql, or
+    sandbox:FILE with --platform current) the account is read in one request
+    and written in that platform's vocabulary (docs/manifest-current.md):
+    settings.yaml, projects.yaml, tags.yaml, people.yaml, tasks.yaml,
+    absences.yaml, custom-fields.yaml; archived entities with 'archived: true';
+    xids from the External ID field, else 'id:'. --force there refuses YAML
+    files import did not write, and the v2-only options.
     """
     request = ImportRequest(out_dir, relations, endpoint, include_inactive=include_inactive,
-                            force=force, assign_xids=assign_xids, parallelism=parallelism)
+                            force=force, assign_xids=assign_xids, parallelism=parallelism,
+                            platform=platform)
     done = run_import(request, ClickConsole.of(ctx, token_file))
     if not ctx.find_root().params.get("quiet"):
         for line in report_lines(done, out_dir, assign_xids):
@@ -143,6 +163,7 @@ def report_lines(done: Imported, out_dir: Path, assign_xids: bool) -> list[str]:
         left = ", ".join(f"{n} {KINDS[k].plural if n != 1 else k}"
                          for k, n in sorted(result.left.items()))
         lines.append(printable(f"Not written again, since the kept files declare them: {left}."))
+    lines += [printable(f"Note: {note}") for note in done.notes]
     if assign_xids:
         proposed = result.proposed
         lines.append(

@@ -150,6 +150,20 @@ class Cost:
 
 
 @dataclass(frozen=True)
+class ImportedAccount:
+    """What a platform's own import makes of a live account, for the core to write.
+
+    The core writes ``files`` as it writes v2's (``beeplan.importer.write_set``:
+    only files an earlier import wrote are ever replaced), so each text starts
+    with ``beeplan.importer.HEADER``.
+    """
+
+    files: Mapping[str, str]  # file name -> YAML text
+    summary: str  # what was written, for the user: "1 project category, 7 projects"
+    notes: tuple[str, ...] = ()  # what the user should know (entities adopted by id...)
+
+
+@dataclass(frozen=True)
 class Platform:
     """One Beebole API, as the core sees it.
 
@@ -180,3 +194,6 @@ class Platform:
     sandbox: Callable[..., Any]
     # Does this endpoint belong to the platform (e.g. a URL path of /api/v2)?
     serves: Callable[[str], bool]
+    # import_account(client) -> ImportedAccount: the platform's own ``beeplan import``
+    # (one read, manifests in its vocabulary). None: the core's import (API v2's).
+    import_account: Callable[[Any], ImportedAccount] | None = None

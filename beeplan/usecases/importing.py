@@ -7,9 +7,12 @@ them, keeping the files an earlier import did not write.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from .. import platforms
 from ..errors import BeeplanError, ConfigError, ManifestError
 from ..import_checkpoint import CHECKPOINT_NAME, read_for_import
 from ..importer import (
@@ -20,11 +23,14 @@ from ..importer import (
     kept_files,
     parse_relations,
     write_set,
+    written_by_import,
 )
 from ..manifest import load
+from ..manifest import manifest_files as set_files
 from ..manifest._written import WrittenForOther
 from ..model import KINDS
-from ..safetext import printable_lines
+from ..platforms.base import ImportedAccount, Platform
+from ..safetext import printable, printable_lines
 from .console import Console
 
 
@@ -39,6 +45,9 @@ class ImportRequest:
     force: bool = False
     assign_xids: bool = False
     parallelism: int = 4
+    # --platform: the API of a sandbox:FILE endpoint (a URL says its own); None: the URL's,
+    # or v2's for a sandbox
+    platform: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,7 @@ class Imported:
     calls: int
     kb: float
     reused: int  # answers reused from a stopped import
+    notes: tuple[str, ...] = ()  # what the user should know (a platform's import says)
 
 
 def _refuse_other_platform(out_dir: Path) -> None:
@@ -64,13 +74,8 @@ def _refuse_other_platform(out_dir: Path) -> None:
         pass  # kept_files below says what is wrong with the files import keeps
 
 
-def run_import(request: ImportRequest, console: Console) -> Imported:
-    r = request
-    out_dir, force = r.out_dir, r.force
-    try:
-        wanted = parse_relations(r.relations)
-    except ValueError as exc:
-        raise ConfigError(f"--relations: {exc}") from None
+def _existing(out_dir: Path, force: bool) -> bool:
+    """Whether ``out_dir`` holds anything: refused unless ``force``, before any API call."""
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"{out_dir} exists and is not a directory")
     # An old-style checkpoint left in the folder is ignored (with a warning), not content.
@@ -84,6 +89,36 @@ def run_import(request: ImportRequest, console: Console) -> Imported:
             f"{out_dir} is not empty; refusing to overwrite it. "
             "Choose another -o directory, or pass --force."
         )
+    return bool(existing)
+
+
+def import_platform(endpoint: str, chosen: str | None) -> Platform:
+    """The platform an import reads: the endpoint's; for ``sandbox:FILE``, ``chosen`` (else v2).
+
+    There are no manifests yet to say which platform a sandbox should speak, so
+    --platform says it; given with a URL, it must agree with the URL.
+    """
+    platform = platforms.for_endpoint(endpoint, chosen)
+    if chosen is not None and platform.name != chosen:
+        raise ConfigError(
+            f"--platform {chosen}: the endpoint {printable(endpoint)} speaks the "
+            f"{platform.name!r} platform's API; give an endpoint of {chosen!r} (e.g. "
+            f"{platforms.get(chosen).default_endpoint}), or leave --platform out"
+        )
+    return platform
+
+
+def run_import(request: ImportRequest, console: Console) -> Imported:
+    r = request
+    out_dir, force = r.out_dir, r.force
+    platform = import_platform(r.endpoint, r.platform)
+    if platform.import_account is not None:
+        return _run_platform_import(r, platform, platform.import_account, console)
+    try:
+        wanted = parse_relations(r.relations)
+    except ValueError as exc:
+        raise ConfigError(f"--relations: {exc}") from None
+    existing = _existing(out_dir, force)
     if existing and force:
         _refuse_other_platform(out_dir)
     # Read before the account is: a kept file that does not parse costs no API call.
@@ -93,7 +128,7 @@ def run_import(request: ImportRequest, console: Console) -> Imported:
         if not console.quiet:
             console.say(printable_lines(message), err=True)  # may quote names read off the API
 
-    with console.open_client(r.endpoint) as client:
+    with console.open_client(r.endpoint, platform.name) as client:
         progress = console.read_progress(shown=not console.quiet)
         live, checkpoint = read_for_import(
             client, wanted, out_dir, r.endpoint, r.parallelism, progress, tell
@@ -119,3 +154,72 @@ def run_import(request: ImportRequest, console: Console) -> Imported:
         if (n := result.counts.get(kind, 0))
     )
     return Imported(result, outcome, copies, summary, calls, kb, checkpoint.reused)
+
+
+# Options of the v2 import that a platform's own import does not take (it writes every
+# entity, archived ones with 'archived: true', and every relation).
+_V2_ONLY = (("relations", "all", "--relations"), ("include_inactive", False, "--include-inactive"),
+            ("assign_xids", False, "--assign-xids"))
+
+
+def _run_platform_import(r: ImportRequest, platform: Platform,
+                         import_account: Callable[[Any], ImportedAccount],
+                         console: Console) -> Imported:
+    """Import through the platform's own entry point; files written by import's rules.
+
+    A non-empty directory is refused unless --force; with it, only top-level files
+    an earlier import wrote are replaced or removed (``write_set``). Other YAML files
+    there would stay part of the set and declare entities twice, or mix vocabularies,
+    so they are refused before any API call: the user moves them.
+    """
+    for field, default, option in _V2_ONLY:
+        if getattr(r, field) != default:
+            raise ConfigError(
+                f"{option} is an option of the API v2 import; the {platform.name} platform's "
+                "import writes every entity (archived ones with 'archived: true') and every "
+                "relation: leave it out"
+            )
+    out_dir = r.out_dir
+    if _existing(out_dir, r.force):
+        _refuse_kept_files(out_dir, platform.name)
+    with console.open_client(r.endpoint, platform.name) as client:
+        account = import_account(client)
+        calls = client.usage.total_requests
+        kb = client.usage.total_bytes / 1024
+    outcome = write_set(out_dir, account.files)
+    result = ImportedSet(dict(account.files), {})
+    return Imported(result, outcome, (), account.summary, calls, kb, 0, account.notes)
+
+
+def _refuse_kept_files(out_dir: Path, platform: str) -> None:
+    """Refuse --force into a directory whose set import would not wholly replace."""
+    try:
+        paths = set_files(out_dir)
+    except ManifestError:
+        return  # no YAML file: nothing would stay in the set
+    theirs = [p.relative_to(out_dir).as_posix() for p in paths
+              if p.parent != out_dir or not written_by_import(p)]
+    if theirs:
+        shown = ", ".join(theirs[:10]) + (f" and {len(theirs) - 10} more" if len(theirs) > 10
+                                          else "")
+        raise BeeplanError(
+            f"refusing to import into {out_dir}: {shown} {'was' if len(theirs) == 1 else 'were'}"
+            f" not written by 'beeplan import', and would stay part of the set beside the "
+            f"{platform} platform's files (declaring entities twice, or in another "
+            "vocabulary). Move them out of the directory, or choose another -o directory. "
+            "Nothing was read or written."
+        )
+    try:
+        load(out_dir)
+    except WrittenForOther as other:
+        if other.declared.platform == platform:
+            return
+        raise  # pragma: no cover - the registry knows one other vocabulary today
+    except ManifestError:
+        return  # import's own files, unreadable: replaced all the same
+    raise BeeplanError(
+        f"refusing to import into {out_dir}: it holds an API v2 manifest set that "
+        f"'beeplan import' wrote, and --force would replace it with the {platform} "
+        "platform's. Choose another -o directory (or remove those files first). Nothing "
+        "was read or written."
+    )

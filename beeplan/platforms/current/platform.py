@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from ...errors import ConfigError
-from ..base import Cost, Platform
+from ..base import Cost, ImportedAccount, Platform
 from .client import DEFAULT_ENDPOINT, GRAPHQL_PATH, CurrentClient
 
 
@@ -22,6 +22,13 @@ def _sandbox(db: str, **options: Any) -> Any:
     from .sandbox.server import CurrentSandboxServer
 
     return CurrentSandboxServer(db, **options)
+
+
+def _import_account(client: Any) -> ImportedAccount:
+    # Imported on use: only 'beeplan import' needs the manifest writer.
+    from .importer import read_and_import
+
+    return read_and_import(client)
 
 
 def _serves(endpoint: str) -> bool:
@@ -53,4 +60,5 @@ PLATFORM = Platform(
     answer_problem=_answer_problem,
     sandbox=_sandbox,
     serves=_serves,
+    import_account=_import_account,
 )
