@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
+from typing import Any
 
 from beeplan.model import Entity, Ref, State
-from beeplan.planner import ChangedBy, make_plan, plan_digest
+from beeplan.planner import ChangedBy, Plan, make_plan, plan_digest
 from beeplan.render import render_markdown, render_text
 from beeplan.render.jsonplan import plan_from_json, plan_to_json
 
@@ -26,14 +27,14 @@ def _drifted() -> tuple[State, State]:
     return want, live
 
 
-def _plan(**kw: object):  # type: ignore[no-untyped-def]
+def _plan(**kw: Any) -> Plan:
     want, live = _drifted()
     plan = make_plan(want, live)
     assert plan.actions, "the fixture must drift"
     return replace(plan, **kw)
 
 
-def _authored():  # type: ignore[no-untyped-def]
+def _authored() -> Plan:
     return _plan(changed_by=(ChangedBy(Ref("company", "acme", 7), TEXT, "Jane Clark",
                                        "jane@example.com", "2026-12-01T14:03:00Z", (OP,)),),
                  changed_by_notes=(NOTE,))
