@@ -105,7 +105,7 @@ def test_without_an_audit_trail_it_says_so_in_one_line_and_names_the_last_editor
     assert note.startswith("the account's plan has no audit trail")
 
 
-def test_a_relation_change_leaves_lasted_edited_but_the_trail_names_it(
+def test_a_relation_change_leaves_last_edited_but_the_trail_names_it(
         gql: Gql, client: CurrentClient) -> None:
     """Tagging changes no lastEdited (sandbox: chosen); the audit trail still says who."""
     _as(gql, "bob", 'mutation($t: BeeboleId!, $p: BeeboleId!) { tagProject(tagId: $t, '
