@@ -217,3 +217,24 @@ def test_the_documents_are_valid_against_the_real_schema() -> None:
 ])
 def test_operations_in_words(operation: str, words: str) -> None:
     assert verb_of(operation) == words
+
+
+def test_time_logging_is_not_drift_and_long_histories_are_counted(
+        gql: Gql, client: CurrentClient) -> None:
+    """Logging time names the person (personId) but changes no configuration: left out;
+    more than ten operations on one entity: the first ten, then a count."""
+    bob = gql.ids["bob"]
+    _as(gql, "bob", "mutation($p: BeeboleId!, $pr: [BeeboleId]) { addTimeRecord(personId: $p, "
+        "startTime: 1750000000000, duration: 3600000, projectIds: $pr) { id } }",
+        p=bob, pr=[gql.ids["acme"]])
+    for i in range(12):
+        _as(gql, "alice", "mutation($id: BeeboleId!, $n: BeeboleName!) { editPersonName(id: $id, "
+            "name: $n) { id } }", id=bob, n=f"Bob {i}")
+    author = look_up_authors(client, [Drifted("person", bob)]).found[Drifted("person", bob)]
+    assert "addTimeRecord" not in {e.operation for e in author.entries}
+    assert author.text.startswith("renamed by Alice Martin")
+    [shown] = look_up_authors(client, [Drifted("person", bob)]).changed_by(
+        {Drifted("person", bob): Ref("person", "bob")})
+    assert len(shown.operations) == 11 and shown.operations[0].endswith("name=Bob 11")
+    assert shown.operations[-1].startswith("... and ") and "earlier operations" in \
+        shown.operations[-1]

@@ -36,6 +36,11 @@ from .client import Arg, CurrentClient, Op
 PER_REQUEST = 200  # drifted entities per document pair: a few thousand fields at most
 AUDIT_DAYS = 7  # the API's window: getAuditTrails answers seven days per query
 
+MAX_SHOWN = 10  # audit entries listed per entity; the rest are counted
+# Operations that log time or expenses name a person or project too (``personId``) but
+# change no configuration: they are not the drift, so they are left out.
+_NOT_CONFIGURATION = re.compile(r"TimeRecord|ExpenseRecord|Timesheet|Approval")
+
 _WHO = "id name email"
 _LAST = f"id lastEdited {{ at {{ ts iso }} by {{ {_WHO} }} }}"
 _AUDIT = f"operationName timestamp person {{ {_WHO} }} arguments {{ name value }}"
@@ -130,7 +135,7 @@ class Authors:
                 ref, author.text,
                 person.name if person else None, person.email if person else None,
                 iso(author.at_ms) if author.at_ms is not None else None,
-                tuple(entry_line(e) for e in author.entries)))
+                entry_lines(author.entries)))
         return tuple(out)
 
 
@@ -174,6 +179,14 @@ def verb_of(operation: str) -> str:
         if operation.startswith(prefix):
             return verb
     return f"changed ({operation})"
+
+
+def entry_lines(entries: Sequence[Entry]) -> tuple[str, ...]:
+    """The first ``MAX_SHOWN`` entries, one line each, then how many more there are."""
+    lines = [entry_line(e) for e in entries[:MAX_SHOWN]]
+    if len(entries) > MAX_SHOWN:
+        lines.append(f"... and {len(entries) - MAX_SHOWN} earlier operations")
+    return tuple(lines)
 
 
 def entry_line(entry: Entry) -> str:
@@ -301,6 +314,8 @@ def parse_audit(entities: Sequence[Drifted], data: Mapping[str, Any],
             for i, row in enumerate(data.get(name) or ()):
                 ts = row.get("timestamp")
                 if not isinstance(ts, int) or (since_ms is not None and ts < since_ms):
+                    continue
+                if _NOT_CONFIGURATION.search(str(row.get("operationName"))):
                     continue
                 person = _person(row.get("person"), f"{name}[{i}].person", denied)
                 args = tuple((str(a["name"]), str(a["value"]))
