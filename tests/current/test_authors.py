@@ -18,6 +18,7 @@ from beeplan.platforms.current.authors import (
     audit_ops,
     last_edited_ops,
     look_up_authors,
+    parse_last_edited,
     utc,
     verb_of,
 )
@@ -238,3 +239,16 @@ def test_time_logging_is_not_drift_and_long_histories_are_counted(
     assert len(shown.operations) == 11 and shown.operations[0].endswith("name=Bob 11")
     assert shown.operations[-1].startswith("... and ") and "earlier operations" in \
         shown.operations[-1]
+
+
+def test_an_edit_the_account_names_no_person_for_is_said_so() -> None:
+    """``lastEdited.by`` is nullable: a change with no person is not anyone's (pure)."""
+    entity = Drifted("role", "b" * 24)
+    data = {"a0": [{"id": entity.id, "lastEdited": {"at": {"ts": 1764597780000,
+                                                           "iso": "2025-12-01T14:03:00Z"},
+                                                    "by": None}}],
+            "a1": [], "a2": {"id": "c" * 24}}
+    found, own = parse_last_edited([entity], data, ())
+    assert own == "c" * 24
+    assert found[entity].text == ("last edited on 2025-12-01 14:03 UTC by a person the "
+                                  "account does not name")
