@@ -145,6 +145,25 @@ class Unmanaged:
 
 
 @dataclass(frozen=True)
+class ChangedBy:
+    """Who last changed a live entity the plan found drifted, as the account itself says.
+
+    Display only: shown beside the entity's changes, never part of what the plan does
+    (not in its digest, never read by apply). Platforms whose API records authors fill
+    it (the current platform: ``lastEdited`` and the audit trail).
+    """
+
+    target: Ref
+    text: str  # one line: "renamed by Jane Clark (jane@x.com) on 2026-12-01 14:03 UTC"
+    person: str | None = None  # the author's name, None when unknown
+    email: str | None = None
+    at: str | None = None  # when, ISO 8601 UTC ("2026-12-01T14:03:00Z")
+    # The audit trail's entries on the entity within the stated bound, newest first, one
+    # line each ("2026-12-01 14:03 UTC editProjectName by Jane Clark: name=Web").
+    operations: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Plan:
     actions: tuple[Action, ...] = ()
     unmanaged: tuple[Unmanaged, ...] = ()
@@ -169,6 +188,11 @@ class Plan:
     targeted_entries: int = 0  # and how many manifest entries changed since BASE
     # Settings of the manifests looser than the defaults: every rendering says them first.
     loosened: tuple[Loosened, ...] = ()
+    # Who changed each drifted entity outside beeplan (display only; empty: not looked up,
+    # so every rendering reads as it always did), and one line each on how far that
+    # lookup could see ("the account's plan has no audit trail...").
+    changed_by: tuple[ChangedBy, ...] = ()
+    changed_by_notes: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:

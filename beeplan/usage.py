@@ -515,6 +515,20 @@ def lookup_deactivated(
     )
 
 
+def _deactivations(plan: Plan, report: UsageReport) -> list[Ref]:
+    """``deactivated(plan)``, and every other deactivation the report answers for: another
+    platform's kinds (the current platform's ``absenceType``) and targets named by xid."""
+    refs = deactivated(plan)
+    keys = {entity_key(ref) for ref in refs}
+    for action in plan.actions:
+        key = entity_key(action.target)
+        if action.op == "deactivate" and key not in keys and (
+                key in report.entities or key in report.not_looked_up):
+            refs.append(action.target)
+            keys.add(key)
+    return refs
+
+
 def with_usage(
     plan: Plan, report: UsageReport, refuse: bool = False, declared: State | None = None
 ) -> Plan:
@@ -526,8 +540,9 @@ def with_usage(
     manifests): the message sits on the line of the first such entity declared
     there, for annotations in a pull request.
     """
-    used = [ref for ref in deactivated(plan) if (u := report.of(ref)) is not None and u.used]
-    unknown = [ref for ref in deactivated(plan) if entity_key(ref) in report.not_looked_up]
+    looked_up = _deactivations(plan, report)
+    used = [ref for ref in looked_up if (u := report.of(ref)) is not None and u.used]
+    unknown = [ref for ref in looked_up if entity_key(ref) in report.not_looked_up]
     warnings = list(plan.warnings) + [f"usage: {note}" for note in report.notes]
     violations = list(plan.destroy_violations)
     if used:

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..hours import EntityUsage, UsageReport, describe
 from ..model import KINDS, Loosened, entity_key
-from ..planner import Action, Plan, plan_digest
+from ..planner import Action, ChangedBy, Plan, plan_digest
 from ..safetext import markdown, printable
 
 # Re-exported: renderers escape what they did not write, with safetext's functions only.
@@ -192,6 +192,31 @@ def usage_detail(action: Action, usage: UsageReport | None) -> str | None:
 def in_use_line(action: Action, found: EntityUsage, days: int) -> str:
     """``deactivate project acme-dev (Development): 312.5 h in the last 90 days by 7 people``."""
     return f"deactivate {action.target} ({action.name}): {describe(found, days)}"
+
+
+def changed_by_of(plan: Plan, action: Action) -> ChangedBy | None:
+    """Who changed the entity ``action`` acts on outside beeplan, if the plan says."""
+    key = entity_key(action.target)
+    return next((c for c in plan.changed_by if entity_key(c.target) == key), None)
+
+
+def changed_by_lines(plan: Plan) -> list[str]:
+    """``project acme (Acme): renamed by Jane Clark (jane@x.com) on ...``, in plan order.
+
+    The entities the plan acts on first (named as the plan names them), then any other
+    the lookup answered for.
+    """
+    if not plan.changed_by:
+        return []
+    names = {entity_key(a.target): a.name for a in plan.actions}
+    order = {key: i for i, key in enumerate(names)}
+    found = sorted(plan.changed_by,
+                   key=lambda c: order.get(entity_key(c.target), len(order)))
+    out = []
+    for item in found:
+        name = names.get(entity_key(item.target))
+        out.append(f"{item.target}{f' ({name})' if name else ''}: {item.text}")
+    return out
 
 
 # The manifest key that declares each kind (projects and subprojects nest).

@@ -24,6 +24,7 @@ from ..planner import (
     RELATION_SERVICES,
     Action,
     Change,
+    ChangedBy,
     Plan,
     Unmanaged,
     plan_digest,
@@ -110,6 +111,13 @@ def plan_document(
         **({"prune": True} if plan.prune else {}),
         **({"unmanaged_kinds": dict(plan.unmanaged_kinds)} if plan.unmanaged_kinds else {}),
     }
+    if plan.changed_by or plan.changed_by_notes:  # only when looked up: others read as before
+        doc["changed_by"] = [
+            {"target": _ref(c.target), "text": c.text, "person": c.person, "email": c.email,
+             "at": c.at, "operations": list(c.operations)}
+            for c in plan.changed_by
+        ]
+        doc["changed_by_notes"] = list(plan.changed_by_notes)
     if plan.targeted:
         doc["targeted"] = {"since": plan.targeted, "entries": plan.targeted_entries}
     if usage is not None:
@@ -281,6 +289,11 @@ def plan_from_json(text: str, source: str = "plan file") -> tuple[Plan, dict[str
         targeted_entries=int(doc.get("targeted", {}).get("entries", 0) or 0),
         loosened=tuple(Loosened(item["setting"], item["value"], item["default"])
                        for item in doc.get("loosened_safety", [])),
+        changed_by=tuple(
+            ChangedBy(ref(c["target"]), c["text"], c.get("person"), c.get("email"),
+                      c.get("at"), tuple(c.get("operations", ())))
+            for c in doc.get("changed_by", [])),
+        changed_by_notes=tuple(doc.get("changed_by_notes", [])),
     )
     return plan, doc
 

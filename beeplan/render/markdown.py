@@ -19,6 +19,8 @@ from .common import (
     action_line,
     budget_line,
     change_lines,
+    changed_by_lines,
+    changed_by_of,
     digest_line,
     fence,
     grouped,
@@ -112,6 +114,13 @@ def _render(  # noqa: C901 - ratchet: to break up (docs/architecture.md)
                 f"- {markdown(in_use_line(action, found, usage.days))}"
                 for action, found in still_used
             ], cap, "entities in use")
+        authors = changed_by_lines(plan)
+        if authors:
+            head += ["", "**Changed outside beeplan** (who last edited each, as the account "
+                     "says):"]
+            head += _capped([f"- {markdown(line)}" for line in authors], cap, "entities")
+    for note in plan.changed_by_notes:
+        head += ["", f"> **Who changed it:** {markdown(note)}"]
     if budget is not None:
         head.append("")
         head.append(budget_line(budget))
@@ -149,6 +158,10 @@ def _render(  # noqa: C901 - ratchet: to break up (docs/architecture.md)
     body: list[str] = []
     for entity, actions in grouped(plan.actions):
         body.append(printable(f"  {entity} ({actions[0].name})"))
+        author = changed_by_of(plan, actions[0])
+        if author is not None:
+            body.append(printable(f"    changed outside beeplan: {author.text}"))
+            body += [printable(f"      {line}") for line in author.operations]
         for action in actions:
             symbol = SYMBOL[action.op]
             # diff fences colour lines by their first character

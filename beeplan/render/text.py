@@ -15,6 +15,7 @@ from .common import (
     action_line,
     budget_line,
     change_lines,
+    changed_by_of,
     digest_line,
     grouped,
     in_use,
@@ -78,6 +79,10 @@ def render_text(  # noqa: C901 - ratchet: to break up (docs/architecture.md)
         for entity, actions in grouped(plan.actions):
             first = actions[0]
             out.append(printable(f"  {entity} ({first.name})"))
+            author = changed_by_of(plan, first)
+            if author is not None:  # beside the change: who made the account differ
+                out.append(printable(f"    changed outside beeplan: {author.text}"))
+                out += [printable(f"      {line}") for line in author.operations]
             for action in actions:
                 symbol = SYMBOL[action.op]
                 out.append(paint(f"    {symbol} {action_line(action)}", symbol))
@@ -86,6 +91,9 @@ def render_text(  # noqa: C901 - ratchet: to break up (docs/architecture.md)
                 detail = usage_detail(action, usage)
                 if detail is not None:
                     out.append(printable(f"        {detail}"))
+        out.append("")
+    if plan.changed_by_notes:
+        out += [printable(f"Who changed it: {note}") for note in plan.changed_by_notes]
         out.append("")
     if plan.unmanaged:
         why = "their kind is not managed" if plan.prune else "settings.prune: false"

@@ -120,8 +120,6 @@ def test_operations_not_emulated_say_so(gql: Gql) -> None:
         "{ getTasks(startTime: 1750000000000) { id } }")[0]
     assert "'scheduleTypeId' is not emulated" in gql.errors(
         '{ getPersons(filter: [{scheduleTypeId: "bbbbbbbbbbbbbbbbbbbbbbbb"}]) { id } }')[0]
-    assert "'argumentMatch' of getAuditTrails" in gql.errors(
-        '{ getAuditTrails(argumentMatch: {id: "cccccccccccccccccccccccc"}) { timestamp } }')[0]
 
 
 def test_permission_errors_omit_fields_and_list_them(gql: Gql) -> None:

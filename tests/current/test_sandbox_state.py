@@ -145,3 +145,43 @@ def test_one_failing_alias_fails_the_document_as_graphql_says(gql: Gql) -> None:
     assert body["errors"][0]["path"] == ["b"]
     names = {t["name"] for t in gql("{ getAbsenceTypes { name } }")["getAbsenceTypes"]}
     assert "First" in names and "Third" not in names
+
+
+def test_another_persons_key_makes_them_the_author(gql: Gql) -> None:
+    """Each person has a key of their own: whoever's key wrote is lastEdited.by and in the trail."""
+    alice = gql.ids["alice"]
+    key = gql.server.key_for(alice)
+    assert key != gql.server.token and key not in repr(gql.server)
+    body = gql.post('mutation($id: BeeboleId!) { editProjectName(id: $id, name: "Acme Inc") '
+                    "{ lastEdited { by { name } } } }", {"id": gql.ids["acme"]}, key=key).json()
+    assert body["data"]["editProjectName"]["lastEdited"]["by"] == {"name": "Alice Martin"}
+    me = gql.post("{ currentPerson { id } }", key=key).json()["data"]["currentPerson"]
+    assert me == {"id": alice}
+    trail = gql("{ getAuditTrails(operations: [\"editProjectName\"]) { person { id } } }")
+    assert trail["getAuditTrails"] == [{"person": {"id": alice}}]
+    # the main key is still the account's first person; an unknown key is still refused
+    assert gql("{ currentPerson { id } }")["currentPerson"]["id"] == gql.server.person_id()
+    assert gql.post("{ currentPerson { id } }", key=key + "x").json()["errors"][0][
+        "message"] == "APIKeyError:InvalidKey"
+    with pytest.raises(ValueError, match="no person"):
+        gql.server.key_for(gql.ids["acme"])
+
+
+def test_audit_trail_argument_and_response_match(gql: Gql) -> None:
+    """argumentMatch keeps the entries whose arguments name the value (or list it, for the
+    plural argument); responseMatch the entries whose answer was that entity."""
+    acme, bob = gql.ids["acme"], gql.ids["bob"]
+    gql('mutation($a: BeeboleId!) { editProjectName(id: $a, name: "Acme 2") { id } }', a=acme)
+    gql('mutation($b: BeeboleId!) { archivePersons(ids: [$b]) { id } }', b=bob)
+    query = """query($m: BeeboleArgumentMatch, $r: BeeboleResponseMatch) {
+      getAuditTrails(argumentMatch: $m, responseMatch: $r) { operationName } }"""
+    by_id = [t["operationName"] for t in gql(query, m={"id": acme})["getAuditTrails"]]
+    assert by_id == ["editProjectName"]
+    as_project = [t["operationName"]
+                  for t in gql(query, m={"projectId": acme})["getAuditTrails"]]
+    assert set(as_project) == {"makeManagerOfProject", "assignProjectToTag"}
+    assert [t["operationName"] for t in gql(query, m={"id": bob})["getAuditTrails"]] == [
+        "archivePersons"]
+    answered = [t["operationName"] for t in gql(query, r={"id": acme})["getAuditTrails"]]
+    assert answered == ["editProjectName", "addProject"]  # newest first
+    assert gql(query, m={"id": "cccccccccccccccccccccccc"})["getAuditTrails"] == []

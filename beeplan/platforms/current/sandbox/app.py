@@ -13,6 +13,7 @@ import json
 import logging
 import random
 import re
+import secrets
 import socket
 import threading
 import time
@@ -179,6 +180,9 @@ class CurrentSandboxApp:
     def __init__(self, store: Store, token: str, knobs: Knobs, rng: random.Random):
         self.store = store
         self._token = token.encode("utf-8")
+        # More keys, each of one person of the account (``add_key``): on the real API every
+        # person has a key of their own, and whoever's key sent a mutation is its author.
+        self._keys: dict[bytes, str] = {}
         self.knobs = knobs
         self.rng = rng
         self.schema = load_schema()
@@ -203,6 +207,28 @@ class CurrentSandboxApp:
     def now(self) -> int:
         """The sandbox's clock in milliseconds."""
         return now_ms() + self.clock_offset_ms
+
+    def add_key(self, person_id: str) -> str:
+        """A new API key of the account's person ``person_id``: what it writes is theirs."""
+        doc = self.store.get(person_id)
+        if doc is None or doc["__kind"] != "Person":
+            raise ValueError(f"no person with id {person_id!r} in this sandbox account")
+        key = secrets.token_urlsafe(24)
+        with self._lock:
+            self._keys[key.encode("utf-8")] = person_id
+        return key
+
+    def _person_of(self, key: bytes) -> str | None:
+        """The person whose key this is ("" for the main key); None: no such key."""
+        found = None
+        if key and hmac.compare_digest(key, self._token):
+            found = ""
+        with self._lock:
+            keys = list(self._keys.items())
+        for known, person in keys:  # each compared in constant time
+            if hmac.compare_digest(key, known):
+                found = person
+        return found
 
     def reset_counts(self) -> None:
         with self._lock:
@@ -265,7 +291,8 @@ class CurrentSandboxApp:
         raw, too_large = self._read_body(environ)
         size_in = len(raw)
         key = environ.get("HTTP_APIKEY", "").encode("utf-8", "surrogateescape")
-        if not key or not hmac.compare_digest(key, self._token):
+        person = self._person_of(key) if key else None
+        if person is None:
             return 200, _answer(errors=["APIKeyError:InvalidKey"]), size_in
         if self.knobs.inactive:
             return 402, _answer(errors=["AccountIsInactive"]), size_in
@@ -296,7 +323,7 @@ class CurrentSandboxApp:
             raise Dropped(size_in)
         if self.chance(self.knobs.error_rate):
             return 500, _answer(errors=["injected fault (error_rate): nothing was done"]), size_in
-        answer = self.run(body["query"], variables, op_name)
+        answer = self.run(body["query"], variables, op_name, person=person or None)
         if self.chance(self.knobs.error_after_rate):
             return 500, _answer(errors=["injected fault (error_after_rate): the work was done, "
                                         "the answer lost"]), size_in
@@ -305,8 +332,11 @@ class CurrentSandboxApp:
     # -- GraphQL ----------------------------------------------------------------
 
     def run(self, query: str, variables: dict[str, Any] | None = None,
-            operation_name: str | None = None) -> dict[str, Any]:
-        """Parse, check, validate and execute one document; the JSON answer."""
+            operation_name: str | None = None, *, person: str | None = None) -> dict[str, Any]:
+        """Parse, check, validate and execute one document; the JSON answer.
+
+        ``person``: whose key sent it (None: the main key's person, the account's first).
+        """
         try:
             document = parse(query, max_tokens=200000)
         except GraphQLError as exc:
@@ -330,7 +360,7 @@ class CurrentSandboxApp:
                 type_info, _Prune(type_info, self.knobs.denied, noted)))
         self._count(document, operation_name)
         with self.store.lock:  # one request at a time on the SQLite connection
-            person = self.store.meta("person") or ""
+            person = person or self.store.meta("person") or ""
             ctx = Context(self.store, person, self.knobs.audit_trail, self.now())
             result = execute(self.schema, document, context_value=ctx,
                              variable_values=variables, operation_name=operation_name,

@@ -189,9 +189,6 @@ def _expense_records(ctx: Context, args: dict[str, Any]) -> list[Doc]:
 def _audit_trails(ctx: Context, args: dict[str, Any]) -> list[Doc]:
     if not ctx.audit_trail:
         raise GraphQLError("AuditTrailNotAvailable: this account's plan has no audit trail")
-    for arg in ("argumentMatch", "responseMatch"):
-        if args.get(arg) is not None:
-            raise NotEmulated(f"the argument {arg!r} of getAuditTrails is not emulated")
     start = args.get("startTime")
     end = ctx.now + 1 if start is None else start + WEEK_MS
     start = end - 1 - WEEK_MS if start is None else start
@@ -202,11 +199,28 @@ def _audit_trails(ctx: Context, args: dict[str, Any]) -> list[Doc]:
         if args.get("operations") and op not in args["operations"]:
             continue
         values = json.loads(arguments)
+        if not _argument_match(values, args.get("argumentMatch")):
+            continue
+        wanted = (args.get("responseMatch") or {}).get("id")
+        if wanted is not None and response_id != wanted:
+            continue
         out.append({"operationName": op, "timestamp": ts, "personId": person,
                     "responseId": response_id, "info": None,
                     "arguments": [{"name": k, "value": v if isinstance(v, str) else json.dumps(v)}
                                   for k, v in values.items()]})
     return out
+
+
+def _argument_match(values: dict[str, Any], match: dict[str, Any] | None) -> bool:
+    """Whether a mutation's arguments hold every value ``argumentMatch`` sets: the argument
+    of that name, or that name's plural list (``id`` in ``archivePersons(ids: [...])``)."""
+    for name, want in (match or {}).items():
+        if want is None:
+            continue
+        many = values.get(name + "s")
+        if values.get(name) != want and not (isinstance(many, list) and want in many):
+            return False
+    return True
 
 
 def query(ctx: Context, info: GraphQLResolveInfo, args: dict[str, Any]) -> Any:

@@ -189,6 +189,11 @@ class CurrentSandboxServer:
         """Move the sandbox's clock on (audit trail windows, lastEdited)."""
         self.app.clock_offset_ms += int(days * 86400 * 1000)
 
+    def key_for(self, person_id: str) -> str:
+        """A new API key of another person of the account: their mutations are theirs
+        (``lastEdited.by``, the audit trail), as when a colleague edits in Beebole."""
+        return self.app.add_key(person_id)
+
     def person_id(self) -> str:
         """The id of the person the token belongs to."""
         return self.store.meta("person") or ""
