@@ -11,7 +11,8 @@ way. The xid of each entity is the text value of the External ID custom field.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from .client import Arg, CurrentClient, Document, Op, build_document
@@ -117,7 +118,7 @@ class LiveAccount:
     xid_field: str | None  # the id of the External ID field, None when the account has none
     # (entity id, custom field id) -> the id of that value: editing or clearing a value
     # names the value, not the entity (editCustomFieldValueText(id:), deleteCustomFieldValue)
-    value_ids: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    value_ids: Mapping[tuple[str, str], str] = dataclass_field(default_factory=dict)
 
     def of_kind(self, kind: str) -> tuple[Node, ...]:
         return tuple(n for n in self.nodes if n.kind == kind)
