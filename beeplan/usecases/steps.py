@@ -65,14 +65,7 @@ def load_manifests(path: Path | Sequence[Path]) -> State:
 def check_platform(client: Client, desired: State) -> None:
     """Refuse, before any call, manifests written for another platform than the endpoint's."""
     settings = desired.settings
-    platform = platforms.check_written_for(settings.platform, client.endpoint,
-                                           settings.platform_at)
-    if settings.platform is None and platform.engine is not None:
-        # A set that does not say is a v2 set: the model's kinds, not that platform's.
-        raise ConfigError(
-            f"these manifests are written for API v2 (no settings.platform in them), but the "
-            f"endpoint speaks {platform.name!r}; use an API v2 endpoint, or write the set for "
-            f"{platform.name} ('beeplan convert PATH -o DIR' converts it)")
+    platforms.check_written_for(settings.platform, client.endpoint, settings.platform_at)
 
 
 @dataclass(frozen=True)
@@ -93,7 +86,7 @@ def load_set(paths: Sequence[Path], endpoint: str) -> State | OtherSet:
     from ..manifest._written import WrittenForOther
 
     try:
-        return load_manifests(paths)
+        state = load_manifests(paths)
     except WrittenForOther as other:
         where = other.declared.where
         platform = platforms.check_written_for(other.declared.platform, endpoint, where)
@@ -101,6 +94,15 @@ def load_set(paths: Sequence[Path], endpoint: str) -> State | OtherSet:
             raise
         return OtherSet(platform, platform.engine,
                         platform.engine.load(other.files, other.problems), where)
+    written = state.settings.platform
+    platform = platforms.for_endpoint(endpoint, written)
+    if written is None and platform.engine is not None:
+        # A set that does not say is a v2 set: the model's kinds, not that platform's.
+        raise ConfigError(
+            f"these manifests are written for API v2 (no settings.platform in them), but the "
+            f"endpoint speaks {platform.name!r}; use an API v2 endpoint, or write the set for "
+            f"{platform.name} ('beeplan convert PATH -o DIR' converts it)")
+    return state
 
 
 def refuse_for_other(other: OtherSet, what: str, instead: str) -> None:
