@@ -176,7 +176,7 @@ people:
 """})
     status, out, err = crun("plan", path)
     assert status == 1
-    assert f"role 'Wizard' is neither in roles nor in the account" in out
+    assert "role 'Wizard' is neither in roles nor in the account" in out
     assert f"{path / 'people.yaml'}:2" in out
 
 
