@@ -47,8 +47,10 @@ def _copy(tmp_path: Path) -> Path:
 
 def _converged(server: CurrentSandboxServer, path: Path) -> None:
     desired = desired_of(path)
+    xid_field = desired.settings.xid_field
     with CurrentClient(server.url, server.token) as client:
-        converge(client, make_plan(desired, read_account(client)))
+        converge(client, make_plan(desired, read_account(client, xid_field=xid_field)),
+                 xid_field)
 
 
 def test_plan_of_the_example_on_an_empty_account_lists_the_creates(crun, current) -> None:
@@ -285,3 +287,78 @@ def test_apply_of_the_example_then_check_is_in_sync(crun, current) -> None:
     status, out, err = crun("check", EXAMPLE)
     assert (status, out) == (0, ""), err
 
+
+
+VARIANTS = """\
+settings:
+  platform: current
+  xidField: Beeplan key
+customFields:
+  - {name: Budget, type: number, appliesTo: [projects]}
+  - {name: Since, type: date, appliesTo: [people]}
+  - {name: Remote, type: boolean, appliesTo: [people]}
+  - {name: Tier, type: text, options: [gold, silver], appliesTo: [projects]}
+  - {name: Old, type: text, archived: true}
+roles:
+  - {name: Dev}
+  - {name: Retired, archived: true}
+tagCategories:
+  - name: Teams
+    levelNames: [Team, Squad]
+    tags:
+      - {xid: core, name: Core, description: The core team, managers: [ann],
+         tags: [{xid: core-a, name: Squad A}]}
+projectCategories:
+  - name: Work
+    projects:
+      - xid: p1
+        name: One
+        description: first
+        customFields: {Budget: 1200.5, Tier: gold}
+        assigned: {people: [ann], tags: [core]}
+        projects:
+          - {xid: p1a, name: One A, archived: true}
+          - {xid: p1b, name: One B, assigned: {people: [bob]}, managers: [ann]}
+people:
+  - {xid: ann, name: Ann, email: ann@example.com, role: Dev, startDate: "2024-03-01", lang: fr,
+     customFields: {Since: "2020-01-02", Remote: true}, tags: [core-a]}
+  - {xid: bob, name: Bob, email: bob@example.com, role: Dev, managers: [ann],
+     customFields: {Remote: false}}
+taskCategories:
+  - {name: Flow, statuses: [Todo, Doing, Done]}
+tasks:
+  - {xid: t1, name: Parent task, category: Flow, status: Doing, description: big,
+     projects: [p1, p1b], assigned: {people: [bob], tags: [core]}, managers: [ann], tags: [core]}
+  - {xid: t2, name: Child task, parent: t1, status: Done}
+absenceTypes:
+  - {xid: vac, name: Vacation}
+"""
+
+
+def test_every_kind_and_field_converges_and_an_edit_plans_exactly_its_mutations(
+        crun, current, tmp_path) -> None:
+    path = tmp_path / "variants"
+    path.mkdir()
+    (path / "all.yaml").write_text(VARIANTS)
+    _converged(current, path)  # an xid field of another name, created first
+    status, out, err = crun("check", path)
+    assert (status, out) == (0, ""), out + err
+    text = (VARIANTS.replace("Budget: 1200.5", "Budget: 99")
+            .replace("Remote: false", "Remote: true")
+            .replace('Since: "2020-01-02", ', "")
+            .replace("status: Doing", "status: Todo")
+            .replace("lang: fr", "lang: es")
+            .replace("managers: [ann], tags: [core]}", "managers: [], tags: [core]}"))
+    (path / "all.yaml").write_text(text)
+    status, out, err = crun("plan", path, "--format", "json")
+    assert status == 0, err
+    got = sorted((a["service"], a["target"]["xid"]) for a in json.loads(out)["actions"])
+    assert got == [("deleteCustomFieldValue", "ann"), ("editCustomFieldValueBoolean", "bob"),
+                   ("editCustomFieldValueNumber", "p1"), ("editPersonLang", "ann"),
+                   ("editTaskStatus", "t1"), ("removeManagerOfTask", "t1")]
+    status, out, err = crun("plan", path)
+    assert 'customFields.Since: "2020-01-02" -> (none)' in out  # a date, not milliseconds
+    assert 'status: "Doing" -> "Todo"' in out
+    _converged(current, path)
+    status, out, err = crun("check", path)
+    assert (status, out) == (0, ""), out + err

@@ -189,6 +189,10 @@ class _Planner:
                 self.gone("customField", want.id, want.name, want.source)
                 continue
             target = ref("customField", want.name, have.id if have else None)
+            if have is None and want.archived:
+                # The API lists no archived field (getCustomFields has no archived filter):
+                # one archived already and one never made look alike; neither needs a call.
+                continue
             if have is None:
                 create = self.add("create", "customField", target, want.name, "addCustomField",
                                   {"name": want.name, "fieldType": want.type},
@@ -200,9 +204,6 @@ class _Planner:
                         self.add("update", "customField", target, want.name, _VISIBILITY[key],
                                  {"id": fid, "enabled": True}, _PHASE["customField"],
                                  changes=[Change(f"appliesTo.{key}", None, True)])
-                if want.archived:
-                    self.add("deactivate", "customField", target, want.name,
-                             "archiveCustomField", {"id": fid}, PHASE_ARCHIVE)
                 usable[want.name] = (fid, want.type)
                 continue
             self.matched.add(have.id)
@@ -523,7 +524,10 @@ class _Planner:
         status_id: IdValue = None
         status = entry.field("status")
         if status is not None:
-            statuses = category[1] if category else self.statuses_of_parent(parent, cats)
+            inherited = _inherited_category(entry, index)
+            statuses = (category[1] if category else
+                        cats[(cat_kind, inherited)][1] if (cat_kind, inherited) in cats
+                        else self.statuses_of_parent(parent, cats))
             status_id = statuses.get(status) if statuses is not None else None
             if status_id is None:
                 self.problem(f"task {entry.key}: status {status!r} is not a status of its "
@@ -654,7 +658,7 @@ class _Planner:
                 continue
             value_id = self.live.value_ids.get((me.node.id, fid)) if me.node and \
                 isinstance(fid, str) else None
-            change = [Change(f"customFields.{name}", before, value)]
+            change = [Change(f"customFields.{name}", _shown_value(ftype, before), value)]
             if value_id is None:
                 self.add("set", entry.kind, me.target, entry.name, "addCustomFieldValue",
                          {"customFieldId": fid, "entityType": VALUE_ENTITY_TYPES[entry.kind],
@@ -669,9 +673,10 @@ class _Planner:
             if fid in wanted_ids or value_id is None:
                 continue
             name = by_id[fid].name if fid in by_id else fid
+            shown = _shown_value(by_id[fid].type, before) if fid in by_id else before
             self.add("clear", entry.kind, me.target, entry.name, "deleteCustomFieldValue",
                      {"id": value_id}, PHASE_UNLINK, suffix=f":{name}", relation="customFields",
-                     changes=[Change(f"customFields.{name}", before, None)])
+                     changes=[Change(f"customFields.{name}", shown, None)])
 
     # -- what no manifest names ---------------------------------------------------
 
@@ -818,6 +823,18 @@ def _parents_first(entries: tuple[Entry, ...], index: Index) -> list[Entry]:
     return out
 
 
+def _inherited_category(entry: Entry, index: Index) -> str | None:
+    """The category a child declares none for: its nearest declared ancestor's."""
+    seen: set[int] = set()
+    node: Entry | None = entry
+    while node is not None and id(node) not in seen:
+        if node.category is not None:
+            return node.category
+        seen.add(id(node))
+        node = index.get(node.kind, node.parent) if node.parent is not None else None
+    return None
+
+
 def _ancestor_pruned(node: Node, nodes: Mapping[str, Node], matched: set[str]) -> bool:
     parent = nodes.get(node.parent) if node.parent else None
     seen = set()
@@ -858,6 +875,17 @@ def _sent_value(ftype: str, value: Any) -> Any:
         return float(int(moment.timestamp() * 1000))
     if ftype == "number":
         return float(value)
+    return value
+
+
+def _shown_value(ftype: str, value: Any) -> Any:
+    """A live value as the manifests write it: dates as YYYY-MM-DD, not milliseconds."""
+    if ftype in ("date", "datetime") and isinstance(value, (int, float)) \
+            and not isinstance(value, bool):
+        moment = datetime.fromtimestamp(value / 1000, tz=timezone.utc)
+        return moment.date().isoformat() if ftype == "date" else moment.isoformat()
+    if ftype == "number" and isinstance(value, float) and value.is_integer():
+        return int(value)
     return value
 
 
