@@ -274,6 +274,7 @@ def test_an_xid_held_twice_in_the_account_refuses_the_plan(crun, current, tmp_pa
     status, out, err = crun("plan", path)
     assert status == 1
     assert "absenceType 'vac' is held by 2 entities" in out
+    assert "+ create" not in out  # neither is taken, and no third one is made
     assert f"{path / 'absences.yaml'}:2" in out
 
 

@@ -208,7 +208,8 @@ class _Planner:
                 continue
             self.matched.add(have.id)
             usable[want.name] = (have.id, have.type)
-            usable.pop(have.name, None) if have.name != want.name else None
+            if have.name != want.name:
+                usable.pop(have.name, None)  # renamed: values name it by its new name
             if have.type != want.type:
                 self.problem(f"custom field {want.name!r} is a {have.type} field in the "
                              f"account, not {want.type}: a field's type cannot change; create "
@@ -376,28 +377,29 @@ class _Planner:
 
     # -- projects, tags, people, tasks, absence types ---------------------------
 
-    def find(self, entry: Entry) -> Node | None:
-        """The live entity an entry names (None: to create); problems for what cannot be."""
+    def find(self, entry: Entry) -> tuple[bool, Node | None]:
+        """Whether the entry can be planned, and the live entity it names (None: to create);
+        a problem for what cannot be."""
         kind = entry.kind
         if entry.id is not None:
             node = next((n for n in self.live.of_kind(kind) if n.id == entry.id), None)
             if node is None:
                 self.gone(kind, entry.id, entry.name, entry.source)
-            return node
+            return node is not None, node
         held = self.live.duplicate_xids().get((kind, entry.xid or ""))
         if held:
             self.problem(f"{kind} {entry.xid!r} is held by {len(held)} entities of the account "
                          f"({', '.join(held)}) in the {self.desired.settings.xid_field!r} "
                          "field: beeplan cannot tell which one is meant; clear the field on "
                          "all but one in Beebole (or adopt one with id:)", entry.source)
-            return None
-        return self.live.by_xid(kind).get(entry.xid or "")
+            return False, None
+        return True, self.live.by_xid(kind).get(entry.xid or "")
 
     def plan_entry(self, entry: Entry, index: Index, cats: Mapping[tuple[str, str], Any],
                    roles: Mapping[str, IdValue]) -> None:
         kind, t = entry.kind, _TYPE[entry.kind]
-        node = self.find(entry)
-        if node is None and entry.id is not None:
+        plannable, node = self.find(entry)
+        if not plannable:
             return
         target = ref(kind, entry.xid, node.id if node else None)
         if node is not None:
@@ -505,6 +507,8 @@ class _Planner:
         parent: _Resolved | None = None
         if entry.parent is not None:
             parent = self.lookup(kind, entry.parent, index)
+            if parent is None and index.get(kind, entry.parent) is not None:
+                return None, []  # the parent could not be planned: said on its line
             if parent is None:
                 self.problem(f"{kind} {entry.key}: its parent {entry.parent} is not in the "
                              "account", entry.source)
@@ -524,9 +528,8 @@ class _Planner:
         status_id: IdValue = None
         status = entry.field("status")
         if status is not None:
-            inherited = _inherited_category(entry, index)
-            statuses = (category[1] if category else
-                        cats[(cat_kind, inherited)][1] if (cat_kind, inherited) in cats
+            inherited = cats.get((cat_kind, _inherited_category(entry, index) or ""))
+            statuses = (category[1] if category else inherited[1] if inherited
                         else self.statuses_of_parent(parent, cats))
             status_id = statuses.get(status) if statuses is not None else None
             if status_id is None:
@@ -605,6 +608,8 @@ class _Planner:
             wanted: dict[Any, _Resolved] = {}
             for key in keys:
                 other = self.lookup(target_kind, key, index)
+                if other is None and index.get(target_kind, key) is not None:
+                    continue  # a declared entry that could not be planned: said on its line
                 if other is None:
                     self.problem(f"{entry.kind} {entry.key}: {rel} names {target_kind} {key}, "
                                  "which the account does not have", entry.source)
