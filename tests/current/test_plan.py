@@ -278,6 +278,30 @@ def test_an_xid_held_twice_in_the_account_refuses_the_plan(crun, current, tmp_pa
     assert f"{path / 'absences.yaml'}:2" in out
 
 
+def test_the_embedded_sandbox_speaks_the_platform_the_set_is_written_for(
+        cli_main, tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("BEEBOLE_ENDPOINT", raising=False)
+    status, out, err = cli_main("plan", EXAMPLE, "--endpoint", f"sandbox:{tmp_path / 'c.db'}")
+    assert status == 0, err
+    assert "+ create (addProject)" in out and "Plan: 51 to create" in out
+
+
+def test_apply_without_a_terminal_or_auto_approve_writes_nothing(crun, current) -> None:
+    current.app.reset_counts()
+    status, out, err = crun("apply", EXAMPLE)
+    assert status == 1
+    assert "+ create (addProject)" in out  # the plan is shown first
+    assert "refusing to apply without confirmation" in err and "--auto-approve" in err
+    assert current.app.requests == 1  # the read only
+
+
+def test_the_key_never_appears_in_any_output(crun, current) -> None:
+    for fmt in ("text", "json", "markdown", "github"):
+        status, out, err = crun("-vv", "plan", EXAMPLE, "--format", fmt)
+        assert status == 0, err
+        assert current.token not in out + err
+
+
 # -- apply: needs platforms/current/apply.py's apply_actions (another change) ----------
 
 
