@@ -387,3 +387,14 @@ def test_every_kind_and_field_converges_and_an_edit_plans_exactly_its_mutations(
     _converged(current, path)
     status, out, err = crun("check", path)
     assert (status, out) == (0, ""), out + err
+
+
+def test_no_xid_field_is_created_when_nothing_stores_an_xid(crun, tmp_path) -> None:
+    path = _write(tmp_path, {"tasks.yaml": "taskCategories: [{name: Dev, statuses: [Open]}]\n"})
+    status, out, err = crun("plan", path)
+    assert status == 0, err
+    assert "addTaskCategory" in out and "External ID" not in out
+    (tmp_path / "more").mkdir()
+    path = _write(tmp_path / "more", {"absences.yaml": "absenceTypes: [{xid: v, name: V}]\n"})
+    status, out, err = crun("plan", path)
+    assert "customField External ID (External ID)" in out  # a create stores its xid there

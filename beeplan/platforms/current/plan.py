@@ -733,7 +733,8 @@ def make_plan(desired: Desired, live: LiveAccount, read_calls: int = 0) -> Plan:
     """The actions that bring ``live`` to ``desired``, with problems and safety verdicts."""
     planner = _Planner(desired, live)
     planner.build()
-    actions = sorted(planner.actions, key=lambda a: a.phase)  # stable: parents stay first
+    actions = sorted(_without_unused_xid_field(planner.actions, planner.xid_field),
+                     key=lambda a: a.phase)  # stable: parents stay first
     plan = Plan(
         actions=tuple(actions),
         unmanaged=tuple(planner.unmanaged),
@@ -795,6 +796,18 @@ def _source_of(action: Action, sources: Mapping[Key, Source]) -> Source | None:
 
 # ---------------------------------------------------------------------------
 # Small pure helpers
+
+
+def _without_unused_xid_field(actions: list[Action], xid_field: IdValue) -> list[Action]:
+    """Without the xid field's create when nothing stores an xid: an account whose every
+    entity is adopted by id (or a set of categories only) is not told to make a field."""
+    if not isinstance(xid_field, Mapping):
+        return actions
+    made = str(xid_field["$ref"])
+    used = any(made in a.depends_on for a in actions) or any(
+        a.op == "create" and BY_NAME[a.kind].xid_field and a.target.xid is not None
+        for a in actions)
+    return actions if used else [a for a in actions if a.id != made]
 
 
 def _refs_in(payload: Mapping[str, Any]) -> list[str]:
