@@ -215,14 +215,14 @@ def unmanaged_kinds_lines(plan: Plan) -> list[str]:
     parts = []
     for kind, count in left.items():
         live = "not read" if count is None else f"{count} live"
-        # A kind of another platform than the model's (v2) is named as that platform names it.
+        # Another platform's kinds come by their manifest key (``roles``), named as such.
         parts.append(f"{KINDS[kind].plural if kind in KINDS else kind} ({live})")
     head = (
         "Not managed: the manifests hold no key for "
         + ", ".join(parts)
         + "; settings.prune: true leaves those entities alone."
     )
-    keys = ", ".join(f"`{KIND_KEYS.get(kind, kind)}`" for kind in left)
+    keys = ", ".join(f"`{KIND_KEYS.get(kind, f'{kind}: []')}`" for kind in left)
     return [head, f"To manage (and prune) one of them, declare its key, even empty: {keys}."]
 
 

@@ -398,3 +398,14 @@ def test_no_xid_field_is_created_when_nothing_stores_an_xid(crun, tmp_path) -> N
     path = _write(tmp_path / "more", {"absences.yaml": "absenceTypes: [{xid: v, name: V}]\n"})
     status, out, err = crun("plan", path)
     assert "customField External ID (External ID)" in out  # a create stores its xid there
+
+
+def test_under_prune_keys_the_set_lacks_are_named_and_left_alone(crun, tmp_path) -> None:
+    path = _write(tmp_path, {"absences.yaml": "absenceTypes: [{xid: v, name: V}]\n"})
+    settings = path / "settings.yaml"
+    settings.write_text(settings.read_text() + "  prune: true\n")
+    status, out, err = crun("plan", path)
+    assert status == 0, err
+    assert "no key for roles (1 live), people (1 live)" in out  # the key's own person, Admin
+    assert "declare its key, even empty: `roles: []`, `people: []`" in out
+    assert "archivePerson" not in out and "archiveRole" not in out

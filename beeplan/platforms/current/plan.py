@@ -715,6 +715,8 @@ class _Planner:
                     self.unmanaged.append(Unmanaged(target, f.name, True))
 
     def unmanaged_kinds(self) -> dict[str, int | None]:
+        """Under prune, the manifest keys the set lacks, with the live entities left alone
+        (keyed by manifest key: the core's renderer names them so: ``roles: []``)."""
         if not self.desired.settings.prune:
             return {}
         counts: dict[str, int | None] = {}
@@ -722,10 +724,11 @@ class _Planner:
             if kind.name in self.desired.managed or not kind.archivable:
                 continue
             if kind.name == "customField":
-                counts[kind.name] = sum(1 for f in self.live.custom_fields
-                                        if f.id != self.live.xid_field and not f.archived)
+                count = sum(1 for f in self.live.custom_fields
+                            if f.id != self.live.xid_field and not f.archived)
             else:
-                counts[kind.name] = sum(1 for n in self.live.of_kind(kind.name) if not n.archived)
+                count = sum(1 for n in self.live.of_kind(kind.name) if not n.archived)
+            counts[kind.manifest_key] = (counts.get(kind.manifest_key) or 0) + count
         return counts
 
 
