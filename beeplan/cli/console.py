@@ -43,10 +43,9 @@ class ClickConsole:
     def ask(self, question: str) -> bool:
         return click.confirm(question, default=False, err=True)
 
-    def open_client(
-        self, endpoint: str, platform: str | None = None
-    ) -> AbstractContextManager[Any]:
-        return open_client(endpoint, self.token_file, platform)
+    def open_client(self, endpoint: str,
+                    written_for: str | None = None) -> AbstractContextManager[Any]:
+        return open_client(endpoint, self.token_file, written_for)
 
     def read_progress(self, shown: bool) -> ReadProgress:
         return ReadProgress(shown)

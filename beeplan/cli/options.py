@@ -204,11 +204,10 @@ def check_output_file(given: str, path: Path) -> None:
 
 
 @contextlib.contextmanager
-def open_client(
-    endpoint: str, token_file: Path | None, written_for: str | None = None
-) -> Iterator[Any]:
+def open_client(endpoint: str, token_file: Path | None,
+                written_for: str | None = None) -> Iterator[Any]:
     """A client for the endpoint's platform; for ``sandbox:FILE`` its emulator runs meanwhile
-    (that of ``written_for``, the platform the manifests or --platform name; default v2)."""
+    (speaking ``written_for``, the platform the manifests are written for, else API v2)."""
     platform = platforms.for_endpoint(endpoint, written_for)
     if endpoint.startswith(SANDBOX_PREFIX):
         db = endpoint[len(SANDBOX_PREFIX) :]

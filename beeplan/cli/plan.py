@@ -23,9 +23,6 @@ from ..safetext import json_text, markdown, printable
 from ..usecases import plan as usecases_plan
 from ..usecases import steps as workflow
 from ..usecases.apply import ApplyRequest, apply
-from ..usecases.steps import (
-    load_manifests,
-)
 from .console import ClickConsole
 from .options import (
     changed_since_option,
@@ -197,7 +194,18 @@ def plan_command(
     if out is not None:
         check_output_file(f"-o {out}", out)  # before the reads, not after them
     want_summary = summary_wanted(summary, fmt)
-    desired = load_manifests(paths)
+    loaded = workflow.load_set(paths, endpoint)
+    if isinstance(loaded, workflow.OtherSet):
+        _refuse_options(loaded, ("plan -o (a saved plan)", out), ("--changed-since",
+                        changed_since), ("--graph", graph or None))
+        planned = usecases_plan.plan_other(ClickConsole.of(ctx, token_file), loaded, paths,
+                                           endpoint)
+        show_plan(planned.plan, planned.budget, fmt, endpoint, summary=want_summary)
+        if planned.plan.problems:
+            return ExitStatus.ERROR
+        return ExitStatus.CHANGES if detailed_exitcode and not planned.plan.empty \
+            else ExitStatus.SUCCESS
+    desired = loaded
     since = load_since(changed_since, paths)
     planned = usecases_plan.plan(ClickConsole.of(ctx, token_file), desired, paths, endpoint,
                                  usage_days=usage_days, parallelism=parallelism, since=since)
@@ -276,7 +284,14 @@ def check_command(
     if max_calls is not None and changed_since is not None:
         raise click.UsageError("use --changed-since or --max-calls, not both")
     want_summary = summary_wanted(summary, fmt)
-    desired = load_manifests(paths)
+    loaded = workflow.load_set(paths, endpoint)
+    if isinstance(loaded, workflow.OtherSet):
+        _refuse_options(loaded, ("check --max-calls", max_calls), ("--changed-since",
+                        changed_since))
+        checked = usecases_plan.plan_other(ClickConsole.of(ctx, token_file), loaded, paths,
+                                           endpoint)
+        return _show_check(checked.plan, checked.budget, fmt, endpoint, want_summary)
+    desired = loaded
     if max_calls is not None:
         done = usecases_plan.budgeted_check(
             ClickConsole.of(ctx, token_file), desired, paths, endpoint, max_calls=max_calls,
@@ -285,7 +300,21 @@ def check_command(
     since = load_since(changed_since, paths)
     checked = usecases_plan.check(ClickConsole.of(ctx, token_file), desired, paths, endpoint,
                                   parallelism=parallelism, since=since)
-    plan, budget = checked.plan, checked.budget
+    return _show_check(checked.plan, checked.budget, fmt, endpoint, want_summary)
+
+
+def _refuse_options(other: workflow.OtherSet, *given: tuple[str, Any]) -> None:
+    """Options a set of another platform cannot use yet: refused before any call."""
+    for what, value in given:
+        if value is not None:
+            workflow.refuse_for_other(
+                other, what, "What works: 'beeplan plan PATH' (text, --format markdown or "
+                "json), 'beeplan check PATH', 'beeplan apply PATH'.")
+
+
+def _show_check(plan: Plan, budget: Budget, fmt: str, endpoint: str,
+                want_summary: bool) -> ExitStatus:
+    """``check``'s output and exit status: 0 in sync, 2 drift, 1 a plan with problems."""
     in_sync = plan.empty and not plan.problems
     if not in_sync or fmt in ("json", "markdown"):
         show_plan(plan, budget, fmt, endpoint)

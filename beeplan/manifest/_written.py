@@ -3,8 +3,9 @@
 A set written for Beebole's current platform is a different vocabulary: read by
 the v2 schema it would only produce dozens of errors that say nothing useful.
 So ``load`` looks at ``settings.platform`` in every file first, and stops with
-``WrittenForOther`` (validate checks such a set with that platform's checker;
-every other command refuses it, before any API call).
+``WrittenForOther``: validate checks such a set with that platform's checker, plan,
+check and apply hand it to that platform's engine (``Platform.engine``), and every
+other command refuses it, before any API call.
 """
 
 from __future__ import annotations
@@ -45,10 +46,11 @@ class WrittenForOther(ConfigError):
         name = declared.platform
         super().__init__(
             f"{declared.where}: this manifest set is written for Beebole's {name} platform "
-            f"(settings.platform: {name}), and plan, apply, check, diff, usage, graph and import "
-            f"manage API v2 accounts today; nothing was sent. What works with it today: "
-            f"'beeplan validate PATH' checks it (every error, with file and line); "
-            f"'beeplan convert V2_SET -o DIR' writes such a set from a v2 one")
+            f"(settings.platform: {name}), and this command manages API v2 sets only today; "
+            f"nothing was sent. What works with it: 'beeplan plan PATH', 'beeplan check PATH' "
+            f"and 'beeplan apply PATH' against an endpoint of that platform; 'beeplan validate "
+            f"PATH' checks it (every error, with file and line); 'beeplan convert V2_SET -o DIR' "
+            f"writes such a set from a v2 one")
 
 
 def declared_in(name: str, data: MDict) -> Declared | None:

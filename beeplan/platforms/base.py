@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
+    from ..applier import Outcome, ProgressCallback
+    from ..errors import Problem
     from ..localfiles.ledger import Ledger, Quota, Usage
     from ..model import Entity, Ref, State
-    from ..planner import Action, Change
+    from ..planner import Action, Change, Plan
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -141,6 +143,28 @@ class ActionFactory(Protocol):
     ) -> Action: ...
 
 
+class Engine(Protocol):
+    """Plan and apply for a platform with its own manifest vocabulary (not the model's kinds).
+
+    The core hands it what the manifest loader read (``WrittenForOther.files``) and a
+    client of the platform; it gives back the core's ``Plan`` (rendered, guarded and
+    exited on as any plan) and the core's apply ``Outcome``.
+    """
+
+    def load(self, files: Sequence[tuple[str, Any]], problems: Sequence[Problem]) -> Any:
+        """The desired account of a set's parsed files, or ManifestError (no call made)."""
+        ...
+
+    def plan(self, client: Any, desired: Any) -> Plan:
+        """Read the account (counted in ``Plan.read_calls``) and diff it: the plan."""
+        ...
+
+    def apply(self, client: Any, plan: Plan, desired: Any, parallelism: int,
+              progress: ProgressCallback | None) -> Outcome:
+        """Run the plan's actions; what was applied, failed and skipped."""
+        ...
+
+
 @dataclass(frozen=True)
 class Cost:
     """What a platform's account may spend per period, as the quota ledger counts it."""
@@ -197,3 +221,6 @@ class Platform:
     # import_account(client) -> ImportedAccount: the platform's own ``beeplan import``
     # (one read, manifests in its vocabulary). None: the core's import (API v2's).
     import_account: Callable[[Any], ImportedAccount] | None = None
+    # Plan and apply of a platform whose manifests are its own vocabulary (the loader
+    # raises WrittenForOther for them); None: the model's kinds, planned by the core.
+    engine: Engine | None = None

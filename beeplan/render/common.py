@@ -157,6 +157,7 @@ def budget_line(budget: Budget) -> str:
     left = (
         f"{budget.left_today} of {budget.daily} left today (as counted by beeplan on this machine)"
         if budget.left_today is not None
+        else "no daily quota on this platform" if budget.daily == 0
         else "today's remaining quota unknown"
     )
     usage = f" ({budget.usage_calls} on the hours export)" if budget.usage_calls else ""
@@ -239,13 +240,14 @@ def unmanaged_kinds_lines(plan: Plan) -> list[str]:
     parts = []
     for kind, count in left.items():
         live = "not read" if count is None else f"{count} live"
-        parts.append(f"{KINDS[kind].plural} ({live})")
+        # Another platform's kinds come by their manifest key (``roles``), named as such.
+        parts.append(f"{KINDS[kind].plural if kind in KINDS else kind} ({live})")
     head = (
         "Not managed: the manifests hold no key for "
         + ", ".join(parts)
         + "; settings.prune: true leaves those entities alone."
     )
-    keys = ", ".join(f"`{KIND_KEYS[kind]}`" for kind in left)
+    keys = ", ".join(f"`{KIND_KEYS.get(kind, f'{kind}: []')}`" for kind in left)
     return [head, f"To manage (and prune) one of them, declare its key, even empty: {keys}."]
 
 

@@ -23,8 +23,9 @@ from ..platforms.base import Client
 from ..render import render_text
 from . import steps as workflow
 from .console import Console
-from .plan import plan_with_usage
+from .plan import other_budget, plan_with_usage
 from .steps import (
+    OtherSet,
     QuotaShortfall,
     apply_plan,
     budget_of,
@@ -34,8 +35,8 @@ from .steps import (
     guard_safety,
     is_plan_file,
     live_problems,
-    load_manifests,
     load_saved_plan,
+    load_set,
     owed_by,
     report,
     saved_safety,
@@ -69,7 +70,10 @@ def apply(request: ApplyRequest, console: Console) -> ExitStatus:
     saved_file = _is_saved_plan(targets, manifests)
     # Parsed before any token is needed: a broken file says so first.
     parsed = workflow.parse_saved_plan(target) if saved_file else None
-    desired = None if saved_file else load_manifests(targets)
+    loaded = None if saved_file else load_set(targets, endpoint)
+    if isinstance(loaded, OtherSet):
+        return apply_other(request, console, loaded)
+    desired = loaded
     quiet = console.quiet
     with console.open_client(endpoint) as client:
         usage = None
@@ -145,6 +149,36 @@ def apply(request: ApplyRequest, console: Console) -> ExitStatus:
         calls = client.usage.total_requests - before
         rest = slice_report(client, plan, part, saved=desired is None)
     return _finish(console, outcome, report(outcome, calls, time.monotonic() - started), rest)
+
+
+def apply_other(request: ApplyRequest, console: Console, other: OtherSet) -> ExitStatus:
+    """``beeplan apply`` of a set written for a platform with its own engine: plan, show,
+    guard (problems, safety), confirm, apply, report as on v2."""
+    r = request
+    if r.max_calls is not None:
+        workflow.refuse_for_other(other, "apply --max-calls",
+                                  "That platform has no daily quota: apply without it.")
+    quiet = console.quiet
+    with console.open_client(r.endpoint, other.platform.name) as client:
+        plan = with_source(other.engine.plan(client, other.desired), r.targets)
+        budget = other_budget(plan)
+        require_possible(plan)
+        if plan.empty:
+            if not quiet:
+                console.say("No changes. The account matches the manifests.")
+            return ExitStatus.SUCCESS
+        if not quiet:
+            console.say(render_text(plan, budget, color=console.color), nl=False)
+        guard_safety(plan, allow_destroy=r.allow_destroy)
+        if not r.auto_approve and not _confirmed(console):
+            console.say("Nothing applied.", err=True)
+            return ExitStatus.ERROR
+        before = client.usage.total_requests
+        started = time.monotonic()
+        outcome = other.engine.apply(client, plan, other.desired, r.parallelism,
+                                     console.apply_progress())
+        calls = client.usage.total_requests - before
+    return _finish(console, outcome, report(outcome, calls, time.monotonic() - started), "")
 
 
 def _is_saved_plan(targets: tuple[Path, ...], manifests: tuple[Path, ...]) -> bool:

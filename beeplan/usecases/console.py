@@ -26,13 +26,10 @@ class Console(Protocol):
     def ask(self, question: str) -> bool:
         """Ask a yes/no question on the terminal (default no)."""
 
-    def open_client(
-        self, endpoint: str, platform: str | None = None
-    ) -> AbstractContextManager[Any]:
-        """A client for ``endpoint`` (the CLI's token options decide the token).
-
-        ``platform``: the one a ``sandbox:FILE`` endpoint emulates (default v2).
-        """
+    def open_client(self, endpoint: str,
+                    written_for: str | None = None) -> AbstractContextManager[Any]:
+        """A client for ``endpoint`` (the CLI's token options decide the token); a
+        ``sandbox:FILE`` speaks ``written_for``, the manifests' platform (default API v2)."""
 
     def read_progress(self, shown: bool) -> Any:
         """Progress of reading the account (``done()`` when over), on stderr if ``shown``."""

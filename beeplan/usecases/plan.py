@@ -20,7 +20,7 @@ from ..render import Budget
 from ..usage import UsageOptions
 from . import steps as workflow
 from .console import Console
-from .steps import budget_of, with_source
+from .steps import OtherSet, budget_of, with_source
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,21 @@ def check(
         made = compute_plan(console, client, desired, parallelism, False, since)
         made = with_source(made, paths)
         return Planned(made, budget_of(client, made))
+
+
+def other_budget(plan: Plan) -> Budget:
+    """The cost line of a plan of a platform without a daily quota (requests are counted)."""
+    return Budget(read_calls=plan.read_calls, apply_calls=len(plan.actions), left_today=None,
+                  daily=0)
+
+
+def plan_other(console: Console, other: OtherSet, paths: tuple[Path, ...],
+               endpoint: str) -> Planned:
+    """``beeplan plan`` / ``check`` of a set written for a platform with its own engine."""
+    with console.open_client(endpoint, other.platform.name) as client:
+        made = other.engine.plan(client, other.desired)
+    made = with_source(made, paths)
+    return Planned(made, other_budget(made))
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from ..changed import label as targeted_label
 from ..changed import load_base as load_base
 from ..changed import read_base as read_base
 from ..cost import Cost, Slice, days_needed, plan_cost, select_slice
-from ..errors import PlanError, Problem, warning_lines
+from ..errors import ConfigError, PlanError, Problem, warning_lines
 from ..hours import UsageReport
 from ..localfiles.journal import Journal
 from ..model import Entity, Ref, State, entity_key
@@ -39,7 +39,7 @@ from ..planfile.verify import (
     manifest_digest,
 )
 from ..planner import Plan, fingerprint, make_plan, with_safety
-from ..platforms.base import Client, Progress
+from ..platforms.base import Client, Engine, Platform, Progress
 from ..render import Budget, plan_from_json
 from ..safetext import capped, printable
 from ..usage import (
@@ -66,6 +66,50 @@ def check_platform(client: Client, desired: State) -> None:
     """Refuse, before any call, manifests written for another platform than the endpoint's."""
     settings = desired.settings
     platforms.check_written_for(settings.platform, client.endpoint, settings.platform_at)
+
+
+@dataclass(frozen=True)
+class OtherSet:
+    """A manifest set written for a platform with its own vocabulary, loaded for its engine."""
+
+    platform: Platform
+    engine: Engine
+    desired: Any  # the engine's desired account
+    where: str  # file:line of its settings.platform
+
+
+def load_set(paths: Sequence[Path], endpoint: str) -> State | OtherSet:
+    """The manifests at ``paths``: a v2 set as ``load_manifests`` reads it, or a set
+    written for a platform with its own vocabulary, loaded by that platform's engine.
+    Refuses, before any call, an endpoint of another platform than the set's (naming
+    both) and a set with problems (every one, with file:line)."""
+    from ..manifest._written import WrittenForOther
+
+    try:
+        state = load_manifests(paths)
+    except WrittenForOther as other:
+        where = other.declared.where
+        platform = platforms.check_written_for(other.declared.platform, endpoint, where)
+        if platform.engine is None:
+            raise
+        return OtherSet(platform, platform.engine,
+                        platform.engine.load(other.files, other.problems), where)
+    written = state.settings.platform
+    platform = platforms.for_endpoint(endpoint, written)
+    if written is None and platform.engine is not None:
+        # A set that does not say is a v2 set: the model's kinds, not that platform's.
+        raise ConfigError(
+            f"these manifests are written for API v2 (no settings.platform in them), but the "
+            f"endpoint speaks {platform.name!r}; use an API v2 endpoint, or write the set for "
+            f"{platform.name} ('beeplan convert PATH -o DIR' converts it)")
+    return state
+
+
+def refuse_for_other(other: OtherSet, what: str, instead: str) -> None:
+    """An option or command not (yet) available for that platform's sets: one clear line."""
+    raise ConfigError(
+        f"{other.where}: {what} is not available for sets written for Beebole's "
+        f"{other.platform.name} platform yet; nothing was sent. {instead}")
 
 
 def compute_plan(

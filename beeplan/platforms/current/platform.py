@@ -37,6 +37,26 @@ def _serves(endpoint: str) -> bool:
     return urlsplit(endpoint).path.rstrip("/").endswith(GRAPHQL_PATH)
 
 
+def _engine() -> Any:
+    # Imported on use: the planner and apply load only for a current set.
+    from .engine import CurrentEngine
+
+    return CurrentEngine()
+
+
+class _LazyEngine:
+    """The engine, built on first use (the registry imports this module for every endpoint)."""
+
+    def load(self, *args: Any) -> Any:
+        return _engine().load(*args)
+
+    def plan(self, *args: Any) -> Any:
+        return _engine().plan(*args)
+
+    def apply(self, *args: Any) -> Any:
+        return _engine().apply(*args)
+
+
 def _v2_only(*_args: Any, **_kwargs: Any) -> NoReturn:
     raise ConfigError("this step is API v2's; the current platform does not use it")
 
@@ -61,4 +81,5 @@ PLATFORM = Platform(
     sandbox=_sandbox,
     serves=_serves,
     import_account=_import_account,
+    engine=_LazyEngine(),
 )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from .client import Arg, CurrentClient, Document, Op, build_document
@@ -24,12 +25,12 @@ _LINKS = "{ value { id } }"
 _LISTINGS: tuple[tuple[str, str, str], ...] = (
     ("projectCategories", "getProjectCategories", "id name levelNames"),
     ("projects", "getProjects",
-     f"id name archived level category {_REF} parent {_REF} managedBy {_REF} "
+     f"id name archived level description category {_REF} parent {_REF} managedBy {_REF} "
      f"relations {{ taggedBy {_LINKS} projectsOfPerson {_LINKS} "
      f"subProjectsOfPerson {_LINKS} projectsOfTag {_LINKS} subProjectsOfTag {_LINKS} }}"),
     ("tagCategories", "getTagCategories", "id name levelNames"),
     ("tags", "getTags",
-     f"id name archived level category {_REF} parent {_REF} "
+     f"id name archived level description category {_REF} parent {_REF} "
      f"relations {{ managedBy {_LINKS} }}"),
     ("roles", "getRoles", "id name archived"),
     ("people", "getPersons",
@@ -37,7 +38,7 @@ _LISTINGS: tuple[tuple[str, str, str], ...] = (
      f"relations {{ taggedBy {_LINKS} managedBy {_LINKS} }}"),
     ("taskCategories", "getTaskCategories", "id name statuses { id name }"),
     ("tasks", "getTasks",
-     f"id name archived category {_REF} status {_REF} parent {_REF} "
+     f"id name archived description category {_REF} status {_REF} parent {_REF} "
      f"relations {{ projects {_LINKS} persons {_LINKS} tags {_LINKS} managedBy {_LINKS} "
      f"taggedBy {_LINKS} }}"),
     ("absenceTypes", "getAbsenceTypes", "id name archived"),
@@ -115,6 +116,9 @@ class LiveAccount:
     custom_fields: tuple[FieldDef, ...]
     nodes: tuple[Node, ...]
     xid_field: str | None  # the id of the External ID field, None when the account has none
+    # (entity id, custom field id) -> the id of that value: editing or clearing a value
+    # names the value, not the entity (editCustomFieldValueText(id:), deleteCustomFieldValue)
+    value_ids: Mapping[tuple[str, str], str] = dataclass_field(default_factory=dict)
 
     def of_kind(self, kind: str) -> tuple[Node, ...]:
         return tuple(n for n in self.nodes if n.kind == kind)
@@ -192,11 +196,13 @@ def parse_account(data: Sequence[Any], *, xid_field: str = XID_FIELD_DEFAULT) ->
     xid_id = next((f.id for f in fields if f.name == xid_field and f.type == "text"), None)
     custom: dict[str, dict[str, Any]] = {}
     xids: dict[str, str] = {}
+    value_ids: dict[tuple[str, str], str] = {}
     for v in values:
         entity = v.get(_ENTITY_FIELD.get(v["entityType"], ""))
         if not entity:
             continue
         value = _value_of(v)
+        value_ids[(str(entity["id"]), str(v["customFieldId"]))] = str(v["id"])
         if v["customFieldId"] == xid_id:
             if isinstance(value, str) and value:
                 xids[str(entity["id"])] = value
@@ -215,13 +221,14 @@ def parse_account(data: Sequence[Any], *, xid_field: str = XID_FIELD_DEFAULT) ->
     nodes: list[Node] = []
     for p in lists["projects"]:
         rel = p.get("relations") or {}
-        nodes.append(node("project", p, relations={
+        nodes.append(node("project", p, extra={"description": p.get("description")},
+                          relations={
             "managers": tuple(sorted({str(m["id"]) for m in p.get("managedBy") or []})),
             "tags": _links(rel, "taggedBy"),
             "assigned.people": _links(rel, "projectsOfPerson", "subProjectsOfPerson"),
             "assigned.tags": _links(rel, "projectsOfTag", "subProjectsOfTag")}))
     for t in lists["tags"]:
-        nodes.append(node("tag", t, relations={
+        nodes.append(node("tag", t, extra={"description": t.get("description")}, relations={
             "managers": _links(t.get("relations") or {}, "managedBy")}))
     for r in lists["roles"]:
         nodes.append(node("role", r))
@@ -234,7 +241,8 @@ def parse_account(data: Sequence[Any], *, xid_field: str = XID_FIELD_DEFAULT) ->
             relations={"tags": _links(rel, "taggedBy"), "managers": _links(rel, "managedBy")}))
     for t in lists["tasks"]:
         rel = t.get("relations") or {}
-        nodes.append(node("task", t, extra={"status": _id(t.get("status"))}, relations={
+        nodes.append(node("task", t, extra={"status": _id(t.get("status")),
+                                            "description": t.get("description")}, relations={
             "projects": _links(rel, "projects"), "managers": _links(rel, "managedBy"),
             "tags": _links(rel, "taggedBy"), "assigned.people": _links(rel, "persons"),
             "assigned.tags": _links(rel, "tags")}))
@@ -247,7 +255,7 @@ def parse_account(data: Sequence[Any], *, xid_field: str = XID_FIELD_DEFAULT) ->
                      for c in lists[name])
 
     return LiveAccount(categories("projectCategories"), categories("tagCategories"),
-                       categories("taskCategories"), fields, tuple(nodes), xid_id)
+                       categories("taskCategories"), fields, tuple(nodes), xid_id, value_ids)
 
 
 def _value_of(v: Mapping[str, Any]) -> Any:

@@ -1,0 +1,33 @@
+"""The current platform's ``Engine``: what the core calls to plan and apply a current set."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ...applier import Outcome, ProgressCallback
+from ...errors import Problem
+from ...planner import Plan
+from .apply import apply_actions
+from .client import CurrentClient
+from .desired import Desired, load_desired
+from .plan import make_plan
+from .reader import read_account
+
+
+class CurrentEngine:
+    """Load (offline), plan (one read request), apply (batched mutations)."""
+
+    def load(self, files: Sequence[tuple[str, Any]], problems: Sequence[Problem]) -> Desired:
+        return load_desired(files, problems)
+
+    def plan(self, client: CurrentClient, desired: Desired) -> Plan:
+        before = client.usage.total_requests
+        live = read_account(client, xid_field=desired.settings.xid_field)
+        return make_plan(desired, live, client.usage.total_requests - before)
+
+    def apply(self, client: CurrentClient, plan: Plan, desired: Desired, parallelism: int,
+              progress: ProgressCallback | None) -> Outcome:
+        return apply_actions(client, plan.actions, xid_field=desired.settings.xid_field,
+                             batch_size=desired.settings.batch_size, parallelism=parallelism,
+                             progress=progress)
