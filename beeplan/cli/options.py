@@ -204,9 +204,14 @@ def check_output_file(given: str, path: Path) -> None:
 
 
 @contextlib.contextmanager
-def open_client(endpoint: str, token_file: Path | None) -> Iterator[Any]:
-    """A client for the endpoint's platform; for ``sandbox:FILE`` its emulator runs meanwhile."""
-    platform = platforms.for_endpoint(endpoint)
+def open_client(endpoint: str, token_file: Path | None, *,
+                written_for: str | None = None) -> Iterator[Any]:
+    """A client for the endpoint's platform; for ``sandbox:FILE`` its emulator runs meanwhile.
+
+    ``written_for`` is the platform the manifests say (``settings.platform``): the
+    embedded sandbox, which emulates every platform over one file, speaks that one.
+    """
+    platform = platforms.for_endpoint(endpoint, written_for)
     if endpoint.startswith(SANDBOX_PREFIX):
         db = endpoint[len(SANDBOX_PREFIX) :]
         if not db:
