@@ -31,7 +31,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
@@ -57,6 +57,19 @@ def has_lone_surrogate(doc: Any) -> bool:
         elif isinstance(value, list):
             stack.extend(value)
     return False
+
+
+def drop_connection(environ: Mapping[str, Any]) -> NoReturn:
+    """Close the request's connection without an answer (the ``drop_rate`` fault).
+
+    werkzeug, and the keep-alive handler here, treat a ConnectionError from the
+    app as "the client went away": no answer, no log line.
+    """
+    sock = environ.get("werkzeug.socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+    raise ConnectionAbortedError("sandbox: dropped on purpose (drop_rate)")
 
 
 # -- knobs -------------------------------------------------------------------------

@@ -12,7 +12,6 @@ import hmac
 import json
 import logging
 import random
-import socket
 import threading
 import time
 from collections import Counter
@@ -39,7 +38,7 @@ from graphql import (
     visit,
 )
 
-from ....sandboxcore import FaultKnobs, has_lone_surrogate
+from ....sandboxcore import FaultKnobs, drop_connection, has_lone_surrogate
 from .engine import Context, now_ms
 from .ops import root_resolver
 from .schema import load_schema
@@ -196,13 +195,7 @@ class CurrentSandboxApp:
             with self._lock:
                 self.requests += 1
                 self.bytes_in += drop.size_in
-            sock = environ.get("werkzeug.socket")
-            if sock is not None:
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            raise ConnectionAbortedError("sandbox: dropped on purpose (drop_rate)") from None
+            drop_connection(environ)
         except Exception:
             log.exception("sandbox: internal error")
             with self._lock:

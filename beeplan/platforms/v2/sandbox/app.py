@@ -17,7 +17,6 @@ import json
 import logging
 import math
 import random
-import socket
 import threading
 import time
 from collections import Counter
@@ -29,7 +28,7 @@ from typing import Any
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wsgi import get_input_stream
 
-from ....sandboxcore import FaultKnobs, has_lone_surrogate
+from ....sandboxcore import FaultKnobs, drop_connection, has_lone_surrogate
 from . import timesheet  # noqa: F401  (registers the time_entry services)
 from .request import Req, ServiceError, show
 from .services import SERVICES
@@ -140,14 +139,7 @@ class SandboxApp:
         try:
             status, answer, accounted, size_in = self.handle(environ)
         except Dropped:
-            sock = environ.get("werkzeug.socket")
-            if sock is not None:
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            # werkzeug treats a ConnectionError as "client went away": no answer, no log.
-            raise ConnectionAbortedError("sandbox: dropped on purpose (drop_rate)") from None
+            drop_connection(environ)
         except ClientDisconnected:
             self.client_went_away()
             raise ConnectionAbortedError("sandbox: client disconnected mid-body") from None
