@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -202,3 +203,33 @@ def test_a_new_sandbox_file_is_readable_by_its_owner_only(tmp_path: Path) -> Non
     with CurrentSandboxServer(path):
         pass
     assert path.stat().st_mode & 0o077 == 0
+
+
+def test_both_platforms_write_to_one_file_at_once_without_an_error(tmp_path: Path) -> None:
+    """Two SQLite connections on one file: each waits for the other's write lock."""
+    joint = platforms.joint_sandbox(str(tmp_path / "both.db"))
+    v2_part, current_part = joint.parts
+    with joint:
+        v2_url, gql_url = joint.url_of(v2_part), joint.url_of(current_part)
+
+        def v2_writes(worker: int) -> int:
+            with BeeboleClient(v2_url, joint.token, ledger=False) as client:
+                for i in range(6):
+                    client.call("company.create", company={"name": f"v2-{worker}-{i}"})
+            return worker
+
+        def current_writes(worker: int) -> int:
+            with CurrentClient(gql_url, joint.token) as client:
+                outcomes = client.mutate([add_absence(f"cur-{worker}-{i}") for i in range(6)])
+            assert [o.status for o in outcomes] == ["done"] * 6
+            return worker
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            futures = [pool.submit(v2_writes, w) for w in range(2)]
+            futures += [pool.submit(current_writes, w) for w in range(2)]
+            assert sorted(f.result() for f in futures) == [0, 0, 1, 1]
+        with BeeboleClient(v2_url, joint.token, ledger=False) as client:
+            assert len(client.call("company.list")["companies"]) == 12
+        with CurrentClient(gql_url, joint.token) as client:
+            assert len(client.query([ABSENCES]).data["a0"]) == 12
+        assert v2_part.internal_errors == 0 and current_part.internal_errors == 0
