@@ -73,7 +73,8 @@ def endpoint_options(func: F) -> F:
         show_default=True,
         metavar="URL|sandbox:FILE",
         help="API URL ($BEEBOLE_ENDPOINT). 'sandbox:demo.db' runs the local emulator "
-        "in-process over that SQLite file, no token needed.",
+        "in-process over that SQLite file, no token needed (of the platform the "
+        "manifests are written for).",
     )(func)
     return func
 
