@@ -17,7 +17,7 @@ import hashlib
 import json
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -145,6 +145,49 @@ class Unmanaged:
 
 
 @dataclass(frozen=True)
+class Provenance:
+    """What a plan was made from besides the account: the manifests, how much of them.
+
+    Apart from the actions so that a plan's "what" and its "from where" read
+    separately: the planner records what the manifests say (``of``), the plan
+    use case the files they came from (``from_files``) and a ``--changed-since``
+    plan its base (``narrowed``); the saved plan writes it all and ``apply``
+    checks the manifests at hand against it (beeplan.planfile.verify).
+    """
+
+    manifest_path: str = ""  # the manifests it was made from, as given on the command line
+    manifest_digest: str = ""  # and their digest (see beeplan.planfile.verify.manifest_digest)
+    # The environment variables the manifests' ${NAME} read, with their value
+    # (None: unset, defaults used); the manifest digest covers them.
+    variables: Mapping[str, str | None] = field(default_factory=dict)
+    # Every manifest path, in order, when several sets were merged (the first is manifest_path).
+    manifest_paths: tuple[str, ...] = ()
+    targeted: str = ""  # --changed-since BASE: only what changed since BASE was read and planned
+    targeted_entries: int = 0  # and how many manifest entries changed since BASE
+    # Settings of the manifests looser than the defaults: every rendering says them first.
+    loosened: tuple[Loosened, ...] = ()
+
+    @classmethod
+    def of(cls, desired: State) -> Provenance:
+        """What the manifests themselves say: the variables they read, their loosened settings."""
+        return cls(variables=dict(desired.variables), loosened=desired.settings.loosened())
+
+    def from_files(self, paths: Sequence[str], digest: str) -> Provenance:
+        """The same, made from the manifest files ``paths`` (in order) of digest ``digest``."""
+        return replace(self, manifest_path=paths[0], manifest_digest=digest,
+                       manifest_paths=tuple(paths) if len(paths) > 1 else ())
+
+    def narrowed(self, base: str, entries: int) -> Provenance:
+        """The same, for a plan of only the ``entries`` changed since ``base``."""
+        return replace(self, targeted=base, targeted_entries=entries)
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """The manifest path(s) recorded, in order."""
+        return self.manifest_paths or ((self.manifest_path,) if self.manifest_path else ())
+
+
+@dataclass(frozen=True)
 class Plan:
     actions: tuple[Action, ...] = ()
     unmanaged: tuple[Unmanaged, ...] = ()
@@ -158,17 +201,7 @@ class Plan:
     # Under prune: kinds the manifests hold no key for, and how many live
     # entities of each that leaves alone (None: not read, so not counted).
     unmanaged_kinds: Mapping[str, int | None] = field(default_factory=dict)
-    manifest_path: str = ""  # the manifests it was made from, as given on the command line
-    manifest_digest: str = ""  # and their digest (see beeplan.planfile.verify.manifest_digest)
-    # The environment variables the manifests' ${NAME} read, with their value
-    # (None: unset, defaults used); the manifest digest covers them.
-    variables: Mapping[str, str | None] = field(default_factory=dict)
-    # Every manifest path, in order, when several sets were merged (the first is manifest_path).
-    manifest_paths: tuple[str, ...] = ()
-    targeted: str = ""  # --changed-since BASE: only what changed since BASE was read and planned
-    targeted_entries: int = 0  # and how many manifest entries changed since BASE
-    # Settings of the manifests looser than the defaults: every rendering says them first.
-    loosened: tuple[Loosened, ...] = ()
+    provenance: Provenance = field(default_factory=Provenance)
 
     @property
     def empty(self) -> bool:
@@ -251,10 +284,11 @@ def plan_digest(plan: Plan) -> str:
         ],
         "fingerprints": dict(plan.fingerprints),
         "read_relations": {k: sorted(v) for k, v in plan.read_relations.items()},
-        "manifests": plan.manifest_digest,
+        "manifests": plan.provenance.manifest_digest,
     }
-    if plan.variables:  # absent without variables: digests of older plans stay the same
-        doc["variables"] = dict(sorted(plan.variables.items()))
+    variables = plan.provenance.variables
+    if variables:  # absent without variables: digests of older plans stay the same
+        doc["variables"] = dict(sorted(variables.items()))
     raw = json.dumps(doc, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
     return hashlib.sha256(raw.encode()).hexdigest()[:12]
 
@@ -974,7 +1008,7 @@ def _build(desired: State, live: State) -> Plan:
         read_relations=read_relations,
         prune=desired.settings.prune,
         unmanaged_kinds=_unmanaged_kinds(desired, live),
-        loosened=desired.settings.loosened(),
+        provenance=Provenance.of(desired),
     )
 
 
@@ -987,7 +1021,7 @@ def make_plan(
     still has to deactivate: finishing that is not counted as destruction.
     """
     plan = _build(desired, live)
-    plan = _evolve(plan, read_calls=read_calls, variables=dict(desired.variables))
+    plan = _evolve(plan, read_calls=read_calls)
     return _with_safety(plan, live, desired, owed)
 
 
