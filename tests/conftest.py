@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,21 @@ def client(sandbox: SandboxServer) -> Iterator[BeeboleClient]:
     """The real client on the sandbox, with short retry backoff to keep tests fast."""
     with BeeboleClient(sandbox.url, sandbox.token, backoff=0.01, timeout=10) as c:
         yield c
+
+
+@pytest.fixture
+def waits_on_the_sandbox_clock(sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The waits between export polls move the sandbox's clock on instead of sleeping.
+
+    For tests that count calls and read hours, not time: a job ages by exactly
+    the wait asked (``advance_clock``), as on a real clock, so the polls and
+    their answers are those of a real run; the client, HTTP and the sandbox
+    are untouched. A test of real waiting (a job that never finishes) keeps
+    the wall clock by not using this fixture.
+    """
+    from beeplan import usage
+
+    monkeypatch.setattr(usage, "run_jobs", partial(usage.run_jobs, sleep=sandbox.advance_clock))
 
 
 Run = Callable[..., tuple[int, str, str]]

@@ -73,6 +73,22 @@ def log(client: BeeboleClient, who: str, hours: float, ago: int, **where: Any) -
     client.call("time_entry.create", date=day(ago), hours=hours, person={"xid": who}, **where)
 
 
+# These two give up on a job that never finishes, in real seconds: the wall clock's.
+REAL_WAITS = frozenset({
+    "test_a_job_that_never_finishes_ends_with_a_clear_message",
+    "test_usage_gives_up_on_a_job_that_never_finishes",
+})
+
+
+@pytest.fixture(autouse=True)
+def _polls_wait_on_the_sandbox_clock(request: pytest.FixtureRequest) -> None:
+    """Every other test here counts calls and reads hours: its waits between polls
+    (0.6 s a run, 3 s before the last poll a --max-calls allows) move the sandbox's
+    clock on instead (``waits_on_the_sandbox_clock``)."""
+    if "sandbox" in request.fixturenames and request.node.originalname not in REAL_WAITS:
+        request.getfixturevalue("waits_on_the_sandbox_clock")
+
+
 @pytest.fixture
 def logged(run: Run, client: BeeboleClient, tmp_path: Path) -> Path:
     """ACME applied; hours on proto (two people), ops (long ago only), jane, vacation."""
