@@ -45,18 +45,24 @@ def client(sandbox: SandboxServer) -> Iterator[BeeboleClient]:
         yield c
 
 
-@pytest.fixture
-def waits_on_the_sandbox_clock(sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The waits between export polls move the sandbox's clock on instead of sleeping.
+@pytest.fixture(autouse=True)
+def _export_polls_on_the_sandbox_clock(request: pytest.FixtureRequest) -> None:
+    """In a test on the sandbox, the waits between export polls move the sandbox's
+    clock on instead of sleeping (``run_jobs``' own ``sleep`` parameter).
 
-    For tests that count calls and read hours, not time: a job ages by exactly
-    the wait asked (``advance_clock``), as on a real clock, so the polls and
-    their answers are those of a real run; the client, HTTP and the sandbox
-    are untouched. A test of real waiting (a job that never finishes) keeps
-    the wall clock by not using this fixture.
+    A job ages by exactly the wait asked (``advance_clock``), as on a real clock,
+    so the polls and their answers are those of a real run, and the client, HTTP
+    and the sandbox are untouched; but a plan that deactivates something no longer
+    sleeps 0.6 s for its hours, nor a ``--max-calls`` run 3 s before its last poll.
+    A test of waiting itself (a job given up on after so many seconds) is marked
+    ``wall_clock`` and sleeps for real.
     """
+    if "sandbox" not in request.fixturenames or request.node.get_closest_marker("wall_clock"):
+        return
     from beeplan import usage
 
+    sandbox: SandboxServer = request.getfixturevalue("sandbox")
+    monkeypatch: pytest.MonkeyPatch = request.getfixturevalue("monkeypatch")
     monkeypatch.setattr(usage, "run_jobs", partial(usage.run_jobs, sleep=sandbox.advance_clock))
 
 

@@ -73,22 +73,6 @@ def log(client: BeeboleClient, who: str, hours: float, ago: int, **where: Any) -
     client.call("time_entry.create", date=day(ago), hours=hours, person={"xid": who}, **where)
 
 
-# These two give up on a job that never finishes, in real seconds: the wall clock's.
-REAL_WAITS = frozenset({
-    "test_a_job_that_never_finishes_ends_with_a_clear_message",
-    "test_usage_gives_up_on_a_job_that_never_finishes",
-})
-
-
-@pytest.fixture(autouse=True)
-def _polls_wait_on_the_sandbox_clock(request: pytest.FixtureRequest) -> None:
-    """Every other test here counts calls and reads hours: its waits between polls
-    (0.6 s a run, 3 s before the last poll a --max-calls allows) move the sandbox's
-    clock on instead (``waits_on_the_sandbox_clock``)."""
-    if "sandbox" in request.fixturenames and request.node.originalname not in REAL_WAITS:
-        request.getfixturevalue("waits_on_the_sandbox_clock")
-
-
 @pytest.fixture
 def logged(run: Run, client: BeeboleClient, tmp_path: Path) -> Path:
     """ACME applied; hours on proto (two people), ops (long ago only), jane, vacation."""
@@ -213,6 +197,7 @@ def test_companies_and_tasks_carry_their_hours_and_one_job_answers_for_a_company
     assert "(9 on the hours export)" in out
 
 
+@pytest.mark.wall_clock  # gives up after so many real seconds
 def test_a_job_that_never_finishes_ends_with_a_clear_message(
     client: BeeboleClient, sandbox: SandboxServer, logged: Path
 ) -> None:
@@ -636,6 +621,7 @@ def test_usage_counts_the_hours_people_log_on_other_companies(
     assert doc["unused"] == []
 
 
+@pytest.mark.wall_clock  # gives up after so many real seconds
 def test_usage_gives_up_on_a_job_that_never_finishes(
     run: Run, sandbox: SandboxServer, logged: Path
 ) -> None:
