@@ -129,9 +129,8 @@ def with_source(plan: Plan, source: Path | Sequence[Path]) -> Plan:
     hand are still the ones reviewed (see ``beeplan.planfile``).
     """
     paths = [source] if isinstance(source, Path) else list(source)
-    digest = manifest_digest(paths, plan.variables)  # covers what ${NAME} read
-    return replace(plan, manifest_path=str(paths[0]), manifest_digest=digest,
-                   manifest_paths=tuple(str(p) for p in paths) if len(paths) > 1 else ())
+    digest = manifest_digest(paths, plan.provenance.variables)  # covers what ${NAME} read
+    return replace(plan, provenance=plan.provenance.from_files([str(p) for p in paths], digest))
 
 
 def plan_and_live(
@@ -184,8 +183,8 @@ def compute_targeted_plan(
     plan, live, checks = plan_changes(reader, desired, diff, owed)
     note = targeted_label(len(diff.changes), base_label, checks.note())
     plan = replace(
-        plan, warnings=(*plan.warnings, note), targeted=base_label,
-        targeted_entries=len(diff.changes),
+        plan, warnings=(*plan.warnings, note),
+        provenance=plan.provenance.narrowed(base_label, len(diff.changes)),
     )
     return TargetedPlan(plan, live, len(diff.changes), False)
 

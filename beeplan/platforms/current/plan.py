@@ -24,7 +24,16 @@ from datetime import datetime, timezone
 from typing import Any, cast
 
 from ...model import Located, Ref, Source
-from ...planner import Action, Change, GoneProblem, Plan, Unmanaged, label_text, link_detail
+from ...planner import (
+    Action,
+    Change,
+    GoneProblem,
+    Plan,
+    Provenance,
+    Unmanaged,
+    label_text,
+    link_detail,
+)
 from .desired import (
     KIND_APPLIES_TO,
     CategoryEntry,
@@ -746,7 +755,7 @@ def make_plan(desired: Desired, live: LiveAccount, read_calls: int = 0) -> Plan:
         read_calls=read_calls,
         prune=desired.settings.prune,
         unmanaged_kinds=planner.unmanaged_kinds(),
-        loosened=desired.settings.loosened(),
+        provenance=Provenance(loosened=desired.settings.loosened()),
     )
     return with_safety(plan, desired, live)
 
