@@ -433,8 +433,8 @@ class _Run:
             self.outcome.failed.append((action, message))
         else:
             self.outcome.skipped.append((action, message))
-        if status == "applied" or (status == "failed" and action.id not in self.ids):
-            self.forget(action)  # labelled, or never made: nothing left to adopt
+        if status == "applied":
+            self.forget(action)  # labelled: nothing left to adopt
         if self.progress is not None:
             done = sum(1 for s in self.state.values() if s != "created")
             self.progress(action, status, message, done, len(self.actions))
@@ -634,6 +634,11 @@ class _Run:
         if kind is None:
             return None
         seen = [s for s in seen_in(live) if s.id not in self.claimed]
+        entries = [(key, entry) for key in (self.journal.owed() if self.journal else ())
+                   if (entry := parse_journal_key(key)) is not None
+                   and entry[:2] == (action.kind, action.target.xid)]
+        # Settled once the entity is labelled, however it is found.
+        self.jkeys.setdefault(action.id, set()).update(key for key, _ in entries)
         if self.labelled(action):
             by_xid = [s.id for s in seen if s.kind == kind and s.xid == action.target.xid]
             if by_xid:
@@ -641,13 +646,9 @@ class _Run:
         elif kind not in _TREE:
             by_name = [s.id for s in seen if fits(s, kind, payload)]
             return by_name[0] if by_name else None
-        if self.journal is None or not self.labelled(action):
+        if not self.labelled(action):
             return None
-        for key in self.journal.owed():
-            entry = parse_journal_key(key)
-            if entry is None or entry[:2] != (action.kind, action.target.xid):
-                continue
-            self.jkeys.setdefault(action.id, set()).add(key)
+        for _key, entry in entries:
             found = [s.id for s in seen if s.xid is None and s.id not in entry[2]
                      and fits(s, kind, payload)]
             if len(found) > 1:
@@ -705,6 +706,7 @@ class _Run:
         if answer.status == "stopped":
             if item.labels:
                 return False  # reported at the end: created, not labelled
+            self.forget(action)  # never sent: nothing to adopt later
             self.settle(action, "skipped", f"not started: {answer.error}")
             return False
         if answer.status == FAILED:
@@ -713,6 +715,7 @@ class _Run:
                     f"created (id {self.ids[action.id]}), but its External ID could not be "
                     f"set: {_reason(answer.error)}"))
             else:
+                self.forget(action)  # the API ran none of it: nothing to adopt later
                 self.settle(action, "failed", _reason(answer.error))
             return False
         if answer.status == DONE:
