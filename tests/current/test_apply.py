@@ -355,6 +355,28 @@ def test_an_inactive_account_stops_the_run_with_nothing_claimed(
     assert len(outcome.applied) + len(outcome.failed) + len(outcome.skipped) == 9
 
 
+def test_a_withheld_mutation_fails_alone_and_is_not_sent_again(
+        server: CurrentSandboxServer) -> None:
+    """permissionsErrors on one alias: that action fails saying so; the rest applies."""
+    role, old = prepare(server)
+    actions = [a for a in account_actions(role, old) if a.id != "old"]
+    actions.append(act("gone", "archiveAbsenceType", {"id": old}, kind="absenceType",
+                       op="deactivate", phase=PHASE_DEACTIVATE))
+    with client_of(server) as c:
+        live = read_account(c, xid_field=XID)
+        server.denied = {"Mutation.archiveAbsenceType"}
+        server.app.reset_counts()
+        outcome = apply_actions(c, actions, xid_field=XID, batch_size=50, live=live)
+    server.denied = set()
+    ((action, why),) = outcome.failed
+    assert action.id == "gone" and "\n" not in why
+    assert why.startswith("the API withheld archiveAbsenceType (permissionsErrors: "
+                          "Mutation.archiveAbsenceType): give the API key's role")
+    assert server.calls["archiveAbsenceType"] == 0  # withheld: never run, never re-sent
+    assert len(outcome.applied) == len(actions) - 1 and not outcome.skipped
+    assert not read(server).of_kind("absenceType")[0].archived
+
+
 def test_parallelism_bounds_the_documents_in_flight(server: CurrentSandboxServer) -> None:
     """Each request waits (up to 2 s) until ``parallelism`` are in flight: with 3 the
     sandbox sees exactly 3 at once, never more."""

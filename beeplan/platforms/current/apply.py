@@ -78,7 +78,7 @@ from .client import (
     Op,
 )
 from .kinds import BY_NAME, VALUE_ENTITY_TYPES
-from .reader import LiveAccount, read_account
+from .reader import LiveAccount, Node, read_account
 
 log = logging.getLogger("beeplan.apply.current")
 
@@ -261,6 +261,21 @@ def seen_in(live: LiveAccount) -> tuple[Seen, ...]:
     return tuple(out)
 
 
+@dataclass(frozen=True)
+class Shown:
+    """One read, indexed once: its entities (``seen_in``), by id, and its nodes by id."""
+
+    live: LiveAccount
+    seen: tuple[Seen, ...]
+    by_id: Mapping[str, Seen]
+    nodes: Mapping[str, Node]
+
+
+def shown(live: LiveAccount) -> Shown:
+    seen = seen_in(live)
+    return Shown(live, seen, {s.id: s for s in seen}, {n.id: n for n in live.nodes})
+
+
 def fits(seen: Seen, kind: str, payload: Mapping[str, Any]) -> bool:
     """Whether ``seen`` is what ``add<kind>(payload)`` makes: same name, same place.
 
@@ -281,13 +296,13 @@ def fits(seen: Seen, kind: str, payload: Mapping[str, Any]) -> bool:
     return True
 
 
-def shows_done(service: str, payload: Mapping[str, Any], live: LiveAccount) -> bool:
-    """Whether ``live`` already shows the effect of ``service(payload)`` (not a create).
+def shows_done(service: str, payload: Mapping[str, Any], account: Shown) -> bool:
+    """Whether the read already shows the effect of ``service(payload)`` (not a create).
 
     Known for custom field values, relations and archiving; False otherwise (edits are
     sent again: setting a value twice leaves it set).
     """
-    nodes = {n.id: n for n in live.nodes}
+    nodes, live = account.nodes, account.live
     if service == "addCustomFieldValue":
         node = nodes.get(str(payload.get("entityId")))
         value = next((payload[k] for k in _VALUE_ARGS if payload.get(k) is not None), None)
@@ -304,10 +319,8 @@ def shows_done(service: str, payload: Mapping[str, Any], live: LiveAccount) -> b
         return (str(payload.get(other)) in node.related(key)) == adds
     archive = _ARCHIVE_SERVICE.match(service)
     if archive and "id" in payload:
-        wanted = archive["verb"] == "archive"
-        for s in seen_in(live):
-            if s.id == payload["id"]:
-                return s.archived == wanted
+        found = account.by_id.get(str(payload["id"]))
+        return found is not None and found.archived == (archive["verb"] == "archive")
     return False
 
 
@@ -354,6 +367,7 @@ class _Answer:
 
 
 _STOPPING = (AuthError, InactiveAccountError, BudgetError, EndpointError)
+_WITHHELD = re.compile(r"permissionsErrors: ([^)]*)\)")
 _ALIAS = re.compile(r"\Aa\d+(?=[.:])\.?")
 
 
@@ -374,7 +388,8 @@ class _Run:
         self.parallelism = max(1, parallelism)
         self.journal = journal
         self.progress = progress
-        self.live = live
+        # The read this apply starts from: what existed before it (indexed once).
+        self.before: Shown | None = shown(live) if live is not None else None
         self.outcome = Outcome()
         self.state: dict[str, str] = {}  # action id -> applied, failed, skipped, created
         self.ids: dict[str, str] = {}  # create action id -> the entity's id
@@ -450,15 +465,15 @@ class _Run:
             self.settle(action, "applied", note)
 
     def has_label(self, action: Action, entity_id: str) -> bool:
-        return self.live is not None and any(
-            s.id == entity_id and s.xid == action.target.xid for s in seen_in(self.live))
+        found = self.before.by_id.get(entity_id) if self.before is not None else None
+        return found is not None and found.xid == action.target.xid
 
     def remember(self, items: Sequence[_Item]) -> None:
         """Journal the creates about to be sent, before they are (a kill right after the
         request must still find the entry)."""
-        if self.journal is None or self.live is None:
+        if self.journal is None or self.before is None:
             return
-        seen = seen_in(self.live)
+        seen = self.before.seen
         keys = []
         for item in items:
             a = item.action
@@ -484,11 +499,11 @@ class _Run:
                    if a.is_removal or a.phase >= FIRST_REMOVAL_PHASE]
         removal_ids = {a.id for a in removal}
         additive = [a for a in self.actions.values() if a.id not in removal_ids]
-        if self.live is None and self.actions and not self.stop.is_set():
+        if self.before is None and self.actions and not self.stop.is_set():
             # The ids known before this apply: what a lost create's answer is told apart from.
-            self.live = self.read("reading the account before applying")
-        if self.live is not None:
-            self.known = frozenset(s.id for s in seen_in(self.live))
+            self.before = self.read("reading the account before applying")
+        if self.before is not None:
+            self.known = frozenset(self.before.by_id)
         self.run_phase(additive)
         if removal and not self.stop.is_set():
             if all(self.state.get(a.id) == "applied" for a in additive):
@@ -557,10 +572,10 @@ class _Run:
             self.outcome.stopped = reason
         self.stop.set()
 
-    def read(self, why: str) -> LiveAccount | None:
+    def read(self, why: str) -> Shown | None:
         """One read of the account; None (and the run stopped) when it fails."""
         try:
-            return read_account(self.client, xid_field=self.xid_field)
+            return shown(read_account(self.client, xid_field=self.xid_field))
         except (ApiError, TransportError) as exc:
             self.halt(f"{why} failed: {exc}")
             return None
@@ -591,7 +606,7 @@ class _Run:
 
     def label_item(self, action: Action) -> _Item | None:
         """The xid set of the create ``action`` (its id is known by now)."""
-        field_id = self.live.xid_field if self.live is not None else None
+        field_id = self.before.live.xid_field if self.before is not None else None
         if field_id is None and self.field_action is not None:
             field_id = self.ids.get(self.field_action.id)
         if field_id is None:
@@ -606,7 +621,7 @@ class _Run:
 
     def already(self, action: Action, payload: Mapping[str, Any]) -> bool:
         """Settle ``action`` without sending it when the account shows it done."""
-        live = self.live
+        live = self.before
         if live is None:
             return False
         if action.is_create:
@@ -622,7 +637,7 @@ class _Run:
         return False
 
     def find_existing(self, action: Action, payload: Mapping[str, Any],
-                      live: LiveAccount) -> str | None:
+                      live: Shown) -> str | None:
         """Before a create is sent: its entity, if the account already holds it.
 
         By xid (a plan made before an earlier apply labelled it); for the kinds that
@@ -633,7 +648,7 @@ class _Run:
         kind = CREATED_KIND.get(action.service)
         if kind is None:
             return None
-        seen = [s for s in seen_in(live) if s.id not in self.claimed]
+        seen = [s for s in live.seen if s.id not in self.claimed]
         entries = [(key, entry) for key in (self.journal.owed() if self.journal else ())
                    if (entry := parse_journal_key(key)) is not None
                    and entry[:2] == (action.kind, action.target.xid)]
@@ -683,22 +698,23 @@ class _Run:
             if live is None:
                 self.lost(uncertain, "the account could not be re-read to tell whether it ran")
                 return
-            pending = self.still_to_send([u.item for u in uncertain], live, ran)
+            again = self.still_to_send(uncertain, live, ran)
+            if attempt == LOST_ANSWER_RETRIES:
+                self.lost(again, f"its answer was lost {1 + LOST_ANSWER_RETRIES} times")
+                return
+            pending = [a.item for a in again]
             if not pending:
                 return
-            if attempt == LOST_ANSWER_RETRIES:
-                break
-        self.lost([_Answer(i, "unknown") for i in pending],
-                  f"its answer was lost {1 + LOST_ANSWER_RETRIES} times")
 
     def lost(self, answers: Sequence[_Answer], why: str) -> None:
         for answer in answers:
             action = answer.item.action
             if self.state.get(action.id) in ("applied", "failed", "skipped"):
                 continue
+            last = f" (last: {_reason(answer.error)})" if answer.error else ""
             self.settle(action, "failed", (
-                f"{why}: re-run apply (it looks the work up before sending it again, so "
-                "nothing is made twice)" + (f" [{answer.error}]" if answer.error else "")))
+                f"{why}{last}; re-run apply: it looks the work up before sending it again, "
+                "so nothing is made twice"))
 
     def record(self, answer: _Answer) -> bool:
         """Settle what the answer tells; True when it must be looked up in a re-read."""
@@ -732,28 +748,33 @@ class _Run:
             return False
         return True  # unknown or not sent
 
-    def still_to_send(self, items: Sequence[_Item], live: LiveAccount,
-                      ran: set[int]) -> list[_Item]:
-        """Of items whose outcome is unknown: settle what ``live`` shows done; the rest."""
-        resend: list[_Item] = []
-        creates: list[_Item] = []
-        for item in items:
+    def still_to_send(self, answers: Sequence[_Answer], live: Shown,
+                      ran: set[int]) -> list[_Answer]:
+        """Of aliases whose outcome is unknown: settle what ``live`` shows done; the rest.
+
+        An alias withheld by ``permissionsErrors`` and not done is not sent again (the
+        key's role lacks the right: it would be withheld again): it fails, saying so.
+        """
+        resend: list[_Answer] = []
+        creates: list[_Answer] = []
+        for answer in answers:
+            item = answer.item
             if item.labels:
-                entity = self.ids[item.action.id]
-                if any(s.id == entity and s.xid == item.action.target.xid
-                       for s in seen_in(live)):
+                entity = live.by_id.get(self.ids[item.action.id])
+                if entity is not None and entity.xid == item.action.target.xid:
                     self.settle(item.action, "applied", "its External ID was set (the lost "
                                 "answer had succeeded)")
-                else:
-                    resend.append(item)
+                    continue
             elif item.action.is_create:
-                creates.append(item)
+                creates.append(answer)
+                continue
             elif shows_done(item.action.service, item.payload, live):
                 self.settle(item.action, "applied", "the lost answer had succeeded")
-            else:
-                resend.append(item)
-        found = self.find_made(creates, live)
-        for item in creates:
+                continue
+            resend.append(answer)
+        found = self.find_made([a.item for a in creates], live)
+        for answer in creates:
+            item = answer.item
             if item.action.id in self.state:
                 continue  # settled as ambiguous
             made = found.get(id(item))
@@ -766,17 +787,33 @@ class _Run:
                     "its answer was lost and the entity it made cannot be told apart in the "
                     "account: plan again (nothing was created twice)"))
             else:
-                resend.append(item)
-        return resend
+                resend.append(answer)
+        again = []
+        for answer in resend:
+            if "permissionsErrors" not in answer.error:
+                again.append(answer)
+                continue
+            action, field = answer.item.action, answer.item.op.field
+            named = _WITHHELD.search(answer.error)
+            why = (f"the API withheld {field} (permissionsErrors: "
+                   f"{named[1] if named else '?'}): give the API key's role the right to it, "
+                   "then re-run apply")
+            if answer.item.labels:
+                self.settle(action, "failed", f"created (id {self.ids[action.id]}), but its "
+                            f"External ID could not be set: {why}")
+            else:
+                self.forget(action)  # the re-read shows it not done: nothing to adopt
+                self.settle(action, "failed", why)
+        return again
 
-    def find_made(self, creates: Sequence[_Item], live: LiveAccount) -> dict[int, str]:
+    def find_made(self, creates: Sequence[_Item], live: Shown) -> dict[int, str]:
         """The entities lost creates made: by xid, else new unlabelled look-alikes.
 
         Creates with the same kind, name and place share their look-alikes in order
         (they are alike but for the xid each gets next); more look-alikes than such
         creates means someone else made one too: those creates fail rather than guess.
         """
-        seen = [s for s in seen_in(live) if s.id not in self.claimed]
+        seen = [s for s in live.seen if s.id not in self.claimed]
         found: dict[int, str] = {}
         groups: dict[tuple[str, str], list[_Item]] = {}
         for item in creates:
