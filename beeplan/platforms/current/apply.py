@@ -263,17 +263,30 @@ def seen_in(live: LiveAccount) -> tuple[Seen, ...]:
 
 @dataclass(frozen=True)
 class Shown:
-    """One read, indexed once: its entities (``seen_in``), by id, and its nodes by id."""
+    """One read, indexed once (an apply looks thousands of entities up in it)."""
 
     live: LiveAccount
-    seen: tuple[Seen, ...]
     by_id: Mapping[str, Seen]
+    named: Mapping[tuple[str, str], tuple[Seen, ...]]  # (kind, name) -> entities
+    xids: Mapping[tuple[str, str], tuple[Seen, ...]]  # (kind, xid) -> entities
     nodes: Mapping[str, Node]
+
+    def like(self, kind: str, payload: Mapping[str, Any]) -> list[Seen]:
+        """The entities that ``add<kind>(payload)`` would make (``fits``), in read order."""
+        return [s for s in self.named.get((kind, str(payload.get("name"))), ())
+                if fits(s, kind, payload)]
 
 
 def shown(live: LiveAccount) -> Shown:
     seen = seen_in(live)
-    return Shown(live, seen, {s.id: s for s in seen}, {n.id: n for n in live.nodes})
+    named: dict[tuple[str, str], list[Seen]] = {}
+    xids: dict[tuple[str, str], list[Seen]] = {}
+    for s in seen:
+        named.setdefault((s.kind, s.name), []).append(s)
+        if s.xid is not None:
+            xids.setdefault((s.kind, s.xid), []).append(s)
+    return Shown(live, {s.id: s for s in seen}, {k: tuple(v) for k, v in named.items()},
+                 {k: tuple(v) for k, v in xids.items()}, {n.id: n for n in live.nodes})
 
 
 def fits(seen: Seen, kind: str, payload: Mapping[str, Any]) -> bool:
@@ -399,6 +412,15 @@ class _Run:
         self.stop = threading.Event()
         self.signal: int | None = None
         self.known: frozenset[str] = frozenset()
+        self.settled = 0  # actions applied, failed or skipped (for progress)
+        # Creates an earlier apply sent and never labelled: (kind, xid) -> (journal key,
+        # ids of the look-alikes that existed before it).
+        self.pending: dict[tuple[str, str], list[tuple[str, frozenset[str]]]] = {}
+        for key in journal.owed() if journal is not None else ():
+            entry = parse_journal_key(key)
+            if entry is not None:
+                self.pending.setdefault(entry[:2], []).append((key, entry[2]))
+        self._deps = {a.id: self._find_deps(a) for a in actions}
         self.dependents: dict[str, list[str]] = {a: [] for a in self.actions}
         for a in actions:
             for dep in self.deps(a):
@@ -420,6 +442,9 @@ class _Run:
                 and action.kind in VALUE_ENTITY_TYPES and action.target.xid is not None)
 
     def deps(self, action: Action) -> list[str]:
+        return self._deps[action.id]
+
+    def _find_deps(self, action: Action) -> list[str]:
         """What must run first: ``depends_on``, the ``$ref``s, and for a labelled create
         the External ID field's create (never an entity without its label)."""
         found = [d for d in (*action.depends_on, *refs(action.payload)) if d in self.actions]
@@ -450,9 +475,9 @@ class _Run:
             self.outcome.skipped.append((action, message))
         if status == "applied":
             self.forget(action)  # labelled: nothing left to adopt
+        self.settled += 1
         if self.progress is not None:
-            done = sum(1 for s in self.state.values() if s != "created")
-            self.progress(action, status, message, done, len(self.actions))
+            self.progress(action, status, message, self.settled, len(self.actions))
 
     def created(self, action: Action, entity_id: str, note: str = "") -> None:
         """A create ran (or was found): its id is known; its label goes in the next layer."""
@@ -473,14 +498,13 @@ class _Run:
         request must still find the entry)."""
         if self.journal is None or self.before is None:
             return
-        seen = self.before.seen
         keys = []
         for item in items:
             a = item.action
             if item.labels or not self.labelled(a) or a.service not in CREATED_KIND:
                 continue
             kind = CREATED_KIND[a.service]
-            lookalikes = [s.id for s in seen if s.xid is None and fits(s, kind, item.payload)]
+            lookalikes = [s.id for s in self.before.like(kind, item.payload) if s.xid is None]
             key = journal_key(a.kind, str(a.target.xid), lookalikes)
             self.jkeys.setdefault(a.id, set()).add(key)
             keys.append(key)
@@ -648,24 +672,19 @@ class _Run:
         kind = CREATED_KIND.get(action.service)
         if kind is None:
             return None
-        seen = [s for s in live.seen if s.id not in self.claimed]
-        entries = [(key, entry) for key in (self.journal.owed() if self.journal else ())
-                   if (entry := parse_journal_key(key)) is not None
-                   and entry[:2] == (action.kind, action.target.xid)]
+        entries = self.pending.get((action.kind, str(action.target.xid)), [])
         # Settled once the entity is labelled, however it is found.
         self.jkeys.setdefault(action.id, set()).update(key for key, _ in entries)
-        if self.labelled(action):
-            by_xid = [s.id for s in seen if s.kind == kind and s.xid == action.target.xid]
-            if by_xid:
-                return by_xid[0]
-        elif kind not in _TREE:
-            by_name = [s.id for s in seen if fits(s, kind, payload)]
-            return by_name[0] if by_name else None
+        like = [s for s in live.like(kind, payload) if s.id not in self.claimed]
         if not self.labelled(action):
-            return None
-        for _key, entry in entries:
-            found = [s.id for s in seen if s.xid is None and s.id not in entry[2]
-                     and fits(s, kind, payload)]
+            # Kinds without an External ID are matched by name (trees need their xid).
+            return like[0].id if like and kind not in _TREE else None
+        by_xid = [s.id for s in live.xids.get((kind, str(action.target.xid)), ())
+                  if s.id not in self.claimed]
+        if by_xid:
+            return by_xid[0]
+        for _key, before in entries:
+            found = [s.id for s in like if s.xid is None and s.id not in before]
             if len(found) > 1:
                 self.settle(action, "failed", (
                     f"an earlier apply sent this create and stopped before labelling it, and "
@@ -813,15 +832,15 @@ class _Run:
         (they are alike but for the xid each gets next); more look-alikes than such
         creates means someone else made one too: those creates fail rather than guess.
         """
-        seen = [s for s in live.seen if s.id not in self.claimed]
         found: dict[int, str] = {}
         groups: dict[tuple[str, str], list[_Item]] = {}
         for item in creates:
             kind = CREATED_KIND.get(item.action.service)
             if kind is None:
                 continue
-            by_xid = [s.id for s in seen if self.labelled(item.action) and s.kind == kind
-                      and s.xid == item.action.target.xid and s.id not in found.values()]
+            by_xid = [s.id for s in live.xids.get((kind, str(item.action.target.xid)), ())
+                      if self.labelled(item.action) and s.id not in self.claimed
+                      and s.id not in found.values()]
             if by_xid:
                 found[id(item)] = by_xid[0]
                 continue
@@ -831,8 +850,9 @@ class _Run:
             groups.setdefault((kind, look), []).append(item)
         for (kind, _look), group in groups.items():
             payload = group[0].payload
-            new = [s.id for s in seen if s.xid is None and s.id not in self.known
-                   and s.id not in found.values() and fits(s, kind, payload)]
+            new = [s.id for s in live.like(kind, payload) if s.xid is None
+                   and s.id not in self.known and s.id not in self.claimed
+                   and s.id not in found.values()]
             if len(new) > len(group):
                 for item in group:
                     self.settle(item.action, "failed", (
