@@ -389,6 +389,15 @@ def _reason(error: str) -> str:
     return _ALIAS.sub("", error, count=1).lstrip(": ").strip() or "failed"
 
 
+_VARIABLE = re.compile(r"Variable '\$a\d+_(\w+)'")
+
+
+def _refusal(message: str) -> str:
+    """A refused one-alias document, in the action's terms: its argument, not our variable."""
+    message = _VARIABLE.sub(lambda m: f"argument {m[1]!r}", message)
+    return message.replace("the API refused the document: ", "the API refused it: ", 1)
+
+
 class _Run:
     def __init__(self, client: CurrentClient, actions: Sequence[Action], *, xid_field: str,
                  batch_size: int, parallelism: int, journal: Journal | None,
@@ -891,7 +900,7 @@ class _Run:
             # Nothing of it ran (the API refused the document before running any alias):
             # halves find the one alias it refuses, so only that action fails.
             if len(chunk) == 1:
-                return [_Answer(chunk[0], FAILED, error=exc.api_message)]
+                return [_Answer(chunk[0], FAILED, error=_refusal(exc.api_message))]
             half = len(chunk) // 2
             return self.send_chunk(chunk[:half]) + self.send_chunk(chunk[half:])
         return [_Answer(i, o.status, o.data, o.error)
