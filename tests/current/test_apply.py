@@ -378,6 +378,57 @@ def test_a_withheld_mutation_fails_alone_and_is_not_sent_again(
     assert not read(server).of_kind("absenceType")[0].archived
 
 
+@pytest.mark.parametrize("answer", ["portal", "redirect"])
+def test_an_answer_that_is_not_the_apis_stops_the_run_claiming_nothing(
+        server: CurrentSandboxServer, answer: str) -> None:
+    """From the third request on, the endpoint answers a portal page or a redirect:
+    the run stops with a one-line reason, and what it reports applied is in the account."""
+    import requests
+    from werkzeug.serving import make_server
+    from werkzeug.wrappers import Request, Response
+
+    role, old = prepare(server)
+    with client_of(server) as c:
+        live = read_account(c, xid_field=XID)
+    seen = []
+
+    @Request.application
+    def endpoint(request: Request) -> Response:
+        seen.append(1)
+        if len(seen) <= 2:  # layers 0 and 1 reach the API
+            real = requests.post(server.url, data=request.get_data(), timeout=10,
+                                 headers={"apikey": request.headers["apikey"]})
+            return Response(real.content, status=real.status_code,
+                            content_type="application/json")
+        if answer == "portal":
+            return Response("<html>Sign in to the Wi-Fi</html>", content_type="text/html")
+        return Response("", status=307, headers={"Location": "https://example.com/login"})
+
+    httpd = make_server("127.0.0.1", 0, endpoint, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        with CurrentClient(f"http://127.0.0.1:{httpd.server_port}", server.token,
+                           backoff=0.001) as c:
+            outcome = apply_actions(c, account_actions(role, old), xid_field=XID,
+                                    batch_size=50, live=live)
+    finally:
+        httpd.shutdown()
+        thread.join(timeout=5)
+    assert outcome.stopped is not None and "\n" not in outcome.stopped
+    assert ("not JSON (text/html" if answer == "portal" else "redirects are never followed") \
+        in outcome.stopped
+    assert {a.id for a in outcome.applied} == {"field", "budget", "clients"}
+    failed = {a.id: why for a, why in outcome.failed}
+    assert {"acme", "ann"} <= set(failed)  # made in layer 1, never labelled: not applied
+    assert all("re-run apply" in failed[a] for a in ("acme", "ann"))
+    after = read(server)
+    assert {f.name for f in after.custom_fields} == {XID, "Budget"}
+    assert [n.xid for n in after.of_kind("project")] == [None]
+    assert len(outcome.applied) + len(outcome.failed) + len(outcome.skipped) == 9
+
+
 def test_parallelism_bounds_the_documents_in_flight(server: CurrentSandboxServer) -> None:
     """Each request waits (up to 2 s) until ``parallelism`` are in flight: with 3 the
     sandbox sees exactly 3 at once, never more."""
@@ -460,7 +511,10 @@ def _read_through(server: CurrentSandboxServer) -> LiveAccount:
 
 
 @pytest.mark.slow
-def test_sigterm_stops_after_the_documents_in_flight(server: CurrentSandboxServer) -> None:
+def test_sigterm_stops_after_the_documents_in_flight(server: CurrentSandboxServer,
+                                                     tmp_path: Path) -> None:
+    """A cancelled CI job: the document in flight finishes, nothing after it is sent, and
+    the next apply adopts the creates that were never labelled."""
     role, old = prepare(server)
     sent: list[str] = []
 
@@ -473,11 +527,19 @@ def test_sigterm_stops_after_the_documents_in_flight(server: CurrentSandboxServe
         live = read_account(c, xid_field=XID)
         c.before_request = term_at_the_second
         outcome = apply_actions(c, account_actions(role, old), xid_field=XID, batch_size=50,
-                                live=live)
+                                live=live, journal=Journal(tmp_path / "j.json"))
     assert outcome.interrupted and outcome.terminated and outcome.stopped == "interrupted"
     assert len(sent) == 2  # the second document went out (it was already sent), no third
     assert {a.id for a in outcome.applied} == {"field", "budget", "clients"}
     assert {a.id for a, _ in outcome.failed} == {"acme", "ann"}  # made, not yet labelled
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back
+    server.app.reset_counts()
+    with client_of(server) as c:
+        again = apply_actions(c, account_actions(role, old), xid_field=XID, batch_size=50,
+                              journal=Journal(tmp_path / "j.json"))
+    assert again.ok
+    assert server.calls["addPerson"] == 0 and server.calls["addProject"] == 1  # web only
+    assert_applied_state(read(server), role)
 
 
 def test_every_mutation_document_it_builds_is_valid() -> None:
