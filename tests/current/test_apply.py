@@ -211,6 +211,43 @@ def test_a_failing_alias_fails_only_its_action_and_dependents(
     assert duplicates(live) == {}
 
 
+def test_the_planners_shapes_statuses_links_and_archives_of_new_entities(
+        server: CurrentSandboxServer) -> None:
+    """As the planner makes them: a status added by an update that a task refers to with
+    $ref, a link in a phase numbered after the core's removals (it is additive: by op),
+    the archive of a role this plan creates (runs even though another create failed)."""
+    with client_of(server) as c:
+        live = read_account(c, xid_field=XID)
+    actions = [
+        act("field", "addCustomField", {"name": XID, "fieldType": "text"}, kind="customField",
+            xid=XID),
+        act("dev", "addTaskCategory", {"name": "Dev"}, kind="taskCategory", phase=2),
+        act("doing", "addTaskCategoryStatus", {"categoryId": ref("dev"), "name": "Doing"},
+            kind="taskCategory", xid="Dev", op="update", deps=("dev",), phase=2),
+        act("build", "addTask", {"name": "Build", "categoryId": ref("dev"),
+                                 "statusId": ref("doing")},
+            kind="task", deps=("dev", "doing"), phase=7),
+        act("temp", "addRole", {"name": "Temp", "authorisations": []}, kind="role", phase=3),
+        act("temp-gone", "archiveRole", {"id": ref("temp")}, kind="role", xid="temp",
+            op="deactivate", deps=("temp",), phase=12),
+        act("bad", "addAbsenceType", {"name": "<b>x</b>"}, kind="absenceType", phase=8),
+        act("mine", "assignTaskToPerson", {"taskId": ref("build"),
+                                           "personId": server.person_id()},
+            kind="task", xid="build", op="attach", deps=("build",), phase=10),
+    ]
+    with client_of(server) as c:
+        outcome = apply_actions(c, actions, xid_field=XID, batch_size=50, live=live)
+    assert [a.id for a, _ in outcome.failed] == ["bad"] and not outcome.skipped
+    after = read(server)
+    (dev,) = after.task_categories
+    ((doing_id, doing),) = [s for s in dev.statuses if s[1] == "Doing"]
+    (build,) = after.of_kind("task")
+    assert (build.xid, build.category, build.field("status")) == ("build", dev.id, doing_id)
+    assert build.related("assigned.people") == (server.person_id(),)
+    temp = next(n for n in after.of_kind("role") if n.name == "Temp")
+    assert temp.archived
+
+
 def test_a_lost_create_answer_is_looked_up_not_sent_again(
         server: CurrentSandboxServer) -> None:
     """The work is done, the answer lost (HTTP 500 after it): one re-read finds it."""

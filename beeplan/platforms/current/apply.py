@@ -66,7 +66,7 @@ from ...errors import (
 )
 from ...localfiles.journal import Journal
 from ...model import entity_key
-from ...planner import FIRST_REMOVAL_PHASE, Action
+from ...planner import Action
 from .client import (
     DONE,
     FAILED,
@@ -444,6 +444,12 @@ class _Run:
                      and a.service == "addCustomField"
                      and a.payload.get("name") == self.xid_field), None)
 
+    @staticmethod
+    def makes(action: Action) -> bool:
+        """Whether ``action`` makes an entity whose id others may need: a create, or an
+        ``add...`` of something that is not a kind of its own (a task status)."""
+        return action.is_create or action.service in CREATED_KIND
+
     def labelled(self, action: Action) -> bool:
         """Whether the create ``action`` stores its xid in the External ID field."""
         kind = BY_NAME.get(action.kind)
@@ -528,8 +534,8 @@ class _Run:
     # -- the phases ---------------------------------------------------------------
 
     def run(self) -> Outcome:
-        removal = [a for a in self.actions.values()
-                   if a.is_removal or a.phase >= FIRST_REMOVAL_PHASE]
+        # By op, not phase: the planner numbers its own phases (links after entities).
+        removal = [a for a in self.actions.values() if a.is_removal]
         removal_ids = {a.id for a in removal}
         additive = [a for a in self.actions.values() if a.id not in removal_ids]
         if self.before is None and self.actions and not self.stop.is_set():
@@ -657,7 +663,7 @@ class _Run:
         live = self.before
         if live is None:
             return False
-        if action.is_create:
+        if self.makes(action):
             found = self.find_existing(action, payload, live)
             if found is not None:
                 self.created(action, found, "already existed: found in the account, not "
@@ -766,7 +772,7 @@ class _Run:
             if item.labels:
                 self.settle(action, "applied")
                 return False
-            if action.is_create:
+            if self.makes(action):
                 entity_id = answer.data.get("id") if isinstance(answer.data, Mapping) else None
                 if not entity_id:
                     return True  # ran, but its id went with the lost data: look it up
@@ -793,7 +799,7 @@ class _Run:
                     self.settle(item.action, "applied", "its External ID was set (the lost "
                                 "answer had succeeded)")
                     continue
-            elif item.action.is_create:
+            elif self.makes(item.action):
                 creates.append(answer)
                 continue
             elif shows_done(item.action.service, item.payload, live):
