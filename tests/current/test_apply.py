@@ -579,6 +579,37 @@ def test_sigterm_stops_after_the_documents_in_flight(server: CurrentSandboxServe
     assert_applied_state(read(server), role)
 
 
+def test_ctrl_c_raised_mid_layer_reports_the_unknown_as_failed(
+        server: CurrentSandboxServer) -> None:
+    """Where Ctrl-C arrives as an exception (here from the progress callback, while the
+    first layer's answers are being recorded): nothing more is sent, the rest of that
+    layer is failed as unknown, the later layers skipped, and only what the API
+    confirmed is reported applied."""
+    role, old = prepare(server)
+
+    calls: list[str] = []
+
+    def interrupt(action: Action, *_: Any) -> None:
+        calls.append(action.id)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+
+    with client_of(server) as c:
+        live = read_account(c, xid_field=XID)
+        server.app.reset_counts()
+        outcome = apply_actions(c, account_actions(role, old), xid_field=XID, batch_size=50,
+                                live=live, progress=interrupt)
+    assert outcome.interrupted and not outcome.terminated
+    assert outcome.stopped == "interrupted"
+    assert server.requests == 1
+    assert [a.id for a in outcome.applied] == ["field"]
+    failed = {a.id: why for a, why in outcome.failed}
+    assert set(failed) == {"budget", "clients"}
+    assert failed["budget"].startswith("interrupted while it was being sent")
+    assert all(why == "not started: interrupted" for _, why in outcome.skipped)
+    assert len(outcome.skipped) == 6
+
+
 def test_every_mutation_document_it_builds_is_valid() -> None:
     ops = [mutation_op(a.service, {k: ("0" * 24 if isinstance(v, dict) else v)
                                    for k, v in a.payload.items()})

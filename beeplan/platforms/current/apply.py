@@ -420,6 +420,7 @@ class _Run:
         self.jkeys: dict[str, set[str]] = {}  # create action id -> its journal entries
         self.stop = threading.Event()
         self.signal: int | None = None
+        self.in_flight: set[str] = set()  # actions of the layer being sent
         self.known: frozenset[str] = frozenset()
         self.settled = 0  # actions applied, failed or skipped (for progress)
         # Creates an earlier apply sent and never labelled: (kind, xid) -> (journal key,
@@ -601,6 +602,12 @@ class _Run:
                     f"created (id {self.ids[action_id]}), but the run stopped before its "
                     "External ID was set: re-run apply, which finds it instead of creating "
                     "it again"))
+            elif status is None and action_id in self.in_flight:
+                # Only when Ctrl-C could not be caught (not the main thread): the layer was
+                # cut short, so whether it ran is not known.
+                self.settle(action, "failed", (
+                    "interrupted while it was being sent, so whether it ran is unknown: re-run "
+                    "apply (it looks the work up before sending it again)"))
             elif status is None:
                 self.settle(action, "skipped", f"not started: {outcome.stopped}"
                             if outcome.stopped else "its dependencies never ran")
@@ -714,6 +721,11 @@ class _Run:
     # -- sending, with lost answers settled by a re-read --------------------------
 
     def send(self, items: Sequence[_Item]) -> None:
+        self.in_flight = {i.action.id for i in items}  # kept if an exception cuts it short
+        self._send(items)
+        self.in_flight = set()
+
+    def _send(self, items: Sequence[_Item]) -> None:
         pending = list(items)
         ran: set[int] = set()  # items known to have run (done, answer lost with the data)
         for attempt in range(1 + LOST_ANSWER_RETRIES):
@@ -887,7 +899,11 @@ class _Run:
             return [a for chunk in chunks for a in self.send_chunk(chunk)]
         with ThreadPoolExecutor(max_workers=min(self.parallelism, len(chunks)),
                                 thread_name_prefix="apply") as pool:
-            return [a for answers in pool.map(self.send_chunk, chunks) for a in answers]
+            try:
+                return [a for answers in pool.map(self.send_chunk, chunks) for a in answers]
+            except BaseException:
+                self.stop.set()  # Ctrl-C not caught as a flag: the queued documents stay
+                raise
 
     def send_chunk(self, chunk: Sequence[_Item]) -> list[_Answer]:
         """One document; a document the API refuses whole is split to find the bad alias."""
@@ -963,5 +979,9 @@ def apply_actions(
     restore = run.catch_signals()
     try:
         return run.run()
+    except KeyboardInterrupt as exc:  # Terminated (SIGTERM) too, when not caught as a flag
+        run.signal = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+        run.halt("interrupted")
+        return run.finish()
     finally:
         restore()
