@@ -275,6 +275,34 @@ def test_a_lost_create_answer_is_looked_up_not_sent_again(
         ("Holiday", "hol"), ("Sick", "sick")]
 
 
+def test_a_removal_whose_lost_answer_had_succeeded_is_applied_not_failed(
+        server: CurrentSandboxServer) -> None:
+    """A value's delete (which no read shows by id) is sent again after its answer was
+    lost; the API's NotFound then means the lost one did it."""
+    with client_of(server) as c:
+        made = c.mutate([mutation_op("addCustomField", {"name": "Note", "fieldType": "text"}),
+                         mutation_op("addAbsenceType", {"name": "Holiday"})])
+        field, holiday = (str(o.data["id"]) for o in made)
+        (value,) = c.mutate([mutation_op("addCustomFieldValue", {
+            "customFieldId": field, "entityType": "AbsenceType", "entityId": holiday,
+            "textValue": "x"})])
+        live = read_account(c, xid_field=XID)
+    sent: list[str] = []
+
+    def lose_the_first(name: str, size: int) -> None:
+        sent.append(name)
+        server.error_after_rate = 1.0 if len(sent) == 1 else 0.0
+
+    clear = act("clear", "deleteCustomFieldValue", {"id": str(value.data["id"])},
+                kind="absenceType", xid="holiday", op="clear")
+    with client_of(server) as c:
+        c.before_request = lose_the_first
+        outcome = apply_actions(c, [clear], xid_field=XID, batch_size=5, live=live)
+    assert sent == ["DeleteCustomFieldValue", "Batch", "DeleteCustomFieldValue"]
+    assert outcome.ok and outcome.applied == [clear]
+    assert read(server).of_kind("absenceType")[0].custom == ()
+
+
 def test_an_unlabelled_lookalike_that_existed_before_is_never_adopted(
         server: CurrentSandboxServer) -> None:
     with client_of(server) as c:

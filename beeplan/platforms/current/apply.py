@@ -421,6 +421,7 @@ class _Run:
         self.stop = threading.Event()
         self.signal: int | None = None
         self.in_flight: set[str] = set()  # actions of the layer being sent
+        self.resent: set[int] = set()  # items of that layer sent again after a lost answer
         self.known: frozenset[str] = frozenset()
         self.settled = 0  # actions applied, failed or skipped (for progress)
         # Creates an earlier apply sent and never labelled: (kind, xid) -> (journal key,
@@ -728,6 +729,7 @@ class _Run:
     def _send(self, items: Sequence[_Item]) -> None:
         pending = list(items)
         ran: set[int] = set()  # items known to have run (done, answer lost with the data)
+        self.resent = set()
         for attempt in range(1 + LOST_ANSWER_RETRIES):
             uncertain: list[_Answer] = []
             for answer in self.mutate_all(pending):
@@ -751,6 +753,9 @@ class _Run:
             pending = [a.item for a in again]
             if not pending:
                 return
+            log.info("%d lost answer(s) not done per the re-read: sending them again",
+                     len(pending))
+            self.resent.update(id(i) for i in pending)
 
     def lost(self, answers: Sequence[_Answer], why: str) -> None:
         for answer in answers:
@@ -776,6 +781,12 @@ class _Run:
                 self.settle(action, "failed", (
                     f"created (id {self.ids[action.id]}), but its External ID could not be "
                     f"set: {_reason(answer.error)}"))
+            elif (action.is_removal and id(item) in self.resent
+                  and _reason(answer.error).startswith("NotFound")):
+                # A removal sent again after a lost answer finds nothing to remove: the
+                # re-read could not show it (a value, a status), but the lost one did it.
+                self.settle(action, "applied", "already removed: the lost answer had "
+                            "succeeded")
             else:
                 self.forget(action)  # the API ran none of it: nothing to adopt later
                 self.settle(action, "failed", _reason(answer.error))
