@@ -638,6 +638,54 @@ def test_ctrl_c_raised_mid_layer_reports_the_unknown_as_failed(
     assert len(outcome.skipped) == 6
 
 
+KILLED_CHILD = """
+import os, signal, sys
+from pathlib import Path
+from beeplan.localfiles.journal import Journal
+from beeplan.platforms.current.apply import apply_actions
+from beeplan.platforms.current.client import CurrentClient
+from tests.current.test_apply import XID, account_actions
+url, role, old, journal, kill_at = sys.argv[1:6]
+sent = []
+def kill(name, size):
+    sent.append(name)
+    if len(sent) == int(kill_at):  # no cleanup runs: as a kill -9 between two requests
+        os.kill(os.getpid(), signal.SIGKILL)
+with CurrentClient(url, os.environ["TOKEN"], before_request=kill) as c:
+    apply_actions(c, account_actions(role, old), xid_field=XID, batch_size=2,
+                  journal=Journal(Path(journal)))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_at", [3, 4, 5, 6])
+def test_a_killed_apply_is_finished_by_the_next_without_duplicates(
+        server: CurrentSandboxServer, tmp_path: Path, kill_at: int) -> None:
+    """SIGKILL before the Nth request of an apply (its read, then batches of 2): the next
+    apply, with the same journal, finishes it; nothing is made twice."""
+    import subprocess
+    import sys
+
+    role, old = prepare(server)
+    journal = tmp_path / "j.json"
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED_CHILD, server.url, role, old, str(journal),
+         str(kill_at)], env={**os.environ, "TOKEN": server.token}, capture_output=True,
+        timeout=120, check=False)
+    assert child.returncode == -signal.SIGKILL, child.stderr.decode()
+    killed = read(server)
+    assert duplicates(killed) == {}
+    if kill_at == 5:  # killed before the labels of layer 1: the dangerous case
+        assert [(n.name, n.xid) for n in killed.of_kind("project")] == [("Acme", None)]
+        assert len(Journal(journal).owed()) == 2
+    with client_of(server) as c:
+        outcome = apply_actions(c, account_actions(role, old), xid_field=XID, batch_size=2,
+                                journal=Journal(journal))
+    assert outcome.ok, outcome.failed
+    assert_applied_state(read(server), role)
+    assert Journal(journal).owed() == frozenset()
+
+
 def test_every_mutation_document_it_builds_is_valid() -> None:
     ops = [mutation_op(a.service, {k: ("0" * 24 if isinstance(v, dict) else v)
                                    for k, v in a.payload.items()})
