@@ -443,11 +443,12 @@ def test_a_withheld_mutation_fails_alone_and_is_not_sent_again(
     assert not read(server).of_kind("absenceType")[0].archived
 
 
-@pytest.mark.parametrize("answer", ["portal", "redirect"])
+@pytest.mark.parametrize("answer", ["portal", "redirect", "revoked"])
 def test_an_answer_that_is_not_the_apis_stops_the_run_claiming_nothing(
         server: CurrentSandboxServer, answer: str) -> None:
-    """From the third request on, the endpoint answers a portal page or a redirect:
-    the run stops with a one-line reason, and what it reports applied is in the account."""
+    """From the third request on, the endpoint answers a portal page or a redirect, or
+    the key is refused (revoked mid-run): the run stops with a one-line reason that never
+    holds the key, and what it reports applied is in the account."""
     import requests
     from werkzeug.serving import make_server
     from werkzeug.wrappers import Request, Response
@@ -460,9 +461,10 @@ def test_an_answer_that_is_not_the_apis_stops_the_run_claiming_nothing(
     @Request.application
     def endpoint(request: Request) -> Response:
         seen.append(1)
-        if len(seen) <= 2:  # layers 0 and 1 reach the API
+        if len(seen) <= 2 or answer == "revoked":  # layers 0 and 1 reach the API
+            key = request.headers["apikey"] if len(seen) <= 2 else "revoked-key"
             real = requests.post(server.url, data=request.get_data(), timeout=10,
-                                 headers={"apikey": request.headers["apikey"]})
+                                 headers={"apikey": key})
             return Response(real.content, status=real.status_code,
                             content_type="application/json")
         if answer == "portal":
@@ -482,8 +484,10 @@ def test_an_answer_that_is_not_the_apis_stops_the_run_claiming_nothing(
         httpd.shutdown()
         thread.join(timeout=5)
     assert outcome.stopped is not None and "\n" not in outcome.stopped
-    assert ("not JSON (text/html" if answer == "portal" else "redirects are never followed") \
-        in outcome.stopped
+    assert {"portal": "not JSON (text/html", "redirect": "redirects are never followed",
+            "revoked": "APIKeyError:InvalidKey"}[answer] in outcome.stopped
+    said = [outcome.stopped, *(why for _, why in outcome.failed + outcome.skipped)]
+    assert not any(server.token in text for text in said)
     assert {a.id for a in outcome.applied} == {"field", "budget", "clients"}
     failed = {a.id: why for a, why in outcome.failed}
     assert {"acme", "ann"} <= set(failed)  # made in layer 1, never labelled: not applied
