@@ -399,6 +399,9 @@ def _refusal(message: str) -> str:
 
 
 class _Run:
+    """One apply: each action's state (applied, failed, skipped, or created and waiting
+    for its label), the ids creates returned, and the read it started from."""
+
     def __init__(self, client: CurrentClient, actions: Sequence[Action], *, xid_field: str,
                  batch_size: int, parallelism: int, journal: Journal | None,
                  progress: ProgressCallback | None, live: LiveAccount | None):
