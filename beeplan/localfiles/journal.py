@@ -50,7 +50,12 @@ class Journal:
 
     @classmethod
     def for_client(cls, client: Client) -> Journal:
-        return cls(cache_dir() / "journal" / f"{client.account_key}.json")
+        return cls.for_account(client.account_key)
+
+    @classmethod
+    def for_account(cls, account_key: str) -> Journal:
+        """The journal of the account a client's ``account_key`` names (never the token)."""
+        return cls(cache_dir() / "journal" / f"{account_key}.json")
 
     def owed(self) -> frozenset[str]:
         with self.lock:

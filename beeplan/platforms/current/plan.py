@@ -91,9 +91,9 @@ _VISIBILITY = {"people": "editCustomFieldVisibilityPersons",
                "absenceTypes": "editCustomFieldVisibilityAbsenceTypes",
                "projects": "editCustomFieldVisibilityProjects",
                "tasks": "editCustomFieldVisibilityTasks"}
-# Visibility the reader sees exactly (a yes/no); projects and tasks read back as per-category
-# lists, so an enabled but empty list reads as "not applied": set on create only.
-_VISIBILITY_READ = ("people", "absenceTypes")
+# Visibility the reader sees as a yes/no: people and absence types are flags; projects and
+# tasks are lists of category rows (null: not shown), so "shown" is "a list, maybe empty".
+_VISIBILITY_READ = ("people", "absenceTypes", "projects", "tasks")
 
 IdValue = Any  # a live id (str) or {"$ref": ACTION_ID}
 
