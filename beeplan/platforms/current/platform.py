@@ -8,6 +8,7 @@ import are reached through the fields added for it.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
@@ -37,8 +38,10 @@ def _serves(endpoint: str) -> bool:
     return urlsplit(endpoint).path.rstrip("/").endswith(GRAPHQL_PATH)
 
 
+@functools.lru_cache(maxsize=1)
 def _engine() -> Any:
-    # Imported on use: the planner and apply load only for a current set.
+    # Imported on use: the planner and apply load only for a current set. One engine per
+    # run: it keeps the read a plan was made from for the apply that follows.
     from .engine import CurrentEngine
 
     return CurrentEngine()
