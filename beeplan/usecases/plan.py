@@ -7,7 +7,7 @@ values for the command line to print.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..budgeted_check import CheckRun
@@ -116,7 +116,7 @@ def plan_other(console: Console, other: OtherSet, paths: tuple[Path, ...],
     """``beeplan plan`` / ``check`` of a set written for a platform with its own engine."""
     with console.open_client(endpoint, other.platform.name) as client:
         made = other.engine.plan(client, other.desired)
-    made = with_source(made, paths)
+    made = with_source(replace(made, variables=other.variables), paths)
     return Planned(made, other_budget(made))
 
 

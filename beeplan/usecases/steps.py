@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,8 @@ class OtherSet:
     engine: Engine
     desired: Any  # the engine's desired account
     where: str  # file:line of its settings.platform
+    # The variables its ${NAME} read (None: unset), recorded in its plans as on v2.
+    variables: Mapping[str, str | None] = field(default_factory=dict)
 
 
 def load_set(paths: Sequence[Path], endpoint: str) -> State | OtherSet:
@@ -93,7 +95,8 @@ def load_set(paths: Sequence[Path], endpoint: str) -> State | OtherSet:
         if platform.engine is None:
             raise
         return OtherSet(platform, platform.engine,
-                        platform.engine.load(other.files, other.problems), where)
+                        platform.engine.load(other.files, other.problems), where,
+                        other.variables)
     written = state.settings.platform
     platform = platforms.for_endpoint(endpoint, written)
     if written is None and platform.engine is not None:
