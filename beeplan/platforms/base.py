@@ -192,6 +192,10 @@ class Engine(Protocol):
         """Run the plan's actions; what was applied, failed and skipped."""
         ...
 
+    def apply_requests(self, plan: Plan, desired: Any) -> tuple[int, str]:
+        """The requests applying ``plan`` sends, and how they add up, for ``--max-calls``."""
+        ...
+
     def diff(self, old: Any, new: Any) -> SetDiff:
         """``beeplan diff``: what ``new`` changes against ``old`` (None: no manifests). Pure."""
         ...

@@ -17,7 +17,7 @@ from .client import Budget, CurrentClient
 from .desired import Desired, load_desired
 from .diffing import diff_desired
 from .graphing import current_graph
-from .lookups import with_authors, with_hours
+from .lookups import apply_cost, with_authors, with_hours
 from .plan import make_plan, with_safety
 from .reader import read_account
 from .targeted import changes, restrict
@@ -56,6 +56,14 @@ class CurrentEngine:
                              batch_size=desired.settings.batch_size, parallelism=parallelism,
                              progress=progress)
 
+
+    def apply_requests(self, plan: Plan, desired: Desired) -> tuple[int, str]:
+        cost = apply_cost(plan.actions, desired.settings.batch_size)
+        return cost.requests, (
+            f"{cost.reads} read before writing and {cost.documents} mutation "
+            f"document{'' if cost.documents == 1 else 's'}: {cost.layers} "
+            f"layer{'' if cost.layers == 1 else 's'} in batches of at most "
+            f"{desired.settings.batch_size} (settings.batchSize)")
 
     def diff(self, old: Desired | None, new: Desired) -> SetDiff:
         return diff_desired(old, new)

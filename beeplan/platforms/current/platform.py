@@ -56,6 +56,9 @@ class _LazyEngine:
     def plan_with(self, *args: Any) -> Any:
         return _engine().plan_with(*args)
 
+    def apply_requests(self, *args: Any) -> Any:
+        return _engine().apply_requests(*args)
+
     def diff(self, *args: Any) -> Any:
         return _engine().diff(*args)
 
