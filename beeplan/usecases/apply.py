@@ -19,8 +19,7 @@ from ..errors import BeeplanError, ConfigError, ExitStatus, PlanError
 from ..planfile.progress import SavedProgress
 from ..planfile.verify import manifests_line
 from ..planner import Plan, require_possible
-from ..platforms.base import EngineOptions
-from ..platforms.base import Client
+from ..platforms.base import Client, EngineOptions
 from ..render import render_text
 from . import steps as workflow
 from .console import Console
