@@ -1,10 +1,11 @@
 """``beeplan diff OLD NEW`` of two current sets: what NEW changes, entry by entry. Pure.
 
 No account is read: the changes are shown in the core's plan form (create, update,
-archive, field by field: the renderers' "Changes from OLD to NEW") as the mutations
-apply would send to an account that matched OLD. A key NEW leaves out is left alone
-by apply (no longer managed), and an entry NEW drops is archived only under
-``settings.prune``; both are listed, as on v2.
+archive, field by field: the renderers' "Changes from OLD to NEW"), one line per entry
+changed, named ``addX``/``editX``/``archiveX`` after its kind (a plan against the
+account names each mutation: ``editProjectName``, ``tagPerson``...). A key NEW leaves
+out is left alone by apply (no longer managed), and an entry NEW drops is archived
+only under ``settings.prune``; both are listed, as on v2.
 """
 
 from __future__ import annotations
