@@ -90,6 +90,19 @@ def test_diff_of_two_current_sets_shows_each_change_field_by_field(
     assert cli_main("diff", old, old, "--detailed-exitcode")[0] == 0  # no change: exit 0
 
 
+def test_diff_tells_a_cleared_value_from_a_key_no_longer_managed(cli_main, tmp_path) -> None:
+    old, new = _copy(tmp_path, "old"), _copy(tmp_path, "new")
+    # customFields present is authoritative: {} clears; a relation key left out is released
+    _edit(new, "people.yaml", '    customFields: {location: "Salt Lake City, UT, USA"}\n',
+          "    customFields: {}\n")
+    _edit(new, "people.yaml", "    managers: [jane]\n", "")
+    status, out, err = cli_main("diff", old, new)
+    assert status == 0, err
+    assert "person jane (Jane Clark)" in out
+    assert 'customFields.location: "Salt Lake City, UT, USA" -> (none)' in out
+    assert "No longer managed by beeplan" in out and "person rosa (Rosa Parks): managers" in out
+
+
 def test_diff_under_prune_archives_the_dropped_entry_and_says_the_settings_change(
         cli_main, tmp_path) -> None:
     old, new = _copy(tmp_path, "old"), _copy(tmp_path, "new")

@@ -26,6 +26,7 @@ _TYPE = {"project": "Project", "tag": "Tag", "person": "Person", "task": "Task",
 _PHASE = {"customField": 1, "projectCategory": 2, "tagCategory": 2, "taskCategory": 2,
           "role": 3, "tag": 4, "person": 5, "project": 6, "task": 7, "absenceType": 8}
 _ARCHIVE_PHASE = 12
+_CUSTOM = "customFields"
 Item = Entry | CategoryEntry | FieldEntry
 
 
@@ -48,8 +49,9 @@ def _values(item: Item) -> dict[str, Any]:
             out["parent"] = str(item.parent)
         out.update(dict(item.fields))
         out.update({rel: sorted(str(k) for k in keys) for rel, keys in item.relations})
-        if item.custom is not None:
-            out.update({f"customFields.{k}": v for k, v in item.custom})
+        if item.custom is not None:  # present: authoritative (a field left out is cleared)
+            out[_CUSTOM] = "managed: fields not listed are cleared"
+            out.update({f"{_CUSTOM}.{k}": v for k, v in item.custom})
         return out
     found: dict[str, Any]
     if isinstance(item, CategoryEntry):
@@ -87,10 +89,16 @@ def diff_desired(old: Desired | None, new: Desired) -> SetDiff:
                                    _PHASE[kind], changes))
             continue
         was = _values(before[identity])
-        dropped = tuple(k for k in was if k not in now and k != "archived")
+        # A value NEW's customFields leaves out is cleared; any other key left out is
+        # no longer managed (apply leaves it as it is).
+        cleared = [k for k in was if k not in now and _CUSTOM in now
+                   and k.startswith(f"{_CUSTOM}.")]
+        dropped = tuple(k for k in was if k not in now and k != "archived" and k not in cleared
+                        and not k.startswith(f"{_CUSTOM}."))
         if dropped:
             released.append(Released(Entity(kind, target, item.name), dropped))
-        changes = tuple(Change(k, was.get(k), v) for k, v in now.items() if was.get(k) != v)
+        changes = tuple(Change(k, was.get(k), v) for k, v in now.items() if was.get(k) != v) \
+            + tuple(Change(k, was[k], None) for k in cleared)
         if not changes:
             continue
         archived = [c for c in changes if c.field == "archived"]
