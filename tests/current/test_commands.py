@@ -264,9 +264,14 @@ def test_apply_requests_are_layers_times_batches() -> None:
                _action("g", deps=("c1",)), _action("u", op="update"),
                _action("x", op="deactivate")]
     cost = apply_cost(actions, batch_size=1)
-    # layers: {p, u} {c1, c2} {g} then {x}; batches of 1: 2 + 2 + 1 + 1 = 6, plus the
-    # last creates' xids (1), plus the read before writing (1)
-    assert (cost.layers, cost.documents, cost.requests) == (4, 7, 8)
+    # layers {p, u} {c1, c2} {g}, then {x}; each create's xid goes with the next layer:
+    # 2 + (2 + 1) + (1 + 2) documents, 1 for g's xid, 1 for x; and the read before writing
+    assert (cost.layers, cost.documents, cost.requests) == (4, 10, 11)
     cost = apply_cost(actions, batch_size=50)
     assert (cost.layers, cost.documents, cost.requests) == (4, 5, 6)
     assert apply_cost([], batch_size=50).requests == 0
+    # an entity with an xid waits for the xid field's create: one layer more
+    field = Action("f", "create", "customField", Ref("customField", xid="External ID"),
+                   "External ID", "addCustomField", {"name": "External ID"}, 0)
+    cost = apply_cost([field, _action("p")], batch_size=50)
+    assert (cost.layers, cost.documents, cost.requests) == (2, 3, 4)

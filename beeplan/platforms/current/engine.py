@@ -58,7 +58,8 @@ class CurrentEngine:
 
 
     def apply_requests(self, plan: Plan, desired: Desired) -> tuple[int, str]:
-        cost = apply_cost(plan.actions, desired.settings.batch_size)
+        cost = apply_cost(plan.actions, desired.settings.batch_size,
+                          desired.settings.xid_field)
         return cost.requests, (
             f"{cost.reads} read before writing and {cost.documents} mutation "
             f"document{'' if cost.documents == 1 else 's'}: {cost.layers} "

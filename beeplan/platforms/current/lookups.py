@@ -21,6 +21,7 @@ from ...usage import with_usage
 from .authors import AUTHOR_KINDS, PER_REQUEST, Drifted, look_up_authors
 from .client import CurrentClient
 from .hours import archives_in, bounds_ms, look_up_hours
+from .kinds import VALUE_ENTITY_TYPES, XID_FIELD_DEFAULT
 
 
 def drifted_in(plan: Plan) -> dict[Drifted, Ref]:
@@ -107,28 +108,45 @@ class ApplyCost:
         return self.documents + self.reads
 
 
-def apply_cost(actions: Sequence[Action], batch_size: int) -> ApplyCost:
-    """Layers x batches, as apply.py sends them: the actions whose dependencies ran form a
-    layer, in documents of ``batch_size``; archives and removals run after the rest; the
-    xid of a create goes out with the next layer (one more document after the last). Pure."""
+def apply_cost(actions: Sequence[Action], batch_size: int,
+               xid_field: str = XID_FIELD_DEFAULT) -> ApplyCost:
+    """About the requests apply.py sends: the actions whose dependencies ran form a layer,
+    sent in documents of ``batch_size``; archives and removals run after the rest; each
+    labelled create (an entity with an xid) waits for the xid field's create, and its xid
+    goes out with the next layer (in documents of its own after the last). Pure."""
+    field = next((a.id for a in actions if a.op == "create" and a.service == "addCustomField"
+                  and a.payload.get("name") == xid_field), None)
     removals = [a for a in actions if a.is_removal]
     additive = [a for a in actions if not a.is_removal]
-    layers = _layers(additive) + _layers(removals)
-    documents = sum(ceil(len(layer) / batch_size) for layer in layers)
-    last = _layers(additive)[-1] if additive else []
-    if any(a.op == "create" for a in last):
-        documents += 1  # the last creates' xids, once their ids are known
-    return ApplyCost(len(layers), documents, 1 if actions else 0)
+    documents = 0
+    labels = 0  # xids of the previous layer's creates, sent with this layer
+    layers = _layers(additive, field)
+    for layer in layers:
+        documents += ceil((len(layer) + labels) / batch_size)
+        labels = sum(1 for a in layer if _labelled(a))
+    documents += ceil(labels / batch_size)
+    after = _layers(removals, None)
+    documents += sum(ceil(len(layer) / batch_size) for layer in after)
+    return ApplyCost(len(layers) + len(after), documents, 1 if actions else 0)
 
 
-def _layers(actions: Sequence[Action]) -> list[list[Action]]:
+def _labelled(action: Action) -> bool:
+    return (action.op == "create" and action.kind in VALUE_ENTITY_TYPES
+            and action.target.xid is not None)
+
+
+def _layers(actions: Sequence[Action], field: str | None) -> list[list[Action]]:
     ids = {a.id for a in actions}
     depth: dict[str, int] = {}
     by_id: Mapping[str, Action] = {a.id: a for a in actions}
 
+    def needs(action: Action) -> tuple[str, ...]:
+        extra = (field,) if field is not None and _labelled(action) else ()
+        return (*action.depends_on, *extra)
+
     def of(action: Action, seen: frozenset[str] = frozenset()) -> int:
         if action.id not in depth:
-            deps = [d for d in action.depends_on if d in ids and d not in seen]
+            deps = [d for d in needs(action) if d in ids and d not in seen and d != action.id]
             depth[action.id] = 1 + max((of(by_id[d], seen | {action.id}) for d in deps),
                                        default=-1)
         return depth[action.id]
