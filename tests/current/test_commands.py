@@ -265,7 +265,7 @@ def test_apply_requests_are_layers_times_batches() -> None:
                _action("x", op="deactivate")]
     cost = apply_cost(actions, batch_size=1)
     # layers {p, u} {c1, c2} {g}, then {x}; each create's xid goes with the next layer:
-    # 2 + (2 + 1) + (1 + 2) documents, 1 for g's xid, 1 for x; and the read before writing
+    # 2 + (2 + 1) + (1 + 2) documents, 1 for g's xid, 1 for x; and 1 re-read, spare
     assert (cost.layers, cost.documents, cost.requests) == (4, 10, 11)
     cost = apply_cost(actions, batch_size=50)
     assert (cost.layers, cost.documents, cost.requests) == (4, 5, 6)

@@ -61,10 +61,10 @@ class CurrentEngine:
         cost = apply_cost(plan.actions, desired.settings.batch_size,
                           desired.settings.xid_field)
         return cost.requests, (
-            f"{cost.reads} read before writing and {cost.documents} mutation "
-            f"document{'' if cost.documents == 1 else 's'}: {cost.layers} "
-            f"layer{'' if cost.layers == 1 else 's'} in batches of at most "
-            f"{desired.settings.batch_size} (settings.batchSize)")
+            f"{cost.layers} layer{'' if cost.layers == 1 else 's'} of mutations in "
+            f"documents of at most {desired.settings.batch_size} (settings.batchSize), the "
+            "xids of new entities going with the next layer, and a re-read should an "
+            "answer be lost")
 
     def diff(self, old: Desired | None, new: Desired) -> SetDiff:
         return diff_desired(old, new)

@@ -5,7 +5,8 @@ requests, each counted and said: who changed each drifted entity (``authors.py``
 0 or 2 requests), the hours behind each archive (``hours.py``, 0 or 1) with
 ``settings.safety.refuseInUse`` as on v2, and a ``--max-calls`` limit, under which a
 lookup that does not fit is skipped and said, never half made. Also what an apply
-costs in requests (layers x batches), so ``apply --max-calls`` refuses before writing.
+costs in requests (layers x batches: checked against the batched apply, the example set
+costs exactly the estimate), so ``apply --max-calls`` refuses before writing.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ class ApplyCost:
 
     layers: int
     documents: int
-    reads: int = 1  # the account read once more before writing (to settle lost answers)
+    reads: int = 1  # a re-read of the account, should an answer be lost (to settle it)
 
     @property
     def requests(self) -> int:
