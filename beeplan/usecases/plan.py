@@ -15,12 +15,12 @@ from ..hours import UsageReport
 from ..model import State
 from ..planfile.verify import account_binding
 from ..planner import Plan
-from ..platforms.base import Client
+from ..platforms.base import Client, EngineOptions
 from ..render import Budget
 from ..usage import UsageOptions
 from . import steps as workflow
 from .console import Console
-from .steps import OtherSet, budget_of, with_source
+from .steps import OtherSet, budget_of, with_source, with_variables
 
 
 @dataclass(frozen=True)
@@ -105,19 +105,20 @@ def check(
         return Planned(made, budget_of(client, made))
 
 
-def other_budget(plan: Plan) -> Budget:
+def other_budget(plan: Plan, usage: UsageReport | None = None) -> Budget:
     """The cost line of a plan of a platform without a daily quota (requests are counted)."""
     return Budget(read_calls=plan.read_calls, apply_calls=len(plan.actions), left_today=None,
-                  daily=0)
+                  daily=0, usage_calls=usage.calls if usage is not None else 0)
 
 
 def plan_other(console: Console, other: OtherSet, paths: tuple[Path, ...],
-               endpoint: str) -> Planned:
-    """``beeplan plan`` / ``check`` of a set written for a platform with its own engine."""
+               endpoint: str, options: EngineOptions | None = None) -> Planned:
+    """``beeplan plan`` / ``check`` of a set written for a platform with its own engine;
+    ``options``: who changed what drifted, the hours behind archives, BASE, --max-calls."""
     with console.open_client(endpoint, other.platform.name) as client:
-        made = other.engine.plan(client, other.desired)
-    made = with_source(made, paths)
-    return Planned(made, other_budget(made))
+        made = other.engine.plan_with(client, other.desired, options or EngineOptions())
+    plan = with_source(with_variables(made.plan, other.variables), paths)
+    return Planned(plan, other_budget(plan, made.usage), made.usage)
 
 
 @dataclass(frozen=True)

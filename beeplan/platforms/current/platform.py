@@ -56,6 +56,18 @@ class _LazyEngine:
     def plan(self, *args: Any) -> Any:
         return _engine().plan(*args)
 
+    def plan_with(self, *args: Any) -> Any:
+        return _engine().plan_with(*args)
+
+    def apply_requests(self, *args: Any) -> Any:
+        return _engine().apply_requests(*args)
+
+    def diff(self, *args: Any) -> Any:
+        return _engine().diff(*args)
+
+    def graph(self, *args: Any, **kwargs: Any) -> Any:
+        return _engine().graph(*args, **kwargs)
+
     def apply(self, *args: Any) -> Any:
         return _engine().apply(*args)
 
