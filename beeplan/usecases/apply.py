@@ -23,7 +23,7 @@ from ..platforms.base import Client, EngineOptions
 from ..render import render_text
 from . import steps as workflow
 from .console import Console
-from .plan import other_budget, plan_with_usage
+from .plan import other_cost, plan_with_usage
 from .steps import (
     OtherSet,
     QuotaShortfall,
@@ -163,7 +163,7 @@ def apply_other(request: ApplyRequest, console: Console, other: OtherSet) -> Exi
     with console.open_client(r.endpoint, other.platform.name) as client:
         made = other.engine.plan_with(client, other.desired, options)
         plan = with_source(with_variables(made.plan, other.variables), r.targets)
-        budget = other_budget(plan, made.usage)
+        budget = other_cost(other, client, plan, made.usage)
         require_possible(plan)
         if plan.empty:
             if not quiet:
