@@ -223,6 +223,7 @@ def read_v2_account(db: str) -> LegacyAccount:
 Examples:
   beeplan apply examples/acme --endpoint sandbox:rehearsal.db --auto-approve
   beeplan sandbox migrate --db rehearsal.db
+  beeplan sandbox migrate --db rehearsal.db --only-active   # skip archived people, projects
   beeplan convert examples/acme -o current/
   beeplan plan current/ --endpoint sandbox:rehearsal.db
 
@@ -241,7 +242,10 @@ Like Beebole's, it runs once per account.""",
 @click.option("--db", required=True, metavar="FILE",
               help="The sandbox database holding the API v2 account (beeplan apply "
               "--endpoint sandbox:FILE made it); its current-platform account is built.")
-def migrate(db: str) -> None:
+@click.option("--only-active", is_flag=True,
+              help="Skip archived people and projects, as Beebole's 'Only active entities' "
+              "option does.")
+def migrate(db: str, only_active: bool) -> None:
     """Rehearse Beebole's legacy migration: the file's v2 account -> its current account."""
     if db == ":memory:" or not Path(db).is_file():
         raise ConfigError(
@@ -255,7 +259,7 @@ def migrate(db: str) -> None:
     current = platforms.get("current")
     server = current.sandbox(db)
     try:
-        report = migrate_from_v2(account, server.app)
+        report = migrate_from_v2(account, server.app, active_only=only_active)
     except MigrationError as exc:
         raise ConfigError(f"{printable(db)}: {exc}; start from a new database file to "
                           "rehearse again") from None
@@ -269,13 +273,19 @@ def migrate(db: str) -> None:
         click.echo(printable(f"failed: {line}"))
     for item in report.skipped:
         click.echo(printable(f"not carried: {item.what}: {item.why}"))
+    for what in report.left_out:
+        click.echo(printable(f"left out (--only-active): {what}: archived in API v2"))
     click.echo(printable(
         f"Migrated the API v2 account of {db} into its current-platform account: "
         f"{report.created} records created, {report.failed} failed, {len(report.skipped)} "
         f"values not carried (listed above). Next: beeplan convert V2_DIR -o DIR, then "
         f"beeplan plan DIR --endpoint sandbox:{db}"))
     if report.failed:
-        raise ConfigError(f"{report.failed} records failed to migrate (listed above)")
+        records = "record" if report.failed == 1 else "records"
+        raise ConfigError(
+            f"{report.failed} {records} failed to migrate (listed above), the rest was "
+            "migrated; the plan of your converted set shows what is missing: fix what the "
+            "current platform refused (a name with a URL, say) in the manifests, then apply")
 
 
 COMMANDS = [sandbox_group]

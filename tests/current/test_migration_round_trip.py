@@ -187,3 +187,55 @@ def test_nothing_to_migrate_is_refused_before_anything_is_written(
     assert status == 1
     assert "empty, nothing to migrate" in err
     assert _count(empty)["migrated"] is False
+
+
+def test_only_active_leaves_the_archived_out_and_the_plan_names_each(
+        cli_main, tmp_path: Path) -> None:
+    db = _v2_account(cli_main, tmp_path)
+    status, out, err = cli_main("sandbox", "migrate", "--db", db, "--only-active")
+    assert status == 0, out + err
+    left = sorted(re.findall(r"^left out \(--only-active\): (\w+ [\w-]+): ", out, re.M))
+    assert left == ["person admin-bot", "project globex-training", "subproject acme-dev-proto"]
+    conv = tmp_path / "current"
+    assert cli_main("convert", ACME, "-o", conv)[0] == 0
+    status, out, err = cli_main("plan", conv, "--endpoint", f"sandbox:{db}",
+                                "--detailed-exitcode")
+    assert status == 2, out + err
+    # exactly those three: created, then archived as the manifests say; nothing else
+    assert "Plan: 3 to create, 0 to update, 0 to attach/detach, 3 to deactivate." in out, out
+    for name in ("person admin-bot (Office Admin)", "project acme-dev-proto (Prototype)",
+                 "project globex-training (Training)"):
+        assert re.search(re.escape(name) + r"\n\s+\+ create .*\n(\s+\w+: .*\n)+"
+                         r"\s+- deactivate", out), out
+    status, out, err = cli_main("apply", conv, "--endpoint", f"sandbox:{db}", "--auto-approve")
+    assert status == 0, out + err
+    status, out, err = cli_main("plan", conv, "--endpoint", f"sandbox:{db}",
+                                "--detailed-exitcode")
+    assert status == 0 and "No changes" in out, out + err
+
+
+def test_a_record_the_current_platform_refuses_is_named_twice(
+        cli_main, tmp_path: Path) -> None:
+    """The migration goes on past a refused record, names it, and exits 1; the plan of the
+    converted set then names the one record missing, with its links."""
+    source = tmp_path / "legacy"
+    shutil.copytree(ACME, source)
+    tasks = source / "tasks.yaml"
+    tasks.write_text(tasks.read_text("utf-8").replace(
+        "name: Design\n", "name: Design (see www.example.com)\n"), "utf-8")
+    db = _v2_account(cli_main, tmp_path, source)
+    status, out, err = cli_main("sandbox", "migrate", "--db", db)
+    assert status == 1
+    assert re.findall(r"^failed: (.+)$", out, re.M) == [
+        "Activities: task design: Variable '$name' has invalid value: a BeeboleName is 1 to "
+        "160 characters, without URLs or HTML"]
+    assert "Activities: 6 created, 1 failed" in out
+    assert err.startswith("Error: 1 record failed to migrate") and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    conv = tmp_path / "current"
+    assert cli_main("convert", source, "-o", conv)[0] == 0
+    status, out, err = cli_main("plan", conv, "--endpoint", f"sandbox:{db}",
+                                "--detailed-exitcode")
+    assert status == 2, out + err
+    assert "Plan: 1 to create, 0 to update, 3 to attach/detach, 0 to deactivate." in out, out
+    assert "task design (Design (see www.example.com))\n    + create (addTask)" in out, out

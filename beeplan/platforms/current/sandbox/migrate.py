@@ -107,6 +107,7 @@ class MigrationReport:
     phases: tuple[PhaseCount, ...]
     skipped: tuple[Skipped, ...]
     failures: tuple[str, ...]  # "People: person jane: DuplicateEmail: ..."
+    left_out: tuple[str, ...] = ()  # only_active: the archived records not migrated
 
     @property
     def created(self) -> int:
@@ -162,6 +163,11 @@ class _Migration:
         first = result[0] if isinstance(result, list) else result
         return str(first["id"]) if isinstance(first, dict) and "id" in first else ""
 
+    def lost(self, entity: LegacyEntity, why: str) -> None:
+        """A record not created because another failed: a failure of the phase too."""
+        self.failed[self.phase] += 1
+        self.failures.append(f"{self.phase}: {entity.kind} {entity.xid or entity.name}: {why}")
+
     def skip(self, entity: LegacyEntity, what: str, why: str) -> None:
         self.skipped.append(Skipped(f"{entity.kind} {entity.xid or entity.name}: {what}", why))
 
@@ -182,12 +188,11 @@ class _Migration:
         for kind in _PROJECT_KINDS:  # companies first: a project names its company
             for entity in self.of(kind):
                 parent = self.id_of(entity.parent) if kind != "company" else None
-                if kind != "company" and parent is None:
-                    continue  # its company or project failed: counted there
-                args = {"name": entity.name, **({"parentId": parent} if parent else
-                                                {"categoryId": category} if category else {})}
-                if not parent and not category:
+                if (kind != "company" and parent is None) or (kind == "company" and not category):
+                    self.lost(entity, "what it belongs under was not migrated")
                     continue
+                args = {"name": entity.name, **({"parentId": parent} if parent else
+                                                {"categoryId": category})}
                 new = self.run("addProject", args, f"{kind} {entity.xid or entity.name}")
                 if new:
                     self.ids[entity.key] = new
@@ -207,6 +212,8 @@ class _Migration:
             return
         category = self.run("addTaskCategory", {"name": TASK_CATEGORY}, "task category")
         if not category:
+            for entity in tasks:
+                self.lost(entity, "the task category was not migrated")
             return
         statuses = [self.run("addTaskCategoryStatus", {"categoryId": category, "name": name},
                              f"task status {name}") for name in TASK_STATUSES]
@@ -247,6 +254,7 @@ class _Migration:
                 continue
             pid = self.id_of(parent.key)
             if pid is None:
+                self.lost(entity, "its parent group was not migrated")
                 continue
             where = "categoryId" if self.by_key.get(parent.parent or "") is None else "parentId"
             new = self.run("addTag", {"name": entity.name, where: pid},
@@ -263,6 +271,7 @@ class _Migration:
             if role not in roles:
                 made = self.run("addRole", {"name": role, "authorisations": []}, f"role {role}")
                 if made is None:
+                    self.lost(entity, f"its role {role} was not migrated")
                     continue
                 roles[role] = made
             email = entity.fields.get("email")
@@ -427,17 +436,39 @@ def _arg_types(app: CurrentSandboxApp, mutation: str) -> dict[str, str]:
     return {name: str(arg.type) for name, arg in mutation_type.fields[mutation].args.items()}
 
 
-def migrate_from_v2(account: LegacyAccount, app: CurrentSandboxApp) -> MigrationReport:
+def only_active(account: LegacyAccount) -> tuple[LegacyAccount, tuple[str, ...]]:
+    """The account without its inactive people and projects (and what is under those).
+
+    The reference's "Only active entities" option skips archived people and projects;
+    other kinds are kept as they are (it names no others).
+    """
+    by_key = {e.key: e for e in account.entities}
+    closed = {e.key for e in account.entities
+              if not e.active and e.kind in (*_PROJECT_KINDS, "person")}
+    gone = [e for e in account.entities
+            if e.key in closed or (e.kind in _PROJECT_KINDS and _under(e, closed, by_key))]
+    keys = {e.key for e in gone}
+    kept = tuple(e for e in account.entities if e.key not in keys)
+    return (LegacyAccount(kept, account.fields),
+            tuple(f"{e.kind} {e.xid or e.name}" for e in gone))
+
+
+def migrate_from_v2(account: LegacyAccount, app: CurrentSandboxApp, *,
+                    active_only: bool = False) -> MigrationReport:
     """Build the current account of ``app`` from ``account``, as Beebole's migration does.
 
-    Raises ``MigrationError`` when this account was already migrated (the migration
-    runs once per account, the reference says).
+    ``active_only``: the reference's "Only active entities" option (archived people
+    and projects are not migrated). Raises ``MigrationError`` when this account was
+    already migrated (the migration runs once per account, the reference says).
     """
     store = app.store
     org = store.get(store.meta("org"))
     if org is None or org.get("legacyMigrationDone"):
         raise MigrationError("this account was already migrated: Beebole's legacy migration "
                              "runs once per account")
+    left_out: tuple[str, ...] = ()
+    if active_only:
+        account, left_out = only_active(account)
     run = _Migration(app, account)
     run.projects()
     run.activities()
@@ -455,4 +486,4 @@ def migrate_from_v2(account: LegacyAccount, app: CurrentSandboxApp) -> Migration
         store.put(org)
     return MigrationReport(
         tuple(PhaseCount(p, run.created[p], run.failed[p]) for p in PHASES),
-        tuple(run.skipped), tuple(run.failures))
+        tuple(run.skipped), tuple(run.failures), left_out)
