@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,14 +13,10 @@ from .. import platforms
 from ..endpoints import is_loopback
 from ..errors import ConfigError
 from ..model import RELATION_TARGET, Ref, State
-from ..platforms.current.sandbox.migrate import (
-    LegacyAccount,
-    LegacyEntity,
-    LegacyField,
-    MigrationError,
-    migrate_from_v2,
-)
 from ..safetext import printable
+
+if TYPE_CHECKING:
+    from ..platforms.current.sandbox.migrate import LegacyAccount
 
 DEFAULT_DB = "beeplan-sandbox.db"
 
@@ -184,6 +181,9 @@ def _key(ref: Ref | None, by_xid: dict[tuple[str, str], str]) -> str | None:
 
 def legacy_account(live: State) -> LegacyAccount:
     """The v2 account the v2 reader read, as the plain data the migration takes."""
+    # Imported on use: the sandbox package loads werkzeug and graphql-core
+    from ..platforms.current.sandbox.migrate import LegacyAccount, LegacyEntity, LegacyField
+
     by_xid = {(e.ref.kind, e.ref.xid): str(e.ref.id) for e in live.entities
               if e.ref.xid is not None and e.ref.id is not None}
     entities = []
@@ -247,6 +247,8 @@ Like Beebole's, it runs once per account.""",
               "option does.")
 def migrate(db: str, only_active: bool) -> None:
     """Rehearse Beebole's legacy migration: the file's v2 account -> its current account."""
+    from ..platforms.current.sandbox.migrate import MigrationError, migrate_from_v2
+
     if db == ":memory:" or not Path(db).is_file():
         raise ConfigError(
             f"{printable(db)}: no such sandbox database; apply your v2 manifests to it first "
