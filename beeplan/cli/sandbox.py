@@ -263,8 +263,8 @@ def migrate(db: str, only_active: bool) -> None:
     try:
         report = migrate_from_v2(account, server.app, active_only=only_active)
     except MigrationError as exc:
-        raise ConfigError(f"{printable(db)}: {exc}; start from a new database file to "
-                          "rehearse again") from None
+        raise ConfigError(f"{printable(db)}: {exc}; rehearse on a new database file (apply "
+                          "the v2 manifests to it, then migrate)") from None
     finally:
         server.close()
     for phase in report.phases:

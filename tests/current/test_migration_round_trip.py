@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sqlite3
 from pathlib import Path
 
 import requests
@@ -170,6 +171,36 @@ def test_the_migration_runs_once(cli_main, tmp_path: Path) -> None:
     assert "already migrated" in err and "new database file" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert _count(db) == before
+
+
+def test_a_current_account_that_holds_entities_is_not_migrated_into(
+        cli_main, tmp_path: Path) -> None:
+    """The converted set applied first, then the migration: it would make every entity
+    twice (one xid held by two projects), so it is refused and nothing is written."""
+    db = _v2_account(cli_main, tmp_path)
+    conv = tmp_path / "current"
+    assert cli_main("convert", ACME, "-o", conv)[0] == 0
+    status, out, err = cli_main("apply", conv, "--endpoint", f"sandbox:{db}", "--auto-approve")
+    assert status == 0, out + err
+    before = _count(db)
+    status, out, err = cli_main("sandbox", "migrate", "--db", db)
+    assert status == 1
+    assert "already holds 18 projects, 6 tags, 4 tasks, 3 absence types, 4 custom fields, " \
+           "8 other people" in err, err
+    assert "new database file" in err and len(err.strip().splitlines()) == 1
+    assert _count(db) == before
+
+
+def test_the_token_is_in_no_output(cli_main, tmp_path: Path) -> None:
+    db = _v2_account(cli_main, tmp_path)
+    with sqlite3.connect(db) as conn:
+        token = conn.execute("SELECT value FROM meta WHERE key = 'token'").fetchone()[0]
+    assert len(token) == 40
+    status, out, err = cli_main("sandbox", "migrate", "--db", db)
+    assert status == 0, out + err
+    assert token not in out + err
+    status, out, err = cli_main("sandbox", "migrate", "--db", db)
+    assert status == 1 and token not in out + err
 
 
 def test_nothing_to_migrate_is_refused_before_anything_is_written(

@@ -436,6 +436,17 @@ def _arg_types(app: CurrentSandboxApp, mutation: str) -> dict[str, str]:
     return {name: str(arg.type) for name, arg in mutation_type.fields[mutation].args.items()}
 
 
+def _held(app: CurrentSandboxApp) -> str:
+    """What the account holds beyond a new one (its organisation, Admin role and admin)."""
+    store = app.store
+    counts = {label: sum(1 for _ in store.all(kind)) for kind, label in (
+        ("Project", "projects"), ("Tag", "tags"), ("Task", "tasks"),
+        ("AbsenceType", "absence types"), ("CustomField", "custom fields"))}
+    counts["other people"] = sum(1 for p in store.all("Person")
+                                 if p["id"] != store.meta("person"))
+    return ", ".join(f"{n} {label}" for label, n in counts.items() if n)
+
+
 def only_active(account: LegacyAccount) -> tuple[LegacyAccount, tuple[str, ...]]:
     """The account without its inactive people and projects (and what is under those).
 
@@ -466,6 +477,10 @@ def migrate_from_v2(account: LegacyAccount, app: CurrentSandboxApp, *,
     if org is None or org.get("legacyMigrationDone"):
         raise MigrationError("this account was already migrated: Beebole's legacy migration "
                              "runs once per account")
+    held = _held(app)
+    if held:
+        raise MigrationError(f"its current account already holds {held}: Beebole's legacy "
+                             "migration fills a new workspace")
     left_out: tuple[str, ...] = ()
     if active_only:
         account, left_out = only_active(account)
