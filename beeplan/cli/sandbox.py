@@ -188,7 +188,8 @@ def legacy_account(live: State) -> LegacyAccount:
               if e.ref.xid is not None and e.ref.id is not None}
     entities = []
     for e in live.entities:
-        links = {name: tuple(k for k in (_key(r, by_xid) for r in sorted(value)) if k)
+        # sorted by key: Refs of one kind, some with an xid and some without, do not compare
+        links = {name: tuple(sorted(k for k in (_key(r, by_xid) for r in value) if k))
                  for name, value in e.relations.items() if isinstance(value, frozenset)}
         fields = dict(e.fields)
         if "specificTasks.enabled" in e.relations:

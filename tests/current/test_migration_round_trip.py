@@ -19,6 +19,8 @@ import requests
 import yaml
 
 from beeplan.platforms.current.sandbox import CurrentSandboxServer
+from beeplan.platforms.v2.client import BeeboleClient
+from beeplan.platforms.v2.sandbox.server import SandboxServer
 
 ROOT = Path(__file__).resolve().parents[2]
 ACME = ROOT / "examples" / "acme"
@@ -66,7 +68,7 @@ def _v2_account(cli_main, tmp_path: Path, source: Path = ACME) -> Path:
 def _not_carried(stdout: str) -> list[tuple[str, str]]:
     lines = [line for line in stdout.splitlines() if line.startswith("not carried: ")]
     return sorted((m[1], m[2]) for m in
-                  (re.match(r"not carried: (\w+ [\w-]+): ([\w.]+): .+", line) for line in lines)
+                  (re.match(r"not carried: (\w+ .+?): ([\w.]+): .+", line) for line in lines)
                   if m)
 
 
@@ -270,3 +272,28 @@ def test_a_record_the_current_platform_refuses_is_named_twice(
     assert status == 2, out + err
     assert "Plan: 1 to create, 0 to update, 3 to attach/detach, 0 to deactivate." in out, out
     assert "task design (Design (see www.example.com))\n    + create (addTask)" in out, out
+
+
+def test_what_the_legacy_account_holds_beyond_the_manifests_is_named(
+        cli_main, tmp_path: Path) -> None:
+    """A person added in the legacy account by hand (no xid) and made a member of ACME:
+    migrated without an External ID; the plan names the person as not in the manifests,
+    and the membership the manifests do not declare as the one change."""
+    db = _v2_account(cli_main, tmp_path)
+    with SandboxServer(db) as v2, BeeboleClient(v2.url, v2.token, timeout=10) as client:
+        made = client.call("person.create", person={
+            "name": "Sam Temp", "email": "sam.temp@example.com", "company": {"xid": "acme"}})
+        client.call("company.attach_member", xid="acme", person={"id": made["id"]})
+    status, out, err = cli_main("sandbox", "migrate", "--db", db)
+    assert status == 0, out + err
+    assert ("person Sam Temp", "company") in _not_carried(out)
+    conv = tmp_path / "current"
+    assert cli_main("convert", ACME, "-o", conv)[0] == 0
+    status, out, err = cli_main("plan", conv, "--endpoint", f"sandbox:{db}",
+                                "--detailed-exitcode")
+    assert status == 2, out + err
+    assert "Plan: 0 to create, 0 to update, 1 to attach/detach, 0 to deactivate." in out, out
+    assert re.search(r"project acme \(ACME Corp\)\n\s+- assigned\.people -= person .*"
+                     r"\(Sam Temp\)", out), out
+    unnamed = re.findall(r"^\s+\? (.+)$", out, re.M)
+    assert sorted(u.rsplit(" (", 1)[1] for u in unnamed) == ["Sam Temp)", "Sandbox Admin)"]

@@ -119,7 +119,7 @@ class MigrationReport:
 
 
 class MigrationError(Exception):
-    """The migration cannot start (it already ran on this account)."""
+    """The migration cannot start: it already ran on this account, or the account is not new."""
 
 
 def infer_type(values: Iterable[Any]) -> str:
