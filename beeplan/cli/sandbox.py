@@ -5,12 +5,18 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from .. import platforms
 from ..endpoints import is_loopback
 from ..errors import ConfigError
+from ..model import RELATION_TARGET, Ref, State
+from ..safetext import printable
+
+if TYPE_CHECKING:
+    from ..platforms.current.sandbox.migrate import LegacyAccount
 
 DEFAULT_DB = "beeplan-sandbox.db"
 
@@ -162,6 +168,127 @@ def serve(db: str, host: str, allow_remote: bool, port: int, token: str | None,
     except KeyboardInterrupt:
         # Ctrl-C is how a server is meant to stop: a success, not an interruption.
         click.echo("Sandbox stopped.")
+
+
+def _key(ref: Ref | None, by_xid: dict[tuple[str, str], str]) -> str | None:
+    """The v2 live id of a reference, as text (a reference the reader left by xid: looked up)."""
+    if ref is None:
+        return None
+    if ref.id is not None:
+        return str(ref.id)
+    return by_xid.get((ref.kind, ref.xid or ""))
+
+
+def legacy_account(live: State) -> LegacyAccount:
+    """The v2 account the v2 reader read, as the plain data the migration takes."""
+    # Imported on use: the sandbox package loads werkzeug and graphql-core
+    from ..platforms.current.sandbox.migrate import LegacyAccount, LegacyEntity, LegacyField
+
+    by_xid = {(e.ref.kind, e.ref.xid): str(e.ref.id) for e in live.entities
+              if e.ref.xid is not None and e.ref.id is not None}
+    entities = []
+    for e in live.entities:
+        # sorted by key: Refs of one kind, some with an xid and some without, do not compare
+        links = {name: tuple(sorted(k for k in (_key(r, by_xid) for r in value) if k))
+                 for name, value in e.relations.items() if isinstance(value, frozenset)}
+        fields = dict(e.fields)
+        if "specificTasks.enabled" in e.relations:
+            fields["specificTasks.enabled"] = e.relations["specificTasks.enabled"]
+        if e.parent is not None and e.kind != "group":
+            fields["company" if e.parent.kind == "company" else "parent"] = e.parent.label
+        entities.append(LegacyEntity(
+            kind=e.kind, key=str(e.ref.id), name=e.name, xid=e.ref.xid,
+            parent=_key(e.parent, by_xid), active=e.active, fields=fields, links=links,
+            custom=dict(e.relations.get("customFields") or {})))
+    definitions = tuple(
+        LegacyField(f.name, tuple(x for x in f.available_for.split(", ") if x))
+        for f in live.custom_fields)
+    return LegacyAccount(tuple(entities), definitions)
+
+
+def read_v2_account(db: str) -> LegacyAccount:
+    """The v2 account of the file, read through the v2 platform's own reader (over HTTP,
+    as Beebole's migration reads the legacy account with its API key)."""
+    v2 = platforms.get("v2")
+    relations = tuple(RELATION_TARGET)
+    with v2.sandbox(db) as server, v2.client(server.url, server.token) as client:
+        reader = v2.reader(client, 1, None)
+        live = reader.read_everything_relations(reader.read_everything_lists(relations),
+                                                relations)
+    return legacy_account(live)
+
+
+@sandbox_group.command(
+    "migrate",
+    epilog="""\b
+Examples:
+  beeplan apply examples/acme --endpoint sandbox:rehearsal.db --auto-approve
+  beeplan sandbox migrate --db rehearsal.db
+  beeplan sandbox migrate --db rehearsal.db --only-active   # skip archived people, projects
+  beeplan convert examples/acme -o current/
+  beeplan plan current/ --endpoint sandbox:rehearsal.db
+
+\b
+Reads the file's API v2 account (its tables) with beeplan's v2 reader and builds
+the file's current-platform account from it, the way Beebole's one-time legacy
+migration does: companies at the top of the project structure, projects and
+subprojects below, groups as tags (root groups as tag categories), members as
+assignments, leaders and managers as managers, user groups as roles, custom
+fields and values, tasks, absence types; every xid kept in the External ID
+custom field; inactive records archived. Time records are not migrated. The
+mapping, and what the sandbox chose where Beebole's page is silent:
+beeplan/platforms/current/sandbox/README.md ("Legacy migration").
+Like Beebole's, it runs once per account.""",
+)
+@click.option("--db", required=True, metavar="FILE",
+              help="The sandbox database holding the API v2 account (beeplan apply "
+              "--endpoint sandbox:FILE made it); its current-platform account is built.")
+@click.option("--only-active", is_flag=True,
+              help="Skip archived people and projects, as Beebole's 'Only active entities' "
+              "option does.")
+def migrate(db: str, only_active: bool) -> None:
+    """Rehearse Beebole's legacy migration: the file's v2 account -> its current account."""
+    from ..platforms.current.sandbox.migrate import MigrationError, migrate_from_v2
+
+    if db == ":memory:" or not Path(db).is_file():
+        raise ConfigError(
+            f"{printable(db)}: no such sandbox database; apply your v2 manifests to it first "
+            f"(beeplan apply DIR --endpoint sandbox:{printable(db)} --auto-approve)")
+    account = read_v2_account(db)
+    if not account.entities:
+        raise ConfigError(f"{printable(db)}: its API v2 account is empty, nothing to migrate; "
+                          f"apply your v2 manifests to it first (beeplan apply DIR "
+                          f"--endpoint sandbox:{printable(db)} --auto-approve)")
+    current = platforms.get("current")
+    server = current.sandbox(db)
+    try:
+        report = migrate_from_v2(account, server.app, active_only=only_active)
+    except MigrationError as exc:
+        raise ConfigError(f"{printable(db)}: {exc}; rehearse on a new database file (apply "
+                          "the v2 manifests to it, then migrate)") from None
+    finally:
+        server.close()
+    for phase in report.phases:
+        if phase.created or phase.failed:
+            failed = f", {phase.failed} failed" if phase.failed else ""
+            click.echo(f"  {phase.phase}: {phase.created} created{failed}")
+    for line in report.failures:
+        click.echo(printable(f"failed: {line}"))
+    for item in report.skipped:
+        click.echo(printable(f"not carried: {item.what}: {item.why}"))
+    for what in report.left_out:
+        click.echo(printable(f"left out (--only-active): {what}: archived in API v2"))
+    click.echo(printable(
+        f"Migrated the API v2 account of {db} into its current-platform account: "
+        f"{report.created} records created, {report.failed} failed, {len(report.skipped)} "
+        f"values not carried (listed above). Next: beeplan convert V2_DIR -o DIR, then "
+        f"beeplan plan DIR --endpoint sandbox:{db}"))
+    if report.failed:
+        records = "record" if report.failed == 1 else "records"
+        raise ConfigError(
+            f"{report.failed} {records} failed to migrate (listed above), the rest was "
+            "migrated; the plan of your converted set shows what is missing: fix what the "
+            "current platform refused (a name with a URL, say) in the manifests, then apply")
 
 
 COMMANDS = [sandbox_group]
