@@ -58,6 +58,10 @@ def _own_messages(error: ValidationError, parts: list[Any]) -> list[tuple[list[A
         # the only const: options need a text field
         return [(parts, f"options (allowed values) are for text fields only, and this field "
                         f"is {error.instance}: remove options, or make the type text")]
+    if error.validator == "not" and isinstance(error.instance, str):
+        # the only not: Beebole's names (BeeboleName) refuse URLs and HTML
+        return [(parts, f"{error.instance!r}: a name on this platform holds no URL or HTML "
+                        "(http://, www., <tag>): Beebole's API refuses it; write it without")]
     if error.validator == "uniqueItems" and isinstance(error.instance, list):
         seen: list[Any] = []
         for value in error.instance:
