@@ -196,11 +196,16 @@ def plan_command(
     want_summary = summary_wanted(summary, fmt)
     loaded = workflow.load_set(paths, endpoint)
     if isinstance(loaded, workflow.OtherSet):
-        _refuse_options(loaded, ("plan -o (a saved plan)", out), ("--changed-since",
-                        changed_since), ("--graph", graph or None))
+        _refuse_options(loaded, ("--changed-since", changed_since), ("--graph", graph or None))
         planned = usecases_plan.plan_other(ClickConsole.of(ctx, token_file), loaded, paths,
                                            endpoint)
-        show_plan(planned.plan, planned.budget, fmt, endpoint, summary=want_summary)
+        if out is not None:
+            out.write_text(plan_to_json(planned.plan, planned.budget, endpoint,
+                                        account=planned.account), encoding="utf-8")
+        show_plan(planned.plan, planned.budget, fmt, endpoint, summary=want_summary,
+                  account=planned.account)
+        if out is not None and not _quiet(ctx):
+            click.echo(saved_note(planned.plan, out), err=True)
         if planned.plan.problems:
             return ExitStatus.ERROR
         return ExitStatus.CHANGES if detailed_exitcode and not planned.plan.empty \
@@ -308,8 +313,8 @@ def _refuse_options(other: workflow.OtherSet, *given: tuple[str, Any]) -> None:
     for what, value in given:
         if value is not None:
             workflow.refuse_for_other(
-                other, what, "What works: 'beeplan plan PATH' (text, --format markdown or "
-                "json), 'beeplan check PATH', 'beeplan apply PATH'.")
+                other, what, "What works: 'beeplan plan PATH' (text, --format markdown, json "
+                "or github, -o FILE), 'beeplan check PATH', 'beeplan apply PATH|PLANFILE'.")
 
 
 def _show_check(plan: Plan, budget: Budget, fmt: str, endpoint: str,

@@ -59,6 +59,8 @@ def plan_document(
     doc: dict[str, Any] = {
         "format_version": PLAN_FORMAT_VERSION,
         "beeplan_version": __version__,
+        # Only for another platform than API v2: v2 plans read as they always did.
+        **({"platform": plan.platform} if plan.platform else {}),
         # Near the top, as in every rendering; only when some setting is looser than
         # the defaults, so plans without one read as they always did.
         **({"loosened_safety": [
@@ -294,6 +296,7 @@ def plan_from_json(text: str, source: str = "plan file") -> tuple[Plan, dict[str
                       c.get("at"), tuple(c.get("operations", ())))
             for c in doc.get("changed_by", [])),
         changed_by_notes=tuple(doc.get("changed_by_notes", [])),
+        platform=str(doc.get("platform", "")),
     )
     return plan, doc
 

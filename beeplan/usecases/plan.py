@@ -115,9 +115,10 @@ def plan_other(console: Console, other: OtherSet, paths: tuple[Path, ...],
                endpoint: str) -> Planned:
     """``beeplan plan`` / ``check`` of a set written for a platform with its own engine."""
     with console.open_client(endpoint, other.platform.name) as client:
-        made = other.engine.plan(client, other.desired)
-    made = with_source(made, paths)
-    return Planned(made, other_budget(made))
+        made = with_source(other.engine.plan(client, other.desired), paths)
+        # Bound to this token's account, as on v2: apply refuses it with another one.
+        account = account_binding(client, made, endpoint)
+    return Planned(made, other_budget(made), account=account)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The current platform's ``Engine``: what the core calls to plan and apply a current set."""
+"""The current platform's ``Engine``: what the core calls to plan and apply a current set,
+and to verify a saved plan of one."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from .client import CurrentClient
 from .desired import Desired, load_desired
 from .plan import make_plan
 from .reader import read_account
+from .saved import verified_rest
 
 
 class CurrentEngine:
@@ -25,6 +27,16 @@ class CurrentEngine:
         before = client.usage.total_requests
         live = read_account(client, xid_field=desired.settings.xid_field)
         return make_plan(desired, live, client.usage.total_requests - before)
+
+    def verify_saved(self, client: CurrentClient, saved: Plan, desired: Desired,
+                     source: str) -> Plan:
+        """What is left to run of a saved plan, as the planner makes it now from its
+        manifests and one fresh read (``saved.verified_rest``); refuses an edited or
+        stale plan. Makes no mutation."""
+        before = client.usage.total_requests
+        live = read_account(client, xid_field=desired.settings.xid_field)
+        fresh = make_plan(desired, live, client.usage.total_requests - before)
+        return verified_rest(saved, fresh, live, source)
 
     def apply(self, client: CurrentClient, plan: Plan, desired: Desired, parallelism: int,
               progress: ProgressCallback | None) -> Outcome:
