@@ -196,9 +196,9 @@ def plan_command(
     want_summary = summary_wanted(summary, fmt)
     loaded = workflow.load_set(paths, endpoint)
     if isinstance(loaded, workflow.OtherSet):
-        _refuse_options(loaded, ("--changed-since", changed_since), ("--graph", graph or None))
+        _refuse_options(loaded, ("--graph", graph or None))
         planned = usecases_plan.plan_other(ClickConsole.of(ctx, token_file), loaded, paths,
-                                           endpoint)
+                                           endpoint, changed_since)
         if out is not None:
             out.write_text(plan_to_json(planned.plan, planned.budget, endpoint,
                                         account=planned.account), encoding="utf-8")
@@ -291,10 +291,9 @@ def check_command(
     want_summary = summary_wanted(summary, fmt)
     loaded = workflow.load_set(paths, endpoint)
     if isinstance(loaded, workflow.OtherSet):
-        _refuse_options(loaded, ("check --max-calls", max_calls), ("--changed-since",
-                        changed_since))
+        _refuse_options(loaded, ("check --max-calls", max_calls))
         checked = usecases_plan.plan_other(ClickConsole.of(ctx, token_file), loaded, paths,
-                                           endpoint)
+                                           endpoint, changed_since)
         return _show_check(checked.plan, checked.budget, fmt, endpoint, want_summary)
     desired = loaded
     if max_calls is not None:

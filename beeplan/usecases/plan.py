@@ -7,7 +7,7 @@ values for the command line to print.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..budgeted_check import CheckRun
@@ -112,10 +112,19 @@ def other_budget(plan: Plan) -> Budget:
 
 
 def plan_other(console: Console, other: OtherSet, paths: tuple[Path, ...],
-               endpoint: str) -> Planned:
-    """``beeplan plan`` / ``check`` of a set written for a platform with its own engine."""
+               endpoint: str, changed_since: str | None = None) -> Planned:
+    """``beeplan plan`` / ``check`` of a set written for a platform with its own engine.
+
+    ``changed_since`` (``--changed-since BASE``, as the GitHub action passes it on a pull
+    request): such a platform reads the whole account in one request, so the plan is
+    the full one, and says so.
+    """
     with console.open_client(endpoint, other.platform.name) as client:
         made = with_source(other.engine.plan(client, other.desired), paths)
+        if changed_since is not None:
+            made = replace(made, warnings=(*made.warnings, (
+                f"--changed-since {changed_since}: Beebole's {other.platform.name} platform "
+                "is read whole in one request, so this is a full plan, not a targeted one")))
         # Bound to this token's account, as on v2: apply refuses it with another one.
         account = account_binding(client, made, endpoint)
     return Planned(made, other_budget(made), account=account)
