@@ -164,11 +164,11 @@ def _saved_after(crun, example: Path) -> Path:
     return Path("plan.json")
 
 
-def _refused(crun, current, *args: str) -> str:
+def _refused(crun, current, *args: str, said: str = "Nothing was applied") -> str:
     current.app.reset_counts()
     status, out, err = crun("apply", *args, "--auto-approve")
     assert status == 1, out + err
-    assert "Traceback" not in err and "Nothing was applied" in err
+    assert "Traceback" not in err and said in err
     assert mutations(current) == 0
     return err
 
@@ -352,3 +352,25 @@ def test_plan_for_github_annotates_summarises_and_saves_a_current_set(
     assert doc["applyable"] is False and doc["diagnostics"][0]["line"] == 5
     assert current.token not in Path("plan.json").read_text() + out + err + text
 
+
+
+def test_the_safety_threshold_is_recomputed_not_read_from_the_file(
+        crun, current, example) -> None:
+    _converge(current, example)
+    settings = example / "settings.yaml"
+    settings.write_text(settings.read_text().replace("prune: false", "prune: true"))
+    people = example / "people.yaml"
+    people.write_text("roles:\n  - name: Employee\npeople: []\n")  # every person goes
+    projects = example / "projects.yaml"
+    projects.write_text(projects.read_text().replace(", managers: [rosa]", ""))
+    status, _, err = crun("plan", example, "-o", "plan.json")
+    assert status == 0, err
+    assert "goes past the safety threshold" in err
+    doc = json.loads(Path("plan.json").read_text())
+    assert doc["destroy_violations"] and "archivePerson" in {
+        a["service"] for a in doc["actions"]}
+    doc["destroy_violations"] = []  # outside the digest: a file may say anything here
+    Path("plan.json").write_text(json.dumps(doc))
+    err = _refused(crun, current, "plan.json", said="refused by the safety threshold")
+    assert "--allow-destroy" in err
+    assert "person entities would be archived" in err

@@ -12,7 +12,7 @@ from ...planner import Plan
 from .apply import apply_actions
 from .client import CurrentClient
 from .desired import Desired, load_desired
-from .plan import make_plan
+from .plan import make_plan, with_safety
 from .reader import read_account
 from .saved import verified_rest
 
@@ -36,7 +36,8 @@ class CurrentEngine:
         before = client.usage.total_requests
         live = read_account(client, xid_field=desired.settings.xid_field)
         fresh = make_plan(desired, live, client.usage.total_requests - before)
-        return verified_rest(saved, fresh, live, source)
+        # The safety threshold of what is left, from this read: never the file's verdict.
+        return with_safety(verified_rest(saved, fresh, live, source), desired, live)
 
     def apply(self, client: CurrentClient, plan: Plan, desired: Desired, parallelism: int,
               progress: ProgressCallback | None) -> Outcome:
