@@ -95,7 +95,7 @@ def plan_document(
                 ],
                 "relation": a.relation,
                 "detail": a.detail,
-                **before_after(a),
+                **before_after(a, plan.platform),
             }
             for a in plan.actions
         ],
@@ -143,15 +143,19 @@ def incomplete_reasons(plan: Plan) -> list[str]:
     return reasons
 
 
-def before_after(action: Action) -> dict[str, Any]:
+def before_after(action: Action, platform: str = "") -> dict[str, Any]:
     """The entity's values this action changes, as they are and as they will be.
 
     ``null`` before a create and after a delete; an attach or detach changes
-    one membership, written ``relation[member]`` (true: a member).
+    one membership, written ``relation[member]`` (true: a member). ``platform``:
+    the plan's (another platform's payloads name the member otherwise: its label is
+    read from the link the action shows).
     """
-    if action.op in ("attach", "detach") and action.relation in RELATION_SERVICES:
-        member = action.payload.get(RELATION_SERVICES[action.relation][2])
-        label = _member_label(member)
+    if action.op in ("attach", "detach") and (platform or action.relation in RELATION_SERVICES):
+        if platform:
+            label = _shown_member(action.detail)
+        else:
+            label = _member_label(action.payload.get(RELATION_SERVICES[action.relation][2]))
         key = f"{action.relation}[{label}]"
         return {"before": {key: action.op == "detach"}, "after": {key: action.op == "attach"}}
     before = {c.field: c.before for c in action.changes}
@@ -161,6 +165,12 @@ def before_after(action: Action) -> dict[str, Any]:
     if action.op == "delete":
         return {"before": before or {"exists": True}, "after": None}
     return {"before": before, "after": after}
+
+
+def _shown_member(detail: str) -> str:
+    """``jane`` of ``managers += person jane (Jane Clark)`` (``link_detail``)."""
+    rest = detail.partition("= ")[2].partition(" ")[2]
+    return rest.rsplit(" (", 1)[0] if rest.endswith(")") else rest
 
 
 def _member_label(member: Any) -> str:

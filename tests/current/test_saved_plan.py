@@ -135,6 +135,9 @@ def test_plan_o_writes_a_bound_plan_of_the_current_platform(crun, current, examp
     # every target is fingerprinted: apply tells an edited file from a changed account
     assert {a["target"]["kind"] + ":" + a["target"]["xid"] for a in doc["actions"]
             if "xid" in a["target"]} <= set(doc["fingerprints"])
+    link = _action(doc, "makeManagerOfProject")  # a link, keyed by the member it shows
+    assert (link["before"], link["after"]) == ({"managers[rosa]": False},
+                                               {"managers[rosa]": True})
     plan, _ = plan_from_json(text, "plan.json")  # it reads back, schema and all
     check_digest(plan, doc, "plan.json")
     assert plan.platform == "current" and len(plan.actions) == len(doc["actions"])
@@ -204,6 +207,13 @@ def test_an_added_action_is_refused_by_name_with_no_mutation(crun, current, exam
     assert "action 'archiveProject:project:acme': beeplan does not plan it" in err
 
 
+def test_a_duplicated_action_is_refused_by_name(crun, current, example) -> None:
+    path = _saved_after(crun, example)
+    _edit(path, lambda doc: doc["actions"].append(dict(_action(doc, "tagPerson", "rosa"))))
+    err = _refused(crun, current, str(path))
+    assert "action 'tagPerson:person:rosa:tags:eng': a second action with this id" in err
+
+
 def test_an_edit_without_a_new_digest_is_refused_by_name_too(crun, current, example) -> None:
     path = _saved_after(crun, example)
     doc = json.loads(path.read_text())
@@ -270,6 +280,15 @@ def test_a_current_plan_against_a_v2_endpoint_is_refused_naming_both(
     status, _, err = cli_main("apply", path, "--auto-approve")
     assert status == 1 and "is a plan for Beebole's current platform" in err
     assert "speaks 'v2'" in err and sum(sandbox.calls.values()) == 0
+
+
+def test_a_v2_plan_against_a_current_endpoint_is_refused_naming_both(
+        crun, current) -> None:
+    v2 = Path(__file__).resolve().parents[1] / "data" / "cases" / "prune" / "plan.json"
+    current.app.reset_counts()
+    status, _, err = crun("apply", v2, "--auto-approve")
+    assert status == 1 and "is a plan for API v2, but the endpoint" in err
+    assert "speaks 'current'" in err and current.app.requests == 0
 
 
 def _converge(current: CurrentSandboxServer, example: Path,

@@ -86,6 +86,11 @@ def verified_rest(saved: Plan, fresh: Plan, live: LiveAccount, source: str) -> P
     """The actions of ``saved`` still to run, as the planner makes them now (``fresh``,
     from the same manifests and ``live``); refuses (PlanError) an edited file or a
     stale plan. The result keeps ``fresh``'s problems, warnings and settings."""
+    seen: set[str] = set()
+    for action in saved.actions:  # each would match the one planned action of its id
+        if action.id in seen:
+            raise _refuse(source, action, "a second action with this id")
+        seen.add(action.id)
     planned = {a.id: a for a in fresh.actions}
     done: dict[str, Any] = {}  # saved actions done already -> their target's live id
     for action in saved.actions:
