@@ -263,7 +263,8 @@ def apply_saved_other(request: ApplyRequest, console: Console,
         if rest.empty:
             if not quiet:
                 console.say(f"Every action of {source} is done already (by an earlier apply "
-                            "of it, or by hand). Nothing to do.")
+                            "of it, or by hand). Nothing to do." if plan.actions else
+                            f"{source} makes no changes. Nothing to do.")
             return ExitStatus.SUCCESS
         if not quiet:
             # The digest of the whole plan file, even when an earlier run applied part of it.

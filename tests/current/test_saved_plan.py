@@ -431,3 +431,28 @@ def test_the_github_action_plans_comments_then_applies_a_current_set(
     assert status == 0 and said["result"] == "applied"
     with CurrentClient(current.url, current.token) as client:
         assert {"acme", "acme-dev"} <= set(read_account(client).by_xid("project"))
+
+
+def test_a_plan_with_nothing_to_do_says_so_and_sends_nothing(crun, current, example) -> None:
+    _converge(current, example)
+    status, _, err = crun("plan", example, "-o", "plan.json")
+    assert status == 0 and "it makes no changes, so there is nothing to apply" in err
+    current.app.reset_counts()
+    status, out, err = crun("apply", "plan.json", "--auto-approve")
+    assert status == 0, err
+    assert "plan.json makes no changes. Nothing to do." in out and mutations(current) == 0
+
+
+def test_the_schema_holds_each_platform_to_its_own_vocabulary(crun, example) -> None:
+    from beeplan.errors import PlanError
+
+    status, _, err = crun("plan", example, "-o", "plan.json")
+    assert status == 0, err
+    doc = json.loads(Path("plan.json").read_text())
+    plan_from_json(json.dumps(doc))  # as written: valid
+    as_v2 = {k: v for k, v in doc.items() if k != "platform"}  # v2's kinds and services
+    with pytest.raises(PlanError, match="is not one of"):
+        plan_from_json(json.dumps(as_v2))
+    _action(doc, "addProject", "acme")["target"]["id"] = 7  # current ids are text
+    with pytest.raises(PlanError, match="actions/.*target"):
+        plan_from_json(json.dumps(doc))

@@ -39,47 +39,63 @@ from .reader import LiveAccount
 PAYLOAD_SHOWN = 160  # characters of the planner's arguments quoted in a refusal
 
 
-def live_entity(live: LiveAccount, target: Ref) -> Any:
-    """The live entity a target names (by id, else xid; categories, roles and custom
-    fields by name), or None when the account has none."""
-    kind, xid, live_id = target.kind, target.xid, target.id
-    if kind in ("projectCategory", "tagCategory", "taskCategory"):
-        pool: Iterable[Any] = {"projectCategory": live.project_categories,
-                               "tagCategory": live.tag_categories,
-                               "taskCategory": live.task_categories}[kind]
-        return _one(pool, live_id, xid, "name")
-    if kind == "customField":
-        return _one(live.custom_fields, live_id, xid, "name")
-    return _one(live.of_kind(kind), live_id, xid, "name" if kind == "role" else "xid")
+class Lookup:
+    """The live entities of one read, indexed once: a plan of a 1000-person account
+    looks up thousands of targets, each in constant time."""
+
+    def __init__(self, live: LiveAccount):
+        self.by_id: dict[tuple[str, str], Any] = {}
+        self.by_label: dict[tuple[str, str], Any] = {}
+        pools: list[tuple[str, Iterable[Any]]] = [
+            ("projectCategory", live.project_categories), ("tagCategory", live.tag_categories),
+            ("taskCategory", live.task_categories), ("customField", live.custom_fields)]
+        pools += [(n.kind, (n,)) for n in live.nodes]
+        for kind, items in pools:
+            for item in items:
+                self.by_id.setdefault((kind, item.id), item)
+                # categories, roles and custom fields are named by name, the others by xid
+                label = getattr(item, "xid", None) if kind not in _BY_NAME else item.name
+                if label is not None:
+                    self.by_label.setdefault((kind, label), item)
+        self.values: dict[str, list[tuple[str, str]]] = {}
+        for (entity, field_id), value_id in live.value_ids.items():
+            self.values.setdefault(entity, []).append((field_id, value_id))
+        self._prints: dict[Ref, str] = {}
+
+    def entity(self, target: Ref) -> Any:
+        """The live entity a target names (by id, else by xid or name), or None."""
+        if target.id is not None:
+            return self.by_id.get((target.kind, str(target.id)))
+        if target.xid is None:
+            return None
+        return self.by_label.get((target.kind, target.xid))
+
+    def fingerprint(self, target: Ref) -> str:
+        """A hash of everything the read shows of a target (absent: the hash of nothing).
+
+        Every mutation the planner makes changes its target's read (a create makes it
+        appear, an edit a field, a link its relations, a value its ``custom``), so a
+        target whose hash is unchanged has had none of the plan's actions done.
+        """
+        if target not in self._prints:
+            entity = self.entity(target)
+            doc: dict[str, Any] | None = None
+            if entity is not None:
+                doc = {"type": type(entity).__name__, **asdict(entity),
+                       # the ids of its values: an edit of a value sends that id
+                       "values": sorted(self.values.get(entity.id, ()))}
+            raw = json.dumps(doc, sort_keys=True, default=str).encode()
+            self._prints[target] = hashlib.sha256(raw).hexdigest()[:16]
+        return self._prints[target]
 
 
-def _one(pool: Iterable[Any], live_id: Any, xid: str | None, by: str) -> Any:
-    items = list(pool)
-    if live_id is not None:
-        return next((e for e in items if e.id == live_id), None)
-    return next((e for e in items if xid is not None and getattr(e, by) == xid), None)
-
-
-def fingerprint(live: LiveAccount, target: Ref) -> str:
-    """A hash of everything the read shows of a target (absent: the hash of nothing).
-
-    Every mutation the planner makes changes its target's read (a create makes it
-    appear, an edit a field, a link its relations, a value its ``custom``), so a
-    target whose hash is unchanged has had none of the plan's actions done.
-    """
-    entity = live_entity(live, target)
-    doc: dict[str, Any] | None = None
-    if entity is not None:
-        doc = {"type": type(entity).__name__, **asdict(entity)}
-        # the ids of its values: an edit of a value sends that id
-        doc["values"] = sorted((f, v) for (e, f), v in live.value_ids.items() if e == entity.id)
-    raw = json.dumps(doc, sort_keys=True, default=str).encode()
-    return hashlib.sha256(raw).hexdigest()[:16]
+_BY_NAME = ("projectCategory", "tagCategory", "taskCategory", "customField", "role")
 
 
 def fingerprints(live: LiveAccount, actions: Iterable[Action]) -> dict[str, str]:
     """The fingerprint of every target of ``actions``, by entity key."""
-    return {entity_key(a.target): fingerprint(live, a.target) for a in actions}
+    lookup = Lookup(live)
+    return {entity_key(a.target): lookup.fingerprint(a.target) for a in actions}
 
 
 def verified_rest(saved: Plan, fresh: Plan, live: LiveAccount, source: str) -> Plan:
@@ -92,10 +108,11 @@ def verified_rest(saved: Plan, fresh: Plan, live: LiveAccount, source: str) -> P
             raise _refuse(source, action, "a second action with this id")
         seen.add(action.id)
     planned = {a.id: a for a in fresh.actions}
+    lookup = Lookup(live)
     done: dict[str, Any] = {}  # saved actions done already -> their target's live id
     for action in saved.actions:
         if action.id not in planned:
-            entity = live_entity(live, action.target)
+            entity = lookup.entity(action.target)
             done[action.id] = entity.id if entity is not None else None
     keep: list[Action] = []
     for action in saved.actions:
@@ -103,7 +120,7 @@ def verified_rest(saved: Plan, fresh: Plan, live: LiveAccount, source: str) -> P
         then = saved.fingerprints.get(key)
         if then is None:
             raise _refuse(source, action, f"its target {key} has no fingerprint")
-        now = fingerprint(live, action.target)
+        now = lookup.fingerprint(action.target)
         made = planned.get(action.id)
         why = _difference(action, made, done) if made is not None else "beeplan does not plan it"
         if not why:
