@@ -375,6 +375,8 @@ def test_plan_for_github_annotates_summarises_and_saves_a_current_set(
     doc = json.loads(Path("plan.json").read_text())
     assert doc["applyable"] is False and doc["diagnostics"][0]["line"] == 5
     assert current.token not in Path("plan.json").read_text() + out + err + text
+    err = _refused(crun, current, "plan.json", said="lists 1 impossible change(s)")
+    assert "role 'Wizard'" in err and current.app.requests == 0
 
 
 
