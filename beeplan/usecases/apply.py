@@ -265,6 +265,8 @@ def apply_saved_other(request: ApplyRequest, console: Console,
                 console.say(f"Every action of {source} is done already (by an earlier apply "
                             "of it, or by hand). Nothing to do." if plan.actions else
                             f"{source} makes no changes. Nothing to do.")
+                for warning in rest.warnings:  # what the account needs now beside it
+                    console.say(printable(f"Warning: {warning}"))
             return ExitStatus.SUCCESS
         if not quiet:
             # The digest of the whole plan file, even when an earlier run applied part of it.

@@ -458,3 +458,20 @@ def test_the_schema_holds_each_platform_to_its_own_vocabulary(crun, example) -> 
     _action(doc, "addProject", "acme")["target"]["id"] = 7  # current ids are text
     with pytest.raises(PlanError, match="actions/.*target"):
         plan_from_json(json.dumps(doc))
+
+
+def test_a_target_that_lost_its_xid_since_is_stale_not_done(crun, current, example) -> None:
+    # The plan renames acme; then someone clears its External ID: the planner would now
+    # create an acme, so the rename is not "done", and the plan is refused as stale.
+    _converge(current, example)
+    _renamed(current, "Acme")
+    path = _saved_after(crun, example)
+    with CurrentClient(current.url, current.token) as client:
+        live = read_account(client)
+    acme = live.by_xid("project")["acme"]
+    value_id = live.value_ids[(acme.id, str(live.xid_field))]
+    Gql(current, {})("mutation($id: BeeboleId!) { deleteCustomFieldValue(id: $id) { id } }",
+                     id=value_id)
+    err = _refused(crun, current, str(path))
+    assert "plan.json is stale: project:acme changed since it was made" in err
+    assert "'addProject:project:acme'" in err

@@ -114,6 +114,11 @@ def verified_rest(saved: Plan, fresh: Plan, live: LiveAccount, source: str) -> P
         if action.id not in planned:
             entity = lookup.entity(action.target)
             done[action.id] = entity.id if entity is not None else None
+    # What the planner makes now that the file does not hold, by target
+    unplanned: dict[str, str] = {}
+    for action in fresh.actions:
+        if action.id not in seen:
+            unplanned.setdefault(entity_key(action.target), action.id)
     keep: list[Action] = []
     for action in saved.actions:
         key = entity_key(action.target)
@@ -135,6 +140,12 @@ def verified_rest(saved: Plan, fresh: Plan, live: LiveAccount, source: str) -> P
                 f"{source} is stale: {key} changed since it was made, and beeplan now plans "
                 f"action {action.id!r} otherwise ({why}). Make a new plan. Nothing was "
                 "applied."))
+        elif key in unplanned:
+            # Not done: the target changed otherwise (deleted, say), and needs new work.
+            raise PlanError(printable(
+                f"{source} is stale: {key} changed since it was made, and beeplan now plans "
+                f"{unplanned[key]!r} for it, which the plan does not hold. Make a new plan. "
+                "Nothing was applied."))
         # else: done already (its target changed, and nothing of it is left to do)
     kept = {a.id for a in keep}
     for action in keep:
