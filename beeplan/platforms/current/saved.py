@@ -10,11 +10,13 @@ action the planner does not make (or makes otherwise):
 
 - its target is as the plan saw it: the account cannot explain the
   difference, so the file was edited: refused, naming the action;
-- its target changed since, and the planner no longer makes the action: it was
-  done (by an earlier apply of this file that stopped part-way, or by hand):
-  left out, so a re-run continues where the last one stopped;
-- its target changed since, and the planner makes it otherwise: the account
-  changed under the plan: refused as stale (make a new plan).
+- its target changed since, and the planner makes neither it nor anything else
+  on that target the file does not hold: it was done (by an earlier apply of this
+  file that stopped part-way, or by hand): left out, so a re-run continues where
+  the last one stopped;
+- its target changed since, and the planner makes it otherwise, or makes another
+  action on that target (its External ID was cleared: it would be created
+  again): the account changed under the plan: refused as stale.
 
 What runs is the planner's own version of each remaining action: the same
 mutation and arguments, except that a ``{"$ref": ID}`` to a create already
