@@ -219,9 +219,12 @@ def apply_saved_other(request: ApplyRequest, console: Console,
     platform = platforms.for_endpoint(r.endpoint, plan.platform or None)
     if platform.name != (plan.platform or "v2") or (plan.platform and platform.engine is None):
         made_for = f"Beebole's {plan.platform} platform" if plan.platform else "API v2"
-        raise PlanError(f"{source} is a plan for {made_for}, but the endpoint {r.endpoint} "
-                        f"speaks {platform.name!r}: apply it with an endpoint of that "
-                        "platform, or make a new plan. Nothing was applied.")
+        recorded = doc.get("endpoint")
+        made_on = f" (it was made against {recorded})" if isinstance(recorded, str) else ""
+        raise PlanError(printable(
+            f"{source} is a plan for {made_for}, but the endpoint {r.endpoint} speaks "
+            f"{platform.name!r}: apply it with an endpoint of that platform{made_on}, or make "
+            "a new plan. Nothing was applied."))
     engine = platform.engine
     assert engine is not None
     if r.max_calls is not None:

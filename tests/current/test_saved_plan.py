@@ -286,6 +286,7 @@ def test_a_current_plan_against_a_v2_endpoint_is_refused_naming_both(
     status, _, err = cli_main("apply", path, "--auto-approve")
     assert status == 1 and "is a plan for Beebole's current platform" in err
     assert "speaks 'v2'" in err and sum(sandbox.calls.values()) == 0
+    assert f"(it was made against {current.url})" in err
 
 
 def test_a_v2_plan_against_a_current_endpoint_is_refused_naming_both(
