@@ -372,7 +372,10 @@ def test_plan_for_github_annotates_summarises_and_saves_a_current_set(
     text = summary.read_text()
     assert "### beeplan plan" in text and "Plan digest" in text and "Wizard" in text
     status, out, err = crun("plan", example, "--format", "markdown", "-o", "plan.json")
-    assert status == 1 and "| person | rosa |" not in out  # Markdown, not a table of ids
+    assert status == 1, err
+    # the PR comment: the problem first, then the mutations
+    assert out.startswith("<!-- beeplan") and "### beeplan plan" in out
+    assert out.index("role 'Wizard'") < out.index("addProject")
     doc = json.loads(Path("plan.json").read_text())
     assert doc["applyable"] is False and doc["diagnostics"][0]["line"] == 5
     assert current.token not in Path("plan.json").read_text() + out + err + text
@@ -421,6 +424,8 @@ def test_the_github_action_plans_comments_then_applies_a_current_set(
     assert said["result"] == "changes" and said["plan-file"].endswith("plan.json")
     comment = Path(said["comment-file"]).read_text()
     assert "### beeplan plan" in comment and "addProject" in comment
+    digest = json.loads(Path(said["plan-file"]).read_text())["plan_digest"]
+    assert f"Plan digest: {digest}" in comment  # the one apply prints for that file
     assert "a full plan, not a targeted one" in comment
     assert "Plan digest" in summary.read_text()
     assert current.token not in comment + summary.read_text() + Path(
