@@ -13,20 +13,25 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from beeplan.model import entity_key
 from beeplan.planfile.verify import check_digest
 from beeplan.planner import plan_digest
 from beeplan.platforms.current.client import CurrentClient
+from beeplan.platforms.current.plan import make_plan
 from beeplan.platforms.current.reader import read_account
 from beeplan.platforms.current.sandbox import CurrentSandboxServer
+from beeplan.platforms.current.saved import Lookup
 from beeplan.render import plan_from_json
 
 from .conftest import Gql
-from .planning import _mutations
+from .planning import _mutations, converge, desired_of
+from .test_plan import VARIANTS
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "current"
 NOT_YET = "the current platform's apply is being written"
@@ -302,15 +307,9 @@ def _converge(current: CurrentSandboxServer, example: Path,
               only: tuple[str, ...] | None = None) -> None:
     """Bring the account to the set (or do only the actions of the services ``only``) one
     mutation at a time, as an earlier apply that stopped part-way would have."""
-    from dataclasses import replace
-
-    from .planning import converge, desired_of
-
     desired = desired_of(example)
     xid_field = desired.settings.xid_field
     with CurrentClient(current.url, current.token) as client:
-        from beeplan.platforms.current.plan import make_plan
-
         plan = make_plan(desired, read_account(client, xid_field=xid_field))
         if only is not None:
             keep = [a for a in plan.actions if a.service in only
@@ -481,3 +480,31 @@ def test_a_target_that_lost_its_xid_since_is_stale_not_done(crun, current, examp
     err = _refused(crun, current, str(path))
     assert "plan.json is stale: project:acme changed since it was made" in err
     assert "'addProject:project:acme'" in err
+
+
+@pytest.mark.parametrize("scenario", ["example on an empty account", "edits of every type"])
+def test_every_action_changes_its_targets_fingerprint(current, tmp_path, scenario) -> None:
+    # What tells done work from an edited file: an action done changes what the read
+    # shows of its target. Checked for every kind, relation, value type and archive.
+    path = EXAMPLE
+    if scenario == "edits of every type":
+        path = tmp_path / "variants"
+        path.mkdir()
+        (path / "all.yaml").write_text(VARIANTS)
+        _converge(current, path)
+        (path / "all.yaml").write_text(
+            VARIANTS.replace("Budget: 1200.5", "Budget: 99").replace("Remote: false",
+                                                                     "Remote: true")
+            .replace('Since: "2020-01-02", ', "").replace("status: Doing", "status: Todo")
+            .replace("lang: fr", "lang: es")
+            .replace("managers: [ann], tags: [core]}", "managers: [], tags: [core]}"))
+    desired = desired_of(path)
+    xid_field = desired.settings.xid_field
+    with CurrentClient(current.url, current.token) as client:
+        plan = make_plan(desired, read_account(client, xid_field=xid_field))
+        assert len(plan.actions) >= 6
+        converge(client, plan, xid_field)
+        after = Lookup(read_account(client, xid_field=xid_field))
+    unchanged = [a.id for a in plan.actions
+                 if after.fingerprint(a.target) == plan.fingerprints[entity_key(a.target)]]
+    assert unchanged == []
