@@ -134,9 +134,11 @@ def verified_rest(saved: Plan, fresh: Plan, live: LiveAccount, source: str) -> P
             assert made is not None
             keep.append(made)
         elif now == then:
-            raise _refuse(source, action, f"{why} from the manifests and the account, which "
-                          f"are as the plan saw them: the file was edited after it was made; "
-                          "make a new plan")
+            # Its target is as the plan saw it, so nothing of it was done: the file was
+            # edited (or an entity it only names, such as a role, changed since).
+            raise _refuse(source, action, f"{why} from the manifests and the account, and "
+                          "its target is as the plan saw it: the file was edited after it was "
+                          "made (or an entity it names changed since); make a new plan")
         elif made is not None:
             raise PlanError(printable(
                 f"{source} is stale: {key} changed since it was made, and beeplan now plans "
