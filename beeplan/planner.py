@@ -17,7 +17,7 @@ import hashlib
 import json
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -164,6 +164,49 @@ class ChangedBy:
 
 
 @dataclass(frozen=True)
+class Provenance:
+    """What a plan was made from besides the account: the manifests, how much of them.
+
+    Apart from the actions so that a plan's "what" and its "from where" read
+    separately: the planner records what the manifests say (``of``), the plan
+    use case the files they came from (``from_files``) and a ``--changed-since``
+    plan its base (``narrowed``); the saved plan writes it all and ``apply``
+    checks the manifests at hand against it (beeplan.planfile.verify).
+    """
+
+    manifest_path: str = ""  # the manifests it was made from, as given on the command line
+    manifest_digest: str = ""  # and their digest (see beeplan.planfile.verify.manifest_digest)
+    # The environment variables the manifests' ${NAME} read, with their value
+    # (None: unset, defaults used); the manifest digest covers them.
+    variables: Mapping[str, str | None] = field(default_factory=dict)
+    # Every manifest path, in order, when several sets were merged (the first is manifest_path).
+    manifest_paths: tuple[str, ...] = ()
+    targeted: str = ""  # --changed-since BASE: only what changed since BASE was read and planned
+    targeted_entries: int = 0  # and how many manifest entries changed since BASE
+    # Settings of the manifests looser than the defaults: every rendering says them first.
+    loosened: tuple[Loosened, ...] = ()
+
+    @classmethod
+    def of(cls, desired: State) -> Provenance:
+        """What the manifests themselves say: the variables they read, their loosened settings."""
+        return cls(variables=dict(desired.variables), loosened=desired.settings.loosened())
+
+    def from_files(self, paths: Sequence[str], digest: str) -> Provenance:
+        """The same, made from the manifest files ``paths`` (in order) of digest ``digest``."""
+        return replace(self, manifest_path=paths[0], manifest_digest=digest,
+                       manifest_paths=tuple(paths) if len(paths) > 1 else ())
+
+    def narrowed(self, base: str, entries: int) -> Provenance:
+        """The same, for a plan of only the ``entries`` changed since ``base``."""
+        return replace(self, targeted=base, targeted_entries=entries)
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """The manifest path(s) recorded, in order."""
+        return self.manifest_paths or ((self.manifest_path,) if self.manifest_path else ())
+
+
+@dataclass(frozen=True)
 class Plan:
     actions: tuple[Action, ...] = ()
     unmanaged: tuple[Unmanaged, ...] = ()
@@ -177,17 +220,7 @@ class Plan:
     # Under prune: kinds the manifests hold no key for, and how many live
     # entities of each that leaves alone (None: not read, so not counted).
     unmanaged_kinds: Mapping[str, int | None] = field(default_factory=dict)
-    manifest_path: str = ""  # the manifests it was made from, as given on the command line
-    manifest_digest: str = ""  # and their digest (see beeplan.planfile.verify.manifest_digest)
-    # The environment variables the manifests' ${NAME} read, with their value
-    # (None: unset, defaults used); the manifest digest covers them.
-    variables: Mapping[str, str | None] = field(default_factory=dict)
-    # Every manifest path, in order, when several sets were merged (the first is manifest_path).
-    manifest_paths: tuple[str, ...] = ()
-    targeted: str = ""  # --changed-since BASE: only what changed since BASE was read and planned
-    targeted_entries: int = 0  # and how many manifest entries changed since BASE
-    # Settings of the manifests looser than the defaults: every rendering says them first.
-    loosened: tuple[Loosened, ...] = ()
+    provenance: Provenance = field(default_factory=Provenance)
     # Who changed each drifted entity outside beeplan (display only; empty: not looked up,
     # so every rendering reads as it always did), and one line each on how far that
     # lookup could see ("the account's plan has no audit trail...").
@@ -278,10 +311,11 @@ def plan_digest(plan: Plan) -> str:
         ],
         "fingerprints": dict(plan.fingerprints),
         "read_relations": {k: sorted(v) for k, v in plan.read_relations.items()},
-        "manifests": plan.manifest_digest,
+        "manifests": plan.provenance.manifest_digest,
     }
-    if plan.variables:  # absent without variables: digests of older plans stay the same
-        doc["variables"] = dict(sorted(plan.variables.items()))
+    variables = plan.provenance.variables
+    if variables:  # absent without variables: digests of older plans stay the same
+        doc["variables"] = dict(sorted(variables.items()))
     if plan.platform:  # likewise: a v2 plan's digest is what it always was
         doc["platform"] = plan.platform
     raw = json.dumps(doc, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
@@ -456,37 +490,49 @@ def build_action(
 
 
 # ---------------------------------------------------------------------------
-# The planner
+# The planner: one shared draft, then one pass per phase over it
+#
+#   _Entities   each declared entity exists as declared (create, update, xid, (de)activate)
+#   _Relations  each declared relation holds as declared (links, leaders, custom fields)
+#   _prune      what the manifests do not name: listed, or removed under prune
+#   _removal_order, _with_preflight   dependencies between removals; the API's own checks
+#   _assumptions                      what a saved plan checks of the live account
+#
+# Each pass reads the states and adds to the draft; none calls another.
 
 
-class _Builder:
+class _Draft:
+    """What every phase shares: both states, indexes on them, and the plan so far."""
+
     def __init__(self, desired: State, live: State):
         self.desired = desired
         self.live = live
         self.index = Index(live)
         self.desired_index = Index(State(entities=desired.entities))
+        self.custom_field_ids = {cf.name: cf.id for cf in live.custom_fields}
         self.actions: list[Action] = []
-        self.by_id: dict[str, Action] = {}
+        self.ids: set[str] = set()
         self.problems: list[str] = []
         self.warnings: list[str] = []
         # Per entity token: the action that makes it exist and active, if any.
         self.readiness: dict[tuple[str, str, Any], str] = {}
         # What the plan saw of each entity it may act on: fingerprinted if it does.
         self.seen: dict[str, Entity | None] = {}
-        self.custom_field_ids = {cf.name: cf.id for cf in live.custom_fields}
-        self.custom_field_labels = {cf.name: cf.available_for for cf in live.custom_fields}
-        self.deferred: list[tuple[Entity, Entity | None, Ref]] = []
-        # New people whose leaders went into their person.create (no leaders update).
-        self.leaders_in_create: set[Any] = set()
-
-    # -- helpers ----------------------------------------------------------
 
     def add(self, action: Action) -> Action:
-        if action.id in self.by_id:  # the same call planned twice would be a planner bug
+        if action.id in self.ids:  # the same call planned twice would be a planner bug
             raise AssertionError(f"duplicate action id {action.id}")
         self.actions.append(action)
-        self.by_id[action.id] = action
+        self.ids.add(action.id)
         return action
+
+    def act(self, op: str, want: Entity, target: Ref, **meaning: Any) -> Action:
+        """Add the one call that ``op`` on ``target`` means (see ``build_action``)."""
+        return self.add(
+            build_action(
+                op, want.kind, target, want.name, custom_field_ids=self.custom_field_ids, **meaning
+            )
+        )
 
     def ready_deps(self, *refs: Ref | None) -> tuple[str, ...]:
         """The actions that must run before anything may reference these entities."""
@@ -502,129 +548,93 @@ class _Builder:
     def touch(self, live_entity: Entity | None, ref: Ref) -> None:
         self.seen.setdefault(entity_key(live_entity.ref if live_entity else ref), live_entity)
 
-    def act(self, op: str, want: Entity, target: Ref, **meaning: Any) -> Action:
-        """Add the one call that ``op`` on ``target`` means (see ``build_action``)."""
-        return self.add(
-            build_action(
-                op, want.kind, target, want.name, custom_field_ids=self.custom_field_ids, **meaning
-            )
+    def deactivate(self, want: Entity, target: Ref) -> None:
+        self.act(
+            "deactivate",
+            want,
+            target,
+            depends_on=self.ready_deps(want.ref),
+            changes=(Change("active", True, False),),
         )
 
-    # -- entities ---------------------------------------------------------
+    def describe(self, ref: Ref) -> str:
+        hit = self.index.find(ref) or self.desired_index.find(ref)
+        return f"{ref.kind} {self.index.best(ref).label}" + (f" ({hit.name})" if hit else "")
 
-    def plan_entities(self) -> None:
+    def name_of(self, ref: Ref) -> str | None:
+        hit = self.index.find(ref) or self.desired_index.find(ref)
+        return hit.name if hit else None
+
+
+# (declared entity, its live counterpart or None when created, the reference actions use)
+_Placed = tuple[Entity, Entity | None, Ref]
+
+
+class _Entities:
+    """Each declared entity made to exist as declared, kind by kind (``KIND_ORDER``).
+
+    Groups come parents first and people leaders first, so that what a
+    create references is made ready by an action planned before it.
+    """
+
+    def __init__(self, draft: _Draft):
+        self.draft = draft
+        # Every entity planned, for the relations pass that follows.
+        self.placed: list[_Placed] = []
+        # New people whose leaders went into their person.create (no leaders update).
+        self.leaders_in_create: set[Any] = set()
+
+    def run(self) -> None:
         for kind in KIND_ORDER:
-            wanted = [e for e in self.desired.entities if e.kind == kind]
+            wanted = [e for e in self.draft.desired.entities if e.kind == kind]
             if kind == "group":
                 wanted = _parents_first(wanted)
             elif kind == "person":
                 wanted = _leaders_first(wanted)
             for entity in wanted:
-                self.plan_entity(entity)
-        # Relations second: by now every entity's create/activate is known to depend on.
-        for want, have, target in self.deferred:
-            self.plan_relations(want, have, target)
+                self.plan(entity)
 
-    def plan_entity(self, want: Entity) -> None:
-        have = self.index.find(want.ref)
-        spec = want.spec
-        target = self.index.best(want.ref)
-        token = self.index.token(want.ref)
-        where = _where(want)
-        if have is None:
-            if want.ref.xid is None:
-                # Offline (diff) or a partial read, an id missing here proves nothing.
-                if want.kind in self.live.complete_kinds:
-                    self.problems.append(gone_problem(want, self.desired))
-                return
-            self.touch(None, want.ref)
-            changes = [Change("name", None, want.name)]
-            if want.parent is not None and spec.parent_field:
-                parent = label_text(self.index.best(want.parent))
-                changes.append(Change(spec.parent_field, None, parent))
-            changes += [Change(k, None, v) for k, v in want.fields.items()]
-            leaders = self.leaders_at_create(want)
-            if leaders is not None:
-                changes.append(Change("leaders", [], [label_text(r) for r in leaders]))
-                self.leaders_in_create.add(token)
-            if want.invite:
-                changes.append(Change("invite", None, True))
-            action = self.act(
-                "create",
-                want,
-                want.ref,
-                depends_on=self.ready_deps(want.parent, *(leaders or ())),
-                changes=tuple(changes),
-            )
-            self.readiness[token] = action.id
-            if not want.active:
-                self.plan_deactivate(want, target)
-            self.deferred.append((want, None, target))
-            return
+    def plan(self, want: Entity) -> None:
+        have = self.draft.index.find(want.ref)
+        if have is not None:
+            self.reconcile(want, have)
+        elif want.ref.xid is not None:
+            self.create(want)
+        elif want.kind in self.draft.live.complete_kinds:
+            # Only a complete read proves an id gone (not offline, not a partial read).
+            self.draft.problems.append(gone_problem(want, self.draft.desired))
 
-        self.touch(have, want.ref)
-        if want.new_xid is not None and want.new_xid != have.ref.xid:
-            self.plan_new_xid(want, have, target)
-        if want.parent is not None and have.parent is not None:
-            if self.index.token(want.parent) != self.index.token(have.parent):
-                self.problems.append(
-                    Located(
-                        f"{want.kind} {target.label}{where}: moving it from "
-                        f"{self.describe(have.parent)} to {self.describe(want.parent)} is "
-                        "impossible in place (the Beebole API has no service for it). Keep it "
-                        "where it is, or deactivate it and declare a new one with another xid.",
-                        want.source,
-                    )
-                )
-        changes = self.field_changes(want, have)
-        if changes:
-            if want.invite and any(c.field == "email" for c in changes):
-                changes.append(Change("invite", None, True))
-            self.act(
-                "update",
-                want,
-                target,
-                depends_on=self.ready_deps(want.parent),
-                changes=tuple(changes),
-            )
-        if spec.has_active and want.active and not have.active:
-            action = self.act(
-                "activate",
-                want,
-                target,
-                depends_on=self.ready_deps(want.parent),
-                changes=(Change("active", False, True),),
-            )
-            self.readiness[token] = action.id
-        elif spec.has_active and not want.active and have.active:
-            self.plan_deactivate(want, target)
-        self.deferred.append((want, have, target))
+    def create(self, want: Entity) -> None:
+        draft = self.draft
+        target = draft.index.best(want.ref)
+        draft.touch(None, want.ref)
+        leaders = self.leaders_at_create(want)
+        if leaders is not None:
+            self.leaders_in_create.add(draft.index.token(want.ref))
+        action = draft.act(
+            "create",
+            want,
+            want.ref,
+            depends_on=draft.ready_deps(want.parent, *(leaders or ())),
+            changes=self.creation(want, leaders),
+        )
+        draft.readiness[draft.index.token(want.ref)] = action.id
+        if not want.active:
+            draft.deactivate(want, target)
+        self.placed.append((want, None, target))
 
-    def plan_new_xid(self, want: Entity, have: Entity, target: Ref) -> None:
-        """``id: N`` with ``xid: X``: give live entity N the xid X, unless X is taken."""
-        xid = want.new_xid
-        assert xid is not None
-        where = _where(want)
-        holder = self.index.by_xid.get((want.kind, xid))
-        if have.ref.xid is not None:
-            self.problems.append(
-                Located(
-                    f"{want.kind} #{have.ref.id}{where} already has xid {have.ref.xid!r}; beeplan "
-                    f"does not change an xid (other systems may know it). Write "
-                    f"xid: {have.ref.xid}, or drop xid: {xid}.",
-                    want.source,
-                )
-            )
-        elif holder is not None:
-            self.problems.append(
-                Located(
-                    f"{want.kind} #{have.ref.id}{where}: xid {xid!r} is already held by "
-                    f"{want.kind} #{holder.ref.id} ({holder.name}); choose another xid for it",
-                    want.source,
-                )
-            )
-        else:
-            self.act("set_xid", want, target, changes=(Change("xid", None, xid),))
+    def creation(self, want: Entity, leaders: list[Ref] | None) -> tuple[Change, ...]:
+        """What a create sets: name, parent, fields, leaders (when they fit), invite."""
+        changes = [Change("name", None, want.name)]
+        if want.parent is not None and want.spec.parent_field:
+            parent = label_text(self.draft.index.best(want.parent))
+            changes.append(Change(want.spec.parent_field, None, parent))
+        changes += [Change(k, None, v) for k, v in want.fields.items()]
+        if leaders is not None:
+            changes.append(Change("leaders", [], [label_text(r) for r in leaders]))
+        if want.invite:
+            changes.append(Change("invite", None, True))
+        return tuple(changes)
 
     def leaders_at_create(self, want: Entity) -> list[Ref] | None:
         """A new person's leaders, when all of them can go in its ``person.create``.
@@ -634,49 +644,122 @@ class _Builder:
         exist already or be made ready by an action planned before (people are
         planned leaders first); otherwise the leaders stay a later update.
         """
+        index = self.draft.index
         wanted = want.relations.get("leaders") if want.kind == "person" else None
         if not wanted:
             return None
         for ref in wanted:
-            token = self.index.token(ref)
-            if token not in self.readiness and self.index.find(ref) is None:
+            if index.token(ref) not in self.draft.readiness and index.find(ref) is None:
                 return None
-        return _sorted_refs(self.index.best(r) for r in wanted)
+        return _sorted_refs(index.best(r) for r in wanted)
 
-    def describe(self, ref: Ref) -> str:
-        hit = self.index.find(ref) or self.desired_index.find(ref)
-        return f"{ref.kind} {self.index.best(ref).label}" + (f" ({hit.name})" if hit else "")
+    def reconcile(self, want: Entity, have: Entity) -> None:
+        """An entity the account has: its xid, place, fields and active flag as declared."""
+        draft = self.draft
+        target = draft.index.best(want.ref)
+        draft.touch(have, want.ref)
+        if want.new_xid is not None and want.new_xid != have.ref.xid:
+            self.new_xid(want, have, target)
+        if want.parent is not None and have.parent is not None:
+            if draft.index.token(want.parent) != draft.index.token(have.parent):
+                draft.problems.append(self.moved(want, have.parent, want.parent, target))
+        changes = _field_changes(want, have)
+        if changes:
+            if want.invite and any(c.field == "email" for c in changes):
+                changes.append(Change("invite", None, True))
+            draft.act(
+                "update",
+                want,
+                target,
+                depends_on=draft.ready_deps(want.parent),
+                changes=tuple(changes),
+            )
+        if want.spec.has_active and want.active and not have.active:
+            action = draft.act(
+                "activate",
+                want,
+                target,
+                depends_on=draft.ready_deps(want.parent),
+                changes=(Change("active", False, True),),
+            )
+            draft.readiness[draft.index.token(want.ref)] = action.id
+        elif want.spec.has_active and not want.active and have.active:
+            draft.deactivate(want, target)
+        self.placed.append((want, have, target))
 
-    def field_changes(self, want: Entity, have: Entity) -> list[Change]:
-        before = {"name": have.name}
-        after = {"name": want.name}
-        for key, value in want.fields.items():
-            # A field the live account did not report cannot be compared; leave it alone.
-            if key in have.fields:
-                before[key] = have.fields[key]
-                after[key] = value
-        if before == after:  # the common case; DeepDiff costs ~1 ms an entity
-            return []
-        from deepdiff import DeepDiff  # here: commands that plan nothing do not import it
-
-        diff = DeepDiff(before, after, ignore_order=True, view="tree")
-        changed = sorted(
-            {level.path(output_format="list")[0] for levels in diff.values() for level in levels}
+    def moved(self, want: Entity, was: Ref, now: Ref, target: Ref) -> Located:
+        return Located(
+            f"{want.kind} {target.label}{_where(want)}: moving it from "
+            f"{self.draft.describe(was)} to {self.draft.describe(now)} is "
+            "impossible in place (the Beebole API has no service for it). Keep it "
+            "where it is, or deactivate it and declare a new one with another xid.",
+            want.source,
         )
-        return [Change(k, before.get(k), after.get(k)) for k in changed]
 
-    def plan_deactivate(self, want: Entity, target: Ref) -> None:
-        self.act(
-            "deactivate",
-            want,
-            target,
-            depends_on=self.ready_deps(want.ref),
-            changes=(Change("active", True, False),),
-        )
+    def new_xid(self, want: Entity, have: Entity, target: Ref) -> None:
+        """``id: N`` with ``xid: X``: give live entity N the xid X, unless X is taken."""
+        xid = want.new_xid
+        assert xid is not None
+        where = _where(want)
+        holder = self.draft.index.by_xid.get((want.kind, xid))
+        if have.ref.xid is not None:
+            self.draft.problems.append(
+                Located(
+                    f"{want.kind} #{have.ref.id}{where} already has xid {have.ref.xid!r}; beeplan "
+                    f"does not change an xid (other systems may know it). Write "
+                    f"xid: {have.ref.xid}, or drop xid: {xid}.",
+                    want.source,
+                )
+            )
+        elif holder is not None:
+            self.draft.problems.append(
+                Located(
+                    f"{want.kind} #{have.ref.id}{where}: xid {xid!r} is already held by "
+                    f"{want.kind} #{holder.ref.id} ({holder.name}); choose another xid for it",
+                    want.source,
+                )
+            )
+        else:
+            self.draft.act("set_xid", want, target, changes=(Change("xid", None, xid),))
 
-    # -- relations --------------------------------------------------------
 
-    def plan_relations(self, want: Entity, have: Entity | None, target: Ref) -> None:
+def _field_changes(want: Entity, have: Entity) -> list[Change]:
+    """The fields (and name) whose declared value differs from the live one."""
+    before = {"name": have.name}
+    after = {"name": want.name}
+    for key, value in want.fields.items():
+        # A field the live account did not report cannot be compared; leave it alone.
+        if key in have.fields:
+            before[key] = have.fields[key]
+            after[key] = value
+    if before == after:  # the common case; DeepDiff costs ~1 ms an entity
+        return []
+    from deepdiff import DeepDiff  # here: commands that plan nothing do not import it
+
+    diff = DeepDiff(before, after, ignore_order=True, view="tree")
+    changed = sorted(
+        {level.path(output_format="list")[0] for levels in diff.values() for level in levels}
+    )
+    return [Change(k, before.get(k), after.get(k)) for k in changed]
+
+
+class _Relations:
+    """Each declared relation made to hold as declared, once every entity's pass is done.
+
+    By then the action that makes each entity exist and active is known, so
+    an attach can depend on it.
+    """
+
+    def __init__(self, draft: _Draft, leaders_in_create: set[Any]):
+        self.draft = draft
+        self.leaders_in_create = leaders_in_create
+        self.custom_field_labels = {cf.name: cf.available_for for cf in draft.live.custom_fields}
+
+    def run(self, placed: Iterable[_Placed]) -> None:
+        for want, have, target in placed:
+            self.plan(want, have, target)
+
+    def plan(self, want: Entity, have: Entity | None, target: Ref) -> None:
         live_rel = have.relations if have is not None else {}
         for rel in want.spec.relations:
             if rel not in want.relations:
@@ -684,64 +767,64 @@ class _Builder:
             wanted = want.relations[rel]
             current = live_rel.get(rel)
             if rel == "customFields":
-                self.plan_custom_fields(want, target, wanted, current or {})
+                self.custom_fields(want, target, wanted, current or {})
             elif rel == "specificTasks.enabled":
-                self.plan_specific_enabled(want, target, wanted, current, have is None)
+                self.specific_enabled(want, target, wanted, current, have is None)
             elif rel == "leaders":
-                self.plan_leaders(want, target, wanted, current or frozenset())
+                self.leaders(want, target, wanted, current or frozenset())
             else:
-                self.plan_links(want, target, rel, wanted, current or frozenset())
+                self.links(want, target, rel, wanted, current or frozenset())
 
-    def plan_links(
+    def links(
         self, want: Entity, target: Ref, rel: str, wanted: frozenset[Ref], current: frozenset[Ref]
     ) -> None:
-        want_tokens = {self.index.token(r): r for r in wanted}
-        have_tokens = {self.index.token(r): r for r in current}
+        index = self.draft.index
+        want_tokens = {index.token(r): r for r in wanted}
+        have_tokens = {index.token(r): r for r in current}
 
         def order(tok: tuple[str, str, Any]) -> tuple[str, int, str]:
             # By xid when there is one, whether or not its live id is known, so a
             # targeted plan (which knows fewer ids) lists links in the full plan's order.
-            ref = self.index.best(want_tokens.get(tok) or have_tokens[tok])
+            ref = index.best(want_tokens.get(tok) or have_tokens[tok])
             return (ref.xid or "", ref.id or 0, str(tok))
 
         for tok in sorted(set(want_tokens) - set(have_tokens), key=order):
-            self.add_link("attach", want, target, rel, want_tokens[tok])
+            self.link("attach", want, target, rel, want_tokens[tok])
         for tok in sorted(set(have_tokens) - set(want_tokens), key=order):
-            self.add_link("detach", want, target, rel, have_tokens[tok])
+            self.link("detach", want, target, rel, have_tokens[tok])
 
-    def add_link(self, op: str, want: Entity, target: Ref, rel: str, other: Ref) -> None:
-        attach = op == "attach"
-        hit = self.index.find(other) or self.desired_index.find(other)
-        self.act(
+    def link(self, op: str, want: Entity, target: Ref, rel: str, other: Ref) -> None:
+        draft = self.draft
+        draft.act(
             op,
             want,
             target,
             # A detach needs nothing first: removals wait for the additive phase anyway.
-            depends_on=self.ready_deps(want.ref, other) if attach else (),
+            depends_on=draft.ready_deps(want.ref, other) if op == "attach" else (),
             relation=rel,
-            detail=link_detail(rel, op, self.index.best(other), hit.name if hit else None),
+            detail=link_detail(rel, op, draft.index.best(other), draft.name_of(other)),
         )
 
-    def plan_leaders(
+    def leaders(
         self, want: Entity, target: Ref, wanted: frozenset[Ref], current: frozenset[Ref]
     ) -> None:
-        if self.index.token(want.ref) in self.leaders_in_create:
+        index = self.draft.index
+        if index.token(want.ref) in self.leaders_in_create:
             return
-        want_tokens = {self.index.token(r) for r in wanted}
-        if want_tokens == {self.index.token(r) for r in current}:
+        if {index.token(r) for r in wanted} == {index.token(r) for r in current}:
             return
-        leaders = _sorted_refs(self.index.best(r) for r in wanted)
-        before = sorted(label_text(self.index.best(r)) for r in current)
-        self.act(
+        leaders = _sorted_refs(index.best(r) for r in wanted)
+        before = sorted(label_text(index.best(r)) for r in current)
+        self.draft.act(
             "leaders",
             want,
             target,
-            depends_on=self.ready_deps(want.ref, *wanted),
+            depends_on=self.draft.ready_deps(want.ref, *wanted),
             changes=(Change("leaders", before, [label_text(r) for r in leaders]),),
             relation="leaders",
         )
 
-    def plan_custom_fields(
+    def custom_fields(
         self,
         want: Entity,
         target: Ref,
@@ -752,49 +835,52 @@ class _Builder:
         # it would be planned again on every run. Declaring it clears the field.
         wanted = {name: value for name, value in wanted.items() if value != ""}
         for name in sorted(set(wanted) | set(current)):
-            if name not in self.custom_field_ids:
-                if name in wanted:
-                    known = ", ".join(sorted(self.custom_field_ids)) or "none"
-                    where = _where(want)
-                    self.problems.append(
-                        Located(
-                            f"{want.kind} {target.label}{where}: unknown custom field {name!r}; "
-                            f"the account defines: {known}",
-                            want.source,
-                        )
-                    )
-                continue
-            if name in wanted and not self.available(name, want):
-                where = _where(want)
-                self.problems.append(
-                    Located(
-                        f"{want.kind} {target.label}{where}: custom field {name!r} is not "
-                        f"available for this {want.kind} (the account makes it available for: "
-                        f"{self.custom_field_labels[name]})",
-                        want.source,
-                    )
-                )
-                continue
-            change = Change(f"customFields.{name}", current.get(name), wanted.get(name))
-            if name in wanted and (
-                name not in current or not same_custom_value(wanted[name], current[name])
-            ):
-                self.act(
-                    "set",
-                    want,
-                    target,
-                    depends_on=self.ready_deps(want.ref),
-                    changes=(change,),
-                    relation="customFields",
-                )
-            elif name not in wanted and name in current:
-                self.act(
-                    "clear",
-                    want,
-                    target,
-                    changes=(change,),
-                    relation="customFields",
-                )
+            refused = self.refused_field(want, target, name) if name in wanted else None
+            if refused is not None:
+                self.draft.problems.append(refused)
+            elif name in self.draft.custom_field_ids:  # an unknown one is left alone
+                self.custom_value(want, target, name, wanted, current)
+
+    def refused_field(self, want: Entity, target: Ref, name: str) -> Located | None:
+        """Why ``name`` cannot be set on this entity: unknown, or not available for it."""
+        where = f"{want.kind} {target.label}{_where(want)}"
+        if name not in self.draft.custom_field_ids:
+            known = ", ".join(sorted(self.draft.custom_field_ids)) or "none"
+            return Located(
+                f"{where}: unknown custom field {name!r}; the account defines: {known}",
+                want.source,
+            )
+        if not self.available(name, want):
+            return Located(
+                f"{where}: custom field {name!r} is not available for this {want.kind} (the "
+                f"account makes it available for: {self.custom_field_labels[name]})",
+                want.source,
+            )
+        return None
+
+    def custom_value(
+        self,
+        want: Entity,
+        target: Ref,
+        name: str,
+        wanted: Mapping[str, CustomValue],
+        current: Mapping[str, CustomValue],
+    ) -> None:
+        """Set a declared value that differs from the live one; clear an undeclared one."""
+        change = Change(f"customFields.{name}", current.get(name), wanted.get(name))
+        if name in wanted and (
+            name not in current or not same_custom_value(wanted[name], current[name])
+        ):
+            self.draft.act(
+                "set",
+                want,
+                target,
+                depends_on=self.draft.ready_deps(want.ref),
+                changes=(change,),
+                relation="customFields",
+            )
+        elif name not in wanted and name in current:
+            self.draft.act("clear", want, target, changes=(change,), relation="customFields")
 
     def available(self, name: str, want: Entity) -> bool:
         """Whether custom field ``name`` applies to this entity, as far as the account says.
@@ -808,138 +894,151 @@ class _Builder:
             return True
         mine = {want.kind.capitalize()}
         if want.kind == "company":
-            have = self.index.find(want.ref)
+            have = self.draft.index.find(want.ref)
             corporate = want.fields.get("corporate", have.fields.get("corporate") if have else None)
             if corporate is None:
                 return bool(labels & {"Company", "Company - Corporate", "Company - Customer"})
             mine.add("Company - Corporate" if corporate else "Company - Customer")
         return bool(labels & mine)
 
-    def plan_specific_enabled(
+    def specific_enabled(
         self, want: Entity, target: Ref, wanted: bool, current: bool | None, new: bool
     ) -> None:
         # Specific tasks are enabled by default: a new entity needs no call to enable them.
         live_value = True if new else current
         if live_value is None or live_value == wanted:
             return
-        op = "enable" if wanted else "disable"
-        self.act(
-            op,
+        self.draft.act(
+            "enable" if wanted else "disable",
             want,
             target,
-            depends_on=self.ready_deps(want.ref),
+            depends_on=self.draft.ready_deps(want.ref),
             changes=(Change("specificTasks.enabled", live_value, wanted),),
             relation="specificTasks.enabled",
         )
 
-    # -- what the manifests do not name ---------------------------------------
 
-    def unmanaged_kinds(self) -> dict[str, int | None]:
-        """Under prune, the kinds left alone for want of a key, with their live counts."""
-        if not self.desired.settings.prune:
-            return {}
-        managed = self.desired.managed_kinds()
-        return {
-            kind: sum(1 for _ in self.live.of_kind(kind))
-            if kind in self.live.complete_kinds
-            else self.live.kind_counts.get(kind)
-            for kind in KIND_ORDER
-            if kind not in managed
-        }
+def _prune(draft: _Draft) -> list[Unmanaged]:
+    """Live entities of a managed kind that no manifest entry names.
 
-    def plan_unmanaged(self) -> list[Unmanaged]:
-        kinds = self.desired.managed_kinds()
-        claimed = {self.index.token(e.ref) for e in self.desired.entities}
-        strays = [
-            have
-            for have in self.live.entities
-            if have.kind in kinds and self.index.token(have.ref) not in claimed
-        ]
-        if not self.desired.settings.prune:
-            return [Unmanaged(e.ref, e.name, e.active) for e in strays]
-        for stray in strays:
-            if stray.kind != "group" and stray.active:
-                self.touch(stray, stray.ref)
-                self.plan_deactivate(stray, stray.ref)
-        for group in reversed(_parents_first([e for e in strays if e.kind == "group"])):
-            self.touch(group, group.ref)
-            # force: its assignments to unmanaged entities go with it; the plan says so.
-            self.act(
-                "delete",
-                group,
-                group.ref,
-                changes=(Change("exists", True, False),),
-                detail=DELETE_DETAIL,
-            )
-        return []  # pruned: none of them is left alone
-
-    def preflight(self) -> None:
-        """Problems the API would answer with, and replacements to warn about."""
-        found = preflight.check(self.desired, self.live, self.index, self.actions)
-        self.problems += found.problems
-        self.warnings += found.warnings
-        self.actions = [
-            _replace_deps(a, tuple(dict.fromkeys((*a.depends_on, *found.depends[a.id]))))
-            if a.id in found.depends
-            else a
-            for a in self.actions
-        ]
-
-    # -- ordering -----------------------------------------------------------
-
-    def removal_order(self) -> None:
-        """Deactivate children before parents; delete child groups before parents."""
-        removal = {
-            self.index.token(a.target): a.id
-            for a in self.actions
-            if a.op in ("deactivate", "delete")
-        }
-        children: dict[Any, list[str]] = defaultdict(list)
-        for entity in (*self.live.entities, *self.desired.entities):
-            token = self.index.token(entity.ref)
-            if entity.parent is not None and token in removal:
-                child_action = removal[token]
-                bucket = children[self.index.token(entity.parent)]
-                if child_action not in bucket:
-                    bucket.append(child_action)
-        self.actions = [
-            _replace_deps(
-                a, tuple(dict.fromkeys((*a.depends_on, *children[self.index.token(a.target)])))
-            )
-            if a.op in ("deactivate", "delete") and children.get(self.index.token(a.target))
-            else a
-            for a in self.actions
-        ]
-
-    def build(self) -> Plan:
-        self.plan_entities()
-        unmanaged = self.plan_unmanaged()
-        self.removal_order()
-        self.preflight()
-        actions = sorted(self.actions, key=lambda a: (a.phase, _kind_rank(a.kind)))
-        # A saved plan is checked against the live state of what it acts on:
-        # each target's fields, and the relations its actions change.
-        relations: dict[str, set[str]] = {}
-        for action in actions:
-            rels = relations.setdefault(entity_key(action.target), set())
-            if action.relation:
-                rels.add(action.relation)
-        fingerprints = {
-            key: fingerprint(self.seen.get(key), rels) for key, rels in relations.items()
-        }
-        read_relations = {key: tuple(sorted(rels)) for key, rels in relations.items()}
-        plan = Plan(
-            actions=tuple(actions),
-            unmanaged=tuple(unmanaged),
-            problems=tuple(self.problems),
-            warnings=tuple(self.warnings),
-            fingerprints=fingerprints,
-            read_relations=read_relations,
-            prune=self.desired.settings.prune,
-            unmanaged_kinds=self.unmanaged_kinds(),
-            loosened=self.desired.settings.loosened(),
+    Without prune they are listed and left alone; under prune they are
+    deactivated, and stray groups (which have no active flag) deleted,
+    children first.
+    """
+    kinds = draft.desired.managed_kinds()
+    claimed = {draft.index.token(e.ref) for e in draft.desired.entities}
+    strays = [
+        have
+        for have in draft.live.entities
+        if have.kind in kinds and draft.index.token(have.ref) not in claimed
+    ]
+    if not draft.desired.settings.prune:
+        return [Unmanaged(e.ref, e.name, e.active) for e in strays]
+    for stray in strays:
+        if stray.kind != "group" and stray.active:
+            draft.touch(stray, stray.ref)
+            draft.deactivate(stray, stray.ref)
+    for group in reversed(_parents_first([e for e in strays if e.kind == "group"])):
+        draft.touch(group, group.ref)
+        # force: its assignments to unmanaged entities go with it; the plan says so.
+        draft.act(
+            "delete",
+            group,
+            group.ref,
+            changes=(Change("exists", True, False),),
+            detail=DELETE_DETAIL,
         )
-        return plan
+    return []  # pruned: none of them is left alone
+
+
+def _unmanaged_kinds(desired: State, live: State) -> dict[str, int | None]:
+    """Under prune, the kinds left alone for want of a key, with their live counts."""
+    if not desired.settings.prune:
+        return {}
+    managed = desired.managed_kinds()
+    return {
+        kind: sum(1 for _ in live.of_kind(kind))
+        if kind in live.complete_kinds
+        else live.kind_counts.get(kind)
+        for kind in KIND_ORDER
+        if kind not in managed
+    }
+
+
+def _removal_order(
+    actions: list[Action], index: Index, entities: Iterable[Entity]
+) -> list[Action]:
+    """Deactivate children before parents; delete child groups before parents."""
+    removal = {index.token(a.target): a.id for a in actions if a.op in ("deactivate", "delete")}
+    children: dict[Any, list[str]] = defaultdict(list)
+    for entity in entities:
+        token = index.token(entity.ref)
+        if entity.parent is not None and token in removal:
+            child_action = removal[token]
+            bucket = children[index.token(entity.parent)]
+            if child_action not in bucket:
+                bucket.append(child_action)
+    return [
+        _replace_deps(a, tuple(dict.fromkeys((*a.depends_on, *children[index.token(a.target)]))))
+        if a.op in ("deactivate", "delete") and children.get(index.token(a.target))
+        else a
+        for a in actions
+    ]
+
+
+def _with_preflight(draft: _Draft) -> None:
+    """Problems the API would answer with, replacements to warn about, and the order
+    between actions that the API's own checks need."""
+    found = preflight.check(draft.desired, draft.live, draft.index, draft.actions)
+    draft.problems += found.problems
+    draft.warnings += found.warnings
+    draft.actions = [
+        _replace_deps(a, tuple(dict.fromkeys((*a.depends_on, *found.depends[a.id]))))
+        if a.id in found.depends
+        else a
+        for a in draft.actions
+    ]
+
+
+def _assumptions(
+    actions: Iterable[Action], seen: Mapping[str, Entity | None]
+) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """What a saved plan checks against the live state of what it acts on: each
+    target's fields (fingerprints), and the relations its actions change."""
+    relations: dict[str, set[str]] = {}
+    for action in actions:
+        rels = relations.setdefault(entity_key(action.target), set())
+        if action.relation:
+            rels.add(action.relation)
+    fingerprints = {key: fingerprint(seen.get(key), rels) for key, rels in relations.items()}
+    read_relations = {key: tuple(sorted(rels)) for key, rels in relations.items()}
+    return fingerprints, read_relations
+
+
+def _build(desired: State, live: State) -> Plan:
+    """The phases in order: entities, their relations, strays, removal order, preflight."""
+    draft = _Draft(desired, live)
+    entities = _Entities(draft)
+    entities.run()
+    _Relations(draft, entities.leaders_in_create).run(entities.placed)
+    unmanaged = _prune(draft)
+    draft.actions = _removal_order(
+        draft.actions, draft.index, (*live.entities, *desired.entities)
+    )
+    _with_preflight(draft)
+    actions = sorted(draft.actions, key=lambda a: (a.phase, _kind_rank(a.kind)))
+    fingerprints, read_relations = _assumptions(actions, draft.seen)
+    return Plan(
+        actions=tuple(actions),
+        unmanaged=tuple(unmanaged),
+        problems=tuple(draft.problems),
+        warnings=tuple(draft.warnings),
+        fingerprints=fingerprints,
+        read_relations=read_relations,
+        prune=desired.settings.prune,
+        unmanaged_kinds=_unmanaged_kinds(desired, live),
+        provenance=Provenance.of(desired),
+    )
 
 
 def make_plan(
@@ -950,8 +1049,8 @@ def make_plan(
     ``owed`` names entities (``entity_key``) that an earlier apply created and
     still has to deactivate: finishing that is not counted as destruction.
     """
-    plan = _Builder(desired, live).build()
-    plan = _evolve(plan, read_calls=read_calls, variables=dict(desired.variables))
+    plan = _build(desired, live)
+    plan = _evolve(plan, read_calls=read_calls)
     return _with_safety(plan, live, desired, owed)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,27 @@ def client(sandbox: SandboxServer) -> Iterator[BeeboleClient]:
     """The real client on the sandbox, with short retry backoff to keep tests fast."""
     with BeeboleClient(sandbox.url, sandbox.token, backoff=0.01, timeout=10) as c:
         yield c
+
+
+@pytest.fixture(autouse=True)
+def _export_polls_on_the_sandbox_clock(request: pytest.FixtureRequest) -> None:
+    """In a test on the sandbox, the waits between export polls move the sandbox's
+    clock on instead of sleeping (``run_jobs``' own ``sleep`` parameter).
+
+    A job ages by exactly the wait asked (``advance_clock``), as on a real clock,
+    so the polls and their answers are those of a real run, and the client, HTTP
+    and the sandbox are untouched; but a plan that deactivates something no longer
+    sleeps 0.6 s for its hours, nor a ``--max-calls`` run 3 s before its last poll.
+    A test of waiting itself (a job given up on after so many seconds) is marked
+    ``wall_clock`` and sleeps for real.
+    """
+    if "sandbox" not in request.fixturenames or request.node.get_closest_marker("wall_clock"):
+        return
+    from beeplan import usage
+
+    sandbox: SandboxServer = request.getfixturevalue("sandbox")
+    monkeypatch: pytest.MonkeyPatch = request.getfixturevalue("monkeypatch")
+    monkeypatch.setattr(usage, "run_jobs", partial(usage.run_jobs, sleep=sandbox.advance_clock))
 
 
 Run = Callable[..., tuple[int, str, str]]

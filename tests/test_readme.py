@@ -57,3 +57,23 @@ def test_quick_start_runs_as_written(tmp_path: Path) -> None:
     assert claimed, "the README quotes the apply's last line"
     assert claimed.group(1) in outputs[0]
     assert "No changes. The account matches the manifests." in outputs[1]
+
+
+def test_the_current_platform_quick_start_runs_as_written(tmp_path: Path) -> None:
+    line = re.search(r"^    (beeplan apply examples/current .+)$", README, re.M)
+    assert line, "the README has a quick start for the current platform"
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    env = {**os.environ, "BEEPLAN_CACHE_DIR": str(tmp_path / "cache"), "NO_COLOR": "1"}
+    env.pop("BEEBOLE_TOKEN", None)
+    outputs = []
+    for step in (s.strip() for s in line.group(1).split("&&")):
+        argv = shlex.split(step)
+        assert argv[0] == "beeplan"
+        proc = subprocess.run([sys.executable, "-m", "beeplan", *argv[1:]], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        outputs.append(proc.stdout)
+    claimed = re.search(r"`(Apply: \d+ applied, 0 failed, 0 skipped) \((\d+) API calls", README)
+    assert claimed, "the README quotes the current apply's last line"
+    assert f"{claimed.group(1)} ({claimed.group(2)} API calls" in outputs[0]
+    assert "No changes. The account matches the manifests." in outputs[1]

@@ -197,6 +197,7 @@ def test_companies_and_tasks_carry_their_hours_and_one_job_answers_for_a_company
     assert "(9 on the hours export)" in out
 
 
+@pytest.mark.wall_clock  # gives up after so many real seconds
 def test_a_job_that_never_finishes_ends_with_a_clear_message(
     client: BeeboleClient, sandbox: SandboxServer, logged: Path
 ) -> None:
@@ -620,6 +621,7 @@ def test_usage_counts_the_hours_people_log_on_other_companies(
     assert doc["unused"] == []
 
 
+@pytest.mark.wall_clock  # gives up after so many real seconds
 def test_usage_gives_up_on_a_job_that_never_finishes(
     run: Run, sandbox: SandboxServer, logged: Path
 ) -> None:

@@ -103,11 +103,10 @@ def test_validate_help_says_what_it_does_with_a_current_set(cli_main) -> None:
 
 
 # plan, check and apply run a current set on its platform (tests/current/test_plan.py);
-# against this v2 sandbox they refuse it naming both platforms (tested there too).
+# against this v2 sandbox they refuse it naming both platforms (tested there too). diff
+# and graph take it offline (tests/current/test_commands.py).
 COMMANDS = {
-    "diff": lambda p: ("diff", p, p),
     "usage": lambda p: ("usage", p),
-    "graph": lambda p: ("graph", p),
 }
 
 
@@ -122,8 +121,9 @@ def test_other_commands_refuse_a_current_set_before_any_call(
     assert status == 1
     assert f"{settings}:{_platform_line(settings)}: this manifest set is written for " \
            "Beebole's current platform" in err
-    assert "this command manages API v2 sets only today" in err
-    assert "'beeplan plan PATH', 'beeplan check PATH' and 'beeplan apply PATH'" in err
+    assert "which this command does not handle (it works on API v2 sets)" in err
+    assert "'beeplan plan', 'check' and 'apply PATH' against an endpoint of that platform" \
+        in err and "'beeplan diff OLD NEW' and 'beeplan graph PATH' offline" in err
     assert "beeplan validate" in err and "beeplan convert" in err
     assert "does not match" not in err and "unknown key" not in err  # no v2 schema errors
     assert err.count("\n") <= 2, err

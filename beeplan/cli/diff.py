@@ -45,7 +45,8 @@ def diff_command(old_path: Path, new_path: Path, fmt: str, detailed_exitcode: bo
     stops managing. Exit 1 when NEW holds changes apply would refuse.
     OLD_PATH may be a folder with no manifests yet (the first pull request).
     OLD_PATH and NEW_PATH are one manifest set each: to review merged sets
-    (plan common/ envs/prod/), diff the set that changed.
+    (plan common/ envs/prod/), diff the set that changed. Two current-platform
+    sets are compared entry by entry in that platform's vocabulary.
     """
     found = compare_sets(old_path, new_path)
     if fmt == "json":

@@ -45,13 +45,19 @@ def graph_command(paths: tuple[Path, ...], fmt: str, max_nodes: int, leaders: bo
 
     Companies > projects > subprojects, the group tree, and who manages
     which project (dashed arrows); inactive entities are drawn dashed.
-    Reads the manifests only: no API call.
+    Reads the manifests only: no API call. A current-platform set is drawn
+    as its categories > project trees, tag categories > tag trees, project
+    managers (and with --leaders, people's managers); archived ones dashed.
     """
     # Imported here so that the CLI loads even where the loader is broken or absent.
-    from ..manifest import load
+    from ..usecases.steps import OtherSet, load_offline
 
-    state = load(paths[0] if len(paths) == 1 else paths)
-    click.echo(render_graph(state, fmt, max_nodes=max_nodes, leaders=leaders), nl=False)
+    loaded = load_offline(paths[0] if len(paths) == 1 else paths)
+    if isinstance(loaded, OtherSet):  # a current set: drawn in its own structure
+        text = loaded.engine.graph(loaded.desired, fmt, max_nodes=max_nodes, leaders=leaders)
+    else:
+        text = render_graph(loaded, fmt, max_nodes=max_nodes, leaders=leaders)
+    click.echo(text, nl=False)
     return ExitStatus.SUCCESS
 
 

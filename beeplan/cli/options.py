@@ -73,7 +73,8 @@ def endpoint_options(func: F) -> F:
         show_default=True,
         metavar="URL|sandbox:FILE",
         help="API URL ($BEEBOLE_ENDPOINT). 'sandbox:demo.db' runs the local emulator "
-        "in-process over that SQLite file, no token needed.",
+        "in-process over that SQLite file, no token needed (of the platform the "
+        "manifests are written for).",
     )(func)
     return func
 
@@ -127,7 +128,21 @@ def changed_since_option(func: F) -> F:
         "manifest file or directory, or a git revision of the repository holding PATH "
         "(e.g. origin/main). A BASE that is both is refused: write ./origin/main for the "
         "path, git:origin/main for the revision. Drift elsewhere is not checked; a change "
-        "of settings or of the kinds managed, or invalid manifests at BASE, plan in full.",
+        "of settings or of the kinds managed, or invalid manifests at BASE, plan in full. "
+        "A current-platform set is read whole anyway (1 request): its plan is the full "
+        "plan restricted to the entries changed since BASE.",
+    )(func)
+
+
+def authors_option(func: F) -> F:
+    return click.option(
+        "--authors/--no-authors",
+        default=True,
+        show_default=True,
+        help="Current platform: beside each entity the plan changes, who last changed it "
+        "and when (its lastEdited and the audit trail: 2 requests for all of them, none "
+        "when nothing changes; the output says what it cost). --no-authors skips it. "
+        "API v2 records no authors: ignored there.",
     )(func)
 
 

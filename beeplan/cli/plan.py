@@ -16,6 +16,7 @@ from ..github import summary_wanted, write_step_summary
 from ..hours import UsageReport
 from ..model import State
 from ..planner import Plan, only_drift
+from ..platforms.base import EngineOptions
 from ..render import Budget, plan_to_json, render_markdown, render_text
 from ..render.common import Compared
 from ..render.markdown import MAX_CHARS as MARKDOWN_CHARS
@@ -25,6 +26,7 @@ from ..usecases import steps as workflow
 from ..usecases.apply import ApplyRequest, apply
 from .console import ClickConsole
 from .options import (
+    authors_option,
     changed_since_option,
     check_output_file,
     detailed_exitcode_option,
@@ -69,6 +71,18 @@ def load_since(changed_since: str | None, paths: tuple[Path, ...]) -> workflow.B
     return workflow.read_base(changed_since, paths[0])
 
 
+def other_options(other: workflow.OtherSet, paths: tuple[Path, ...],
+                  changed_since: str | None, **given: Any) -> EngineOptions:
+    """The engine's options, with ``--changed-since``'s BASE loaded offline for it."""
+    if changed_since is None:
+        return EngineOptions(**given)
+    if len(paths) > 1:
+        load_since(changed_since, paths)  # the same refusal as for a v2 set
+    base = workflow.read_other_base(changed_since, paths[0], other)
+    return EngineOptions(since=base.desired, since_label=base.label,
+                         since_unusable=base.unusable, **given)
+
+
 def show_plan(
     plan: Plan,
     budget: Budget,
@@ -78,8 +92,10 @@ def show_plan(
     usage: UsageReport | None = None,
     summary: bool = False,
     account: dict[str, str] | None = None,
+    diagram: str | None = None,
 ) -> None:
-    diagram = changed_part_diagram(plan, graph_of) if graph_of is not None else None
+    if graph_of is not None:
+        diagram = changed_part_diagram(plan, graph_of)
     if fmt == "json":
         click.echo(plan_to_json(plan, budget, endpoint, usage, account=account), nl=False)
     elif fmt == "markdown":
@@ -163,6 +179,7 @@ Examples:
 )
 @usage_days_option
 @changed_since_option
+@authors_option
 @endpoint_options
 @parallelism_option
 @click.pass_context
@@ -176,6 +193,7 @@ def plan_command(
     graph: bool,
     usage_days: int,
     changed_since: str | None,
+    authors: bool,
     endpoint: str,
     token_file: Path | None,
     parallelism: int,
@@ -196,14 +214,19 @@ def plan_command(
     want_summary = summary_wanted(summary, fmt)
     loaded = workflow.load_set(paths, endpoint)
     if isinstance(loaded, workflow.OtherSet):
-        _refuse_options(loaded, ("--graph", graph or None))
+        options = other_options(loaded, paths, changed_since, authors=authors,
+                                usage_days=usage_days)
         planned = usecases_plan.plan_other(ClickConsole.of(ctx, token_file), loaded, paths,
-                                           endpoint, changed_since)
+                                           endpoint, options)
         if out is not None:
-            out.write_text(plan_to_json(planned.plan, planned.budget, endpoint,
+            out.write_text(plan_to_json(planned.plan, planned.budget, endpoint, planned.usage,
                                         account=planned.account), encoding="utf-8")
-        show_plan(planned.plan, planned.budget, fmt, endpoint, summary=want_summary,
-                  account=planned.account)
+        diagram = None
+        if graph and not planned.plan.empty:  # the changed part, in the set's own kinds
+            diagram = loaded.engine.graph(loaded.desired, "mermaid", max_nodes=150,
+                                          only={a.target for a in planned.plan.actions})
+        show_plan(planned.plan, planned.budget, fmt, endpoint, usage=planned.usage,
+                  summary=want_summary, account=planned.account, diagram=diagram)
         if out is not None and not _quiet(ctx):
             click.echo(saved_note(planned.plan, out), err=True)
         if planned.plan.problems:
@@ -260,6 +283,7 @@ Examples:
     help="With --max-calls: where to record what was verified when (default: under the "
     "cache dir, per account and manifest set). Keep it across CI runs with a cache step.",
 )
+@authors_option
 @endpoint_options
 @parallelism_option
 @click.pass_context
@@ -271,6 +295,7 @@ def check_command(
     changed_since: str | None,
     max_calls: int | None,
     state_file: Path | None,
+    authors: bool,
     endpoint: str,
     token_file: Path | None,
     parallelism: int,
@@ -291,10 +316,22 @@ def check_command(
     want_summary = summary_wanted(summary, fmt)
     loaded = workflow.load_set(paths, endpoint)
     if isinstance(loaded, workflow.OtherSet):
-        _refuse_options(loaded, ("check --max-calls", max_calls))
+        if state_file is not None:
+            workflow.refuse_for_other(loaded, "--state", "That platform's check reads the "
+                                      "whole account in 1 request, so there is no rotation "
+                                      "to record: drop --state.")
+        options = other_options(loaded, paths, changed_since, authors=authors,
+                                max_calls=max_calls)
         checked = usecases_plan.plan_other(ClickConsole.of(ctx, token_file), loaded, paths,
-                                           endpoint, changed_since)
-        return _show_check(checked.plan, checked.budget, fmt, endpoint, want_summary)
+                                           endpoint, options)
+        status = _show_check(checked.plan, checked.budget, fmt, endpoint, want_summary)
+        if max_calls is not None and fmt in ("text", "github"):
+            spent = checked.plan.read_calls
+            click.echo(f"Coverage: the whole account, verified in {spent} "
+                       f"request{'' if spent == 1 else 's'} of the {max_calls} --max-calls "
+                       "allows (this platform reads it in one request; a lookup that does "
+                       "not fit is skipped and said).")
+        return status
     desired = loaded
     if max_calls is not None:
         done = usecases_plan.budgeted_check(
@@ -305,15 +342,6 @@ def check_command(
     checked = usecases_plan.check(ClickConsole.of(ctx, token_file), desired, paths, endpoint,
                                   parallelism=parallelism, since=since)
     return _show_check(checked.plan, checked.budget, fmt, endpoint, want_summary)
-
-
-def _refuse_options(other: workflow.OtherSet, *given: tuple[str, Any]) -> None:
-    """Options a set of another platform cannot use yet: refused before any call."""
-    for what, value in given:
-        if value is not None:
-            workflow.refuse_for_other(
-                other, what, "What works: 'beeplan plan PATH' (text, --format markdown, json "
-                "or github, -o FILE), 'beeplan check PATH', 'beeplan apply PATH|PLANFILE'.")
 
 
 def _show_check(plan: Plan, budget: Budget, fmt: str, endpoint: str,

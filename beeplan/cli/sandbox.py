@@ -23,7 +23,7 @@ Examples:
   beeplan plan manifests/ --endpoint sandbox:rehearsal.db   # in-process, no server needed""",
 )
 def sandbox_group() -> None:
-    """Run the local Beebole API emulator (the sandbox)."""
+    """Run the local Beebole API emulators (the sandbox): API v2 and the current platform."""
 
 
 def token_file_for(db: str) -> Path:
@@ -66,7 +66,17 @@ Examples:
   beeplan sandbox serve --db demo.db --port 8080
   curl -u "$(cat demo.db.token):x" -d '{"service":"company.list"}' \\
        http://127.0.0.1:8080/api/v2
+  curl -H "apikey: $(cat demo.db.token)" -H 'Content-Type: application/json' \\
+       -d '{"query":"{ currentPerson { id name } }"}' http://127.0.0.1:8080/graphql
   beeplan sandbox serve --db :memory: --token test --error-rate 0.1 --seed 7
+
+\b
+Both platforms on one port: API v2 at /api/v2 (the token as the user name
+of HTTP basic auth) and the current platform at /graphql (the token in the
+apikey header). One database file holds both accounts, in distinct tables
+(the current platform's are named current_*), the same file that
+--endpoint sandbox:FILE opens. The fault knobs apply to both; the quotas
+and --seed-file are API v2's (the current platform has no daily quota).
 
 \b
 The token is the one stored in the database (made up when the database is
@@ -74,56 +84,64 @@ created) unless --token gives one. It is never printed: without --token it
 is written to DB.token (mode 0600) beside the database.""",
 )
 @click.option("--db", default=DEFAULT_DB, show_default=True, metavar="FILE",
-              help="SQLite database, created if missing (':memory:' for a throwaway one).")
+              help="SQLite database of both platforms' accounts, created if missing "
+              "(':memory:' for a throwaway one).")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (loopback only, unless --allow-remote).")
 @click.option("--allow-remote", is_flag=True,
               help="Allow a non-loopback --host: the token then crosses the network "
               "in clear (plain http).")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
-              help="TCP port; 0 picks a free one.")
+              help="TCP port of both platforms; 0 picks a free one.")
 @click.option("--token", metavar="T",
-              help="Accept this token instead of the database's own.")
+              help="Accept this token (on both platforms) instead of the database's own.")
 @click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the database's token [default: DB.token].")
 @click.option("--seed-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="YAML with custom field definitions and initial calls (new databases only).")
+              help="API v2: YAML with custom field definitions and initial calls "
+              "(new databases only).")
 @click.option("--latency-ms", type=click.FloatRange(min=0), default=0, show_default=True,
-              help="Delay every answer by this much.")
+              help="Delay every answer by this much (both platforms).")
 @click.option("--error-rate", type=click.FloatRange(0, 1), default=0, show_default=True,
-              help="Share of requests answered HTTP 500 without doing the work.")
+              help="Share of requests answered HTTP 500 without doing the work (both).")
 @click.option("--error-after-rate", type=click.FloatRange(0, 1), default=0, show_default=True,
-              help="Share of requests whose work is done, then answered HTTP 500 (lost answer).")
+              help="Share of requests whose work is done, then answered HTTP 500 "
+              "(a lost answer; both).")
 @click.option("--drop-rate", type=click.FloatRange(0, 1), default=0, show_default=True,
-              help="Share of connections closed without an answer.")
+              help="Share of requests whose connection is closed without an answer (both).")
 @click.option("--seed", type=int, help="Random seed for the fault knobs (reproducible runs).")
 @click.option("--quota-requests", type=click.IntRange(min=0), default=4000, show_default=True,
-              help="Requests allowed per day.")
+              help="API v2: requests allowed per day.")
 @click.option("--quota-kb", type=click.IntRange(min=0), default=2048, show_default=True,
-              help="KB (requests + answers) allowed per day.")
+              help="API v2: KB (requests + answers) allowed per day.")
 def serve(db: str, host: str, allow_remote: bool, port: int, token: str | None,
           token_file: Path | None, seed_file: Path | None, latency_ms: float,
           error_rate: float, error_after_rate: float, drop_rate: float, seed: int | None,
           quota_requests: int, quota_kb: int) -> None:
-    """Serve the Beebole API emulator on http://HOST:PORT/api/v2 until Ctrl-C."""
+    """Serve the Beebole emulators until Ctrl-C: API v2 at http://HOST:PORT/api/v2 and
+    the current platform (GraphQL) at http://HOST:PORT/graphql."""
     if not is_loopback(host) and not allow_remote:
         raise ConfigError(
             f"refusing to serve on {host}: the sandbox speaks plain http, so the token "
             "would cross the network in clear. Use a loopback address, or pass "
             "--allow-remote if you mean it."
         )
-    # `beeplan sandbox serve` serves the API v2 emulator.
-    server = platforms.get("v2").sandbox(
-        db, host=host, port=port, token=token, seed_file=seed_file, latency_ms=latency_ms,
-        error_rate=error_rate, error_after_rate=error_after_rate, drop_rate=drop_rate,
-        seed=seed, quota_requests=quota_requests, quota_kb=quota_kb,
+    server = platforms.joint_sandbox(
+        db, host=host, port=port, token=token,
+        shared={"latency_ms": latency_ms, "error_rate": error_rate,
+                "error_after_rate": error_after_rate, "drop_rate": drop_rate, "seed": seed},
+        only={"v2": {"seed_file": seed_file, "quota_requests": quota_requests,
+                     "quota_kb": quota_kb}},
     )
     try:
         server.start()
     except OSError as exc:
         server.stop()
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    click.echo(f"Beebole sandbox on {server.url} (database {db})")
+    v2_url, current_url = (server.url_of(part) for part in server.parts)
+    # API v2's URL first: scripts take the first http:// word of this output.
+    click.echo(f"Beebole sandbox on {v2_url} (database {db})")
+    click.echo(f"Current platform (GraphQL) on {current_url} (same database and token)")
     if token:
         click.echo("Token: the one given with --token.")
     else:
@@ -135,7 +153,9 @@ def serve(db: str, host: str, allow_remote: bool, port: int, token: str | None,
             raise
         click.echo(f"Token: written to {path} (readable by you only). Try:")
         click.echo(f"  curl -u \"$(cat {path}):x\" -d '{{\"service\":\"company.list\"}}' "
-                   f"{server.url}")
+                   f"{v2_url}")
+        click.echo(f"  curl -H \"apikey: $(cat {path})\" -H 'Content-Type: application/json' "
+                   f"-d '{{\"query\":\"{{ currentPerson {{ id name }} }}\"}}' {current_url}")
     click.echo("Press Ctrl-C to stop.")
     try:
         server.serve_forever()

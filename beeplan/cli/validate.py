@@ -66,8 +66,8 @@ def validate_command(paths: tuple[Path, ...], fmt: str) -> ExitStatus:
 
     A set whose settings.platform says current (Beebole's current platform,
     docs/manifest-current.md) is checked against that platform's manifest
-    schema instead, with the same output; the other commands manage API v2
-    accounts and refuse such a set.
+    schema instead, with the same output; plan, check, apply, diff and graph
+    take such a set too (docs/manifest-current.md).
     """
     warnings: list[Problem] = []
     quiet = bool(click.get_current_context().find_root().params.get("quiet"))
@@ -111,8 +111,8 @@ def _validate_other(paths: tuple[Path, ...], fmt: str, other: WrittenForOther,
         shown = ", ".join(f"{n} {key}" for key, n in counts.items())
         click.echo(printable(
             f"{' '.join(str(p) for p in paths)}: valid for Beebole's {other.declared.platform} "
-            f"platform ({shown}; {other.declared.where}); plan and apply manage API v2 "
-            "accounts today"))
+            f"platform ({shown}; {other.declared.where}); plan, check and apply it against "
+            "an endpoint of that platform"))
     return ExitStatus.SUCCESS
 
 

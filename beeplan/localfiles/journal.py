@@ -11,6 +11,10 @@ tell "finish what beeplan started" from "destroy what exists".
 It is written before the create is sent, so a kill at any moment leaves it
 covering the entity. It only relaxes the threshold for entities beeplan
 created on this machine; elsewhere the re-run asks for --allow-destroy.
+
+The current platform's apply keeps here too, under keys starting
+``pending-create ``, each create sent but not yet labelled with its xid, so
+the next apply adopts what a stopped one made (``platforms/current/apply.py``).
 """
 
 from __future__ import annotations
@@ -46,7 +50,12 @@ class Journal:
 
     @classmethod
     def for_client(cls, client: Client) -> Journal:
-        return cls(cache_dir() / "journal" / f"{client.account_key}.json")
+        return cls.for_account(client.account_key)
+
+    @classmethod
+    def for_account(cls, account_key: str) -> Journal:
+        """The journal of the account a client's ``account_key`` names (never the token)."""
+        return cls(cache_dir() / "journal" / f"{account_key}.json")
 
     def owed(self) -> frozenset[str]:
         with self.lock:

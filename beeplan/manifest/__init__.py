@@ -117,18 +117,21 @@ def load(
         if said is not None:
             platforms.append(said)
         parsed.append((name, data))
-        if platforms and platforms[0].platform in _written.OTHER_VOCABULARIES:
-            continue  # another vocabulary: the v2 schema would only say it is not v2
+        # Every file's ${NAME} is resolved, whichever platform the set is written for
+        # and wherever its settings.platform is: a file sorting after the declaring one
+        # must not keep '${NAME}' as text while the files before it are expanded.
         if "$" in text:  # no '$', no variable: most sets skip this walk entirely
             resolver.resolve(data, name)
             problems.extend(resolver.problems)
             resolver.problems.clear()
+        if platforms and platforms[0].platform in _written.OTHER_VOCABULARIES:
+            continue  # another vocabulary: the v2 schema would only say it is not v2
         schema_problems.extend(_schema.check(data, name))
         raws[number].extend(walk(data, name))
         declared |= declared_kinds(data)
         if isinstance(data.get("settings"), MDict):
             settings[number].append((name, data["settings"]))
-    _written.check(platforms, parsed, problems)
+    _written.check(platforms, parsed, problems, resolver.used)
     overlay = _overlay.merge_entries(raws)
     _resolve_parents(overlay.raws)
     problems.extend(overlay.completed(schema_problems))

@@ -10,7 +10,7 @@ import difflib
 import json
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -138,61 +138,78 @@ def _messages(error: ValidationError, parts: list[Any]) -> Iterator[tuple[list[A
     yield from _messages_plain(error, parts)
 
 
-def _messages_plain(error: ValidationError, parts: list[Any]) -> Iterator[tuple[list[Any], str]]:  # noqa: C901 - ratchet: to break up (docs/architecture.md)
+def _messages_plain(error: ValidationError, parts: list[Any]) -> Iterator[tuple[list[Any], str]]:
     keyword = error.validator
-    value = error.instance
+    if isinstance(error.instance, dict) and keyword in _ON_MAPPING:
+        yield from _ON_MAPPING[keyword](error, parts)
+    elif keyword not in ("anyOf", "not"):  # on anything but a mapping, the type error says it
+        yield parts, _message(error, parts[-1] if parts else None)
+
+
+def _unknown_keys(error: ValidationError, parts: list[Any]) -> Iterator[tuple[list[Any], str]]:
     schema = error.schema if isinstance(error.schema, dict) else {}
-    last = parts[-1] if parts else None
-    if keyword in ("anyOf", "not") and not isinstance(value, dict):
-        return  # the type error says it
-    if keyword == "additionalProperties" and isinstance(value, dict):
-        allowed = sorted(schema.get("properties", {}))
-        for key in value:
-            if key not in allowed:
-                hint = _did_you_mean(str(key), allowed) or (
-                    f" (allowed: {', '.join(allowed)})" if allowed else ""
-                )
-                yield [*parts, key], f"unknown key '{key}'{hint}"
-    elif keyword == "required" and isinstance(value, dict):
-        missing = [key for key in error.validator_value if key not in value]
-        # jsonschema reports each missing key separately; say each once.
-        if missing and error.message.startswith(repr(missing[0])):
-            for key in missing:
-                yield parts, f"missing required key '{key}'"
-    elif keyword == "anyOf" and isinstance(value, dict):
-        yield parts, "missing 'xid' (or 'id: N' to adopt an existing entity without an xid)"
-    elif keyword == "not" and isinstance(value, dict):
-        yield parts, "has both 'xid' and 'id': give the xid, or the id of an entity to adopt"
-    elif keyword == "type":
-        message = f"expected {_expected(error.validator_value)}, got {describe(value)}"
-        yield parts, message
-    elif keyword == "minLength":
+    allowed = sorted(schema.get("properties", {}))
+    for key in error.instance:
+        if key not in allowed:
+            hint = _did_you_mean(str(key), allowed) or (
+                f" (allowed: {', '.join(allowed)})" if allowed else ""
+            )
+            yield [*parts, key], f"unknown key '{key}'{hint}"
+
+
+def _missing_keys(error: ValidationError, parts: list[Any]) -> Iterator[tuple[list[Any], str]]:
+    missing = [key for key in error.validator_value if key not in error.instance]
+    # jsonschema reports each missing key separately; say each once.
+    if missing and error.message.startswith(repr(missing[0])):
+        for key in missing:
+            yield parts, f"missing required key '{key}'"
+
+
+def _no_xid(error: ValidationError, parts: list[Any]) -> Iterator[tuple[list[Any], str]]:
+    yield parts, "missing 'xid' (or 'id: N' to adopt an existing entity without an xid)"
+
+
+def _both_ids(error: ValidationError, parts: list[Any]) -> Iterator[tuple[list[Any], str]]:
+    yield parts, "has both 'xid' and 'id': give the xid, or the id of an entity to adopt"
+
+
+# The messages about an entry (a mapping), by the schema keyword it fails.
+_ON_MAPPING: dict[str, Callable[[ValidationError, list[Any]], Iterator[tuple[list[Any], str]]]] = {
+    "additionalProperties": _unknown_keys,
+    "required": _missing_keys,
+    "anyOf": _no_xid,
+    "not": _both_ids,
+}
+
+
+def _message(error: ValidationError, last: Any) -> str:
+    """What a value that fails ``error.validator`` is told; ``last``: the key it sits under."""
+    keyword, value, limit = error.validator, error.instance, error.validator_value
+    if keyword == "type":
+        return f"expected {_expected(limit)}, got {describe(value)}"
+    if keyword == "minLength":
         names = {"xid": "an xid", "name": "a name", "customFields": "a custom field name"}
         what = names.get(str(last), "a reference" if isinstance(last, int) else "this")
-        yield parts, f"{what} cannot be empty"
-    elif keyword == "maxLength" and isinstance(value, str):
+        return f"{what} cannot be empty"
+    if keyword == "maxLength" and isinstance(value, str):
         what = {"xid": "an xid", "name": "a name"}.get(str(last), f"'{last}'")
-        yield parts, (f"{what} is too long: {len(value):,} characters, at most "
-                      f"{error.validator_value:,} (the API refuses more)")
-    elif keyword == "minimum" and last != "id":
-        yield parts, f"'{last}' is at least {error.validator_value}, got {value}"
-    elif keyword == "minimum":
-        yield parts, f"an id is a positive integer, got {value}"
-    elif keyword == "pattern":
-        if last == "startDate":
-            yield parts, f"'{value}' is not a date: write YYYY-MM-DD"
-        elif last == "email":
-            yield parts, f"'{value}' is not an email address"
-        else:
-            yield parts, f"'{value}' does not match {error.validator_value}"
-    elif keyword == "enum":
-        choices = [str(c) for c in error.validator_value]
+        return (f"{what} is too long: {len(value):,} characters, at most "
+                f"{limit:,} (the API refuses more)")
+    if keyword == "minimum":
+        return (f"an id is a positive integer, got {value}" if last == "id"
+                else f"'{last}' is at least {limit}, got {value}")
+    if keyword == "pattern":
+        return {
+            "startDate": f"'{value}' is not a date: write YYYY-MM-DD",
+            "email": f"'{value}' is not an email address",
+        }.get(str(last), f"'{value}' does not match {limit}")
+    if keyword == "enum":
+        choices = [str(c) for c in limit]
         hint = _did_you_mean(str(value), choices) if isinstance(value, str) else ""
-        yield parts, f"'{value}' is not one of {', '.join(choices)}{hint}"
-    elif keyword == "propertyNames":
-        yield parts, f"'{value}' is not a valid name"
-    else:
-        yield parts, error.message
+        return f"'{value}' is not one of {', '.join(choices)}{hint}"
+    if keyword == "propertyNames":
+        return f"'{value}' is not a valid name"
+    return str(error.message)
 
 
 def _unbounded_ratios(root: Any, file: str) -> list[Problem]:

@@ -3,14 +3,15 @@
 A set written for Beebole's current platform is a different vocabulary: read by
 the v2 schema it would only produce dozens of errors that say nothing useful.
 So ``load`` looks at ``settings.platform`` in every file first, and stops with
-``WrittenForOther``: validate checks such a set with that platform's checker, plan,
-check and apply hand it to that platform's engine (``Platform.engine``), and every
-other command refuses it, before any API call.
+``WrittenForOther``: validate checks such a set with that platform's checker; plan,
+check, apply, diff and graph hand it to that platform's engine (``Platform.engine``);
+every other command refuses it, before any API call. ``${NAME}`` is expanded in
+every file before that, exactly as in a v2 set.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,18 +40,22 @@ class WrittenForOther(ConfigError):
     """The set is written for a platform whose manifests the v2 commands do not manage."""
 
     def __init__(self, declared: Declared, files: Sequence[tuple[str, Any]],
-                 problems: Sequence[Problem]) -> None:
+                 problems: Sequence[Problem],
+                 variables: Mapping[str, str | None] | None = None) -> None:
         self.declared = declared
-        self.files = tuple(files)  # (file name, parsed data): for that platform's checker
-        self.problems = tuple(problems)  # reading/YAML problems found on the way
+        # (file name, parsed data, ${NAME} already expanded as on v2): for that platform
+        self.files = tuple(files)
+        self.problems = tuple(problems)  # reading/YAML/${NAME} problems found on the way
+        # The variables the files' ${NAME} read (None: unset, default used), as on v2.
+        self.variables = dict(sorted((variables or {}).items()))
         name = declared.platform
         super().__init__(
             f"{declared.where}: this manifest set is written for Beebole's {name} platform "
-            f"(settings.platform: {name}), and this command manages API v2 sets only today; "
-            f"nothing was sent. What works with it: 'beeplan plan PATH', 'beeplan check PATH' "
-            f"and 'beeplan apply PATH' against an endpoint of that platform; 'beeplan validate "
-            f"PATH' checks it (every error, with file and line); 'beeplan convert V2_SET -o DIR' "
-            f"writes such a set from a v2 one")
+            f"(settings.platform: {name}), which this command does not handle (it works on "
+            f"API v2 sets); nothing was sent. What works with it: 'beeplan plan', 'check' and "
+            f"'apply PATH' against an endpoint of that platform, 'beeplan diff OLD NEW' and "
+            f"'beeplan graph PATH' offline, 'beeplan validate PATH' (every error, with file "
+            f"and line); 'beeplan convert V2_SET -o DIR' writes such a set from a v2 one")
 
 
 def declared_in(name: str, data: MDict) -> Declared | None:
@@ -62,7 +67,8 @@ def declared_in(name: str, data: MDict) -> Declared | None:
 
 
 def check(declared: Sequence[Declared], files: Sequence[tuple[str, Any]],
-          problems: Sequence[Problem]) -> None:
+          problems: Sequence[Problem],
+          variables: Mapping[str, str | None] | None = None) -> None:
     """Stop a set whose files disagree, or that is written for another vocabulary."""
     if not declared:
         return
@@ -74,4 +80,4 @@ def check(declared: Sequence[Declared], files: Sequence[tuple[str, Any]],
                 f"says {other.platform!r}, but {first.where} says {first.platform!r}: a manifest "
                 f"set is written for one platform; make them agree (or remove one)")])
     if first.platform in OTHER_VOCABULARIES:
-        raise WrittenForOther(first, files, problems)
+        raise WrittenForOther(first, files, problems, variables)

@@ -15,7 +15,7 @@ booleans, null and dates. Any other tag is an error, never an object.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import yaml
@@ -211,64 +211,85 @@ class _Builder:
         self.fail(line, message)
         return _Stop()
 
-    def run(self, text: str) -> Any:  # noqa: C901 - ratchet: to break up (docs/architecture.md)
-        stack: list[_Frame] = []
-        root: Any = None
-        documents = 0
+    def run(self, text: str) -> Any:
+        self.stack: list[_Frame] = []
+        self.root: Any = None  # what the last value added at the top is: the document
+        self.documents = 0
+        handlers: dict[type, Callable[[Any], None]] = {
+            yaml.ScalarEvent: self.on_scalar,
+            yaml.MappingStartEvent: self.on_start,
+            yaml.SequenceStartEvent: self.on_start,
+            yaml.MappingEndEvent: self.on_end,
+            yaml.SequenceEndEvent: self.on_end,
+            yaml.AliasEvent: self.on_alias,
+            yaml.DocumentStartEvent: self.on_document,
+        }
         events: Iterator[Any] = yaml.parse(text, Loader=_Loader)
         for event in events:
-            kind = type(event)
-            if kind is yaml.ScalarEvent:
-                line = event.start_mark.line + 1
-                if stack and isinstance(stack[-1].value, MDict) and stack[-1].key is None:
-                    self.take_key(stack[-1], event, line)
-                    continue
-                try:
-                    value = _scalar(event.tag, event.value, event.implicit)
-                except _UnsupportedTag as exc:
-                    raise self.stop(line, _bad_tag(exc.tag)) from None
-                text_of = event.value if not isinstance(value, str) else None
-                if event.anchor is not None:
-                    self.anchors[event.anchor] = (value, 1)
-                root = self.add(stack, value, line, 1, text_of)
-            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
-                line = event.start_mark.line + 1
-                if stack and isinstance(stack[-1].value, MDict) and stack[-1].key is None:
-                    raise self.stop(line, _BAD_KEY)
-                is_map = kind is yaml.MappingStartEvent
-                if event.tag not in (None, "!", _MAP if is_map else _SEQ):
-                    raise self.stop(line, _bad_tag(event.tag))
-                if len(stack) >= MAX_DEPTH:
-                    raise self.stop(line, f"nested more than {MAX_DEPTH} levels deep")
-                container: MDict | MList = MDict(line) if is_map else MList(line)
-                if event.anchor is not None:
-                    self.open_anchors.add(event.anchor)
-                stack.append(_Frame(container, event.anchor))
-            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
-                frame = stack.pop()
-                if isinstance(frame.value, MDict):
-                    self.apply_merges(frame)
-                if frame.anchor is not None:
-                    self.open_anchors.discard(frame.anchor)
-                    self.anchors[frame.anchor] = (frame.value, frame.size)
-                root = self.add(stack, frame.value, frame.value.line, frame.size, None)
-            elif kind is yaml.AliasEvent:
-                line = event.start_mark.line + 1
-                value, size = self.resolve_alias(event.anchor, line)
-                if stack and isinstance(stack[-1].value, MDict) and stack[-1].key is None:
-                    if isinstance(value, (MDict, MList)):
-                        raise self.stop(line, _BAD_KEY)
-                    stack[-1].key, stack[-1].key_line = str(value), line
-                    continue
-                root = self.add(stack, value, line, size, None)
-            elif kind is yaml.DocumentStartEvent:
-                documents += 1
-                if documents > 1:
-                    raise self.stop(
-                        event.start_mark.line + 1,
-                        "a manifest file holds a single document (remove the second '---')",
-                    )
-        return root
+            handler = handlers.get(type(event))
+            if handler is not None:
+                handler(event)
+        return self.root
+
+    def awaits_key(self) -> bool:
+        """Whether the next node is the key of the mapping being read."""
+        return bool(self.stack) and isinstance(self.stack[-1].value, MDict) and (
+            self.stack[-1].key is None)
+
+    def on_scalar(self, event: Any) -> None:
+        line = event.start_mark.line + 1
+        if self.awaits_key():
+            self.take_key(self.stack[-1], event, line)
+            return
+        try:
+            value = _scalar(event.tag, event.value, event.implicit)
+        except _UnsupportedTag as exc:
+            raise self.stop(line, _bad_tag(exc.tag)) from None
+        text_of = event.value if not isinstance(value, str) else None
+        if event.anchor is not None:
+            self.anchors[event.anchor] = (value, 1)
+        self.root = self.add(self.stack, value, line, 1, text_of)
+
+    def on_start(self, event: Any) -> None:
+        line = event.start_mark.line + 1
+        if self.awaits_key():
+            raise self.stop(line, _BAD_KEY)
+        is_map = type(event) is yaml.MappingStartEvent
+        if event.tag not in (None, "!", _MAP if is_map else _SEQ):
+            raise self.stop(line, _bad_tag(event.tag))
+        if len(self.stack) >= MAX_DEPTH:
+            raise self.stop(line, f"nested more than {MAX_DEPTH} levels deep")
+        container: MDict | MList = MDict(line) if is_map else MList(line)
+        if event.anchor is not None:
+            self.open_anchors.add(event.anchor)
+        self.stack.append(_Frame(container, event.anchor))
+
+    def on_end(self, event: Any) -> None:
+        frame = self.stack.pop()
+        if isinstance(frame.value, MDict):
+            self.apply_merges(frame)
+        if frame.anchor is not None:
+            self.open_anchors.discard(frame.anchor)
+            self.anchors[frame.anchor] = (frame.value, frame.size)
+        self.root = self.add(self.stack, frame.value, frame.value.line, frame.size, None)
+
+    def on_alias(self, event: Any) -> None:
+        line = event.start_mark.line + 1
+        value, size = self.resolve_alias(event.anchor, line)
+        if self.awaits_key():
+            if isinstance(value, (MDict, MList)):
+                raise self.stop(line, _BAD_KEY)
+            self.stack[-1].key, self.stack[-1].key_line = str(value), line
+            return
+        self.root = self.add(self.stack, value, line, size, None)
+
+    def on_document(self, event: Any) -> None:
+        self.documents += 1
+        if self.documents > 1:
+            raise self.stop(
+                event.start_mark.line + 1,
+                "a manifest file holds a single document (remove the second '---')",
+            )
 
     def resolve_alias(self, anchor: str, line: int) -> tuple[Any, int]:
         if anchor in self.open_anchors:

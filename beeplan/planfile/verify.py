@@ -153,7 +153,7 @@ def check_seal(doc: Mapping[str, Any], plan: Plan, client: Client, source: str) 
 
 def recorded_paths(plan: Plan) -> tuple[str, ...]:
     """The manifest path(s) a plan records, in order."""
-    return plan.manifest_paths or ((plan.manifest_path,) if plan.manifest_path else ())
+    return plan.provenance.paths
 
 
 def _shown(paths: Sequence[str | Path]) -> str:
@@ -403,20 +403,21 @@ def check_manifests(plan: Plan, given: Sequence[Path], source: str) -> State | N
                     "are the manifests you reviewed (apply PLANFILE --manifests PATH)"))
         paths = [Path(p) for p in recorded]
     shown = _shown(paths)
-    if not plan.manifest_digest:
+    made = plan.provenance
+    if not made.manifest_digest:
         raise _refuse(source, None, f"it records no manifest digest to check {shown} against")
     # The variables the plan says the manifests read, as this environment has them.
-    now = {name: os.environ.get(name) for name in plan.variables}
+    now = {name: os.environ.get(name) for name in made.variables}
     digest = manifest_digest(paths, now)
-    if digest != plan.manifest_digest:
-        changed = sorted(name for name in now if now[name] != plan.variables[name])
-        if changed and manifest_digest(paths, plan.variables) == plan.manifest_digest:
-            raise _refuse(source, None, _variables_changed(changed, plan.variables, now))
+    if digest != made.manifest_digest:
+        changed = sorted(name for name in now if now[name] != made.variables[name])
+        if changed and manifest_digest(paths, made.variables) == made.manifest_digest:
+            raise _refuse(source, None, _variables_changed(changed, made.variables, now))
         raise _refuse(
             source,
             None,
             f"the manifests at {shown} are not the ones it was made from "
-            f"(digest {digest[:12]}, the plan's {plan.manifest_digest[:12]}); make a new plan",
+            f"(digest {digest[:12]}, the plan's {made.manifest_digest[:12]}); make a new plan",
         )
     from ..manifest import load
     from ..manifest._written import WrittenForOther
@@ -432,7 +433,7 @@ def check_manifests(plan: Plan, given: Sequence[Path], source: str) -> State | N
         raise _refuse(source, None, f"the variables it records are not the ones the manifests "
                       f"at {shown} read ({', '.join(desired.variables) or 'none'}); "
                       "make a new plan")
-    if desired.settings.loosened() != plan.loosened:
+    if desired.settings.loosened() != made.loosened:
         # The list apply shows first is outside the plan digest: a file that
         # drops it would apply a prune or a raised threshold unannounced.
         raise _refuse(source, None, "the loosened safety settings it records are not the ones "

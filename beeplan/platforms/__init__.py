@@ -8,6 +8,8 @@ adds a folder and one line to ``_MODULES``.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
+from typing import Any
 
 from ..errors import ConfigError
 from .base import Client, Platform, Progress, Reader
@@ -50,6 +52,33 @@ def for_endpoint(endpoint: str, written_for: str | None = None) -> Platform:
         if platform.serves(endpoint):
             return platform
     return default()
+
+
+def joint_sandbox(db: str, *, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
+                  shared: Mapping[str, Any] | None = None,
+                  only: Mapping[str, Mapping[str, Any]] | None = None) -> Any:
+    """Every platform's sandbox over one database file, to serve on one port, one token.
+
+    ``shared`` options (the fault knobs, the random seed) go to every platform's
+    sandbox; ``only[name]`` to that platform's alone (API v2's quotas, its seed
+    file). API v2's comes first: without ``token`` it is the one its database
+    keeps, and the others accept the same. Returns a ``sandboxcore.JointSandbox``
+    (not started); each platform answers at its own path.
+    """
+    from ..sandboxcore import JointSandbox  # werkzeug: only when a sandbox runs
+
+    parts: list[Any] = []
+    try:
+        for name in (DEFAULT, *(n for n in _MODULES if n != DEFAULT)):
+            options = {**(shared or {}), **(only or {}).get(name, {})}
+            part = get(name).sandbox(db, token=token, **options)
+            parts.append(part)
+            token = part.token
+    except BaseException:
+        for part in parts:  # a later platform failed: release the stores already open
+            part.stop()
+        raise
+    return JointSandbox(parts, host=host, port=port)
 
 
 def reader_for(client: Client, parallelism: int = 4, progress: Progress | None = None) -> Reader:

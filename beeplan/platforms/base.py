@@ -9,7 +9,7 @@ names the folders. See docs/architecture.md, "Adding a platform".
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 if TYPE_CHECKING:
     from ..applier import Outcome, ProgressCallback
     from ..errors import Problem
+    from ..hours import UsageReport
     from ..localfiles.ledger import Ledger, Quota, Usage
     from ..model import Entity, Ref, State
     from ..planner import Action, Change, Plan
+    from ..setdiff import SetDiff
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -143,6 +145,28 @@ class ActionFactory(Protocol):
     ) -> Action: ...
 
 
+@dataclass(frozen=True)
+class EngineOptions:
+    """What a plan of an engine's set may look up beyond the plan itself, and its limits."""
+
+    authors: bool = False  # who changed each drifted entity (when the platform records it)
+    usage_days: int = 0  # the hours behind each archive over the last N days (0: none)
+    # --changed-since: the engine's desired account at BASE (None: no targeted plan), BASE
+    # as given, and why BASE cannot be used (then the plan is a full one, saying why).
+    since: Any = None
+    since_label: str = ""
+    since_unusable: str = ""
+    max_calls: int | None = None  # --max-calls: the requests this run may spend at most
+
+
+@dataclass(frozen=True)
+class EnginePlan:
+    """An engine's plan, and the hours it looked up behind its archives (None: not asked)."""
+
+    plan: Plan
+    usage: UsageReport | None = None
+
+
 class Engine(Protocol):
     """Plan and apply for a platform with its own manifest vocabulary (not the model's kinds).
 
@@ -159,9 +183,26 @@ class Engine(Protocol):
         """Read the account (counted in ``Plan.read_calls``) and diff it: the plan."""
         ...
 
+    def plan_with(self, client: Any, desired: Any, options: EngineOptions) -> EnginePlan:
+        """``plan`` with the lookups and limits of ``options`` (authors, hours, BASE)."""
+        ...
+
     def apply(self, client: Any, plan: Plan, desired: Any, parallelism: int,
               progress: ProgressCallback | None) -> Outcome:
         """Run the plan's actions; what was applied, failed and skipped."""
+        ...
+
+    def apply_requests(self, plan: Plan, desired: Any) -> tuple[int, str]:
+        """The requests applying ``plan`` sends, and how they add up, for ``--max-calls``."""
+        ...
+
+    def diff(self, old: Any, new: Any) -> SetDiff:
+        """``beeplan diff``: what ``new`` changes against ``old`` (None: no manifests). Pure."""
+        ...
+
+    def graph(self, desired: Any, fmt: str, *, only: Collection[Ref] | None = None,
+              max_nodes: int = 300, leaders: bool = False) -> str:
+        """``beeplan graph`` (and ``plan --graph``, ``only`` the plan's targets). Pure."""
         ...
 
     def verify_saved(self, client: Any, saved: Plan, desired: Any, source: str) -> Plan:

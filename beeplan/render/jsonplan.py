@@ -26,6 +26,7 @@ from ..planner import (
     Change,
     ChangedBy,
     Plan,
+    Provenance,
     Unmanaged,
     plan_digest,
 )
@@ -56,6 +57,7 @@ def plan_document(
     ``apply`` refuses a plan without one.
     """
     reasons = incomplete_reasons(plan) + ([partial] if partial else [])
+    made = plan.provenance  # its fields sit where plans always had them: the format is unchanged
     doc: dict[str, Any] = {
         "format_version": PLAN_FORMAT_VERSION,
         "beeplan_version": __version__,
@@ -65,8 +67,8 @@ def plan_document(
         # the defaults, so plans without one read as they always did.
         **({"loosened_safety": [
             {"setting": item.setting, "value": item.value, "default": item.default}
-            for item in plan.loosened
-        ]} if plan.loosened else {}),
+            for item in made.loosened
+        ]} if made.loosened else {}),
         "endpoint": endpoint,
         **({"account": dict(account)} if account else {}),
         "plan_digest": plan_digest(plan),
@@ -120,24 +122,25 @@ def plan_document(
             for c in plan.changed_by
         ]
         doc["changed_by_notes"] = list(plan.changed_by_notes)
-    if plan.targeted:
-        doc["targeted"] = {"since": plan.targeted, "entries": plan.targeted_entries}
+    if made.targeted:
+        doc["targeted"] = {"since": made.targeted, "entries": made.targeted_entries}
     if usage is not None:
         _add_usage(doc, plan, usage)
-    if plan.manifest_digest:
-        doc["manifests"] = {"path": plan.manifest_path, "digest": plan.manifest_digest}
-        if plan.manifest_paths:  # several sets, merged in this order
-            doc["manifests"]["paths"] = list(plan.manifest_paths)
-    if plan.variables:  # only when ${NAME} was used: other plans read as they always did
-        doc["variables"] = dict(sorted(plan.variables.items()))
+    if made.manifest_digest:
+        doc["manifests"] = {"path": made.manifest_path, "digest": made.manifest_digest}
+        if made.manifest_paths:  # several sets, merged in this order
+            doc["manifests"]["paths"] = list(made.manifest_paths)
+    if made.variables:  # only when ${NAME} was used: other plans read as they always did
+        doc["variables"] = dict(sorted(made.variables.items()))
     return doc
 
 
 def incomplete_reasons(plan: Plan) -> list[str]:
     """Why applying this plan would not bring the whole account to the manifests."""
     reasons = []
-    if plan.targeted:
-        reasons.append(f"targeted: only the entries changed since {plan.targeted} were planned")
+    since = plan.provenance.targeted
+    if since:
+        reasons.append(f"targeted: only the entries changed since {since} were planned")
     if plan.problems:
         reasons.append(f"problems: {len(plan.problems)} impossible change(s) are not planned")
     return reasons
@@ -293,14 +296,7 @@ def plan_from_json(text: str, source: str = "plan file") -> tuple[Plan, dict[str
         read_calls=int(doc.get("calls", {}).get("read", 0)),
         prune=bool(doc.get("prune", False)),
         unmanaged_kinds=dict(doc.get("unmanaged_kinds", {})),
-        manifest_path=doc.get("manifests", {}).get("path", ""),
-        manifest_digest=doc.get("manifests", {}).get("digest", ""),
-        variables=dict(doc.get("variables", {})),
-        manifest_paths=tuple(doc.get("manifests", {}).get("paths", ())),
-        targeted=str(doc.get("targeted", {}).get("since", "")),
-        targeted_entries=int(doc.get("targeted", {}).get("entries", 0) or 0),
-        loosened=tuple(Loosened(item["setting"], item["value"], item["default"])
-                       for item in doc.get("loosened_safety", [])),
+        provenance=_provenance(doc),
         changed_by=tuple(
             ChangedBy(ref(c["target"]), c["text"], c.get("person"), c.get("email"),
                       c.get("at"), tuple(c.get("operations", ())))
@@ -309,6 +305,21 @@ def plan_from_json(text: str, source: str = "plan file") -> tuple[Plan, dict[str
         platform=str(doc.get("platform", "")),
     )
     return plan, doc
+
+
+def _provenance(doc: dict[str, Any]) -> Provenance:
+    """What a saved plan says it was made from (``plan_document`` writes it)."""
+    manifests, targeted = doc.get("manifests", {}), doc.get("targeted", {})
+    return Provenance(
+        manifest_path=manifests.get("path", ""),
+        manifest_digest=manifests.get("digest", ""),
+        variables=dict(doc.get("variables", {})),
+        manifest_paths=tuple(manifests.get("paths", ())),
+        targeted=str(targeted.get("since", "")),
+        targeted_entries=int(targeted.get("entries", 0) or 0),
+        loosened=tuple(Loosened(item["setting"], item["value"], item["default"])
+                       for item in doc.get("loosened_safety", [])),
+    )
 
 
 def format_version(text: Any) -> tuple[int, int] | None:

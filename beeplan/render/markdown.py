@@ -66,7 +66,7 @@ def _capped(lines: list[str], cap: int | None, what: str) -> list[str]:
     return [*lines[:cap], f"- *... and {len(lines) - cap:,} more {what} (not shown here)*"]
 
 
-def _render(  # noqa: C901 - ratchet: to break up (docs/architecture.md)
+def _render(
     plan: Plan,
     budget: Budget | None,
     graph: str | None,
@@ -76,85 +76,115 @@ def _render(  # noqa: C901 - ratchet: to break up (docs/architecture.md)
     compared: Compared,
     cap: int | None,
 ) -> str:
-    head: list[str] = [MARKER, f"### {markdown(title)}", ""]
-    if plan.loosened:  # first: the reviewer reads the rest knowing what apply may remove
-        head += ["> [!WARNING]", f"> **{LOOSENED_HEAD}:**"]
-        head += [f"> - {markdown(loosened_line(item))}" for item in plan.loosened]
-        head.append("")
+    head = [
+        MARKER, f"### {markdown(title)}", "",
+        *_warnings_first(plan, cap),
+        *_summary(plan, usage, compared, cap),
+        *(line for note in plan.changed_by_notes
+          for line in ("", f"> **Who changed it:** {markdown(note)}")),
+        *_notes(plan, budget, compared, cap),
+        *_diagram(graph),
+    ]
+    return _with_details("\n".join(head), _details(plan, usage), max_chars)
+
+
+def _warnings_first(plan: Plan, cap: int | None) -> list[str]:
+    """The loosened settings, then the problems: the reviewer reads the rest knowing them."""
+    out: list[str] = []
+    loosened = plan.provenance.loosened
+    if loosened:
+        out += ["> [!WARNING]", f"> **{LOOSENED_HEAD}:**"]
+        out += [f"> - {markdown(loosened_line(item))}" for item in loosened]
+        out.append("")
     if plan.problems:
-        head.append("**Impossible changes** (the plan is refused until they are fixed):")
-        head += _capped([f"- {markdown(p)}" for p in plan.problems], cap, "problems")
-        head.append("")
+        out.append("**Impossible changes** (the plan is refused until they are fixed):")
+        out += _capped([f"- {markdown(p)}" for p in plan.problems], cap, "problems")
+        out.append("")
+    return out
+
+
+def _summary(
+    plan: Plan, usage: UsageReport | None, compared: Compared, cap: int | None
+) -> list[str]:
+    """The counts, the digest and what is still in use; or why there are no changes."""
     if plan.empty and plan.problems:
-        head.append("No other changes.")
-    elif plan.empty and plan.targeted:
-        head.append(f"**No changes** for the entries changed since {markdown(plan.targeted)}.")
-    elif plan.empty and plan.leaves_kinds_alone:
-        head.append(
-            "**No changes** to the kinds the manifests manage (some kinds are not managed)."
-        )
-    elif plan.empty:
-        head.append(compared.no_changes_markdown())
-    else:
-        c = plan.counts()
-        head += [
-            "| create | update | attach | detach | deactivate |",
-            "|---:|---:|---:|---:|---:|",
-            f"| {c['create']} | {c['update']} | {c['attach']} | {c['detach']} | "
-            f"{c['deactivate']} |",
-            "",
-            f"Plan: {summary_line(plan)}",
-        ]
-        if compared.digest:
-            head += ["", f"{digest_line(plan)} (`beeplan apply` prints it too: they must match)"]
-        still_used = in_use(plan, usage)
-        if still_used and usage is not None:
-            head += ["", f"**Still in use** (hours logged from {usage.start} to {usage.end}):"]
-            head += _capped([
-                f"- {markdown(in_use_line(action, found, usage.days))}"
-                for action, found in still_used
-            ], cap, "entities in use")
-        authors = changed_by_lines(plan)
-        if authors:
-            head += ["", "**Changed outside beeplan** (who last edited each, as the account "
-                     "says):"]
-            head += _capped([f"- {markdown(line)}" for line in authors], cap, "entities")
-    for note in plan.changed_by_notes:
-        head += ["", f"> **Who changed it:** {markdown(note)}"]
+        return ["No other changes."]
+    if plan.empty and plan.provenance.targeted:
+        since = markdown(plan.provenance.targeted)
+        return [f"**No changes** for the entries changed since {since}."]
+    if plan.empty and plan.leaves_kinds_alone:
+        return ["**No changes** to the kinds the manifests manage (some kinds are not managed)."]
+    if plan.empty:
+        return [compared.no_changes_markdown()]
+    c = plan.counts()
+    out = [
+        "| create | update | attach | detach | deactivate |",
+        "|---:|---:|---:|---:|---:|",
+        f"| {c['create']} | {c['update']} | {c['attach']} | {c['detach']} | "
+        f"{c['deactivate']} |",
+        "",
+        f"Plan: {summary_line(plan)}",
+    ]
+    if compared.digest:
+        out += ["", f"{digest_line(plan)} (`beeplan apply` prints it too: they must match)"]
+    still_used = in_use(plan, usage)
+    if still_used and usage is not None:
+        out += ["", f"**Still in use** (hours logged from {usage.start} to {usage.end}):"]
+        out += _capped([
+            f"- {markdown(in_use_line(action, found, usage.days))}"
+            for action, found in still_used
+        ], cap, "entities in use")
+    authors = changed_by_lines(plan)
+    if authors:
+        out += ["", "**Changed outside beeplan** (who last edited each, as the account says):"]
+        out += _capped([f"- {markdown(line)}" for line in authors], cap, "entities")
+    return out
+
+
+def _notes(
+    plan: Plan, budget: Budget | None, compared: Compared, cap: int | None
+) -> list[str]:
+    """The budget, refusals, what is left alone, and the warnings (cut past ``cap``)."""
+    out: list[str] = []
     if budget is not None:
-        head.append("")
-        head.append(budget_line(budget))
+        out += ["", budget_line(budget)]
     for violation in plan.destroy_violations:
-        head.append("")
-        head.append(f"> **Refused without `--allow-destroy`:** {markdown(violation)}.")
+        out += ["", f"> **Refused without `--allow-destroy`:** {markdown(violation)}."]
     if plan.unmanaged:
-        head.append("")
         where = (
             "live entities are not in the manifests (left alone)" if compared.account
             else f"entities are in {markdown(compared.old or '')} only; apply leaves them alone"
         )
-        head.append(f"{len(plan.unmanaged)} {where}.")
+        out += ["", f"{len(plan.unmanaged)} {where}."]
     for line in unmanaged_kinds_lines(plan):
-        head += ["", line]  # beeplan's words only (kinds and counts)
+        out += ["", line]  # beeplan's words only (kinds and counts)
     warnings = plan.warnings if cap is None else plan.warnings[:cap]
     for warning in warnings:
-        head += ["", f"> **Warning:** {markdown(warning)}"]
+        out += ["", f"> **Warning:** {markdown(warning)}"]
     if len(warnings) < len(plan.warnings):
-        head += ["", f"> *... and {len(plan.warnings) - len(warnings):,} more warnings "
-                 "(not shown here)*"]
-    if graph:
-        graph_open, graph_close = fence(graph.splitlines(), "mermaid")
-        head += [
-            "",
-            "<details><summary>What changes (diagram)</summary>",
-            "",
-            graph_open,
-            "\n".join(printable(line) for line in graph.rstrip().splitlines()),
-            graph_close,
-            "",
-            "</details>",
-        ]
+        out += ["", f"> *... and {len(plan.warnings) - len(warnings):,} more warnings "
+                "(not shown here)*"]
+    return out
 
+
+def _diagram(graph: str | None) -> list[str]:
+    if not graph:
+        return []
+    graph_open, graph_close = fence(graph.splitlines(), "mermaid")
+    return [
+        "",
+        "<details><summary>What changes (diagram)</summary>",
+        "",
+        graph_open,
+        "\n".join(printable(line) for line in graph.rstrip().splitlines()),
+        graph_close,
+        "",
+        "</details>",
+    ]
+
+
+def _details(plan: Plan, usage: UsageReport | None) -> list[str]:
+    """Every call, entity by entity, as diff lines (a diff fence colours them)."""
     body: list[str] = []
     for entity, actions in grouped(plan.actions):
         body.append(printable(f"  {entity} ({actions[0].name})"))
@@ -171,13 +201,16 @@ def _render(  # noqa: C901 - ratchet: to break up (docs/architecture.md)
             detail = usage_detail(action, usage)
             if detail is not None:
                 body.append(printable(f"        {detail}"))
+    return body
+
+
+def _with_details(text: str, body: list[str], max_chars: int) -> str:
+    """The summary ``text``, then the details folded, cut to fit ``max_chars`` (and said)."""
+    if not body:
+        return text + "\n"
     body_open, body_close = fence(body, "diff")
     tail_open = ["", "<details><summary>Details</summary>", "", body_open]
     tail_close = [body_close, "", "</details>", ""]
-
-    text = "\n".join(head)
-    if not body:
-        return text + "\n"
     fixed = len(text) + len("\n".join(tail_open + tail_close)) + 200
     kept: list[str] = []
     size = fixed

@@ -29,7 +29,7 @@ from ..planfile.verify import (
     recorded_paths,
 )
 from ..planner import Plan, require_possible
-from ..platforms.base import Client
+from ..platforms.base import Client, EngineOptions
 from ..render import render_text
 from ..safetext import printable
 from . import steps as workflow
@@ -53,6 +53,7 @@ from .steps import (
     saved_safety,
     slice_report,
     with_source,
+    with_variables,
 )
 
 
@@ -168,21 +169,25 @@ def apply_other(request: ApplyRequest, console: Console, other: OtherSet) -> Exi
     """``beeplan apply`` of a set written for a platform with its own engine: plan, show,
     guard (problems, safety), confirm, apply, report as on v2."""
     r = request
-    if r.max_calls is not None:
-        workflow.refuse_for_other(other, "apply --max-calls",
-                                  "That platform has no daily quota: apply without it.")
     quiet = console.quiet
+    # The hours behind archives, for settings.safety.refuseInUse as on v2; --max-calls
+    # caps every request of the run (the lookups that do not fit are skipped and said).
+    options = EngineOptions(usage_days=r.usage_days, max_calls=r.max_calls)
     with console.open_client(r.endpoint, other.platform.name) as client:
-        plan = with_source(other.engine.plan(client, other.desired), r.targets)
-        budget = other_budget(plan)
+        made = other.engine.plan_with(client, other.desired, options)
+        plan = with_source(with_variables(made.plan, other.variables), r.targets)
+        budget = other_budget(plan, made.usage)
         require_possible(plan)
         if plan.empty:
             if not quiet:
                 console.say("No changes. The account matches the manifests.")
             return ExitStatus.SUCCESS
         if not quiet:
-            console.say(render_text(plan, budget, color=console.color), nl=False)
+            console.say(render_text(plan, budget, color=console.color, usage=made.usage),
+                        nl=False)
         guard_safety(plan, allow_destroy=r.allow_destroy)
+        if r.max_calls is not None:
+            _within_max_calls(other, plan, r.max_calls, client.usage.total_requests)
         if not r.auto_approve and not _confirmed(console):
             console.say("Nothing applied.", err=True)
             return ExitStatus.ERROR
@@ -192,6 +197,18 @@ def apply_other(request: ApplyRequest, console: Console, other: OtherSet) -> Exi
                                      console.apply_progress())
         calls = client.usage.total_requests - before
     return _finish(console, outcome, report(outcome, calls, time.monotonic() - started), "")
+
+
+def _within_max_calls(other: OtherSet, plan: Plan, max_calls: int, spent: int) -> None:
+    """``apply --max-calls N`` of a platform without a daily quota: the whole plan or
+    nothing (no slice to continue tomorrow), refused before any write when it needs more."""
+    need, how = other.engine.apply_requests(plan, other.desired)
+    if spent + need > max_calls:
+        raise PlanError(
+            f"--max-calls {max_calls} does not cover this apply: it needs about "
+            f"{spent + need} requests ({spent} spent reading, then {how}); nothing was "
+            f"applied. This platform has no daily quota to spread a plan over: raise "
+            f"--max-calls to {spent + need}, or apply without it")
 
 
 def _platform_of(endpoint: str) -> str:
@@ -227,10 +244,6 @@ def apply_saved_other(request: ApplyRequest, console: Console,
             "a new plan. Nothing was applied."))
     engine = platform.engine
     assert engine is not None
-    if r.max_calls is not None:
-        raise ConfigError(f"{source}: apply --max-calls is not available for plans of "
-                          f"Beebole's {platform.name} platform (it has no daily quota): "
-                          "apply without it. Nothing was sent.")
     paths = r.manifests or tuple(Path(p) for p in recorded_paths(plan))
     if not paths or (not r.manifests and not all(p.exists() for p in paths)):
         shown = " ".join(str(p) for p in paths) or "none recorded"
@@ -276,6 +289,8 @@ def apply_saved_other(request: ApplyRequest, console: Console,
             console.say(render_text(rest, other_budget(rest), color=console.color,
                                     digest_of=plan), nl=False)
         guard_safety(rest, allow_destroy=r.allow_destroy)
+        if r.max_calls is not None:
+            _within_max_calls(other, rest, r.max_calls, client.usage.total_requests)
         if not r.auto_approve and not _confirmed(console):
             console.say("Nothing applied.", err=True)
             return ExitStatus.ERROR

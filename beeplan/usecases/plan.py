@@ -7,7 +7,7 @@ values for the command line to print.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..budgeted_check import CheckRun
@@ -15,12 +15,12 @@ from ..hours import UsageReport
 from ..model import State
 from ..planfile.verify import account_binding
 from ..planner import Plan
-from ..platforms.base import Client
+from ..platforms.base import Client, EngineOptions
 from ..render import Budget
 from ..usage import UsageOptions
 from . import steps as workflow
 from .console import Console
-from .steps import OtherSet, budget_of, with_source
+from .steps import OtherSet, budget_of, with_source, with_variables
 
 
 @dataclass(frozen=True)
@@ -105,29 +105,22 @@ def check(
         return Planned(made, budget_of(client, made))
 
 
-def other_budget(plan: Plan) -> Budget:
+def other_budget(plan: Plan, usage: UsageReport | None = None) -> Budget:
     """The cost line of a plan of a platform without a daily quota (requests are counted)."""
     return Budget(read_calls=plan.read_calls, apply_calls=len(plan.actions), left_today=None,
-                  daily=0)
+                  daily=0, usage_calls=usage.calls if usage is not None else 0)
 
 
 def plan_other(console: Console, other: OtherSet, paths: tuple[Path, ...],
-               endpoint: str, changed_since: str | None = None) -> Planned:
-    """``beeplan plan`` / ``check`` of a set written for a platform with its own engine.
-
-    ``changed_since`` (``--changed-since BASE``, as the GitHub action passes it on a pull
-    request): such a platform reads the whole account in one request, so the plan is
-    the full one, and says so.
-    """
+               endpoint: str, options: EngineOptions | None = None) -> Planned:
+    """``beeplan plan`` / ``check`` of a set written for a platform with its own engine;
+    ``options``: who changed what drifted, the hours behind archives, BASE, --max-calls."""
     with console.open_client(endpoint, other.platform.name) as client:
-        made = with_source(other.engine.plan(client, other.desired), paths)
-        if changed_since is not None:
-            made = replace(made, warnings=(*made.warnings, (
-                f"--changed-since {changed_since}: Beebole's {other.platform.name} platform "
-                "is read whole in one request, so this is a full plan, not a targeted one")))
+        made = other.engine.plan_with(client, other.desired, options or EngineOptions())
+        plan = with_source(with_variables(made.plan, other.variables), paths)
         # Bound to this token's account, as on v2: apply refuses it with another one.
-        account = account_binding(client, made, endpoint)
-    return Planned(made, other_budget(made), account=account)
+        account = account_binding(client, plan, endpoint)
+    return Planned(plan, other_budget(plan, made.usage), made.usage, account)
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,29 @@ class OtherSet:
     engine: Engine
     desired: Any  # the engine's desired account
     where: str  # file:line of its settings.platform
+    # The variables its ${NAME} read (None: unset), recorded in its plans as on v2.
+    variables: Mapping[str, str | None] = field(default_factory=dict)
+
+
+def load_offline(paths: Path | Sequence[Path]) -> State | OtherSet:
+    """The manifests at ``paths`` for an offline command (diff, graph): a v2 set, or a set
+    of a platform with its own vocabulary loaded by that platform's engine."""
+    from ..manifest import load
+
+    try:
+        return load(paths)
+    except ConfigError as exc:
+        from ..manifest._written import WrittenForOther
+
+        if not isinstance(exc, WrittenForOther):
+            raise
+        other = exc
+        platform = platforms.get(other.declared.platform)
+        if platform.engine is None:
+            raise
+        return OtherSet(platform, platform.engine,
+                        platform.engine.load(other.files, other.problems),
+                        other.declared.where, other.variables)
 
 
 def load_set(paths: Sequence[Path], endpoint: str) -> State | OtherSet:
@@ -93,7 +116,8 @@ def load_set(paths: Sequence[Path], endpoint: str) -> State | OtherSet:
         if platform.engine is None:
             raise
         return OtherSet(platform, platform.engine,
-                        platform.engine.load(other.files, other.problems), where)
+                        platform.engine.load(other.files, other.problems), where,
+                        other.variables)
     written = state.settings.platform
     platform = platforms.for_endpoint(endpoint, written)
     if written is None and platform.engine is not None:
@@ -103,6 +127,56 @@ def load_set(paths: Sequence[Path], endpoint: str) -> State | OtherSet:
             f"endpoint speaks {platform.name!r}; use an API v2 endpoint, or write the set for "
             f"{platform.name} ('beeplan convert PATH -o DIR' converts it)")
     return state
+
+
+@dataclass(frozen=True)
+class OtherBase:
+    """BASE of ``--changed-since`` for a set of a platform with its own engine, loaded
+    offline: its desired account (None: no manifests there), or why it cannot be used."""
+
+    desired: Any
+    label: str
+    unusable: str = ""
+
+
+def load_other_set(where: Path, other: OtherSet) -> Any:
+    """The engine's desired account of the set at ``where`` (None: it holds no manifests).
+    Raises ManifestError for an invalid set, ConfigError for a set of another platform."""
+    from ..changed import holds_manifests
+    from ..manifest._written import WrittenForOther
+
+    if not holds_manifests(where):
+        return None
+    try:
+        load_manifests(where)
+    except WrittenForOther as found:
+        if found.declared.platform != other.platform.name:
+            raise ConfigError(f"{found.declared.where}: this set is written for "
+                              f"{found.declared.platform!r}, the other for "
+                              f"{other.platform.name!r} ({other.where})") from None
+        return other.engine.load(found.files, found.problems)
+    raise ConfigError(f"{where} is written for API v2 (no settings.platform: "
+                      f"{other.platform.name} in it), the other set for "
+                      f"{other.platform.name} ({other.where})")
+
+
+def read_other_base(base: str, path: Path, other: OtherSet) -> OtherBase:
+    """BASE loaded for ``other``'s engine: its desired account, or why it is unusable (an
+    invalid set, one of another platform: the plan is then a full one, saying why)."""
+    from ..changed import base_manifests
+    from ..errors import ManifestError
+
+    with base_manifests(base, path) as found:
+        if found is None:
+            return OtherBase(None, base)
+        where, name = found
+        try:
+            return OtherBase(load_other_set(where, other), base)
+        except (ManifestError, ConfigError) as exc:
+            text = str(exc).replace(str(where), name).splitlines()
+            shown = "; ".join(line.strip() for line in text[:3])
+            return OtherBase(None, base, f"the manifests at {base} cannot be compared with "
+                                         f"({capped(shown, 300)})")
 
 
 def refuse_for_other(other: OtherSet, what: str, instead: str) -> None:
@@ -129,9 +203,13 @@ def with_source(plan: Plan, source: Path | Sequence[Path]) -> Plan:
     hand are still the ones reviewed (see ``beeplan.planfile``).
     """
     paths = [source] if isinstance(source, Path) else list(source)
-    digest = manifest_digest(paths, plan.variables)  # covers what ${NAME} read
-    return replace(plan, manifest_path=str(paths[0]), manifest_digest=digest,
-                   manifest_paths=tuple(str(p) for p in paths) if len(paths) > 1 else ())
+    digest = manifest_digest(paths, plan.provenance.variables)  # covers what ${NAME} read
+    return replace(plan, provenance=plan.provenance.from_files([str(p) for p in paths], digest))
+
+
+def with_variables(plan: Plan, variables: Mapping[str, str | None]) -> Plan:
+    """The plan recording the ``${NAME}`` its manifests read (the digest covers them)."""
+    return replace(plan, provenance=replace(plan.provenance, variables=dict(variables)))
 
 
 def plan_and_live(
@@ -184,8 +262,8 @@ def compute_targeted_plan(
     plan, live, checks = plan_changes(reader, desired, diff, owed)
     note = targeted_label(len(diff.changes), base_label, checks.note())
     plan = replace(
-        plan, warnings=(*plan.warnings, note), targeted=base_label,
-        targeted_entries=len(diff.changes),
+        plan, warnings=(*plan.warnings, note),
+        provenance=plan.provenance.narrowed(base_label, len(diff.changes)),
     )
     return TargetedPlan(plan, live, len(diff.changes), False)
 

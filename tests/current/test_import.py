@@ -123,6 +123,7 @@ def seed(client: CurrentClient, *, xids_everywhere: bool = False) -> dict[str, s
         v4=m("editCustomFieldVisibilityPersons", id=i["remote"], enabled=True),
         v5=m("addCustomFieldVisibilityTask", id=i["center"], categoryId=i["dev"], levels=[0]),
         v6=m("editCustomFieldVisibilityPersons", id=i["legacy"], enabled=True),
+        v7=m("editCustomFieldVisibilityAbsenceTypes", id=i["center"], enabled=True),
     ))
     i |= ids(run(client,
         website=m("addProject", name="Website", parentId=i["acme"]),
@@ -400,7 +401,8 @@ def test_every_entity_is_written_and_read_back(server: CurrentSandboxServer,
     assert "External ID" not in defs  # beeplan's own field
     assert defs["Industry"] == {"name": "Industry", "type": "text",
                                 "options": ["Energy", "Transport"], "appliesTo": ["projects"]}
-    assert defs["Cost center"]["appliesTo"] == ["tags", "tasks"]  # values on tags say tags
+    # values on tags say tags (tags have no visibility flag)
+    assert defs["Cost center"]["appliesTo"] == ["tags", "tasks", "absenceTypes"]
     # getCustomFields takes no 'archived' argument, and the sandbox lists no archived field:
     # neither it nor its values are written (a value needs a definition the plan can see).
     assert "Legacy code" not in defs and "L-1" not in "".join(files.values())
@@ -538,12 +540,8 @@ def test_bad_combinations_are_one_line_errors_before_any_request(
 # apply (helpers cplan and capply, issue #21): they pass once those are merged. Strict:
 # once they pass, the mark fails them, so that it is removed rather than left to hide
 # a later failure.
-NEEDS_PLAN_AND_APPLY = pytest.mark.xfail(
-    strict=True, reason="needs the current platform's plan and apply (cplan, capply); "
-    "remove this mark once they are merged")
 
 
-@NEEDS_PLAN_AND_APPLY
 def test_import_round_trip_first_plan_shows_no_changes(
         server: CurrentSandboxServer, api: CurrentClient, cli_main: Run, tmp_path: Path) -> None:
     seed(api)
@@ -555,7 +553,6 @@ def test_import_round_trip_first_plan_shows_no_changes(
     assert "No changes" in text
 
 
-@NEEDS_PLAN_AND_APPLY
 def test_applying_import_to_an_empty_account_rebuilds_it(
         server: CurrentSandboxServer, api: CurrentClient, cli_main: Run, tmp_path: Path) -> None:
     # Entities adopted by id name ids that only the original account has: the set that

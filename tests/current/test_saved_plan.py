@@ -363,11 +363,9 @@ def test_plan_for_github_annotates_summarises_and_saves_a_current_set(
     people.write_text(people.read_text().replace("role: Employee}", "role: Wizard}", 1))
     summary = tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    status, out, err = crun("plan", example, "--format", "github", "--summary",
-                            "--changed-since", "origin/main")
+    status, out, err = crun("plan", example, "--format", "github", "--summary")
     assert status == 1, err  # a problem: the role is neither declared nor live
     assert "::error file=set/people.yaml,line=5" in out and "role 'Wizard'" in out
-    assert "a full plan, not a targeted one" in out
     text = summary.read_text()
     assert "### beeplan plan" in text and "Plan digest" in text and "Wizard" in text
     status, out, err = crun("plan", example, "--format", "markdown", "-o", "plan.json")
@@ -408,14 +406,14 @@ def test_the_safety_threshold_is_recomputed_not_read_from_the_file(
 def test_the_github_action_plans_comments_then_applies_a_current_set(
         current, example, tmp_path_factory, capsys) -> None:
     # The action's own entry point (beeplan-github), running beeplan as a child process:
-    # plan (-o, Markdown, --changed-since as on a pull request), then apply of that plan.
+    # plan (-o, Markdown, the comment and the job summary), then apply of that plan.
     from beeplan.github import run_action
 
     runner = tmp_path_factory.mktemp("runner")  # outside the checkout, as on GitHub
     summary, outputs = runner / "summary.md", runner / "outputs.txt"
     env = {"PATH": "/usr/bin:/bin", "RUNNER_TEMP": str(runner), "BEEBOLE_TOKEN": current.token,
            "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(outputs),
-           "INPUT_PATH": "set", "INPUT_ENDPOINT": current.url, "INPUT_BASE": "origin/main",
+           "INPUT_PATH": "set", "INPUT_ENDPOINT": current.url,
            "HOME": str(runner), "BEEPLAN_CACHE_DIR": str(runner / "cache"),
            "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
     assert run_action({**env, "INPUT_COMMAND": "plan"}) == 0
@@ -425,7 +423,6 @@ def test_the_github_action_plans_comments_then_applies_a_current_set(
     assert "### beeplan plan" in comment and "addProject" in comment
     digest = json.loads(Path(said["plan-file"]).read_text())["plan_digest"]
     assert f"Plan digest: {digest}" in comment  # the one apply prints for that file
-    assert "a full plan, not a targeted one" in comment
     assert "Plan digest" in summary.read_text()
     assert current.token not in comment + summary.read_text() + Path(
         said["plan-file"]).read_text()
@@ -508,3 +505,11 @@ def test_every_action_changes_its_targets_fingerprint(current, tmp_path, scenari
     unchanged = [a.id for a in plan.actions
                  if after.fingerprint(a.target) == plan.fingerprints[entity_key(a.target)]]
     assert unchanged == []
+
+
+def test_max_calls_below_what_a_saved_plan_needs_is_refused_before_any_write(
+        crun, current, example) -> None:
+    path = _saved_after(crun, example)
+    err = _refused(crun, current, str(path), "--max-calls", "2", said="--max-calls 2 does not "
+                   "cover this apply")
+    assert "nothing was applied" in err and current.app.requests == 1  # the read

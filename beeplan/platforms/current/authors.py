@@ -60,6 +60,7 @@ _KINDS: dict[str, tuple[str, str | None, bool, str | None]] = {
     "tagCategory": ("getTagCategories", None, False, None),
     "taskCategory": ("getTaskCategories", None, False, None),
 }
+AUTHOR_KINDS = frozenset(_KINDS)  # the kinds whose author can be looked up
 _PLURAL = {"person": "people", "project": "projects", "tag": "tags", "task": "tasks",
            "absenceType": "absence types", "role": "roles", "customField": "custom fields",
            "projectCategory": "project categories", "tagCategory": "tag categories",

@@ -44,6 +44,7 @@ from ...endpoints import (
     shown_url,
 )
 from ...errors import AnswerError, ApiError, AuthError, ConfigError, EndpointError, TransportError
+from ...localfiles.ledger import token_key
 from . import answers
 
 if TYPE_CHECKING:
@@ -243,7 +244,11 @@ class CurrentClient:
             raise ConfigError(f"the batch size must be a whole number of at least 1, "
                               f"got {batch_size!r}")
         self.url = check_endpoint(graphql_url(endpoint))
+        self.endpoint = endpoint
         self._key = token
+        # Names this key's local files (the apply journal); never the key. Prefixed so
+        # that a v2 token that happens to be the same string keeps separate files.
+        self.account_key = "current-" + token_key(token)
         self.timeout = timeout if timeout else _env_number(
             "BEEPLAN_TIMEOUT", DEFAULT_TIMEOUT, most=86400
         )

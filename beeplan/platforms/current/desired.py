@@ -278,7 +278,8 @@ def _safety(data: Any) -> Safety:
 
     default = rule(data, base)
     kinds = data.get("kinds") if isinstance(data.get("kinds"), Mapping) else {}
-    return Safety(default, {k: rule(v, default) for k, v in (kinds or {}).items()})
+    return Safety(default, {k: rule(v, default) for k, v in (kinds or {}).items()},
+                  refuse_in_use=data.get("refuseInUse") is True)
 
 
 # ---------------------------------------------------------------------------

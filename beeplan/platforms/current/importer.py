@@ -317,8 +317,13 @@ class _Writer:
 
     def custom_fields(self) -> list[dict[str, Any]]:
         # The API has no visibility flag for tags (a field is attached to tags one by
-        # one): a field that holds values on tags says so with appliesTo: tags.
-        on_tags = {fid for n in self.live.of_kind("tag") for fid, _ in n.custom}
+        # one), and a value may sit on a kind the field's visibility no longer shows:
+        # a field that holds values on a kind says so in appliesTo, or the set would
+        # refuse its own values.
+        holds = {key: {fid for n in self.live.of_kind(kind) for fid, _ in n.custom}
+                 for kind, key in (("person", "people"), ("project", "projects"),
+                                   ("tag", "tags"), ("task", "tasks"),
+                                   ("absenceType", "absenceTypes"))}
         fields = list(self.fields.values())
         twice = {f.name for f in fields if sum(1 for g in fields if g.name == f.name) > 1}
         out = []
@@ -327,7 +332,7 @@ class _Writer:
             entry.update(name=f.name, type=f.type)
             if f.options and f.type == "text":
                 entry["options"] = list(f.options)
-            applies = list(f.applies_to) + (["tags"] if f.id in on_tags else [])
+            applies = list(f.applies_to) + [key for key, ids in holds.items() if f.id in ids]
             order = ("people", "projects", "tags", "tasks", "absenceTypes")
             if applies:
                 entry["appliesTo"] = sorted(set(applies), key=order.index)

@@ -24,7 +24,16 @@ from datetime import datetime, timezone
 from typing import Any, cast
 
 from ...model import Located, Ref, Source
-from ...planner import Action, Change, GoneProblem, Plan, Unmanaged, label_text, link_detail
+from ...planner import (
+    Action,
+    Change,
+    GoneProblem,
+    Plan,
+    Provenance,
+    Unmanaged,
+    label_text,
+    link_detail,
+)
 from .desired import (
     KIND_APPLIES_TO,
     CategoryEntry,
@@ -83,9 +92,9 @@ _VISIBILITY = {"people": "editCustomFieldVisibilityPersons",
                "absenceTypes": "editCustomFieldVisibilityAbsenceTypes",
                "projects": "editCustomFieldVisibilityProjects",
                "tasks": "editCustomFieldVisibilityTasks"}
-# Visibility the reader sees exactly (a yes/no); projects and tasks read back as per-category
-# lists, so an enabled but empty list reads as "not applied": set on create only.
-_VISIBILITY_READ = ("people", "absenceTypes")
+# Visibility the reader sees as a yes/no: people and absence types are flags; projects and
+# tasks are lists of category rows (null: not shown), so "shown" is "a list, maybe empty".
+_VISIBILITY_READ = ("people", "absenceTypes", "projects", "tasks")
 
 IdValue = Any  # a live id (str) or {"$ref": ACTION_ID}
 
@@ -747,7 +756,7 @@ def make_plan(desired: Desired, live: LiveAccount, read_calls: int = 0) -> Plan:
         read_calls=read_calls,
         prune=desired.settings.prune,
         unmanaged_kinds=planner.unmanaged_kinds(),
-        loosened=desired.settings.loosened(),
+        provenance=Provenance(loosened=desired.settings.loosened()),
         # What the plan saw of each target: a saved plan's apply tells by it an edited
         # file from an account that changed since (saved.py).
         fingerprints=fingerprints(live, actions),

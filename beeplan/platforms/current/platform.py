@@ -8,6 +8,7 @@ import are reached through the fields added for it.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
@@ -37,8 +38,10 @@ def _serves(endpoint: str) -> bool:
     return urlsplit(endpoint).path.rstrip("/").endswith(GRAPHQL_PATH)
 
 
+@functools.lru_cache(maxsize=1)
 def _engine() -> Any:
-    # Imported on use: the planner and apply load only for a current set.
+    # Imported on use: the planner and apply load only for a current set. One engine per
+    # run: it keeps the read a plan was made from for the apply that follows.
     from .engine import CurrentEngine
 
     return CurrentEngine()
@@ -52,6 +55,18 @@ class _LazyEngine:
 
     def plan(self, *args: Any) -> Any:
         return _engine().plan(*args)
+
+    def plan_with(self, *args: Any) -> Any:
+        return _engine().plan_with(*args)
+
+    def apply_requests(self, *args: Any) -> Any:
+        return _engine().apply_requests(*args)
+
+    def diff(self, *args: Any) -> Any:
+        return _engine().diff(*args)
+
+    def graph(self, *args: Any, **kwargs: Any) -> Any:
+        return _engine().graph(*args, **kwargs)
 
     def apply(self, *args: Any) -> Any:
         return _engine().apply(*args)

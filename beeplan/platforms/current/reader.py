@@ -270,6 +270,9 @@ def _field_def(f: Mapping[str, Any]) -> FieldDef:
     text = f.get("textOptions") or {}
     options = tuple(text.get("allowedValues") or ()) if text.get("useAllowedValues") else ()
     vis = f.get("visibility") or {}
-    applies = tuple(k for k in ("persons", "absenceTypes", "projects", "tasks") if vis.get(k))
+    # persons/absenceTypes are flags; projects/tasks are lists of category rows, null when
+    # the field is not shown there: an empty list is "shown, no category narrowed yet".
+    applies = tuple(k for k in ("persons", "absenceTypes", "projects", "tasks")
+                    if vis.get(k) is not None and vis.get(k) is not False)
     return FieldDef(str(f["id"]), f["name"], f["fieldType"], bool(f.get("archived")), options,
                     tuple("people" if a == "persons" else a for a in applies))

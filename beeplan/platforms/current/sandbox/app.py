@@ -12,9 +12,7 @@ import hmac
 import json
 import logging
 import random
-import re
 import secrets
-import socket
 import threading
 import time
 from collections import Counter
@@ -41,6 +39,7 @@ from graphql import (
     visit,
 )
 
+from ....sandboxcore import FaultKnobs, drop_connection, has_lone_surrogate
 from .engine import Context, now_ms
 from .ops import root_resolver
 from .schema import load_schema
@@ -51,19 +50,15 @@ PATH = "/graphql"
 
 
 @dataclass
-class Knobs:
-    """Test knobs. Plain attributes: tests change them on a running server."""
+class Knobs(FaultKnobs):
+    """Test knobs: the faults every sandbox has (latency, errors, drops, body size), and the
+    current platform's own. Plain attributes: tests change them on a running server."""
 
-    latency_ms: float = 0.0
-    error_rate: float = 0.0  # HTTP 500 before doing the work
-    error_after_rate: float = 0.0  # do the work, then HTTP 500: the "lost answer"
-    drop_rate: float = 0.0  # close the connection without an answer (before the work)
     inactive: bool = False  # 402 AccountIsInactive
     audit_trail: bool = True  # False: this account's plan has no audit trail
     # Fields the key's role may not read, as the reference names them: "Query.getPersons",
     # "BeebolePerson.email", "BeebolePerson.*". They are left out of data and listed.
     denied: set[str] = field(default_factory=set)
-    max_body: int = 1024 * 1024
     max_depth: int = 20
     max_fields: int = 20000  # field selections in one document, aliases included
 
@@ -84,25 +79,6 @@ def _answer(data: Any = None, errors: list[str] | None = None,
     if permissions:
         out["permissionsErrors"] = permissions
     return out
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _has_lone_surrogate(doc: Any) -> bool:
-    """Whether a string anywhere in the JSON body holds a lone surrogate (JSON allows them)."""
-    stack = [doc]
-    while stack:  # iterative: bodies may be nested up to the parser's limit
-        value = stack.pop()
-        if isinstance(value, str):
-            if _SURROGATE.search(value):
-                return True
-        elif isinstance(value, dict):
-            stack.extend(value)
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
-    return False
 
 
 def measure(document: DocumentNode) -> tuple[int, int]:
@@ -245,13 +221,7 @@ class CurrentSandboxApp:
             with self._lock:
                 self.requests += 1
                 self.bytes_in += drop.size_in
-            sock = environ.get("werkzeug.socket")
-            if sock is not None:
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            raise ConnectionAbortedError("sandbox: dropped on purpose (drop_rate)") from None
+            drop_connection(environ)
         except Exception:
             log.exception("sandbox: internal error")
             with self._lock:
@@ -306,7 +276,7 @@ class CurrentSandboxApp:
         except (UnicodeDecodeError, ValueError, RecursionError):
             return 400, _answer(errors=["the body is not JSON: send "
                                         '{"query": ..., "variables": {...}}']), size_in
-        if _has_lone_surrogate(body):
+        if has_lone_surrogate(body):
             return 400, _answer(errors=["the body holds a lone UTF-16 surrogate (\\ud800 to "
                                         "\\udfff), which is not text: send valid "
                                         "Unicode"]), size_in

@@ -17,8 +17,6 @@ import json
 import logging
 import math
 import random
-import re
-import socket
 import threading
 import time
 from collections import Counter
@@ -30,6 +28,7 @@ from typing import Any
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wsgi import get_input_stream
 
+from ....sandboxcore import FaultKnobs, drop_connection, has_lone_surrogate
 from . import timesheet  # noqa: F401  (registers the time_entry services)
 from .request import Req, ServiceError, show
 from .services import SERVICES
@@ -42,13 +41,10 @@ INVALID = "(invalid)"  # the counter key of requests without a readable service 
 
 
 @dataclass
-class Knobs:
-    """Test knobs. Plain attributes: tests change them on a running server."""
+class Knobs(FaultKnobs):
+    """Test knobs: the faults every sandbox has (latency, errors, drops, body size), and
+    API v2's quotas and export jobs. Plain attributes: tests change them on a running server."""
 
-    latency_ms: float = 0.0
-    error_rate: float = 0.0  # HTTP 500 before doing the work
-    error_after_rate: float = 0.0  # do the work, then HTTP 500: the "lost answer"
-    drop_rate: float = 0.0  # close the connection without an answer (before the work)
     quota_requests: int = 4000
     quota_kb: int = 2048
     job_polls: int = 1  # get_job_info polls that still answer "running" (huge: never done)
@@ -57,7 +53,6 @@ class Knobs:
     # (beebole-mcp waits 2.5 s) and expect the result. None: only job_polls counts.
     job_seconds: float | None = 2.0
     job_error: bool = False  # export jobs end with status "error" instead of "done"
-    max_body: int = 1024 * 1024
 
 
 class Dropped(Exception):
@@ -84,23 +79,6 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _has_lone_surrogate(doc: Any) -> bool:
-    """Whether a string (key or value) anywhere in the document holds a lone surrogate."""
-    stack = [doc]
-    while stack:  # iterative: documents may be nested up to the parser's limit
-        value = stack.pop()
-        if isinstance(value, str):
-            if _SURROGATE.search(value):
-                return True
-        elif isinstance(value, dict):
-            stack.extend(value)
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
-    return False
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class SandboxApp:
@@ -161,14 +139,7 @@ class SandboxApp:
         try:
             status, answer, accounted, size_in = self.handle(environ)
         except Dropped:
-            sock = environ.get("werkzeug.socket")
-            if sock is not None:
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            # werkzeug treats a ConnectionError as "client went away": no answer, no log.
-            raise ConnectionAbortedError("sandbox: dropped on purpose (drop_rate)") from None
+            drop_connection(environ)
         except ClientDisconnected:
             self.client_went_away()
             raise ConnectionAbortedError("sandbox: client disconnected mid-body") from None
@@ -327,7 +298,7 @@ class SandboxApp:
             return None, "malformed JSON: nested too deeply"
         except ValueError as exc:
             return None, f"malformed JSON: {str(exc)[:120]}"
-        if "\\u" in text and _has_lone_surrogate(doc):
+        if "\\u" in text and has_lone_surrogate(doc):
             # "\ud800" is valid JSON syntax but not Unicode text: nothing could store or
             # answer it (it used to reach SQLite and answer HTTP 500).
             return None, ("malformed JSON: a string holds a lone UTF-16 surrogate "

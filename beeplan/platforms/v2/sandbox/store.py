@@ -13,9 +13,9 @@ import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 from ....errors import ConfigError
+from ....sandboxcore import claim_file, mark_file
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -105,48 +105,15 @@ def _add_columns(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
 
 
-def _refuse_foreign(path: str) -> None:
-    """Refuse an existing file that is not a beeplan sandbox database.
-
-    The sandbox adds its tables to whatever SQLite file it opens: pointed at
-    another program's database by mistake (``sandbox:app.db``), it would
-    change it. Opened read-only first, nothing is written to such a file.
-    """
-    try:
-        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error as exc:
-        raise ConfigError(f"{path} is not a usable sandbox database: {exc}") from None
-    try:
-        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master "
-                                                  "WHERE type = 'table'")}
-        marked = "meta" in tables and "entity" in tables and conn.execute(
-            "SELECT 1 FROM meta WHERE key = 'created'"
-        ).fetchone() is not None
-    except sqlite3.DatabaseError as exc:
-        raise ConfigError(f"{path} is not a usable sandbox database: {exc}") from None
-    finally:
-        conn.close()
-    if not marked:
-        raise ConfigError(
-            f"{path} is an SQLite database but not a beeplan sandbox: refusing to add the "
-            "sandbox's tables to it. Name a new file (it is created) or a sandbox database."
-        )
-
-
 class Store:
     """A SQLite database shared by the server threads."""
 
     def __init__(self, db: str | os.PathLike[str] = ":memory:"):
         self.path = os.fspath(db)
         self.in_memory = self.path == ":memory:" or self.path == ""
-        is_new = self.in_memory or not Path(self.path).exists()
-        if not is_new and Path(self.path).is_file() and Path(self.path).stat().st_size == 0:
-            is_new = True  # an empty file (made with touch): nothing to protect in it
-        if not is_new:
-            _refuse_foreign(self.path)
-        if is_new and not self.in_memory:
-            # The database holds the token: create it readable by its owner only.
-            Path(self.path).touch(mode=0o600)
+        # Another program's database is refused untouched; a new file is made mode 0600
+        # (it holds the token). The file may hold the current platform's store too.
+        claim_file(self.path)
         self.lock = threading.RLock()
         # One connection for every thread, guarded by the lock: ":memory:"
         # databases are per-connection, so this is also what makes them work.
@@ -161,6 +128,7 @@ class Store:
             with self.lock:
                 self.conn.executescript(SCHEMA)
                 _add_columns(self.conn)
+                mark_file(self.conn, "v2")
         except sqlite3.DatabaseError as exc:
             self.conn.close()
             raise ConfigError(f"{self.path} is not a usable sandbox database: {exc}") from None
