@@ -34,7 +34,6 @@ from .planning import _mutations, converge, desired_of
 from .test_plan import VARIANTS
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "current"
-NOT_YET = "the current platform's apply is being written"
 
 
 def mutations(server: CurrentSandboxServer) -> int:
@@ -104,14 +103,8 @@ def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _apply(crun, plan_file: str | Path) -> tuple[int, str, str]:
-    """``apply PLANFILE --auto-approve``, which must succeed; skipped, saying why, while
-    the batched apply (apply.py, another change) is not merged."""
-    try:
-        status, out, err = crun("apply", plan_file, "--auto-approve")
-    except NotImplementedError as exc:
-        assert NOT_YET in str(exc)
-        pytest.skip("apply of a current-platform set is not merged yet (capply): "
-                    "this test passes once it is")
+    """``apply PLANFILE --auto-approve``, which must succeed."""
+    status, out, err = crun("apply", plan_file, "--auto-approve")
     assert status == 0, err
     return status, out, err
 
@@ -429,10 +422,7 @@ def test_the_github_action_plans_comments_then_applies_a_current_set(
     outputs.unlink()
     status = run_action({**env, "INPUT_COMMAND": "apply"})
     said = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
-    if status == 1 and NOT_YET in capsys.readouterr().err:
-        pytest.skip("apply of a current-platform set is not merged yet (capply): "
-                    "this test passes once it is")
-    assert status == 0 and said["result"] == "applied"
+    assert status == 0, capsys.readouterr().err and said["result"] == "applied"
     with CurrentClient(current.url, current.token) as client:
         assert {"acme", "acme-dev"} <= set(read_account(client).by_xid("project"))
 
