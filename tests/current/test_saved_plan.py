@@ -503,3 +503,24 @@ def test_max_calls_below_what_a_saved_plan_needs_is_refused_before_any_write(
     err = _refused(crun, current, str(path), "--max-calls", "2", said="--max-calls 2 does not "
                    "cover this apply")
     assert "nothing was applied" in err and current.app.requests == 1  # the read
+
+
+def test_a_targeted_saved_plan_applies_its_part_and_says_the_rest_is_left(
+        crun, current, example) -> None:
+    _converge(current, example)
+    base = Path("base")
+    base.mkdir()
+    for name, text in SET.items():
+        (base / name).write_text(text)
+    people = example / "people.yaml"
+    people.write_text(people.read_text().replace("Omar Haddad", "Omar H."))
+    _renamed(current, "Acme")  # drift elsewhere: not in a plan of what changed since base
+    status, _, err = crun("plan", example, "--changed-since", "base", "-o", "plan.json")
+    assert status == 0, err
+    doc = json.loads(Path("plan.json").read_text())
+    assert [a["id"] for a in doc["actions"]] == ["editPersonName:person:omar"]
+    assert doc["complete"] is False
+    current.app.reset_counts()
+    status, out, err = _apply(crun, "plan.json")
+    assert current.app.calls["editPersonName"] == 1 and mutations(current) == 1
+    assert "the manifests now need 1 change(s) this saved plan does not hold" in out
