@@ -9,7 +9,7 @@ import click
 from ..errors import ExitStatus
 from ..render.usagereport import FORMATS, render_usage
 from ..usage import DEFAULT_DAYS, ExportCost, PollPolicy, account_usage
-from ..usecases.steps import load_manifests
+from ..usecases.steps import OtherSet, load_set
 from .options import endpoint_options, manifest_paths_argument, open_client, parallelism_option
 from .progress import ExportProgress, ReadProgress, stderr_is_tty
 
@@ -78,7 +78,13 @@ def usage_command(
     The entities with no hours are candidates for a cleanup. Says what the
     export costs before it starts; changes nothing.
     """
-    desired = load_manifests(paths)
+    loaded = load_set(paths, endpoint)
+    if isinstance(loaded, OtherSet):  # the current platform: two requests, no export job
+        with open_client(endpoint, token_file, loaded.platform.name) as client:
+            other_report = loaded.engine.usage(client, loaded.desired, days)
+        click.echo(render_usage(other_report, fmt), nl=False)
+        return ExitStatus.SUCCESS
+    desired = loaded
     quiet = bool(ctx.find_root().params.get("quiet"))
     reading = ReadProgress(stderr_is_tty() or bool(ctx.find_root().params.get("verbose")))
 

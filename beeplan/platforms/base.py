@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 if TYPE_CHECKING:
     from ..applier import Outcome, ProgressCallback
     from ..errors import Problem
-    from ..hours import UsageReport
+    from ..hours import AccountUsage, UsageReport
     from ..localfiles.ledger import Ledger, Quota, Usage
     from ..model import Entity, Ref, State
     from ..planner import Action, Change, Plan
@@ -194,6 +194,10 @@ class Engine(Protocol):
 
     def apply_requests(self, plan: Plan, desired: Any) -> tuple[int, str]:
         """The requests applying ``plan`` sends, and how they add up, for ``--max-calls``."""
+        ...
+
+    def usage(self, client: Any, desired: Any, days: int) -> AccountUsage:
+        """``beeplan usage``: the hours logged on each managed entity over ``days`` days."""
         ...
 
     def diff(self, old: Any, new: Any) -> SetDiff:

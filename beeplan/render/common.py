@@ -43,6 +43,10 @@ class Budget:
     left_today: int | None  # None: unknown (no ledger)
     daily: int = 4000
     usage_calls: int = 0  # of read_calls, those the hours lookup (export job) spent
+    # A platform without a daily quota counts requests and bytes instead: the bytes its
+    # reads took, and the requests the apply will send (None: a platform with a quota).
+    read_bytes: int | None = None
+    apply_requests: int | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,8 @@ def fence(lines: Iterable[str], info: str = "") -> tuple[str, str]:
 
 
 def budget_line(budget: Budget) -> str:
+    if budget.read_bytes is not None and budget.apply_requests is not None:
+        return requests_line(budget)
     left = (
         f"{budget.left_today} of {budget.daily} left today (as counted by beeplan on this machine)"
         if budget.left_today is not None
@@ -165,6 +171,26 @@ def budget_line(budget: Budget) -> str:
         f"API calls: {budget.apply_calls} to apply, {budget.read_calls} spent reading{usage}; "
         f"{left}."
     )
+
+
+def size_text(nbytes: int) -> str:
+    """A byte count as people read it: 812 B, 2.3 KB, 4.1 MB."""
+    if nbytes < 1024:
+        return f"{nbytes} B"
+    if nbytes < 1024 * 1024:
+        return f"{nbytes / 1024:.1f} KB"
+    return f"{nbytes / (1024 * 1024):.1f} MB"
+
+
+def requests_line(budget: Budget) -> str:
+    """The cost line of a platform without a daily quota: requests and bytes, as counted."""
+    reads = budget.read_calls
+    lookups = f", {budget.usage_calls} of them for hours" if budget.usage_calls else ""
+    apply = (f"{budget.apply_calls} mutation{'' if budget.apply_calls == 1 else 's'} to apply "
+             f"in about {budget.apply_requests} request{'' if budget.apply_requests == 1 else 's'}"
+             if budget.apply_calls else "nothing to apply")
+    return (f"API requests: {reads} spent reading ({size_text(budget.read_bytes or 0)}"
+            f"{lookups}); {apply}; no daily quota on this platform.")
 
 
 def in_use(plan: Plan, usage: UsageReport | None) -> list[tuple[Action, EntityUsage]]:

@@ -81,6 +81,9 @@ def plan_document(
             "read": plan.read_calls,
             "apply": len(plan.actions),
             "left_today": budget.left_today if budget else None,
+            # a platform without a daily quota: bytes read and requests the apply sends
+            **({"read_bytes": budget.read_bytes, "apply_requests": budget.apply_requests}
+               if budget is not None and budget.read_bytes is not None else {}),
         },
         "actions": [
             {

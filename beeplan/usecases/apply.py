@@ -34,7 +34,7 @@ from ..render import render_text
 from ..safetext import printable
 from . import steps as workflow
 from .console import Console
-from .plan import other_budget, plan_with_usage
+from .plan import other_cost, plan_with_usage
 from .steps import (
     OtherSet,
     QuotaShortfall,
@@ -176,7 +176,7 @@ def apply_other(request: ApplyRequest, console: Console, other: OtherSet) -> Exi
     with console.open_client(r.endpoint, other.platform.name) as client:
         made = other.engine.plan_with(client, other.desired, options)
         plan = with_source(with_variables(made.plan, other.variables), r.targets)
-        budget = other_budget(plan, made.usage)
+        budget = other_cost(other, client, plan, made.usage)
         require_possible(plan)
         if plan.empty:
             if not quiet:
@@ -286,8 +286,9 @@ def apply_saved_other(request: ApplyRequest, console: Console,
             return ExitStatus.SUCCESS
         if not quiet:
             # The digest of the whole plan file, even when an earlier run applied part of it.
-            console.say(render_text(rest, other_budget(rest), color=console.color,
-                                    digest_of=plan), nl=False)
+            budget = other_cost(other, client, rest, None)
+            console.say(render_text(rest, budget, color=console.color, digest_of=plan),
+                        nl=False)
         guard_safety(rest, allow_destroy=r.allow_destroy)
         if r.max_calls is not None:
             _within_max_calls(other, rest, r.max_calls, client.usage.total_requests)

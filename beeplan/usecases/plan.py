@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..budgeted_check import CheckRun
 from ..hours import UsageReport
@@ -105,10 +106,20 @@ def check(
         return Planned(made, budget_of(client, made))
 
 
-def other_budget(plan: Plan, usage: UsageReport | None = None) -> Budget:
-    """The cost line of a plan of a platform without a daily quota (requests are counted)."""
+def other_budget(plan: Plan, usage: UsageReport | None = None, *, read_bytes: int = 0,
+                 apply_requests: int = 0) -> Budget:
+    """The cost line of a plan of a platform without a daily quota: requests and bytes."""
     return Budget(read_calls=plan.read_calls, apply_calls=len(plan.actions), left_today=None,
-                  daily=0, usage_calls=usage.calls if usage is not None else 0)
+                  daily=0, usage_calls=usage.calls if usage is not None else 0,
+                  read_bytes=read_bytes, apply_requests=apply_requests)
+
+
+def other_cost(other: OtherSet, client: Any, plan: Plan,
+               usage: UsageReport | None) -> Budget:
+    """``other_budget`` with what ``client`` spent so far and what the apply will send."""
+    requests, _why = other.engine.apply_requests(plan, other.desired)
+    return other_budget(plan, usage, read_bytes=client.usage.total_bytes,
+                        apply_requests=requests)
 
 
 def plan_other(console: Console, other: OtherSet, paths: tuple[Path, ...],
@@ -118,9 +129,10 @@ def plan_other(console: Console, other: OtherSet, paths: tuple[Path, ...],
     with console.open_client(endpoint, other.platform.name) as client:
         made = other.engine.plan_with(client, other.desired, options or EngineOptions())
         plan = with_source(with_variables(made.plan, other.variables), paths)
+        budget = other_cost(other, client, plan, made.usage)
         # Bound to this token's account, as on v2: apply refuses it with another one.
         account = account_binding(client, plan, endpoint)
-    return Planned(plan, other_budget(plan, made.usage), made.usage, account)
+    return Planned(plan, budget, made.usage, account)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ apply tests at the end need apply.py's ``apply_actions`` (another change).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,7 +65,14 @@ def test_plan_of_the_example_on_an_empty_account_lists_the_creates(crun, current
     assert "customField External ID (External ID)" in out  # the xid field comes first
     assert out.index("addCustomField") < out.index("addProject")
     assert "Plan: 51 to create" in out
-    assert "no daily quota on this platform" in out
+    # no daily quota: what is counted is requests and bytes, said as such
+    assert re.search(r"API requests: 1 spent reading \(\d+\.\d KB\); 133 mutations to apply "
+                     r"in about \d+ requests; no daily quota on this platform\.", out), out
+    status, out, err = crun("plan", EXAMPLE, "--format", "json")
+    calls = json.loads(out)["calls"]
+    assert calls["read"] == 1 and calls["apply"] == 133
+    assert calls["read_bytes"] > 1000  # the empty account's read: a few KB
+    assert 6 <= calls["apply_requests"] <= 10  # 133 mutations, 50 a document, by layer
 
 
 def test_a_plan_creates_parents_before_children_by_ref(current) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from ...applier import Outcome, ProgressCallback
 from ...errors import Problem
+from ...hours import AccountUsage
 from ...localfiles.journal import Journal
 from ...model import Ref
 from ...planner import Plan
@@ -25,6 +26,7 @@ from .plan import make_plan, with_safety
 from .reader import LiveAccount, read_account
 from .saved import verified_rest
 from .targeted import changes, restrict
+from .usage import account_usage
 
 
 class CurrentEngine:
@@ -92,6 +94,9 @@ class CurrentEngine:
             f"documents of at most {desired.settings.batch_size} (settings.batchSize), the "
             "xids of new entities going with the next layer, and a re-read should an "
             "answer be lost")
+
+    def usage(self, client: CurrentClient, desired: Desired, days: int) -> AccountUsage:
+        return account_usage(client, desired, days)
 
     def diff(self, old: Desired | None, new: Desired) -> SetDiff:
         return diff_desired(old, new)

@@ -62,6 +62,9 @@ class _LazyEngine:
     def apply_requests(self, *args: Any) -> Any:
         return _engine().apply_requests(*args)
 
+    def usage(self, *args: Any) -> Any:
+        return _engine().usage(*args)
+
     def diff(self, *args: Any) -> Any:
         return _engine().diff(*args)
 
