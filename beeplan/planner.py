@@ -41,7 +41,7 @@ from .model import (
 from .safetext import printable
 
 # "MAJOR.MINOR" (docs/plan-format.md): a minor bump only adds fields, a major one breaks.
-PLAN_FORMAT_VERSION = "1.2"
+PLAN_FORMAT_VERSION = "1.3"
 
 # Phases of docs/architecture.md (Plan). Additive work first; removals only once it all succeeded.
 PHASE_OF_KIND = {kind: i for i, kind in enumerate(KIND_ORDER)}  # groups 0 .. absences 6
@@ -226,6 +226,9 @@ class Plan:
     # lookup could see ("the account's plan has no audit trail...").
     changed_by: tuple[ChangedBy, ...] = ()
     changed_by_notes: tuple[str, ...] = ()
+    # The platform the plan is for, when not API v2 ("current"): its kinds, text ids and
+    # services are that platform's, and apply verifies it with that platform's planner.
+    platform: str = ""
 
     @property
     def empty(self) -> bool:
@@ -313,6 +316,8 @@ def plan_digest(plan: Plan) -> str:
     variables = plan.provenance.variables
     if variables:  # absent without variables: digests of older plans stay the same
         doc["variables"] = dict(sorted(variables.items()))
+    if plan.platform:  # likewise: a v2 plan's digest is what it always was
+        doc["platform"] = plan.platform
     raw = json.dumps(doc, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
     return hashlib.sha256(raw.encode()).hexdigest()[:12]
 

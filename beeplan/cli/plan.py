@@ -214,17 +214,21 @@ def plan_command(
     want_summary = summary_wanted(summary, fmt)
     loaded = workflow.load_set(paths, endpoint)
     if isinstance(loaded, workflow.OtherSet):
-        _refuse_options(loaded, ("plan -o (a saved plan)", out))
         options = other_options(loaded, paths, changed_since, authors=authors,
                                 usage_days=usage_days)
         planned = usecases_plan.plan_other(ClickConsole.of(ctx, token_file), loaded, paths,
                                            endpoint, options)
+        if out is not None:
+            out.write_text(plan_to_json(planned.plan, planned.budget, endpoint, planned.usage,
+                                        account=planned.account), encoding="utf-8")
         diagram = None
         if graph and not planned.plan.empty:  # the changed part, in the set's own kinds
             diagram = loaded.engine.graph(loaded.desired, "mermaid", max_nodes=150,
                                           only={a.target for a in planned.plan.actions})
         show_plan(planned.plan, planned.budget, fmt, endpoint, usage=planned.usage,
-                  summary=want_summary, diagram=diagram)
+                  summary=want_summary, account=planned.account, diagram=diagram)
+        if out is not None and not _quiet(ctx):
+            click.echo(saved_note(planned.plan, out), err=True)
         if planned.plan.problems:
             return ExitStatus.ERROR
         return ExitStatus.CHANGES if detailed_exitcode and not planned.plan.empty \
@@ -338,15 +342,6 @@ def check_command(
     checked = usecases_plan.check(ClickConsole.of(ctx, token_file), desired, paths, endpoint,
                                   parallelism=parallelism, since=since)
     return _show_check(checked.plan, checked.budget, fmt, endpoint, want_summary)
-
-
-def _refuse_options(other: workflow.OtherSet, *given: tuple[str, Any]) -> None:
-    """Options a set of another platform cannot use yet: refused before any call."""
-    for what, value in given:
-        if value is not None:
-            workflow.refuse_for_other(
-                other, what, "What works: 'beeplan plan PATH' (text, --format markdown or "
-                "json), 'beeplan check PATH', 'beeplan apply PATH'.")
 
 
 def _show_check(plan: Plan, budget: Budget, fmt: str, endpoint: str,

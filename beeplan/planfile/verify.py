@@ -327,6 +327,15 @@ def check_fingerprints(plan: Plan, source: str) -> None:
 
 def check_document(plan: Plan, doc: Mapping[str, Any], endpoint: str, source: str) -> None:
     """Every check of a plan file that needs no API call; raises ``PlanError``."""
+    check_endpoint(doc, endpoint, source)
+    check_actions(plan, source)
+    check_dependencies(plan, source)
+    check_fingerprints(plan, source)
+    check_digest(plan, doc, source)
+
+
+def check_endpoint(doc: Mapping[str, Any], endpoint: str, source: str) -> None:
+    """A plan applies only against the endpoint it was made on."""
     recorded = doc.get("endpoint")
     if not isinstance(recorded, str) or not recorded:
         raise _refuse(source, None, "it records no endpoint; make a new plan with this beeplan")
@@ -335,9 +344,10 @@ def check_document(plan: Plan, doc: Mapping[str, Any], endpoint: str, source: st
             f"{source} was made against {recorded}, not {endpoint}; "
             "make a new plan against this endpoint"
         )
-    check_actions(plan, source)
-    check_dependencies(plan, source)
-    check_fingerprints(plan, source)
+
+
+def check_digest(plan: Plan, doc: Mapping[str, Any], source: str) -> None:
+    """The recorded digest is the plan's content's."""
     digest = plan_digest(plan)
     if "plan_digest" not in doc:
         raise _refuse(source, None, "it records no plan digest; make a new plan with this beeplan")
@@ -410,8 +420,15 @@ def check_manifests(plan: Plan, given: Sequence[Path], source: str) -> State | N
             f"(digest {digest[:12]}, the plan's {made.manifest_digest[:12]}); make a new plan",
         )
     from ..manifest import load
+    from ..manifest._written import WrittenForOther
 
-    desired = load(paths)
+    try:
+        desired = load(paths)
+    except WrittenForOther:
+        return None  # another platform's set, its digest checked: its engine loads it
+    if plan.platform:  # a plan of another platform from a v2 set: not what it was made from
+        raise _refuse(source, None, f"the manifests at {shown} are written for API v2, not "
+                      f"for the {plan.platform} platform it was made for; make a new plan")
     if dict(desired.variables) != now:  # the file's list of variables was edited
         raise _refuse(source, None, f"the variables it records are not the ones the manifests "
                       f"at {shown} read ({', '.join(desired.variables) or 'none'}); "

@@ -209,6 +209,12 @@ class Engine(Protocol):
         """``beeplan graph`` (and ``plan --graph``, ``only`` the plan's targets). Pure."""
         ...
 
+    def verify_saved(self, client: Any, saved: Plan, desired: Any, source: str) -> Plan:
+        """What is left to run of a saved plan (``plan -o``) made from ``desired``'s
+        manifests, as the platform's planner makes it now; PlanError for a plan file
+        that was edited or is stale (``source`` names it). No mutation."""
+        ...
+
 
 @dataclass(frozen=True)
 class Cost:

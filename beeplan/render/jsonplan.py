@@ -61,6 +61,8 @@ def plan_document(
     doc: dict[str, Any] = {
         "format_version": PLAN_FORMAT_VERSION,
         "beeplan_version": __version__,
+        # Only for another platform than API v2: v2 plans read as they always did.
+        **({"platform": plan.platform} if plan.platform else {}),
         # Near the top, as in every rendering; only when some setting is looser than
         # the defaults, so plans without one read as they always did.
         **({"loosened_safety": [
@@ -98,7 +100,7 @@ def plan_document(
                 ],
                 "relation": a.relation,
                 "detail": a.detail,
-                **before_after(a),
+                **before_after(a, plan.platform),
             }
             for a in plan.actions
         ],
@@ -147,15 +149,19 @@ def incomplete_reasons(plan: Plan) -> list[str]:
     return reasons
 
 
-def before_after(action: Action) -> dict[str, Any]:
+def before_after(action: Action, platform: str = "") -> dict[str, Any]:
     """The entity's values this action changes, as they are and as they will be.
 
     ``null`` before a create and after a delete; an attach or detach changes
-    one membership, written ``relation[member]`` (true: a member).
+    one membership, written ``relation[member]`` (true: a member). ``platform``:
+    the plan's (another platform's payloads name the member otherwise: its label is
+    read from the link the action shows).
     """
-    if action.op in ("attach", "detach") and action.relation in RELATION_SERVICES:
-        member = action.payload.get(RELATION_SERVICES[action.relation][2])
-        label = _member_label(member)
+    if action.op in ("attach", "detach") and (platform or action.relation in RELATION_SERVICES):
+        if platform:
+            label = _shown_member(action.detail)
+        else:
+            label = _member_label(action.payload.get(RELATION_SERVICES[action.relation][2]))
         key = f"{action.relation}[{label}]"
         return {"before": {key: action.op == "detach"}, "after": {key: action.op == "attach"}}
     before = {c.field: c.before for c in action.changes}
@@ -165,6 +171,12 @@ def before_after(action: Action) -> dict[str, Any]:
     if action.op == "delete":
         return {"before": before or {"exists": True}, "after": None}
     return {"before": before, "after": after}
+
+
+def _shown_member(detail: str) -> str:
+    """``jane`` of ``managers += person jane (Jane Clark)`` (``link_detail``)."""
+    rest = detail.partition("= ")[2].partition(" ")[2]
+    return rest.rsplit(" (", 1)[0] if rest.endswith(")") else rest
 
 
 def _member_label(member: Any) -> str:
@@ -293,6 +305,7 @@ def plan_from_json(text: str, source: str = "plan file") -> tuple[Plan, dict[str
                       c.get("at"), tuple(c.get("operations", ())))
             for c in doc.get("changed_by", [])),
         changed_by_notes=tuple(doc.get("changed_by_notes", [])),
+        platform=str(doc.get("platform", "")),
     )
     return plan, doc
 

@@ -12,15 +12,26 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from ..applier import Outcome
 from ..cost import Slice
 from ..errors import BeeplanError, ConfigError, ExitStatus, PlanError
 from ..planfile.progress import SavedProgress
-from ..planfile.verify import manifests_line
+from ..planfile.verify import (
+    check_account,
+    check_dependencies,
+    check_digest,
+    check_endpoint,
+    check_manifests,
+    check_seal,
+    manifests_line,
+    recorded_paths,
+)
 from ..planner import Plan, require_possible
 from ..platforms.base import Client, EngineOptions
 from ..render import render_text
+from ..safetext import printable
 from . import steps as workflow
 from .console import Console
 from .plan import other_cost, plan_with_usage
@@ -71,6 +82,8 @@ def apply(request: ApplyRequest, console: Console) -> ExitStatus:
     saved_file = _is_saved_plan(targets, manifests)
     # Parsed before any token is needed: a broken file says so first.
     parsed = workflow.parse_saved_plan(target) if saved_file else None
+    if parsed is not None and (parsed[0].platform or _platform_of(endpoint) != "v2"):
+        return apply_saved_other(request, console, parsed)
     loaded = None if saved_file else load_set(targets, endpoint)
     if isinstance(loaded, OtherSet):
         return apply_other(request, console, loaded)
@@ -196,6 +209,98 @@ def _within_max_calls(other: OtherSet, plan: Plan, max_calls: int, spent: int) -
             f"{spent + need} requests ({spent} spent reading, then {how}); nothing was "
             f"applied. This platform has no daily quota to spread a plan over: raise "
             f"--max-calls to {spent + need}, or apply without it")
+
+
+def _platform_of(endpoint: str) -> str:
+    from .. import platforms
+
+    return platforms.for_endpoint(endpoint).name
+
+
+def apply_saved_other(request: ApplyRequest, console: Console,
+                      parsed: tuple[Plan, dict[str, Any]]) -> ExitStatus:
+    """``beeplan apply PLANFILE`` of a plan made for a platform with its own engine.
+
+    Verified before any mutation, as on v2: the account (before any call), the
+    endpoint, the manifests (their digest; they must be at hand: the plan is
+    verified by planning again from them), then ONE fresh read, from which that
+    platform's planner rebuilds every action of the file (an edited one is refused,
+    named) and tells done work from a stale plan; then the digest and the seal.
+    What runs is the planner's own version of what is left to do.
+    """
+    from .. import platforms
+
+    r = request
+    plan, doc = parsed
+    source = str(r.targets[0])
+    platform = platforms.for_endpoint(r.endpoint, plan.platform or None)
+    if platform.name != (plan.platform or "v2") or (plan.platform and platform.engine is None):
+        made_for = f"Beebole's {plan.platform} platform" if plan.platform else "API v2"
+        recorded = doc.get("endpoint")
+        made_on = f" (it was made against {recorded})" if isinstance(recorded, str) else ""
+        raise PlanError(printable(
+            f"{source} is a plan for {made_for}, but the endpoint {r.endpoint} speaks "
+            f"{platform.name!r}: apply it with an endpoint of that platform{made_on}, or make "
+            "a new plan. Nothing was applied."))
+    engine = platform.engine
+    assert engine is not None
+    paths = r.manifests or tuple(Path(p) for p in recorded_paths(plan))
+    if not paths or (not r.manifests and not all(p.exists() for p in paths)):
+        shown = " ".join(str(p) for p in paths) or "none recorded"
+        raise PlanError(printable(
+            f"{source} is verified by planning again from the manifests it was made from "
+            f"({shown}), which are not here: pass --manifests PATH (once per path it was "
+            "made from). Nothing was applied."))
+    quiet = console.quiet
+    with console.open_client(r.endpoint, platform.name) as client:
+        check_account(doc, client, source)  # before any call: another account says so first
+        check_endpoint(doc, r.endpoint, source)
+        if plan.problems:  # a plan made with impossible changes stays refused
+            raise PlanError(
+                f"{source} lists {len(plan.problems)} impossible change(s); fix the manifests "
+                "and make a new plan:\n" + "\n".join(f"  - {printable(p)}" for p in plan.problems))
+        check_dependencies(plan, source)
+        check_manifests(plan, r.manifests, source)
+        other = load_set(paths, r.endpoint)
+        if not isinstance(other, OtherSet) or other.platform.name != platform.name:
+            raise PlanError(printable(
+                f"{source} was made for Beebole's {platform.name} platform, but the manifests "
+                f"at {' '.join(map(str, paths))} are not written for it; make a new plan. "
+                "Nothing was applied."))
+        if not quiet:
+            console.say(manifests_line(plan, r.manifests, source))
+        rest = engine.verify_saved(client, plan, other.desired, source)  # one read
+        check_digest(plan, doc, source)
+        check_seal(doc, plan, client, source)
+        stated = tuple(printable(str(v)) for v in doc.get("destroy_violations", []))
+        rest = replace(rest, destroy_violations=tuple(dict.fromkeys(
+            (*rest.destroy_violations, *stated))))
+        require_possible(rest)
+        if rest.empty:
+            if not quiet:
+                console.say(f"Every action of {source} is done already (by an earlier apply "
+                            "of it, or by hand). Nothing to do." if plan.actions else
+                            f"{source} makes no changes. Nothing to do.")
+                for warning in rest.warnings:  # what the account needs now beside it
+                    console.say(printable(f"Warning: {warning}"))
+            return ExitStatus.SUCCESS
+        if not quiet:
+            # The digest of the whole plan file, even when an earlier run applied part of it.
+            budget = other_cost(other, client, rest, None)
+            console.say(render_text(rest, budget, color=console.color, digest_of=plan),
+                        nl=False)
+        guard_safety(rest, allow_destroy=r.allow_destroy)
+        if r.max_calls is not None:
+            _within_max_calls(other, rest, r.max_calls, client.usage.total_requests)
+        if not r.auto_approve and not _confirmed(console):
+            console.say("Nothing applied.", err=True)
+            return ExitStatus.ERROR
+        before = client.usage.total_requests
+        started = time.monotonic()
+        outcome = engine.apply(client, rest, other.desired, r.parallelism,
+                               console.apply_progress())
+        calls = client.usage.total_requests - before
+    return _finish(console, outcome, report(outcome, calls, time.monotonic() - started), "")
 
 
 def _is_saved_plan(targets: tuple[Path, ...], manifests: tuple[Path, ...]) -> bool:

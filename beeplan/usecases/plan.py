@@ -130,7 +130,9 @@ def plan_other(console: Console, other: OtherSet, paths: tuple[Path, ...],
         made = other.engine.plan_with(client, other.desired, options or EngineOptions())
         plan = with_source(with_variables(made.plan, other.variables), paths)
         budget = other_cost(other, client, plan, made.usage)
-    return Planned(plan, budget, made.usage)
+        # Bound to this token's account, as on v2: apply refuses it with another one.
+        account = account_binding(client, plan, endpoint)
+    return Planned(plan, budget, made.usage, account)
 
 
 @dataclass(frozen=True)

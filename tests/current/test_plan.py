@@ -211,19 +211,8 @@ def test_a_v2_set_against_a_current_endpoint_is_refused_naming_both(crun, curren
     assert current.app.requests == 0
 
 
-# --changed-since, check --max-calls and --graph work on current sets (test_commands.py).
-@pytest.mark.parametrize("args", [("plan", "-o", "PLAN")])
-def test_options_not_available_for_current_sets_are_refused_before_any_call(
-        crun, current, tmp_path, args) -> None:
-    command, *rest = args
-    rest = [str(tmp_path / "plan.json") if a == "PLAN" else str(EXAMPLE) if a == "BASE"
-            else a for a in rest]
-    current.app.reset_counts()
-    status, out, err = crun(command, EXAMPLE, *rest)
-    assert status == 1 and out == ""
-    assert "is not available for sets written for Beebole's current platform" in err
-    assert "settings.yaml:8" in err and err.count("\n") <= 2 and "Traceback" not in err
-    assert current.app.requests == 0
+# --changed-since, check --max-calls and --graph work on current sets (test_commands.py),
+# and saved plans too (test_saved_plan.py): no option is refused for them any more.
 
 
 def test_prune_archives_what_no_manifest_names_under_the_safety_threshold(

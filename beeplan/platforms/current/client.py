@@ -19,6 +19,8 @@ Answers are believed only when they have the shape the document asked for
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import random
@@ -267,6 +269,17 @@ class CurrentClient:
 
     def __repr__(self) -> str:  # never show the key
         return f"CurrentClient({self.url!r})"
+
+    def token_fingerprint(self, salt: str, sealed: str = "") -> str:
+        """HMAC-SHA256 of the key, keyed by a fixed pepper, ``salt`` and ``sealed``.
+
+        As the v2 client's (``BeeboleClient.token_fingerprint``): binds a saved plan to
+        this key's account (``beeplan.planfile.verify.account_binding``) and, with
+        ``sealed``, to that plan's content. The value cannot be turned back into the
+        key, and the salt keeps two plans of one account from carrying the same one.
+        """
+        key = f"beeplan saved-plan binding v1\0{salt}\0{sealed}".encode()
+        return hmac.new(key, self._key.encode("utf-8"), hashlib.sha256).hexdigest()
 
     # -- the public calls ----------------------------------------------------------
 

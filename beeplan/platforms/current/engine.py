@@ -1,4 +1,5 @@
-"""The current platform's ``Engine``: what the core calls to plan and apply a current set."""
+"""The current platform's ``Engine``: what the core calls to plan and apply a current set,
+and to verify a saved plan of one."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from .graphing import current_graph
 from .lookups import apply_cost, with_authors, with_hours
 from .plan import make_plan, with_safety
 from .reader import LiveAccount, read_account
+from .saved import verified_rest
 from .targeted import changes, restrict
 from .usage import account_usage
 
@@ -61,6 +63,18 @@ class CurrentEngine:
         if options.authors:
             plan = with_authors(client, plan, options.max_calls)
         return EnginePlan(plan, usage)
+
+    def verify_saved(self, client: CurrentClient, saved: Plan, desired: Desired,
+                     source: str) -> Plan:
+        """What is left to run of a saved plan, as the planner makes it now from its
+        manifests and one fresh read (``saved.verified_rest``); refuses an edited or
+        stale plan. Makes no mutation."""
+        before = client.usage.total_requests
+        live = read_account(client, xid_field=desired.settings.xid_field)
+        self._read[client] = live  # apply starts from it, as after a plan
+        fresh = make_plan(desired, live, client.usage.total_requests - before)
+        # The safety threshold of what is left, from this read: never the file's verdict.
+        return with_safety(verified_rest(saved, fresh, live, source), desired, live)
 
     def apply(self, client: CurrentClient, plan: Plan, desired: Desired, parallelism: int,
               progress: ProgressCallback | None) -> Outcome:

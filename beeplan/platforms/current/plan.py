@@ -46,6 +46,7 @@ from .desired import (
 )
 from .kinds import BY_NAME, KINDS, VALUE_ENTITY_TYPES
 from .reader import Category, FieldDef, LiveAccount, Node
+from .saved import fingerprints
 
 # Phases, for the order the plan is shown in (apply layers by depends_on): the xid
 # field, definitions, entities parents first, links and values, removals, archives.
@@ -756,6 +757,10 @@ def make_plan(desired: Desired, live: LiveAccount, read_calls: int = 0) -> Plan:
         prune=desired.settings.prune,
         unmanaged_kinds=planner.unmanaged_kinds(),
         provenance=Provenance(loosened=desired.settings.loosened()),
+        # What the plan saw of each target: a saved plan's apply tells by it an edited
+        # file from an account that changed since (saved.py).
+        fingerprints=fingerprints(live, actions),
+        platform="current",
     )
     return with_safety(plan, desired, live)
 

@@ -74,6 +74,9 @@ class _LazyEngine:
     def apply(self, *args: Any) -> Any:
         return _engine().apply(*args)
 
+    def verify_saved(self, *args: Any) -> Any:
+        return _engine().verify_saved(*args)
+
 
 def _v2_only(*_args: Any, **_kwargs: Any) -> NoReturn:
     raise ConfigError("this step is API v2's; the current platform does not use it")
