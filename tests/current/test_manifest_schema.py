@@ -86,6 +86,24 @@ def test_options_only_on_text_fields() -> None:
     assert "text fields only" in problems[0].message
 
 
+def test_names_follow_the_apis_rules_160_characters_no_url_or_html() -> None:
+    # BeeboleName in the real schema; the sandbox refuses the same (sandbox/schema.py)
+    long = "x" * 161
+    text = ("roles:\n  - name: Admin\n"
+            "absenceTypes:\n"
+            f"  - {{xid: a, name: {long}}}\n"
+            "  - {xid: b, name: See www.example.com}\n"
+            "  - {xid: c, name: '<b>Bold</b>'}\n"
+            "  - {xid: d, name: 'Rate: http://x.io'}\n"
+            f"  - {{xid: e, name: {'y' * 160}}}\n")
+    problems = _problems(text)
+    assert [(p.line, p.path) for p in problems] == [
+        (4, "absenceTypes[0].name"), (5, "absenceTypes[1].name"),
+        (6, "absenceTypes[2].name"), (7, "absenceTypes[3].name")]
+    assert "at most 160" in problems[0].message
+    assert all("no URL or HTML" in p.message for p in problems[1:])
+
+
 def test_a_root_task_needs_a_category_a_subtask_does_not() -> None:
     (problem,) = _problems("tasks:\n  - {xid: t, name: T}\n")
     assert (problem.path, problem.message) == ("tasks[0]", "missing required key 'category'")
