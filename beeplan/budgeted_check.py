@@ -36,7 +36,7 @@ from .errors import AuthError, BeeplanError, EndpointError, QuotaError
 from .localfiles import cachefile
 from .localfiles.cachefile import cache_dir
 from .model import CustomField, Entity, Index, Ref, Source, State, entity_key
-from .planner import Plan, make_plan
+from .planner import Plan, make_plan, with_safety
 from .platforms import default as default_platform
 from .platforms import for_endpoint
 from .platforms.base import Client, Platform, Reader
@@ -548,9 +548,15 @@ def _compare(
     )
     conclusive += read_columns
 
+    # Only what this run read is compared, with the entities it refers to as stubs
+    # (equal on both sides): a stub pair of an unread entity can make no action, but
+    # the planner over every declared entity made each run cost as much as a full
+    # plan's comparison, 10x at 10x the people (issue 24).
+    by_column = _ColumnIndex(columns, assigned)
     desired_entities: list[Entity] = []
     live_entities: list[Entity] = []
     claimed: set[str] = set()
+    unread: dict[str, int] = {}  # kind -> declared entities left out, unread
     for entity in desired.entities:
         parent = (
             _ident(entity.parent) if entity.parent is not None and entity.kind != "group" else None
@@ -558,19 +564,23 @@ def _compare(
         # Wherever a list of this run showed it, it was read (even under another parent).
         have = lists_read.find(entity.ref)
         scalars = have is not None or (entity.kind, parent) in scalars_read
-        if have is not None:
-            claimed.add(entity_key(have.ref))
-        read = dict(values.get(entity_key(entity.ref), {}))
+        read = values.get(entity_key(entity.ref))
+        want: frozenset[Ref] = frozenset()
         if columns and "groups" in entity.relations:
-            want = frozenset(
-                r for r in entity.relations["groups"] if any(_same(r, c) for c in columns)
-            )
+            want = by_column.declared(entity.relations["groups"])
             idents = {_ident(entity.ref)}
             if have is not None and have.ref.id is not None:
                 idents.add((entity.kind, "id", have.ref.id))
-            held = [c for c in columns if any((_ident(c), i) in assigned for i in idents)]
             # The declared reference stands for a group on both sides: equal tokens.
-            read["groups"] = frozenset(_same_as(c, want) for c in held)
+            held = frozenset(_same_as(c, want) for c in by_column.holding(idents))
+            if held or want:
+                read = {**(read or {}), "groups": held}
+        if not scalars and not read:  # nothing of it read: at most a stub, below
+            unread[entity.kind] = unread.get(entity.kind, 0) + 1
+            continue
+        read = dict(read or {})
+        if have is not None:
+            claimed.add(entity_key(have.ref))
         wanted_rels = {k: entity.relations[k] for k in read}
         if "groups" in read and columns:
             wanted_rels["groups"] = want
@@ -598,16 +608,83 @@ def _compare(
     # company.list and group.tree read their whole kind: an entity adopted by id that
     # they do not show was deleted outside beeplan, which the plan reports as drift.
     whole = frozenset(u.kind for u, _ in list_units if u.kind in ("company", "group"))
-    live = State(entities=tuple(live_entities), custom_fields=custom_fields,
+    stubs = _referenced_stubs(desired, desired_entities, live_entities)
+    unread = {k: n - sum(1 for e in stubs if e.kind == k) for k, n in unread.items()}
+    live = State(entities=(*live_entities, *stubs), custom_fields=custom_fields,
                  complete_kinds=whole)
-    reduced = replace(desired, entities=tuple(desired_entities))
+    # The kinds stay managed even when no entity of one is compared this run (strays
+    # of a listed kind are pruned under prune, not left alone as unmanaged).
+    reduced = replace(desired, entities=(*desired_entities, *stubs),
+                      declared_kinds=desired.managed_kinds())
     plan = make_plan(reduced, live)
+    # The safety thresholds are shares of the whole live kind: the unread entities count
+    # as live (as the stubs that stood for them did), never as a smaller denominator.
+    counted = State(entities=(*live.entities, *_placeholders(unread)))
+    plan = with_safety(plan, counted, reduced, frozenset())
     verified = _verified([u for u, _ in list_units] + conclusive, plan, list_units, reduced)
     return plan, verified, errors, seen_groups
 
 
 # (group's identity, member's identity): who a group.assignments answer shows in it.
 Assigned = set[tuple[tuple[str, str, Any], tuple[str, str, Any]]]
+
+
+class _ColumnIndex:
+    """The groups whose assignments this run read, found by index (not entity x group)."""
+
+    def __init__(self, columns: list[Ref], assigned: Assigned):
+        self.columns = columns
+        self.matcher = _GroupMatcher(columns)
+        self.by_member: dict[tuple[str, str, Any], list[int]] = {}
+        position = {_ident(c): i for i, c in enumerate(columns)}
+        for group, member in assigned:
+            self.by_member.setdefault(member, []).append(position[group])
+
+    def declared(self, groups: frozenset[Ref]) -> frozenset[Ref]:
+        """The declared groups among the columns read."""
+        return frozenset(r for r in groups if self.matcher.find(r))
+
+    def holding(self, idents: set[tuple[str, str, Any]]) -> list[Ref]:
+        """The columns read that show the entity known by any of ``idents``."""
+        found = sorted({i for ident in idents for i in self.by_member.get(ident, ())})
+        return [self.columns[i] for i in found]
+
+
+def _referenced_stubs(
+    desired: State, compared: list[Entity], live: list[Entity]
+) -> list[Entity]:
+    """Stubs of the declared entities the compared ones refer to (parents, relation
+    values), and of their parents: the planner resolves those references.
+
+    A stub is the same on both sides (no fields, no relations): it makes no action.
+    """
+    index = Index(desired)
+    have = {entity_key(e.ref) for e in compared}
+    stubs: list[Entity] = []
+    todo: list[Ref] = []
+    for entity in (*compared, *live):
+        if entity.parent is not None:
+            todo.append(entity.parent)
+        for value in entity.relations.values():
+            if isinstance(value, frozenset):
+                todo.extend(value)
+    while todo:
+        found = index.find(todo.pop())
+        if found is None or entity_key(found.ref) in have:
+            continue
+        have.add(entity_key(found.ref))
+        stubs.append(replace(found, fields={}, relations={}, source=None, invite=False))
+        if found.parent is not None:
+            todo.append(found.parent)
+    return stubs
+
+
+def _placeholders(unread: Mapping[str, int]) -> list[Entity]:
+    """One stand-in per unread declared entity: only its kind is counted."""
+    out: list[Entity] = []
+    for kind, count in unread.items():
+        out += [Entity(kind=kind, ref=Ref(kind, id=-1), name="")] * count
+    return out
 
 
 def _relation_values(
