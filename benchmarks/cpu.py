@@ -1,10 +1,15 @@
 """CPU costs that must not grow with the account or with each call (issue 24).
 
-    python -m benchmarks.cpu [--parts units,start,calls] [--label after] [--factors 1,10]
+    python -m benchmarks.cpu [--parts units,check,start,calls] [--label after] [--factors 1,10]
 
 - ``units``: the CPU ``check --max-calls 100`` spends before its first call
   (``drift.units_of`` over the manifests, then choosing the 100 units), on the
   benchmark org at 1000 and 10,000 people (``generate.py`` at ``--scale``).
+- ``check``: the whole ``beeplan check --max-calls 100 --state FILE`` process
+  (the real CLI, against a sandbox subprocess seeded with the org, a fresh
+  daily ledger each run), four runs in turn (the first reads lists, the later
+  ones relation units), at 1000 and 10,000 people; and the CPU of loading the
+  manifests alone (``manifest.load``), which grows with the manifests.
 - ``start``: CPU and wall of ``python -m beeplan --help`` and of ``validate``
   of ``examples/acme`` (best of 5, each a new process), the modules imported,
   and whether ``requests``, ``deepdiff`` or ``jsonschema`` are among them.
@@ -62,13 +67,55 @@ def units(factors: list[float]) -> dict[str, Any]:
             "points": points}
 
 
-def _child_cpu(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+def check(factors: list[float], runs: int = 4) -> dict[str, Any]:
+    from beeplan.manifest import load
+
+    from .generate import OrgSpec, generate, write_manifests
+    from .sandbox_host import BENCH_TOKEN, SandboxProcess
+    from .seeding import seed_account
+
+    points = []
+    for factor in factors:
+        org = generate(OrgSpec().scaled(factor), seed=1)
+        with tempfile.TemporaryDirectory() as tmp:
+            manifests = Path(tmp) / "manifests"
+            write_manifests(org, manifests)
+            t = time.process_time()
+            desired = load(manifests)
+            load_cpu = time.process_time() - t
+            seed_account(Path(tmp) / "account.db", desired)
+            found = []
+            with SandboxProcess(Path(tmp) / "account.db") as sb:
+                for n in range(runs):
+                    env = dict(os.environ, BEEBOLE_TOKEN=BENCH_TOKEN, BEEBOLE_ENDPOINT=sb.url,
+                               BEEPLAN_CACHE_DIR=str(Path(tmp) / f"cache-{n}"), NO_COLOR="1")
+                    sb.reset()
+                    cpu, wall = _child_cpu(
+                        [sys.executable, "-m", "beeplan", "check", str(manifests),
+                         "--max-calls", "100", "--state", str(Path(tmp) / "state.json")],
+                        env)
+                    counts = sb.counts()
+                    found.append({"cpu_s": round(cpu, 4), "wall_s": round(wall, 4),
+                                  "calls": counts.requests,
+                                  "kb": round(counts.bytes / 1024, 1)})
+        points.append({"factor": factor, "people": org.counts()["people"],
+                       "load_cpu_s": round(load_cpu, 4), "runs": found})
+        print(f"  check x{factor:g}: {points[-1]['people']} people, manifest load "
+              f"{load_cpu:.3f} s CPU; runs: "
+              + ", ".join(f"{r['cpu_s']:.3f} s CPU ({r['calls']} calls, {r['kb']:.0f} KB)"
+                          for r in found), flush=True)
+    return {"what": "beeplan check --max-calls 100 processes in turn (CPU of each), and "
+                    "manifest.load alone", "points": points}
+
+
+def _child_cpu(cmd: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)
+               ) -> tuple[float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     wall = time.perf_counter() - wall
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
+    if proc.returncode not in ok:
         raise RuntimeError(f"{cmd} failed: {proc.stderr[-2000:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return cpu, wall
@@ -142,9 +189,10 @@ def calls(n: int = 1000, stage: int = 50) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.cpu", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parts", default="units,start,calls")
+    parser.add_argument("--parts", default="units,check,start,calls")
     parser.add_argument("--label", default="after", help="the key this run is stored under")
-    parser.add_argument("--factors", default="1,10", help="org scales for units (default 1,10)")
+    parser.add_argument("--factors", default="1,10",
+                        help="org scales for units and check (default 1,10)")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
@@ -152,8 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     run: dict[str, Any] = results.setdefault(args.label, {})
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True, cwd=ROOT).stdout.strip()
+    factors = [float(f) for f in args.factors.split(",")]
     for part in parts:
-        result = {"units": lambda: units([float(f) for f in args.factors.split(",")]),
+        result = {"units": lambda: units(factors), "check": lambda: check(factors),
                   "start": start, "calls": calls}[part]()
         result["measured"] = {
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

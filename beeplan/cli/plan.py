@@ -33,6 +33,7 @@ from .options import (
     detailed_exitcode_option,
     endpoint_options,
     manifest_paths_argument,
+    max_kb_option,
     parallelism_option,
     usage_days_option,
 )
@@ -225,6 +226,7 @@ Examples:
   beeplan check manifests/ --changed-since origin/main   # only what a PR changes
   beeplan check manifests/ --max-calls 60      # hourly: a rotating part, within 60 calls
   beeplan check manifests/ --max-calls 60 --state .beeplan/check-state.json   # CI cache
+  beeplan check manifests/ --max-calls 100 --max-kb 80   # and at most about 80 KB
   beeplan check manifests/ --format markdown --summary  # the drift in the job summary
   beeplan check common/ envs/prod/             # several sets, merged in order""",
 )
@@ -239,6 +241,7 @@ Examples:
     help="Spend at most N API calls: verify the part of the account verified least "
     "recently that fits, and print the coverage. Successive runs cover the whole account.",
 )
+@max_kb_option
 @click.option(
     "--state",
     "state_file",
@@ -257,6 +260,7 @@ def check_command(
     summary: bool | None,
     changed_since: str | None,
     max_calls: int | None,
+    max_kb: float | None,
     state_file: Path | None,
     endpoint: str,
     token_file: Path | None,
@@ -273,6 +277,8 @@ def check_command(
     """
     if state_file is not None and max_calls is None:
         raise click.UsageError("--state goes with --max-calls (it records a budgeted check)")
+    if max_kb is not None and max_calls is None:
+        raise click.UsageError("--max-kb goes with --max-calls (add --max-calls N)")
     if max_calls is not None and changed_since is not None:
         raise click.UsageError("use --changed-since or --max-calls, not both")
     want_summary = summary_wanted(summary, fmt)
@@ -280,7 +286,7 @@ def check_command(
     if max_calls is not None:
         done = usecases_plan.budgeted_check(
             ClickConsole.of(ctx, token_file), desired, paths, endpoint, max_calls=max_calls,
-            state_file=state_file, parallelism=parallelism)
+            state_file=state_file, parallelism=parallelism, max_kb=max_kb)
         return _show_budgeted_check(done, max_calls, endpoint, fmt, want_summary)
     since = load_since(changed_since, paths)
     checked = usecases_plan.check(ClickConsole.of(ctx, token_file), desired, paths, endpoint,
@@ -357,6 +363,7 @@ Examples:
   beeplan plan manifests/ -o plan.json && beeplan apply plan.json --auto-approve
   beeplan apply manifests/ --allow-destroy      # past the deactivation safety threshold
   beeplan apply manifests/ --max-calls 4000 --auto-approve   # a part a day; re-run to go on
+  beeplan apply manifests/ --max-calls 4000 --max-kb 1500 --auto-approve   # KB too
   beeplan apply plan.json --manifests manifests/   # refused unless made from manifests/,
                                                    # unchanged since
   beeplan apply common/ envs/prod/              # several sets, merged in order
@@ -384,6 +391,7 @@ Examples:
     help="Spend at most N API calls (reads included): apply the dependency-closed part "
     "of the plan that fits, and say what is left. Re-running continues.",
 )
+@max_kb_option
 @click.option(
     "--manifests",
     type=click.Path(exists=True, path_type=Path),
@@ -405,6 +413,7 @@ def apply_command(
     allow_destroy: bool,
     ignore_quota: bool,
     max_calls: int | None,
+    max_kb: float | None,
     manifests: tuple[Path, ...],
     usage_days: int,
     endpoint: str,
@@ -420,9 +429,11 @@ def apply_command(
     Independent calls run in parallel; a failure skips what depends on it,
     and removals run only when everything else succeeded.
     """
+    if max_kb is not None and max_calls is None:
+        raise click.UsageError("--max-kb goes with --max-calls (add --max-calls N)")
     request = ApplyRequest(
         targets, endpoint, auto_approve=auto_approve, allow_destroy=allow_destroy,
-        ignore_quota=ignore_quota, max_calls=max_calls, manifests=manifests,
+        ignore_quota=ignore_quota, max_calls=max_calls, max_kb=max_kb, manifests=manifests,
         usage_days=usage_days, parallelism=parallelism,
     )
     return apply(request, ClickConsole.of(ctx, token_file))

@@ -50,6 +50,10 @@ class Client(Protocol):
 
     def remaining_today(self) -> int: ...
 
+    def expected_bytes(self, service: str) -> int:
+        """What one call of ``service`` is expected to cost (request + answer bytes)."""
+        ...
+
     def token_fingerprint(self, salt: str, sealed: str = "") -> str: ...
 
 
@@ -141,6 +145,28 @@ class ActionFactory(Protocol):
     ) -> Action: ...
 
 
+class CheckCalls(Protocol):
+    """The one call that verifies each unit of a budgeted check (``check --max-calls``)."""
+
+    def list_call(self, kind: str, parent: Ref | None) -> tuple[str, dict[str, Any]]:
+        """(service, payload) listing ``kind`` under ``parent`` (None: the whole kind)."""
+        ...
+
+    def relation_call(self, kind: str, listing: str, owner: Ref) -> tuple[str, dict[str, Any]]:
+        """(service, payload) listing a relation of ``owner`` (``listing``: a value of
+        ``Platform.listing_service``)."""
+        ...
+
+    def assignments_call(self, group: Ref) -> tuple[str, dict[str, Any]]:
+        """(service, payload) showing every entity in ``group``."""
+        ...
+
+    def call_bytes(self, service: str, items: int) -> int:
+        """Bytes (request + answer) one call of ``service`` is expected to cost, its
+        answer showing about ``items`` entities: the KB guards' estimate before it."""
+        ...
+
+
 @dataclass(frozen=True)
 class Cost:
     """What a platform's account may spend per period, as the quota ledger counts it."""
@@ -180,3 +206,5 @@ class Platform:
     sandbox: Callable[..., Any]
     # Does this endpoint belong to the platform (e.g. a URL path of /api/v2)?
     serves: Callable[[str], bool]
+    # The calls of a budgeted check (None: the platform has none).
+    check_calls: CheckCalls | None = None
