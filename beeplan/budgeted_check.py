@@ -63,8 +63,13 @@ class Unit:
     kb: float = 0.0  # what its call is expected to cost (the platform's estimate)
 
 
+# One encoder for every digest: json.dumps with options builds a new one per call, which
+# was a fifth of units_of at 10,000 people. The same bytes, so the same digests.
+_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
+
+
 def _digest(doc: Any) -> str:
-    raw = json.dumps(doc, sort_keys=True, default=str).encode()
+    raw = _ENCODER.encode(doc).encode()
     return hashlib.sha256(raw).hexdigest()[:12]
 
 

@@ -67,6 +67,39 @@ def units(factors: list[float]) -> dict[str, Any]:
             "points": points}
 
 
+def _check_rounds(desired: Any, url: str, token: str, rounds: int) -> list[dict[str, Any]]:
+    """In this process, round after round as ``check --max-calls 100`` does them (the
+    state kept in memory, no KB limit): CPU of units_of + select, of the calls, and of
+    the comparison (``_compare``), each apart."""
+    from beeplan import budgeted_check as bc
+    from beeplan.platforms.v2.client import BeeboleClient, Quota
+    from beeplan.platforms.v2.live import LiveReader
+
+    out = []
+    state = bc.CheckState()
+    with BeeboleClient(url, token, ledger=False, timeout=60,
+                       quota=Quota(10**9, 10**9)) as client:
+        reader = LiveReader(client, 4)
+        for n in range(rounds):
+            t0 = time.process_time()
+            found = bc.units_of(desired, state.seen_groups)
+            chosen = bc.select(found, state, 100)
+            t1 = time.process_time()
+            answers = reader.pmap(lambda u: (u, client.call(u.service, **u.payload)), chosen)
+            t2 = time.process_time()
+            _, verified, _, seen = bc._compare(desired, answers, reader)
+            t3 = time.process_time()
+            for unit in verified:
+                state.verified[unit.key] = {"at": f"2026-01-01T00:{n:02d}:00Z",
+                                            "digest": unit.digest}
+            if seen is not None:
+                state.seen_groups = seen
+            out.append({"units_s": round(t1 - t0, 4), "calls_s": round(t2 - t1, 4),
+                        "compare_s": round(t3 - t2, 4),
+                        "read": sorted({u.what for u in chosen})})
+    return out
+
+
 def check(factors: list[float], runs: int = 4) -> dict[str, Any]:
     from beeplan.manifest import load
 
@@ -84,27 +117,39 @@ def check(factors: list[float], runs: int = 4) -> dict[str, Any]:
             desired = load(manifests)
             load_cpu = time.process_time() - t
             seed_account(Path(tmp) / "account.db", desired)
-            found = []
+            found: list[dict[str, Any]] = []
             with SandboxProcess(Path(tmp) / "account.db") as sb:
+                rounds = _check_rounds(desired, sb.url, sb.token, runs)
                 for n in range(runs):
                     env = dict(os.environ, BEEBOLE_TOKEN=BENCH_TOKEN, BEEBOLE_ENDPOINT=sb.url,
                                BEEPLAN_CACHE_DIR=str(Path(tmp) / f"cache-{n}"), NO_COLOR="1")
                     sb.reset()
-                    cpu, wall = _child_cpu(
-                        [sys.executable, "-m", "beeplan", "check", str(manifests),
-                         "--max-calls", "100", "--state", str(Path(tmp) / "state.json")],
-                        env)
+                    try:
+                        cpu, wall = _child_cpu(
+                            [sys.executable, "-m", "beeplan", "check", str(manifests),
+                             "--max-calls", "100", "--state", str(Path(tmp) / "state.json")],
+                            env)
+                    except RuntimeError as exc:  # a run that fails is a figure too
+                        found.append({"failed": str(exc)[-300:]})
+                        continue
                     counts = sb.counts()
                     found.append({"cpu_s": round(cpu, 4), "wall_s": round(wall, 4),
                                   "calls": counts.requests,
                                   "kb": round(counts.bytes / 1024, 1)})
         points.append({"factor": factor, "people": org.counts()["people"],
-                       "load_cpu_s": round(load_cpu, 4), "runs": found})
+                       "load_cpu_s": round(load_cpu, 4), "in_process": rounds, "runs": found})
         print(f"  check x{factor:g}: {points[-1]['people']} people, manifest load "
-              f"{load_cpu:.3f} s CPU; runs: "
-              + ", ".join(f"{r['cpu_s']:.3f} s CPU ({r['calls']} calls, {r['kb']:.0f} KB)"
-                          for r in found), flush=True)
-    return {"what": "beeplan check --max-calls 100 processes in turn (CPU of each), and "
+              f"{load_cpu:.3f} s CPU", flush=True)
+        for r in rounds:
+            print(f"    in process: units_of+select {r['units_s']:.3f} s, calls "
+                  f"{r['calls_s']:.3f} s, compare {r['compare_s']:.3f} s ({r['read']})",
+                  flush=True)
+        for r in found:
+            print("    process: " + (f"{r['cpu_s']:.3f} s CPU ({r['calls']} calls, "
+                                     f"{r['kb']:.0f} KB)" if "cpu_s" in r else r["failed"]),
+                  flush=True)
+    return {"what": "check --max-calls 100 round after round: in this process (units_of + "
+                    "select, calls, compare), and as beeplan processes (whole CPU); "
                     "manifest.load alone", "points": points}
 
 
