@@ -1,6 +1,7 @@
 """CPU costs that must not grow with the account or with each call (issue 24).
 
-    python -m benchmarks.cpu [--parts units,check,start,calls] [--label after] [--factors 1,10]
+    python -m benchmarks.cpu [--parts units,check,changed,start,calls] [--label L]
+                             [--factors 1,10]
 
 - ``units``: the CPU ``check --max-calls 100`` spends before its first call
   (``drift.units_of`` over the manifests, then choosing the 100 units), on the
@@ -10,6 +11,10 @@
   daily ledger each run), four runs in turn (the first reads lists, the later
   ones relation units), at 1000 and 10,000 people; and the CPU of loading the
   manifests alone (``manifest.load``), which grows with the manifests.
+- ``changed``: the whole ``beeplan plan CHANGED --changed-since BASE`` process for
+  the 5-entity pull request of the ``pr`` scenario (``quota.five_entity_change``)
+  on the org at 1000 and 10,000 people, BASE a directory; beside it, the CPU of
+  ``validate CHANGED`` (loading the manifests a plan must load anyway).
 - ``start``: CPU and wall of ``python -m beeplan --help`` and of ``validate``
   of ``examples/acme`` (best of 5, each a new process), the modules imported,
   and whether ``requests``, ``deepdiff`` or ``jsonschema`` are among them.
@@ -153,6 +158,47 @@ def check(factors: list[float], runs: int = 4) -> dict[str, Any]:
                     "manifest.load alone", "points": points}
 
 
+def changed(factors: list[float], runs: int = 2) -> dict[str, Any]:
+    from .generate import OrgSpec, generate, write_manifests
+    from .quota import five_entity_change
+    from .sandbox_host import BENCH_TOKEN, SandboxProcess
+    from .seeding import seed_account
+
+    points = []
+    for factor in factors:
+        org = generate(OrgSpec().scaled(factor), seed=1)
+        new, _ = five_entity_change(org)
+        with tempfile.TemporaryDirectory() as tmp:
+            base, head = Path(tmp) / "base", Path(tmp) / "head"
+            write_manifests(org, base)
+            write_manifests(new, head)
+            from beeplan.manifest import load
+
+            seed_account(Path(tmp) / "account.db", load(base))
+            found = []
+            with SandboxProcess(Path(tmp) / "account.db") as sb:
+                for n in range(runs):
+                    env = dict(os.environ, BEEBOLE_TOKEN=BENCH_TOKEN, BEEBOLE_ENDPOINT=sb.url,
+                               BEEPLAN_CACHE_DIR=str(Path(tmp) / f"cache-{n}"), NO_COLOR="1")
+                    sb.reset()
+                    cpu, wall = _child_cpu(
+                        [sys.executable, "-m", "beeplan", "plan", str(head), "--changed-since",
+                         str(base)], env, ok=(0, 2))
+                    counts = sb.counts()
+                    found.append({"cpu_s": round(cpu, 4), "wall_s": round(wall, 4),
+                                  "calls": counts.requests, "kb": round(counts.bytes / 1024, 1)})
+            validate = min(_child_cpu([sys.executable, "-m", "beeplan", "validate", str(head)],
+                                      dict(os.environ))[0] for _ in range(runs))
+        best = min(r["cpu_s"] for r in found)
+        points.append({"factor": factor, "people": org.counts()["people"], "runs": found,
+                       "cpu_s": best, "validate_cpu_s": round(validate, 4)})
+        print(f"  changed x{factor:g}: {points[-1]['people']} people: plan --changed-since "
+              f"{best:.3f} s CPU ({found[0]['calls']} calls, {found[0]['kb']:.0f} KB); "
+              f"validate of the same manifests {validate:.3f} s CPU", flush=True)
+    return {"what": "plan --changed-since BASE for a 5-entity change (best of 2 processes), "
+                    "and validate of the changed manifests", "points": points}
+
+
 def _child_cpu(cmd: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)
                ) -> tuple[float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -234,7 +280,7 @@ def calls(n: int = 1000, stage: int = 50) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.cpu", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parts", default="units,check,start,calls")
+    parser.add_argument("--parts", default="units,check,changed,start,calls")
     parser.add_argument("--label", default="after", help="the key this run is stored under")
     parser.add_argument("--factors", default="1,10",
                         help="org scales for units and check (default 1,10)")
@@ -248,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     factors = [float(f) for f in args.factors.split(",")]
     for part in parts:
         result = {"units": lambda: units(factors), "check": lambda: check(factors),
+                  "changed": lambda: changed(factors),
                   "start": start, "calls": calls}[part]()
         result["measured"] = {
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -62,15 +62,18 @@ def summary_option(func: Any) -> Any:
     )(func)
 
 
-def load_since(changed_since: str | None, paths: tuple[Path, ...]) -> workflow.Base | None:
-    """BASE of ``--changed-since``, loaded offline (before any API call)."""
+def load_since(
+    changed_since: str | None, paths: tuple[Path, ...], desired: State | None = None
+) -> workflow.Base | None:
+    """BASE of ``--changed-since``, loaded offline (before any API call); ``desired``
+    (PATH, loaded) spares reading BASE's files that are the same bytes."""
     if changed_since is None:
         return None
     if len(paths) > 1:
         raise click.UsageError(
             "--changed-since takes one manifest PATH; with several "
             f"({' '.join(str(p) for p in paths)}) make a full plan (drop --changed-since)")
-    return workflow.read_base(changed_since, paths[0])
+    return workflow.read_base(changed_since, paths[0], desired)
 
 
 def show_plan(
@@ -199,7 +202,7 @@ def plan_command(
         check_output_file(f"-o {out}", out)  # before the reads, not after them
     want_summary = summary_wanted(summary, fmt)
     desired = load_manifests(paths)
-    since = load_since(changed_since, paths)
+    since = load_since(changed_since, paths, desired)
     planned = usecases_plan.plan(ClickConsole.of(ctx, token_file), desired, paths, endpoint,
                                  usage_days=usage_days, parallelism=parallelism, since=since)
     plan, budget, usage, account = planned.plan, planned.budget, planned.usage, planned.account
@@ -288,7 +291,7 @@ def check_command(
             ClickConsole.of(ctx, token_file), desired, paths, endpoint, max_calls=max_calls,
             state_file=state_file, parallelism=parallelism, max_kb=max_kb)
         return _show_budgeted_check(done, max_calls, endpoint, fmt, want_summary)
-    since = load_since(changed_since, paths)
+    since = load_since(changed_since, paths, desired)
     checked = usecases_plan.check(ClickConsole.of(ctx, token_file), desired, paths, endpoint,
                                   parallelism=parallelism, since=since)
     plan, budget = checked.plan, checked.budget
