@@ -810,7 +810,7 @@ def _assignment_columns(
         refs = reader.assigned_in(answer)
         if not _identifiable({"groups": frozenset(refs)}, lists_read, desired_ids):
             errors.append(
-                f"group.assignments {entity_key(unit.owner)}: an answer named an "
+                f"{unit.service} {entity_key(unit.owner)}: an answer named an "
                 "entity by id only, unknown to this run: not verified"
             )
             continue

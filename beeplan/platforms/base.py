@@ -167,6 +167,29 @@ class CheckCalls(Protocol):
         ...
 
 
+class HoursExport(Protocol):
+    """A platform's export of logged hours: a job filtered to one entity, polled till done.
+
+    Rows are dicts by the ``keys`` asked for (``date``, ``hours`` as a number,
+    ``personId``, ``<kind>Id``); an export that fails or answers nonsense raises
+    ``errors.UsageError``.
+    """
+
+    def start(
+        self, client: Client, where: tuple[str, int] | None, keys: Sequence[str],
+        start: str, end: str,
+    ) -> tuple[int, list[dict[str, Any]] | None]:
+        """Start one export (``where``: (kind, id) filtered to, None: all); (job id, rows
+        if it is done already, else None)."""
+        ...
+
+    def poll(
+        self, client: Client, job_id: int, keys: Sequence[str]
+    ) -> list[dict[str, Any]] | None:
+        """One poll of a job: its rows once done, else None."""
+        ...
+
+
 @dataclass(frozen=True)
 class Cost:
     """What a platform's account may spend per period, as the quota ledger counts it."""
@@ -208,3 +231,5 @@ class Platform:
     serves: Callable[[str], bool]
     # The calls of a budgeted check (None: the platform has none).
     check_calls: CheckCalls | None = None
+    # The export of logged hours (usage, hours behind deactivations; None: none).
+    hours_export: HoursExport | None = None

@@ -10,6 +10,7 @@ from . import answers
 from .actions import build_action
 from .check import CHECK_CALLS
 from .client import DAILY_KB, DAILY_REQUESTS, DEFAULT_ENDPOINT, BeeboleClient
+from .hours import HOURS_EXPORT
 from .live import LISTING_SERVICE, LiveReader
 
 
@@ -40,4 +41,5 @@ PLATFORM = Platform(
     sandbox=_sandbox,
     serves=_serves,
     check_calls=CHECK_CALLS,
+    hours_export=HOURS_EXPORT,
 )
