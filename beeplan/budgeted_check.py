@@ -83,6 +83,17 @@ def _declared(entity: Entity) -> dict[str, Any]:
     }
 
 
+def _by_str_of_declared(members: list[Entity]) -> list[Entity]:
+    """``members`` in the order of ``str(_declared(e))``, the order the digests were made
+    with, without writing out every dict: those strings start ``{'ref': <repr of the
+    key>,``, and where a list's keys differ, the keys' reprs alone decide that order.
+    (They can be equal: an xid ``#12`` beside the entity of id 12.)"""
+    keys = [repr(entity_key(e.ref)) for e in members]
+    if len(set(keys)) < len(keys):
+        return sorted(members, key=lambda e: str(_declared(e)))
+    return [e for _, e in sorted(zip(keys, members, strict=True), key=lambda item: item[0])]
+
+
 def _value_json(value: Any) -> Any:
     if isinstance(value, frozenset):
         return sorted(entity_key(r) for r in value)
@@ -126,7 +137,7 @@ def _list_units(desired: State, calls: CheckCalls) -> list[Unit]:
                 key=f"list:{kind}{label}",
                 service=service,
                 payload=payload,
-                digest=_digest([prune, sorted((_declared(e) for e in members), key=str)]),
+                digest=_digest([prune, [_declared(e) for e in _by_str_of_declared(members)]]),
                 what="list",
                 kind=kind,
                 owner=owner,

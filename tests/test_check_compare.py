@@ -89,3 +89,19 @@ def test_rotating_checks_find_the_full_plans_drift_and_no_other(
         if found == full:
             break
     assert found == full  # every drift, found by some run
+
+
+def test_list_digests_keep_the_order_they_were_made_with() -> None:
+    """The state file's digests of list units sort members by ``str`` of their declared
+    facts; the faster sort by key must give that order for any xid (quotes, spaces,
+    '#', non-ASCII), or every state file would restart its rotation."""
+    from beeplan.budgeted_check import _by_str_of_declared, _declared
+    from beeplan.model import Entity, Ref
+
+    xids = ["p1", "p10", "p1 x", "p1!", "o'x", 'o"x', "#13", "p1'", "é", "p\\1", "P1", "p"]
+    members = [Entity("person", Ref("person", xid=x), f"N {x}") for x in xids]
+    members += [Entity("person", Ref("person", id=n), f"I {n}") for n in (12, 2, 120)]
+    # Keys all different (the sort by key), then two alike (an xid "#12" and the id 12).
+    for group in (members, [*members, Entity("person", Ref("person", xid="#12"), "N #12")]):
+        fast = [_declared(e) for e in _by_str_of_declared(group)]
+        assert fast == sorted((_declared(e) for e in group), key=str)
