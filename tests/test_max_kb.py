@@ -123,3 +123,25 @@ def test_apply_max_kb_binds_the_writes_and_a_rerun_continues(
     assert "Slice:" not in out  # the rest fitted
     code, out, err = run("plan", ACME)
     assert code == 0 and "No changes" in out, out + err
+
+
+def test_a_saved_plan_in_kb_slices_stays_within_max_kb_and_finishes(
+    run: Run, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    saved = tmp_path / "plan.json"
+    code, _, err = run("plan", ACME, "-o", saved)
+    assert code == 0, err
+    runs = 0
+    while True:  # each slice re-reads what it touches, before and after: all within K
+        runs += 1
+        assert runs < 40, "the saved plan's KB slices do not finish"
+        sandbox.advance_day()
+        code, out, err = run("apply", saved, "--auto-approve", "--max-calls", 4000,
+                             "--max-kb", 12)
+        assert code == 0, err
+        assert spent(sandbox)[1] <= 12, (runs, spent(sandbox))
+        if "Slice:" not in out:
+            break
+    assert runs > 1  # K bound it: more than one run
+    code, out, err = run("plan", ACME)
+    assert code == 0 and "No changes" in out, out + err
