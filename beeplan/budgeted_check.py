@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -488,6 +488,18 @@ def select(
     return chosen
 
 
+def _kb_refusal(max_kb: float | None) -> Callable[[float, float, float], str]:
+    """Why a unit's call is refused for its KB: --max-kb, or today's quota (which binds)."""
+
+    def refusal(kb: float, spent: float, more: float) -> str:
+        which = (f"--max-kb {max_kb:g}" if max_kb is not None and kb >= max_kb
+                 else f"the {kb:.0f} KB left in today's quota (as counted by beeplan)")
+        return (f"about {more:.1f} KB more would pass {which} ({spent:.0f} KB spent "
+                "in this run); read in a later run")
+
+    return refusal
+
+
 def kb_budget(client: Client, max_kb: float | None) -> float | None:
     """The KB a check may spend: ``--max-kb``, or less if today's quota has less left
     (None: neither limits it)."""
@@ -527,7 +539,8 @@ def run_check(
     before_kb = client.usage.total_bytes
     # One request per unit: a retry would spend past the budget, and a unit
     # without an answer is simply not verified this run.
-    capped = ClientView(client, max_calls=budget, max_kb=kb, retries=0)
+    capped = ClientView(client, max_calls=budget, max_kb=kb, retries=0,
+                        kb_refusal=_kb_refusal(max_kb))
     reader = platform.reader(client, parallelism, None)
 
     def one(unit: Unit) -> tuple[Unit, dict[str, Any] | str]:
