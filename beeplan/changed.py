@@ -97,6 +97,8 @@ def diff_manifests(base: State, new: State) -> ManifestDiff:
         if before is None:
             changes.append(EntryChange(ADDED, entity, frozenset(entity.relations)))
             continue
+        if before == entity:  # most entries: equal as a whole, so equal in every part
+            continue
         # A key dropped from the manifests is no longer managed: nothing to read or do.
         rels = frozenset(
             rel
@@ -674,10 +676,12 @@ def plan_changes(
                 live_entities.append(have)
             desired_entities.append(_declared(parent))
     for entity in desired.entities:
-        if entity_key(entity.ref) in read_keys or entity_key(entity.ref) in changed_keys:
+        key = entity_key(entity.ref)
+        if key in read_keys or key in changed_keys:
             continue
-        live_entities.append(_stub(entity))
-        desired_entities.append(_declared(_stub(entity)))
+        stub = _stub(entity)  # once: two copies of 18,000 entities cost 0.1 s
+        live_entities.append(stub)
+        desired_entities.append(replace(stub, relations={}))
 
     extra = read_for_checks(reader, desired, diff, read)
     live = State(entities=tuple(live_entities), custom_fields=custom_fields)
