@@ -97,7 +97,10 @@ def diff_manifests(base: State, new: State) -> ManifestDiff:
         if before is None:
             changes.append(EntryChange(ADDED, entity, frozenset(entity.relations)))
             continue
-        if before == entity:  # most entries: equal as a whole, so equal in every part
+        if before == entity and same_relation(  # most entries: equal in every part
+            "customFields", before.relations.get("customFields"),
+            entity.relations.get("customFields"),
+        ):  # (== takes 1 for true: custom field values compare by meaning)
             continue
         # A key dropped from the manifests is no longer managed: nothing to read or do.
         rels = frozenset(

@@ -103,3 +103,13 @@ def test_an_invalid_changed_base_file_makes_the_base_unusable_as_before(tmp_path
     found = read_base(str(base), head, desired)
     assert found.unusable.startswith(f"the manifests at {base} are invalid")
     assert "people.yaml" in found.unusable
+
+
+def test_a_custom_value_from_1_to_true_is_a_change(tmp_path: Path) -> None:
+    """Python's ``1 == True``: an entry equal as a whole may still differ in meaning."""
+    base, head = sets(tmp_path)
+    for where, value in ((base, "1"), (head, "true")):
+        edit(where / "people.yaml", "name: Marc Dubois",
+             f"name: Marc Dubois\n    customFields: {{level: {value}}}")
+    changes = diff_manifests(load(base), load(head)).changes
+    assert [(c.key, sorted(c.relations)) for c in changes] == [("person:marc", ["customFields"])]
