@@ -11,7 +11,7 @@ included) and are refused with one exception, ``BudgetSpent``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from .errors import QuotaError
@@ -37,6 +37,17 @@ def _spent_refusal(max_calls: int, spent: int, more: int) -> str:
     return f"the --max-calls budget of {max_calls} is spent"
 
 
+# (max_kb, KB spent so far, KB asked for) -> why the KB budget refuses them.
+KbRefusal = Callable[[float, float, float], str]
+
+
+def _kb_refusal(max_kb: float, spent: float, more: float) -> str:
+    return (
+        f"the --max-kb budget of {max_kb:g} KB would be passed ({spent:.0f} KB spent, "
+        f"about {more:.1f} KB more asked for)"
+    )
+
+
 class ClientView:
     """``client`` as one use sees it; anything else is the client's own (``usage``, ...)."""
 
@@ -46,11 +57,15 @@ class ClientView:
         *,
         max_calls: int | None = None,
         refusal: Refusal = _spent_refusal,
+        max_kb: float | None = None,
+        kb_refusal: KbRefusal = _kb_refusal,
         retries: int | None = None,
         replay: Replay | None = None,
         read_to_the_quota: bool = False,
     ):
         """``max_calls``: at most that many calls from now (None: no budget).
+        ``max_kb``: at most that many KB (request + answer bytes, as the quota counts
+        them) from now; a call is refused when the client's estimate of it would pass.
         ``retries``: read retries of this use (None: the client's).
         ``replay``: answer known calls from it, and keep each new answer in it.
         ``read_to_the_quota``: no stop before reads that would pass today's
@@ -59,11 +74,15 @@ class ClientView:
         self.client = client
         self.max_calls = max_calls
         self.refusal = refusal
+        self.max_kb = max_kb
+        self.kb_refusal = kb_refusal
         self.retries = retries
         self.replay = replay
         self.read_to_the_quota = read_to_the_quota
         self.quota_reached = threading.Event()
         self._started = client.usage.total_requests
+        self._started_bytes = client.usage.total_bytes
+        self._inflight_bytes = 0  # estimates of the calls under way (parallel reads)
         # Parallel reads each take their call under the lock before making it, so
         # threads that all saw one call left cannot all spend it.
         self._lock = threading.Lock()
@@ -79,6 +98,11 @@ class ClientView:
     def spent(self) -> int:
         """Calls made through the client since this view began, retries included."""
         return max(self._taken, self.client.usage.total_requests - self._started)
+
+    @property
+    def spent_kb(self) -> float:
+        """KB the client counted since this view began (request + answer bytes)."""
+        return (self.client.usage.total_bytes - self._started_bytes) / 1024
 
     def _left(self) -> int:
         return max(0, (self.max_calls or 0) - self.spent)
@@ -96,10 +120,28 @@ class ClientView:
         """
         if self.max_calls is not None and count > self._left():
             raise self._refuse("reading the account", count)
+        if self.max_kb is not None:
+            need = (
+                sum(self.client.expected_bytes(s) for s in services)
+                if services is not None
+                else count * self.client.expected_bytes("")
+            ) / 1024
+            if self.spent_kb + need > self.max_kb:
+                raise BudgetSpent(
+                    "reading the account", self.kb_refusal(self.max_kb, self.spent_kb, need)
+                )
         if not self.read_to_the_quota:
             self.client.check_reads(count, services)
 
     def call(self, service: str, **payload: Any) -> dict[str, Any]:
+        return self.call_expecting(service, payload, None)
+
+    def call_expecting(
+        self, service: str, payload: Mapping[str, Any], expected_bytes: int | None
+    ) -> dict[str, Any]:
+        """``call``, with the caller's estimate of its bytes for ``max_kb`` (None: the
+        client's per-service estimate), where the caller knows better (a list's size)."""
+        payload = dict(payload)
         if self.replay is not None:
             saved = self.replay.get(service, payload)
             if saved is not None:
@@ -114,12 +156,32 @@ class ClientView:
                 if self._left() <= 0:
                     raise self._refuse(service, 1)
                 self._taken = self.spent + 1
+        expected = self._reserve_kb(service, expected_bytes)
         try:
             answer: dict[str, Any] = self.client.request(service, payload, retries=self.retries)
         except QuotaError:
             if self.read_to_the_quota:
                 self.quota_reached.set()
             raise
+        finally:
+            if expected:
+                with self._lock:
+                    self._inflight_bytes -= expected
         if self.replay is not None:
             self.replay.put(service, payload, answer)
         return answer
+
+    def _reserve_kb(self, service: str, expected_bytes: int | None) -> int:
+        """Refuse a call whose estimate would pass ``max_kb``, with the calls under way
+        counted (parallel reads must not all take the last KB); else count it under way."""
+        if self.max_kb is None:
+            return 0
+        expected = max(1, expected_bytes or self.client.expected_bytes(service))
+        with self._lock:
+            spent = self.client.usage.total_bytes - self._started_bytes + self._inflight_bytes
+            if spent + expected > self.max_kb * 1024:
+                raise BudgetSpent(
+                    service, self.kb_refusal(self.max_kb, spent / 1024, expected / 1024)
+                )
+            self._inflight_bytes += expected
+        return expected

@@ -25,21 +25,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from .budget import BudgetSpent, ClientView
-from .errors import AuthError, BeeplanError, EndpointError, QuotaError
+from .errors import AuthError, BeeplanError, ConfigError, EndpointError, QuotaError
 from .localfiles import cachefile
 from .localfiles.cachefile import cache_dir
 from .model import CustomField, Entity, Index, Ref, Source, State, entity_key
-from .planner import Plan, make_plan
+from .planner import Plan, make_plan, with_safety
 from .platforms import default as default_platform
 from .platforms import for_endpoint
-from .platforms.base import Client, Platform, Reader
+from .platforms.base import CheckCalls, Client, Platform, Reader
 
 STATE_VERSION = 1
 
@@ -59,10 +59,17 @@ class Unit:
     owner: Ref | None = None  # the parent of a list, the entity of a relation, the group
     rels: tuple[str, ...] = ()  # the relation keys a relation unit verifies
     covers: frozenset[str] = frozenset()  # a list: the declared entities it should list
+    listing: str = ""  # a relation unit: the platform's listing (reader.relations_in)
+    kb: float = 0.0  # what its call is expected to cost (the platform's estimate)
+
+
+# One encoder for every digest: json.dumps with options builds a new one per call, which
+# was a fifth of units_of at 10,000 people. The same bytes, so the same digests.
+_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
 
 
 def _digest(doc: Any) -> str:
-    raw = json.dumps(doc, sort_keys=True, default=str).encode()
+    raw = _ENCODER.encode(doc).encode()
     return hashlib.sha256(raw).hexdigest()[:12]
 
 
@@ -76,6 +83,17 @@ def _declared(entity: Entity) -> dict[str, Any]:
     }
 
 
+def _by_str_of_declared(members: list[Entity]) -> list[Entity]:
+    """``members`` in the order of ``str(_declared(e))``, the order the digests were made
+    with, without writing out every dict: those strings start ``{'ref': <repr of the
+    key>,``, and where a list's keys differ, the keys' reprs alone decide that order.
+    (They can be equal: an xid ``#12`` beside the entity of id 12.)"""
+    keys = [repr(entity_key(e.ref)) for e in members]
+    if len(set(keys)) < len(keys):
+        return sorted(members, key=lambda e: str(_declared(e)))
+    return [e for _, e in sorted(zip(keys, members, strict=True), key=lambda item: item[0])]
+
+
 def _value_json(value: Any) -> Any:
     if isinstance(value, frozenset):
         return sorted(entity_key(r) for r in value)
@@ -87,38 +105,44 @@ def units_of(
 ) -> list[Unit]:
     """Every unit of the managed account, in a stable order (lists, then relations).
 
-    ``platform``: whose listing services read the relations (default: the default one's).
+    ``platform``: whose calls verify them (default: the default one's).
     """
-    listing_service = (platform or default_platform()).listing_service
+    platform = platform or default_platform()
+    calls = platform.check_calls
+    if calls is None:
+        raise ConfigError(
+            f"check --max-calls is not available for the {platform.name} platform: "
+            "run 'beeplan check' without it (a full check)"
+        )
     managing_groups = [e for e in desired.entities if "groups" in e.relations]
     group_refs = _group_refs(desired, seen_groups)
     by_assignments = bool(managing_groups) and len(group_refs) < len(managing_groups)
-    units = _list_units(desired)
+    units = _list_units(desired, calls)
     if by_assignments:
-        units += _assignment_units(group_refs, managing_groups)
-    return units + _relation_units(desired, by_assignments, listing_service)
+        units += _assignment_units(group_refs, managing_groups, calls)
+    return units + _relation_units(desired, by_assignments, platform.listing_service, calls)
 
 
-def _list_units(desired: State) -> list[Unit]:
+def _list_units(desired: State, calls: CheckCalls) -> list[Unit]:
     """One unit per list: the group tree, the companies, each kind under each parent."""
     kinds = desired.managed_kinds()  # with a declared-empty kind (absences: []) under prune
     prune = desired.settings.prune
     units: list[Unit] = []
 
-    def list_unit(
-        kind: str, service: str, payload: dict[str, Any], owner: Ref | None, members: list[Entity]
-    ) -> None:
+    def list_unit(kind: str, owner: Ref | None, members: list[Entity]) -> None:
         label = f"@{entity_key(owner)}" if owner is not None else ""
+        service, payload = calls.list_call(kind, owner)
         units.append(
             Unit(
                 key=f"list:{kind}{label}",
                 service=service,
                 payload=payload,
-                digest=_digest([prune, sorted((_declared(e) for e in members), key=str)]),
+                digest=_digest([prune, [_declared(e) for e in _by_str_of_declared(members)]]),
                 what="list",
                 kind=kind,
                 owner=owner,
                 covers=frozenset(entity_key(e.ref) for e in members),
+                kb=calls.call_bytes(service, len(members)) / 1024,
             )
         )
 
@@ -126,9 +150,9 @@ def _list_units(desired: State) -> list[Unit]:
     for entity in desired.entities:
         by_kind.setdefault(entity.kind, []).append(entity)
     if "group" in kinds:
-        list_unit("group", "group.tree", {}, None, by_kind.get("group", []))
+        list_unit("group", None, by_kind.get("group", []))
     if "company" in kinds:
-        list_unit("company", "company.list", {}, None, by_kind.get("company", []))
+        list_unit("company", None, by_kind.get("company", []))
     parent_kinds = {"subproject": "project"}
     for kind in (*LISTED_UNDER_COMPANY, "subproject"):
         if kind not in kinds:
@@ -143,13 +167,13 @@ def _list_units(desired: State) -> list[Unit]:
             for parent in by_kind.get(parent_kind, []):
                 under.setdefault(_ident(parent.ref), (parent.ref, []))
         for parent_ref, members in sorted(under.values(), key=lambda v: entity_key(v[0])):
-            list_unit(
-                kind, f"{kind}.list", {parent_kind: parent_ref.payload()}, parent_ref, members
-            )
+            list_unit(kind, parent_ref, members)
     return units
 
 
-def _assignment_units(group_refs: list[Ref], managing_groups: list[Entity]) -> list[Unit]:
+def _assignment_units(
+    group_refs: list[Ref], managing_groups: list[Entity], calls: CheckCalls
+) -> list[Unit]:
     """One group.assignments per group: its column of every managed ``groups`` relation."""
     # Each entity's groups are matched to the groups once, through an index: comparing
     # every entity with every group made check --max-calls quadratic (issue 24).
@@ -167,23 +191,25 @@ def _assignment_units(group_refs: list[Ref], managing_groups: list[Entity]) -> l
     for group, holders in zip(group_refs, held, strict=True):
         digest = column_hash.copy()
         digest.update(json.dumps(sorted(holders), sort_keys=True).encode() + b"]")
+        service, payload = calls.assignments_call(group)
         units.append(
             Unit(
                 key=f"assignments:{entity_key(group)}",
-                service="group.assignments",
-                payload=group.payload(),
+                service=service,
+                payload=payload,
                 digest=digest.hexdigest()[:12],
                 what="assignments",
                 kind="group",
                 owner=group,
                 rels=("groups",),
+                kb=calls.call_bytes(service, len(holders)) / 1024,
             )
         )
     return units
 
 
 def _relation_units(
-    desired: State, by_assignments: bool, listing_service: Mapping[str, str]
+    desired: State, by_assignments: bool, listing_service: Mapping[str, str], calls: CheckCalls
 ) -> list[Unit]:
     """One relation listing per entity and service (``groups`` not, when read by assignments)."""
     units: list[Unit] = []
@@ -193,18 +219,21 @@ def _relation_units(
             if rel == "groups" and by_assignments:
                 continue
             services.setdefault(listing_service[rel], []).append(rel)
-        for service, rels in services.items():
+        for listing, rels in services.items():
             rels.sort()
+            service, payload = calls.relation_call(entity.kind, listing, entity.ref)
             units.append(
                 Unit(
-                    key=f"rel:{entity_key(entity.ref)}:{service}",
-                    service=f"{entity.kind}.{service}",
-                    payload=entity.ref.payload(),
+                    key=f"rel:{entity_key(entity.ref)}:{listing}",
+                    service=service,
+                    payload=payload,
                     digest=_digest({r: _value_json(entity.relations[r]) for r in rels}),
                     what="relation",
                     kind=entity.kind,
                     owner=entity.ref,
                     rels=tuple(rels),
+                    listing=listing,
+                    kb=calls.call_bytes(service, 0) / 1024,
                 )
             )
     return units
@@ -404,14 +433,23 @@ class CheckRun:
     state_path: Path
     budget: int = 0  # the calls this run could spend: --max-calls, or less if today's quota
     daily_requests: int = 4000  # the account's daily request quota
+    daily_kb: int = 2048  # the account's daily KB quota
     state_warnings: tuple[str, ...] = ()  # what was wrong with the state file, if anything
+    max_kb: float | None = None  # --max-kb
+    kb_budget: float | None = None  # the KB this run could spend: --max-kb, or today's less
+    total_kb: float = 0.0  # every unit once, estimated: a whole rotation's KB
+    passed_over: int = 0  # units next in turn whose estimate did not fit the KB left
+    too_big: tuple[tuple[str, float], ...] = ()  # (unit, KB): units larger than --max-kb
 
     @property
     def drifted(self) -> bool:
         return bool(self.plan.actions or self.plan.problems)
 
     def runs_for_full_cover(self, budget: int) -> int:
-        return -(-self.total // max(1, budget))
+        runs = -(-self.total // max(1, budget))
+        if self.max_kb:  # the KB may bind before the calls do
+            runs = max(runs, -int(-self.total_kb // self.max_kb))
+        return runs
 
     def budget_for_runs(self, runs: int) -> int:
         """The --max-calls that verifies every unit within ``runs`` runs."""
@@ -428,9 +466,51 @@ def _order(units: list[Unit], state: CheckState) -> list[Unit]:
     return sorted(units, key=lambda u: (state.last_verified(u) or "", position[u.key]))
 
 
-def select(units: list[Unit], state: CheckState, budget: int) -> list[Unit]:
-    """The units of this run: least recently verified first, within ``budget`` calls."""
-    return _order(units, state)[:budget]  # one call each
+def select(
+    units: list[Unit], state: CheckState, budget: int, kb: float | None = None
+) -> list[Unit]:
+    """The units of this run: least recently verified first, within ``budget`` calls
+    (one each) and ``kb`` KB (None: no limit) by their estimates.
+
+    A unit whose estimate does not fit the KB left is passed over for later, smaller
+    ones: a company's people list can weigh 100 KB while a relation weighs 0.3 KB.
+    """
+    ordered = _order(units, state)
+    if kb is None:
+        return ordered[:budget]
+    chosen: list[Unit] = []
+    for unit in ordered:
+        if len(chosen) >= budget:
+            break
+        if unit.kb <= kb:
+            chosen.append(unit)
+            kb -= unit.kb
+    return chosen
+
+
+def _kb_refusal(max_kb: float | None) -> Callable[[float, float, float], str]:
+    """Why a unit's call is refused for its KB: --max-kb, or today's quota (which binds)."""
+
+    def refusal(kb: float, spent: float, more: float) -> str:
+        which = (f"--max-kb {max_kb:g}" if max_kb is not None and kb >= max_kb
+                 else f"the {kb:.0f} KB left in today's quota (as counted by beeplan)")
+        return (f"about {more:.1f} KB more would pass {which} ({spent:.0f} KB spent "
+                "in this run); read in a later run")
+
+    return refusal
+
+
+def kb_budget(client: Client, max_kb: float | None) -> float | None:
+    """The KB a check may spend: ``--max-kb``, or less if today's quota has less left
+    (None: neither limits it)."""
+    left = (
+        max(0.0, client.quota.kb - client.ledger.bytes / 1024)
+        if client.quota.kb and not client.ignore_quota
+        else None
+    )
+    if max_kb is None:
+        return left
+    return max_kb if left is None else min(max_kb, left)
 
 
 def run_check(
@@ -440,27 +520,40 @@ def run_check(
     state_path: Path,
     parallelism: int = 4,
     now: datetime | None = None,
+    max_kb: float | None = None,
 ) -> CheckRun:
-    """Verify the least recently verified part of the account that fits in ``max_calls``."""
+    """Verify the least recently verified part of the account that fits in ``max_calls``
+    and ``max_kb`` (and in what is left of today's quota)."""
     now = now or _now()
     state = CheckState.load(state_path, now)
     platform = for_endpoint(client.endpoint)
     units = units_of(desired, state.seen_groups, platform)
     budget = min(max_calls, client.remaining_today())
-    chosen = select(units, state, budget)
+    kb = kb_budget(client, max_kb)
+    chosen = select(units, state, budget, kb)
+    passed_over = len(select(units, state, budget)) - len(chosen) if kb is not None else 0
+    too_big = sorted(
+        ((u.key, u.kb) for u in units if max_kb is not None and u.kb > max_kb),
+        key=lambda item: -item[1],
+    )
     before_kb = client.usage.total_bytes
     # One request per unit: a retry would spend past the budget, and a unit
     # without an answer is simply not verified this run.
-    capped = ClientView(client, max_calls=budget, retries=0)
+    capped = ClientView(client, max_calls=budget, max_kb=kb, retries=0,
+                        kb_refusal=_kb_refusal(max_kb))
     reader = platform.reader(client, parallelism, None)
 
     def one(unit: Unit) -> tuple[Unit, dict[str, Any] | str]:
         try:
-            return unit, capped.call(unit.service, **unit.payload)
+            return unit, capped.call_expecting(unit.service, unit.payload, round(unit.kb * 1024))
         except BudgetSpent as exc:  # not verified this run
             return unit, str(exc)
-        except (AuthError, QuotaError, EndpointError):
-            raise  # a refused token, the quota, a redirect or a TLS failure: every unit would fail
+        except QuotaError as exc:
+            if exc.http_status is None:  # beeplan's own count stopped it: not verified
+                return unit, str(exc)
+            raise  # the API refused: every later unit would be refused too
+        except (AuthError, EndpointError):
+            raise  # a refused token, a redirect or a TLS failure: every unit would fail
         except BeeplanError as exc:  # an error answer, or none: not verified this run
             return unit, str(exc)
 
@@ -493,7 +586,13 @@ def run_check(
         state_path=state_path,
         budget=budget,
         daily_requests=client.quota.requests,
+        daily_kb=client.quota.kb,
         state_warnings=tuple(state.warnings),
+        max_kb=max_kb,
+        kb_budget=kb,
+        total_kb=sum(u.kb for u in units),
+        passed_over=max(0, passed_over),
+        too_big=tuple(too_big),
     )
 
 
@@ -548,9 +647,15 @@ def _compare(
     )
     conclusive += read_columns
 
+    # Only what this run read is compared, with the entities it refers to as stubs
+    # (equal on both sides): a stub pair of an unread entity can make no action, but
+    # the planner over every declared entity made each run cost as much as a full
+    # plan's comparison, 10x at 10x the people (issue 24).
+    by_column = _ColumnIndex(columns, assigned)
     desired_entities: list[Entity] = []
     live_entities: list[Entity] = []
     claimed: set[str] = set()
+    unread: dict[str, int] = {}  # kind -> declared entities left out, unread
     for entity in desired.entities:
         parent = (
             _ident(entity.parent) if entity.parent is not None and entity.kind != "group" else None
@@ -558,19 +663,23 @@ def _compare(
         # Wherever a list of this run showed it, it was read (even under another parent).
         have = lists_read.find(entity.ref)
         scalars = have is not None or (entity.kind, parent) in scalars_read
-        if have is not None:
-            claimed.add(entity_key(have.ref))
-        read = dict(values.get(entity_key(entity.ref), {}))
+        read = values.get(entity_key(entity.ref))
+        want: frozenset[Ref] = frozenset()
         if columns and "groups" in entity.relations:
-            want = frozenset(
-                r for r in entity.relations["groups"] if any(_same(r, c) for c in columns)
-            )
+            want = by_column.declared(entity.relations["groups"])
             idents = {_ident(entity.ref)}
             if have is not None and have.ref.id is not None:
                 idents.add((entity.kind, "id", have.ref.id))
-            held = [c for c in columns if any((_ident(c), i) in assigned for i in idents)]
             # The declared reference stands for a group on both sides: equal tokens.
-            read["groups"] = frozenset(_same_as(c, want) for c in held)
+            held = frozenset(_same_as(c, want) for c in by_column.holding(idents))
+            if held or want:
+                read = {**(read or {}), "groups": held}
+        if not scalars and not read:  # nothing of it read: at most a stub, below
+            unread[entity.kind] = unread.get(entity.kind, 0) + 1
+            continue
+        read = dict(read or {})
+        if have is not None:
+            claimed.add(entity_key(have.ref))
         wanted_rels = {k: entity.relations[k] for k in read}
         if "groups" in read and columns:
             wanted_rels["groups"] = want
@@ -598,16 +707,83 @@ def _compare(
     # company.list and group.tree read their whole kind: an entity adopted by id that
     # they do not show was deleted outside beeplan, which the plan reports as drift.
     whole = frozenset(u.kind for u, _ in list_units if u.kind in ("company", "group"))
-    live = State(entities=tuple(live_entities), custom_fields=custom_fields,
+    stubs = _referenced_stubs(desired, desired_entities, live_entities)
+    unread = {k: n - sum(1 for e in stubs if e.kind == k) for k, n in unread.items()}
+    live = State(entities=(*live_entities, *stubs), custom_fields=custom_fields,
                  complete_kinds=whole)
-    reduced = replace(desired, entities=tuple(desired_entities))
+    # The kinds stay managed even when no entity of one is compared this run (strays
+    # of a listed kind are pruned under prune, not left alone as unmanaged).
+    reduced = replace(desired, entities=(*desired_entities, *stubs),
+                      declared_kinds=desired.managed_kinds())
     plan = make_plan(reduced, live)
+    # The safety thresholds are shares of the whole live kind: the unread entities count
+    # as live (as the stubs that stood for them did), never as a smaller denominator.
+    counted = State(entities=(*live.entities, *_placeholders(unread)))
+    plan = with_safety(plan, counted, reduced, frozenset())
     verified = _verified([u for u, _ in list_units] + conclusive, plan, list_units, reduced)
     return plan, verified, errors, seen_groups
 
 
 # (group's identity, member's identity): who a group.assignments answer shows in it.
 Assigned = set[tuple[tuple[str, str, Any], tuple[str, str, Any]]]
+
+
+class _ColumnIndex:
+    """The groups whose assignments this run read, found by index (not entity x group)."""
+
+    def __init__(self, columns: list[Ref], assigned: Assigned):
+        self.columns = columns
+        self.matcher = _GroupMatcher(columns)
+        self.by_member: dict[tuple[str, str, Any], list[int]] = {}
+        position = {_ident(c): i for i, c in enumerate(columns)}
+        for group, member in assigned:
+            self.by_member.setdefault(member, []).append(position[group])
+
+    def declared(self, groups: frozenset[Ref]) -> frozenset[Ref]:
+        """The declared groups among the columns read."""
+        return frozenset(r for r in groups if self.matcher.find(r))
+
+    def holding(self, idents: set[tuple[str, str, Any]]) -> list[Ref]:
+        """The columns read that show the entity known by any of ``idents``."""
+        found = sorted({i for ident in idents for i in self.by_member.get(ident, ())})
+        return [self.columns[i] for i in found]
+
+
+def _referenced_stubs(
+    desired: State, compared: list[Entity], live: list[Entity]
+) -> list[Entity]:
+    """Stubs of the declared entities the compared ones refer to (parents, relation
+    values), and of their parents: the planner resolves those references.
+
+    A stub is the same on both sides (no fields, no relations): it makes no action.
+    """
+    index = Index(desired)
+    have = {entity_key(e.ref) for e in compared}
+    stubs: list[Entity] = []
+    todo: list[Ref] = []
+    for entity in (*compared, *live):
+        if entity.parent is not None:
+            todo.append(entity.parent)
+        for value in entity.relations.values():
+            if isinstance(value, frozenset):
+                todo.extend(value)
+    while todo:
+        found = index.find(todo.pop())
+        if found is None or entity_key(found.ref) in have:
+            continue
+        have.add(entity_key(found.ref))
+        stubs.append(replace(found, fields={}, relations={}, source=None, invite=False))
+        if found.parent is not None:
+            todo.append(found.parent)
+    return stubs
+
+
+def _placeholders(unread: Mapping[str, int]) -> list[Entity]:
+    """One stand-in per unread declared entity: only its kind is counted."""
+    out: list[Entity] = []
+    for kind, count in unread.items():
+        out += [Entity(kind=kind, ref=Ref(kind, id=-1), name="")] * count
+    return out
 
 
 def _relation_values(
@@ -625,7 +801,7 @@ def _relation_values(
     conclusive: list[Unit] = []
     for unit, answer in answers:
         assert unit.owner is not None
-        found = reader.relations_in(unit.service.split(".", 1)[1], answer)
+        found = reader.relations_in(unit.listing, answer)
         found = {k: v for k, v in found.items() if k in unit.rels}
         if not _identifiable(found, lists_read, desired_ids):
             errors.append(
@@ -658,7 +834,7 @@ def _assignment_columns(
         refs = reader.assigned_in(answer)
         if not _identifiable({"groups": frozenset(refs)}, lists_read, desired_ids):
             errors.append(
-                f"group.assignments {entity_key(unit.owner)}: an answer named an "
+                f"{unit.service} {entity_key(unit.owner)}: an answer named an "
                 "entity by id only, unknown to this run: not verified"
             )
             continue
@@ -770,15 +946,35 @@ def coverage_lines(run: CheckRun, max_calls: int, now: datetime | None = None) -
     now = now or _now()
     share = 100.0 * run.verified / run.total if run.total else 100.0
     lines = [f"Warning: {warning}" for warning in run.state_warnings]
+    kb_flag = f", --max-kb {run.max_kb:g}" if run.max_kb is not None else ""
     lines += [
         f"Coverage: verified {run.verified} of {run.total} units of the account in this run "
         f"({share:.1f}%), with {run.calls} API calls and {run.kb:.1f} KB "
-        f"(--max-calls {max_calls}).",
+        f"(--max-calls {max_calls}{kb_flag}).",
     ]
     if run.budget < max_calls:
         lines.append(
             f"Only {run.budget} calls are left in today's quota (as counted by beeplan): "
             "this run spent no more."
+        )
+    if run.passed_over and run.kb_budget is not None:
+        which = (
+            f"--max-kb {run.max_kb:g}"
+            if run.max_kb is not None and run.kb_budget >= run.max_kb
+            else f"the {run.kb_budget:.0f} KB left in today's quota (as counted by beeplan)"
+        )
+        lines.append(
+            f"{run.passed_over} unit{'s' if run.passed_over != 1 else ''} next in turn did not "
+            f"fit {which}, by estimated answer sizes: smaller ones were read instead; they "
+            "come first in a later run."
+        )
+    if run.too_big:
+        key, size = run.too_big[0]
+        lines.append(
+            f"{len(run.too_big)} unit{'s' if len(run.too_big) != 1 else ''} never fit "
+            f"--max-kb {run.max_kb:g} (the largest, {key}, about {size:.0f} KB): "
+            f"they are never verified at this budget; raise --max-kb to at least "
+            f"{int(size) + 1}."
         )
     covered = 100.0 * (run.total - run.never) / run.total if run.total else 100.0
     lines.append(f"Covered: {covered:.1f}% of the units verified at least once.")
@@ -818,11 +1014,17 @@ def _day_line(run: CheckRun, max_calls: int) -> str:
     spend = DAY_RUNS * min(max_calls, run.total)
     need = run.budget_for_runs(DAY_RUNS)
     most = f" (a run spends at most the {run.total} units)" if max_calls > run.total else ""
+    # A day's share of a whole rotation, at the rotation's average KB per unit.
+    kb = spend * run.total_kb / max(1, run.total)
+    if run.max_kb:
+        kb = min(kb, DAY_RUNS * run.max_kb)
+    kb_share = (f", about {kb:.0f} KB ({100.0 * kb / run.daily_kb:.0f}% of the daily "
+                f"{run.daily_kb} KB)" if run.daily_kb else "")
     return (
         f"Hourly at --max-calls {max_calls}: {spend} requests a day{most} "
-        f"({100.0 * spend / daily:.0f}% of the daily {daily}). Verifying everything within "
-        f"{DAY_RUNS} runs (a day) needs --max-calls {need}: {DAY_RUNS * need} requests a day "
-        f"({100.0 * DAY_RUNS * need / daily:.0f}%)."
+        f"({100.0 * spend / daily:.0f}% of the daily {daily}){kb_share}. Verifying everything "
+        f"within {DAY_RUNS} runs (a day) needs --max-calls {need}: {DAY_RUNS * need} requests "
+        f"a day ({100.0 * DAY_RUNS * need / daily:.0f}%)."
     )
 
 
@@ -832,6 +1034,11 @@ def coverage_document(run: CheckRun, max_calls: int, now: datetime | None = None
     return {
         "max_calls": max_calls,
         "budget": run.budget,
+        "max_kb": run.max_kb,
+        "kb_budget": None if run.kb_budget is None else round(run.kb_budget, 1),
+        "passed_over_for_kb": run.passed_over,
+        "never_fit_max_kb": [{"unit": k, "kb": round(v, 1)} for k, v in run.too_big],
+        "rotation_kb": round(run.total_kb, 1),
         "calls": run.calls,
         "kb": round(run.kb, 1),
         "units": run.total,

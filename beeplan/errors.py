@@ -137,5 +137,9 @@ class ConfigError(BeeplanError):
     """Bad command-line configuration (endpoint, token, options)."""
 
 
+class UsageError(BeeplanError):
+    """The time export could not tell the hours (job error, timeout, unreadable result)."""
+
+
 class PlanError(BeeplanError):
     """The plan cannot be made or applied as asked (impossible change, stale plan, safety)."""

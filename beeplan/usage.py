@@ -1,8 +1,9 @@
-"""Hours logged on entities, read with the API's export job.
+"""Hours logged on entities, read with the platform's export job.
 
-The reference offers one way to learn what time an entity carries:
-``time_entry.export`` starts a job, ``time_entry.get_job_info`` is polled
-until ``job.status`` is ``done`` (or ``error``). One entity filter per job,
+An export job answers what time entities carry (API v2: ``time_entry.export``
+starts a job, ``time_entry.get_job_info`` is polled until it is done; how
+each call is written and read is the platform's ``hours_export``,
+``platforms/v2/hours.py``). One entity filter per job,
 so each job is filtered to the narrowest entity that answers for several
 targets at once: a company deactivated with its projects is one job, so are
 projects (or subprojects) deactivated under one parent. Hours on a
@@ -12,15 +13,13 @@ may be used on another company's projects, a person logs time on customer
 companies, so no parent filter is known to hold all their entries.
 
 Only the columns needed are asked for (date, hours, person id, and the id
-column of each grouped kind), as arrays (``outputFormat: "array"``), with
-every status (drafts are hours people logged too). This is the live-reading
-side of the export, next to ``live``; it makes API calls and nothing else.
+column of each grouped kind), with every status (drafts are hours people
+logged too). This is the live-reading side of the export, next to ``live``;
+it makes API calls and nothing else.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,7 +27,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from .errors import ApiError, BeeplanError, TransportError
+from .errors import ApiError, TransportError, UsageError
 from .hours import (
     UNUSED,
     AccountUsage,
@@ -39,8 +38,8 @@ from .hours import (
 )
 from .model import Index, Located, Ref, State, entity_key
 from .planner import Plan
-from .platforms import reader_for
-from .platforms.base import Client
+from .platforms import for_endpoint, reader_for
+from .platforms.base import Client, HoursExport
 
 log = logging.getLogger("beeplan.usage")
 
@@ -49,15 +48,10 @@ TIME_KINDS = ("company", "project", "subproject", "task", "absence", "person")
 GROUPABLE = frozenset({"project", "subproject"})
 # Kinds whose entries may lie on companies other than their own.
 APART = frozenset({"person", "task"})
-ALL_STATUSES = ("d", "s", "a", "r", "l")
 MAX_JOBS = 20
 DEFAULT_DAYS = 90
 
 ProgressFn = Callable[[int, int, float], None]  # (jobs done, jobs, seconds waited)
-
-
-class UsageError(BeeplanError):
-    """The export could not tell the hours (job error, timeout, unreadable result)."""
 
 
 class PollBudgetSpent(UsageError):
@@ -122,15 +116,10 @@ class Job:
     def needs_column(self, member: Target) -> bool:
         return not (member.ref.kind == self.kind and member.ref.id == self.id)
 
-    def request(self, start: str, end: str) -> dict[str, Any]:
-        return {
-            "from": start,
-            "to": end,
-            "keys": self.keys,
-            "statusFilters": list(ALL_STATUSES),
-            self.kind: {"id": self.id},
-            "outputFormat": "array",
-        }
+    @property
+    def where(self) -> tuple[str, int] | None:
+        """The one entity the export is filtered to."""
+        return (self.kind, self.id)
 
 
 def period(days: int, today: date | None = None) -> tuple[str, str]:
@@ -232,7 +221,8 @@ class ExportRequest(Protocol):
     @property
     def keys(self) -> list[str]: ...
 
-    def request(self, start: str, end: str) -> dict[str, Any]: ...
+    @property
+    def where(self) -> tuple[str, int] | None: ...  # (kind, id) filtered to; None: all
 
 
 def run_jobs(
@@ -251,13 +241,13 @@ def run_jobs(
     comes after ``policy.settle`` seconds, and a job still running then raises
     ``PollBudgetSpent`` instead of polling on.
     """
+    export = hours_export(client)
     results: list[list[dict[str, Any]] | None] = [None] * len(jobs)
     pending: dict[int, int] = {}  # job index -> API job id
     for i, job in enumerate(jobs):
-        answer = client.call("time_entry.export", **job.request(start, end))
-        job_id, result = _job_state(answer, "time_entry.export")
-        if result is not None:
-            results[i] = parse_rows(result, job.keys)
+        job_id, rows = export.start(client, job.where, job.keys, start, end)
+        if rows is not None:
+            results[i] = rows
         else:
             pending[i] = job_id
     done = len(jobs) - len(pending)
@@ -287,80 +277,21 @@ def run_jobs(
         polls += 1
         for i, job_id in list(pending.items()):
             polls_made += 1
-            answer = client.call("time_entry.get_job_info", id=job_id, outputFormat="array")
-            _, result = _job_state(answer, "time_entry.get_job_info")
-            if result is not None:
-                results[i] = parse_rows(result, jobs[i].keys)
+            rows = export.poll(client, job_id, jobs[i].keys)
+            if rows is not None:
+                results[i] = rows
                 del pending[i]
         if progress is not None:
             progress(len(jobs) - len(pending), len(jobs), waited)
     return [r if r is not None else [] for r in results]
 
 
-def _job_state(answer: Mapping[str, Any], service: str) -> tuple[int, Any]:
-    """(job id, result or None while it runs); a failed job raises."""
-    job = answer.get("job")
-    if not isinstance(job, Mapping) or "id" not in job:
-        raise UsageError(f"{service}: the answer has no job object")
-    try:
-        job_id = int(job["id"])
-    except (TypeError, ValueError):
-        raise UsageError(f"{service}: the job id {job['id']!r} is not a number") from None
-    status = job.get("status")
-    if status == "error":
-        detail = job.get("message") or job.get("result") or "no detail given"
-        raise UsageError(f"the time export job {job_id} failed: {str(detail)[:200]}")
-    # "done" counts only once the result is there (a string, or rows with "array").
-    if status == "done" and isinstance(job.get("result"), (str, list)):
-        return job_id, job["result"]
-    return job_id, None
-
-
-def parse_rows(result: Any, keys: Sequence[str]) -> list[dict[str, Any]]:
-    """The entries of a job result (rows of arrays, or CSV text), as dicts by key.
-
-    A first row that is not an entry (the column titles, perhaps translated:
-    the reference's example answers ``Entreprise,Heures``) is skipped.
-    """
-    rows: list[Any] = list(csv.reader(io.StringIO(result))) if isinstance(result, str) else result
-    out = []
-    for n, row in enumerate(rows):
-        if not isinstance(row, (list, tuple)) or not row:
-            continue
-        if len(row) < len(keys):
-            raise UsageError(f"the time export answered a row of {len(row)} columns, "
-                             f"{len(keys)} asked for")
-        entry = dict(zip(keys, row, strict=False))
-        hours = parse_hours(entry["hours"])
-        if hours is None:
-            if n == 0:
-                continue  # the title row
-            raise UsageError(f"the time export answered hours {str(entry['hours'])[:40]!r}")
-        entry["hours"] = hours
-        out.append(entry)
-    return out
-
-
-def parse_hours(value: Any) -> float | None:
-    """Hours as a number: 7.5, "7.50", "7,500" (a decimal comma), "1,234.5", "7:30"."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if not isinstance(value, str) or not value.strip():
-        return 0.0 if value in (None, "") else None
-    text = value.strip().replace("\u00a0", "").replace(" ", "")
-    try:
-        if ":" in text:
-            h, _, m = text.partition(":")
-            return int(h) + int(m) / 60
-        if "," in text and "." in text:
-            # The later separator is the decimal one.
-            thousands = "," if text.rfind(",") < text.rfind(".") else "."
-            text = text.replace(thousands, "")
-        return float(text.replace(",", "."))
-    except ValueError:
-        return None
+def hours_export(client: Client) -> HoursExport:
+    """The client's platform's export of logged hours."""
+    platform = for_endpoint(client.endpoint)
+    if platform.hours_export is None:
+        raise UsageError(f"the {platform.name} platform has no export of logged hours here")
+    return platform.hours_export
 
 
 def _id_of(value: Any) -> int | None:
@@ -597,19 +528,12 @@ class AccountJob:
             return f"{self.alone[0]} #{self.alone[1]}"
         return "the whole account" if self.company is None else f"company #{self.company}"
 
-    def request(self, start: str, end: str) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "from": start,
-            "to": end,
-            "keys": self.keys,
-            "statusFilters": list(ALL_STATUSES),
-            "outputFormat": "array",
-        }
+    @property
+    def where(self) -> tuple[str, int] | None:
+        """The entity the export is filtered to; None: the whole account."""
         if self.alone is not None:
-            out[self.alone[0]] = {"id": self.alone[1]}
-        elif self.company is not None:
-            out["company"] = {"id": self.company}
-        return out
+            return self.alone
+        return None if self.company is None else ("company", self.company)
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,20 @@
 """CPU costs that must not grow with the account or with each call (issue 24).
 
-    python -m benchmarks.cpu [--parts units,start,calls] [--label after] [--factors 1,10]
+    python -m benchmarks.cpu [--parts units,check,changed,start,calls] [--label L]
+                             [--factors 1,10]
 
 - ``units``: the CPU ``check --max-calls 100`` spends before its first call
   (``drift.units_of`` over the manifests, then choosing the 100 units), on the
   benchmark org at 1000 and 10,000 people (``generate.py`` at ``--scale``).
+- ``check``: the whole ``beeplan check --max-calls 100 --state FILE`` process
+  (the real CLI, against a sandbox subprocess seeded with the org, a fresh
+  daily ledger each run), four runs in turn (the first reads lists, the later
+  ones relation units), at 1000 and 10,000 people; and the CPU of loading the
+  manifests alone (``manifest.load``), which grows with the manifests.
+- ``changed``: the whole ``beeplan plan CHANGED --changed-since BASE`` process for
+  the 5-entity pull request of the ``pr`` scenario (``quota.five_entity_change``)
+  on the org at 1000 and 10,000 people, BASE a directory; beside it, the CPU of
+  ``validate CHANGED`` (loading the manifests a plan must load anyway).
 - ``start``: CPU and wall of ``python -m beeplan --help`` and of ``validate``
   of ``examples/acme`` (best of 5, each a new process), the modules imported,
   and whether ``requests``, ``deepdiff`` or ``jsonschema`` are among them.
@@ -62,13 +72,141 @@ def units(factors: list[float]) -> dict[str, Any]:
             "points": points}
 
 
-def _child_cpu(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+def _check_rounds(desired: Any, url: str, token: str, rounds: int) -> list[dict[str, Any]]:
+    """In this process, round after round as ``check --max-calls 100`` does them (the
+    state kept in memory, no KB limit): CPU of units_of + select, of the calls, and of
+    the comparison (``_compare``), each apart."""
+    from beeplan import budgeted_check as bc
+    from beeplan.platforms.v2.client import BeeboleClient, Quota
+    from beeplan.platforms.v2.live import LiveReader
+
+    out = []
+    state = bc.CheckState()
+    with BeeboleClient(url, token, ledger=False, timeout=60,
+                       quota=Quota(10**9, 10**9)) as client:
+        reader = LiveReader(client, 4)
+        for n in range(rounds):
+            t0 = time.process_time()
+            found = bc.units_of(desired, state.seen_groups)
+            chosen = bc.select(found, state, 100)
+            t1 = time.process_time()
+            answers = reader.pmap(lambda u: (u, client.call(u.service, **u.payload)), chosen)
+            t2 = time.process_time()
+            _, verified, _, seen = bc._compare(desired, answers, reader)
+            t3 = time.process_time()
+            for unit in verified:
+                state.verified[unit.key] = {"at": f"2026-01-01T00:{n:02d}:00Z",
+                                            "digest": unit.digest}
+            if seen is not None:
+                state.seen_groups = seen
+            out.append({"units_s": round(t1 - t0, 4), "calls_s": round(t2 - t1, 4),
+                        "compare_s": round(t3 - t2, 4),
+                        "read": sorted({u.what for u in chosen})})
+    return out
+
+
+def check(factors: list[float], runs: int = 4) -> dict[str, Any]:
+    from beeplan.manifest import load
+
+    from .generate import OrgSpec, generate, write_manifests
+    from .sandbox_host import BENCH_TOKEN, SandboxProcess
+    from .seeding import seed_account
+
+    points = []
+    for factor in factors:
+        org = generate(OrgSpec().scaled(factor), seed=1)
+        with tempfile.TemporaryDirectory() as tmp:
+            manifests = Path(tmp) / "manifests"
+            write_manifests(org, manifests)
+            t = time.process_time()
+            desired = load(manifests)
+            load_cpu = time.process_time() - t
+            seed_account(Path(tmp) / "account.db", desired)
+            found: list[dict[str, Any]] = []
+            with SandboxProcess(Path(tmp) / "account.db") as sb:
+                rounds = _check_rounds(desired, sb.url, sb.token, runs)
+                for n in range(runs):
+                    env = dict(os.environ, BEEBOLE_TOKEN=BENCH_TOKEN, BEEBOLE_ENDPOINT=sb.url,
+                               BEEPLAN_CACHE_DIR=str(Path(tmp) / f"cache-{n}"), NO_COLOR="1")
+                    sb.reset()
+                    try:
+                        cpu, wall = _child_cpu(
+                            [sys.executable, "-m", "beeplan", "check", str(manifests),
+                             "--max-calls", "100", "--state", str(Path(tmp) / "state.json")],
+                            env)
+                    except RuntimeError as exc:  # a run that fails is a figure too
+                        found.append({"failed": str(exc)[-300:]})
+                        continue
+                    counts = sb.counts()
+                    found.append({"cpu_s": round(cpu, 4), "wall_s": round(wall, 4),
+                                  "calls": counts.requests,
+                                  "kb": round(counts.bytes / 1024, 1)})
+        points.append({"factor": factor, "people": org.counts()["people"],
+                       "load_cpu_s": round(load_cpu, 4), "in_process": rounds, "runs": found})
+        print(f"  check x{factor:g}: {points[-1]['people']} people, manifest load "
+              f"{load_cpu:.3f} s CPU", flush=True)
+        for r in rounds:
+            print(f"    in process: units_of+select {r['units_s']:.3f} s, calls "
+                  f"{r['calls_s']:.3f} s, compare {r['compare_s']:.3f} s ({r['read']})",
+                  flush=True)
+        for r in found:
+            print("    process: " + (f"{r['cpu_s']:.3f} s CPU ({r['calls']} calls, "
+                                     f"{r['kb']:.0f} KB)" if "cpu_s" in r else r["failed"]),
+                  flush=True)
+    return {"what": "check --max-calls 100 round after round: in this process (units_of + "
+                    "select, calls, compare), and as beeplan processes (whole CPU); "
+                    "manifest.load alone", "points": points}
+
+
+def changed(factors: list[float], runs: int = 2) -> dict[str, Any]:
+    from .generate import OrgSpec, generate, write_manifests
+    from .quota import five_entity_change
+    from .sandbox_host import BENCH_TOKEN, SandboxProcess
+    from .seeding import seed_account
+
+    points = []
+    for factor in factors:
+        org = generate(OrgSpec().scaled(factor), seed=1)
+        new, _ = five_entity_change(org)
+        with tempfile.TemporaryDirectory() as tmp:
+            base, head = Path(tmp) / "base", Path(tmp) / "head"
+            write_manifests(org, base)
+            write_manifests(new, head)
+            from beeplan.manifest import load
+
+            seed_account(Path(tmp) / "account.db", load(base))
+            found = []
+            with SandboxProcess(Path(tmp) / "account.db") as sb:
+                for n in range(runs):
+                    env = dict(os.environ, BEEBOLE_TOKEN=BENCH_TOKEN, BEEBOLE_ENDPOINT=sb.url,
+                               BEEPLAN_CACHE_DIR=str(Path(tmp) / f"cache-{n}"), NO_COLOR="1")
+                    sb.reset()
+                    cpu, wall = _child_cpu(
+                        [sys.executable, "-m", "beeplan", "plan", str(head), "--changed-since",
+                         str(base)], env, ok=(0, 2))
+                    counts = sb.counts()
+                    found.append({"cpu_s": round(cpu, 4), "wall_s": round(wall, 4),
+                                  "calls": counts.requests, "kb": round(counts.bytes / 1024, 1)})
+            validate = min(_child_cpu([sys.executable, "-m", "beeplan", "validate", str(head)],
+                                      dict(os.environ))[0] for _ in range(runs))
+        best = min(r["cpu_s"] for r in found)
+        points.append({"factor": factor, "people": org.counts()["people"], "runs": found,
+                       "cpu_s": best, "validate_cpu_s": round(validate, 4)})
+        print(f"  changed x{factor:g}: {points[-1]['people']} people: plan --changed-since "
+              f"{best:.3f} s CPU ({found[0]['calls']} calls, {found[0]['kb']:.0f} KB); "
+              f"validate of the same manifests {validate:.3f} s CPU", flush=True)
+    return {"what": "plan --changed-since BASE for a 5-entity change (best of 2 processes), "
+                    "and validate of the changed manifests", "points": points}
+
+
+def _child_cpu(cmd: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)
+               ) -> tuple[float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     wall = time.perf_counter() - wall
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
+    if proc.returncode not in ok:
         raise RuntimeError(f"{cmd} failed: {proc.stderr[-2000:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return cpu, wall
@@ -142,9 +280,10 @@ def calls(n: int = 1000, stage: int = 50) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.cpu", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parts", default="units,start,calls")
+    parser.add_argument("--parts", default="units,check,changed,start,calls")
     parser.add_argument("--label", default="after", help="the key this run is stored under")
-    parser.add_argument("--factors", default="1,10", help="org scales for units (default 1,10)")
+    parser.add_argument("--factors", default="1,10",
+                        help="org scales for units and check (default 1,10)")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
@@ -152,8 +291,10 @@ def main(argv: list[str] | None = None) -> int:
     run: dict[str, Any] = results.setdefault(args.label, {})
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True, cwd=ROOT).stdout.strip()
+    factors = [float(f) for f in args.factors.split(",")]
     for part in parts:
-        result = {"units": lambda: units([float(f) for f in args.factors.split(",")]),
+        result = {"units": lambda: units(factors), "check": lambda: check(factors),
+                  "changed": lambda: changed(factors),
                   "start": start, "calls": calls}[part]()
         result["measured"] = {
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

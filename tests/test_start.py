@@ -52,3 +52,34 @@ def test_validate_of_a_valid_manifest_does_not_need_jsonschema() -> None:
     """The compiled fast check decides a valid manifest; jsonschema only explains errors."""
     status, modules = imported("validate", "examples/acme")
     assert status == 0 and "jsonschema" not in modules
+
+
+def test_help_imports_no_command_and_validate_only_its_own() -> None:
+    """Each command's module is imported when it runs: ``--help`` lists them from the
+    registry's own lines, ``validate`` loads neither plan, import nor the API client."""
+    status, modules = imported("--help")
+    assert status == 0
+    commands = {m for m in modules if m.startswith("beeplan.cli.")} - {
+        "beeplan.cli.options"}
+    assert not commands, sorted(commands)
+    status, modules = imported("validate", "examples/acme")
+    assert status == 0 and "beeplan.cli.validate" in modules
+    assert not modules & {"beeplan.cli.plan", "beeplan.cli.importer", "beeplan.usecases.steps",
+                          "beeplan.platforms.v2.client", "beeplan.planner"}, sorted(
+        m for m in modules if m.startswith("beeplan."))
+
+
+def test_the_registry_lists_every_command_with_its_own_help() -> None:
+    """``beeplan --help`` says what each command's own help says, and nothing is missing."""
+    import click
+
+    from beeplan.cli import LAZY_COMMANDS, cli
+
+    for name, (_, line) in LAZY_COMMANDS.items():
+        command = cli.commands[name]  # imports its module
+        assert command.name == name
+        for limit in (40, 60, 200):  # shortened alike at every terminal width
+            assert click.Command(name, help=line).get_short_help_str(limit) == \
+                command.get_short_help_str(limit), name
+    listed = {name for name, _ in cli.commands.items()}
+    assert listed == set(LAZY_COMMANDS)  # every module's COMMANDS are in the registry

@@ -14,6 +14,7 @@ import pytest
 
 from beeplan.model import Ref
 from beeplan.platforms.v2.client import BeeboleClient
+from beeplan.platforms.v2.hours import export_request, parse_hours, parse_rows
 from beeplan.platforms.v2.sandbox.server import SandboxServer
 from beeplan.render import plan_from_json, render_markdown, render_text
 from beeplan.usage import (
@@ -23,8 +24,6 @@ from beeplan.usage import (
     UsageError,
     UsageOptions,
     lookup,
-    parse_hours,
-    parse_rows,
     plan_jobs,
 )
 from beeplan.usecases.steps import load_manifests, plan_with_usage
@@ -300,7 +299,9 @@ def test_results_in_every_shape_the_api_may_answer() -> None:
     assert [parse_hours(v) for v in ("1,234.5", "7:30", 3, "")] == [1234.5, 7.5, 3.0, 0.0]
     with pytest.raises(UsageError, match="2 columns, 3 asked for"):
         parse_rows([["2026-11-27", 1]], keys)
-    assert Job("project", 2, ()).request("a", "b")["outputFormat"] == "array"
+    job = Job("project", 2, ())
+    asked = export_request(job.where, job.keys, "a", "b")
+    assert asked["outputFormat"] == "array" and asked["project"] == {"id": 2}
 
 
 def test_usage_json_schema_copy_is_identical() -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import re
 import signal
 import sys
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import click
 
@@ -18,6 +20,76 @@ from ..safetext import printable
 from .options import setup_logging
 
 _GLOBAL_FLAG = re.compile(r"-(v+|q)\Z|--(verbose|quiet)\Z")
+
+# command -> (its module under beeplan.cli, the first line of its help). A module is
+# imported when its command runs or is looked up, not before: importing all of them
+# cost every start (--help, validate: each pre-commit hook) about 0.2 s of CPU
+# (issue 24). `beeplan --help` lists the lines here; tests/test_start.py holds them
+# to the commands' own help.
+LAZY_COMMANDS = {
+    "apply": ("plan", "Make the API calls that bring the account to the manifests."),
+    "check": ("plan", "Exit 2 when the account drifted from the manifests (0 in sync, 1 "
+                      "error)."),
+    "convert": ("convert", "Convert a legacy (API v2) manifest set to Beebole's current "
+                           "platform."),
+    "diff": ("diff", "Compare two manifest sets offline: what changes, entity by entity, "
+                     "field by field."),
+    "graph": ("graph", "Draw the structure the manifests declare."),
+    "import": ("importer", "Write the live account as a manifest set: the first step of "
+                           "adopting beeplan."),
+    "plan": ("plan", "Show the API calls that would bring the account to the manifests."),
+    "sandbox": ("sandbox", "Run the local Beebole API emulator (the sandbox)."),
+    "usage": ("usage", "Hours logged per managed entity, and the active ones nobody logs "
+                       "time on."),
+    "validate": ("validate", "Check manifests offline: schema, references, cycles, names and "
+                             "dates."),
+}
+
+
+class _Commands(dict[str, click.Command]):
+    """The commands, each module imported on first use (by name, or when all are listed)."""
+
+    def _load(self, name: str) -> None:
+        if name in LAZY_COMMANDS and not dict.__contains__(self, name):
+            module = importlib.import_module(f"{__name__}.{LAZY_COMMANDS[name][0]}")
+            for command in module.COMMANDS:
+                dict.setdefault(self, command.name or "", command)
+
+    def loaded(self) -> dict[str, click.Command]:
+        """The commands imported so far."""
+        return dict(dict.items(self))
+
+    def _load_all(self) -> None:
+        for name in LAZY_COMMANDS:
+            self._load(name)
+
+    def __getitem__(self, name: str) -> click.Command:
+        self._load(name)
+        return dict.__getitem__(self, name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        self._load(name)
+        return dict.get(self, name, default)
+
+    def __contains__(self, name: object) -> bool:
+        return name in LAZY_COMMANDS or dict.__contains__(self, name)
+
+    def __iter__(self) -> Iterator[str]:  # the names: nothing imported
+        return iter(sorted({*LAZY_COMMANDS, *dict.keys(self)}))
+
+    def __len__(self) -> int:
+        return len({*LAZY_COMMANDS, *dict.keys(self)})
+
+    def keys(self) -> Any:
+        return list(self)
+
+    def items(self) -> Any:
+        self._load_all()
+        return dict.items(self)
+
+    def values(self) -> Any:
+        self._load_all()
+        return dict.values(self)
 
 
 class _Cli(click.Group):
@@ -33,6 +105,24 @@ class _Cli(click.Group):
         moved = [a for a in args[start:end] if _GLOBAL_FLAG.match(a)]
         kept = [a for a in args[start:end] if not _GLOBAL_FLAG.match(a)]
         return super().parse_args(ctx, [*args[:start], *moved, *kept, *args[end:]])
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list of ``beeplan --help``, without importing the commands."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        loaded_now = self.commands.loaded() if isinstance(self.commands, _Commands) else {}
+        for name in names:
+            loaded = loaded_now.get(name)
+            if loaded is not None:
+                if not loaded.hidden:
+                    rows.append((name, loaded.get_short_help_str(limit)))
+            else:
+                # Shortened as click shortens a command's own help.
+                stand_in = click.Command(name, help=LAZY_COMMANDS[name][1])
+                rows.append((name, stand_in.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 @click.group(
@@ -64,15 +154,7 @@ def cli(verbose: int, quiet: bool) -> None:
     setup_logging(verbose, quiet)
 
 
-def _register() -> None:
-    from . import convert, diff, graph, importer, plan, sandbox, usage, validate
-
-    for module in (validate, diff, plan, importer, usage, graph, sandbox, convert):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register()
+cli.commands = _Commands()
 
 
 @contextlib.contextmanager

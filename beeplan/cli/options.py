@@ -120,6 +120,18 @@ def usage_days_option(func: F) -> F:
     )(func)
 
 
+def max_kb_option(func: F) -> F:
+    """``--max-kb K`` beside ``--max-calls N`` (check, apply): the quota counts KB too."""
+    return click.option(
+        "--max-kb",
+        type=click.FloatRange(min=1),
+        metavar="K",
+        help="With --max-calls: also spend at most about K KB (request + answer bytes, "
+        "what the daily quota counts; each call estimated from measured answer sizes "
+        "before it is made). A run stops before the first call that would pass it.",
+    )(func)
+
+
 def changed_since_option(func: F) -> F:
     return click.option(
         "--changed-since",

@@ -32,6 +32,7 @@ from .options import (
     detailed_exitcode_option,
     endpoint_options,
     manifest_paths_argument,
+    max_kb_option,
     parallelism_option,
     usage_days_option,
 )
@@ -60,15 +61,18 @@ def summary_option(func: Any) -> Any:
     )(func)
 
 
-def load_since(changed_since: str | None, paths: tuple[Path, ...]) -> workflow.Base | None:
-    """BASE of ``--changed-since``, loaded offline (before any API call)."""
+def load_since(
+    changed_since: str | None, paths: tuple[Path, ...], desired: State | None = None
+) -> workflow.Base | None:
+    """BASE of ``--changed-since``, loaded offline (before any API call); ``desired``
+    (PATH, loaded) spares reading BASE's files that are the same bytes."""
     if changed_since is None:
         return None
     if len(paths) > 1:
         raise click.UsageError(
             "--changed-since takes one manifest PATH; with several "
             f"({' '.join(str(p) for p in paths)}) make a full plan (drop --changed-since)")
-    return workflow.read_base(changed_since, paths[0])
+    return workflow.read_base(changed_since, paths[0], desired)
 
 
 def other_options(other: workflow.OtherSet, paths: tuple[Path, ...],
@@ -234,7 +238,7 @@ def plan_command(
         return ExitStatus.CHANGES if detailed_exitcode and not planned.plan.empty \
             else ExitStatus.SUCCESS
     desired = loaded
-    since = load_since(changed_since, paths)
+    since = load_since(changed_since, paths, desired)
     planned = usecases_plan.plan(ClickConsole.of(ctx, token_file), desired, paths, endpoint,
                                  usage_days=usage_days, parallelism=parallelism, since=since)
     plan, budget, usage, account = planned.plan, planned.budget, planned.usage, planned.account
@@ -261,6 +265,7 @@ Examples:
   beeplan check manifests/ --changed-since origin/main   # only what a PR changes
   beeplan check manifests/ --max-calls 60      # hourly: a rotating part, within 60 calls
   beeplan check manifests/ --max-calls 60 --state .beeplan/check-state.json   # CI cache
+  beeplan check manifests/ --max-calls 100 --max-kb 80   # and at most about 80 KB
   beeplan check manifests/ --format markdown --summary  # the drift in the job summary
   beeplan check common/ envs/prod/             # several sets, merged in order""",
 )
@@ -275,6 +280,7 @@ Examples:
     help="Spend at most N API calls: verify the part of the account verified least "
     "recently that fits, and print the coverage. Successive runs cover the whole account.",
 )
+@max_kb_option
 @click.option(
     "--state",
     "state_file",
@@ -294,6 +300,7 @@ def check_command(
     summary: bool | None,
     changed_since: str | None,
     max_calls: int | None,
+    max_kb: float | None,
     state_file: Path | None,
     authors: bool,
     endpoint: str,
@@ -311,6 +318,8 @@ def check_command(
     """
     if state_file is not None and max_calls is None:
         raise click.UsageError("--state goes with --max-calls (it records a budgeted check)")
+    if max_kb is not None and max_calls is None:
+        raise click.UsageError("--max-kb goes with --max-calls (add --max-calls N)")
     if max_calls is not None and changed_since is not None:
         raise click.UsageError("use --changed-since or --max-calls, not both")
     want_summary = summary_wanted(summary, fmt)
@@ -336,9 +345,9 @@ def check_command(
     if max_calls is not None:
         done = usecases_plan.budgeted_check(
             ClickConsole.of(ctx, token_file), desired, paths, endpoint, max_calls=max_calls,
-            state_file=state_file, parallelism=parallelism)
+            state_file=state_file, parallelism=parallelism, max_kb=max_kb)
         return _show_budgeted_check(done, max_calls, endpoint, fmt, want_summary)
-    since = load_since(changed_since, paths)
+    since = load_since(changed_since, paths, desired)
     checked = usecases_plan.check(ClickConsole.of(ctx, token_file), desired, paths, endpoint,
                                   parallelism=parallelism, since=since)
     return _show_check(checked.plan, checked.budget, fmt, endpoint, want_summary)
@@ -418,6 +427,7 @@ Examples:
   beeplan plan manifests/ -o plan.json && beeplan apply plan.json --auto-approve
   beeplan apply manifests/ --allow-destroy      # past the deactivation safety threshold
   beeplan apply manifests/ --max-calls 4000 --auto-approve   # a part a day; re-run to go on
+  beeplan apply manifests/ --max-calls 4000 --max-kb 1500 --auto-approve   # KB too
   beeplan apply plan.json --manifests manifests/   # refused unless made from manifests/,
                                                    # unchanged since
   beeplan apply common/ envs/prod/              # several sets, merged in order
@@ -445,6 +455,7 @@ Examples:
     help="Spend at most N API calls (reads included): apply the dependency-closed part "
     "of the plan that fits, and say what is left. Re-running continues.",
 )
+@max_kb_option
 @click.option(
     "--manifests",
     type=click.Path(exists=True, path_type=Path),
@@ -466,6 +477,7 @@ def apply_command(
     allow_destroy: bool,
     ignore_quota: bool,
     max_calls: int | None,
+    max_kb: float | None,
     manifests: tuple[Path, ...],
     usage_days: int,
     endpoint: str,
@@ -481,9 +493,11 @@ def apply_command(
     Independent calls run in parallel; a failure skips what depends on it,
     and removals run only when everything else succeeded.
     """
+    if max_kb is not None and max_calls is None:
+        raise click.UsageError("--max-kb goes with --max-calls (add --max-calls N)")
     request = ApplyRequest(
         targets, endpoint, auto_approve=auto_approve, allow_destroy=allow_destroy,
-        ignore_quota=ignore_quota, max_calls=max_calls, manifests=manifests,
+        ignore_quota=ignore_quota, max_calls=max_calls, max_kb=max_kb, manifests=manifests,
         usage_days=usage_days, parallelism=parallelism,
     )
     return apply(request, ClickConsole.of(ctx, token_file))

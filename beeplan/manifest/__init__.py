@@ -32,6 +32,7 @@ import math
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -250,8 +251,67 @@ def _entity(raw: Raw, alias: dict[tuple[str, str], int]) -> Entity:
     )
 
 
-def _entities(raws: Iterable[Raw]) -> tuple[Entity, ...]:
+def _entities(
+    raws: Iterable[Raw], alias: dict[tuple[str, str], int] | None = None
+) -> tuple[Entity, ...]:
     rank = {kind: index for index, kind in enumerate(KIND_ORDER)}
     ordered = sorted(raws, key=lambda raw: rank[raw.kind])  # stable: file order within a kind
-    alias = aliases(ordered)
+    alias = aliases(ordered) if alias is None else alias
     return tuple(_entity(raw, alias) for raw in ordered)
+
+
+@dataclass(frozen=True)
+class Part:
+    """Some files of a manifest set, read without the checks across files (``read_part``)."""
+
+    entities: tuple[Entity, ...]  # kinds in KIND_ORDER, file order within a kind
+    declared_kinds: frozenset[str]
+    aliases: dict[tuple[str, str], int]  # of these files' own entries (``_walk.aliases``)
+    settled: bool  # False: they hold settings (or a platform), which concern every file
+
+
+def read_part(
+    files: Sequence[Path],
+    boundary: Boundary,
+    alias: Mapping[tuple[str, str], int],
+    environ: Mapping[str, str] | None = None,
+) -> Part:
+    """The entities ``files`` declare, each file parsed and schema-checked as ``load`` does,
+    without what needs the whole set (references, cycles, sibling names, settings).
+
+    For ``--changed-since``: BASE is HEAD where their files are the same bytes, so
+    only the files that differ are read again (issue 24). ``alias``: the whole
+    set's (kind, xid) -> id; ``boundary``: the set's (``boundary_of``). Raises
+    ``ManifestError`` as ``load`` does.
+    """
+    problems: list[Problem] = []
+    resolver = Resolver(os.environ if environ is None else environ)
+    raws: list[Raw] = []
+    declared: set[str] = set()
+    settled = True
+    for file in files:
+        name = str(file)
+        text = _read(file, boundary, problems)
+        data = parse(text, name, problems) if text is not None else None
+        if data is None:
+            continue
+        if not isinstance(data, MDict):
+            problems.append(Problem(name, getattr(data, "line", 1), "",
+                                    f"a manifest file is a mapping, not {_schema.describe(data)}"))
+            continue
+        if "settings" in data or _written.declared_in(name, data) is not None:
+            settled = False
+        if text is not None and "$" in text:
+            resolver.resolve(data, name)
+            problems.extend(resolver.problems)
+            resolver.problems.clear()
+        problems.extend(_schema.check(data, name))
+        raws.extend(walk(data, name))
+        declared |= declared_kinds(data)
+    if problems:
+        raise ManifestError(resolver.explain(problems))
+    whole = {**alias, **aliases(raws)}
+    for raw in raws:
+        if raw.parent is not None and raw.kind in _PARENT_KIND:
+            raw.parent = resolve(_PARENT_KIND[raw.kind], raw.parent, whole)
+    return Part(_entities(raws, whole), frozenset(declared), aliases(raws), settled)

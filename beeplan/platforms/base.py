@@ -54,6 +54,10 @@ class Client(Protocol):
 
     def remaining_today(self) -> int: ...
 
+    def expected_bytes(self, service: str) -> int:
+        """What one call of ``service`` is expected to cost (request + answer bytes)."""
+        ...
+
     def token_fingerprint(self, salt: str, sealed: str = "") -> str: ...
 
 
@@ -143,6 +147,51 @@ class ActionFactory(Protocol):
         depends_on: Iterable[str] = (),
         custom_field_ids: Mapping[str, int] | None = None,
     ) -> Action: ...
+
+
+class CheckCalls(Protocol):
+    """The one call that verifies each unit of a budgeted check (``check --max-calls``)."""
+
+    def list_call(self, kind: str, parent: Ref | None) -> tuple[str, dict[str, Any]]:
+        """(service, payload) listing ``kind`` under ``parent`` (None: the whole kind)."""
+        ...
+
+    def relation_call(self, kind: str, listing: str, owner: Ref) -> tuple[str, dict[str, Any]]:
+        """(service, payload) listing a relation of ``owner`` (``listing``: a value of
+        ``Platform.listing_service``)."""
+        ...
+
+    def assignments_call(self, group: Ref) -> tuple[str, dict[str, Any]]:
+        """(service, payload) showing every entity in ``group``."""
+        ...
+
+    def call_bytes(self, service: str, items: int) -> int:
+        """Bytes (request + answer) one call of ``service`` is expected to cost, its
+        answer showing about ``items`` entities: the KB guards' estimate before it."""
+        ...
+
+
+class HoursExport(Protocol):
+    """A platform's export of logged hours: a job filtered to one entity, polled till done.
+
+    Rows are dicts by the ``keys`` asked for (``date``, ``hours`` as a number,
+    ``personId``, ``<kind>Id``); an export that fails or answers nonsense raises
+    ``errors.UsageError``.
+    """
+
+    def start(
+        self, client: Client, where: tuple[str, int] | None, keys: Sequence[str],
+        start: str, end: str,
+    ) -> tuple[int, list[dict[str, Any]] | None]:
+        """Start one export (``where``: (kind, id) filtered to, None: all); (job id, rows
+        if it is done already, else None)."""
+        ...
+
+    def poll(
+        self, client: Client, job_id: int, keys: Sequence[str]
+    ) -> list[dict[str, Any]] | None:
+        """One poll of a job: its rows once done, else None."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -275,3 +324,7 @@ class Platform:
     # Plan and apply of a platform whose manifests are its own vocabulary (the loader
     # raises WrittenForOther for them); None: the model's kinds, planned by the core.
     engine: Engine | None = None
+    # The calls of a budgeted check (None: the platform has none).
+    check_calls: CheckCalls | None = None
+    # The export of logged hours (usage, hours behind deactivations; None: none).
+    hours_export: HoursExport | None = None

@@ -68,6 +68,7 @@ class ApplyRequest:
     ignore_quota: bool = False
     max_calls: int | None = None
     manifests: tuple[Path, ...] = ()
+    max_kb: float | None = None  # with max_calls: a KB budget beside it
     usage_days: int = 90
     parallelism: int = 4
 
@@ -77,7 +78,7 @@ def apply(request: ApplyRequest, console: Console) -> ExitStatus:
     r = request
     targets, manifests, endpoint, parallelism = r.targets, r.manifests, r.endpoint, r.parallelism
     auto_approve, allow_destroy, ignore_quota = r.auto_approve, r.allow_destroy, r.ignore_quota
-    max_calls, usage_days = r.max_calls, r.usage_days
+    max_calls, max_kb, usage_days = r.max_calls, r.max_kb, r.usage_days
     target = targets[0]
     saved_file = _is_saved_plan(targets, manifests)
     # Parsed before any token is needed: a broken file says so first.
@@ -115,14 +116,16 @@ def apply(request: ApplyRequest, console: Console) -> ExitStatus:
                     )
                 return ExitStatus.SUCCESS
             part = _slice_or_offer(
-                console, client, plan, max_calls, ignore_quota, auto_approve, True, progress
+                console, client, plan, (max_calls, max_kb), ignore_quota, auto_approve, True,
+                progress,
             )
             current = check_fresh(client, part.plan, parallelism)
             plan = replace(plan, problems=live_problems(client, part.plan, current).problems)
         else:
             assert desired is not None
             # With --max-calls, reads that would pass it are refused before they start.
-            reader = client if max_calls is None else workflow.read_budget(client, max_calls)
+            reader = (client if max_calls is None
+                      else workflow.read_budget(client, max_calls, max_kb))
             plan, usage = plan_with_usage(console, reader, desired, parallelism, usage_days)
             plan = with_source(plan, targets)
             whole = plan
@@ -143,7 +146,7 @@ def apply(request: ApplyRequest, console: Console) -> ExitStatus:
         if desired is not None:
             guard_safety(plan, allow_destroy=allow_destroy)
             part = _slice_or_offer(
-                console, client, plan, max_calls, ignore_quota, auto_approve, False
+                console, client, plan, (max_calls, max_kb), ignore_quota, auto_approve, False
             )
         if not part.complete and not quiet:
             console.say(
@@ -341,18 +344,23 @@ def _slice_or_offer(
     console: Console,
     client: Client,
     plan: Plan,
-    max_calls: int | None,
+    budget: tuple[int | None, float | None],
     ignore_quota: bool,
     auto_approve: bool,
     saved: bool,
     progress: SavedProgress | None = None,
 ) -> Slice:
-    """The part to apply now; past today's quota, offer the part that fits (on a terminal)."""
+    """The part to apply now; past today's quota, offer the part that fits (on a terminal).
+
+    ``budget``: (--max-calls, --max-kb).
+    """
+    max_calls, max_kb = budget
     try:
         if progress is not None:
-            return choose_saved_slice(client, plan, progress, max_calls, ignore_quota)
+            return choose_saved_slice(client, plan, progress, max_calls, ignore_quota, max_kb)
         return choose_slice(
-            client, plan, max_calls=max_calls, ignore_quota=ignore_quota, fresh=saved
+            client, plan, max_calls=max_calls, ignore_quota=ignore_quota, fresh=saved,
+            max_kb=max_kb,
         )
     except QuotaShortfall as short:
         if auto_approve or not console.can_ask() or not short.fits.plan.actions:

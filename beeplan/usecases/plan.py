@@ -150,10 +150,13 @@ def budgeted_check(
     max_calls: int,
     state_file: Path | None,
     parallelism: int,
+    max_kb: float | None = None,
 ) -> BudgetedCheck:
     """``check --max-calls N``: verify the least recently verified part that fits in N."""
     with console.open_client(endpoint) as client:
         # The default state file is named per manifest set: several paths make one set.
         path = paths[0] if len(paths) == 1 else Path("|".join(str(p.resolve()) for p in paths))
-        run = workflow.budgeted_check(client, desired, path, max_calls, state_file, parallelism)
+        run = workflow.budgeted_check(
+            client, desired, path, max_calls, state_file, parallelism, max_kb=max_kb
+        )
         return BudgetedCheck(run, budget_of(client, run.plan))

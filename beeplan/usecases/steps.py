@@ -276,6 +276,7 @@ def budgeted_check(
     state_path: Path | None = None,
     parallelism: int = 4,
     now: datetime | None = None,
+    max_kb: float | None = None,
 ) -> CheckRun:
     """``check --max-calls N``: verify the least recently verified part that fits in N calls.
 
@@ -284,7 +285,7 @@ def budgeted_check(
     """
     check_platform(client, desired)
     path = state_path or default_state_path(client, manifests)
-    return run_check(client, desired, max_calls, path, parallelism, now)
+    return run_check(client, desired, max_calls, path, parallelism, now, max_kb)
 
 
 def plan_with_usage(
@@ -563,12 +564,22 @@ def _reads_refusal(max_calls: int, made: int, more: int) -> str:
     )
 
 
-def read_budget(client: Client, max_calls: int) -> Client:
-    """The client for the reads of ``apply --max-calls N``: a read that would pass N is
-    refused before it starts, so a run whose reads alone exceed N stops there instead of
-    spending past N (an hours lookup it cuts short leaves the hours unknown, as at the quota).
+def _reads_kb_refusal(max_kb: float, spent: float, more: float) -> str:
+    return (
+        f"--max-kb {max_kb:g} does not cover reading the account: that took {spent:.0f} KB "
+        f"so far and needs about {more:.1f} KB more, so the run stopped there and applied "
+        "nothing. Raise --max-kb (the reads grow with the account)"
+    )
+
+
+def read_budget(client: Client, max_calls: int, max_kb: float | None = None) -> Client:
+    """The client for the reads of ``apply --max-calls N [--max-kb K]``: a read that would
+    pass N calls (or, by its estimate, K KB) is refused before it starts, so a run whose
+    reads alone exceed N stops there instead of spending past N (an hours lookup it cuts
+    short leaves the hours unknown, as at the quota).
     """
-    return ClientView(client, max_calls=max_calls, refusal=_reads_refusal)
+    return ClientView(client, max_calls=max_calls, refusal=_reads_refusal, max_kb=max_kb,
+                      kb_refusal=_reads_kb_refusal)
 
 
 class QuotaShortfall(PlanError):
@@ -597,14 +608,15 @@ def choose_slice(
     max_calls: int | None,
     ignore_quota: bool,
     fresh: bool = False,
+    max_kb: float | None = None,
 ) -> Slice:
     """The part of ``plan`` this run applies; checked before any write or re-read.
 
     Without ``max_calls`` that is the whole plan, refused (QuotaShortfall)
     when its requests or KB exceed what is left today, unless
     ``ignore_quota``. With ``max_calls`` it is the dependency-closed part
-    that fits both N calls for this whole command (the reads it made
-    already included) and, unless ``ignore_quota``, today's quota.
+    that fits both N calls (and ``max_kb`` KB) for this whole command (the reads
+    it made already included) and, unless ``ignore_quota``, today's quota.
     ``fresh``: a saved plan, whose touched entities are re-read first.
     """
     whole = plan_cost(plan, fresh)
@@ -614,7 +626,10 @@ def choose_slice(
             return Slice(plan, whole, ())
         fits = select_slice(plan, left, fresh)
         raise QuotaShortfall(shortfall_message(client, plan, whole, left, fits), fits)
-    budget = Cost(max(0, max_calls - client.usage.total_requests), 1 << 62)
+    budget = Cost(
+        max(0, max_calls - client.usage.total_requests),
+        1 << 62 if max_kb is None else max(0, int(max_kb * 1024) - client.usage.total_bytes),
+    )
     if not ignore_quota:
         budget = Cost(min(budget.calls, left.calls), min(budget.bytes, left.bytes))
     part = select_slice(plan, budget, fresh)
@@ -622,6 +637,14 @@ def choose_slice(
         spent = client.usage.total_requests
         if ignore_quota or select_slice(plan, left, fresh).plan.actions:
             rereads = " (and a saved plan re-reads what it touches)" if fresh else ""
+            if max_kb is not None and select_slice(
+                plan, Cost(budget.calls, 1 << 62), fresh
+            ).plan.actions:  # the calls would do: the KB do not
+                raise PlanError(
+                    f"--max-kb {max_kb:g} leaves room for no action: this run spent "
+                    f"{client.usage.total_bytes / 1024:.0f} KB reading the account{rereads}. "
+                    "Raise --max-kb (the reads grow with the account)"
+                )
             raise PlanError(
                 f"--max-calls {max_calls} leaves room for no action: this run spent {spent} "
                 f"call(s) reading the account{rereads}. Raise --max-calls (the reads grow "
@@ -689,20 +712,26 @@ def choose_saved_slice(
     progress: SavedProgress,
     max_calls: int | None,
     ignore_quota: bool,
+    max_kb: float | None = None,
 ) -> Slice:
-    """A slice of a saved plan whose re-reads, before and after, fit ``max_calls`` too.
+    """A slice of a saved plan whose re-reads, before and after, fit ``max_calls`` (and
+    ``max_kb``) too.
 
     The re-reads after a slice depend on the slice, so the largest slice that fits
     is searched for (by bisection on the budget given to ``choose_slice``): cutting
     the budget by the whole overrun at once left most of it unused.
     """
-    part = choose_slice(client, rest, max_calls=max_calls, ignore_quota=ignore_quota, fresh=True)
+    part = choose_slice(
+        client, rest, max_calls=max_calls, ignore_quota=ignore_quota, fresh=True, max_kb=max_kb
+    )
     if max_calls is None or part.complete:
         return part
 
     def fits(candidate: Slice) -> bool:
-        after = progress.after_cost(rest, candidate.plan).calls
-        return client.usage.total_requests + candidate.cost.calls + after <= max_calls
+        after = progress.after_cost(rest, candidate.plan)
+        calls = client.usage.total_requests + candidate.cost.calls + after.calls
+        spent = client.usage.total_bytes + candidate.cost.bytes + after.bytes
+        return calls <= max_calls and (max_kb is None or spent <= max_kb * 1024)
 
     if fits(part):
         return part
@@ -712,7 +741,8 @@ def choose_saved_slice(
         limit = (low + high) // 2
         try:
             candidate = choose_slice(
-                client, rest, max_calls=limit, ignore_quota=ignore_quota, fresh=True
+                client, rest, max_calls=limit, ignore_quota=ignore_quota, fresh=True,
+                max_kb=max_kb,
             )
         except PlanError:  # no action fits so small a budget
             candidate = None
@@ -721,9 +751,11 @@ def choose_saved_slice(
         else:
             high = limit - 1
     if best is None:
+        kb = f" and --max-kb {max_kb:g}" if max_kb is not None else ""
         raise PlanError(
-            f"--max-calls {max_calls} leaves room for no action of the saved plan: each "
+            f"--max-calls {max_calls}{kb} leave room for no action of the saved plan: each "
             "needs its entity re-read before and after it is applied. Raise --max-calls"
+            + (" or --max-kb" if max_kb is not None else "")
         )
     return best
 

@@ -8,7 +8,9 @@ from typing import Any
 from ..base import Cost, Platform
 from . import answers
 from .actions import build_action
+from .check import CHECK_CALLS
 from .client import DAILY_KB, DAILY_REQUESTS, DEFAULT_ENDPOINT, BeeboleClient
+from .hours import HOURS_EXPORT
 from .live import LISTING_SERVICE, LiveReader
 
 
@@ -38,4 +40,6 @@ PLATFORM = Platform(
     answer_problem=answers.problem,
     sandbox=_sandbox,
     serves=_serves,
+    check_calls=CHECK_CALLS,
+    hours_export=HOURS_EXPORT,
 )
