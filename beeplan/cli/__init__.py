@@ -38,7 +38,8 @@ LAZY_COMMANDS = {
     "import": ("importer", "Write the live account as a manifest set: the first step of "
                            "adopting beeplan."),
     "plan": ("plan", "Show the API calls that would bring the account to the manifests."),
-    "sandbox": ("sandbox", "Run the local Beebole API emulator (the sandbox)."),
+    "sandbox": ("sandbox", "Run the local Beebole API emulators (the sandbox): API v2 and "
+                           "the current platform."),
     "usage": ("usage", "Hours logged per managed entity, and the active ones nobody logs "
                        "time on."),
     "validate": ("validate", "Check manifests offline: schema, references, cycles, names and "
