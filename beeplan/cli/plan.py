@@ -217,43 +217,31 @@ def plan_command(
         check_output_file(f"-o {out}", out)  # before the reads, not after them
     want_summary = summary_wanted(summary, fmt)
     loaded = workflow.load_set(paths, endpoint)
+    console = ClickConsole.of(ctx, token_file)
+    graph_of, diagram = None, None
     if isinstance(loaded, workflow.OtherSet):
         options = other_options(loaded, paths, changed_since, authors=authors,
                                 usage_days=usage_days)
-        planned = usecases_plan.plan_other(ClickConsole.of(ctx, token_file), loaded, paths,
-                                           endpoint, options)
-        if out is not None:
-            out.write_text(plan_to_json(planned.plan, planned.budget, endpoint, planned.usage,
-                                        account=planned.account), encoding="utf-8")
-        diagram = None
+        planned = usecases_plan.plan_other(console, loaded, paths, endpoint, options)
         if graph and not planned.plan.empty:  # the changed part, in the set's own kinds
             diagram = loaded.engine.graph(loaded.desired, "mermaid", max_nodes=150,
                                           only={a.target for a in planned.plan.actions})
-        show_plan(planned.plan, planned.budget, fmt, endpoint, usage=planned.usage,
-                  summary=want_summary, account=planned.account, diagram=diagram)
-        if out is not None and not _quiet(ctx):
-            click.echo(saved_note(planned.plan, out), err=True)
-        if planned.plan.problems:
-            return ExitStatus.ERROR
-        return ExitStatus.CHANGES if detailed_exitcode and not planned.plan.empty \
-            else ExitStatus.SUCCESS
-    desired = loaded
-    since = load_since(changed_since, paths, desired)
-    planned = usecases_plan.plan(ClickConsole.of(ctx, token_file), desired, paths, endpoint,
-                                 usage_days=usage_days, parallelism=parallelism, since=since)
-    plan, budget, usage, account = planned.plan, planned.budget, planned.usage, planned.account
+    else:
+        since = load_since(changed_since, paths, loaded)
+        planned = usecases_plan.plan(console, loaded, paths, endpoint, usage_days=usage_days,
+                                     parallelism=parallelism, since=since)
+        graph_of = loaded if graph else None
+    plan = planned.plan
     if out is not None:
-        out.write_text(plan_to_json(plan, budget, endpoint, usage, account=account),
-                       encoding="utf-8")
-    show_plan(plan, budget, fmt, endpoint, desired if graph else None, usage,
-              summary=want_summary, account=account)
+        out.write_text(plan_to_json(plan, planned.budget, endpoint, planned.usage,
+                                    account=planned.account), encoding="utf-8")
+    show_plan(plan, planned.budget, fmt, endpoint, graph_of, planned.usage,
+              summary=want_summary, account=planned.account, diagram=diagram)
     if out is not None and not _quiet(ctx):
         click.echo(saved_note(plan, out), err=True)
     if plan.problems:
         return ExitStatus.ERROR
-    if detailed_exitcode and not plan.empty:
-        return ExitStatus.CHANGES
-    return ExitStatus.SUCCESS
+    return ExitStatus.CHANGES if detailed_exitcode and not plan.empty else ExitStatus.SUCCESS
 
 
 @click.command(
