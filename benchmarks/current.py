@@ -115,6 +115,22 @@ def _rename_five(folder: Path) -> list[str]:
     return changed
 
 
+def _rename_out_of_band(server: Any) -> None:
+    """Rename one project through the GraphQL API, as a colleague would in the web app."""
+    import requests
+
+    def post(query: str) -> dict[str, Any]:
+        answer = requests.post(server.url, headers={"apikey": server.token}, timeout=30,
+                               json={"query": query}).json()
+        if answer.get("errors"):
+            raise SystemExit(f"out-of-band rename failed: {answer['errors']}")
+        return dict(answer["data"])
+
+    project = post("{ getProjects { id name } }")["getProjects"][0]
+    post(f'mutation {{ editProjectName(id: "{project["id"]}", name: "{project["name"]} (edited)")'
+         " { id } }")
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from beeplan.platforms.current.sandbox.server import CurrentSandboxServer
 
@@ -151,7 +167,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 raise SystemExit(f"{name}: exit {status}\n{err[-2000:]}")
             figures = {"exit_status": status, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
                        **counted.spent()}
-            print(f"  {name:<22} {figures['requests']:>6} requests {figures['bytes'] / 1024:>9.1f}"
+            print(f"  {name:<28} {figures['requests']:>6} requests {figures['bytes'] / 1024:>9.1f}"
                   f" KB {wall:>8.2f} s wall {cpu:>6.2f} s CPU", flush=True)
             results[name] = figures
             figures_out[name] = out
@@ -176,6 +192,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results["change"] = changed
         step("plan (5 changes)", ["plan", str(current), *common, "--detailed-exitcode"], (2,))
         step("apply (5 changes)", ["apply", str(current), *common, "--auto-approve"])
+        # Issue "What only the current platform makes possible": what a check costs, with
+        # and without drift (who changed it: the authors lookup), and the hours lookup.
+        step("check (in sync)", ["check", str(current), *common])
+        _rename_out_of_band(server)
+        step("check (1 drifted, authors)", ["check", str(current), *common], (2,))
+        step("apply (repair)", ["apply", str(current), *common, "--auto-approve"])
+        step("usage (hours per entity)", ["usage", str(current), *common, "--days", "30"])
         imported = work / "imported"
         step("import", ["import", *common, "-o", str(imported), "--force"])
         step("plan of the import", ["plan", str(imported), *common, "--detailed-exitcode"])
@@ -187,12 +210,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _v2_row(v2: dict[str, Any], key: str) -> str:
+    if not key:
+        return "n/a"
     s = v2.get("scenarios", {}).get(key) or {}
     calls = s.get("client_calls") or s.get("sandbox_calls")
     if not calls:
         return "n/a"
     kb = (s.get("client_bytes") or 0) / 1024
-    return f"{calls} calls, {kb:.0f} KB, {s.get('wall_s', 0):.1f} s"
+    what = f" (a 5% change: {s['actions']} actions)" if key == "change" and "actions" in s else ""
+    return f"{calls} calls, {kb:.0f} KB, {s.get('wall_s', 0):.1f} s{what}"
 
 
 def table(results: dict[str, Any], v2: dict[str, Any]) -> str:
@@ -201,6 +227,9 @@ def table(results: dict[str, Any], v2: dict[str, Any]) -> str:
             ("no-op plan", "no-op plan", "noop"),
             ("5-entity change (plan + apply)", ("plan (5 changes)", "apply (5 changes)"),
              "change"),
+            ("check, in sync", "check (in sync)", "noop"),
+            ("check, 1 entity drifted (and who changed it)", "check (1 drifted, authors)", ""),
+            ("usage (hours per entity, 30 days)", "usage (hours per entity)", ""),
             ("import", "import", "import")]
     lines = ["| step | current platform (GraphQL) | API v2 |", "|---|---|---|"]
     for label, keys, v2key in rows:
