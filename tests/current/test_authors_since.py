@@ -13,6 +13,7 @@ import json
 import os
 import stat
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ import pytest
 from beeplan.localfiles.lastrun import path_for
 from beeplan.platforms.current.authors import since_last, utc
 from beeplan.platforms.current.client import CLOCK_TOLERANCE_MS, CurrentClient, clock_skew_ms
+from beeplan.platforms.current.lookups import operations_listed, with_authors
 from beeplan.platforms.current.plan import make_plan
 from beeplan.platforms.current.reader import read_account
 from beeplan.platforms.current.sandbox import CurrentSandboxServer
@@ -224,6 +226,28 @@ def test_a_file_beeplan_did_not_write_is_set_aside_and_the_window_applies(
     assert NONE_RECORDED in out and _listed(out, "Acme Bad")
     assert path.with_name(path.name + ".bad").is_file()
     assert _recorded(current)["command"] == "check"  # the check itself is recorded anew
+
+
+def test_a_lookup_that_failed_or_was_skipped_has_not_listed_the_operations(
+        current, ids) -> None:
+    """The rule behind "written only when it listed them" (``lookups.operations_listed``),
+    on a real drift: an author lookup that failed, or none, leaves the start alone."""
+    _jane_renames_acme(current, ids, "Acme Failed")
+    desired = desired_of(EXAMPLE)
+    with CurrentClient(current.url, current.token) as client:
+        plan = make_plan(desired, read_account(client, xid_field=desired.settings.xid_field))
+        looked_up = with_authors(client, plan)
+    assert not operations_listed(plan)  # drift, and nobody looked up (--no-authors)
+    assert operations_listed(looked_up)
+    failed = replace(looked_up, changed_by_notes=(
+        "who changed the drifted entities was not looked up (HTTP 503); the drift itself "
+        "stands",))
+    assert not operations_listed(failed)
+    unread = replace(looked_up, changed_by_notes=(
+        "the audit trail could not be read (HTTP 500): each entity names its last editor "
+        "only",))
+    assert not operations_listed(unread)
+    assert operations_listed(replace(plan, actions=()))  # nothing drifted: nothing to list
 
 
 # -- pure -------------------------------------------------------------------------------
