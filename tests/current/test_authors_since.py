@@ -149,6 +149,16 @@ def test_a_successful_apply_is_the_start_and_is_said_so(crun, current, ids) -> N
     assert int(str(_recorded(current)["at_ms"])) > int(str(again["at_ms"]))
 
 
+def test_applying_a_saved_plan_is_the_start_too(crun, current, ids, tmp_path) -> None:
+    _jane_renames_acme(current, ids, "Acme Saved")
+    saved = tmp_path / "plan.json"
+    assert crun("plan", EXAMPLE, "-o", saved)[0] == 0
+    assert not _file(current).exists()  # plan -o reads only
+    status, _, err = crun("apply", saved, "--auto-approve")
+    assert status == 0, err
+    assert _recorded(current)["command"] == "apply"
+
+
 def test_a_last_check_older_than_the_window_falls_back_to_it_and_says_so(
         crun, current, ids) -> None:
     assert crun("check", EXAMPLE)[0] == 0
