@@ -215,6 +215,16 @@ class _Handler(WSGIRequestHandler):
         logging.getLogger(getattr(self.server, "log_name", "beeplan.sandbox.http")).debug(
             message, *args)
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header on the sandbox's own clock (``advance_clock``), as a real
+        server's is on its: a client that measures the API's time by it sees the sandbox's."""
+        # An error answered before the request line was read has no path: the server's app.
+        target = self._target() if hasattr(self, "path") else self.server.app
+        clock = getattr(target, "clock", None)
+        if timestamp is None and callable(clock):
+            timestamp = clock()
+        return super().date_time_string(timestamp)
+
     def _target(self) -> Any:
         """The app that will answer this request (one of several on a joint server)."""
         app = self.server.app

@@ -152,7 +152,8 @@ def authors_option(func: F) -> F:
         default=True,
         show_default=True,
         help="Current platform: beside each entity the plan changes, who last changed it "
-        "and when (its lastEdited and the audit trail: 2 requests for all of them, none "
+        "and when (its lastEdited and the audit trail's operations since the last apply or "
+        "check on this machine, 7 days at most: 2 requests for all of them, none "
         "when nothing changes; the output says what it cost). --no-authors skips it. "
         "API v2 records no authors: ignored there.",
     )(func)

@@ -318,7 +318,7 @@ def check_command(
                                       "whole account in 1 request, so there is no rotation "
                                       "to record: drop --state.")
         options = other_options(loaded, paths, changed_since, authors=authors,
-                                max_calls=max_calls)
+                                max_calls=max_calls, record_as="check")
         checked = usecases_plan.plan_other(ClickConsole.of(ctx, token_file), loaded, paths,
                                            endpoint, options)
         status = _show_check(checked.plan, checked.budget, fmt, endpoint, want_summary)

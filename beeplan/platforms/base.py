@@ -206,6 +206,9 @@ class EngineOptions:
     since_label: str = ""
     since_unusable: str = ""
     max_calls: int | None = None  # --max-calls: the requests this run may spend at most
+    # The command whose success the engine records as the account's last run (the current
+    # platform lists the audit trail since it): "check", "apply"; "" for plan (read only).
+    record_as: str = ""
 
 
 @dataclass(frozen=True)

@@ -175,7 +175,7 @@ def apply_other(request: ApplyRequest, console: Console, other: OtherSet) -> Exi
     quiet = console.quiet
     # The hours behind archives, for settings.safety.refuseInUse as on v2; --max-calls
     # caps every request of the run (the lookups that do not fit are skipped and said).
-    options = EngineOptions(usage_days=r.usage_days, max_calls=r.max_calls)
+    options = EngineOptions(usage_days=r.usage_days, max_calls=r.max_calls, record_as="apply")
     with console.open_client(r.endpoint, other.platform.name) as client:
         made = other.engine.plan_with(client, other.desired, options)
         plan = with_source(with_variables(made.plan, other.variables), r.targets)

@@ -15,8 +15,10 @@ mutation's ``id``, as its kind's ``<kind>Id`` argument, and as the answer), for 
 
 How far back: the audit trail is read in its default window, the last seven days
 (one window; the API answers seven days per query), and entries before ``since``
-(the last apply or check, when the caller knows it) are left out. A field the key
-may not read is never read as empty: the line says the author is unknown and why.
+(the last apply or check of the account recorded on this machine,
+``localfiles/lastrun.py``; ``since_last`` says which bound applied) are left out. A
+field the key may not read is never read as empty: the line says the author is
+unknown and why.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ from .client import Arg, CurrentClient, Op
 
 PER_REQUEST = 200  # drifted entities per document pair: a few thousand fields at most
 AUDIT_DAYS = 7  # the API's window: getAuditTrails answers seven days per query
+# How the notes of a lookup that could not list the operations begin (lookups.py: a
+# check that did not list them is not the start of the next one's listing).
+NOT_LISTED = ("who changed the drifted entities was not looked up",
+              "the audit trail could not be read", "not looked up:")
 
 MAX_SHOWN = 10  # audit entries listed per entity; the rest are counted
 # Operations that log time or expenses name a person or project too (``personId``) but
@@ -138,6 +144,35 @@ class Authors:
                 iso(author.at_ms) if author.at_ms is not None else None,
                 entry_lines(author.entries)))
         return tuple(out)
+
+
+@dataclass(frozen=True)
+class Since:
+    """How far back the audit trail is listed: entries before ``at_ms`` are left out
+    (None: the whole window), and the words saying which bound applied."""
+
+    at_ms: int | None
+    words: str  # "since the last check at 2026-12-05 14:00 UTC (recorded on this machine)"
+
+
+WINDOW_MS = AUDIT_DAYS * 86_400_000
+
+
+def since_last(command: str | None, at_ms: int | None, now_ms: int) -> Since:
+    """The bound of the audit trail's listing: since the last apply or check recorded on
+    this machine (``command`` at ``at_ms``, on the API's clock) when that is within the
+    window the API answers (``now_ms`` back ``AUDIT_DAYS`` days), else the window. Pure."""
+    window = f"over its last {AUDIT_DAYS} days (one window of the API)"
+    if command is None or at_ms is None:
+        return Since(None, f"{window}: no apply or check of this account is recorded on this "
+                           "machine (a CI runner remembers none between runs)")
+    if at_ms > now_ms:
+        return Since(None, f"{window}: the last {command} recorded on this machine, at "
+                           f"{utc(at_ms)}, is later than the API's clock")
+    if at_ms < now_ms - WINDOW_MS:
+        return Since(None, f"{window}: the last {command} recorded on this machine, at "
+                           f"{utc(at_ms)}, was longer ago")
+    return Since(at_ms, f"since the last {command} at {utc(at_ms)} (recorded on this machine)")
 
 
 # -- words ---------------------------------------------------------------------------
@@ -349,9 +384,11 @@ def combine(author: Author, entries: tuple[Entry, ...], own: str | None,
 # -- the lookup ------------------------------------------------------------------------
 
 def look_up_authors(client: CurrentClient, entities: Iterable[Drifted], *, audit: bool = True,
-                    since_ms: int | None = None) -> Authors:
+                    since_ms: int | None = None, since: Since | None = None) -> Authors:
     """Who last changed each of ``entities``: 0 requests for none; else 2 per
-    ``PER_REQUEST`` entities (1 without ``audit``).
+    ``PER_REQUEST`` entities (1 without ``audit``). ``since`` (``since_last``): the
+    audit trail's entries from then, its words in the note; ``since_ms`` alone: from
+    then, said as a time.
 
     Never fails the run it serves: a lookup the API refuses leaves the author
     unknown with the reason, and a note says so. A refused key is still an error.
@@ -359,6 +396,8 @@ def look_up_authors(client: CurrentClient, entities: Iterable[Drifted], *, audit
     todo = list(dict.fromkeys(entities))
     if not todo:
         return Authors({})
+    if since is not None:
+        since_ms = since.at_ms
     before = client.usage.total_requests
     found: dict[Drifted, Author] = {}
     notes: list[str] = []
@@ -377,9 +416,13 @@ def look_up_authors(client: CurrentClient, entities: Iterable[Drifted], *, audit
             found[entity] = combine(part[entity], trail.get(entity, ()), own, unread)
     if audit and not any(n.startswith(("the account's plan", "the key may not",
                                        "the audit trail could not")) for n in notes):
-        since = f", since {utc(since_ms)}" if since_ms is not None else ""
-        notes.append(f"the audit trail was searched over its last {AUDIT_DAYS} days{since} "
-                     "(one window of the API); older changes show only as the last edit")
+        if since is not None:
+            notes.append(f"the audit trail was searched {since.words}; earlier changes show "
+                         "only as the last edit")
+        else:
+            after = f", since {utc(since_ms)}" if since_ms is not None else ""
+            notes.append(f"the audit trail was searched over its last {AUDIT_DAYS} days{after} "
+                         "(one window of the API); older changes show only as the last edit")
     return Authors(found, tuple(notes), client.usage.total_requests - before)
 
 

@@ -19,6 +19,7 @@ Answers are believed only when they have the shape the document asked for
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import hmac
 import json
@@ -217,6 +218,27 @@ def example_documents() -> list[Document]:
     ]
 
 
+# A Date header is whole seconds, sent before the answer travels: a difference under a
+# minute is that, or an ordinary clock, and is ignored; a larger one is the API's clock
+# being elsewhere (the sandbox's moved on by a test, a machine's clock gone wrong).
+CLOCK_TOLERANCE_MS = 60_000
+
+
+def clock_skew_ms(date: str | None, local_s: float, known: int = 0) -> int:
+    """The API's clock minus this machine's from an answer's ``Date`` header (RFC 9110),
+    in ms; 0 within ``CLOCK_TOLERANCE_MS``; ``known`` when there is no usable header. Pure."""
+    if not date:
+        return known
+    try:
+        when = email.utils.parsedate_to_datetime(date)
+    except (TypeError, ValueError, IndexError):
+        return known
+    if when.tzinfo is None:
+        return known
+    skew = int(when.timestamp() * 1000 - local_s * 1000)
+    return skew if abs(skew) > CLOCK_TOLERANCE_MS else 0
+
+
 class CurrentClient:
     """Sends GraphQL documents to the current platform. Thread-safe: a pool of sessions."""
 
@@ -266,6 +288,13 @@ class CurrentClient:
         self._sessions_lock = threading.Lock()
         self._sessions: list[requests.Session] = []
         self._idle: list[requests.Session] = []
+        # The API's clock minus this machine's (ms), from the last answer's Date header:
+        # audit trail times are the API's, so "since the last check" is measured on it.
+        self.clock_skew_ms = 0
+
+    def server_now_ms(self) -> int:
+        """Now on the API's clock, as far as the last answer's Date header tells."""
+        return int(time.time() * 1000) + self.clock_skew_ms
 
     def __repr__(self) -> str:  # never show the key
         return f"CurrentClient({self.url!r})"
@@ -424,6 +453,8 @@ class CurrentClient:
             _current.call = None
             _WATCHDOG.forget(call)
         self._count(name, len(body) + len(content))
+        self.clock_skew_ms = clock_skew_ms(response.headers.get("Date"), time.time(),
+                                           self.clock_skew_ms)
         log.info("%s -> HTTP %s, %d bytes, %.3fs", name, response.status_code, len(content),
                  time.monotonic() - started)
         if 300 <= response.status_code < 400:

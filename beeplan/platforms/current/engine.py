@@ -3,6 +3,7 @@ and to verify a saved plan of one."""
 
 from __future__ import annotations
 
+import time
 import weakref
 from collections.abc import Collection, Sequence
 from dataclasses import replace
@@ -12,16 +13,18 @@ from ...applier import Outcome, ProgressCallback
 from ...errors import Problem
 from ...hours import AccountUsage
 from ...localfiles.journal import Journal
+from ...localfiles.lastrun import LastRun, read_last_run, record_run
 from ...model import Ref
-from ...planner import Plan
+from ...planner import Plan, only_drift
 from ...setdiff import SetDiff
 from ..base import EngineOptions, EnginePlan
 from .apply import apply_actions
+from .authors import since_last
 from .client import Budget, CurrentClient
 from .desired import Desired, load_desired
 from .diffing import diff_desired
 from .graphing import current_graph
-from .lookups import apply_cost, with_authors, with_hours
+from .lookups import apply_cost, operations_listed, with_authors, with_hours
 from .plan import make_plan, with_safety
 from .reader import LiveAccount, read_account
 from .saved import verified_rest
@@ -38,6 +41,10 @@ class CurrentEngine:
         # of reading the account a second time.
         self._read: weakref.WeakKeyDictionary[CurrentClient, LiveAccount] = (
             weakref.WeakKeyDictionary())
+        # When that read started, on the API's clock (ms): a successful apply of its plan
+        # is recorded as the account's last run from then (``localfiles/lastrun.py``).
+        self._started: weakref.WeakKeyDictionary[CurrentClient, int] = (
+            weakref.WeakKeyDictionary())
 
     def load(self, files: Sequence[tuple[str, Any]], problems: Sequence[Problem]) -> Desired:
         return load_desired(files, problems)
@@ -53,16 +60,30 @@ class CurrentEngine:
             # A hard stop too: no request of this run goes past N, whatever retries happen.
             client.budget = Budget(requests=options.max_calls, bytes=client.budget.bytes)
         before = client.usage.total_requests
-        live = read_account(client, xid_field=desired.settings.xid_field)
-        self._read[client] = live
+        live, started = self._read_account(client, desired)
         plan = make_plan(desired, live, client.usage.total_requests - before)
         if options.since_label:
             plan = _targeted(plan, desired, live, options)
         plan, usage = with_hours(client, plan, options.usage_days,
                                  desired.settings.safety.refuse_in_use, options.max_calls)
         if options.authors:
-            plan = with_authors(client, plan, options.max_calls)
+            last = read_last_run(client.account_key)
+            since = since_last(last.command if last else None, last.at_ms if last else None,
+                               client.server_now_ms())
+            plan = with_authors(client, plan, options.max_calls, since=since)
+        if _recorded(plan, options):
+            record_run(client.account_key, LastRun(options.record_as, started))
         return EnginePlan(plan, usage)
+
+    def _read_account(self, client: CurrentClient, desired: Desired) -> tuple[LiveAccount, int]:
+        """The account (kept for the apply that follows), and when the read started on
+        the API's clock: the answer's Date tells the clock, so it is taken after."""
+        local = time.time()
+        live = read_account(client, xid_field=desired.settings.xid_field)
+        started = int(local * 1000) + client.clock_skew_ms
+        self._read[client] = live
+        self._started[client] = started
+        return live, started
 
     def verify_saved(self, client: CurrentClient, saved: Plan, desired: Desired,
                      source: str) -> Plan:
@@ -70,8 +91,7 @@ class CurrentEngine:
         manifests and one fresh read (``saved.verified_rest``); refuses an edited or
         stale plan. Makes no mutation."""
         before = client.usage.total_requests
-        live = read_account(client, xid_field=desired.settings.xid_field)
-        self._read[client] = live  # apply starts from it, as after a plan
+        live, _ = self._read_account(client, desired)  # apply starts from it, as after a plan
         fresh = make_plan(desired, live, client.usage.total_requests - before)
         # The safety threshold of what is left, from this read: never the file's verdict.
         return with_safety(verified_rest(saved, fresh, live, source), desired, live)
@@ -80,10 +100,17 @@ class CurrentEngine:
               progress: ProgressCallback | None) -> Outcome:
         # The journal records each create before it is sent, so a run stopped between a
         # create and its External ID label is finished by the next one, never duplicated.
-        return apply_actions(client, plan.actions, xid_field=desired.settings.xid_field,
-                             batch_size=desired.settings.batch_size, parallelism=parallelism,
-                             progress=progress, journal=Journal.for_account(client.account_key),
-                             live=self._read.pop(client, None))
+        started = self._started.pop(client, None)
+        outcome = apply_actions(client, plan.actions, xid_field=desired.settings.xid_field,
+                                batch_size=desired.settings.batch_size,
+                                parallelism=parallelism, progress=progress,
+                                journal=Journal.for_account(client.account_key),
+                                live=self._read.pop(client, None))
+        # Done whole: the account matches the manifests as of the read, so the next check
+        # lists the audit trail from then (a stopped or failed apply leaves it as it was).
+        if started is not None and outcome.ok and not outcome.interrupted:
+            record_run(client.account_key, LastRun("apply", started))
+        return outcome
 
 
     def apply_requests(self, plan: Plan, desired: Desired) -> tuple[int, str]:
@@ -104,6 +131,24 @@ class CurrentEngine:
     def graph(self, desired: Desired, fmt: str, *, only: Collection[Ref] | None = None,
               max_nodes: int = 300, leaders: bool = False) -> str:
         return current_graph(desired, fmt, only=only, max_nodes=max_nodes, leaders=leaders)
+
+
+def _recorded(plan: Plan, options: EngineOptions) -> bool:
+    """Whether this run is now the account's last check or apply (``localfiles/lastrun.py``).
+
+    A check that exits 0 or 2 and showed the operations behind its drift (or found
+    none): the next one lists what happened since. Not a plan (read only), a targeted
+    check (``--changed-since`` compared part of the manifests), a check with problems
+    (exit 1), nor one whose author lookup was skipped (``--no-authors``; ``--max-calls``
+    too small for it) or failed: those operations were never listed, so the next run
+    lists them. ``--max-calls`` alone does not stop it: this platform reads the whole
+    account in its one request. An apply whose plan is empty matches already; any other
+    is recorded by ``apply`` when done whole. Pure."""
+    if plan.problems and not only_drift(plan.problems):
+        return False
+    if options.record_as == "check":
+        return not options.since_label and operations_listed(plan)
+    return options.record_as == "apply" and not plan.actions and not plan.problems
 
 
 def _targeted(plan: Plan, desired: Desired, live: Any, options: EngineOptions) -> Plan:

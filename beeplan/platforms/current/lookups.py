@@ -19,7 +19,7 @@ from ...hours import UsageReport
 from ...model import Ref, entity_key
 from ...planner import Action, Plan
 from ...usage import with_usage
-from .authors import AUTHOR_KINDS, PER_REQUEST, Drifted, look_up_authors
+from .authors import AUTHOR_KINDS, NOT_LISTED, PER_REQUEST, Drifted, Since, look_up_authors
 from .client import CurrentClient
 from .hours import archives_in, bounds_ms, look_up_hours
 from .kinds import VALUE_ENTITY_TYPES, XID_FIELD_DEFAULT
@@ -35,6 +35,19 @@ def drifted_in(plan: Plan) -> dict[Drifted, Ref]:
     return out
 
 
+def operations_listed(plan: Plan) -> bool:
+    """Whether the plan shows who changed each entity it changes, with the audit trail's
+    operations as far as the account and the key allow (or nothing drifted): then a
+    check may become the account's last one, the start of the next check's listing.
+    A lookup skipped (``--no-authors``, ``--max-calls``) or failed did not. Pure."""
+    targets = drifted_in(plan)
+    if not targets:
+        return True
+    shown = {c.target for c in plan.changed_by}
+    return (all(ref in shown for ref in targets.values())
+            and not any(note.startswith(NOT_LISTED) for note in plan.changed_by_notes))
+
+
 def author_requests(count: int) -> int:
     """Requests the author lookup of ``count`` entities takes (audit trail included)."""
     return 2 * ceil(count / PER_REQUEST) if count else 0
@@ -46,8 +59,9 @@ def left(client: CurrentClient, max_calls: int | None) -> int | None:
 
 
 def with_authors(client: CurrentClient, plan: Plan, max_calls: int | None = None,
-                 off_hint: str = "--no-authors") -> Plan:
-    """The plan with who changed each drifted entity beside it, and what that cost."""
+                 off_hint: str = "--no-authors", since: Since | None = None) -> Plan:
+    """The plan with who changed each drifted entity beside it, and what that cost;
+    ``since``: how far back the audit trail is listed (``authors.since_last``)."""
     targets = drifted_in(plan)
     if not targets:
         return plan  # nothing drifted: no request, and the rendering reads as it always did
@@ -58,7 +72,7 @@ def with_authors(client: CurrentClient, plan: Plan, max_calls: int | None = None
                 f"{room}; raise --max-calls to {max_calls - room + need} to see who changed "
                 "them")
         return replace(plan, changed_by_notes=(*plan.changed_by_notes, note))
-    found = look_up_authors(client, targets)
+    found = look_up_authors(client, targets, since=since)
     cost = (f"looked up in {found.requests} request{'' if found.requests == 1 else 's'} for "
             f"{len(targets)} entit{'y' if len(targets) == 1 else 'ies'} ({off_hint} skips it)")
     return replace(plan, changed_by=found.changed_by(targets),

@@ -184,6 +184,10 @@ class CurrentSandboxApp:
         """The sandbox's clock in milliseconds."""
         return now_ms() + self.clock_offset_ms
 
+    def clock(self) -> float:
+        """The sandbox's clock in seconds: its Date header (``sandboxcore``) follows it."""
+        return self.now() / 1000
+
     def add_key(self, person_id: str) -> str:
         """A new API key of the account's person ``person_id``: what it writes is theirs."""
         doc = self.store.get(person_id)
