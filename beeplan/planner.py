@@ -42,6 +42,10 @@ from .safetext import printable
 
 # "MAJOR.MINOR" (docs/plan-format.md): a minor bump only adds fields, a major one breaks.
 PLAN_FORMAT_VERSION = "1.3"
+# 1.3 only added ``platform`` (and what a plan of the current platform holds): an API v2
+# plan, which has none of it, is still written as 1.2, byte for byte what it was, and
+# readable by a beeplan that knows 1.2.
+V2_PLAN_FORMAT_VERSION = "1.2"
 
 # Phases of docs/architecture.md (Plan). Additive work first; removals only once it all succeeded.
 PHASE_OF_KIND = {kind: i for i, kind in enumerate(KIND_ORDER)}  # groups 0 .. absences 6

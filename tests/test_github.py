@@ -12,7 +12,7 @@ from beeplan.annotations import Annotation, escape_data, plan_annotations, workf
 from beeplan.errors import PlanError
 from beeplan.manifest import load
 from beeplan.model import CustomField, State
-from beeplan.planner import PLAN_FORMAT_VERSION, make_plan
+from beeplan.planner import PLAN_FORMAT_VERSION, V2_PLAN_FORMAT_VERSION, make_plan
 from beeplan.render import plan_from_json, plan_to_json
 from beeplan.render.jsonplan import plan_document
 
@@ -185,7 +185,7 @@ def test_json_plan_validates_against_its_schema_and_says_what_it_is() -> None:
         jsonschema.Draft202012Validator(json.loads(schema.read_text())).validate(doc)
     assert (ROOT / "schemas" / "plan.schema.json").read_text() == (
         ROOT / "beeplan" / "schemas" / "plan.schema.json").read_text()
-    assert doc["format_version"] == PLAN_FORMAT_VERSION
+    assert doc["format_version"] == V2_PLAN_FORMAT_VERSION  # an API v2 plan: as before 1.3
     major, minor = doc["format_version"].split(".")
     assert major.isdigit() and minor.isdigit()
     assert doc["changes_present"] is True and doc["complete"] is True and doc["applyable"]

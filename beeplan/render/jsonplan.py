@@ -22,6 +22,7 @@ from ..model import Loosened, Ref
 from ..planner import (
     PLAN_FORMAT_VERSION,
     RELATION_SERVICES,
+    V2_PLAN_FORMAT_VERSION,
     Action,
     Change,
     ChangedBy,
@@ -59,7 +60,7 @@ def plan_document(
     reasons = incomplete_reasons(plan) + ([partial] if partial else [])
     made = plan.provenance  # its fields sit where plans always had them: the format is unchanged
     doc: dict[str, Any] = {
-        "format_version": PLAN_FORMAT_VERSION,
+        "format_version": PLAN_FORMAT_VERSION if plan.platform else V2_PLAN_FORMAT_VERSION,
         "beeplan_version": __version__,
         # Only for another platform than API v2: v2 plans read as they always did.
         **({"platform": plan.platform} if plan.platform else {}),
