@@ -109,10 +109,14 @@ def test_two_applies_at_once_converge_to_the_genuine_conflict(
             # B starts once A has made head_start writes (about 260 in all).
             assert wait_until(lambda: writes(sandbox) >= head_start, 30)
             with beeplan_process(["apply", b_dir, *args], tmp_path / "run-b", env) as run_b:
-                # They really run at once: B reports writes while A is still running.
+                # They really run at once: B reports writes while A is still running. A
+                # slower API while B starts keeps A's rest of the work longer than B's
+                # start-up on a loaded machine (which once took longer than all of A's).
+                sandbox.latency_ms = 60
                 overlap = wait_until(
                     lambda: run_a.poll() is None and "] applied" in b_progress(), 60, 0.005
                 )
+                sandbox.latency_ms = 10
                 codes = run_a.wait(timeout=120), run_b.wait(timeout=120)
         assert overlap or head_start == 0 and codes[1] == 1  # (B may fail before any write)
         outputs = [output_of(tmp_path / "run-a"), output_of(tmp_path / "run-b")]
