@@ -43,24 +43,13 @@ def believe(doc: Document, status: int, headers: Mapping[str, str], content: byt
     rather than raised, so the caller can say which aliases ran.
     """
     # Deferred to avoid an import cycle: the client's error types live beside it.
-    from .client import DocumentError, InactiveAccountError, PermissionDeniedError
+    from .client import DocumentError
 
     name = doc.name
     answer = _decode(content)
     errors = _errors(answer)
     messages = [m for m, _ in errors]
-    if status == 402 or "AccountIsInactive" in messages:
-        raise InactiveAccountError(name, "AccountIsInactive: the account's subscription is "
-                                   "inactive, so the API refuses its key; reactivate it in "
-                                   "Beebole", status)
-    key_errors = [m for m in messages if m.startswith("APIKeyError")]
-    if key_errors or status in (401, 403):
-        reason = key_errors[0] if key_errors else "the API key was refused"
-        raise AuthError(name, f"{reason}: check BEEBOLE_TOKEN or the token file (an API key "
-                        "of the current platform, from Beebole's settings)", status)
-    if status >= 500:
-        raise TransportError(name, f"HTTP {status}" + (f": {capped(messages[0], 120)}"
-                                                      if messages else ""))
+    _refuse_by_status(name, status, messages)
     if answer is _NOT_JSON:
         kind = headers.get("Content-Type", "").split(";")[0].strip()
         kind = kind if kind.isprintable() and len(kind) < 60 else "unknown type"
@@ -95,6 +84,17 @@ def believe(doc: Document, status: int, headers: Mapping[str, str], content: byt
             return Answer({}, (), tuple(permissions), failed, failure)
     if not isinstance(data, Mapping):
         raise AnswerError(name, '"data" is not an object')
+    denied = _denied(doc, data, failed, permissions, allow_denied=allow_denied)
+    return Answer(data, denied, tuple(permissions), failed, failure)
+
+
+def _denied(doc: Document, data: Mapping[str, Any], failed: str | None, permissions: list[str],
+            *, allow_denied: bool) -> tuple[str, ...]:
+    """The fields of ``doc`` missing from ``data`` that permissionsErrors withholds; an
+    error for any other missing field, and for a withheld one unless ``allow_denied``."""
+    from .client import PermissionDeniedError  # deferred: see believe
+
+    name = doc.name
     try:
         missing = _missing(doc, data, skip=failed)
     except ValueError as exc:
@@ -111,7 +111,26 @@ def believe(doc: Document, status: int, headers: Mapping[str, str], content: byt
             + (f" (and {len(denied) - 3} more)" if len(denied) > 3 else "")
             + f" (permissionsErrors: {capped(', '.join(permissions), 160)}); nothing was "
             "read as empty: give the key's role access to it")
-    return Answer(data, denied, tuple(permissions), failed, failure)
+    return denied
+
+
+def _refuse_by_status(name: str, status: int, messages: list[str]) -> None:
+    """Refuses what the status or the errors' messages alone say cannot be read: an
+    inactive account, a refused key, a server error."""
+    from .client import InactiveAccountError  # deferred: see believe
+
+    if status == 402 or "AccountIsInactive" in messages:
+        raise InactiveAccountError(name, "AccountIsInactive: the account's subscription is "
+                                   "inactive, so the API refuses its key; reactivate it in "
+                                   "Beebole", status)
+    key_errors = [m for m in messages if m.startswith("APIKeyError")]
+    if key_errors or status in (401, 403):
+        reason = key_errors[0] if key_errors else "the API key was refused"
+        raise AuthError(name, f"{reason}: check BEEBOLE_TOKEN or the token file (an API key "
+                        "of the current platform, from Beebole's settings)", status)
+    if status >= 500:
+        raise TransportError(name, f"HTTP {status}" + (f": {capped(messages[0], 120)}"
+                                                      if messages else ""))
 
 
 def _withheld(field_name: str, permissions: list[str]) -> bool:

@@ -407,7 +407,7 @@ class _Planner:
 
     def plan_entry(self, entry: Entry, index: Index, cats: Mapping[tuple[str, str], Any],
                    roles: Mapping[str, IdValue]) -> None:
-        kind, t = entry.kind, _TYPE[entry.kind]
+        kind = entry.kind
         plannable, node = self.find(entry)
         if not plannable:
             return
@@ -434,23 +434,35 @@ class _Planner:
                              entry.source)
                 return
         if node is None:
-            create_payload: dict[str, Any] = {"name": entry.name, **payload}
-            if kind == "person":
-                create_payload.update(email=fields["email"], roleId=role_id)
-            create = self.add("create", kind, target, entry.name, f"add{t}", create_payload,
-                              _PHASE[kind], changes=[
-                                  Change("name", None, entry.name), *changes,
-                                  *(Change(k, None, v) for k, v in fields.items()
-                                    if k not in ("color", "status"))])
-            self.resolved[id(entry)] = _Resolved(target, None, create.id)
-            me: IdValue = {"$ref": create.id}
-            for key in ("description", "lang", "startDate"):
-                if key in fields:
-                    self.edit(kind, target, entry.name, me, key, None, fields[key])
-            if entry.archived:
-                self.add("deactivate", kind, target, entry.name, f"archive{t}", {"id": me},
-                         PHASE_ARCHIVE)
+            self.plan_create(entry, target, payload, changes, fields, role_id)
             return
+        self.plan_update(entry, node, target, payload, fields, role_id)
+
+    def plan_create(self, entry: Entry, target: Ref, payload: dict[str, Any],
+                    changes: list[Change], fields: dict[str, Any], role_id: IdValue) -> None:
+        """A new entry: its create, then what the create does not take, then its archive."""
+        kind, t = entry.kind, _TYPE[entry.kind]
+        create_payload: dict[str, Any] = {"name": entry.name, **payload}
+        if kind == "person":
+            create_payload.update(email=fields["email"], roleId=role_id)
+        create = self.add("create", kind, target, entry.name, f"add{t}", create_payload,
+                          _PHASE[kind], changes=[
+                              Change("name", None, entry.name), *changes,
+                              *(Change(k, None, v) for k, v in fields.items()
+                                if k not in ("color", "status"))])
+        self.resolved[id(entry)] = _Resolved(target, None, create.id)
+        me: IdValue = {"$ref": create.id}
+        for key in ("description", "lang", "startDate"):
+            if key in fields:
+                self.edit(kind, target, entry.name, me, key, None, fields[key])
+        if entry.archived:
+            self.add("deactivate", kind, target, entry.name, f"archive{t}", {"id": me},
+                     PHASE_ARCHIVE)
+
+    def plan_update(self, entry: Entry, node: Node, target: Ref, payload: dict[str, Any],
+                    fields: dict[str, Any], role_id: IdValue) -> None:
+        """A live entry: an action for each field that differs, unarchived first if need be."""
+        kind, t = entry.kind, _TYPE[entry.kind]
         first = len(self.actions)
         if node.name != entry.name:
             self.add("update", kind, target, entry.name, f"edit{t}Name",
@@ -547,20 +559,21 @@ class _Planner:
                              "category (in the manifests or the account)", entry.source)
                 return None, []
         if node is None:
-            payload: dict[str, Any] = ({"parentId": parent.id} if parent is not None
-                                       else {"categoryId": category[0] if category else None})
-            if status_id is not None:
-                payload["statusId"] = status_id
-            changes = [Change("status", None, status)] if status is not None else []
-            if parent is not None:
-                changes.insert(0, Change("parent", None, str(entry.parent)))
-            return payload, changes
+            return _create_placement(entry, parent, category, status_id, status)
+        return self.moves(entry, node, parent, category, status_id, status), []
+
+    def moves(self, entry: Entry, node: Node, parent: _Resolved | None,
+              category: tuple[IdValue, dict[str, IdValue]] | None, status_id: IdValue,
+              status: Any) -> dict[str, Any] | None:
+        """{key: (mutation, argument, before, after)} of where a live entry moves; None
+        (and a problem) when the API cannot move it there."""
+        kind, cat_kind = entry.kind, f"{entry.kind}Category"
         t = _TYPE[kind]
         if parent is None and category is not None and category[0] != node.category:
             self.problem(f"{kind} {entry.key} is in another {cat_kind} in the account: the "
                          f"API cannot move a {kind} between categories; archive it and declare "
                          "a new one with another xid, or keep its category", entry.source)
-            return None, []
+            return None
         moves: dict[str, Any] = {}
         want_parent = parent.id if parent is not None else None
         if _hashable(want_parent) != node.parent:
@@ -570,7 +583,7 @@ class _Planner:
         if status_id is not None and status_id != node.field("status"):
             moves["status"] = (f"edit{t}Status", "statusId", status_id,
                                self.status_name(node.field("status")), status)
-        return moves, []
+        return moves
 
     def label_of(self, live_id: str | None) -> str | None:
         """How a change shows a live entity: its xid, else #id."""
@@ -856,6 +869,21 @@ def _parents_first(entries: tuple[Entry, ...], index: Index) -> list[Entry]:
             placed.add(id(e))
             out.append(e)
     return out
+
+
+def _create_placement(entry: Entry, parent: _Resolved | None,
+                      category: tuple[IdValue, dict[str, IdValue]] | None, status_id: IdValue,
+                      status: Any) -> tuple[dict[str, Any], list[Change]]:
+    """The create arguments (and shown changes) that place a new entry: under its parent,
+    else in its category; with its status."""
+    payload: dict[str, Any] = ({"parentId": parent.id} if parent is not None
+                               else {"categoryId": category[0] if category else None})
+    if status_id is not None:
+        payload["statusId"] = status_id
+    changes = [Change("status", None, status)] if status is not None else []
+    if parent is not None:
+        changes.insert(0, Change("parent", None, str(entry.parent)))
+    return payload, changes
 
 
 def _inherited_category(entry: Entry, index: Index) -> str | None:

@@ -104,11 +104,7 @@ def verified_rest(saved: Plan, fresh: Plan, live: LiveAccount, source: str) -> P
     """The actions of ``saved`` still to run, as the planner makes them now (``fresh``,
     from the same manifests and ``live``); refuses (PlanError) an edited file or a
     stale plan. The result keeps ``fresh``'s problems, warnings and settings."""
-    seen: set[str] = set()
-    for action in saved.actions:  # each would match the one planned action of its id
-        if action.id in seen:
-            raise _refuse(source, action, "a second action with this id")
-        seen.add(action.id)
+    seen = _ids_once(saved, source)
     planned = {a.id: a for a in fresh.actions}
     lookup = Lookup(live)
     done: dict[str, Any] = {}  # saved actions done already -> their target's live id
@@ -151,14 +147,7 @@ def verified_rest(saved: Plan, fresh: Plan, live: LiveAccount, source: str) -> P
                 f"{unplanned[key]!r} for it, which the plan does not hold. Make a new plan. "
                 "Nothing was applied."))
         # else: done already (its target changed, and nothing of it is left to do)
-    kept = {a.id for a in keep}
-    for action in keep:
-        missing = [d for d in action.depends_on if d not in kept]
-        if missing:
-            raise PlanError(printable(
-                f"{source} is stale: action {action.id!r} now needs {missing[0]!r}, which "
-                "the plan does not hold (the account changed since it was made). Make a new "
-                "plan. Nothing was applied."))
+    _check_needs(keep, source)
     extra = len(fresh.actions) - len(keep)
     warnings = fresh.warnings
     if extra:
@@ -168,6 +157,28 @@ def verified_rest(saved: Plan, fresh: Plan, live: LiveAccount, source: str) -> P
     return replace(fresh, actions=tuple(keep), warnings=warnings,
                    fingerprints={k: v for k, v in saved.fingerprints.items()
                                  if k in {entity_key(a.target) for a in keep}})
+
+
+def _ids_once(saved: Plan, source: str) -> set[str]:
+    """The ids of ``saved``'s actions; refuses a file holding one twice."""
+    seen: set[str] = set()
+    for action in saved.actions:  # each would match the one planned action of its id
+        if action.id in seen:
+            raise _refuse(source, action, "a second action with this id")
+        seen.add(action.id)
+    return seen
+
+
+def _check_needs(keep: list[Action], source: str) -> None:
+    """Refuses (stale) when an action kept now depends on one the saved plan does not hold."""
+    kept = {a.id for a in keep}
+    for action in keep:
+        missing = [d for d in action.depends_on if d not in kept]
+        if missing:
+            raise PlanError(printable(
+                f"{source} is stale: action {action.id!r} now needs {missing[0]!r}, which "
+                "the plan does not hold (the account changed since it was made). Make a new "
+                "plan. Nothing was applied."))
 
 
 def _difference(saved: Action, made: Action, done: Mapping[str, Any]) -> str:

@@ -43,44 +43,68 @@ def _tagged_with(ctx: Context, doc: Doc) -> set[str]:
     return {i for _r, i, _s in ctx.store.related("tag", doc["id"], "Tag", "b")}
 
 
+# A filter field's test: (context, document, wanted value) -> whether the document passes.
+_Test = Callable[[Context, Doc, Any], bool]
+
+
+def _same(key: str) -> _Test:
+    return lambda _ctx, doc, want: doc.get(key) == want
+
+
+def _differs(key: str) -> _Test:
+    return lambda _ctx, doc, want: doc.get(key) != want
+
+
+def _assigned(other: str) -> _Test:
+    return lambda ctx, doc, want: want in {i for _r, i, _s in ctx.store.related(
+        "assign", doc["id"], other)}
+
+
+def _tags(kind: str) -> _Test:
+    return lambda ctx, doc, want: want in {i for _r, i, _s in ctx.store.related(
+        "tag", doc["id"], kind, "a")}
+
+
+def _project_id(ctx: Context, doc: Doc, want: Any) -> bool:
+    # an expense record names its project; anything else is assigned to it
+    if doc["__kind"] == "ExpenseRecord":
+        return doc.get("projectId") == want
+    return _assigned("Project")(ctx, doc, want)
+
+
+_FILTERS: dict[str, _Test] = {
+    "id": lambda _ctx, doc, want: doc["id"] == want,
+    "notId": lambda _ctx, doc, want: doc["id"] != want,
+    "name": lambda _ctx, doc, want: str(want).lower() in str(doc.get("name", "")).lower(),
+    "archived": lambda _ctx, doc, want: bool(doc.get("archived")) == want,
+    "level": lambda ctx, doc, want: level_of(ctx.store, doc) == want,
+    **{key: _same(key) for key in ("categoryId", "roleId", "statusId", "customFieldId",
+                                   "entityId", "entityType", "personId")},
+    "notPersonId": _differs("personId"),
+    "notProjectId": _differs("projectId"),
+    "tagIds": lambda ctx, doc, want: bool(_tagged_with(ctx, doc) & set(want)),
+    "notTagIds": lambda ctx, doc, want: not _tagged_with(ctx, doc) & set(want),
+    "assignedPersonId": _assigned("Person"),
+    "assignedTagId": _assigned("Tag"),
+    "assignedProjectId": _assigned("Project"),
+    "projectId": _project_id,
+    "managedById": lambda ctx, doc, want: want in {
+        i for _r, i, _s in ctx.store.related("manager", doc["id"], "Person", "b")},
+    "childrenOfId": lambda _ctx, doc, want: doc.get("parentId") == want,
+    "taggedPersonId": _tags("Person"),
+    "taggedProjectId": _tags("Project"),
+    "taggedTaskId": _tags("Task"),
+}
+
+
 def _match_one(ctx: Context, doc: Doc, cond: dict[str, Any]) -> bool:
     for key, want in cond.items():
         if key == "following" or want is None:
             continue
-        if key == "id":
-            ok = doc["id"] == want
-        elif key == "notId":
-            ok = doc["id"] != want
-        elif key == "name":
-            ok = str(want).lower() in str(doc.get("name", "")).lower()
-        elif key == "archived":
-            ok = bool(doc.get("archived")) == want
-        elif key == "level":
-            ok = level_of(ctx.store, doc) == want
-        elif key in ("categoryId", "roleId", "statusId", "customFieldId", "entityId",
-                     "entityType", "personId") or (key == "projectId"
-                                                   and doc["__kind"] == "ExpenseRecord"):
-            ok = doc.get(key) == want
-        elif key in ("notPersonId", "notProjectId"):
-            ok = doc.get(_lower(key[3:])) != want
-        elif key == "tagIds":
-            ok = bool(_tagged_with(ctx, doc) & set(want))
-        elif key == "notTagIds":
-            ok = not _tagged_with(ctx, doc) & set(want)
-        elif key in ("assignedPersonId", "assignedTagId", "assignedProjectId", "projectId"):
-            other = {"assignedPersonId": "Person", "assignedTagId": "Tag"}.get(key, "Project")
-            ok = want in {i for _r, i, _s in ctx.store.related("assign", doc["id"], other)}
-        elif key == "managedById":
-            ok = want in {i for _r, i, _s in ctx.store.related("manager", doc["id"], "Person",
-                                                                 "b")}
-        elif key == "childrenOfId":
-            ok = doc.get("parentId") == want
-        elif key in ("taggedPersonId", "taggedProjectId", "taggedTaskId"):
-            ok = want in {i for _r, i, _s in ctx.store.related("tag", doc["id"],
-                                                                 key[6:-2], "a")}
-        else:
+        test = _FILTERS.get(key)
+        if test is None:
             raise NotEmulated(f"the filter field {key!r} is not emulated by the sandbox")
-        if not ok:
+        if not test(ctx, doc, want):
             return False
     return True
 
@@ -334,64 +358,125 @@ def _check_value(definition: Doc, values: dict[str, Any]) -> None:
             raise GraphQLError(f"InvalidValue: {number} is outside the range of {name!r}")
 
 
-def _add(ctx: Context, info: GraphQLResolveInfo, kind: str, args: dict[str, Any]) -> Doc:
-    _check_refs(ctx, kind, args)
-    if kind == "CustomFieldValue":
-        if args["entityType"] not in VALUE_HOLDERS:
-            raise GraphQLError(f"InvalidArgument: entityType must be one of "
-                               f"{', '.join(VALUE_HOLDERS)}")
-        ctx.need(args["entityId"], args["entityType"])
-        definition = ctx.need(args["customFieldId"], "CustomField")
-        for other in ctx.store.all("CustomFieldValue"):
-            if (other["customFieldId"], other["entityId"]) == (definition["id"],
-                                                                args["entityId"]):
-                raise GraphQLError(f"AlreadySet: {definition['name']!r} already has a value "
-                                   f"on this {args['entityType']} ({other['id']}); edit it "
-                                   "with editCustomFieldValue*")
-        _check_value(definition, args)
-    if kind == "CustomField" and args["fieldType"] not in FIELD_TYPES:
+# A kind's step of _add: (context, the new document, its arguments) -> None; it may set
+# fields of the document, take arguments out, or refuse (GraphQLError).
+_Step = Callable[[Context, Doc, dict[str, Any]], None]
+
+
+def _new_value(ctx: Context, doc: Doc, args: dict[str, Any]) -> None:
+    if args["entityType"] not in VALUE_HOLDERS:
+        raise GraphQLError(f"InvalidArgument: entityType must be one of "
+                           f"{', '.join(VALUE_HOLDERS)}")
+    ctx.need(args["entityId"], args["entityType"])
+    definition = ctx.need(args["customFieldId"], "CustomField")
+    for other in ctx.store.all("CustomFieldValue"):
+        if (other["customFieldId"], other["entityId"]) == (definition["id"],
+                                                            args["entityId"]):
+            raise GraphQLError(f"AlreadySet: {definition['name']!r} already has a value "
+                               f"on this {args['entityType']} ({other['id']}); edit it "
+                               "with editCustomFieldValue*")
+    _check_value(definition, args)
+
+
+def _new_field(ctx: Context, doc: Doc, args: dict[str, Any]) -> None:
+    if args["fieldType"] not in FIELD_TYPES:
         raise GraphQLError(f"InvalidArgument: fieldType must be one of "
                            f"{', '.join(FIELD_TYPES)}")
+    doc["visibility"] = {"persons": False, "absenceTypes": False, "projects": None,
+                         "tasks": None, "timeRecords": None}
+    doc["textOptions"] = {"maxLength": 255, "minLength": 0, "allowedValues": [],
+                          "useAllowedValues": False}
+
+
+def _new_tree_node(ctx: Context, doc: Doc, args: dict[str, Any]) -> None:
+    kind = doc["__kind"]
+    if args.get("parentId"):
+        parent = ctx.need(args["parentId"], kind)
+        if args.get("categoryId") and args["categoryId"] != parent.get("categoryId"):
+            raise GraphQLError("InvalidArgument: a child's category is its parent's")
+        doc["categoryId"] = parent.get("categoryId")
+    elif not args.get("categoryId") and kind == "Task":
+        # a task always has a category: without one it goes to the account's first
+        first = next(iter(ctx.store.all("TaskCategory")), None)
+        if first is None:
+            raise GraphQLError("InvalidArgument: addTask needs a categoryId, and this "
+                               "account has no task category yet")
+        doc["categoryId"] = first["id"]
+    elif not args.get("categoryId"):
+        raise GraphQLError(f"InvalidArgument: add{kind} needs a categoryId or a parentId")
+
+
+def _new_person(ctx: Context, doc: Doc, args: dict[str, Any]) -> None:
+    _unique_email(ctx, args["email"], None)
+    doc.update(lang="en", hasJoined=False, hasBeenInvited=False, hasPasskey=False)
+    doc["startDate"] = btime(ctx.now)
+
+
+def _new_expense_record(ctx: Context, doc: Doc, args: dict[str, Any]) -> None:
+    # the amount is one object
+    doc["amount"] = {"value": args.pop("value"), "currency": args.pop("currency", None)
+                     or "EUR"}
+    doc["comment"] = args.pop("comment", None) or ""
+    if not args.get("personId") and not args.get("projectId"):
+        raise GraphQLError("InvalidArgument: an expense record needs a personId or a "
+                           "projectId")
+
+
+# Before the arguments are set: a kind's checks and defaults
+_BEFORE: dict[str, _Step] = {
+    "CustomFieldValue": _new_value,
+    "CustomField": _new_field,
+    **{kind: _new_tree_node for kind in sorted(TREES)},
+    "Person": _new_person,
+    "AbsenceType": lambda _ctx, doc, _args: doc.update(unit="day"),
+    **{kind: lambda _ctx, doc, _args: doc.update(levelNames=[])
+       for kind in ("ProjectCategory", "TagCategory", "TaskCategory")},
+    "ExpenseType": lambda _ctx, doc, _args: doc.update(isCurrency=True, markup=0,
+                                                        isInBudget=True),
+    "ExpenseRecord": _new_expense_record,
+}
+
+
+def _first_status(ctx: Context, doc: Doc, args: dict[str, Any]) -> None:
+    if not args.get("statusId"):
+        category = ctx.store.get(doc.get("categoryId") or args.get("categoryId"))
+        first = next(iter(_statuses(ctx, category)), None) if category else None
+        doc["statusId"] = first["id"] if first else None  # the category's first status
+
+
+def _auto_color(ctx: Context, doc: Doc, args: dict[str, Any]) -> None:
+    if args.get("color") is None and not args.get("parentId"):
+        # "auto-assigned if omitted": the next palette index (the sandbox's rule)
+        doc["color"] = sum(1 for _ in ctx.store.all(doc["__kind"])) % 72
+
+
+def _time_record_defaults(ctx: Context, doc: Doc, args: dict[str, Any]) -> None:
+    doc.update(comment="", nonBillable=False, wfh=False, projectIds=args.get("projectIds")
+               or [])
+    if args.get("endTime") is None:  # the end of the start's day (UTC here)
+        doc["endTime"] = btime(args["startTime"] - args["startTime"] % 86400000
+                               + 86400000 - 1)
+    if not args.get("taskId") and not args.get("absenceId") and not args.get("projectIds"):
+        raise GraphQLError("InvalidArgument: a time record needs a task, projects or an "
+                           "absence type")
+
+
+# After the arguments are set: what a kind derives from them
+_AFTER: dict[str, _Step] = {
+    "Task": _first_status,
+    "Person": _auto_color,
+    "Project": _auto_color,
+    "TimeRecord": _time_record_defaults,
+}
+
+
+def _add(ctx: Context, info: GraphQLResolveInfo, kind: str, args: dict[str, Any]) -> Doc:
+    _check_refs(ctx, kind, args)
     doc: Doc = {"__kind": kind, "archived": False}
-    if kind in TREES:
-        if args.get("parentId"):
-            parent = ctx.need(args["parentId"], kind)
-            if args.get("categoryId") and args["categoryId"] != parent.get("categoryId"):
-                raise GraphQLError("InvalidArgument: a child's category is its parent's")
-            doc["categoryId"] = parent.get("categoryId")
-        elif not args.get("categoryId") and kind == "Task":
-            # a task always has a category: without one it goes to the account's first
-            first = next(iter(ctx.store.all("TaskCategory")), None)
-            if first is None:
-                raise GraphQLError("InvalidArgument: addTask needs a categoryId, and this "
-                                   "account has no task category yet")
-            doc["categoryId"] = first["id"]
-        elif not args.get("categoryId"):
-            raise GraphQLError(f"InvalidArgument: add{kind} needs a categoryId or a parentId")
-    if kind == "Person":
-        _unique_email(ctx, args["email"], None)
-        doc.update(lang="en", hasJoined=False, hasBeenInvited=False, hasPasskey=False)
-        doc["startDate"] = btime(ctx.now)
-    if kind == "AbsenceType":
-        doc["unit"] = "day"
-    if kind == "CustomField":
-        doc["visibility"] = {"persons": False, "absenceTypes": False, "projects": None,
-                             "tasks": None, "timeRecords": None}
-        doc["textOptions"] = {"maxLength": 255, "minLength": 0, "allowedValues": [],
-                              "useAllowedValues": False}
-    if kind in ("ProjectCategory", "TagCategory", "TaskCategory"):
-        doc["levelNames"] = []
-    if kind == "ExpenseType":
-        doc.update(isCurrency=True, markup=0, isInBudget=True)
-    if kind == "ExpenseRecord":
-        # the amount is one object
-        args = dict(args)
-        doc["amount"] = {"value": args.pop("value"), "currency": args.pop("currency", None)
-                         or "EUR"}
-        doc["comment"] = args.pop("comment", None) or ""
-        if not args.get("personId") and not args.get("projectId"):
-            raise GraphQLError("InvalidArgument: an expense record needs a personId or a "
-                               "projectId")
+    args = dict(args)  # a kind's step may take arguments out (an expense record's amount)
+    before = _BEFORE.get(kind)
+    if before is not None:
+        before(ctx, doc, args)
     for key, value in args.items():
         if value is None and key in doc:
             continue  # a default set above stays
@@ -399,22 +484,9 @@ def _add(ctx: Context, info: GraphQLResolveInfo, kind: str, args: dict[str, Any]
             value = list(value or [])
         if key not in ("check",):
             _set_field(doc, info, key, value)
-    if kind == "Task" and not args.get("statusId"):
-        category = ctx.store.get(doc.get("categoryId") or args.get("categoryId"))
-        first = next(iter(_statuses(ctx, category)), None) if category else None
-        doc["statusId"] = first["id"] if first else None  # the category's first status
-    if kind in ("Person", "Project") and args.get("color") is None and not args.get("parentId"):
-        # "auto-assigned if omitted": the next palette index (the sandbox's rule)
-        doc["color"] = sum(1 for _ in ctx.store.all(kind)) % 72
-    if kind == "TimeRecord":
-        doc.update(comment="", nonBillable=False, wfh=False, projectIds=args.get("projectIds")
-                   or [])
-        if args.get("endTime") is None:  # the end of the start's day (UTC here)
-            doc["endTime"] = btime(args["startTime"] - args["startTime"] % 86400000
-                                   + 86400000 - 1)
-        if not args.get("taskId") and not args.get("absenceId") and not args.get("projectIds"):
-            raise GraphQLError("InvalidArgument: a time record needs a task, projects or an "
-                               "absence type")
+    after = _AFTER.get(kind)
+    if after is not None:
+        after(ctx, doc, args)
     return ctx.save(doc)
 
 
@@ -516,89 +588,143 @@ def mutation(ctx: Context, info: GraphQLResolveInfo, args: dict[str, Any]) -> An
     kind = _kind_of(info)
     if name.startswith("add") and name[3:] == kind and kind in KINDS:
         return _add(ctx, info, kind, args)
-    if name == "addTaskCategoryStatus":
-        cat = ctx.need(args["categoryId"], "TaskCategory")
-        status = ctx.store.put({"__kind": "Status", "name": args["name"], "category": cat["id"]})
-        cat["statusOrder"] = [*cat.get("statusOrder", []), status["id"]]
-        ctx.save(cat)
-        return status
-    if name == "editTaskCategoryStatusName":
-        status = ctx.need(args["statusId"], "Status")
-        status["name"] = args["name"]
-        return ctx.store.put(status)
-    if name == "editTaskCategoryStatusOrder":
-        cat = ctx.need(args["id"], "TaskCategory")
-        cat["statusOrder"] = list(args["statusIds"])
-        return ctx.save(cat)
-    if name == "deleteTaskCategoryStatus":
-        status = ctx.need(args["statusId"], "Status")
-        if any(t.get("statusId") == status["id"] for t in ctx.store.all("Task")):
-            raise GraphQLError("InUse: tasks still have this status")
-        ctx.store.delete(status["id"])
-        return status
     special = _SPECIAL.get(name)
     if special is not None:
         return special(ctx, info, args)
-    m = re.fullmatch(r"editTaskCategoryStatus(Color|MaxConcurrentTasks)", name)
-    if m:
-        status = ctx.need(args["statusId"], "Status")
-        status.update({k: v for k, v in args.items() if k != "statusId"})
-        return ctx.store.put(status)
-    m = re.fullmatch(r"editExpenseRecordAmount(Value|Currency)", name)
-    if m:
-        record = ctx.need(args["id"], "ExpenseRecord")
-        record["amount"][_lower(m.group(1))] = args[_lower(m.group(1))]
-        return ctx.save(record)
-    m = re.fullmatch(r"editOrganisation(Name|Color)", name)
-    if m:
-        org = ctx.need(ctx.store.meta("org"), "Organisation")
-        org[_lower(m.group(1))] = args[_lower(m.group(1))]
-        return ctx.save(org)
-    relation = _relation(ctx, name, args)
+    relation = _relation(ctx, name, args)  # its names match none of the patterns below
     if relation is not None:
         return relation
-    m = re.fullmatch(r"(un)?archive(\w+?)(s)?", name)
-    if m and m.group(2) in ARCHIVABLE:
-        ids = args["ids"] if m.group(3) else [args["id"]]
-        docs = _archive(ctx, m.group(2), ids, not m.group(1))
-        many = m.group(3) or (not m.group(1) and m.group(2) in TREES)
-        return docs if many else docs[0]
-    m = re.fullmatch(r"delete(\w+?)(s)?", name)
-    if m and m.group(1) in KINDS:
-        ids = args["ids"] if m.group(2) else [args["id"]]
-        docs = [ctx.need(i, m.group(1)) for i in ids]
-        for doc in docs:
-            # a project, task or tag goes with all its descendants (the real API's own
-            # description); what else still points at them is checked first
-            doomed = _descendants(ctx, doc) if m.group(1) in TREES else [doc]
-            gone = {d["id"] for d in doomed}
-            for node in doomed:
-                _refuse_if_used(ctx, node, gone)
-            if not args.get("check"):  # check: true only checks
-                for node in doomed:
-                    ctx.store.delete(node["id"])
-        return docs if m.group(2) else docs[0]
-    m = _OPTION.fullmatch(name)
-    if m:
-        doc = ctx.need(args["id"], "CustomField")
-        group = _lower(m.group(1)) + "Options"
-        options = dict(doc.get(group) or {})
-        options.update({k: v for k, v in args.items() if k != "id"})
-        doc[group] = options
-        return ctx.save(doc)
-    if name in ("addCustomFieldTextOptionAllowedValue", "removeCustomFieldTextOptionAllowedValue"):
-        doc = ctx.need(args["id"], "CustomField")
-        values = [v for v in doc["textOptions"]["allowedValues"] if v != args["value"]]
-        doc["textOptions"]["allowedValues"] = (values + [args["value"]]
-                                               if name.startswith("add") else values)
-        return ctx.save(doc)
-    m = re.fullmatch(r"(edit|add|remove|set)CustomFieldVisibility(\w+)", name)
-    if m:
-        return _visibility(ctx, m.group(1), m.group(2), args)
-    m = re.fullmatch(r"edit(\w+)", name)
-    if m and kind in KINDS and m.group(1).startswith(kind) and "id" in args:
-        return _edit(ctx, info, kind, m.group(1)[len(kind):], args)
+    for pattern, handler in _BY_PATTERN:
+        m = pattern.fullmatch(name)
+        if m:
+            answer = handler(ctx, info, m, args)
+            if answer is not _NOT_THIS:
+                return answer
     raise NotEmulated(f"the mutation {name} is not emulated by the sandbox")
+
+
+def _add_status(ctx: Context, info: GraphQLResolveInfo, args: dict[str, Any]) -> Doc:
+    cat = ctx.need(args["categoryId"], "TaskCategory")
+    status = ctx.store.put({"__kind": "Status", "name": args["name"], "category": cat["id"]})
+    cat["statusOrder"] = [*cat.get("statusOrder", []), status["id"]]
+    ctx.save(cat)
+    return status
+
+
+def _rename_status(ctx: Context, info: GraphQLResolveInfo, args: dict[str, Any]) -> Doc:
+    status = ctx.need(args["statusId"], "Status")
+    status["name"] = args["name"]
+    return ctx.store.put(status)
+
+
+def _order_statuses(ctx: Context, info: GraphQLResolveInfo, args: dict[str, Any]) -> Doc:
+    cat = ctx.need(args["id"], "TaskCategory")
+    cat["statusOrder"] = list(args["statusIds"])
+    return ctx.save(cat)
+
+
+def _delete_status(ctx: Context, info: GraphQLResolveInfo, args: dict[str, Any]) -> Doc:
+    status = ctx.need(args["statusId"], "Status")
+    if any(t.get("statusId") == status["id"] for t in ctx.store.all("Task")):
+        raise GraphQLError("InUse: tasks still have this status")
+    ctx.store.delete(status["id"])
+    return status
+
+
+def _allowed_value(ctx: Context, info: GraphQLResolveInfo, args: dict[str, Any]) -> Doc:
+    """add/removeCustomFieldTextOptionAllowedValue."""
+    doc = ctx.need(args["id"], "CustomField")
+    values = [v for v in doc["textOptions"]["allowedValues"] if v != args["value"]]
+    doc["textOptions"]["allowedValues"] = (values + [args["value"]]
+                                           if info.field_name.startswith("add") else values)
+    return ctx.save(doc)
+
+
+# What a pattern's handler answers when the name matched but is not its (the next is tried)
+_NOT_THIS = object()
+
+
+def _edit_status(ctx: Context, info: GraphQLResolveInfo, m: re.Match[str],
+                 args: dict[str, Any]) -> Any:
+    status = ctx.need(args["statusId"], "Status")
+    status.update({k: v for k, v in args.items() if k != "statusId"})
+    return ctx.store.put(status)
+
+
+def _edit_amount(ctx: Context, info: GraphQLResolveInfo, m: re.Match[str],
+                 args: dict[str, Any]) -> Any:
+    record = ctx.need(args["id"], "ExpenseRecord")
+    record["amount"][_lower(m.group(1))] = args[_lower(m.group(1))]
+    return ctx.save(record)
+
+
+def _edit_organisation(ctx: Context, info: GraphQLResolveInfo, m: re.Match[str],
+                       args: dict[str, Any]) -> Any:
+    org = ctx.need(ctx.store.meta("org"), "Organisation")
+    org[_lower(m.group(1))] = args[_lower(m.group(1))]
+    return ctx.save(org)
+
+
+def _archive_named(ctx: Context, info: GraphQLResolveInfo, m: re.Match[str],
+                   args: dict[str, Any]) -> Any:
+    if m.group(2) not in ARCHIVABLE:
+        return _NOT_THIS
+    ids = args["ids"] if m.group(3) else [args["id"]]
+    docs = _archive(ctx, m.group(2), ids, not m.group(1))
+    many = m.group(3) or (not m.group(1) and m.group(2) in TREES)
+    return docs if many else docs[0]
+
+
+def _delete_named(ctx: Context, info: GraphQLResolveInfo, m: re.Match[str],
+                  args: dict[str, Any]) -> Any:
+    if m.group(1) not in KINDS:
+        return _NOT_THIS
+    ids = args["ids"] if m.group(2) else [args["id"]]
+    docs = [ctx.need(i, m.group(1)) for i in ids]
+    for doc in docs:
+        # a project, task or tag goes with all its descendants (the real API's own
+        # description); what else still points at them is checked first
+        doomed = _descendants(ctx, doc) if m.group(1) in TREES else [doc]
+        gone = {d["id"] for d in doomed}
+        for node in doomed:
+            _refuse_if_used(ctx, node, gone)
+        if not args.get("check"):  # check: true only checks
+            for node in doomed:
+                ctx.store.delete(node["id"])
+    return docs if m.group(2) else docs[0]
+
+
+def _edit_options(ctx: Context, info: GraphQLResolveInfo, m: re.Match[str],
+                  args: dict[str, Any]) -> Any:
+    doc = ctx.need(args["id"], "CustomField")
+    group = _lower(m.group(1)) + "Options"
+    options = dict(doc.get(group) or {})
+    options.update({k: v for k, v in args.items() if k != "id"})
+    doc[group] = options
+    return ctx.save(doc)
+
+
+def _edit_named(ctx: Context, info: GraphQLResolveInfo, m: re.Match[str],
+                args: dict[str, Any]) -> Any:
+    kind = _kind_of(info)
+    if not (kind in KINDS and m.group(1).startswith(kind) and "id" in args):
+        return _NOT_THIS
+    return _edit(ctx, info, kind, m.group(1)[len(kind):], args)
+
+
+# Mutations by the pattern of their name, tried in this order (editX last: it matches most)
+_BY_PATTERN: list[tuple[re.Pattern[str], Callable[[Context, GraphQLResolveInfo,
+                                                    re.Match[str], dict[str, Any]], Any]]] = [
+    (re.compile(r"editTaskCategoryStatus(Color|MaxConcurrentTasks)"), _edit_status),
+    (re.compile(r"editExpenseRecordAmount(Value|Currency)"), _edit_amount),
+    (re.compile(r"editOrganisation(Name|Color)"), _edit_organisation),
+    (re.compile(r"(un)?archive(\w+?)(s)?"), _archive_named),
+    (re.compile(r"delete(\w+?)(s)?"), _delete_named),
+    (_OPTION, _edit_options),
+    (re.compile(r"(edit|add|remove|set)CustomFieldVisibility(\w+)"),
+     lambda ctx, _info, m, args: _visibility(ctx, m.group(1), m.group(2), args)),
+    (re.compile(r"edit(\w+)"), _edit_named),
+]
 
 
 def _visibility(ctx: Context, verb: str, what: str, args: dict[str, Any]) -> Doc:
@@ -777,6 +903,12 @@ def _reminder(ctx: Context, info: GraphQLResolveInfo, args: dict[str, Any]) -> b
 
 
 _SPECIAL: dict[str, Callable[[Context, GraphQLResolveInfo, dict[str, Any]], Any]] = {
+    "addTaskCategoryStatus": _add_status,
+    "editTaskCategoryStatusName": _rename_status,
+    "editTaskCategoryStatusOrder": _order_statuses,
+    "deleteTaskCategoryStatus": _delete_status,
+    "addCustomFieldTextOptionAllowedValue": _allowed_value,
+    "removeCustomFieldTextOptionAllowedValue": _allowed_value,
     "cloneTimeRecords": _clone_time_records,
     "duplicatePerson": _duplicate("Person"),
     "duplicateProject": _duplicate("Project"),
