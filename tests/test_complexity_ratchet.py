@@ -36,3 +36,27 @@ def test_no_file_of_beeplan_is_exempt_from_the_ratchet() -> None:
               if re.search(r"#\s*noqa:[^\n]*\bC9", (ROOT / p).read_text("utf-8"))]
     assert marked == [], "break these functions up rather than mark them"
 
+
+
+def _tool(name: str) -> str:
+    import shutil
+    import sys
+
+    found = Path(sys.executable).parent / name
+    path = str(found) if found.exists() else shutil.which(name)
+    assert path, f"install the test extras: pip install -e '.[test]' ({name})"
+    return path
+
+
+@pytest.mark.slow  # mypy from a cold cache takes a while; .ci/run runs it
+@pytest.mark.parametrize("argv", [
+    ("ruff", "check", "beeplan", "tests", "benchmarks", "scripts"),
+    ("mypy", "beeplan"),
+], ids=["ruff", "mypy"])
+def test_the_linters_pass_in_ci(argv: tuple[str, ...]) -> None:
+    """``ruff check`` (C90 at 15 included) and ``mypy beeplan`` are gates of .ci/run too."""
+    import subprocess
+
+    done = subprocess.run([_tool(argv[0]), *argv[1:]], cwd=ROOT, capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
