@@ -31,6 +31,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from . import preflight
 from .errors import ConfigError, ManifestError
@@ -441,9 +442,18 @@ def load_base(base: str, path: Path) -> State:
 # Reading and planning
 
 
+def _copy(entity: Entity, **changes: Any) -> Entity:
+    """``dataclasses.replace`` for the stubs of every unchanged entry (36,000 copies at
+    10,000 people): Entity has no ``__post_init__`` to run, so its fields are copied
+    as they are, at a quarter of the CPU."""
+    copied: Entity = object.__new__(Entity)
+    copied.__dict__.update(entity.__dict__, **changes)
+    return copied
+
+
 def _stub(entity: Entity) -> Entity:
     """A declared entity assumed to be live as declared (fields unknown: never compared)."""
-    return replace(entity, fields={}, source=None, invite=False)
+    return _copy(entity, fields={}, source=None, invite=False)
 
 
 def _declared(entity: Entity, relations: frozenset[str] | None = None) -> Entity:
@@ -684,7 +694,7 @@ def plan_changes(
             continue
         stub = _stub(entity)  # once: two copies of 18,000 entities cost 0.1 s
         live_entities.append(stub)
-        desired_entities.append(replace(stub, relations={}))
+        desired_entities.append(_copy(stub, relations={}))
 
     extra = read_for_checks(reader, desired, diff, read)
     live = State(entities=tuple(live_entities), custom_fields=custom_fields)

@@ -181,18 +181,32 @@ def _resolve_parents(raws: list[Raw]) -> None:
             raw.parent = resolve(_PARENT_KIND[raw.kind], raw.parent, alias)
 
 
-def _ref(kind: str, key: Key, alias: dict[tuple[str, str], int] | None = None) -> Ref:
+# Refs already made in this load, by (kind, key): 10,000 people name the same few
+# companies and groups, and a Ref (a frozen dataclass) costs more to make than to find.
+_Made = dict[tuple[str, Key], Ref]
+
+
+def _ref(kind: str, key: Key, alias: dict[tuple[str, str], int] | None = None,
+         made: _Made | None = None) -> Ref:
     key = resolve(kind, key, alias or {}) or key
-    return Ref(kind, xid=key[1]) if key[0] == "xid" else Ref(kind, id=key[1])
+    if made is not None:
+        found = made.get((kind, key))
+        if found is not None:
+            return found
+    ref = Ref(kind, xid=key[1]) if key[0] == "xid" else Ref(kind, id=key[1])
+    if made is not None:
+        made[(kind, key)] = ref
+    return ref
 
 
-def _refs(kind: str, items: Any, alias: dict[tuple[str, str], int]) -> frozenset[Ref]:
+def _refs(kind: str, items: Any, alias: dict[tuple[str, str], int],
+          made: _Made | None = None) -> frozenset[Ref]:
     refs = []
     for item in items or ():
         if isinstance(item, str):
-            refs.append(_ref(kind, ("xid", item), alias))
+            refs.append(_ref(kind, ("xid", item), alias, made))
         else:
-            refs.append(Ref(kind, id=int(item["id"])))
+            refs.append(_ref(kind, ("id", int(item["id"])), None, made))
     return frozenset(refs)
 
 
@@ -216,30 +230,31 @@ def _custom_fields(values: MDict) -> dict[str, CustomValue]:
     return {name: _custom_value(value, values.texts.get(name)) for name, value in values.items()}
 
 
-def _entity(raw: Raw, alias: dict[tuple[str, str], int]) -> Entity:
+def _entity(raw: Raw, alias: dict[tuple[str, str], int], made: _Made | None = None) -> Entity:
     data = raw.data
     spec = KINDS[raw.kind]
     assert raw.key is not None  # a valid manifest gives every entity an identity
-    parent = _ref(spec.parent_kind, raw.parent) if raw.parent and spec.parent_kind else None
+    parent = (_ref(spec.parent_kind, raw.parent, None, made)
+              if raw.parent and spec.parent_kind else None)
     fields = {name: data[name] for name in spec.fields if name in data}
     relations: dict[str, Any] = {}
     for name in ("groups", "managers", "leaders"):
         if name in data and name in spec.relations:
             relations[name] = _refs("group" if name == "groups" else "person", data[name],
-                                   alias)
+                                   alias, made)
     members = data.get("members")
     if isinstance(members, MDict):
-        relations["members.people"] = _refs("person", members.get("people"), alias)
-        relations["members.groups"] = _refs("group", members.get("groups"), alias)
+        relations["members.people"] = _refs("person", members.get("people"), alias, made)
+        relations["members.groups"] = _refs("group", members.get("groups"), alias, made)
     if isinstance(data.get("customFields"), MDict):
         relations["customFields"] = _custom_fields(data["customFields"])
     specific = data.get("specificTasks")
     if isinstance(specific, MDict):
         relations["specificTasks.enabled"] = specific.get("enabled", True) is not False
-        relations["specificTasks.tasks"] = _refs("task", specific.get("tasks"), alias)
+        relations["specificTasks.tasks"] = _refs("task", specific.get("tasks"), alias, made)
     return Entity(
         kind=raw.kind,
-        ref=_ref(raw.kind, raw.key),
+        ref=_ref(raw.kind, raw.key, None, made),
         name=data["name"],
         parent=parent,
         active=data.get("active", True) is not False,
@@ -257,7 +272,8 @@ def _entities(
     rank = {kind: index for index, kind in enumerate(KIND_ORDER)}
     ordered = sorted(raws, key=lambda raw: rank[raw.kind])  # stable: file order within a kind
     alias = aliases(ordered) if alias is None else alias
-    return tuple(_entity(raw, alias) for raw in ordered)
+    made: _Made = {}
+    return tuple(_entity(raw, alias, made) for raw in ordered)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,51 @@ def _is_type(name: str) -> Check:
     raise _Unsupported(f"type {name}")
 
 
+# The checks below are closures with plain loops rather than all()/any() over a
+# generator: a 10,000-person set makes ~1.5 million of these calls, and a
+# generator per call was most of their cost. Every check is a pure yes/no with
+# no side effect, so the order they run in changes nothing but the time.
+
+def _all_of(checks: list[Check]) -> Check:
+    if len(checks) == 1:
+        return checks[0]
+
+    def all_of(v: Any) -> bool:
+        for check in checks:
+            if not check(v):
+                return False
+        return True
+    return all_of
+
+
+def _any_of(checks: list[Check]) -> Check:
+    if len(checks) == 1:
+        return checks[0]
+
+    def any_of(v: Any) -> bool:
+        for check in checks:
+            if check(v):
+                return True
+        return False
+    return any_of
+
+
+def _members(props: dict[str, Check], extra: Check | None) -> Check:
+    """``properties`` (and ``additionalProperties`` when ``extra``): one pass over the keys."""
+    def members(v: Any) -> bool:
+        if not isinstance(v, dict):
+            return True
+        for key, item in v.items():
+            check = props.get(key)
+            if check is None:
+                if extra is not None and not extra(item):
+                    return False
+            elif not check(item):
+                return False
+        return True
+    return members
+
+
 class _Compiler:
     def __init__(self, root: dict[str, Any]) -> None:
         self.root = root
@@ -55,8 +100,11 @@ class _Compiler:
         name = pointer[len(prefix):]
         if not pointer.startswith(prefix) or name not in self.root.get("$defs", {}):
             raise _Unsupported(pointer)
+        if name in self.defs:  # compiled already: call it directly
+            return self.defs[name]
         # Late binding: definitions may be recursive (child groups).
-        return lambda v: self.defs[name](v)
+        defs = self.defs
+        return lambda v: defs[name](v)
 
     def compile(self, schema: Any) -> Check:
         if schema is True:
@@ -69,10 +117,10 @@ class _Compiler:
         for keyword, value in schema.items():
             if keyword in _ANNOTATIONS:
                 continue
+            if keyword == "additionalProperties" and "properties" in schema:
+                continue  # checked with the properties, in the same pass
             checks.append(self.keyword(keyword, value, schema))
-        if len(checks) == 1:
-            return checks[0]
-        return lambda v: all(check(v) for check in checks)
+        return _all_of(checks)
 
     def keyword(self, keyword: str, value: Any, schema: dict[str, Any]) -> Check:
         leaf = _LEAF_KEYWORDS.get(keyword)
@@ -80,26 +128,29 @@ class _Compiler:
             return leaf(value)
         if keyword == "$ref":
             return self.ref(value)
-        if keyword == "properties":
-            props = {name: self.compile(sub) for name, sub in value.items()}
-            return lambda v: not isinstance(v, dict) or all(
-                check(v[name]) for name, check in props.items() if name in v)
-        if keyword == "additionalProperties":
-            known = set(schema.get("properties", {}))
+        if keyword in ("properties", "additionalProperties"):
             if "patternProperties" in schema:
                 raise _Unsupported("patternProperties")
-            extra = self.compile(value)
-            return lambda v: not isinstance(v, dict) or all(
-                extra(item) for key, item in v.items() if key not in known)
+            props = {name: self.compile(sub) for name, sub in schema.get("properties", {}).items()}
+            extra = (self.compile(schema["additionalProperties"])
+                     if "additionalProperties" in schema else None)
+            return _members(props, extra)
         if keyword == "propertyNames":
             name_check = self.compile(value)
             return lambda v: not isinstance(v, dict) or all(name_check(key) for key in v)
         if keyword == "items":
             item = self.compile(value)
-            return lambda v: not isinstance(v, list) or all(item(x) for x in v)
+
+            def items(v: Any) -> bool:
+                if not isinstance(v, list):
+                    return True
+                for x in v:
+                    if not item(x):
+                        return False
+                return True
+            return items
         if keyword == "anyOf":
-            options = [self.compile(sub) for sub in value]
-            return lambda v: any(option(v) for option in options)
+            return _any_of([self.compile(sub) for sub in value])
         if keyword == "not":
             negated = self.compile(value)
             return lambda v: not negated(v)
@@ -108,8 +159,7 @@ class _Compiler:
 
 def _type(value: Any) -> Check:
     names = [value] if isinstance(value, str) else list(value)
-    tests = [_is_type(name) for name in names]
-    return lambda v: any(test(v) for test in tests)
+    return _any_of([_is_type(name) for name in names])
 
 
 def _required(value: Any) -> Check:

@@ -256,10 +256,12 @@ def _id_spellings(node: Any, file: str, parts: list[Any]) -> list[Problem]:
                 f"an id is written in decimal digits, got {text}, which YAML reads as "
                 f"{value!r}: write {int(value)} if that is the entity you mean")))
         for key, child in node.items():
-            problems += _id_spellings(child, file, [*parts, key])
+            if isinstance(child, (MDict, MList)):  # a scalar holds no id: no call for it
+                problems += _id_spellings(child, file, [*parts, key])
     elif isinstance(node, MList):
         for index, child in enumerate(node):
-            problems += _id_spellings(child, file, [*parts, index])
+            if isinstance(child, (MDict, MList)):
+                problems += _id_spellings(child, file, [*parts, index])
     return problems
 
 
