@@ -115,7 +115,8 @@ def test_a_current_set_against_a_v2_endpoint_is_refused_before_any_call(
     status, out, err = run(command, path)
     assert status == 1
     assert f"{settings}:{_platform_line(settings)}: these manifests are written for platform " \
-           "'current', but the endpoint speaks 'v2'" in err
+           "'current', but the endpoint " in err
+    assert "speaks 'v2'; use an endpoint of 'current': --endpoint http" in err
     assert "does not match" not in err and "unknown key" not in err  # no v2 schema errors
     assert err.count("\n") <= 2, err
     assert "Traceback" not in err

@@ -111,3 +111,50 @@ def test_a_saved_plan_that_archives_a_parent_keeps_its_subprojects_active(
     assert status == 0, out + err
     assert _archived(_gql(current)) == {"Beta": True, "Web": False, "Home": False,
                                         "Old": True}
+
+
+# -- the endpoint a user types ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("given", ["", "/", "/api/v2"])
+def test_a_current_set_against_the_servers_root_says_the_graphql_url_to_use(
+        current, cli_main, tmp_path, monkeypatch, given: str) -> None:
+    """``beeplan sandbox serve`` prints one port for both platforms: a user who passes
+    the bare ``http://127.0.0.1:PORT`` gets the URL to use, not just a platform's name;
+    zero requests, one line, no traceback."""
+    monkeypatch.setenv("BEEBOLE_TOKEN", current.token)
+    root = current.url.removesuffix("/graphql")
+    path = _write(tmp_path / "set", _TREE.format(archived="false"))
+    status, out, err = cli_main("plan", path, "--endpoint", root + given)
+    assert status == 1
+    assert f"{path / 'set.yaml'}:1: these manifests are written for platform 'current'" in err
+    assert f"use an endpoint of 'current': --endpoint {root}/graphql" in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert current.token not in out + err
+    assert current.app.requests == 0
+
+
+def test_a_v2_set_against_a_graphql_url_says_the_v2_url_to_use(
+        current, cli_main, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("BEEBOLE_TOKEN", current.token)
+    path = tmp_path / "v2.yaml"
+    path.write_text("companies:\n  - {xid: acme, name: ACME}\n")
+    status, out, err = cli_main("plan", path, "--endpoint", current.url)
+    assert status == 1
+    root = current.url.removesuffix("/graphql")
+    assert f"use an API v2 endpoint (--endpoint {root}/api/v2)" in err, err
+    assert current.app.requests == 0
+
+
+def test_the_suggested_endpoint_never_echoes_what_the_url_carried_besides_its_host() -> None:
+    """A URL with a user name, password or query (a token pasted there by mistake): the
+    error names the host and path only."""
+    from beeplan.platforms import endpoint_like, shown_endpoint
+
+    url = "http://me:s3cret@127.0.0.1:8080/api/v2?apikey=s3cret#x"
+    assert shown_endpoint(url) == "http://127.0.0.1:8080/api/v2"
+    assert endpoint_like("current", url) == "http://127.0.0.1:8080/graphql"
+    assert endpoint_like("current", "https://beebole-apps.com/api/v2") == \
+        "https://app.beebole.com/graphql"
+    assert endpoint_like("v2", "sandbox:x.db") == "https://beebole-apps.com/api/v2"
+    assert endpoint_like("current", "http://[::1]:9/") == "http://[::1]:9/graphql"
