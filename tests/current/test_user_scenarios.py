@@ -158,3 +158,18 @@ def test_the_suggested_endpoint_never_echoes_what_the_url_carried_besides_its_ho
         "https://app.beebole.com/graphql"
     assert endpoint_like("v2", "sandbox:x.db") == "https://beebole-apps.com/api/v2"
     assert endpoint_like("current", "http://[::1]:9/") == "http://[::1]:9/graphql"
+
+
+def test_an_unreachable_graphql_endpoint_says_what_failed_and_where_never_the_key(
+        cli_main, tmp_path, monkeypatch) -> None:
+    """No server at the URL (no network, a stopped sandbox): one line naming the read and
+    the URL tried, exit 1, no traceback, and the key nowhere in what is printed."""
+    key = "k3y-that-must-not-show"
+    monkeypatch.setenv("BEEBOLE_TOKEN", key)
+    path = _write(tmp_path / "set", _TREE.format(archived="false"))
+    status, out, err = cli_main("plan", path, "--endpoint", "http://127.0.0.1:1/graphql")
+    assert status == 1
+    assert "ReadAccount: no answer from the API (" in err, err
+    assert "tried http://127.0.0.1:1/graphql" in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert key not in out + err
