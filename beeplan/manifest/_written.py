@@ -11,6 +11,7 @@ every file before that, exactly as in a v2 set.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,8 +20,10 @@ from ..errors import ConfigError, ManifestError, Problem
 from ._yaml import MDict
 
 # Platforms with their own manifest vocabulary that the v2 commands cannot use.
-# (An unknown name is left to the registry's check, which lists the known ones.)
 OTHER_VOCABULARIES = ("current",)
+# Every name settings.platform may say. Another one (a typo: 'curent') stops here, in
+# one line: read by the v2 schema, a current set would give dozens of errors instead.
+KNOWN = ("v2", *OTHER_VOCABULARIES)
 
 
 @dataclass(frozen=True)
@@ -79,5 +82,12 @@ def check(declared: Sequence[Declared], files: Sequence[tuple[str, Any]],
                 other.file, other.line, "settings.platform",
                 f"says {other.platform!r}, but {first.where} says {first.platform!r}: a manifest "
                 f"set is written for one platform; make them agree (or remove one)")])
+    if first.platform not in KNOWN:
+        close = difflib.get_close_matches(first.platform, KNOWN, n=1, cutoff=0.5)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ManifestError([Problem(
+            first.file, first.line, "settings.platform",
+            f"{first.platform!r} is not a platform beeplan knows; {hint}write one of: "
+            f"{', '.join(sorted(KNOWN))} (or remove the key: the set is then for v2)")])
     if first.platform in OTHER_VOCABULARIES:
         raise WrittenForOther(first, files, problems, variables)

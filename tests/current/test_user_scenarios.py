@@ -173,3 +173,41 @@ def test_an_unreachable_graphql_endpoint_says_what_failed_and_where_never_the_ke
     assert "tried http://127.0.0.1:1/graphql" in err, err
     assert err.count("\n") == 1 and "Traceback" not in err, err
     assert key not in out + err
+
+
+# -- bad input: one line with file and line, no request -----------------------------------
+
+
+@pytest.mark.parametrize("date, words", [
+    ("2024-13-45", "'2024-13-45' is not a real date: write YYYY-MM-DD"),
+    ('"2024-02-30"', "'2024-02-30' is not a real date: write YYYY-MM-DD"),
+    ('"2024-2-3"', "'2024-2-3' is not a date: write YYYY-MM-DD"),
+])
+def test_a_start_date_that_is_no_calendar_day_is_refused_by_validate_and_plan(
+        crun, current, tmp_path, date: str, words: str) -> None:
+    """It passed validate and crashed plan with a traceback (month must be in 1..12)."""
+    path = _write(tmp_path / "set", "settings: {platform: current}\nroles: [{name: Staff}]\n"
+                  "people:\n  - xid: ann\n    name: Ann\n    email: ann@example.com\n"
+                  f"    role: Staff\n    startDate: {date}\n")
+    for command in ("validate", "plan"):
+        status, out, err = crun(command, path)
+        assert status == 1, (command, out, err)
+        assert f"{path / 'set.yaml'}:8: people[0].startDate: {words}" in err, err
+        assert err.count("\n") == 2 and "Traceback" not in err, err  # the count, the line
+    assert current.app.requests == 0
+
+
+def test_a_misspelt_platform_is_one_line_not_the_v2_schemas_dozens(
+        crun, current, tmp_path) -> None:
+    """``platform: curent`` sent the whole current set through the v2 schema: one error
+    per key. Now one line, with the name meant."""
+    path = _write(tmp_path / "set", "settings: {platform: curent}\nroles: [{name: Staff}]\n"
+                  "projectCategories:\n  - name: Clients\n    projects:\n"
+                  "      - {xid: acme, name: Acme}\n")
+    for command in ("validate", "plan", "check", "apply"):
+        status, out, err = crun(command, path)
+        assert status == 1, (command, out, err)
+        assert (f"{path / 'set.yaml'}:1: settings.platform: 'curent' is not a platform "
+                "beeplan knows; did you mean 'current'? write one of: current, v2") in err, err
+        assert err.count("\n") == 2 and "Traceback" not in err, err
+    assert current.app.requests == 0

@@ -8,6 +8,7 @@ so a typo reads the same on both platforms ("unknown key 'emial'; did you mean '
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -34,7 +35,10 @@ def manifest_schema() -> dict[str, Any]:
 def _validator() -> Draft202012Validator:
     from jsonschema import Draft202012Validator
 
-    return Draft202012Validator(manifest_schema())
+    # The format checker makes "format": "date" (startDate) a real calendar date: the
+    # pattern alone lets 2024-13-45 through to the planner.
+    return Draft202012Validator(manifest_schema(),
+                                format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def check(root: Any, file: str) -> list[Problem]:
@@ -62,6 +66,11 @@ def _own_messages(error: ValidationError, parts: list[Any]) -> list[tuple[list[A
         # the only not: Beebole's names (BeeboleName) refuse URLs and HTML
         return [(parts, f"{error.instance!r}: a name on this platform holds no URL or HTML "
                         "(http://, www., <tag>): Beebole's API refuses it; write it without")]
+    if error.validator == "format" and error.validator_value == "date":
+        # Not of the YYYY-MM-DD shape: the pattern says so, in the same words (one line).
+        shaped = re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(error.instance))
+        return [(parts, f"'{error.instance}' is " + ("not a real date: write YYYY-MM-DD" if shaped
+                                                    else "not a date: write YYYY-MM-DD"))]
     if error.validator == "uniqueItems" and isinstance(error.instance, list):
         seen: list[Any] = []
         for value in error.instance:
