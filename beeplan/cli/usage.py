@@ -20,6 +20,7 @@ from .progress import ExportProgress, ReadProgress, stderr_is_tty
 Examples:
   beeplan usage manifests/                     # hours per entity over the last 90 days
   beeplan usage examples/acme --endpoint sandbox:demo.db --days 30
+  beeplan usage examples/current --endpoint https://app.beebole.com/graphql   # current platform
   beeplan usage manifests/ --format csv > hours.csv
   beeplan usage manifests/ --format markdown --max-calls 50""",
 )

@@ -211,3 +211,20 @@ def test_a_misspelt_platform_is_one_line_not_the_v2_schemas_dozens(
                 "beeplan knows; did you mean 'current'? write one of: current, v2") in err, err
         assert err.count("\n") == 2 and "Traceback" not in err, err
     assert current.app.requests == 0
+
+
+# -- --help: the current platform where it applies -------------------------------------
+
+
+@pytest.mark.parametrize("command", ["plan", "apply", "check", "usage", "import"])
+def test_the_help_of_each_account_command_shows_the_current_platforms_endpoint(
+        cli_main, command: str) -> None:
+    """A user with a current set reads --help for the URL: the endpoint option says it,
+    and the examples run a current set."""
+    status, out, err = cli_main(command, "--help")
+    assert status == 0, err
+    text = " ".join(out.split())
+    assert "https://app.beebole.com/graphql" in text, out
+    assert "/graphql of 'beeplan sandbox serve'" in text, out
+    if command != "import":
+        assert f"beeplan {command} examples/current --endpoint" in out, out
