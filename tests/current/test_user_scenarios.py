@@ -228,3 +228,14 @@ def test_the_help_of_each_account_command_shows_the_current_platforms_endpoint(
     assert "/graphql of 'beeplan sandbox serve'" in text, out
     if command != "import":
         assert f"beeplan {command} examples/current --endpoint" in out, out
+
+
+def test_import_platform_current_at_the_servers_root_says_the_graphql_url(
+        current, cli_main, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("BEEBOLE_TOKEN", current.token)
+    root = current.url.removesuffix("/graphql")
+    status, out, err = cli_main("import", "--endpoint", root, "--platform", "current",
+                                "-o", tmp_path / "out")
+    assert status == 1
+    assert f"give an endpoint of 'current' (--endpoint {root}/graphql)" in err, err
+    assert not (tmp_path / "out").exists() and current.app.requests == 0
