@@ -239,3 +239,20 @@ def test_import_platform_current_at_the_servers_root_says_the_graphql_url(
     assert status == 1
     assert f"give an endpoint of 'current' (--endpoint {root}/graphql)" in err, err
     assert not (tmp_path / "out").exists() and current.app.requests == 0
+
+
+@pytest.mark.parametrize("typo, meant, line", [
+    ("emial", "email", 6), ("nmae", "name", 5), ("rol", "role", 7)])
+def test_a_misspelt_required_key_is_one_line_not_two(
+        cli_main, tmp_path, typo: str, meant: str, line: int) -> None:
+    """``emial:`` said "missing required key 'email'" too, on another line: one typo,
+    one line, with the key meant."""
+    text = ("settings: {platform: current}\nroles: [{name: Staff}]\npeople:\n"
+            "  - xid: ann\n    name: Ann\n    email: ann@example.com\n    role: Staff\n")
+    path = _write(tmp_path / "set", text.replace(f"    {meant}:", f"    {typo}:"))
+    status, out, err = cli_main("validate", path)
+    assert status == 1
+    assert err.splitlines() == [
+        "Error: 1 error in the manifests:",
+        f"  {path / 'set.yaml'}:{line}: people[0].{typo}: unknown key '{typo}'; "
+        f"did you mean '{meant}'?"], err

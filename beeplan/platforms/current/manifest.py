@@ -53,7 +53,23 @@ def check(root: Any, file: str) -> list[Problem]:
             problem = Problem(file, line, format_path(path), message)
             if problem not in problems:
                 problems.append(problem)
-    return sorted(problems, key=lambda p: (p.line or 0, p.path))
+    return sorted(_one_per_typo(problems), key=lambda p: (p.line or 0, p.path))
+
+
+_MEANT = re.compile(r"unknown key '.*'; did you mean '(.+)'\?")
+
+
+def _one_per_typo(problems: list[Problem]) -> list[Problem]:
+    """A misspelt required key (``emial``) is one problem, not two: its "did you mean
+    'email'?" already says what the "missing required key 'email'" would."""
+    meant = set()
+    for p in problems:
+        found = _MEANT.fullmatch(p.message)
+        if found:
+            meant.add((p.file, p.path.rpartition(".")[0], found.group(1)))
+    return [p for p in problems
+            if not (p.message.startswith("missing required key '")
+                    and (p.file, p.path, p.message[len("missing required key '"):-1]) in meant)]
 
 
 def _own_messages(error: ValidationError, parts: list[Any]) -> list[tuple[list[Any], str]]:
