@@ -256,3 +256,38 @@ def test_a_misspelt_required_key_is_one_line_not_two(
         "Error: 1 error in the manifests:",
         f"  {path / 'set.yaml'}:{line}: people[0].{typo}: unknown key '{typo}'; "
         f"did you mean '{meant}'?"], err
+
+
+_PEOPLE = """\
+settings: {{platform: current}}
+roles: [{{name: Staff}}]
+customFields:
+  - {{name: Tier, type: text, options: [Gold, Silver], appliesTo: [people]}}
+people:
+  - {{xid: ann, name: Ann, email: ann@example.com, role: Staff}}
+  - {{xid: {bo}, name: Bo, email: bo@example.com, role: Staff, managers: [{boss}],
+     customFields: {{Tier: {tier}}}}}
+"""
+
+
+@pytest.mark.parametrize("fields, words", [
+    ({"boss": "janet"}, "bo: managers names person 'janet', which no manifest declares"),
+    ({"bo": "ann"}, "person xid 'ann' is declared twice"),
+    ({"tier": "Bronze"}, "customFields.Tier: 'Bronze' is not one of the field's options"),
+])
+def test_validate_reports_what_plan_refuses_offline(
+        crun, current, tmp_path, fields: dict[str, str], words: str) -> None:
+    """An unknown reference, a duplicate xid, a value the field refuses: validate said
+    "valid" (it ran the schema only) and plan refused the set. Both say it now, with the
+    file and line, before any request."""
+    values = {"bo": "bo", "boss": "ann", "tier": "Gold", **fields}
+    path = _write(tmp_path / "set", _PEOPLE.format(**values))
+    for command in ("validate", "plan"):
+        status, out, err = crun(command, path)
+        assert status == 1, (command, out, err)
+        assert f"{path / 'set.yaml'}:" in err and words in err, (command, err)
+        assert "valid for" not in out and "Traceback" not in err
+    assert current.app.requests == 0
+    path = _write(tmp_path / "set", _PEOPLE.format(bo="bo", boss="ann", tier="Gold"))
+    status, out, err = crun("validate", path)
+    assert status == 0 and "valid for Beebole's current platform" in out, out + err
