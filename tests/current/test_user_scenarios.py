@@ -291,3 +291,51 @@ def test_validate_reports_what_plan_refuses_offline(
     path = _write(tmp_path / "set", _PEOPLE.format(bo="bo", boss="ann", tier="Gold"))
     status, out, err = crun("validate", path)
     assert status == 0 and "valid for Beebole's current platform" in out, out + err
+
+
+# -- "changed outside beeplan" only when it was ------------------------------------------
+
+
+def _projects(gql: Gql) -> dict[str, str]:
+    return {p["name"]: p["id"] for p in gql("{ p: getProjects { id name } }")["p"]}
+
+
+def test_a_manifest_edit_after_apply_is_not_called_a_change_outside_beeplan(
+        crun, current, tmp_path) -> None:
+    """apply, then rename in the YAML: the plan said "changed outside beeplan: renamed by
+    <the key's person> with beeplan's own key": false, beeplan made that edit. A change
+    made through the API after the apply still gets its line."""
+    path = _write(tmp_path / "set", _TREE.format(archived="false"))
+    status, out, err = crun("apply", path, "--auto-approve")
+    assert status == 0, err
+    _write(path, _TREE.format(archived="false").replace("name: Beta", "name: Beta 2")
+           .replace("name: Home", "name: Homepage"))
+    status, out, err = crun("plan", path)
+    assert status == 0, err
+    assert 'name: "Beta" -> "Beta 2"' in out and 'name: "Home" -> "Homepage"' in out, out
+    assert "changed outside beeplan" not in out, out
+    assert "2 of them were last changed by beeplan's own apply from this machine" in out, out
+    gql = _gql(current)
+    gql('mutation($id: BeeboleId!) { editProjectName(id: $id, name: "Webb") { id } }',
+        id=_projects(gql)["Web"])
+    status, out, err = crun("check", path)
+    assert status == 2, err
+    web = out.split("project web (Web)", 1)[1]
+    assert web.lstrip().startswith("changed outside beeplan: renamed by"), out
+    assert out.count("changed outside beeplan") == 1, out
+    assert "2 of them were last changed by beeplan's own apply" in out, out
+
+
+def test_without_an_audit_trail_beeplans_own_edit_keeps_its_line(
+        crun, current, tmp_path) -> None:
+    """No audit trail (tagging leaves lastEdited alone): beeplan cannot be sure nothing
+    changed since its apply, so the line stays, as before."""
+    current.audit_trail = False
+    path = _write(tmp_path / "set", _TREE.format(archived="false"))
+    status, out, err = crun("apply", path, "--auto-approve")
+    assert status == 0, err
+    _write(path, _TREE.format(archived="false").replace("name: Beta", "name: Beta 2"))
+    status, out, err = crun("plan", path)
+    assert status == 0, err
+    assert "changed outside beeplan: last edited by" in out, out
+    assert "beeplan's own apply" not in out, out

@@ -37,6 +37,9 @@ PER_REQUEST = 200  # drifted entities per document pair: a few thousand fields a
 AUDIT_DAYS = 7  # the API's window: getAuditTrails answers seven days per query
 
 MAX_SHOWN = 10  # audit entries listed per entity; the rest are counted
+# How the notes of a lookup whose audit trail was not read begin (no trail on the
+# account's plan, a key that may not read it, a refused request).
+AUDIT_UNREAD = ("the account's plan", "the key may not", "the audit trail could not")
 # Operations that log time or expenses name a person or project too (``personId``) but
 # change no configuration: they are not the drift, so they are left out.
 _NOT_CONFIGURATION = re.compile(r"TimeRecord|ExpenseRecord|Timesheet|Approval")
@@ -375,8 +378,7 @@ def look_up_authors(client: CurrentClient, entities: Iterable[Drifted], *, audit
                 notes.append(note)
         for entity in chunk:
             found[entity] = combine(part[entity], trail.get(entity, ()), own, unread)
-    if audit and not any(n.startswith(("the account's plan", "the key may not",
-                                       "the audit trail could not")) for n in notes):
+    if audit and not any(n.startswith(AUDIT_UNREAD) for n in notes):
         since = f", since {utc(since_ms)}" if since_ms is not None else ""
         notes.append(f"the audit trail was searched over its last {AUDIT_DAYS} days{since} "
                      "(one window of the API); older changes show only as the last edit")

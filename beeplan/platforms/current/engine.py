@@ -12,10 +12,11 @@ from ...applier import Outcome, ProgressCallback
 from ...errors import Problem
 from ...hours import AccountUsage
 from ...localfiles.journal import Journal
-from ...model import Ref
+from ...model import Ref, entity_key
 from ...planner import Plan
 from ...setdiff import SetDiff
 from ..base import EngineOptions, EnginePlan
+from . import applied
 from .apply import apply_actions
 from .client import Budget, CurrentClient
 from .desired import Desired, load_desired
@@ -80,10 +81,16 @@ class CurrentEngine:
               progress: ProgressCallback | None) -> Outcome:
         # The journal records each create before it is sent, so a run stopped between a
         # create and its External ID label is finished by the next one, never duplicated.
-        return apply_actions(client, plan.actions, xid_field=desired.settings.xid_field,
-                             batch_size=desired.settings.batch_size, parallelism=parallelism,
-                             progress=progress, journal=Journal.for_account(client.account_key),
-                             live=self._read.pop(client, None))
+        outcome = apply_actions(client, plan.actions, xid_field=desired.settings.xid_field,
+                                batch_size=desired.settings.batch_size,
+                                parallelism=parallelism, progress=progress,
+                                journal=Journal.for_account(client.account_key),
+                                live=self._read.pop(client, None))
+        # What this apply changed, and when it ended: the next plan's author lookup tells
+        # beeplan's own last edit from a change made outside it (applied.py).
+        applied.record(client.account_key, (entity_key(a.target) for a in outcome.applied),
+                       applied.now_ms())
+        return outcome
 
 
     def apply_requests(self, plan: Plan, desired: Desired) -> tuple[int, str]:
