@@ -339,3 +339,20 @@ def test_without_an_audit_trail_beeplans_own_edit_keeps_its_line(
     assert status == 0, err
     assert "changed outside beeplan: last edited by" in out, out
     assert "beeplan's own apply" not in out, out
+
+
+def test_a_saved_plan_of_the_embedded_sandbox_applies_in_the_next_run(
+        cli_main, tmp_path) -> None:
+    """``plan -o`` then ``apply FILE`` with ``--endpoint sandbox:FILE``: each run opened the
+    file with a new random key, so the plan was refused as "made for another account"."""
+    endpoint = f"sandbox:{tmp_path / 'demo.db'}"
+    path = _write(tmp_path / "set", _TREE.format(archived="false"))
+    saved = tmp_path / "plan.json"
+    status, out, err = cli_main("plan", path, "--endpoint", endpoint, "-o", saved)
+    assert status == 0, err
+    status, out, err = cli_main("apply", saved, "--endpoint", endpoint, "--auto-approve")
+    assert status == 0, out + err
+    assert "made for another account" not in err
+    assert "Apply: 7 applied, 0 failed, 0 skipped" in out, out + err
+    status, out, err = cli_main("plan", path, "--endpoint", endpoint, "--detailed-exitcode")
+    assert status == 0 and "No changes" in out, out + err
