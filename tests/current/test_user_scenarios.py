@@ -356,3 +356,31 @@ def test_a_saved_plan_of_the_embedded_sandbox_applies_in_the_next_run(
     assert "Apply: 7 applied, 0 failed, 0 skipped" in out, out + err
     status, out, err = cli_main("plan", path, "--endpoint", endpoint, "--detailed-exitcode")
     assert status == 0 and "No changes" in out, out + err
+
+
+@pytest.mark.parametrize("line, words", [
+    ("    userGroup: leader\n", "unknown key 'userGroup' (allowed: archived, customFields, "
+     "email, id, lang, managers, name, role, startDate, tags, xid): an API v2 key; on the "
+     "current platform a person's user group is their role"),
+    ("    leaders: [ann]\n", "unknown key 'leaders' (allowed: archived, customFields, email, "
+     "id, lang, managers, name, role, startDate, tags, xid): an API v2 key; on the current "
+     "platform leaders are managers"),
+    ("    active: false\n", "unknown key 'active': an API v2 key; on the current platform "
+     "write 'archived: true' instead of 'active: false'"),
+    ("    company: acme\n", "unknown key 'company' (allowed: "),
+])
+def test_a_v2_key_in_a_current_set_says_what_to_write_instead(
+        crun, current, tmp_path, line: str, words: str) -> None:
+    """A v2 habit (or a half-converted set): the error says this platform's word for it,
+    on the key's own line, before any request. 'active' got "did you mean 'archived'?",
+    which means its opposite."""
+    text = ("settings: {platform: current}\nroles: [{name: Staff}]\npeople:\n"
+            "  - xid: ann\n    name: Ann\n    email: ann@example.com\n    role: Staff\n")
+    path = _write(tmp_path / "set", text + line)
+    for command in ("validate", "plan"):
+        status, out, err = crun(command, path)
+        assert status == 1
+        assert f"{path / 'set.yaml'}:8: people[0]." in err and words in err, err
+        assert "'beeplan convert' rewrites a v2 set" in err and "did you mean" not in err
+        assert err.count("\n") == 2, err
+    assert current.app.requests == 0

@@ -49,11 +49,44 @@ def check(root: Any, file: str) -> list[Problem]:
         for path, message in _own_messages(error, parts) or _messages(error, parts):
             if error.validator == "pattern":
                 message = _pattern_message(error.validator_value, message)
+            message = _v2_key_message(path, message)
             line, _text = _locate(root, path)
             problem = Problem(file, line, format_path(path), message)
             if problem not in problems:
                 problems.append(problem)
     return sorted(_one_per_typo(problems), key=lambda p: (p.line or 0, p.path))
+
+
+# API v2's keys, as a set written for v2 (or half converted) holds them, and what says
+# the same on this platform (the mapping of 'beeplan convert' and Beebole's migration).
+_V2_KEYS = {
+    "companies": "companies are the top projects of a project category "
+                 "(projectCategories: [{name, projects: [...]}])",
+    "groups": "groups are tags (tagCategories: [{name, tags: [...]}] at the top; tags: [...] "
+              "on an entry or in assigned)",
+    "absences": "absences are absence types (absenceTypes: [...])",
+    "subprojects": "subprojects are projects under a project (projects: [...])",
+    "userGroup": "a person's user group is their role (role: NAME, declared under roles)",
+    "leaders": "leaders are managers (managers: [...])",
+    "members": "members are assignments (assigned: {people: [...], tags: [...]})",
+    "company": "a person belongs to no company: tags and assignments say where they log time",
+    "active": "write 'archived: true' instead of 'active: false'",
+    "corporate": "there is no corporate flag: a company is a top-level project",
+    "specificTasks": "a task names its projects (tasks[].projects: [...])",
+}
+_UNKNOWN = re.compile(r"unknown key '(.+)' \(allowed: [^)]*\)")
+_ACTIVE = re.compile(r"unknown key '(active)'; did you mean 'archived'\?")
+
+
+def _v2_key_message(path: list[Any], message: str) -> str:
+    """An API v2 key says what this platform writes instead, not only what is allowed."""
+    # 'active' is close to 'archived', but means its opposite: say so, not "did you mean".
+    found = _UNKNOWN.fullmatch(message) or _ACTIVE.fullmatch(message)
+    if not found or found.group(1) not in _V2_KEYS or not path or path[-1] != found.group(1):
+        return message
+    said = f"unknown key '{found.group(1)}'" if found.re is _ACTIVE else message
+    return (f"{said}: an API v2 key; on the current platform {_V2_KEYS[found.group(1)]} "
+            "('beeplan convert' rewrites a v2 set)")
 
 
 _MEANT = re.compile(r"unknown key '.*'; did you mean '(.+)'\?")
