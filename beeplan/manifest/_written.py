@@ -61,6 +61,25 @@ class WrittenForOther(ConfigError):
             f"and line); 'beeplan convert V2_SET -o DIR' writes such a set from a v2 one")
 
 
+# Top-level keys only the current platform's manifests have (and no v2 user would guess):
+# a set using them without settings.platform forgot to say what it is written for.
+CURRENT_ONLY_KEYS = ("projectCategories", "tagCategories", "taskCategories", "absenceTypes")
+
+
+def _undeclared_current(files: Sequence[tuple[str, Any]]) -> None:
+    """One line for a current set without ``settings.platform``, not the v2 schema's
+    error on every key."""
+    for name, data in files:
+        key = next((k for k in data if k in CURRENT_ONLY_KEYS), None) \
+            if isinstance(data, MDict) else None
+        if key is not None:
+            raise ManifestError([Problem(
+                name, data.key_lines.get(key), key,
+                "a key of Beebole's current platform, in a set that does not say which "
+                "platform it is written for (it is then read as API v2): add "
+                "'settings: {platform: current}' to one of its files")])
+
+
 def declared_in(name: str, data: MDict) -> Declared | None:
     """The file's ``settings.platform``, if it says one (as text)."""
     settings = data.get("settings")
@@ -74,6 +93,7 @@ def check(declared: Sequence[Declared], files: Sequence[tuple[str, Any]],
           variables: Mapping[str, str | None] | None = None) -> None:
     """Stop a set whose files disagree, or that is written for another vocabulary."""
     if not declared:
+        _undeclared_current(files)
         return
     first = declared[0]
     for other in declared[1:]:

@@ -384,3 +384,19 @@ def test_a_v2_key_in_a_current_set_says_what_to_write_instead(
         assert "'beeplan convert' rewrites a v2 set" in err and "did you mean" not in err
         assert err.count("\n") == 2, err
     assert current.app.requests == 0
+
+
+def test_a_current_set_that_forgot_its_platform_is_told_to_say_it(
+        crun, current, tmp_path) -> None:
+    """No ``settings.platform``: the set was read as v2, one error per key ("unknown key
+    'projectCategories'..."). One line now, with the setting to add; a v2 set is not
+    affected (its keys are v2's)."""
+    path = _write(tmp_path / "set", _TREE.format(archived="false").replace(
+        "settings: {platform: current}\n", ""))
+    for command in ("validate", "plan"):
+        status, out, err = crun(command, path)
+        assert status == 1
+        assert (f"{path / 'set.yaml'}:1: projectCategories: a key of Beebole's current "
+                "platform, in a set that does not say which platform it is written for") in err
+        assert "add 'settings: {platform: current}'" in err and err.count("\n") == 2, err
+    assert current.app.requests == 0
