@@ -324,6 +324,10 @@ def test_a_manifest_edit_after_apply_is_not_called_a_change_outside_beeplan(
     assert web.lstrip().startswith("changed outside beeplan: renamed by"), out
     assert out.count("changed outside beeplan") == 1, out
     assert "2 of them were last changed by beeplan's own apply" in out, out
+    # its operations since beeplan's apply: the rename, not beeplan's own create
+    assert "editProjectName by" in web and "name=Webb" in web, out
+    assert "addProject by" not in web.split("~ update", 1)[0], out
+    assert "the operations listed are those since beeplan's last apply" in out, out
 
 
 def test_without_an_audit_trail_beeplans_own_edit_keeps_its_line(

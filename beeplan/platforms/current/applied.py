@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from ...localfiles import cachefile
@@ -82,6 +83,13 @@ def _read(path: Path) -> Mapping[str, int]:
         return {}
     return {k: v for k, v in found.items()
             if isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool)}
+
+
+def since_apply(author: Author, applied_ms: int | None) -> Author:
+    """The author with only the audit entries after beeplan's last apply of the entity. Pure."""
+    if applied_ms is None:
+        return author
+    return replace(author, entries=tuple(e for e in author.entries if e.at_ms > applied_ms))
 
 
 def is_beeplans_own(author: Author | None, applied_ms: int | None, audit_read: bool,

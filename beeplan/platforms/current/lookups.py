@@ -62,13 +62,21 @@ def with_authors(client: CurrentClient, plan: Plan, max_calls: int | None = None
     found = look_up_authors(client, targets)
     cost = (f"looked up in {found.requests} request{'' if found.requests == 1 else 's'} for "
             f"{len(targets)} entit{'y' if len(targets) == 1 else 'ies'} ({off_hint} skips it)")
-    shown, own = _outside(found, targets, applied.last_applied(client.account_key))
+    marks = applied.last_applied(client.account_key)
+    shown, own = _outside(found, targets, marks)
     notes = found.notes
     if own:
         notes = (*notes, f"{own} of them {'was' if own == 1 else 'were'} last changed by "
                  "beeplan's own apply from this machine, and not since: what the plan "
                  "changes there comes from the manifests")
-    return replace(plan, changed_by=found.changed_by(shown),
+    # The audit trail's operations since beeplan's last apply of each entity, when known.
+    since = Authors({e: applied.since_apply(a, marks.get(entity_key(targets[e])))
+                     for e, a in found.found.items()}, found.notes, found.requests)
+    if any(len(since.found[e].entries) < len(a.entries) for e, a in found.found.items()
+           if e in shown):
+        notes = (*notes, "the operations listed are those since beeplan's last apply from "
+                 "this machine that changed the entity")
+    return replace(plan, changed_by=since.changed_by(shown),
                    changed_by_notes=(*notes, cost),
                    read_calls=plan.read_calls + found.requests)
 
