@@ -82,7 +82,7 @@ def usage_command(
     loaded = load_set(paths, endpoint)
     if isinstance(loaded, OtherSet):  # the current platform: two requests, no export job
         with open_client(endpoint, token_file, loaded.platform.name) as client:
-            other_report = loaded.engine.usage(client, loaded.desired, days)
+            other_report = loaded.engine.usage(client, loaded.desired, days, max_calls)
         click.echo(render_usage(other_report, fmt), nl=False)
         return ExitStatus.SUCCESS
     desired = loaded

@@ -404,3 +404,24 @@ def test_a_current_set_that_forgot_its_platform_is_told_to_say_it(
                 "platform, in a set that does not say which platform it is written for") in err
         assert "add 'settings: {platform: current}'" in err and err.count("\n") == 2, err
     assert current.app.requests == 0
+
+
+# -- usage ------------------------------------------------------------------------------
+
+
+def test_usage_max_calls_below_its_two_requests_is_refused_before_any(
+        crun, current, tmp_path) -> None:
+    """``usage --max-calls 1`` spent 2 requests anyway on a current set."""
+    path = _write(tmp_path / "set", _TREE.format(archived="false"))
+    status, out, err = crun("apply", path, "--auto-approve")
+    assert status == 0, err
+    before = current.app.requests
+    status, out, err = crun("usage", path, "--max-calls", "1")
+    assert status == 1
+    assert ("usage of a current-platform set takes 2 requests (the account, then its time "
+            "records), more than --max-calls 1: raise it to 2") in err, err
+    assert current.app.requests == before
+    status, out, err = crun("usage", path, "--max-calls", "2")
+    assert status == 0, err
+    assert "API calls: 2 (1 reading, 1 reading the time records)." in out, out
+    assert current.app.requests == before + 2

@@ -102,8 +102,9 @@ class CurrentEngine:
             "xids of new entities going with the next layer, and a re-read should an "
             "answer be lost")
 
-    def usage(self, client: CurrentClient, desired: Desired, days: int) -> AccountUsage:
-        return account_usage(client, desired, days)
+    def usage(self, client: CurrentClient, desired: Desired, days: int,
+              max_calls: int | None = None) -> AccountUsage:
+        return account_usage(client, desired, days, max_calls=max_calls)
 
     def diff(self, old: Desired | None, new: Desired) -> SetDiff:
         return diff_desired(old, new)
