@@ -78,6 +78,10 @@ def usage_command(
     and the last entry, read with Beebole's time export (time_entry.export).
     The entities with no hours are candidates for a cleanup. Says what the
     export costs before it starts; changes nothing.
+
+    A set written for Beebole's current platform (settings.platform: current,
+    an endpoint ending in /graphql): two requests, the account then its time
+    records, no export job.
     """
     loaded = load_set(paths, endpoint)
     if isinstance(loaded, OtherSet):  # the current platform: two requests, no export job
