@@ -781,7 +781,8 @@ def apply_plan(
 
 
 def report(outcome: Outcome, calls: int, seconds: float) -> str:
-    lines = [f"Apply: {outcome.summary()} ({calls} API calls, {seconds:.1f}s)."]
+    lines = [f"Apply: {outcome.summary()} ({calls} API call{'' if calls == 1 else 's'}, "
+             f"{seconds:.1f}s)."]
     # Labels come from the account and messages from the server: escaped, messages capped.
     for action, message in outcome.failed:
         label = printable(action.target.label)

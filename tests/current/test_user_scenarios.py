@@ -425,3 +425,16 @@ def test_usage_max_calls_below_its_two_requests_is_refused_before_any(
     assert status == 0, err
     assert "API calls: 2 (1 reading, 1 reading the time records)." in out, out
     assert current.app.requests == before + 2
+
+
+def test_one_call_is_said_in_the_singular(crun, tmp_path) -> None:
+    path = _write(tmp_path / "set", _TREE.format(archived="false"))
+    status, out, err = crun("apply", path, "--auto-approve")
+    assert status == 0, err
+    _write(path, _TREE.format(archived="false").replace("name: Beta", "name: Beta 2"))
+    status, out, err = crun("apply", path, "--auto-approve")
+    assert status == 0, err
+    assert "Apply: 1 applied, 0 failed, 0 skipped (1 API call, " in out, out
+    status, out, err = crun("import", "-o", tmp_path / "imported")
+    assert status == 0, err
+    assert "files; 1 API call, " in out, out
