@@ -438,3 +438,16 @@ def test_one_call_is_said_in_the_singular(crun, tmp_path) -> None:
     status, out, err = crun("import", "-o", tmp_path / "imported")
     assert status == 0, err
     assert "files; 1 API call, " in out, out
+
+
+def test_convert_ends_with_the_next_step_that_works_today(cli_main, tmp_path) -> None:
+    """convert said "plan/apply on the current platform are being connected": they work;
+    it says what to run next."""
+    acme = Path(__file__).resolve().parents[2] / "examples" / "acme"
+    status, out, err = cli_main("convert", acme, "-o", tmp_path / "current")
+    assert status == 0, err
+    last = out.strip().splitlines()[-1]
+    assert "being connected" not in out, last
+    assert f"Review them, then: beeplan plan {tmp_path / 'current'} --endpoint URL/graphql" \
+        in last, last
+    assert "1 value assumed" in last, last
