@@ -451,3 +451,46 @@ def test_convert_ends_with_the_next_step_that_works_today(cli_main, tmp_path) ->
     assert f"Review them, then: beeplan plan {tmp_path / 'current'} --endpoint URL/graphql" \
         in last, last
     assert "1 value assumed" in last, last
+
+
+# -- a task category without statuses ----------------------------------------------------
+
+_TASKS = """\
+settings: {{platform: current}}
+taskCategories:
+  - name: Dev{statuses}
+tasks:
+  - xid: k1
+    name: K1
+    category: Dev
+  - {{xid: k11, name: K11, parent: k1}}
+"""
+
+
+def test_a_task_in_a_category_without_statuses_is_refused_before_any_write(
+        crun, current, tmp_path) -> None:
+    """A task always has a status (BeeboleTask.status is non-null). The sandbox made one
+    without, and every later read of the account failed ("Cannot return null for
+    non-nullable field BeeboleTask.status"): the account could no longer be planned."""
+    path = _write(tmp_path / "set", _TASKS.format(statuses=""))
+    status, out, err = crun("apply", path, "--auto-approve")
+    assert status == 1
+    assert (f"task k1: its task category has no status, and a task on this platform always "
+            f"has one: give the category statuses (statuses: [Open, Done]) "
+            f"({path / 'set.yaml'}:5)") in err, err
+    assert "Traceback" not in err
+    _write(path, _TASKS.format(statuses="\n    statuses: [Open, Done]"))
+    status, out, err = crun("apply", path, "--auto-approve")
+    assert status == 0, err
+    status, out, err = crun("plan", path, "--detailed-exitcode")
+    assert status == 0 and "No changes" in out, out + err
+
+
+def test_the_sandbox_refuses_a_task_that_would_have_no_status(current) -> None:
+    gql = _gql(current)
+    cat = gql('mutation { c: addTaskCategory(name: "Dev") { id } }')["c"]["id"]
+    errors = gql.errors('mutation($c: BeeboleId) { addTask(name: "K", categoryId: $c) { id } }',
+                        c=cat)
+    assert errors == ["InvalidArgument: the task's category has no status yet, and a task "
+                      "always has one: add one (addTaskCategoryStatus) first"]
+    assert gql("{ t: getTasks { id status { id } } }")["t"] == []  # reads still work

@@ -541,6 +541,17 @@ class _Planner:
             return None, []
         status_id: IdValue = None
         status = entry.field("status")
+        if kind == "task" and node is None and status is None:
+            inherited = cats.get((cat_kind, _inherited_category(entry, index) or ""))
+            known = (category[1] if category else inherited[1] if inherited
+                     else self.statuses_of_parent(parent, cats))
+            if known is not None and not known:
+                # A task always has a status (BeeboleTask.status is non-null): the API gives a
+                # new one its category's first, and a category without any leaves none to give.
+                self.problem(f"task {entry.key}: its task category has no status, and a task "
+                             "on this platform always has one: give the category statuses "
+                             "(statuses: [Open, Done])", entry.source)
+                return None, []
         if status is not None:
             inherited = cats.get((cat_kind, _inherited_category(entry, index) or ""))
             statuses = (category[1] if category else inherited[1] if inherited

@@ -402,7 +402,12 @@ def _add(ctx: Context, info: GraphQLResolveInfo, kind: str, args: dict[str, Any]
     if kind == "Task" and not args.get("statusId"):
         category = ctx.store.get(doc.get("categoryId") or args.get("categoryId"))
         first = next(iter(_statuses(ctx, category)), None) if category else None
-        doc["statusId"] = first["id"] if first else None  # the category's first status
+        if first is None:
+            # BeeboleTask.status is non-null: a task without one would make every read of
+            # tasks fail. The sandbox refuses it (the reference does not say).
+            raise GraphQLError("InvalidArgument: the task's category has no status yet, and a "
+                               "task always has one: add one (addTaskCategoryStatus) first")
+        doc["statusId"] = first["id"]  # the category's first status
     if kind in ("Person", "Project") and args.get("color") is None and not args.get("parentId"):
         # "auto-assigned if omitted": the next palette index (the sandbox's rule)
         doc["color"] = sum(1 for _ in ctx.store.all(kind)) % 72
