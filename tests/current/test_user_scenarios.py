@@ -73,6 +73,9 @@ def test_archiving_a_parent_keeps_the_subprojects_the_manifests_keep_active(
     status, out, err = crun("plan", path, "--no-authors")
     assert status == 0, err
     assert "unarchiveProject" in out and "archiving Beta archives its subtree" in out, out
+    status, out, err = crun("plan", path)  # with authors: the unarchives are not drift
+    assert status == 0, err
+    assert "looked up in 2 requests for 1 entity" in out, out
     status, out, err = crun("apply", path, "--auto-approve")
     assert status == 0, err
     assert "3 applied, 0 failed, 0 skipped" in out, out + err

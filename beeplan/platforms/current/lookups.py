@@ -31,6 +31,8 @@ def drifted_in(plan: Plan) -> dict[Drifted, Ref]:
     out: dict[Drifted, Ref] = {}
     for action in plan.actions:
         target = action.target
+        if action.op == "activate" and action.detail:
+            continue  # unarchived after its parent's archive: the plan's doing, not drift
         if action.op != "create" and target.id is not None and target.kind in AUTHOR_KINDS:
             out.setdefault(Drifted(target.kind, str(target.id)), target)
     return out
