@@ -134,6 +134,7 @@ Examples:
   beeplan validate examples/acme
   beeplan plan examples/acme --endpoint sandbox:demo.db
   beeplan apply examples/acme --endpoint sandbox:demo.db --auto-approve
+  beeplan plan examples/current --endpoint https://app.beebole.com/graphql   # current platform
   beeplan check manifests/            # exit 2 when the account drifted
 
 Run 'beeplan COMMAND --help' for the examples of each command.""",

@@ -117,9 +117,9 @@ def convert_command(legacy_path: Path, out: Path, force: bool, fmt: str) -> Exit
                              else f"{item.file}:{item.line}: {item.path}: {item.why}"))
     click.echo(printable(
         f"{legacy_path} -> {out}: {len(written)} files written; {len(result.dropped)} keys "
-        f"without a counterpart (listed above), {len(result.assumed)} values assumed. "
-        "Review them: plan/apply on the current platform are being connected "
-        "(docs/moving-to-the-current-platform.md)."))
+        f"without a counterpart (listed above), {len(result.assumed)} "
+        f"value{'' if len(result.assumed) == 1 else 's'} assumed. Review them, then: "
+        f"beeplan plan {out} --endpoint URL/graphql (docs/moving-to-the-current-platform.md)."))
     return ExitStatus.SUCCESS
 
 

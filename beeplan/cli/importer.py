@@ -142,7 +142,7 @@ def report_lines(done: Imported, out_dir: Path, assign_xids: bool) -> list[str]:
     reused = f"; {done.reused} answers reused from the stopped import" if done.reused else ""
     lines = [printable(
         f"Imported {done.summary or 'nothing'} into {out_dir}/ ({len(result.files)} files; "
-        f"{done.calls} API calls, {done.kb:.0f} KB{reused})."
+        f"{done.calls} API call{'' if done.calls == 1 else 's'}, {done.kb:.0f} KB{reused})."
     )]
     if outcome.removed:
         lines.append(printable(

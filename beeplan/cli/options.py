@@ -72,9 +72,11 @@ def endpoint_options(func: F) -> F:
         default=platforms.default().default_endpoint,
         show_default=True,
         metavar="URL|sandbox:FILE",
-        help="API URL ($BEEBOLE_ENDPOINT). 'sandbox:demo.db' runs the local emulator "
-        "in-process over that SQLite file, no token needed (of the platform the "
-        "manifests are written for).",
+        help="API URL ($BEEBOLE_ENDPOINT). Beebole's current platform (a set with "
+        "settings.platform: current): https://app.beebole.com/graphql, or "
+        "http://127.0.0.1:PORT/graphql of 'beeplan sandbox serve'. 'sandbox:demo.db' "
+        "runs the local emulator in-process over that SQLite file, no token needed (of "
+        "the platform the manifests are written for).",
     )(func)
     return func
 

@@ -160,6 +160,7 @@ def _verbose(ctx: click.Context) -> bool:
 Examples:
   beeplan plan manifests/
   beeplan plan examples/acme --endpoint sandbox:demo.db
+  beeplan plan examples/current --endpoint https://app.beebole.com/graphql   # current platform
   beeplan plan manifests/ -o plan.json          # save it for 'beeplan apply plan.json'
   beeplan plan manifests/ --format markdown --graph > comment.md
   beeplan plan manifests/ --detailed-exitcode   # exit 2 when there are changes
@@ -250,6 +251,7 @@ def plan_command(
 Examples:
   beeplan check manifests/                    # in a scheduled CI job
   beeplan check examples/acme --endpoint sandbox:demo.db && echo in sync
+  beeplan check examples/current --endpoint https://app.beebole.com/graphql   # current platform
   beeplan check manifests/ --changed-since origin/main   # only what a PR changes
   beeplan check manifests/ --max-calls 60      # hourly: a rotating part, within 60 calls
   beeplan check manifests/ --max-calls 60 --state .beeplan/check-state.json   # CI cache
@@ -412,6 +414,7 @@ def _check_markdown(plan: Plan, budget: Budget, coverage: list[str],
 Examples:
   beeplan apply manifests/                      # shows the plan, asks before applying
   beeplan apply examples/acme --endpoint sandbox:demo.db --auto-approve
+  beeplan apply examples/current --endpoint sandbox:current-demo.db --auto-approve   # current
   beeplan plan manifests/ -o plan.json && beeplan apply plan.json --auto-approve
   beeplan apply manifests/ --allow-destroy      # past the deactivation safety threshold
   beeplan apply manifests/ --max-calls 4000 --auto-approve   # a part a day; re-run to go on

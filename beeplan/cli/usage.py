@@ -20,6 +20,7 @@ from .progress import ExportProgress, ReadProgress, stderr_is_tty
 Examples:
   beeplan usage manifests/                     # hours per entity over the last 90 days
   beeplan usage examples/acme --endpoint sandbox:demo.db --days 30
+  beeplan usage examples/current --endpoint https://app.beebole.com/graphql   # current platform
   beeplan usage manifests/ --format csv > hours.csv
   beeplan usage manifests/ --format markdown --max-calls 50""",
 )
@@ -77,11 +78,15 @@ def usage_command(
     and the last entry, read with Beebole's time export (time_entry.export).
     The entities with no hours are candidates for a cleanup. Says what the
     export costs before it starts; changes nothing.
+
+    A set written for Beebole's current platform (settings.platform: current,
+    an endpoint ending in /graphql): two requests, the account then its time
+    records, no export job.
     """
     loaded = load_set(paths, endpoint)
     if isinstance(loaded, OtherSet):  # the current platform: two requests, no export job
         with open_client(endpoint, token_file, loaded.platform.name) as client:
-            other_report = loaded.engine.usage(client, loaded.desired, days)
+            other_report = loaded.engine.usage(client, loaded.desired, days, max_calls)
         click.echo(render_usage(other_report, fmt), nl=False)
         return ExitStatus.SUCCESS
     desired = loaded

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from .. import platforms
 from ..annotations import Annotation, from_problems, problem_json, workflow_command
 from ..errors import ExitStatus, ManifestError, Problem, warning_lines
 from ..manifest import load
@@ -101,6 +102,14 @@ def _validate_other(paths: tuple[Path, ...], fmt: str, other: WrittenForOther,
         for key, value in data.items():
             if key != "settings" and isinstance(value, list):
                 counts[key] = counts.get(key, 0) + len(value)
+    engine = platforms.get(other.declared.platform).engine
+    if not problems and engine is not None:
+        # References, duplicate xids, values against their fields: what plan refuses
+        # before any request, validate reports too (the schema alone let them through).
+        try:
+            engine.load(other.files, other.problems)
+        except ManifestError as exc:
+            problems.extend(exc.problems)
     if problems:
         if fmt != "text":
             click.echo(_report(fmt, problems, (), None), nl=False)

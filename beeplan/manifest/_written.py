@@ -11,6 +11,7 @@ every file before that, exactly as in a v2 set.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,8 +20,10 @@ from ..errors import ConfigError, ManifestError, Problem
 from ._yaml import MDict
 
 # Platforms with their own manifest vocabulary that the v2 commands cannot use.
-# (An unknown name is left to the registry's check, which lists the known ones.)
 OTHER_VOCABULARIES = ("current",)
+# Every name settings.platform may say. Another one (a typo: 'curent') stops here, in
+# one line: read by the v2 schema, a current set would give dozens of errors instead.
+KNOWN = ("v2", *OTHER_VOCABULARIES)
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,25 @@ class WrittenForOther(ConfigError):
             f"and line); 'beeplan convert V2_SET -o DIR' writes such a set from a v2 one")
 
 
+# Top-level keys only the current platform's manifests have (and no v2 user would guess):
+# a set using them without settings.platform forgot to say what it is written for.
+CURRENT_ONLY_KEYS = ("projectCategories", "tagCategories", "taskCategories", "absenceTypes")
+
+
+def _undeclared_current(files: Sequence[tuple[str, Any]]) -> None:
+    """One line for a current set without ``settings.platform``, not the v2 schema's
+    error on every key."""
+    for name, data in files:
+        key = next((k for k in data if k in CURRENT_ONLY_KEYS), None) \
+            if isinstance(data, MDict) else None
+        if key is not None:
+            raise ManifestError([Problem(
+                name, data.key_lines.get(key), key,
+                "a key of Beebole's current platform, in a set that does not say which "
+                "platform it is written for (it is then read as API v2): add "
+                "'settings: {platform: current}' to one of its files")])
+
+
 def declared_in(name: str, data: MDict) -> Declared | None:
     """The file's ``settings.platform``, if it says one (as text)."""
     settings = data.get("settings")
@@ -71,6 +93,7 @@ def check(declared: Sequence[Declared], files: Sequence[tuple[str, Any]],
           variables: Mapping[str, str | None] | None = None) -> None:
     """Stop a set whose files disagree, or that is written for another vocabulary."""
     if not declared:
+        _undeclared_current(files)
         return
     first = declared[0]
     for other in declared[1:]:
@@ -79,5 +102,12 @@ def check(declared: Sequence[Declared], files: Sequence[tuple[str, Any]],
                 other.file, other.line, "settings.platform",
                 f"says {other.platform!r}, but {first.where} says {first.platform!r}: a manifest "
                 f"set is written for one platform; make them agree (or remove one)")])
+    if first.platform not in KNOWN:
+        close = difflib.get_close_matches(first.platform, KNOWN, n=1, cutoff=0.5)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ManifestError([Problem(
+            first.file, first.line, "settings.platform",
+            f"{first.platform!r} is not a platform beeplan knows; {hint}write one of: "
+            f"{', '.join(sorted(KNOWN))} (or remove the key: the set is then for v2)")])
     if first.platform in OTHER_VOCABULARIES:
         raise WrittenForOther(first, files, problems, variables)

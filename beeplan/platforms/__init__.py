@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import ConfigError
 from .base import Client, Platform, Progress, Reader
@@ -102,6 +103,41 @@ def check_written_for(written_for: str | None, endpoint: str, where: str) -> Pla
             )
         raise ConfigError(
             f"{where}: these manifests are written for platform {written_for!r}, but the "
-            f"endpoint speaks {platform.name!r}; use an endpoint of {written_for!r}"
+            f"endpoint {shown_endpoint(endpoint)} speaks {platform.name!r}; use an endpoint "
+            f"of {written_for!r}: --endpoint {endpoint_like(written_for, endpoint)}"
         )
     return platform
+
+
+def shown_endpoint(endpoint: str) -> str:
+    """The endpoint as an error may print it: scheme, host, port and path only (a user
+    name, password or query someone put in the URL is never echoed)."""
+    if endpoint.startswith(SANDBOX_PREFIX):
+        return endpoint
+    parts = _host_of(endpoint)
+    return urlunsplit((*parts, urlsplit(endpoint).path, "", "")) if parts else "given"
+
+
+def endpoint_like(name: str, endpoint: str) -> str:
+    """Platform ``name``'s endpoint on the server ``endpoint`` names: a user who points
+    a current set at ``http://127.0.0.1:8080`` (a sandbox serving both) is told
+    ``http://127.0.0.1:8080/graphql``; otherwise the platform's default endpoint."""
+    default = get(name).default_endpoint
+    parts = None if endpoint.startswith(SANDBOX_PREFIX) else _host_of(endpoint)
+    beebole = {urlsplit(get(n).default_endpoint).hostname for n in _MODULES}
+    if parts is None or urlsplit(endpoint).hostname in beebole:
+        return default  # Beebole serves each platform on its own host
+    return urlunsplit((*parts, urlsplit(default).path, "", ""))
+
+
+def _host_of(endpoint: str) -> tuple[str, str] | None:
+    """(scheme, host[:port]) of a URL, without any user info; None if it is not one."""
+    try:
+        parts = urlsplit(endpoint)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not host:
+        return None
+    host = f"[{host}]" if ":" in host else host
+    return parts.scheme, host + (f":{port}" if port is not None else "")

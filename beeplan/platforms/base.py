@@ -248,8 +248,10 @@ class Engine(Protocol):
         """The requests applying ``plan`` sends, and how they add up, for ``--max-calls``."""
         ...
 
-    def usage(self, client: Any, desired: Any, days: int) -> AccountUsage:
-        """``beeplan usage``: the hours logged on each managed entity over ``days`` days."""
+    def usage(self, client: Any, desired: Any, days: int,
+              max_calls: int | None = None) -> AccountUsage:
+        """``beeplan usage``: the hours logged on each managed entity over ``days`` days,
+        refused before any request when it takes more than ``max_calls``."""
         ...
 
     def diff(self, old: Any, new: Any) -> SetDiff:

@@ -129,6 +129,8 @@ def action_line(action: Action) -> str:
 def change_lines(action: Action) -> list[str]:
     if action.op == "create":
         return [f"{c.field}: {value(c.after)}" for c in action.changes]
+    if action.op == "activate" and action.detail:
+        return [action.detail]  # why it is there (the current platform: after a parent's archive)
     if action.op in ("deactivate", "activate", "delete"):
         return []
     return [f"{c.field}: {value(c.before)} -> {value(c.after)}" for c in action.changes]

@@ -39,9 +39,12 @@ def _state(line: Line) -> str:
 
 def _calls(report: AccountUsage) -> str:
     left = f"; {report.left_today} left today" if report.left_today is not None else ""
+    # No export job (the current platform reads time records in one query): say what ran.
+    hours = (f"{report.export_calls} on {report.jobs} export job(s)" if report.jobs
+             or not report.export_calls else f"{report.export_calls} reading the time records")
     return (
         f"API calls: {report.read_calls + report.export_calls} ({report.read_calls} reading, "
-        f"{report.export_calls} on {report.jobs} export job(s)){left}."
+        f"{hours}){left}."
     )
 
 

@@ -30,7 +30,7 @@ from ..manifest import manifest_files as set_files
 from ..manifest._written import WrittenForOther
 from ..model import KINDS
 from ..platforms.base import ImportedAccount, Platform
-from ..safetext import printable, printable_lines
+from ..safetext import printable_lines
 from .console import Console
 
 
@@ -101,9 +101,9 @@ def import_platform(endpoint: str, chosen: str | None) -> Platform:
     platform = platforms.for_endpoint(endpoint, chosen)
     if chosen is not None and platform.name != chosen:
         raise ConfigError(
-            f"--platform {chosen}: the endpoint {printable(endpoint)} speaks the "
-            f"{platform.name!r} platform's API; give an endpoint of {chosen!r} (e.g. "
-            f"{platforms.get(chosen).default_endpoint}), or leave --platform out"
+            f"--platform {chosen}: the endpoint {platforms.shown_endpoint(endpoint)} speaks the "
+            f"{platform.name!r} platform's API; give an endpoint of {chosen!r} (--endpoint "
+            f"{platforms.endpoint_like(chosen, endpoint)}), or leave --platform out"
         )
     return platform
 

@@ -124,8 +124,10 @@ def load_set(paths: Sequence[Path], endpoint: str) -> State | OtherSet:
         # A set that does not say is a v2 set: the model's kinds, not that platform's.
         raise ConfigError(
             f"these manifests are written for API v2 (no settings.platform in them), but the "
-            f"endpoint speaks {platform.name!r}; use an API v2 endpoint, or write the set for "
-            f"{platform.name} ('beeplan convert PATH -o DIR' converts it)")
+            f"endpoint {platforms.shown_endpoint(endpoint)} speaks {platform.name!r}; use an "
+            f"API v2 endpoint (--endpoint {platforms.endpoint_like(platforms.DEFAULT, endpoint)}"
+            f"), or write the set for {platform.name} ('beeplan convert PATH -o DIR' converts "
+            "it)")
     return state
 
 
@@ -779,7 +781,8 @@ def apply_plan(
 
 
 def report(outcome: Outcome, calls: int, seconds: float) -> str:
-    lines = [f"Apply: {outcome.summary()} ({calls} API calls, {seconds:.1f}s)."]
+    lines = [f"Apply: {outcome.summary()} ({calls} API call{'' if calls == 1 else 's'}, "
+             f"{seconds:.1f}s)."]
     # Labels come from the account and messages from the server: escaped, messages capped.
     for action, message in outcome.failed:
         label = printable(action.target.label)

@@ -455,7 +455,7 @@ def test_import_command_on_a_graphql_endpoint(server: CurrentSandboxServer, api:
     assert code == 0, err
     assert server.app.requests == 1  # the whole account in one request
     assert text.startswith("Imported 2 project categories, 7 projects, 2 tag categories")
-    assert "(7 files; 1 API calls" in text
+    assert "(7 files; 1 API call, " in text
     assert "Note: 13 entities have no External ID" in text
     assert server.token not in text + err
     code, text, err = cli_main("validate", out)

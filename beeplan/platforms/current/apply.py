@@ -542,7 +542,12 @@ class _Run:
         # By op, not phase: the planner numbers its own phases (links after entities).
         removal = [a for a in self.actions.values() if a.is_removal]
         removal_ids = {a.id for a in removal}
-        additive = [a for a in self.actions.values() if a.id not in removal_ids]
+        # An unarchive that follows an archive (a subproject the manifests keep active
+        # under an archived parent, which the archive took with it) runs after removals.
+        after = [a for a in self.actions.values()
+                 if a.id not in removal_ids and removal_ids.intersection(a.depends_on)]
+        additive = [a for a in self.actions.values()
+                    if a.id not in removal_ids and a not in after]
         if self.before is None and self.actions and not self.stop.is_set():
             # The ids known before this apply: what a lost create's answer is told apart from.
             self.before = self.read("reading the account before applying")
@@ -559,6 +564,8 @@ class _Run:
                         self.settle(a, "skipped", "removals run only when every create and "
                                     "update succeeded: fix the failures above and re-run")
                 self.run_phase(allowed)
+        if after and not self.stop.is_set():
+            self.run_phase(after)  # those whose archive did not run are skipped, saying why
         return self.finish()
 
     def completes_a_create(self, action: Action) -> bool:
@@ -681,6 +688,8 @@ class _Run:
                              "created again")
                 return True
             return action.id in self.state  # find_existing settled it (ambiguous)
+        if any(self.actions[d].is_removal for d in action.depends_on if d in self.actions):
+            return False  # the read predates the archive it follows: it cannot show this
         if shows_done(action.service, payload, live):
             self.settle(action, "applied", "already done: the account showed it")
             return True

@@ -43,6 +43,9 @@ NOT_LISTED = ("who changed the drifted entities was not looked up",
               "the audit trail could not be read", "not looked up:")
 
 MAX_SHOWN = 10  # audit entries listed per entity; the rest are counted
+# How the notes of a lookup whose audit trail was not read begin (no trail on the
+# account's plan, a key that may not read it, a refused request).
+AUDIT_UNREAD = ("the account's plan", "the key may not", "the audit trail could not")
 # Operations that log time or expenses name a person or project too (``personId``) but
 # change no configuration: they are not the drift, so they are left out.
 _NOT_CONFIGURATION = re.compile(r"TimeRecord|ExpenseRecord|Timesheet|Approval")
@@ -414,8 +417,7 @@ def look_up_authors(client: CurrentClient, entities: Iterable[Drifted], *, audit
                 notes.append(note)
         for entity in chunk:
             found[entity] = combine(part[entity], trail.get(entity, ()), own, unread)
-    if audit and not any(n.startswith(("the account's plan", "the key may not",
-                                       "the audit trail could not")) for n in notes):
+    if audit and not any(n.startswith(AUDIT_UNREAD) for n in notes):
         if since is not None:
             notes.append(f"the audit trail was searched {since.words}; earlier changes show "
                          "only as the last edit")

@@ -312,13 +312,15 @@ class CurrentClient:
 
     # -- the public calls ----------------------------------------------------------
 
-    def query(self, ops: Sequence[Op], *, allow_denied: bool = False) -> answers.Answer:
+    def query(self, ops: Sequence[Op], *, allow_denied: bool = False,
+              name: str = "") -> answers.Answer:
         """Run read-only ``ops`` in one document; their data by alias (``a0``, ``a1``...).
 
         With ``allow_denied``, fields withheld by ``permissionsErrors`` are left out of
-        the data and named in ``Answer.denied``; otherwise they are an error.
+        the data and named in ``Answer.denied``; otherwise they are an error. ``name``
+        names the document (its operationName, the -v log, the error a failure says).
         """
-        doc = build_document("query", ops)
+        doc = build_document("query", ops, name=name)
         attempts = 1 + self.retries
         for attempt in range(attempts):
             try:

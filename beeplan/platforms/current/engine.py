@@ -14,10 +14,11 @@ from ...errors import Problem
 from ...hours import AccountUsage
 from ...localfiles.journal import Journal
 from ...localfiles.lastrun import LastRun, read_last_run, record_run
-from ...model import Ref
+from ...model import Ref, entity_key
 from ...planner import Plan, only_drift
 from ...setdiff import SetDiff
 from ..base import EngineOptions, EnginePlan
+from . import applied
 from .apply import apply_actions
 from .authors import since_last
 from .client import Budget, CurrentClient
@@ -110,6 +111,10 @@ class CurrentEngine:
         # lists the audit trail from then (a stopped or failed apply leaves it as it was).
         if started is not None and outcome.ok and not outcome.interrupted:
             record_run(client.account_key, LastRun("apply", started))
+        # What this apply changed, and when it ended: the next plan's author lookup tells
+        # beeplan's own last edit from a change made outside it (applied.py).
+        applied.record(client.account_key, (entity_key(a.target) for a in outcome.applied),
+                       applied.now_ms())
         return outcome
 
 
@@ -122,8 +127,9 @@ class CurrentEngine:
             "xids of new entities going with the next layer, and a re-read should an "
             "answer be lost")
 
-    def usage(self, client: CurrentClient, desired: Desired, days: int) -> AccountUsage:
-        return account_usage(client, desired, days)
+    def usage(self, client: CurrentClient, desired: Desired, days: int,
+              max_calls: int | None = None) -> AccountUsage:
+        return account_usage(client, desired, days, max_calls=max_calls)
 
     def diff(self, old: Desired | None, new: Desired) -> SetDiff:
         return diff_desired(old, new)

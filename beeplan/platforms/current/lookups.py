@@ -19,7 +19,17 @@ from ...hours import UsageReport
 from ...model import Ref, entity_key
 from ...planner import Action, Plan
 from ...usage import with_usage
-from .authors import AUTHOR_KINDS, NOT_LISTED, PER_REQUEST, Drifted, Since, look_up_authors
+from . import applied
+from .authors import (
+    AUDIT_UNREAD,
+    AUTHOR_KINDS,
+    NOT_LISTED,
+    PER_REQUEST,
+    Authors,
+    Drifted,
+    Since,
+    look_up_authors,
+)
 from .client import CurrentClient
 from .hours import archives_in, bounds_ms, look_up_hours
 from .kinds import VALUE_ENTITY_TYPES, XID_FIELD_DEFAULT
@@ -30,6 +40,8 @@ def drifted_in(plan: Plan) -> dict[Drifted, Ref]:
     out: dict[Drifted, Ref] = {}
     for action in plan.actions:
         target = action.target
+        if action.op == "activate" and action.detail:
+            continue  # unarchived after its parent's archive: the plan's doing, not drift
         if action.op != "create" and target.id is not None and target.kind in AUTHOR_KINDS:
             out.setdefault(Drifted(target.kind, str(target.id)), target)
     return out
@@ -75,9 +87,34 @@ def with_authors(client: CurrentClient, plan: Plan, max_calls: int | None = None
     found = look_up_authors(client, targets, since=since)
     cost = (f"looked up in {found.requests} request{'' if found.requests == 1 else 's'} for "
             f"{len(targets)} entit{'y' if len(targets) == 1 else 'ies'} ({off_hint} skips it)")
-    return replace(plan, changed_by=found.changed_by(targets),
-                   changed_by_notes=(*found.notes, cost),
+    marks = applied.last_applied(client.account_key)
+    shown, own = _outside(found, targets, marks)
+    notes = found.notes
+    if own:
+        notes = (*notes, f"{own} of them {'was' if own == 1 else 'were'} last changed by "
+                 "beeplan's own apply from this machine, and not since: what the plan "
+                 "changes there comes from the manifests")
+    # The audit trail's operations since beeplan's last apply of each entity, when known.
+    listed = Authors({e: applied.since_apply(a, marks.get(entity_key(targets[e])))
+                      for e, a in found.found.items()}, found.notes, found.requests)
+    if any(len(listed.found[e].entries) < len(a.entries) for e, a in found.found.items()
+           if e in shown):
+        notes = (*notes, "the operations listed are those since beeplan's last apply from "
+                 "this machine that changed the entity")
+    return replace(plan, changed_by=listed.changed_by(shown),
+                   changed_by_notes=(*notes, cost),
                    read_calls=plan.read_calls + found.requests)
+
+
+def _outside(found: Authors, targets: Mapping[Drifted, Ref],
+             applied_at: Mapping[str, int]) -> tuple[dict[Drifted, Ref], int]:
+    """The targets whose author line stays, and how many were beeplan's own apply."""
+    audit_read = not any(n.startswith(AUDIT_UNREAD) for n in found.notes)
+    now = applied.now_ms()
+    shown = {e: ref for e, ref in targets.items()
+             if not applied.is_beeplans_own(found.found.get(e),
+                                            applied_at.get(entity_key(ref)), audit_read, now)}
+    return shown, len(targets) - len(shown)
 
 
 def with_hours(client: CurrentClient, plan: Plan, days: int, refuse: bool,

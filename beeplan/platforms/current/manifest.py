@@ -8,6 +8,7 @@ so a typo reads the same on both platforms ("unknown key 'emial'; did you mean '
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -34,7 +35,10 @@ def manifest_schema() -> dict[str, Any]:
 def _validator() -> Draft202012Validator:
     from jsonschema import Draft202012Validator
 
-    return Draft202012Validator(manifest_schema())
+    # The format checker makes "format": "date" (startDate) a real calendar date: the
+    # pattern alone lets 2024-13-45 through to the planner.
+    return Draft202012Validator(manifest_schema(),
+                                format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def check(root: Any, file: str) -> list[Problem]:
@@ -45,11 +49,60 @@ def check(root: Any, file: str) -> list[Problem]:
         for path, message in _own_messages(error, parts) or _messages(error, parts):
             if error.validator == "pattern":
                 message = _pattern_message(error.validator_value, message)
+            message = _v2_key_message(path, message)
             line, _text = _locate(root, path)
             problem = Problem(file, line, format_path(path), message)
             if problem not in problems:
                 problems.append(problem)
-    return sorted(problems, key=lambda p: (p.line or 0, p.path))
+    return sorted(_one_per_typo(problems), key=lambda p: (p.line or 0, p.path))
+
+
+# API v2's keys, as a set written for v2 (or half converted) holds them, and what says
+# the same on this platform (the mapping of 'beeplan convert' and Beebole's migration).
+_V2_KEYS = {
+    "companies": "companies are the top projects of a project category "
+                 "(projectCategories: [{name, projects: [...]}])",
+    "groups": "groups are tags (tagCategories: [{name, tags: [...]}] at the top; tags: [...] "
+              "on an entry or in assigned)",
+    "absences": "absences are absence types (absenceTypes: [...])",
+    "subprojects": "subprojects are projects under a project (projects: [...])",
+    "userGroup": "a person's user group is their role (role: NAME, declared under roles)",
+    "leaders": "leaders are managers (managers: [...])",
+    "members": "members are assignments (assigned: {people: [...], tags: [...]})",
+    "company": "a person belongs to no company: tags and assignments say where they log time",
+    "active": "write 'archived: true' instead of 'active: false'",
+    "corporate": "there is no corporate flag: a company is a top-level project",
+    "specificTasks": "a task names its projects (tasks[].projects: [...])",
+}
+_UNKNOWN = re.compile(r"unknown key '(.+)' \(allowed: [^)]*\)")
+_ACTIVE = re.compile(r"unknown key '(active)'; did you mean 'archived'\?")
+
+
+def _v2_key_message(path: list[Any], message: str) -> str:
+    """An API v2 key says what this platform writes instead, not only what is allowed."""
+    # 'active' is close to 'archived', but means its opposite: say so, not "did you mean".
+    found = _UNKNOWN.fullmatch(message) or _ACTIVE.fullmatch(message)
+    if not found or found.group(1) not in _V2_KEYS or not path or path[-1] != found.group(1):
+        return message
+    said = f"unknown key '{found.group(1)}'" if found.re is _ACTIVE else message
+    return (f"{said}: an API v2 key; on the current platform {_V2_KEYS[found.group(1)]} "
+            "('beeplan convert' rewrites a v2 set)")
+
+
+_MEANT = re.compile(r"unknown key '.*'; did you mean '(.+)'\?")
+
+
+def _one_per_typo(problems: list[Problem]) -> list[Problem]:
+    """A misspelt required key (``emial``) is one problem, not two: its "did you mean
+    'email'?" already says what the "missing required key 'email'" would."""
+    meant = set()
+    for p in problems:
+        found = _MEANT.fullmatch(p.message)
+        if found:
+            meant.add((p.file, p.path.rpartition(".")[0], found.group(1)))
+    return [p for p in problems
+            if not (p.message.startswith("missing required key '")
+                    and (p.file, p.path, p.message[len("missing required key '"):-1]) in meant)]
 
 
 def _own_messages(error: ValidationError, parts: list[Any]) -> list[tuple[list[Any], str]]:
@@ -62,6 +115,11 @@ def _own_messages(error: ValidationError, parts: list[Any]) -> list[tuple[list[A
         # the only not: Beebole's names (BeeboleName) refuse URLs and HTML
         return [(parts, f"{error.instance!r}: a name on this platform holds no URL or HTML "
                         "(http://, www., <tag>): Beebole's API refuses it; write it without")]
+    if error.validator == "format" and error.validator_value == "date":
+        # Not of the YYYY-MM-DD shape: the pattern says so, in the same words (one line).
+        shaped = re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(error.instance))
+        return [(parts, f"'{error.instance}' is " + ("not a real date: write YYYY-MM-DD" if shaped
+                                                    else "not a date: write YYYY-MM-DD"))]
     if error.validator == "uniqueItems" and isinstance(error.instance, list):
         seen: list[Any] = []
         for value in error.instance:

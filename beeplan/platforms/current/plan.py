@@ -54,6 +54,9 @@ _PHASE = {"xidField": 0, "customField": 1, "projectCategory": 2, "tagCategory": 
           "taskCategory": 2, "role": 3, "tag": 4, "person": 5, "project": 6, "task": 7,
           "absenceType": 8}
 PHASE_LINKS, PHASE_UNLINK, PHASE_ARCHIVE = 10, 11, 12
+# The kinds whose archive takes the entity's whole subtree with it (the schema's
+# descriptions of archiveProject, archiveTag, archiveTask).
+_CASCADES = frozenset({"project", "tag", "task"})
 
 # The word for each kind in mutation names (addProject, editPersonName...).
 _TYPE = {"project": "Project", "tag": "Tag", "person": "Person", "task": "Task",
@@ -162,6 +165,7 @@ class _Planner:
         for entry in entries:
             self.plan_links(entry, index)
             self.plan_values(entry, fields)
+        self.keep_descendants_active(entries, index)
         self.plan_unnamed()
 
     def plan_xid_field(self) -> None:
@@ -549,6 +553,17 @@ class _Planner:
             return None, []
         status_id: IdValue = None
         status = entry.field("status")
+        if kind == "task" and node is None and status is None:
+            inherited = cats.get((cat_kind, _inherited_category(entry, index) or ""))
+            known = (category[1] if category else inherited[1] if inherited
+                     else self.statuses_of_parent(parent, cats))
+            if known is not None and not known:
+                # A task always has a status (BeeboleTask.status is non-null): the API gives a
+                # new one its category's first, and a category without any leaves none to give.
+                self.problem(f"task {entry.key}: its task category has no status, and a task "
+                             "on this platform always has one: give the category statuses "
+                             "(statuses: [Open, Done])", entry.source)
+                return None, []
         if status is not None:
             inherited = cats.get((cat_kind, _inherited_category(entry, index) or ""))
             statuses = (category[1] if category else inherited[1] if inherited
@@ -705,6 +720,41 @@ class _Planner:
             self.add("clear", entry.kind, me.target, entry.name, "deleteCustomFieldValue",
                      {"id": value_id}, PHASE_UNLINK, suffix=f":{name}", relation="customFields",
                      changes=[Change(f"customFields.{name}", shown, None)])
+
+    def keep_descendants_active(self, entries: Iterable[Entry], index: Index) -> None:
+        """Archiving a project, tag or task archives its whole subtree (the API's own
+        description: "and all its sub-projects"). A descendant the manifests keep active is
+        unarchived after that archive, so one apply converges instead of the next plan
+        finding it archived."""
+        archives = {a.id: a for a in self.actions if a.op == "deactivate"}
+        for entry in entries:
+            if entry.kind not in _CASCADES or entry.archived or id(entry) not in self.resolved:
+                continue
+            archive = self.ancestor_archive(entry, index, archives)
+            if archive is None:
+                continue
+            me = self.resolved[id(entry)]
+            self.add("activate", entry.kind, me.target, entry.name,
+                     f"unarchive{_TYPE[entry.kind]}", {"id": me.id}, PHASE_ARCHIVE,
+                     suffix=":after-parent", after=[archive.id],
+                     detail=f"archiving {archive.name} archives its subtree; the manifests "
+                            "keep this one active")
+
+    def ancestor_archive(self, entry: Entry, index: Index,
+                         archives: Mapping[str, Action]) -> Action | None:
+        """The archive of this plan that will take ``entry`` with it: its nearest
+        ancestor in the manifests' tree (where the entry sits once applied) archived here."""
+        seen = {id(entry)}
+        parent = index.get(entry.kind, entry.parent) if entry.parent is not None else None
+        while parent is not None and id(parent) not in seen:
+            seen.add(id(parent))
+            done = self.resolved.get(id(parent))
+            if done is not None:
+                action_id = f"archive{_TYPE[parent.kind]}:{parent.kind}:{label_text(done.target)}"
+                if action_id in archives:
+                    return archives[action_id]
+            parent = index.get(parent.kind, parent.parent) if parent.parent is not None else None
+        return None
 
     # -- what no manifest names ---------------------------------------------------
 

@@ -62,8 +62,8 @@ class _LazyEngine:
     def apply_requests(self, *args: Any) -> Any:
         return _engine().apply_requests(*args)
 
-    def usage(self, *args: Any) -> Any:
-        return _engine().usage(*args)
+    def usage(self, *args: Any, **kwargs: Any) -> Any:
+        return _engine().usage(*args, **kwargs)
 
     def diff(self, *args: Any) -> Any:
         return _engine().diff(*args)

@@ -158,7 +158,9 @@ def _ops() -> list[Op]:
 def read_account(client: CurrentClient, *, xid_field: str = XID_FIELD_DEFAULT) -> LiveAccount:
     """Read the account in one document (one request unless the transport fails)."""
     ops = _ops()
-    answer = client.query(ops)
+    # Named: "ReadAccount: no answer from the API" says what failed, where a document of
+    # many fields would otherwise be called "Batch".
+    answer = client.query(ops, name="ReadAccount")
     data = [answer.data[f"a{i}"] for i in range(len(ops))]
     return parse_account(data, xid_field=xid_field)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from ...errors import ConfigError
 from ...hours import AccountUsage, Line
 from ...model import Ref
 from .client import CurrentClient
@@ -33,9 +34,17 @@ def _ref(entry: Entry, node: Node | None) -> Ref:
     return Ref(entry.kind, xid=entry.xid, id=live_id)  # type: ignore[arg-type]
 
 
+REQUESTS = 2  # the account, then every entity's time records: whatever the set's size
+
+
 def account_usage(client: CurrentClient, desired: Desired, days: int, *,
-                  today: date | None = None) -> AccountUsage:
+                  today: date | None = None, max_calls: int | None = None) -> AccountUsage:
     """Hours logged on every person, project, task and absence type the manifests declare."""
+    if max_calls is not None and max_calls < REQUESTS:
+        # Refused before the read: a run stopped half-way would spend calls for nothing.
+        raise ConfigError(f"usage of a current-platform set takes {REQUESTS} requests (the "
+                          f"account, then its time records), more than --max-calls "
+                          f"{max_calls}: raise it to {REQUESTS}")
     start, end, _start_ms, _end_ms = bounds_ms(days, today)
     before = client.usage.total_requests
     live = read_account(client, xid_field=desired.settings.xid_field)

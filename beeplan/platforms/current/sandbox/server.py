@@ -50,7 +50,7 @@ class CurrentSandboxServer(HTTPSandbox):
         self.store = Store(self.db)
         try:
             ensure_account(self.store)
-            self.token = token or secrets.token_urlsafe(24)
+            self.token = token or self._kept_token()
             self.app = CurrentSandboxApp(self.store, self.token, self.knobs,
                                          random.Random(seed))
             if demo:
@@ -58,6 +58,16 @@ class CurrentSandboxServer(HTTPSandbox):
         except BaseException:
             self.store.close()
             raise
+
+    def _kept_token(self) -> str:
+        """The database's own key, made up once, as API v2's sandbox keeps its token: what
+        beeplan keeps per key (a saved plan's binding, the apply journal, what it applied)
+        carries over from one ``--endpoint sandbox:FILE`` run to the next."""
+        kept = self.store.meta("apikey")
+        if kept is None:
+            kept = secrets.token_urlsafe(24)
+            self.store.set_meta("apikey", kept)
+        return kept
 
     def __repr__(self) -> str:  # never show the token
         return f"CurrentSandboxServer({self.db!r}, port={self.port})"
