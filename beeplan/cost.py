@@ -128,7 +128,9 @@ def select_slice(plan: Plan, budget: Cost, fresh: bool = False) -> Slice:
             continue
         cost = action_cost(action)
         key = entity_key(action.target)
-        if fresh and key not in reread:
+        # A saved plan's entity with no re-read listed (one it created earlier, with
+        # only attaches left: planfile/progress.py) costs its writes alone.
+        if fresh and key not in reread and key in plan.read_relations:
             # An entity to create is absent (else the check refuses the plan as stale):
             # its get answers no, and none of its relations is listed.
             cost += fresh_cost(() if key in absent else plan.read_relations.get(key, ()))

@@ -152,9 +152,13 @@ def test_an_entity_the_plan_created_is_re_read_without_its_attach_only_relations
     # dev existed before the plan: every relation its actions change is checked.
     assert rest.read_relations == {"project:web": ("customFields",),
                                    "project:dev": ("managers",)}
-    # Once its set is applied too, web is re-read by its get alone.
-    done = SavedProgress(tmp_path / "q.json", applied={"c1", "f1"}).remaining(ADOPT)
-    assert done.read_relations == {"project:web": (), "project:dev": ("managers",)}
+    # Once its set is applied too, only an attach is left on web: it is not re-read at
+    # all (an attach sends two references, so nothing done to web since is overwritten).
+    done = SavedProgress(tmp_path / "q.json", applied={"c1", "f1"},
+                         fingerprints={"project:web": "web-2"}).remaining(ADOPT)
+    assert done.read_relations == {"project:dev": ("managers",)}
+    assert done.fingerprints == {"project:dev": "dev-0"}
+    assert [a.id for a in done.actions] == ["l1", "l2"]
     # Nothing created yet: the plan's own relations, as before.
     assert SavedProgress(tmp_path / "r.json", applied={"l2"}).remaining(ADOPT).read_relations \
         == {"project:web": ("managers", "customFields")}
@@ -164,5 +168,9 @@ def test_the_re_read_after_a_create_skips_the_attach_only_relations(tmp_path: Pa
     progress = SavedProgress(tmp_path / "p.json")
     created = Plan(actions=ADOPT.actions[:1])  # c1 only: l1 and f1 still touch web
     assert progress.after_cost(ADOPT, created) == fresh_cost(("customFields",))
+    # Created and set in one slice, only an attach left: nothing is re-read after it.
+    both = Plan(actions=(ADOPT.actions[0], ADOPT.actions[2]))
+    assert SavedProgress._to_reread(ADOPT, both) == set()
+    assert progress.after_cost(ADOPT, both) == Cost()
     # An update of an entity the plan did not create re-reads what its actions change.
     assert progress.after_cost(PLAN, Plan(actions=PLAN.actions[:1])) == fresh_cost(("managers",))

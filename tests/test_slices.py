@@ -227,22 +227,28 @@ def _apply_to_the_end(run: Run, sandbox: SandboxServer, plan_file: Path) -> tupl
 def test_slices_list_no_relation_that_only_attaches_on_what_the_plan_created(
     run: Run, sandbox: SandboxServer, client: BeeboleClient, tmp_path: Path
 ) -> None:
-    """An entity the plan made is re-read by its get, its attach-only relations unlisted;
-    a link someone else adds to it in between is kept, never taken away."""
+    """An entity the plan made is re-read without its attach-only relations, and not at all
+    once only attaches are left; a link someone else adds or a rename in between is kept."""
     plan_file = tmp_path / "plan.json"
     _first_slice_leaving_links(run, sandbox, plan_file)
     # The account's own UI adds a group to a company the plan created (and will link).
     canada = client.call("group.get", xid="canada")["group"]["id"]
     client.call("company.add_group", xid="acme", group={"id": canada})
+    # And renames a project the plan created, that only gets managers attached now.
+    client.call("project.update", project={"xid": "acme-internal", "name": "Back office"})
     sandbox.reset_calls()
     code, err = _apply_to_the_end(run, sandbox, plan_file)
-    assert code == 0, err  # not stale: an attach cannot undo that link
+    assert code == 0, err  # not stale: an attach cannot undo that link, nor the rename
     # Every entity of acme was created by the plan, and its groups, members and managers
     # are only attached: no slice listed them. (Specific tasks may be: their switch is set
     # whole, by enable_specific_tasks, so that relation is still checked.)
     listed = {s: n for s, n in sandbox.calls.items()
               if s.endswith((".groups", ".members", ".managers"))}
     assert listed == {}, listed
+    internal = client.call("project.get", xid="acme-internal")["project"]
+    assert internal["name"] == "Back office"  # kept: the attaches sent no name
+    managers = client.call("project.managers", xid="acme-internal")
+    assert {"jane", "marc"} <= {m.get("xid") for m in managers["members"]}, managers
     groups = {g["xid"] for g in client.call("company.groups", xid="acme")["groups"]}
     assert groups >= {"us", "eng", "canada"}  # the plan's links and the one added by hand
     assert max(xids(client).values()) == 1

@@ -18,9 +18,13 @@ relations that only ``attach`` actions are left to change: beeplan made it,
 with none of those links, and an attach only adds its one link, so whatever
 anyone did to that relation in between is kept, never overwritten; that
 relation's listing would only cost a call per entity and per slice (most of
-what an adoption in slices spent reading). Its get (name, fields, active),
-its other relations (custom field values, leaders: set whole) and every
-entity the plan did not create are checked as before.
+what an adoption in slices spent reading). When nothing but attaches is left
+on it, it is not re-read at all: an attach sends the two references alone, so
+a rename or any other change made to it since is kept too (and an entity
+removed since makes the attach fail, reported). Its get (name, fields,
+active) and its other relations (custom field values, leaders: set whole)
+are checked while other actions are left on it, and every entity the plan did
+not create is checked as before.
 """
 
 from __future__ import annotations
@@ -91,11 +95,12 @@ class SavedProgress:
         keys = {entity_key(a.target) for a in actions}
         prints = {**plan.fingerprints, **self.fingerprints}
         created = _created(a for a in plan.actions if a.id in self.applied)
+        reread = _reread_relations(plan.read_relations, actions, created, keys)
         return replace(
             plan,
             actions=actions,
-            fingerprints={k: v for k, v in prints.items() if k in keys},
-            read_relations=_reread_relations(plan.read_relations, actions, created, keys),
+            fingerprints={k: v for k, v in prints.items() if k in reread},
+            read_relations=reread,
         )
 
     def after_cost(self, rest: Plan, part: Plan) -> Cost:
@@ -120,9 +125,9 @@ class SavedProgress:
 
     @staticmethod
     def _touched_and_left(rest: Plan, done: set[str]) -> set[str]:
-        """Entities that actions in ``done`` changed and that other actions still touch."""
-        later = {entity_key(a.target) for a in rest.actions if a.id not in done}
-        return {entity_key(a.target) for a in rest.actions if a.id in done} & later
+        """Entities that actions in ``done`` changed and that later freshness checks read."""
+        later = SavedProgress._after_relations(rest, done)
+        return {entity_key(a.target) for a in rest.actions if a.id in done} & set(later)
 
     def record(
         self, client: Client, rest: Plan, outcome: Outcome, parallelism: int
@@ -166,13 +171,15 @@ def _reread_relations(
     created: set[str],
     keys: set[str],
 ) -> dict[str, tuple[str, ...]]:
-    """What a freshness re-read lists for each entity in ``keys``, given the actions ``left``.
+    """What a freshness re-read lists for each entity in ``keys`` it reads, given the
+    actions ``left``.
 
     For an entity in ``created`` (made by an applied create of this plan), a
-    relation whose every action left is an ``attach`` is not listed: nothing
-    left can take away or overwrite what anyone did to it since.
+    relation whose every action left is an ``attach`` is not listed, and with
+    only attaches left the entity is not read (absent from the answer):
+    nothing left can take away or overwrite what anyone did to it since.
     """
-    others: dict[str, set[str]] = {}  # per created entity: relations something else changes
+    others: dict[str, set[str]] = {}  # per created entity: what non-attach actions change
     for action in left:
         key = entity_key(action.target)
         if key in created and action.op != "attach":
@@ -182,6 +189,8 @@ def _reread_relations(
         if key not in keys:
             continue
         if key in created:
-            relations = tuple(r for r in relations if r in others.get(key, set()))
+            if key not in others:
+                continue
+            relations = tuple(r for r in relations if r in others[key])
         out[key] = relations
     return out

@@ -502,6 +502,10 @@ def _live_problems(plan: Plan, current: dict[str, Entity | None]) -> list[str]:
     problems: list[str] = []
     for action in plan.actions:
         key = entity_key(action.target)
+        if key not in current:
+            # Not re-read: an entity an earlier slice of this plan created, with only
+            # attaches left (planfile/progress.py); an attach sends references alone.
+            continue
         live = current.get(key)
         if action.op == "create":
             if live is not None:
