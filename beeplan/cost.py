@@ -67,6 +67,11 @@ def fresh_cost(relations: Iterable[str]) -> Cost:
     return Cost(1 + len(listings), GET_BYTES + LISTING_BYTES * len(listings))
 
 
+def to_create(plan: Plan) -> set[str]:
+    """The entities ``plan`` creates: absent when re-read, so a get with no listing."""
+    return {entity_key(a.target) for a in plan.actions if a.is_create}
+
+
 def sets_fields(action: Action) -> bool:
     """Whether a saved plan's freshness check reads custom_field.list for this action."""
     return action.op in ("set", "clear")
@@ -78,8 +83,9 @@ def plan_cost(plan: Plan, fresh: bool = False) -> Cost:
     for action in plan.actions:
         total += action_cost(action)
     if fresh:
-        for relations in plan.read_relations.values():
-            total += fresh_cost(relations)
+        absent = to_create(plan)
+        for key, relations in plan.read_relations.items():
+            total += fresh_cost(() if key in absent else relations)
         if any(sets_fields(a) for a in plan.actions):
             total += Cost(1, FIELD_LIST_BYTES)
     return total
@@ -113,6 +119,7 @@ def select_slice(plan: Plan, budget: Cost, fresh: bool = False) -> Slice:
     chosen: set[str] = set()
     reread: set[str] = set()
     fields_read = False
+    absent = to_create(plan) if fresh else set()
     spent = Cost()
     while ready:
         action = plan.actions[heapq.heappop(ready)]
@@ -121,8 +128,12 @@ def select_slice(plan: Plan, budget: Cost, fresh: bool = False) -> Slice:
             continue
         cost = action_cost(action)
         key = entity_key(action.target)
-        if fresh and key not in reread:
-            cost += fresh_cost(plan.read_relations.get(key, ()))
+        # A saved plan's entity with no re-read listed (one it created earlier, with
+        # only attaches left: planfile/progress.py) costs its writes alone.
+        if fresh and key not in reread and key in plan.read_relations:
+            # An entity to create is absent (else the check refuses the plan as stale):
+            # its get answers no, and none of its relations is listed.
+            cost += fresh_cost(() if key in absent else plan.read_relations.get(key, ()))
         if fresh and sets_fields(action) and not fields_read:
             cost += Cost(1, FIELD_LIST_BYTES)
         after = spent + cost

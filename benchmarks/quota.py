@@ -59,12 +59,17 @@ class Cli:
         self.day = 0
         self.new_day(advance=False)
 
-    def new_day(self, advance: bool = True) -> None:
+    def new_day(self, advance: bool = True, keep: tuple[str, ...] = ()) -> None:
+        """The next day; ``keep``: cache subdirs that outlive a day on a real machine."""
         if advance:
             self.sandbox.command("advance_day")
+        before = getattr(self, "cache", None)
         self.day += 1
         self.cache = self.bench.work / f"cache-{self.name}-{self.day}"
         shutil.rmtree(self.cache, ignore_errors=True)
+        for sub in keep:  # the quota ledger is never kept: the new day starts it at zero
+            if before is not None and (before / sub).is_dir():
+                shutil.copytree(before / sub, self.cache / sub)
         self.sandbox.set(quota_requests=DAILY_CALLS, quota_kb=DAILY_KB)
 
     def spent_today(self, requests: int) -> None:
@@ -115,36 +120,53 @@ def slices(bench: Bench) -> dict[str, Any]:
     from beeplan.model import State
 
     seed_account(db, State())
+    saved = os.environ.get("BENCH_SLICES", "manifests") == "saved"
+    max_days = int(os.environ.get("BENCH_SLICES_MAX_DAYS", "6"))
     days: list[dict[str, Any]] = []
+    plan_file = bench.work / "slices-plan.json"
     with SandboxProcess(db, latency_ms=QUOTA_LATENCY_MS) as sb:
         cli = Cli(bench, sb, "slices")
-        while cli.day <= 6:
-            r = cli.run("apply", str(bench.large), "--auto-approve", "--max-calls",
-                        str(DAILY_CALLS), "--parallelism", str(bench.config.parallelism))
-            if "No changes" in r["out"]:
+        made: dict[str, Any] | None = None
+        if saved:  # the saved-plan workflow: plan -o once, then apply the file each day
+            made = cli.run("plan", str(bench.large), "-o", str(plan_file))
+        while cli.day <= max_days:
+            target = str(plan_file) if saved else str(bench.large)
+            r = cli.run("apply", target, "--auto-approve", "--max-calls",
+                        str(DAILY_CALLS - (made["calls"] if made and cli.day == 1 else 0)),
+                        "--parallelism", str(bench.config.parallelism))
+            if made and cli.day == 1:
+                r["calls"] += made["calls"]
+                r["kb"] += made["kb"]
+                r["by_service"] = {k: r["by_service"].get(k, 0) + made["by_service"].get(k, 0)
+                                   for k in {**r["by_service"], **made["by_service"]}}
+            if "No changes" in r["out"] or "applied already" in r["out"]:
                 break
             day = {"day": cli.day, "exit": r["exit"], "calls": r["calls"], "kb": r["kb"],
                    "reads": _int(r"(\d+) spent reading", r["out"]),
                    "planned": _int(r"API calls: (\d+) to apply", r["out"]),
                    "applied": _int(r"Apply: (\d+) applied", r["out"]),
                    "failed": _int(r"(\d+) failed", r["out"]),
-                   "left": _int(r"; (\d+) left", r["out"]), "wall_s": r["wall_s"]}
+                   "left": _int(r"; (\d+) left", r["out"]), "wall_s": r["wall_s"],
+                   "by_service": r["by_service"]}
             days.append(day)
             say(f"  day {day['day']}: {day['calls']} calls ({day['reads']} reads + "
                 f"{day['applied']} writes), {day['kb']:.0f} KB; {day['left']} actions left"
                 + ("" if r["exit"] == 0 else f"; EXIT {r['exit']}: {r['err'][-300:]}"))
-            if r["exit"] != 0:
+            if r["exit"] != 0 or (saved and day["left"] == 0):
                 break
-            cli.new_day()
+            cli.new_day(keep=("slices", "journal") if saved else ())
+        if saved:  # a day of its own: the last slice may have left too little of today
+            cli.new_day(keep=("slices", "journal"))
         follow = cli.run("plan", str(bench.large), "--detailed-exitcode")
     dup = duplicates(db)
     out = {
+        "workflow": "saved plan" if saved else "manifests",
         "max_calls": DAILY_CALLS, "days": len(days), "per_day": days,
         "total_calls": sum(d["calls"] for d in days), "total_kb": sum(d["kb"] for d in days),
         "within_quota": all(d["calls"] <= DAILY_CALLS and d["kb"] <= DAILY_KB for d in days),
         "follow_up_plan": {"exit": follow["exit"], "calls": follow["calls"],
                            "actions": _int(r"API calls: (\d+) to apply", follow["out"]),
-                           "empty": follow["exit"] == 0},
+                           "empty": follow["exit"] == 0, "err": follow["err"][-300:]},
         **dup, "declared_entities": bench.org.entity_count(),
     }
     say(f"  {out['days']} day(s), {out['total_calls']} calls, {out['total_kb']:.0f} KB in all; "

@@ -26,9 +26,9 @@ from beeplan.platforms.v2.client import BeeboleClient
 NOWHERE = "http://127.0.0.1:9/api/v2"
 
 
-def action(id_: str, target: Ref, op: str = "update") -> Action:
+def action(id_: str, target: Ref, op: str = "update", relation: str = "") -> Action:
     return Action(id=id_, op=op, kind=target.kind, target=target, name=target.label,
-                  service=f"{target.kind}.{op}", payload={}, phase=1)
+                  service=f"{target.kind}.{op}", payload={}, phase=1, relation=relation)
 
 
 DEV = Ref("project", xid="dev")
@@ -129,3 +129,48 @@ def test_progress_read_back_and_an_unreadable_one_starts_over(
             assert (fresh.applied, fresh.fingerprints) == (set(), {}), junk
             assert "ignoring unreadable slice progress" in caplog.text
             caplog.clear()
+
+
+# An adoption: the plan creates ``web`` and then links it (attach) and sets a custom
+# field value (set) on it; ``dev`` exists already and only gets a manager attached.
+WEB = Ref("project", xid="web")
+ADOPT = Plan(
+    actions=(action("c1", WEB, "create"), action("l1", WEB, "attach", "managers"),
+             action("f1", WEB, "set", "customFields"), action("l2", DEV, "attach", "managers")),
+    fingerprints={"project:web": "absent", "project:dev": "dev-0"},
+    read_relations={"project:web": ("managers", "customFields"), "project:dev": ("managers",)},
+)
+
+def test_an_entity_the_plan_created_is_re_read_without_its_attach_only_relations(
+    tmp_path: Path,
+) -> None:
+    progress = SavedProgress(tmp_path / "p.json", applied={"c1"},
+                             fingerprints={"project:web": "web-1"})
+    rest = progress.remaining(ADOPT)
+    # web: beeplan made it, and only attaches are left on its managers (they can add a
+    # link, never take one away): not listed. Its custom field values (set) still are.
+    # dev existed before the plan: every relation its actions change is checked.
+    assert rest.read_relations == {"project:web": ("customFields",),
+                                   "project:dev": ("managers",)}
+    # Once its set is applied too, only an attach is left on web: it is not re-read at
+    # all (an attach sends two references, so nothing done to web since is overwritten).
+    done = SavedProgress(tmp_path / "q.json", applied={"c1", "f1"},
+                         fingerprints={"project:web": "web-2"}).remaining(ADOPT)
+    assert done.read_relations == {"project:dev": ("managers",)}
+    assert done.fingerprints == {"project:dev": "dev-0"}
+    assert [a.id for a in done.actions] == ["l1", "l2"]
+    # Nothing created yet: the plan's own relations, as before.
+    assert SavedProgress(tmp_path / "r.json", applied={"l2"}).remaining(ADOPT).read_relations \
+        == {"project:web": ("managers", "customFields")}
+
+
+def test_the_re_read_after_a_create_skips_the_attach_only_relations(tmp_path: Path) -> None:
+    progress = SavedProgress(tmp_path / "p.json")
+    created = Plan(actions=ADOPT.actions[:1])  # c1 only: l1 and f1 still touch web
+    assert progress.after_cost(ADOPT, created) == fresh_cost(("customFields",))
+    # Created and set in one slice, only an attach left: nothing is re-read after it.
+    both = Plan(actions=(ADOPT.actions[0], ADOPT.actions[2]))
+    assert SavedProgress._to_reread(ADOPT, both) == set()
+    assert progress.after_cost(ADOPT, both) == Cost()
+    # An update of an entity the plan did not create re-reads what its actions change.
+    assert progress.after_cost(PLAN, Plan(actions=PLAN.actions[:1])) == fresh_cost(("managers",))

@@ -204,3 +204,69 @@ def test_reads_past_max_calls_stop_before_spending_more(
     assert sandbox.calls["company.update"] == 0  # nothing applied
     code, out, err = run("apply", ACME, "--auto-approve", "--max-calls", 200)
     assert code == 0 and "company.update" in out, err
+
+
+def _first_slice_leaving_links(run: Run, sandbox: SandboxServer, plan_file: Path) -> None:
+    """Plan acme from empty and apply the slice that creates the companies, not their links."""
+    code, _, err = run("plan", ACME, "-o", plan_file)
+    assert code == 0, err
+    code, out, err = run("apply", plan_file, "--auto-approve", "--max-calls", 60)
+    assert code == 0 and "left" in out, err
+    assert sandbox.calls["company.create"] == 2 and sandbox.calls["company.add_group"] == 0
+
+
+def _apply_to_the_end(run: Run, sandbox: SandboxServer, plan_file: Path) -> tuple[int, str]:
+    """Re-run the slices until the file is done or refused; the exit and stderr of the last."""
+    for _ in range(20):
+        code, out, err = run("apply", plan_file, "--auto-approve", "--max-calls", 60)
+        if code != 0 or "was applied already" in out:
+            return code, err
+    raise AssertionError("a saved plan in slices does not converge")
+
+
+def test_slices_list_no_relation_that_only_attaches_on_what_the_plan_created(
+    run: Run, sandbox: SandboxServer, client: BeeboleClient, tmp_path: Path
+) -> None:
+    """An entity the plan made is re-read without its attach-only relations, and not at all
+    once only attaches are left; a link someone else adds or a rename in between is kept."""
+    plan_file = tmp_path / "plan.json"
+    _first_slice_leaving_links(run, sandbox, plan_file)
+    # The account's own UI adds a group to a company the plan created (and will link).
+    canada = client.call("group.get", xid="canada")["group"]["id"]
+    client.call("company.add_group", xid="acme", group={"id": canada})
+    # And renames a project the plan created, that only gets managers attached now.
+    client.call("project.update", project={"xid": "acme-internal", "name": "Back office"})
+    sandbox.reset_calls()
+    code, err = _apply_to_the_end(run, sandbox, plan_file)
+    assert code == 0, err  # not stale: an attach cannot undo that link, nor the rename
+    # Every entity of acme was created by the plan, and its groups, members and managers
+    # are only attached: no slice listed them. (Specific tasks may be: their switch is set
+    # whole, by enable_specific_tasks, so that relation is still checked.)
+    listed = {s: n for s, n in sandbox.calls.items()
+              if s.endswith((".groups", ".members", ".managers"))}
+    assert listed == {}, listed
+    internal = client.call("project.get", xid="acme-internal")["project"]
+    assert internal["name"] == "Back office"  # kept: the attaches sent no name
+    managers = client.call("project.managers", xid="acme-internal")
+    assert {"jane", "marc"} <= {m.get("xid") for m in managers["members"]}, managers
+    groups = {g["xid"] for g in client.call("company.groups", xid="acme")["groups"]}
+    assert groups >= {"us", "eng", "canada"}  # the plan's links and the one added by hand
+    assert max(xids(client).values()) == 1
+
+
+def test_a_custom_field_set_by_hand_on_what_the_plan_created_makes_it_stale(
+    run: Run, sandbox: SandboxServer, client: BeeboleClient, tmp_path: Path
+) -> None:
+    """A value the plan would set is still checked on entities it created: never overwritten."""
+    plan_file = tmp_path / "plan.json"
+    _first_slice_leaving_links(run, sandbox, plan_file)
+    industry = next(cf["id"] for cf in client.call("custom_field.list")["customFields"]
+                    if cf["name"] == "Industry")
+    client.call("company.set_custom_field_value", xid="acme",
+                customField={"id": industry, "value": "Aerospace"})
+    sandbox.reset_calls()
+    code, err = _apply_to_the_end(run, sandbox, plan_file)
+    assert code == 1 and "stale" in err and "company:acme" in err, err
+    fields = client.call("company.custom_fields", xid="acme")
+    assert "Aerospace" in json.dumps(fields)  # the hand-set value stands
+    assert sandbox.calls["company.set_custom_field_value"] == 0

@@ -12,12 +12,26 @@ cache dir, per token hash and plan file content, never in the plan file):
 The next run drops the applied actions and checks freshness against those
 fingerprints: a change made by anyone else in between still makes the plan
 stale, a change made by the plan itself does not.
+
+An entity this plan created is re-read (before and after a slice) without the
+relations that only ``attach`` actions are left to change: beeplan made it,
+with none of those links, and an attach only adds its one link, so whatever
+anyone did to that relation in between is kept, never overwritten; that
+relation's listing would only cost a call per entity and per slice (most of
+what an adoption in slices spent reading). When nothing but attaches is left
+on it, it is not re-read at all: an attach sends the two references alone, so
+a rename or any other change made to it since is kept too (and an entity
+removed since makes the attach fail, reported). Its get (name, fields,
+active) and its other relations (custom field values, leaders: set whole)
+are checked while other actions are left on it, and every entity the plan did
+not create is checked as before.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -27,7 +41,7 @@ from ..errors import BeeplanError
 from ..localfiles import cachefile
 from ..localfiles.cachefile import cache_dir
 from ..model import Ref, entity_key
-from ..planner import Plan, fingerprint
+from ..planner import Action, Plan, fingerprint
 from ..platforms import reader_for
 from ..platforms.base import Client
 
@@ -70,25 +84,40 @@ class SavedProgress:
         return bool(self.applied)
 
     def remaining(self, plan: Plan) -> Plan:
-        """The plan without what earlier slices applied, fingerprints as they left them."""
+        """The plan without what earlier slices applied, fingerprints as they left them.
+
+        Entities an earlier slice created are re-read without their attach-only
+        relations (see the module's doc).
+        """
         if not self.applied:
             return plan
         actions = tuple(a for a in plan.actions if a.id not in self.applied)
         keys = {entity_key(a.target) for a in actions}
         prints = {**plan.fingerprints, **self.fingerprints}
+        created = _created(a for a in plan.actions if a.id in self.applied)
+        reread = _reread_relations(plan.read_relations, actions, created, keys)
         return replace(
             plan,
             actions=actions,
-            fingerprints={k: v for k, v in prints.items() if k in keys},
-            read_relations={k: v for k, v in plan.read_relations.items() if k in keys},
+            fingerprints={k: v for k, v in prints.items() if k in reread},
+            read_relations=reread,
         )
 
     def after_cost(self, rest: Plan, part: Plan) -> Cost:
         """The re-reads ``record`` will make after applying ``part`` of ``rest``."""
         total = Cost()
+        relations = self._after_relations(rest, {a.id for a in part.actions})
         for key in self._to_reread(rest, part):
-            total += fresh_cost(rest.read_relations.get(key, ()))
+            total += fresh_cost(relations.get(key, ()))
         return total
+
+    @staticmethod
+    def _after_relations(rest: Plan, done: set[str]) -> dict[str, tuple[str, ...]]:
+        """The relations re-read after ``done``: an entity it created skips its attach-only ones."""
+        later = tuple(a for a in rest.actions if a.id not in done)
+        created = _created(a for a in rest.actions if a.id in done)
+        return _reread_relations(rest.read_relations, later, created,
+                                 {entity_key(a.target) for a in later})
 
     @staticmethod
     def _to_reread(rest: Plan, part: Plan) -> set[str]:
@@ -96,9 +125,9 @@ class SavedProgress:
 
     @staticmethod
     def _touched_and_left(rest: Plan, done: set[str]) -> set[str]:
-        """Entities that actions in ``done`` changed and that other actions still touch."""
-        later = {entity_key(a.target) for a in rest.actions if a.id not in done}
-        return {entity_key(a.target) for a in rest.actions if a.id in done} & later
+        """Entities that actions in ``done`` changed and that later freshness checks read."""
+        later = SavedProgress._after_relations(rest, done)
+        return {entity_key(a.target) for a in rest.actions if a.id in done} & set(later)
 
     def record(
         self, client: Client, rest: Plan, outcome: Outcome, parallelism: int
@@ -109,8 +138,9 @@ class SavedProgress:
             return
         # What was applied, not what was meant to be: a run stopped part-way (SIGTERM,
         # Ctrl-C, the quota, a failure) left entities that its own later actions touch.
+        relations = self._after_relations(rest, applied)
         wanted = {
-            ref_of_key(key): rest.read_relations.get(key, ())
+            ref_of_key(key): relations.get(key, ())
             for key in self._touched_and_left(rest, applied)
         }
         try:
@@ -129,3 +159,38 @@ class SavedProgress:
         cachefile.write_json(
             self.path, {"applied": sorted(self.applied), "fingerprints": self.fingerprints}
         )
+
+
+def _created(applied: Iterable[Action]) -> set[str]:
+    return {entity_key(a.target) for a in applied if a.is_create}
+
+
+def _reread_relations(
+    planned: Mapping[str, tuple[str, ...]],
+    left: Iterable[Action],
+    created: set[str],
+    keys: set[str],
+) -> dict[str, tuple[str, ...]]:
+    """What a freshness re-read lists for each entity in ``keys`` it reads, given the
+    actions ``left``.
+
+    For an entity in ``created`` (made by an applied create of this plan), a
+    relation whose every action left is an ``attach`` is not listed, and with
+    only attaches left the entity is not read (absent from the answer):
+    nothing left can take away or overwrite what anyone did to it since.
+    """
+    others: dict[str, set[str]] = {}  # per created entity: what non-attach actions change
+    for action in left:
+        key = entity_key(action.target)
+        if key in created and action.op != "attach":
+            others.setdefault(key, set()).add(action.relation)
+    out: dict[str, tuple[str, ...]] = {}
+    for key, relations in planned.items():
+        if key not in keys:
+            continue
+        if key in created:
+            if key not in others:
+                continue
+            relations = tuple(r for r in relations if r in others[key])
+        out[key] = relations
+    return out

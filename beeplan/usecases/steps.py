@@ -24,7 +24,7 @@ from ..changed import TargetedPlan, diff_manifests, plan_changes
 from ..changed import label as targeted_label
 from ..changed import load_base as load_base
 from ..changed import read_base as read_base
-from ..cost import Cost, Slice, days_needed, plan_cost, select_slice
+from ..cost import Cost, Slice, days_needed, plan_cost, select_slice, to_create
 from ..errors import ConfigError, PlanError, Problem, warning_lines
 from ..hours import UsageReport
 from ..localfiles.journal import Journal
@@ -405,11 +405,14 @@ def check_fresh(client: Client, plan: Plan, parallelism: int) -> dict[str, Entit
     """
     wanted: dict[Ref, tuple[str, ...]] = {}
     keys: dict[Ref, str] = {}
+    # An entity to create was absent: found now, it is stale whatever its relations,
+    # so they are not listed (the cost the slice was chosen for counts a get alone).
+    absent = to_create(plan)
     for key, relations in plan.read_relations.items():
         kind, _, label = key.partition(":")
         by_id = label.startswith("#") and label[1:].isdigit()
         ref = Ref(kind, id=int(label[1:])) if by_id else Ref(kind, xid=label)
-        wanted[ref] = tuple(relations)
+        wanted[ref] = () if key in absent else tuple(relations)
         keys[ref] = key
     current = platforms.reader_for(client, parallelism).read_entities(wanted)
     stale = [
@@ -501,6 +504,10 @@ def _live_problems(plan: Plan, current: dict[str, Entity | None]) -> list[str]:
     problems: list[str] = []
     for action in plan.actions:
         key = entity_key(action.target)
+        if key not in current:
+            # Not re-read: an entity an earlier slice of this plan created, with only
+            # attaches left (planfile/progress.py); an attach sends references alone.
+            continue
         live = current.get(key)
         if action.op == "create":
             if live is not None:
