@@ -188,17 +188,23 @@ def apply_other(request: ApplyRequest, console: Console, other: OtherSet) -> Exi
         if not quiet:
             console.say(render_text(plan, budget, color=console.color, usage=made.usage),
                         nl=False)
-        guard_safety(plan, allow_destroy=r.allow_destroy)
-        if r.max_calls is not None:
-            _within_max_calls(other, plan, r.max_calls, client.usage.total_requests)
-        if not r.auto_approve and not _confirmed(console):
-            console.say("Nothing applied.", err=True)
-            return ExitStatus.ERROR
-        before = client.usage.total_requests
-        started = time.monotonic()
-        outcome = other.engine.apply(client, plan, other.desired, r.parallelism,
-                                     console.apply_progress())
-        calls = client.usage.total_requests - before
+        return _guard_and_run(r, console, other, client, plan)
+
+
+def _guard_and_run(r: ApplyRequest, console: Console, other: OtherSet, client: Any,
+                   plan: Plan) -> ExitStatus:
+    """Safety, --max-calls, confirmation, then the engine's apply and its report."""
+    guard_safety(plan, allow_destroy=r.allow_destroy)
+    if r.max_calls is not None:
+        _within_max_calls(other, plan, r.max_calls, client.usage.total_requests)
+    if not r.auto_approve and not _confirmed(console):
+        console.say("Nothing applied.", err=True)
+        return ExitStatus.ERROR
+    before = client.usage.total_requests
+    started = time.monotonic()
+    outcome = other.engine.apply(client, plan, other.desired, r.parallelism,
+                                 console.apply_progress())
+    calls = client.usage.total_requests - before
     return _finish(console, outcome, report(outcome, calls, time.monotonic() - started), "")
 
 
@@ -292,18 +298,7 @@ def apply_saved_other(request: ApplyRequest, console: Console,
             budget = other_cost(other, client, rest, None)
             console.say(render_text(rest, budget, color=console.color, digest_of=plan),
                         nl=False)
-        guard_safety(rest, allow_destroy=r.allow_destroy)
-        if r.max_calls is not None:
-            _within_max_calls(other, rest, r.max_calls, client.usage.total_requests)
-        if not r.auto_approve and not _confirmed(console):
-            console.say("Nothing applied.", err=True)
-            return ExitStatus.ERROR
-        before = client.usage.total_requests
-        started = time.monotonic()
-        outcome = engine.apply(client, rest, other.desired, r.parallelism,
-                               console.apply_progress())
-        calls = client.usage.total_requests - before
-    return _finish(console, outcome, report(outcome, calls, time.monotonic() - started), "")
+        return _guard_and_run(r, console, other, client, rest)
 
 
 def _is_saved_plan(targets: tuple[Path, ...], manifests: tuple[Path, ...]) -> bool:

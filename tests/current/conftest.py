@@ -56,3 +56,18 @@ def server() -> Iterator[CurrentSandboxServer]:
 def gql(server: CurrentSandboxServer) -> Gql:
     """A sandbox holding the demo account (every kind, nested trees, an archived project)."""
     return Gql(server, seed_demo(server.app))
+
+
+@pytest.fixture
+def current() -> Iterator[CurrentSandboxServer]:
+    """An empty current-platform sandbox of its own (one per test)."""
+    with CurrentSandboxServer() as server:
+        yield server
+
+
+@pytest.fixture
+def crun(current: CurrentSandboxServer, monkeypatch: pytest.MonkeyPatch, cli_main):
+    """``beeplan ARGS`` with the endpoint and key of this test's current sandbox."""
+    monkeypatch.setenv("BEEBOLE_TOKEN", current.token)
+    monkeypatch.setenv("BEEBOLE_ENDPOINT", current.url)
+    return cli_main

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -36,19 +35,6 @@ DAY_MS = 86_400_000
 NONE_RECORDED = ("Who changed it: the audit trail was searched over its last 7 days (one "
                  "window of the API): no apply or check of this account is recorded on this "
                  "machine")
-
-
-@pytest.fixture
-def current() -> Iterator[CurrentSandboxServer]:
-    with CurrentSandboxServer() as server:
-        yield server
-
-
-@pytest.fixture
-def crun(current: CurrentSandboxServer, monkeypatch: pytest.MonkeyPatch, cli_main):
-    monkeypatch.setenv("BEEBOLE_TOKEN", current.token)
-    monkeypatch.setenv("BEEBOLE_ENDPOINT", current.url)
-    return cli_main
 
 
 @pytest.fixture

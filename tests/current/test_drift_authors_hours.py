@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-
-import pytest
 
 from beeplan.platforms.current.client import CurrentClient
 from beeplan.platforms.current.plan import make_plan
@@ -30,19 +27,6 @@ ADD_TIME = ("mutation($p: BeeboleId!, $s: BeeboleTimestamp!, $d: Int!, $pr: [Bee
             "addTimeRecord(personId: $p, startTime: $s, duration: $d, projectIds: $pr) "
             "{ id } }")
 HOUR = 3_600_000
-
-
-@pytest.fixture
-def current() -> Iterator[CurrentSandboxServer]:
-    with CurrentSandboxServer() as server:
-        yield server
-
-
-@pytest.fixture
-def crun(current: CurrentSandboxServer, monkeypatch: pytest.MonkeyPatch, cli_main):
-    monkeypatch.setenv("BEEBOLE_TOKEN", current.token)
-    monkeypatch.setenv("BEEBOLE_ENDPOINT", current.url)
-    return cli_main
 
 
 def _converged(server: CurrentSandboxServer, path: Path) -> dict[tuple[str, str], str]:

@@ -11,10 +11,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from beeplan.platforms.current.client import CurrentClient
 from beeplan.platforms.current.plan import make_plan
@@ -24,20 +21,6 @@ from beeplan.platforms.current.sandbox import CurrentSandboxServer
 from .planning import converge, desired_of
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "current"
-
-
-@pytest.fixture
-def current() -> Iterator[CurrentSandboxServer]:
-    with CurrentSandboxServer() as server:
-        yield server
-
-
-@pytest.fixture
-def crun(current: CurrentSandboxServer, monkeypatch: pytest.MonkeyPatch, cli_main):
-    """``beeplan ARGS`` with the endpoint and key of this test's current sandbox."""
-    monkeypatch.setenv("BEEBOLE_TOKEN", current.token)
-    monkeypatch.setenv("BEEBOLE_ENDPOINT", current.url)
-    return cli_main
 
 
 def _copy(tmp_path: Path) -> Path:
@@ -232,6 +215,38 @@ def test_prune_archives_what_no_manifest_names_under_the_safety_threshold(
     assert status == 1
     assert "refused by the safety threshold" in err and "--allow-destroy" in err
     assert current.app.requests == 2  # the read and the hours behind the archives; no write
+
+
+def test_prune_never_archives_the_person_the_api_key_belongs_to(
+        crun, current, tmp_path) -> None:
+    path = _copy(tmp_path)
+    _converged(current, path)
+    settings = path / "settings.yaml"
+    settings.write_text(settings.read_text().replace("prune: false", "prune: true"))
+    status, out, err = crun("plan", path)
+    assert status == 0, err
+    # the sandbox's key belongs to "Sandbox Admin", whom no manifest names
+    assert "archivePerson" not in out
+    assert "is the person the API key belongs to: not archived" in out
+    assert f"? person #{current.person_id()} (Sandbox Admin)" in out  # left alone, and said
+
+
+def test_archiving_the_api_keys_own_person_is_refused_on_its_line(
+        crun, current, tmp_path) -> None:
+    me = current.person_id()
+    path = _write(tmp_path, {"people.yaml": "roles:\n  - name: Admin\npeople:\n"
+                                            f"  - {{id: \"{me}\", name: Sandbox Admin, "
+                                            "email: admin@sandbox.invalid, role: Admin, "
+                                            "archived: true}\n"})
+    current.app.reset_counts()
+    status, out, err = crun("plan", path)
+    assert status == 1
+    assert re.search(r"people\.yaml:\d+", err + out) and "lock the key out" in err + out
+    assert "archivePerson" not in out
+    status, out, err = crun("apply", path, "--auto-approve")
+    assert status == 1 and "lock the key out" in err + out
+    run = set(current.app.calls)  # root fields run, by name
+    assert run and all(name.startswith(("get", "current")) for name in run), run  # no mutation
 
 
 def test_adoption_by_id_gives_the_live_entity_its_xid(crun, current, tmp_path) -> None:

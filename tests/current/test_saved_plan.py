@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -40,20 +40,6 @@ def mutations(server: CurrentSandboxServer) -> int:
     """How many mutations the sandbox ran since its counts were reset."""
     names = set(_mutations()["fields"])
     return sum(n for name, n in server.app.calls.items() if name in names)
-
-
-@pytest.fixture
-def current() -> Iterator[CurrentSandboxServer]:
-    with CurrentSandboxServer() as server:
-        yield server
-
-
-@pytest.fixture
-def crun(current: CurrentSandboxServer, monkeypatch: pytest.MonkeyPatch, cli_main):
-    """``beeplan ARGS`` with the endpoint and key of this test's current sandbox."""
-    monkeypatch.setenv("BEEBOLE_TOKEN", current.token)
-    monkeypatch.setenv("BEEBOLE_ENDPOINT", current.url)
-    return cli_main
 
 
 SET = {
@@ -378,9 +364,11 @@ def test_the_safety_threshold_is_recomputed_not_read_from_the_file(
         crun, current, example) -> None:
     _converge(current, example)
     settings = example / "settings.yaml"
-    settings.write_text(settings.read_text().replace("prune: false", "prune: true"))
+    # every person goes but the key's own (never archived): 2, at a threshold of 2
+    settings.write_text(settings.read_text().replace("prune: false",
+                                                     "prune: true\n  safety: {min: 2}"))
     people = example / "people.yaml"
-    people.write_text("roles:\n  - name: Employee\npeople: []\n")  # every person goes
+    people.write_text("roles:\n  - name: Employee\npeople: []\n")
     projects = example / "projects.yaml"
     projects.write_text(projects.read_text().replace(", managers: [rosa]", ""))
     status, _, err = crun("plan", example, "-o", "plan.json")

@@ -7,7 +7,6 @@ GraphQL API (durations in milliseconds), then the command as a user runs it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -22,12 +21,6 @@ ADD = """mutation($p: BeeboleId!, $s: BeeboleTimestamp!, $d: Int!, $pr: [Beebole
                   $a: BeeboleId) {
   addTimeRecord(personId: $p, startTime: $s, duration: $d, projectIds: $pr, absenceId: $a)
   { id } }"""
-
-
-@pytest.fixture
-def current() -> Iterator[CurrentSandboxServer]:
-    with CurrentSandboxServer() as server:
-        yield server
 
 
 def _gql(server: CurrentSandboxServer, query: str, **variables: object) -> dict:

@@ -7,7 +7,6 @@ bug once (a plan that did not converge, an error that did not say what to do).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,19 +14,6 @@ import pytest
 from beeplan.platforms.current.sandbox import CurrentSandboxServer
 
 from .conftest import Gql
-
-
-@pytest.fixture
-def current() -> Iterator[CurrentSandboxServer]:
-    with CurrentSandboxServer() as server:
-        yield server
-
-
-@pytest.fixture
-def crun(current: CurrentSandboxServer, monkeypatch: pytest.MonkeyPatch, cli_main):
-    monkeypatch.setenv("BEEBOLE_TOKEN", current.token)
-    monkeypatch.setenv("BEEBOLE_ENDPOINT", current.url)
-    return cli_main
 
 
 def _gql(server: CurrentSandboxServer) -> Gql:

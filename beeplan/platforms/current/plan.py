@@ -491,6 +491,10 @@ class _Planner:
             unarchive = self.add("activate", kind, target, entry.name, f"unarchive{t}",
                                  {"id": node.id}, _PHASE[kind])
             self.actions[first:-1] = [_after(a, unarchive.id) for a in self.actions[first:-1]]
+        elif entry.archived and not node.archived and node.id == self.live.key_person:
+            self.problem(f"person {entry.xid or entry.id} ({entry.name}) is the person the API "
+                         "key belongs to: archiving it would lock the key out of the account; "
+                         "archive it by hand, or apply with another person's key", entry.source)
         elif entry.archived and not node.archived:
             self.add("deactivate", kind, target, entry.name, f"archive{t}", {"id": node.id},
                      PHASE_ARCHIVE)
@@ -773,6 +777,13 @@ class _Planner:
                     continue
                 # Archiving a project or tag archives its subtree: once, at the top.
                 if _ancestor_pruned(node, nodes, self.matched):
+                    continue
+                if kind == "person" and node.id == self.live.key_person:
+                    self.warnings.append(
+                        f"person {node.name!r} ({node.id}) is not in the manifests but is the "
+                        "person the API key belongs to: not archived (the key would lose the "
+                        "account); name it in people: to manage it, or archive it by hand")
+                    self.unmanaged.append(Unmanaged(target, node.name, True))
                     continue
                 self.add("deactivate", kind, target, node.name, f"archive{_TYPE[kind]}",
                          {"id": node.id}, PHASE_ARCHIVE)

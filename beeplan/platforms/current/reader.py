@@ -119,6 +119,9 @@ class LiveAccount:
     # (entity id, custom field id) -> the id of that value: editing or clearing a value
     # names the value, not the entity (editCustomFieldValueText(id:), deleteCustomFieldValue)
     value_ids: Mapping[tuple[str, str], str] = dataclass_field(default_factory=dict)
+    # The person the API key belongs to (``currentPerson``): never archived by a plan,
+    # which would lock the key out of the account. None: not read.
+    key_person: str | None = None
 
     def of_kind(self, kind: str) -> tuple[Node, ...]:
         return tuple(n for n in self.nodes if n.kind == kind)
@@ -152,6 +155,7 @@ def _ops() -> list[Op]:
         if name in _ARCHIVABLE:
             ops.append(Op(field, (Arg("archived", "Boolean", True),), select))
     ops.append(Op(_VALUES[1], select=_VALUES[2]))
+    ops.append(Op("currentPerson", select="id"))
     return ops
 
 
@@ -193,6 +197,7 @@ def parse_account(data: Sequence[Any], *, xid_field: str = XID_FIELD_DEFAULT) ->
             i += 1
         lists[name] = _merged(chunks)
     values = data[i]
+    me = data[i + 1] if len(data) > i + 1 else None  # currentPerson, when read
 
     fields = tuple(_field_def(f) for f in lists["customFields"])
     xid_id = next((f.id for f in fields if f.name == xid_field and f.type == "text"), None)
@@ -257,7 +262,8 @@ def parse_account(data: Sequence[Any], *, xid_field: str = XID_FIELD_DEFAULT) ->
                      for c in lists[name])
 
     return LiveAccount(categories("projectCategories"), categories("tagCategories"),
-                       categories("taskCategories"), fields, tuple(nodes), xid_id, value_ids)
+                       categories("taskCategories"), fields, tuple(nodes), xid_id, value_ids,
+                       _id(me))
 
 
 def _value_of(v: Mapping[str, Any]) -> Any:
