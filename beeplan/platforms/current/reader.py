@@ -1,11 +1,11 @@
 """The live account of the current platform, read in one document, as plain frozen data.
 
 One query document with an alias per listing reads every managed kind (the
-client sends it in one request, retried only on transport errors). Each
-listing is read twice under two aliases, without and with ``archived: true``,
-because the reference lists archived entities only on request and does not say
-that ``archived: true`` also returns the others; merging by id is right either
-way. The xid of each entity is the text value of the External ID custom field.
+client sends it in one request, retried only on transport errors). Listings of
+archivable kinds pass ``archived: true``, which the reference says includes the
+archived entities (api-queries.mdx: "By default getPersons returns only active
+people. Pass archived: true to include archived ones"): one alias gives both.
+The xid of each entity is the text value of the External ID custom field.
 """
 
 from __future__ import annotations
@@ -151,9 +151,10 @@ def read_document() -> Document:
 def _ops() -> list[Op]:
     ops: list[Op] = []
     for name, field, select in _LISTINGS:
-        ops.append(Op(field, select=select))
-        if name in _ARCHIVABLE:
-            ops.append(Op(field, (Arg("archived", "Boolean", True),), select))
+        # "Pass archived: true to include archived ones" (api-queries.mdx): one listing
+        # gives the active and the archived entities of an archivable kind.
+        args = (Arg("archived", "Boolean", True),) if name in _ARCHIVABLE else ()
+        ops.append(Op(field, args, select))
     ops.append(Op(_VALUES[1], select=_VALUES[2]))
     ops.append(Op("currentPerson", select="id"))
     return ops
@@ -190,12 +191,8 @@ def parse_account(data: Sequence[Any], *, xid_field: str = XID_FIELD_DEFAULT) ->
     lists: dict[str, list[Mapping[str, Any]]] = {}
     i = 0
     for name, _field, _select in _LISTINGS:
-        chunks = [data[i]]
+        lists[name] = _merged([data[i]])
         i += 1
-        if name in _ARCHIVABLE:
-            chunks.append(data[i])
-            i += 1
-        lists[name] = _merged(chunks)
     values = data[i]
     me = data[i + 1] if len(data) > i + 1 else None  # currentPerson, when read
 
