@@ -86,6 +86,35 @@ def late(name: str, timeout: float) -> TransportError:
     return TransportError(name, f"no complete answer within {timeout:g}s ($BEEPLAN_TIMEOUT)")
 
 
+def post_capped(session: Any, url: str, body: bytes, *, name: str, call: _Call, cap: int,
+                timeout: float, started: float, headers: dict[str, str] | None = None,
+                logger: logging.Logger = log) -> tuple[Any, bytes]:
+    """POST ``body`` to ``url`` and read the whole answer (``read_body``): (response, body).
+
+    Every client sends its calls so: redirects never followed, one deadline, the cap;
+    a TLS failure is an ``EndpointError`` (not retried), any other transport failure a
+    ``TransportError`` naming the URL tried (never a token: the URL holds none, and
+    query and fragment are left out).
+    """
+    from . import transport
+    from .errors import EndpointError
+
+    try:
+        response = session.post(url, data=body, timeout=timeout, allow_redirects=False,
+                                stream=True, headers=headers)
+        try:
+            return response, read_body(name, response, call, cap, timeout)
+        finally:
+            response.close()
+    except transport.SSLError as exc:
+        raise EndpointError(name, transport.tls_reason(exc, url)) from None
+    except transport.RequestException as exc:
+        if call.expired:
+            raise late(name, timeout) from None
+        logger.info("%s failed after %.3fs: %s", name, time.monotonic() - started, type(exc))
+        raise TransportError(name, f"{transport.describe(exc)}; tried {shown_url(url)}") from None
+
+
 def read_body(name: str, response: Any, call: _Call, cap: int, timeout: float) -> bytes:
     """The whole body of ``response``, within ``call``'s deadline and ``cap`` bytes.
 

@@ -28,9 +28,8 @@ import random
 import re
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ...endpoints import (
@@ -39,13 +38,12 @@ from ...endpoints import (
     _current,
     _env_number,
     check_endpoint,
-    late,
-    read_body,
+    post_capped,
     redact_url,
     shown_url,
 )
 from ...errors import AnswerError, ApiError, AuthError, ConfigError, EndpointError, TransportError
-from ...localfiles.ledger import token_key
+from ...localfiles.ledger import Usage, token_key
 from . import answers
 
 if TYPE_CHECKING:
@@ -133,22 +131,6 @@ class Budget:
 
     requests: int | None = None
     bytes: int | None = None
-
-
-@dataclass
-class Usage:
-    """Requests and bytes (sent + received) per operation name."""
-
-    requests: Counter[str] = field(default_factory=Counter)
-    bytes: Counter[str] = field(default_factory=Counter)
-
-    @property
-    def total_requests(self) -> int:
-        return sum(self.requests.values())
-
-    @property
-    def total_bytes(self) -> int:
-        return sum(self.bytes.values())
 
 
 def graphql_url(endpoint: str) -> str:
@@ -425,28 +407,11 @@ class CurrentClient:
         call = _Call(started + self.timeout)
         _current.call = call
         _WATCHDOG.watch(call)
-        from ... import transport
-
         session = self._take_session()
         try:
-            try:
-                response = session.post(self.url, data=body, timeout=self.timeout,
-                                        allow_redirects=False, stream=True,
-                                        headers={"apikey": self._key})
-                try:
-                    content = read_body(name, response, call, self.max_answer_bytes, self.timeout)
-                finally:
-                    response.close()
-            except transport.SSLError as exc:
-                raise EndpointError(name, transport.tls_reason(exc, self.url)) from None
-            except transport.RequestException as exc:
-                if call.expired:
-                    raise late(name, self.timeout) from None
-                log.info("%s failed after %.3fs: %s", name, time.monotonic() - started,
-                         type(exc))
-                raise TransportError(
-                    name, f"{transport.describe(exc)}; tried {shown_url(self.url)}"
-                ) from None
+            response, content = post_capped(
+                session, self.url, body, name=name, call=call, cap=self.max_answer_bytes,
+                timeout=self.timeout, started=started, headers={"apikey": self._key}, logger=log)
         except (TransportError, ApiError):
             self._count(name, len(body) + call.received)
             raise

@@ -42,7 +42,7 @@ from ...endpoints import (
 from ...endpoints import (
     is_loopback as is_loopback,
 )
-from ...endpoints import late, read_body
+from ...endpoints import post_capped
 from ...endpoints import (
     redact_url as redact_url,
 )
@@ -355,36 +355,11 @@ class BeeboleClient:
         call = _Call(started + self.timeout)
         _current.call = call
         _WATCHDOG.watch(call)
-        from ... import transport
-
         session = self._take_session()
         try:
-            try:
-                response = session.post(
-                    self.endpoint,
-                    data=body,
-                    timeout=self.timeout,
-                    allow_redirects=False,
-                    stream=True,
-                )
-                try:
-                    content = read_body(
-                        service, response, call, self.max_answer_bytes, self.timeout
-                    )
-                finally:
-                    response.close()
-            except transport.SSLError as exc:
-                raise EndpointError(service, transport.tls_reason(exc, self.endpoint)) from None
-            except transport.RequestException as exc:
-                if call.expired:
-                    raise late(service, self.timeout) from None
-                log.info("%s failed after %.3fs: %s", service, time.monotonic() - started,
-                         type(exc))
-                # The URL tried, so a typo or a proxy in the way shows (never a token: the
-                # endpoint holds none, and query and fragment are left out).
-                raise TransportError(
-                    service, f"{transport.describe(exc)}; tried {shown_url(self.endpoint)}"
-                ) from None
+            response, content = post_capped(
+                session, self.endpoint, body, name=service, call=call,
+                cap=self.max_answer_bytes, timeout=self.timeout, started=started, logger=log)
         except (TransportError, ApiError) as exc:
             self._count(service, len(body) + call.received, believed=not isinstance(
                 exc, AnswerError))
