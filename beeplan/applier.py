@@ -75,6 +75,41 @@ class Outcome:
 ProgressCallback = Callable[[Action, str, str, int, int], None]
 
 
+def catch_stop_signals(first: Callable[[int], None],
+                       caught: Callable[[], bool]) -> Callable[[], None]:
+    """Until the returned function is called, the first Ctrl-C or SIGTERM calls ``first``
+    (which makes the run stop at a point where nothing goes unrecorded) instead of raising;
+    once ``caught()`` says one was, the next raises as usual.
+
+    Only on the main thread, and only for signals that are ours to handle: SIGINT's
+    default handler, SIGTERM's default or beeplan's own (``raise_terminated``).
+    Every platform's apply catches signals so.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        return lambda: None
+    previous_term = signal.getsignal(signal.SIGTERM)
+    catch_term = previous_term in (signal.SIG_DFL, raise_terminated)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if caught():
+            restore()
+            raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+        first(signum)
+
+    def restore() -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if catch_term:
+            signal.signal(signal.SIGTERM, previous_term)
+
+    signal.signal(signal.SIGINT, on_signal)
+    if catch_term:
+        signal.signal(signal.SIGTERM, on_signal)
+    return restore
+
+
 class Applier:
     def __init__(
         self,
@@ -106,31 +141,12 @@ class Applier:
         to handle: default, or raising Terminated (beeplan's main). A second signal
         raises as usual.
         """
-        if (
-            threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-        ):
-            return lambda: None
-        previous_term = signal.getsignal(signal.SIGTERM)
-        catch_term = previous_term in (signal.SIG_DFL, raise_terminated)
-
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            if self._interrupted.is_set():
-                restore()
-                raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+        def first(signum: int) -> None:
             self.signal = signum
             self._interrupted.set()
             self._stop.set()
 
-        def restore() -> None:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            if catch_term:
-                signal.signal(signal.SIGTERM, previous_term)
-
-        signal.signal(signal.SIGINT, on_signal)
-        if catch_term:
-            signal.signal(signal.SIGTERM, on_signal)
-        return restore
+        return catch_stop_signals(first, self._interrupted.is_set)
 
     # -- one action ---------------------------------------------------------
 

@@ -52,17 +52,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-from ...applier import Outcome, ProgressCallback
+from ...applier import Outcome, ProgressCallback, catch_stop_signals
 from ...errors import (
     ApiError,
     AuthError,
     EndpointError,
     Terminated,
     TransportError,
-    raise_terminated,
 )
 from ...localfiles.journal import Journal
 from ...model import entity_key
@@ -956,28 +954,11 @@ class _Run:
     def catch_signals(self) -> Callable[[], None]:
         """Until the returned function is called, Ctrl-C or SIGTERM stops the run after
         the documents in flight (as the v2 applier does: no request goes unrecorded)."""
-        if (threading.current_thread() is not threading.main_thread()
-                or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
-            return lambda: None
-        previous_term = signal.getsignal(signal.SIGTERM)
-        catch_term = previous_term in (signal.SIG_DFL, raise_terminated)
-
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            if self.signal is not None:
-                restore()
-                raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+        def first(signum: int) -> None:
             self.signal = signum
             self.halt("interrupted")
 
-        def restore() -> None:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            if catch_term:
-                signal.signal(signal.SIGTERM, previous_term)
-
-        signal.signal(signal.SIGINT, on_signal)
-        if catch_term:
-            signal.signal(signal.SIGTERM, on_signal)
-        return restore
+        return catch_stop_signals(first, lambda: self.signal is not None)
 
 
 def apply_actions(
