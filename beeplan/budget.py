@@ -14,10 +14,10 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from .errors import QuotaError
+from .errors import QuotaError, QuotaStop
 
 
-class BudgetSpent(QuotaError):
+class BudgetSpent(QuotaStop):
     """A call budget (``--max-calls``) would be passed: refused before the call."""
 
 
@@ -112,26 +112,31 @@ class ClientView:
         made = self.client.usage.total_requests - self._started
         return BudgetSpent(service, self.refusal(self.max_calls, made, more))
 
-    def check_reads(self, count: int, services: Sequence[str] | None = None) -> None:
+    def check_reads(
+        self, count: int, services: Sequence[str] | None = None, basis: str = ""
+    ) -> None:
         """Refuse ``count`` reads the budget (or today's quota) cannot cover, before any.
 
         ``services`` names the service of each read, when known (the client
-        estimates their KB from it).
+        estimates their KB from it); ``basis``: where the estimate comes from.
         """
+        need = (
+            sum(self.client.expected_bytes(s) for s in services)
+            if services is not None
+            else count * self.client.expected_bytes("")
+        ) / 1024
         if self.max_calls is not None and count > self._left():
-            raise self._refuse("reading the account", count)
+            # Both halves of the estimate, as the quota's own refusal states them.
+            refused = self._refuse("reading the account", count)
+            raise BudgetSpent("reading the account", f"{count} more read calls, about "
+                              f"{need:.0f} KB{basis}: {refused.api_message}")
         if self.max_kb is not None:
-            need = (
-                sum(self.client.expected_bytes(s) for s in services)
-                if services is not None
-                else count * self.client.expected_bytes("")
-            ) / 1024
             if self.spent_kb + need > self.max_kb:
                 raise BudgetSpent(
                     "reading the account", self.kb_refusal(self.max_kb, self.spent_kb, need)
                 )
         if not self.read_to_the_quota:
-            self.client.check_reads(count, services)
+            self.client.check_reads(count, services, basis)
 
     def call(self, service: str, **payload: Any) -> dict[str, Any]:
         return self.call_expecting(service, payload, None)

@@ -93,6 +93,17 @@ class QuotaError(ApiError):
     """The daily API quota is used up (requests or transfer volume)."""
 
 
+class QuotaStop(QuotaError):
+    """beeplan stopped before the quota (or a budget) would be passed: its own words,
+    which say the estimate and what to do next, so not cut as an API's message is."""
+
+    def __init__(self, service: str, message: str):
+        BeeplanError.__init__(self, f"{service}: {message}")
+        self.service = service
+        self.api_message = message
+        self.http_status = None
+
+
 class TransportError(BeeplanError):
     """No usable answer: connection refused or dropped, timeout, 5xx.
 

@@ -9,7 +9,8 @@ sandbox account (benchmarks/seeding.py), and each command below runs through
 the real CLI against the sandbox subprocess at the real daily quota (4000
 requests, 2048 KB), twice: on a fresh day, and on a day with most of the
 quota spent (beeplan's ledger and the sandbox both told so). Each run starts
-a day of its own, so no run's spend shows in another's. Recorded per run: exit
+a day of its own, so no run's spend shows in another's; a third run is the
+next fresh day with the call sizes the first one measured (beeplan's cache). Recorded per run: exit
 status, calls and KB the sandbox counted, the requests it refused (429: the
 guard failed), and beeplan's last message. Written to
 benchmarks/results-guards.json.
@@ -39,6 +40,10 @@ OUT = Path(__file__).resolve().parent / "results-guards.json"
 # "Most of the quota spent": what another job of the same user left today.
 SPENT_CALLS = 3900
 SPENT_KB = 1950
+# The days each command runs on: a fresh day on a machine that never read the account;
+# the next fresh day, with the call sizes beeplan measured the first time (its cache);
+# a day with most of the quota spent, on a machine that never read the account.
+DAYS = ("fresh", "fresh, next day", "most spent")
 
 
 class _Config:
@@ -102,30 +107,38 @@ def run_scale(scale: float, work: Path) -> dict[str, Any]:
     db = work / "account.db"
     runs: list[dict[str, Any]] = []
     for name, args, _ in commands(work):
-        for day in ("fresh", "most spent"):
+        kept = work / "sizes-kept"  # the call sizes beeplan measured on the first run
+        shutil.rmtree(kept, ignore_errors=True)
+        for day in DAYS:
             # A fresh copy each time: an apply must not change what the next run sees.
             for suffix in ("", "-wal", "-shm"):
                 Path(str(db) + suffix).unlink(missing_ok=True)
             shutil.copyfile(source, db)
             with SandboxProcess(db, latency_ms=QUOTA_LATENCY_MS) as sb:
-                cli = Cli(bench, sb, "guards")  # a day of its own
+                cli = Cli(bench, sb, "guards")  # a day of its own, a cache of its own
                 if "saved plan" in name:
                     # The saved plan is made the day before (it is what a PR job leaves).
                     made = cli.run("plan", str(work / "pr"), "--changed-since",
                                    str(work / "org"), "-o", str(work / "pr-plan.json"))
                     if made["exit"] not in (0, 2):
                         print(f"  cannot save the plan: {last_message(made)}", flush=True)
-                    cli.new_day()
+                    cli.new_day(keep=("sizes",))
+                if day == "fresh, next day" and kept.is_dir():
+                    # A machine keeps its cache overnight: what beeplan measured yesterday.
+                    shutil.rmtree(cli.cache / "sizes", ignore_errors=True)
+                    shutil.copytree(kept, cli.cache / "sizes")
                 if day == "most spent":
                     spend_most(cli)
                 r = cli.run(*args)
+                if day == "fresh" and (cli.cache / "sizes").is_dir():
+                    shutil.copytree(cli.cache / "sizes", kept)
             refused = r["sent"] - r["calls"]
             row = {"command": name, "day": day, "args": args, "exit": r["exit"],
                    "calls": r["calls"], "kb": round(r["kb"], 1), "sent": r["sent"],
                    "http_429": refused, "met_429": refused > 0,
                    "message": last_message(r)}
             runs.append(row)
-            print(f"  {name:32} {day:10} exit {row['exit']}, {row['calls']:5} calls, "
+            print(f"  {name:32} {day:15} exit {row['exit']}, {row['calls']:5} calls, "
                   f"{row['kb']:7.1f} KB, 429s {refused}: {row['message'][:200]}", flush=True)
     return {"scale": scale, "org": org.counts(), "people": len(org.people),
             "change": change_log, "runs": runs,

@@ -56,8 +56,10 @@ from ...errors import (
     ConfigError,
     EndpointError,
     QuotaError,
+    QuotaStop,
     TransportError,
 )
+from ...localfiles import sizes
 from ...localfiles.cachefile import cache_dir  # re-exported: callers name it from here
 from ...localfiles.ledger import (  # re-exported: callers name them from here
     DAILY_KB as DAILY_KB,
@@ -140,6 +142,14 @@ CALL_BYTES = {
 }
 RELATION_BYTES = 260  # another relation listing: X.members, X.groups, X.specific_tasks ...
 
+# What to do when reads do not fit what is left today: said by every quota stop.
+READ_LESS = (
+    "read less of the account: 'plan --changed-since BASE' reads only what changed, "
+    "'check --max-calls N --max-kb K' checks a part a run, 'apply --max-calls N' applies "
+    "a part a day"
+)
+NEXT_STEPS = "Re-run after 00:00 UTC, when the quota resets; or " + READ_LESS
+
 
 def proxies_for(endpoint: str) -> dict[str, str]:
     """The environment's proxy for this endpoint (``beeplan.transport.proxies_for``)."""
@@ -190,6 +200,7 @@ class BeeboleClient:
         self.quota = quota
         self.usage = Usage()
         self._usage_lock = threading.Lock()
+        self._call_done = threading.Condition(self._usage_lock)  # a call in flight ended
         self._inflight_calls = 0  # calls sent and not yet counted (for the quota guard)
         # Bytes of answers refused as not the API's (too large, not JSON, the wrong shape):
         # the ledger counts them, but the per-call stop, which says the API would refuse,
@@ -202,6 +213,11 @@ class BeeboleClient:
         self.account_key = token_key(token)  # names per-token files; never the token
         path = cache_dir() / "quota" / f"{self.account_key}.json" if ledger else None
         self.ledger = Ledger(path)
+        # Call sizes measured on this account by earlier runs (localfiles/sizes.py): a
+        # list grows with what it lists, so the fixed CALL_BYTES underestimate a large one.
+        self._sizes_path = cache_dir() / "sizes" / f"{self.account_key}.json" if ledger else None
+        self._measured = sizes.load(self._sizes_path)
+        self._reads: dict[str, sizes.ReadRecord] = {}
 
     def __repr__(self) -> str:  # never show the token
         return f"BeeboleClient({self.endpoint!r})"
@@ -249,40 +265,52 @@ class BeeboleClient:
         calls = self.usage.requests.get(service, 0)
         if calls:
             return self.usage.bytes[service] // calls
-        return CALL_BYTES.get(service, RELATION_BYTES)
+        measured = self._measured.services.get(service)
+        return measured if measured else CALL_BYTES.get(service, RELATION_BYTES)
 
-    def check_reads(self, count: int, services: Sequence[str] | None = None) -> None:
+    def read_estimate(self, key: str) -> sizes.ReadRecord | None:
+        """The calls per service the last whole read of kind ``key`` asked for (None: none)."""
+        return self._reads.get(key) or self._measured.reads.get(key)
+
+    def record_read(self, key: str, calls: Mapping[str, int], complete: bool) -> None:
+        """Keep what a whole read of kind ``key`` asked for (saved by ``close``)."""
+        self._reads[key] = sizes.record(calls, complete)
+
+    def check_reads(
+        self, count: int, services: Sequence[str] | None = None, basis: str = ""
+    ) -> None:
         """Refuse to start ``count`` reads that would pass what is left of today's quota.
 
         A plan's reads fan out (a list per company, a relation per entity): better
         one clear stop before them than a quota error half-way through them. Both
         halves of the quota count: calls, and KB estimated per service
         (``expected_bytes``; ``services`` names the service of each read, when known).
+        ``basis``: where ``count`` comes from, for the message (default: this read).
         """
         if self.ignore_quota:
             return
-        left = self.remaining_today()
-        if count > left:
-            raise QuotaError(
-                "reading the account",
-                f"{count} more read calls are needed but only {left} of today's "
-                f"{self.quota.requests} are left (as counted by beeplan on this machine); "
-                "stopped before spending past the quota",
-            )
         need = (
             sum(self.expected_bytes(s) for s in services)
             if services is not None
             else count * RELATION_BYTES
         ) / 1024
-        kb_left = self.kb_left_today()
-        if need > kb_left:
-            raise QuotaError(
-                "reading the account",
-                f"{count} more read calls are needed, about {need:.0f} KB (answer sizes as "
-                f"measured per service), but only {kb_left:.0f} KB are left in today's quota "
-                f"of {self.quota.kb} KB (as counted by beeplan on this machine); stopped "
-                "before the first call that would pass it. The quota resets at 00:00 UTC",
-            )
+        left, kb_left = self.remaining_today(), self.kb_left_today()
+        if count <= left and need <= kb_left:
+            return
+        short = (f"only {left} of today's {self.quota.requests} calls" if count > left
+                 else f"only {kb_left:.0f} KB of today's {self.quota.kb} KB")
+        raise QuotaStop(
+            "reading the account",
+            f"{count} more read calls are needed, about {need:.0f} KB (by the sizes measured "
+            f"per service{basis}), but {short} are left (as counted by beeplan on this "
+            "machine); stopped before the first of them. " + self.next_steps(count, need),
+        )
+
+    def next_steps(self, calls: int, kb: float) -> str:
+        """What to do when reads of about ``calls`` calls and ``kb`` KB do not fit today."""
+        if calls > self.quota.requests or kb > self.quota.kb:
+            return "That is more than a whole day's quota, so no day holds it: " + READ_LESS
+        return NEXT_STEPS
 
     def _reserve(self, service: str, body_bytes: int) -> int:
         """Count one call as in flight, or refuse it if it would pass today's quota.
@@ -295,34 +323,49 @@ class BeeboleClient:
         # would let one hostile oversized answer refuse every later write.)
         expected = self.expected_bytes(service) if is_read(service) else body_bytes + 64
         with self._usage_lock:
+            while not self.ignore_quota and self._near_the_end(expected):
+                # Near the end of today's KB, one call at a time: an answer larger than
+                # its estimate (a list of a large company) could otherwise carry the calls
+                # sent beside it past the quota, and the API refuses those (HTTP 429).
+                self._call_done.wait()
             if not self.ignore_quota:
                 calls = self.ledger.requests + self._inflight_calls + 1
                 if calls > self.quota.requests:
-                    raise QuotaError(
+                    raise QuotaStop(
                         service,
                         f"today's {self.quota.requests} requests are spent (as counted by "
-                        "beeplan on this machine); stopped before the API refuses. The quota "
-                        "resets at 00:00 UTC",
+                        "beeplan on this machine); stopped before the API refuses. "
+                        + NEXT_STEPS,
                     )
                 spent = (
                     self.ledger.bytes - self._unbelieved_bytes + self._inflight_bytes + expected
                 )
                 if spent > self.quota.kb * 1024:
-                    raise QuotaError(
+                    raise QuotaStop(
                         service,
                         f"this call (about {expected / 1024:.1f} KB) would pass today's "
                         f"{self.quota.kb} KB ({self.ledger.bytes / 1024:.0f} KB spent, as "
                         "counted by beeplan on this machine); stopped before the API refuses. "
-                        "The quota resets at 00:00 UTC",
+                        + NEXT_STEPS,
                     )
             self._inflight_calls += 1
             self._inflight_bytes += expected
         return expected
 
+    def _near_the_end(self, expected: int) -> bool:
+        """Calls are in flight and less than four times their estimates (and this call's)
+        is left of today's KB: estimates can be that far off on an account not measured
+        yet (CALL_BYTES were measured on 50 people per company). Under ``_usage_lock``."""
+        if not self._inflight_calls:
+            return False
+        spent = self.ledger.bytes - self._unbelieved_bytes
+        return spent + 4 * (self._inflight_bytes + expected) > self.quota.kb * 1024
+
     def _release(self, expected: int) -> None:
         with self._usage_lock:
             self._inflight_calls -= 1
             self._inflight_bytes -= expected
+            self._call_done.notify_all()
 
     def call(self, service: str, **payload: Any) -> dict[str, Any]:
         """Call one service; return the decoded answer when ``status`` is ``ok``."""
@@ -440,6 +483,10 @@ class BeeboleClient:
 
     def close(self) -> None:
         self.ledger.save()
+        with self._usage_lock:
+            measured = {s: self.usage.bytes[s] // n for s, n in self.usage.requests.items()
+                        if n and is_read(s)}
+        sizes.save(self._sizes_path, measured, self._reads)
         with self._sessions_lock:
             sessions, self._sessions, self._idle = self._sessions, [], []
         for session in sessions:

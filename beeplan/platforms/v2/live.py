@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -148,6 +149,7 @@ class LiveReader:
         self.progress = progress or (lambda message: None)
         # person.list answers carry leaders.count: a zero spares a person.leaders call.
         self.people_objs: dict[Ref, Mapping[str, Any]] = {}
+        self.asked: Counter[str] = Counter()  # the calls each fan-out asked for, per service
 
     def pmap(
         self, fn: Callable[[T], R], items: Iterable[T], services: Sequence[str] | None = None
@@ -155,6 +157,7 @@ class LiveReader:
         """``fn`` over ``items`` in parallel; ``services``: the service each item calls
         (for the KB estimate that stops a fan-out before it passes today's quota)."""
         items = list(items)
+        self.asked.update(services or ())
         self.client.check_reads(len(items), services)  # stop before passing today's quota
         if len(items) <= 1 or self.parallelism <= 1:
             return [fn(item) for item in items]
@@ -169,15 +172,48 @@ class LiveReader:
     # -- the account ----------------------------------------------------------
 
     def read(self, desired: State) -> State:
-        """The live account, as far as the desired state manages it."""
-        live = self.read_lists(Scope.of(desired))
-        index = Index(live)
-        needs: dict[Ref, set[str]] = {}
-        for want in desired.entities:
-            have = index.find(want.ref)
-            if have is not None and want.relations:
-                needs.setdefault(have.ref, set()).update(want.relations)
-        return _with_known_xids(self.read_relations(live, needs))
+        """The live account, as far as the desired state manages it.
+
+        Refused before its first call when the last read of this kind on this account
+        (measured, ``localfiles/sizes.py``) would not fit what is left today; what this
+        one asks for is kept for the next.
+        """
+        scope = Scope.of(desired)
+        key = "read " + ",".join(sorted(scope.kinds)) + (
+            " +groups" if scope.groups_needed else "") + (
+            " +custom fields" if scope.custom_fields_needed else "")
+        self._refuse_before_reading(key)
+        self.asked = Counter()
+        complete = False
+        try:
+            live = self.read_lists(scope)
+            index = Index(live)
+            needs: dict[Ref, set[str]] = {}
+            for want in desired.entities:
+                have = index.find(want.ref)
+                if have is not None and want.relations:
+                    needs.setdefault(have.ref, set()).update(want.relations)
+            read = _with_known_xids(self.read_relations(live, needs))
+            complete = True
+            return read
+        finally:
+            keep = getattr(self.client, "record_read", None)
+            if keep is not None and self.asked:
+                keep(key, self.asked, complete)
+
+    def _refuse_before_reading(self, key: str) -> None:
+        """Refuse a whole read, spending nothing, that the last one of its kind says
+        would pass what is left today (or the run's --max-calls / --max-kb)."""
+        last = getattr(self.client, "read_estimate", lambda key: None)(key)
+        if last is None or not last.total:
+            return
+        services = [s for s, n in sorted(last.calls.items()) for _ in range(n)]
+        stopped = "" if last.complete else (
+            ", which stopped part-way, so at least that many")
+        self.client.check_reads(
+            len(services), services,
+            f"; the calls are those the read of this account on {last.day} asked for{stopped}",
+        )
 
     def read_everything_lists(self, relations: Iterable[str]) -> State:
         """Import's first stage: every entity, no relations yet."""
