@@ -150,7 +150,7 @@ def test_a_plan_beyond_todays_quota_is_refused_unless_ignore_quota(
         assert code == 1
         assert re.search(r"reading the account: \d+ more read calls are needed, about \d+ KB "
                          r".*only 0 of today's 4000 calls are left .*stopped before the first "
-                         r"call that would pass it\. Re-run after 00:00 UTC", err)
+                         r"of them\. Re-run after 00:00 UTC", err)
         assert "Traceback" not in err
     assert sum(sandbox.calls.values()) == reads_before
     # ... unless --ignore-quota: then an empty plan needs no write.
