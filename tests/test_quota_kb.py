@@ -50,4 +50,9 @@ def test_no_command_meets_a_429_as_the_kb_run_out(
                 assert "stopped before" in err, (name, left_kb, err)
                 outcomes[name].add("stopped")
     for name, seen in outcomes.items():
+        if name == "check":  # a budgeted check fits its units to the KB left, priced by
+            # the sizes measured on this account (localfiles/sizes.py): a relation unit
+            # of 0.3 KB fits even 1 KB, so it runs at every size, each within the quota
+            assert "ran" in seen, seen
+            continue
         assert seen == {"ran", "stopped"}, (name, seen)  # the sizes span both outcomes
