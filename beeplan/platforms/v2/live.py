@@ -182,10 +182,8 @@ class LiveReader:
         key = "read " + ",".join(sorted(scope.kinds)) + (
             " +groups" if scope.groups_needed else "") + (
             " +custom fields" if scope.custom_fields_needed else "")
-        self._refuse_before_reading(key)
-        self.asked = Counter()
-        complete = False
-        try:
+
+        def read() -> State:
             live = self.read_lists(scope)
             index = Index(live)
             needs: dict[Ref, set[str]] = {}
@@ -193,13 +191,25 @@ class LiveReader:
                 have = index.find(want.ref)
                 if have is not None and want.relations:
                     needs.setdefault(have.ref, set()).update(want.relations)
-            read = _with_known_xids(self.read_relations(live, needs))
+            return _with_known_xids(self.read_relations(live, needs))
+
+        return self._whole_read(key, self, read)
+
+    def _whole_read(self, key: str, reader: LiveReader, read: Callable[[], State]) -> State:
+        """``read()``, refused before its first call when the last read of kind ``key``
+        says it cannot fit today; what ``reader``'s fan-outs ask for is kept for the next
+        (as a lower bound when it stops part-way)."""
+        self._refuse_before_reading(key)
+        reader.asked = Counter()
+        complete = False
+        try:
+            found = read()
             complete = True
-            return read
+            return found
         finally:
             keep = getattr(self.client, "record_read", None)
-            if keep is not None and self.asked:
-                keep(key, self.asked, complete)
+            if keep is not None and reader.asked:
+                keep(key, reader.asked, complete)
 
     def _refuse_before_reading(self, key: str) -> None:
         """Refuse a whole read, spending nothing, that the last one of its kind says
@@ -468,7 +478,8 @@ class LiveReader:
             reader = _GuardedReader(
                 self.client, self.parallelism, self.progress, guard, "subproject" in kinds
             )
-        return reader.read_lists(Scope(kinds, False, False))
+        key = "lists " + ",".join(sorted(kinds))
+        return self._whole_read(key, reader, lambda: reader.read_lists(Scope(kinds, False, False)))
 
     # -- single lists, for a targeted plan's checks ------------------------------
 
