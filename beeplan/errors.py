@@ -97,10 +97,13 @@ class QuotaStop(QuotaError):
     """beeplan stopped before the quota (or a budget) would be passed: its own words,
     which say the estimate and what to do next, so not cut as an API's message is."""
 
-    def __init__(self, service: str, message: str):
-        BeeplanError.__init__(self, f"{service}: {message}")
+    def __init__(self, service: str, message: str, next_steps: str = ""):
+        """``message``: why it stopped (``reason``); ``next_steps``: what to do, said after."""
+        said = f"{message} {next_steps}" if next_steps else message
+        BeeplanError.__init__(self, f"{service}: {said}")
         self.service = service
-        self.api_message = message
+        self.api_message = said
+        self.reason = message
         self.http_status = None
 
 

@@ -236,7 +236,9 @@ def read_for_import(
     except QuotaError as exc:
         checkpoint.save()
         raise BeeplanError(
-            f"the import stopped at the daily quota ({exc.api_message}) after "
+            # Its own next step (resume) below, not the stop's advice to read less.
+            f"the import stopped at the daily quota ({getattr(exc, 'reason', exc.api_message)}) "
+            "after "
             f"{client.usage.total_requests} calls in this run; the {len(checkpoint.answers)} "
             f"answers read so far are kept in {checkpoint.path}. Re-run the same command "
             "(same -o) after 00:00 UTC: it resumes without reading them again."

@@ -306,7 +306,7 @@ class BeeboleClient:
             "reading the account",
             f"{count} more read calls are needed, about {need:.0f} KB (by the sizes measured "
             f"per service{basis}), but {short} are left (as counted by beeplan on this "
-            "machine); stopped before the first of them. " + self.next_steps(count, need),
+            "machine); stopped before the first of them.", self.next_steps(count, need),
         )
 
     def next_steps(self, calls: int, kb: float) -> str:
@@ -336,9 +336,10 @@ class BeeboleClient:
                 if calls > self.quota.requests:
                     raise QuotaStop(
                         service,
-                        f"today's {self.quota.requests} requests are spent (as counted by "
-                        "beeplan on this machine); stopped before the API refuses. "
-                        + NEXT_STEPS,
+                        f"today's {self.quota.requests} requests are spent ("
+                        f"{self.ledger.bytes / 1024:.0f} KB, as counted by beeplan on this "
+                        "machine); stopped before the API refuses.",
+                        NEXT_STEPS,
                     )
                 spent = (
                     self.ledger.bytes - self._unbelieved_bytes + self._inflight_bytes + expected
@@ -347,9 +348,10 @@ class BeeboleClient:
                     raise QuotaStop(
                         service,
                         f"this call (about {expected / 1024:.1f} KB) would pass today's "
-                        f"{self.quota.kb} KB ({self.ledger.bytes / 1024:.0f} KB spent, as "
-                        "counted by beeplan on this machine); stopped before the API refuses. "
-                        + NEXT_STEPS,
+                        f"{self.quota.kb} KB ({self.ledger.bytes / 1024:.0f} KB and "
+                        f"{self.ledger.requests} calls spent, as counted by beeplan on this "
+                        "machine); stopped before the API refuses.",
+                        NEXT_STEPS,
                     )
             self._inflight_calls += 1
             self._inflight_bytes += expected
