@@ -164,6 +164,9 @@ def test_a_read_the_last_one_says_cannot_fit_is_refused_before_its_first_call(
     assert states_the_estimate(err), err
     assert re.search(rf"{whole} more read calls are needed", err), err  # the measured read
     assert "the read of this account on" in err
+    sizes = cache_dir() / "sizes" / f"{token_key(acme.token)}.json"
+    # A way out of an estimate the account outgrew the other way.
+    assert f"if the account is smaller since, delete {sizes} to measure it again" in err
     # By calls too: the same read with fewer calls left than it takes.
     leave_today(acme, whole - 1, DAILY_KB)
     code, out, err = run(*args)

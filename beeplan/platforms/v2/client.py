@@ -218,8 +218,8 @@ class BeeboleClient:
         self.ledger = Ledger(path)
         # Call sizes measured on this account by earlier runs (localfiles/sizes.py): a
         # list grows with what it lists, so the fixed CALL_BYTES underestimate a large one.
-        self._sizes_path = cache_dir() / "sizes" / f"{self.account_key}.json" if ledger else None
-        self._measured = sizes.load(self._sizes_path)
+        self.sizes_path = cache_dir() / "sizes" / f"{self.account_key}.json" if ledger else None
+        self._measured = sizes.load(self.sizes_path)
         self._reads: dict[str, sizes.ReadRecord] = {}
 
     def __repr__(self) -> str:  # never show the token
@@ -493,7 +493,7 @@ class BeeboleClient:
         with self._usage_lock:
             measured = {s: self.usage.bytes[s] // n for s, n in self.usage.requests.items()
                         if n and is_read(s)}
-        sizes.save(self._sizes_path, measured, self._reads)
+        sizes.save(self.sizes_path, measured, self._reads)
         with self._sessions_lock:
             sessions, self._sessions, self._idle = self._sessions, [], []
         for session in sessions:

@@ -220,9 +220,13 @@ class LiveReader:
         services = [s for s, n in sorted(last.calls.items()) for _ in range(n)]
         stopped = "" if last.complete else (
             ", which stopped part-way, so at least that many")
+        kept = getattr(self.client, "sizes_path", None)
+        again = f"; if the account is smaller since, delete {kept} to measure it again" if (
+            kept is not None) else ""
         self.client.check_reads(
             len(services), services,
-            f"; the calls are those the read of this account on {last.day} asked for{stopped}",
+            f"; the calls are those the read of this account on {last.day} asked for{stopped}"
+            + again,
         )
 
     def read_everything_lists(self, relations: Iterable[str]) -> State:
