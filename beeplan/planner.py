@@ -1207,6 +1207,13 @@ def _leaders_first(people: list[Entity]) -> list[Entity]:
     out: list[Entity] = []
     placed: set[int] = set()
     for root in people:
+        if not root.relations.get("leaders"):
+            # No leaders to place first (most people; every stub of a targeted plan):
+            # what the walk below would do for it, without its stack and sets.
+            if id(root) not in placed:
+                placed.add(id(root))
+                out.append(root)
+            continue
         # Depth first without recursion: leader chains may be long.
         stack: list[tuple[Entity, bool]] = [(root, False)]
         on_path: set[int] = set()
