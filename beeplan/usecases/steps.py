@@ -52,10 +52,11 @@ from ..usage import (
 
 def load_manifests(path: Path | Sequence[Path]) -> State:
     """The manifests at ``path``; several paths are merged in order (``manifest._overlay``)."""
-    from ..manifest import PlanNote, load
+    from ..manifest import PlanNote
+    from ..manifest._cache import load_cached
 
     warnings: list[Problem] = []
-    state = load(path, warnings)
+    state = load_cached(path, warnings)  # the same as load(path, warnings), often cheaper
     # The plan shows its notes among its warnings, on their lines: not twice.
     for line in warning_lines([w for w in warnings if not isinstance(w, PlanNote)]):
         logging.getLogger("beeplan").warning("%s", line)  # stderr; silenced by -q
