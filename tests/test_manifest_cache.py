@@ -176,3 +176,16 @@ def test_plan_after_an_edit_shows_the_edit(
     (folder / "acme.yaml").write_text(ACME.replace("xid: web", "xid: [web]"))
     code, _, err = run("plan", folder)
     assert code == 1 and "acme.yaml:5" in err  # the error, not a kept load
+
+
+def test_a_targeted_plan_reads_the_cache_but_does_not_fill_it(
+    run: Run, folder: Path, _cache_dir: Path
+) -> None:
+    """A pull request's manifests are rarely loaded again: pickling them is not paid for."""
+    base = folder.parent / "base"
+    base.mkdir()
+    (base / "acme.yaml").write_text(ACME)
+    code, _, _ = run("plan", folder, "--changed-since", base)
+    assert code == 0 and entries(_cache_dir) == []
+    run("plan", folder)
+    assert len(entries(_cache_dir)) == 1

@@ -151,9 +151,11 @@ def _write(path: Path, content: str, state: State, warnings: list[Problem]) -> N
 
 
 def load_cached(path: Path | Sequence[Path], warnings: list[Problem] | None = None,
-                environ: Mapping[str, str] | None = None) -> State:
-    """``load(paths, warnings)``, from the cache when the same files, variables and
-    beeplan were loaded before (see the module docstring); the result is the same."""
+                environ: Mapping[str, str] | None = None, keep: bool = True) -> State:
+    """``load(path, warnings)``, from the cache when the same files, variables and
+    beeplan were loaded before (see the module docstring); the result is the same.
+    ``keep``: write what was loaded afresh to the cache (pickling 10,000 people's
+    manifests costs 0.1 s: not for a run none is expected to follow)."""
     from . import load
 
     env = os.environ if environ is None else environ
@@ -168,7 +170,7 @@ def load_cached(path: Path | Sequence[Path], warnings: list[Problem] | None = No
     state = load(path, found, env)
     if warnings is not None:
         warnings.extend(found)
-    if key is not None:
+    if key is not None and keep:
         _write(_entry_path(key[0]), key[1], state, found)
     return state
 
