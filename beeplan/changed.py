@@ -512,7 +512,8 @@ def _id_refs(entity: Entity) -> Iterator[Ref]:
 
 
 def read_for_checks(
-    reader: Reader, desired: State, diff: ManifestDiff, read: Mapping[Ref, Entity | None]
+    reader: Reader, desired: State, diff: ManifestDiff, read: Mapping[Ref, Entity | None],
+    desired_index: Index | None = None,
 ) -> CheckReads:
     """Read the live entities that the full plan's checks compare the changed entries with.
 
@@ -527,7 +528,7 @@ def read_for_checks(
     """
     client = reader.client
     before = client.usage.total_requests
-    desired_index = Index(desired)
+    desired_index = desired_index or Index(desired)  # (``desired``'s, when the caller has it)
     current = [c.entity for c in diff.changes if c.how != REMOVED]
     known = {(e.kind, e.ref.id) for e in read.values() if e is not None}
     by_id = {ref for entity in current for ref in _id_refs(entity)}
@@ -696,7 +697,7 @@ def plan_changes(
         live_entities.append(stub)
         desired_entities.append(_copy(stub, relations={}))
 
-    extra = read_for_checks(reader, desired, diff, read)
+    extra = read_for_checks(reader, desired, diff, read, desired_index)
     live = State(entities=tuple(live_entities), custom_fields=custom_fields)
     reduced = replace(desired, entities=tuple(desired_entities))
     plan = make_plan(reduced, live, client.usage.total_requests - before, owed)
