@@ -988,6 +988,8 @@ def _removal_order(
 ) -> list[Action]:
     """Deactivate children before parents; delete child groups before parents."""
     removal = {index.token(a.target): a.id for a in actions if a.op in ("deactivate", "delete")}
+    if not removal:
+        return actions  # nothing to order (and no token of every entity to make for it)
     children: dict[Any, list[str]] = defaultdict(list)
     for entity in entities:
         token = index.token(entity.ref)
@@ -1109,7 +1111,13 @@ def _with_safety(plan: Plan, live: State, desired: State, owed: frozenset[str]) 
         elif action.relation in GUARDED_RELATIONS:
             removed[(action.kind, action.relation)] += removed_links(action)
     links = _managed_links(live)
-    first = _first_sources(plan, desired)
+    found: list[dict[tuple[str, str], Source | None]] = []
+
+    def first() -> dict[tuple[str, str], Source | None]:
+        if not found:  # only for a refusal: it indexes every declared entry
+            found.append(_first_sources(plan, desired))
+        return found[0]
+
     violations = []
     for kind in KIND_ORDER:
         count = destroyed.get(kind, 0)
@@ -1117,14 +1125,15 @@ def _with_safety(plan: Plan, live: State, desired: State, owed: frozenset[str]) 
             violations.append(Located(
                 f"{count} of {live_counts.get(kind, 0)} {KINDS[kind].plural} would be "
                 f"{'deleted' if kind == 'group' else 'deactivated'}",
-                first.get((kind, "")),
+                first().get((kind, "")),
             ))
     for (kind, rel), count in sorted(removed.items()):
         total = links.get((kind, rel), 0)
         if safety.for_kind(kind).exceeded(count, total):
             what, verb = LINK_WORDS[rel]
             violations.append(
-                Located(f"{count} of {total} {kind} {what} would be {verb}", first.get((kind, rel)))
+                Located(f"{count} of {total} {kind} {what} would be {verb}",
+                        first().get((kind, rel)))
             )
     return _evolve(plan, destroy_violations=tuple(violations))
 
