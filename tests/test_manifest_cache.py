@@ -96,6 +96,22 @@ def test_warnings_come_back_with_a_cached_load(folder: Path) -> None:
     assert first and [str(w) for w in again] == [str(w) for w in first]
 
 
+def test_notes_a_plan_repeats_come_back_with_their_lines(
+    folder: Path, _cache_dir: Path
+) -> None:
+    """Warnings the plan shows on their manifest lines (``State.notes``) survive the cache."""
+    (folder / "acme.yaml").write_text(
+        ACME + "    customFields:\n      remote: yes\n"
+        "  - xid: globex\n    name: Globex\n    customFields:\n      remote: true\n")
+    first = load_cached(folder)
+    written = entries(_cache_dir)[0].stat().st_mtime_ns
+    again = load_cached(folder)
+    assert entries(_cache_dir)[0].stat().st_mtime_ns == written  # a hit, not a new load
+    assert len(first.notes) == 2 and again.notes == first.notes
+    assert [n.source for n in again.notes] == [n.source for n in first.notes]  # type: ignore[attr-defined]
+    assert str(again.notes[0].source).endswith("acme.yaml:8")  # type: ignore[attr-defined]
+
+
 def test_invalid_manifests_are_never_kept(folder: Path, _cache_dir: Path) -> None:
     (folder / "acme.yaml").write_text(ACME.replace("xid: web", "xid: [web]"))
     for _ in range(2):

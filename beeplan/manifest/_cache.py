@@ -144,7 +144,7 @@ def _write(path: Path, content: str, state: State, warnings: list[Problem]) -> N
             os.fchmod(file.fileno(), 0o600)
             file.write(data)
         os.replace(tmp, path)
-    except (OSError, pickle.PicklingError, RecursionError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a cache not written only costs the next run
         with contextlib.suppress(OSError):
             tmp.unlink()
         log.debug("the manifest cache %s was not written: %s", path, exc)
