@@ -384,7 +384,7 @@ def partial_base(where: Path, path: Path, head: State) -> State | None:
     and schema-checked; the checks across files (references, cycles) are HEAD's
     business: the diff only needs BASE's entries.
     """
-    from .manifest import Part, boundary_of, manifest_files, read_part
+    from .manifest import Part, boundary_of, manifest_files, part_facts, read_part
 
     if head.notes or not (where.is_dir() and path.is_dir()) or not holds_manifests(where):
         return None
@@ -402,23 +402,23 @@ def partial_base(where: Path, path: Path, head: State) -> State | None:
         return None  # reading BASE whole costs about the same
     alias = {(e.kind, e.new_xid): e.ref.id for e in head.entities
              if e.new_xid is not None and e.ref.id is not None}
-    try:
-        ours = read_part([head_files[r] for r in changed if r in head_files],
-                         boundary_of(path), alias)
+    try:  # HEAD's changed files: what load found in them, not a second parse
+        our_kinds, our_aliases, our_settled = part_facts(
+            [head_files[r] for r in changed if r in head_files], boundary_of(path), alias)
     except ManifestError:
         return None
     theirs: Part = read_part([base_files[r] for r in changed if r in base_files],
                              boundary_of(where), alias)
-    if not (ours.settled and theirs.settled) or ours.aliases != theirs.aliases:
+    if not (our_settled and theirs.settled) or our_aliases != theirs.aliases:
         return None
     gone = {str(head_files[r]) for r in changed if r in head_files}
     kept = [e for e in head.entities if e.source is not None and e.source.file not in gone]
     # The kinds BASE declares: those of its changed files, and those of the same files,
     # i.e. HEAD's less its changed files' own, unless a kept entry shows one is there too.
     kept_kinds = {e.kind for e in kept}
-    if (ours.declared_kinds - theirs.declared_kinds) - kept_kinds:
+    if (our_kinds - theirs.declared_kinds) - kept_kinds:
         return None  # declared (perhaps empty) in HEAD's changed files: in a same file too?
-    declared = (head.declared_kinds - ours.declared_kinds) | theirs.declared_kinds | kept_kinds
+    declared = (head.declared_kinds - our_kinds) | theirs.declared_kinds | kept_kinds
     order = {rel: n for n, rel in enumerate(sorted(head_files.keys() | base_files.keys()))}
     rank = {kind: n for n, kind in enumerate(KIND_ORDER)}
     by_name = {str(f): order[rel] for rel, f in (*head_files.items(), *base_files.items())}
@@ -512,7 +512,8 @@ def _id_refs(entity: Entity) -> Iterator[Ref]:
 
 
 def read_for_checks(
-    reader: Reader, desired: State, diff: ManifestDiff, read: Mapping[Ref, Entity | None]
+    reader: Reader, desired: State, diff: ManifestDiff, read: Mapping[Ref, Entity | None],
+    desired_index: Index | None = None,
 ) -> CheckReads:
     """Read the live entities that the full plan's checks compare the changed entries with.
 
@@ -527,7 +528,7 @@ def read_for_checks(
     """
     client = reader.client
     before = client.usage.total_requests
-    desired_index = Index(desired)
+    desired_index = desired_index or Index(desired)  # (``desired``'s, when the caller has it)
     current = [c.entity for c in diff.changes if c.how != REMOVED]
     known = {(e.kind, e.ref.id) for e in read.values() if e is not None}
     by_id = {ref for entity in current for ref in _id_refs(entity)}
@@ -700,7 +701,7 @@ def plan_changes(
         live_entities.append(stub)
         desired_entities.append(_copy(stub, relations={}))
 
-    extra = read_for_checks(reader, desired, diff, read)
+    extra = read_for_checks(reader, desired, diff, read, desired_index)
     live = State(entities=tuple(live_entities), custom_fields=custom_fields)
     reduced = replace(desired, entities=tuple(desired_entities))
     plan = make_plan(reduced, live, client.usage.total_requests - before, owed)

@@ -662,6 +662,13 @@ class _Entities:
         draft = self.draft
         target = draft.index.best(want.ref)
         draft.touch(have, want.ref)
+        if (want.name == have.name and want.active == have.active and want.parent == have.parent
+                and (want.new_xid is None or want.new_xid == have.ref.xid)
+                and (not want.fields or want.fields == have.fields)):
+            # As declared in all it manages (every stub of a targeted plan, most entries of
+            # a full one): what the checks below would find, without their lookups.
+            self.placed.append((want, have, target))
+            return
         if want.new_xid is not None and want.new_xid != have.ref.xid:
             self.new_xid(want, have, target)
         if want.parent is not None and have.parent is not None:
@@ -727,6 +734,9 @@ class _Entities:
             self.draft.act("set_xid", want, target, changes=(Change("xid", None, xid),))
 
 
+_PLAIN = (str, bool, int, type(None))
+
+
 def _field_changes(want: Entity, have: Entity) -> list[Change]:
     """The fields (and name) whose declared value differs from the live one."""
     before = {"name": have.name}
@@ -738,6 +748,10 @@ def _field_changes(want: Entity, have: Entity) -> list[Change]:
             after[key] = value
     if before == after:  # the common case; DeepDiff costs ~1 ms an entity
         return []
+    if all(type(before[k]) is type(after[k]) and type(after[k]) in _PLAIN for k in after):
+        # Texts, booleans, whole numbers of one type each side: DeepDiff would name the
+        # keys that differ by ==, so no import of it (0.05 s) for a renamed project.
+        return [Change(k, before[k], after[k]) for k in sorted(after) if before[k] != after[k]]
     from deepdiff import DeepDiff  # here: commands that plan nothing do not import it
 
     diff = DeepDiff(before, after, ignore_order=True, view="tree")
@@ -974,6 +988,8 @@ def _removal_order(
 ) -> list[Action]:
     """Deactivate children before parents; delete child groups before parents."""
     removal = {index.token(a.target): a.id for a in actions if a.op in ("deactivate", "delete")}
+    if not removal:
+        return actions  # nothing to order (and no token of every entity to make for it)
     children: dict[Any, list[str]] = defaultdict(list)
     for entity in entities:
         token = index.token(entity.ref)
@@ -1095,7 +1111,13 @@ def _with_safety(plan: Plan, live: State, desired: State, owed: frozenset[str]) 
         elif action.relation in GUARDED_RELATIONS:
             removed[(action.kind, action.relation)] += removed_links(action)
     links = _managed_links(live)
-    first = _first_sources(plan, desired)
+    found: list[dict[tuple[str, str], Source | None]] = []
+
+    def first() -> dict[tuple[str, str], Source | None]:
+        if not found:  # only for a refusal: it indexes every declared entry
+            found.append(_first_sources(plan, desired))
+        return found[0]
+
     violations = []
     for kind in KIND_ORDER:
         count = destroyed.get(kind, 0)
@@ -1103,14 +1125,15 @@ def _with_safety(plan: Plan, live: State, desired: State, owed: frozenset[str]) 
             violations.append(Located(
                 f"{count} of {live_counts.get(kind, 0)} {KINDS[kind].plural} would be "
                 f"{'deleted' if kind == 'group' else 'deactivated'}",
-                first.get((kind, "")),
+                first().get((kind, "")),
             ))
     for (kind, rel), count in sorted(removed.items()):
         total = links.get((kind, rel), 0)
         if safety.for_kind(kind).exceeded(count, total):
             what, verb = LINK_WORDS[rel]
             violations.append(
-                Located(f"{count} of {total} {kind} {what} would be {verb}", first.get((kind, rel)))
+                Located(f"{count} of {total} {kind} {what} would be {verb}",
+                        first().get((kind, rel)))
             )
     return _evolve(plan, destroy_violations=tuple(violations))
 
@@ -1207,6 +1230,13 @@ def _leaders_first(people: list[Entity]) -> list[Entity]:
     out: list[Entity] = []
     placed: set[int] = set()
     for root in people:
+        if not root.relations.get("leaders"):
+            # No leaders to place first (most people; every stub of a targeted plan):
+            # what the walk below would do for it, without its stack and sets.
+            if id(root) not in placed:
+                placed.add(id(root))
+                out.append(root)
+            continue
         # Depth first without recursion: leader chains may be long.
         stack: list[tuple[Entity, bool]] = [(root, False)]
         on_path: set[int] = set()

@@ -262,14 +262,20 @@ def replacements(
                 new.source,
             )
         )
+    if not created:
+        return out  # nothing new: no twin to find (most plans; every targeted one's stubs)
     # Without prune, the old entity stays, unmanaged: the account gets two of a name.
-    claimed = {index.token(e.ref) for e in desired_index.by_xid.values()}
-    claimed |= {index.token(e.ref) for e in desired_index.by_id.values()}
     every = {id(e): e for e in (*index.by_xid.values(), *index.by_id.values())}
-    for twin in every.values():
-        new = created.get(key(twin.kind, twin.parent, twin.name))
+    kinds = {k[0] for k in created}
+    twins = [(twin, new) for twin in every.values() if twin.kind in kinds
+             for new in (created.get(key(twin.kind, twin.parent, twin.name)),) if new is not None]
+    claimed: set[Any] = set()
+    if twins:  # the tokens of every declared entity, only when some live one is named alike
+        claimed = {index.token(e.ref) for e in desired_index.by_xid.values()}
+        claimed |= {index.token(e.ref) for e in desired_index.by_id.values()}
+    for twin, new in twins:
         token = index.token(twin.ref)
-        if new is None or token in claimed or token in removed:
+        if token in claimed or token in removed:
             continue
         keep = f"xid {twin.ref.xid!r}" if twin.ref.xid is not None else f"`id: {twin.ref.id}`"
         out.append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import logging
 import re
@@ -192,10 +193,27 @@ def _escaped(message: str) -> str:
     return "\n".join(printable(line) for line in message.split("\n"))
 
 
+@contextlib.contextmanager
+def _few_collections() -> Iterator[None]:
+    """The cyclic garbage collector run rarely, for the length of one command.
+
+    A plan of 10,000 people holds about two million objects: each full
+    collection walks them all and frees none (manifests and states hold no
+    cycles), about 0.4 s of a targeted plan's 2.7 s of CPU (issue 24). The
+    thresholds are mypy's; reference counting still frees everything else at once.
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(200_000, 30, 30)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)  # in-process callers (the tests) get theirs back
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and map every outcome to one exit status."""
     try:
-        with _sigterm_like_ctrl_c():
+        with _sigterm_like_ctrl_c(), _few_collections():
             status = cli.main(args=argv, prog_name="beeplan", standalone_mode=False)
     except KeyboardInterrupt as exc:  # Terminated (SIGTERM) included
         status = _stopped(exc)

@@ -217,7 +217,8 @@ def plan_command(
     if out is not None:
         check_output_file(f"-o {out}", out)  # before the reads, not after them
     want_summary = summary_wanted(summary, fmt)
-    loaded = workflow.load_set(paths, endpoint)
+    # A targeted plan is a pull request's: its manifests are rarely loaded again.
+    loaded = workflow.load_set(paths, endpoint, keep=changed_since is None)
     console = ClickConsole.of(ctx, token_file)
     graph_of, diagram = None, None
     if isinstance(loaded, workflow.OtherSet):
@@ -313,7 +314,7 @@ def check_command(
     if max_calls is not None and changed_since is not None:
         raise click.UsageError("use --changed-since or --max-calls, not both")
     want_summary = summary_wanted(summary, fmt)
-    loaded = workflow.load_set(paths, endpoint)
+    loaded = workflow.load_set(paths, endpoint, keep=changed_since is None)
     if isinstance(loaded, workflow.OtherSet):
         if state_file is not None:
             workflow.refuse_for_other(loaded, "--state", "That platform's check reads the "

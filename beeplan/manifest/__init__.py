@@ -32,7 +32,7 @@ import math
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +100,7 @@ def load(
     declared: set[str] = set()
     platforms: list[_written.Declared] = []  # each file's settings.platform
     parsed: list[tuple[str, MDict]] = []
+    facts: dict[str, tuple[str, _Facts]] = {}  # published if the load succeeds
     for number, file in ((n, f) for n, in_set in enumerate(sets) for f in in_set):
         name = str(file)
         text = _read(file, boundaries[number], problems)
@@ -128,8 +129,15 @@ def load(
         if platforms and platforms[0].platform in _written.OTHER_VOCABULARIES:
             continue  # another vocabulary: the v2 schema would only say it is not v2
         schema_problems.extend(_schema.check(data, name))
-        raws[number].extend(walk(data, name))
-        declared |= declared_kinds(data)
+        own = list(walk(data, name))
+        raws[number].extend(own)
+        kinds = declared_kinds(data)
+        declared |= kinds
+        # One set: several may forgive a file's schema problems (an entry overriding
+        # another omits a key). The variables read are added below, once all are known.
+        if len(sets) == 1:
+            facts[name] = (text, _Facts(frozenset(kinds), aliases(own),
+                                        "settings" not in data and said is None, {}))
         if isinstance(data.get("settings"), MDict):
             settings[number].append((name, data["settings"]))
     _written.check(platforms, parsed, problems, resolver.used)
@@ -148,6 +156,9 @@ def load(
     found.sort(key=lambda p: (order.get(p.file, -1), p.line or 0))
     if warnings is not None:
         warnings.extend(found)
+    used = dict(resolver.used)
+    _FACTS.update({name: (text, replace(fact, variables=used))
+                   for name, (text, fact) in facts.items()})
     return State(entities=_entities(overlay.settled()), settings=found_settings,
                  declared_kinds=frozenset(declared), variables=dict(sorted(resolver.used.items())),
                  notes=_notes(found))
@@ -284,6 +295,48 @@ class Part:
     declared_kinds: frozenset[str]
     aliases: dict[tuple[str, str], int]  # of these files' own entries (``_walk.aliases``)
     settled: bool  # False: they hold settings (or a platform), which concern every file
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What ``read_part`` says of one file besides its entities."""
+
+    declared_kinds: frozenset[str]
+    aliases: dict[tuple[str, str], int]
+    settled: bool
+    variables: Mapping[str, str | None]  # what the load's ${NAME} read (None: unset)
+
+
+# File name -> (its text, its facts), for each file of a successful ``load`` in this
+# process: ``part_facts`` then does not parse a file that load parsed (--changed-since
+# read HEAD's changed files twice, issue 24).
+_FACTS: dict[str, tuple[str, _Facts]] = {}
+
+
+def part_facts(
+    files: Sequence[Path], boundary: Boundary, alias: Mapping[tuple[str, str], int],
+    environ: Mapping[str, str] | None = None,
+) -> tuple[frozenset[str], dict[tuple[str, str], int], bool]:
+    """``read_part(files, ...)``'s declared kinds, aliases and settled, without its
+    entities: from what ``load`` found when it read the same texts with the same
+    variables, else read_part's."""
+    env = os.environ if environ is None else environ
+    kept: list[_Facts] = []
+    for file in files:
+        problems: list[Problem] = []
+        text = _read(file, boundary, problems)
+        known = _FACTS.get(str(file))
+        if (text is None or known is None or known[0] != text
+                or any(env.get(k) != v for k, v in known[1].variables.items())):
+            part = read_part(files, boundary, alias, environ)
+            return part.declared_kinds, part.aliases, part.settled
+        kept.append(known[1])
+    merged: dict[tuple[str, str], int] = {}
+    for fact in kept:  # in file order, the first of an xid winning, as ``aliases`` does
+        for key, value in fact.aliases.items():
+            merged.setdefault(key, value)
+    return (frozenset().union(*(f.declared_kinds for f in kept)), merged,
+            all(f.settled for f in kept))
 
 
 def read_part(

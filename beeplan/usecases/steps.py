@@ -50,12 +50,17 @@ from ..usage import (
 )
 
 
-def load_manifests(path: Path | Sequence[Path]) -> State:
-    """The manifests at ``path``; several paths are merged in order (``manifest._overlay``)."""
-    from ..manifest import PlanNote, load
+def load_manifests(path: Path | Sequence[Path], keep: bool = True) -> State:
+    """The manifests at ``path``; several paths are merged in order (``manifest._overlay``).
+
+    From the cache dir when loaded before (``manifest._cache``); ``keep``: kept
+    there for the next run (0.1 s at 10,000 people, wasted when none will come).
+    """
+    from ..manifest import PlanNote
+    from ..manifest._cache import load_cached
 
     warnings: list[Problem] = []
-    state = load(path, warnings)
+    state = load_cached(path, warnings, keep=keep)  # the same as load(path, warnings)
     # The plan shows its notes among its warnings, on their lines: not twice.
     for line in warning_lines([w for w in warnings if not isinstance(w, PlanNote)]):
         logging.getLogger("beeplan").warning("%s", line)  # stderr; silenced by -q
@@ -101,15 +106,15 @@ def load_offline(paths: Path | Sequence[Path]) -> State | OtherSet:
                         other.declared.where, other.variables)
 
 
-def load_set(paths: Sequence[Path], endpoint: str) -> State | OtherSet:
-    """The manifests at ``paths``: a v2 set as ``load_manifests`` reads it, or a set
-    written for a platform with its own vocabulary, loaded by that platform's engine.
-    Refuses, before any call, an endpoint of another platform than the set's (naming
-    both) and a set with problems (every one, with file:line)."""
+def load_set(paths: Sequence[Path], endpoint: str, keep: bool = True) -> State | OtherSet:
+    """The manifests at ``paths``: a v2 set as ``load_manifests`` reads it (``keep``:
+    see there), or a set written for a platform with its own vocabulary, loaded by that
+    platform's engine. Refuses, before any call, an endpoint of another platform than
+    the set's (naming both) and a set with problems (every one, with file:line)."""
     from ..manifest._written import WrittenForOther
 
     try:
-        state = load_manifests(paths)
+        state = load_manifests(paths, keep)
     except WrittenForOther as other:
         where = other.declared.where
         platform = platforms.check_written_for(other.declared.platform, endpoint, where)

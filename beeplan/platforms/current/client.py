@@ -45,14 +45,13 @@ from ...endpoints import (
 from ...errors import AnswerError, ApiError, AuthError, ConfigError, EndpointError, TransportError
 from ...localfiles.ledger import Usage, token_key
 from . import answers
+from .platform import GRAPHQL_PATH  # defined there (see why)
 
 if TYPE_CHECKING:
     import requests
 
 log = logging.getLogger("beeplan.api.current")
 
-DEFAULT_ENDPOINT = "https://app.beebole.com"
-GRAPHQL_PATH = "/graphql"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_ANSWER_MB = 32.0
 # Mutations per document. A document of 50 small mutations is a few KB; the sandbox refuses
