@@ -119,7 +119,7 @@ def apply(request: ApplyRequest, console: Console) -> ExitStatus:
                 console, client, plan, (max_calls, max_kb), ignore_quota, auto_approve, True,
                 progress,
             )
-            current = check_fresh(client, part.plan, parallelism)
+            current = check_fresh(client, part.plan, parallelism, progress.listed)
             plan = replace(plan, problems=live_problems(client, part.plan, current).problems)
         else:
             assert desired is not None
