@@ -25,7 +25,7 @@ from ..changed import label as targeted_label
 from ..changed import load_base as load_base
 from ..changed import read_base as read_base
 from ..cost import Cost, Slice, days_needed, parent_key, plan_cost, select_slice
-from ..errors import ConfigError, PlanError, Problem, warning_lines
+from ..errors import ConfigError, PlanError, Problem, StalePlan, warning_lines
 from ..hours import UsageReport
 from ..localfiles.journal import Journal
 from ..model import Entity, Ref, State, entity_key
@@ -438,7 +438,7 @@ def check_fresh(
     ]
     if stale:
         shown = ", ".join(sorted(stale)[:10]) + (" ..." if len(stale) > 10 else "")
-        raise PlanError(
+        raise StalePlan(
             f"the saved plan is stale: {len(stale)} entit{'y' if len(stale) == 1 else 'ies'} "
             f"changed since it was made ({shown}). Make a new plan."
         )
@@ -715,16 +715,25 @@ def run_reads(client: Client, plan: Plan) -> Cost:
     return Cost(plan.read_calls, plan.read_calls * 260)
 
 
-def slice_report(client: Client, plan: Plan, part: Slice, saved: bool) -> str:
-    """What a slice leaves for later, and how to continue."""
+def slice_report(client: Client, plan: Plan, part: Slice, saved: bool,
+                 continued: bool = False) -> str:
+    """What a slice leaves for later, and how to continue.
+
+    ``continued``: a sliced apply of manifests kept its plan (planfile/kept.py), so
+    the next run continues it, re-reading only what its part touches.
+    """
     if part.complete:
         return ""
     days = days_needed(
-        plan_cost(plan, fresh=saved), daily_quota(client), run_reads(client, plan), Cost()
+        plan_cost(plan, fresh=saved or continued), daily_quota(client),
+        run_reads(client, plan) if not continued else Cost(), Cost(),
     )
     how = (
         "re-run the same command to continue (it applies the saved plan's next part)"
-        if saved
+        if saved and not continued
+        else "re-run the same command to continue (it continues this plan, re-reading only "
+        "what its next part touches)"
+        if continued
         else "re-run the same command to continue (it plans again and applies the next part)"
     )
     return (
@@ -740,9 +749,11 @@ def choose_saved_slice(
     max_calls: int | None,
     ignore_quota: bool,
     max_kb: float | None = None,
+    fresh: bool = True,
 ) -> Slice:
     """A slice of a saved plan whose re-reads, before and after, fit ``max_calls`` (and
-    ``max_kb``) too.
+    ``max_kb``) too. ``fresh=False``: a plan made by this run, kept for the next
+    (planfile/kept.py): no re-read before, those after still.
 
     The re-reads after a slice depend on the slice, so the largest slice that fits
     is searched for (by bisection on the budget given to ``choose_slice``): cutting
@@ -750,7 +761,7 @@ def choose_saved_slice(
     """
     listed = progress.listed
     part = choose_slice(
-        client, rest, max_calls=max_calls, ignore_quota=ignore_quota, fresh=True, max_kb=max_kb,
+        client, rest, max_calls=max_calls, ignore_quota=ignore_quota, fresh=fresh, max_kb=max_kb,
         listed=listed,
     )
     if max_calls is None or part.complete:
@@ -770,7 +781,7 @@ def choose_saved_slice(
         limit = (low + high) // 2
         try:
             candidate = choose_slice(
-                client, rest, max_calls=limit, ignore_quota=ignore_quota, fresh=True,
+                client, rest, max_calls=limit, ignore_quota=ignore_quota, fresh=fresh,
                 max_kb=max_kb, listed=listed,
             )
         except PlanError:  # no action fits so small a budget
