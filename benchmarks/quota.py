@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from beeplan.platforms.v2.client import token_key, utc_today
 
 from .generate import Org, _company_of, write_manifests
-from .sandbox_host import BENCH_TOKEN, SandboxProcess
+from .sandbox_host import BENCH_TOKEN, UNLIMITED, SandboxProcess
 
 if TYPE_CHECKING:
     from .__main__ import Bench
@@ -165,8 +165,10 @@ def slices(bench: Bench) -> dict[str, Any]:
         # CLI's follow-up plan stops at its quota guard: the same plan is then made by
         # the benchmark's worker (the planner and reader of `beeplan plan`) with the
         # guard lifted, to say whether the adoption left anything to do.
-        verify = None if follow["exit"] == 0 else bench.worker(
-            "plan", sb.url, "--manifests", str(bench.large))
+        verify = None
+        if follow["exit"] != 0:
+            sb.set(quota_requests=UNLIMITED, quota_kb=UNLIMITED)  # lifted for this plan alone
+            verify = bench.worker("plan", sb.url, "--manifests", str(bench.large))
     dup = duplicates(db)
     out = {
         "workflow": "saved plan" if saved else "manifests",
