@@ -86,7 +86,15 @@ def parent_key(action: Action) -> str | None:
     """The key of the parent a create puts its entity under, when that kind is listed
     under its parent (``person.list`` of a company...); None otherwise (groups, companies)."""
     spec = KINDS.get(action.kind)
-    if spec is None or not spec.parent_field or spec.parent_kind in (None, action.kind):
+    if spec is None or spec.parent_kind == action.kind:
+        return None
+    return _parent_of(action)
+
+
+def _parent_of(action: Action) -> str | None:
+    """The key of the entity a create puts its entity under (a group's parent group too)."""
+    spec = KINDS.get(action.kind)
+    if not action.is_create or spec is None or not spec.parent_field or not spec.parent_kind:
         return None
     for change in action.changes:
         if change.field == spec.parent_field:
@@ -170,33 +178,63 @@ class Slice:
         return not self.left
 
 
+class _Ready:
+    """The actions ready to join a slice, families first.
+
+    In plan order, except that what a create puts under an entity the slice just
+    created comes right after it (a company's projects and people, a project's
+    subprojects): a slice that stops part-way then leaves the children of at most
+    one parent to a later run, which must check them absent (``AbsenceChecks``:
+    a listing per parent an earlier slice created, nothing under a parent created
+    in the same run).
+    """
+
+    def __init__(self, plan: Plan, order: Mapping[str, int]) -> None:
+        self.plan, self.order = plan, order
+        self.heap: list[tuple[int, int]] = []
+        self.family: dict[str, int] = {}  # created entity -> where its family sorts
+
+    def push(self, action_id: str) -> None:
+        index = self.order[action_id]
+        parent = _parent_of(self.plan.actions[index])
+        heapq.heappush(self.heap, (self.family.get(parent or "", index), index))
+
+    def pop(self) -> tuple[int, Action]:
+        first, index = heapq.heappop(self.heap)
+        return first, self.plan.actions[index]
+
+    def chosen(self, first: int, action: Action) -> None:
+        if action.is_create:
+            self.family[entity_key(action.target)] = first
+
+
 def select_slice(
     plan: Plan, budget: Cost, fresh: bool = False, listed: Mapping[str, int] | None = None
 ) -> Slice:
-    """The largest prefix (in plan order, dependencies first) that fits ``budget``.
+    """The largest dependency-closed part, in ``_Ready``'s order, that fits ``budget``.
 
     ``budget.calls`` and ``budget.bytes`` bound the slice's writes plus, when
     ``fresh``, the re-reads of the entities it touches (each entity's re-read
     counted with the first action on it; an entity to create priced by
-    ``AbsenceChecks`` with ``listed``). Greedy in the plan's order, which
-    is already dependencies and phases first: it stops at the first action
-    that does not fit, so a later run finds the plan's next actions.
+    ``AbsenceChecks`` with ``listed``). Greedy in the plan's order (dependencies
+    and phases first), families kept together: it stops at the first action that
+    does not fit, so a later run finds the plan's next actions.
     """
     dag = Dag(plan.actions)
-    order = dag.order
-    ready = [order[a] for a in dag.ready_at_start()]
-    heapq.heapify(ready)
-    held: list[int] = []  # ready removals, until every additive action is in
+    ready = _Ready(plan, dag.order)
+    for action_id in dag.ready_at_start():
+        ready.push(action_id)
+    held: list[str] = []  # ready removals, until every additive action is in
     chosen: set[str] = set()
     reread: set[str] = set()
     fields_read = False
     absent = to_create(plan) if fresh else set()
     checks = AbsenceChecks(listed or {})
     spent = Cost()
-    while ready:
-        action = plan.actions[heapq.heappop(ready)]
+    while ready.heap:
+        first, action = ready.pop()
         if dag.must_wait(action):
-            held.append(order[action.id])
+            held.append(action.id)
             continue
         cost = action_cost(action)
         key = entity_key(action.target)
@@ -214,6 +252,7 @@ def select_slice(
             break
         spent = after
         chosen.add(action.id)
+        ready.chosen(first, action)
         if fresh:
             reread.add(key)
             fields_read = fields_read or sets_fields(action)
@@ -221,11 +260,11 @@ def select_slice(
                 checks.add(action)
         dag.settle(action)
         if not is_removal(action) and dag.additive_left == 0:
-            for index in held:
-                heapq.heappush(ready, index)
+            for action_id in held:
+                ready.push(action_id)
             held.clear()
         for other in dag.done(action.id):
-            heapq.heappush(ready, order[other])
+            ready.push(other)
     if len(chosen) == len(plan.actions):
         return Slice(plan, spent, ())
     part = tuple(a for a in plan.actions if a.id in chosen)
