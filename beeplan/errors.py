@@ -157,3 +157,7 @@ class UsageError(BeeplanError):
 
 class PlanError(BeeplanError):
     """The plan cannot be made or applied as asked (impossible change, stale plan, safety)."""
+
+
+class StalePlan(PlanError):
+    """A saved plan's touched entities changed since it was made: make a new plan."""

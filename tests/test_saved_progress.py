@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -147,18 +148,17 @@ def test_an_entity_the_plan_created_is_re_read_without_its_attach_only_relations
     progress = SavedProgress(tmp_path / "p.json", applied={"c1"},
                              fingerprints={"project:web": "web-1"})
     rest = progress.remaining(ADOPT)
-    # web: beeplan made it, and only attaches are left on its managers (they can add a
-    # link, never take one away): not listed. Its custom field values (set) still are.
-    # dev existed before the plan: every relation its actions change is checked.
-    assert rest.read_relations == {"project:web": ("customFields",),
-                                   "project:dev": ("managers",)}
-    # Once its set is applied too, only an attach is left on web: it is not re-read at
-    # all (an attach sends two references, so nothing done to web since is overwritten).
-    done = SavedProgress(tmp_path / "q.json", applied={"c1", "f1"},
-                         fingerprints={"project:web": "web-2"}).remaining(ADOPT)
-    assert done.read_relations == {"project:dev": ("managers",)}
-    assert done.fingerprints == {"project:dev": "dev-0"}
-    assert [a.id for a in done.actions] == ["l1", "l2"]
+    # web: beeplan made it, and only an attach (adds one link, never takes one away) and
+    # the set of one custom field value (writes the value the plan shows, nothing else)
+    # are left on it: it is not re-read at all. dev existed before the plan: every
+    # relation its actions change is checked.
+    assert rest.read_relations == {"project:dev": ("managers",)}
+    assert rest.fingerprints == {"project:dev": "dev-0"}
+    assert [a.id for a in rest.actions] == ["l1", "f1", "l2"]
+    # A clear of a value is not one of those: what it changes is re-read.
+    cleared = replace(ADOPT, actions=(*ADOPT.actions, action("x1", WEB, "clear", "customFields")))
+    assert SavedProgress(tmp_path / "q.json", applied={"c1"}).remaining(cleared).read_relations \
+        == {"project:web": ("customFields",), "project:dev": ("managers",)}
     # Nothing created yet: the plan's own relations, as before.
     assert SavedProgress(tmp_path / "r.json", applied={"l2"}).remaining(ADOPT).read_relations \
         == {"project:web": ("managers", "customFields")}
@@ -166,11 +166,12 @@ def test_an_entity_the_plan_created_is_re_read_without_its_attach_only_relations
 
 def test_the_re_read_after_a_create_skips_the_attach_only_relations(tmp_path: Path) -> None:
     progress = SavedProgress(tmp_path / "p.json")
-    created = Plan(actions=ADOPT.actions[:1])  # c1 only: l1 and f1 still touch web
-    assert progress.after_cost(ADOPT, created) == fresh_cost(("customFields",))
-    # Created and set in one slice, only an attach left: nothing is re-read after it.
-    both = Plan(actions=(ADOPT.actions[0], ADOPT.actions[2]))
-    assert SavedProgress._to_reread(ADOPT, both) == set()
-    assert progress.after_cost(ADOPT, both) == Cost()
+    # Created, with only an attach and a set left: nothing is re-read after it.
+    created = Plan(actions=ADOPT.actions[:1])
+    assert SavedProgress._to_reread(ADOPT, created) == set()
+    assert progress.after_cost(ADOPT, created) == Cost()
+    # With a clear left on it, the relation it changes is re-read after the create.
+    cleared = replace(ADOPT, actions=(*ADOPT.actions, action("x1", WEB, "clear", "customFields")))
+    assert progress.after_cost(cleared, created) == fresh_cost(("customFields",))
     # An update of an entity the plan did not create re-reads what its actions change.
     assert progress.after_cost(PLAN, Plan(actions=PLAN.actions[:1])) == fresh_cost(("managers",))

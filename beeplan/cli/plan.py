@@ -419,6 +419,7 @@ Examples:
   beeplan plan manifests/ -o plan.json && beeplan apply plan.json --auto-approve
   beeplan apply manifests/ --allow-destroy      # past the deactivation safety threshold
   beeplan apply manifests/ --max-calls 4000 --auto-approve   # a part a day; re-run to go on
+  beeplan apply manifests/ --max-calls 4000 --replan   # go on from a full read instead
   beeplan apply manifests/ --max-calls 4000 --max-kb 1500 --auto-approve   # KB too
   beeplan apply plan.json --manifests manifests/   # refused unless made from manifests/,
                                                    # unchanged since
@@ -445,9 +446,17 @@ Examples:
     type=click.IntRange(min=1),
     metavar="N",
     help="Spend at most N API calls (reads included): apply the dependency-closed part "
-    "of the plan that fits, and say what is left. Re-running continues.",
+    "of the plan that fits, and say what is left. Re-running continues: the same "
+    "manifests continue the plan this run keeps, re-reading only what the next part "
+    "touches.",
 )
 @max_kb_option
+@click.option(
+    "--replan",
+    is_flag=True,
+    help="Plan again from a full read of the account, even when an earlier sliced apply "
+    "of the same manifests kept its plan to continue.",
+)
 @click.option(
     "--manifests",
     type=click.Path(exists=True, path_type=Path),
@@ -470,6 +479,7 @@ def apply_command(
     ignore_quota: bool,
     max_calls: int | None,
     max_kb: float | None,
+    replan: bool,
     manifests: tuple[Path, ...],
     usage_days: int,
     endpoint: str,
@@ -490,7 +500,7 @@ def apply_command(
     request = ApplyRequest(
         targets, endpoint, auto_approve=auto_approve, allow_destroy=allow_destroy,
         ignore_quota=ignore_quota, max_calls=max_calls, max_kb=max_kb, manifests=manifests,
-        usage_days=usage_days, parallelism=parallelism,
+        usage_days=usage_days, parallelism=parallelism, replan=replan,
     )
     return apply(request, ClickConsole.of(ctx, token_file))
 

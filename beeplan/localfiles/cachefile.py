@@ -126,13 +126,18 @@ def foreign(info: os.stat_result) -> str | None:
 
 def write_json(path: Path, data: Any, indent: int | None = None) -> None:
     """Replace ``path`` whole with ``data`` as JSON, mode 0600."""
+    write_text(path, json.dumps(data, indent=indent) + ("\n" if indent is not None else ""))
+
+
+def write_text(path: Path, text: str) -> None:
+    """Replace ``path`` whole with ``text``, mode 0600."""
     private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as file:
             os.fchmod(file.fileno(), 0o600)
-            file.write(json.dumps(data, indent=indent) + ("\n" if indent is not None else ""))
+            file.write(text)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

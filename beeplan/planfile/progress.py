@@ -14,17 +14,21 @@ fingerprints: a change made by anyone else in between still makes the plan
 stale, a change made by the plan itself does not.
 
 An entity this plan created is re-read (before and after a slice) without the
-relations that only ``attach`` actions are left to change: beeplan made it,
-with none of those links, and an attach only adds its one link, so whatever
-anyone did to that relation in between is kept, never overwritten; that
-relation's listing would only cost a call per entity and per slice (most of
-what an adoption in slices spent reading). When nothing but attaches is left
-on it, it is not re-read at all: an attach sends the two references alone, so
-a rename or any other change made to it since is kept too (and an entity
-removed since makes the attach fail, reported). Its get (name, fields,
-active) and its other relations (custom field values, leaders: set whole)
-are checked while other actions are left on it, and every entity the plan did
-not create is checked as before.
+relations that only ``attach`` actions, or sets of one custom field value, are
+left to change: beeplan made it, with none of those links and no values, and
+an attach only adds its one link, a set only writes the one value the
+reviewed plan shows, so whatever anyone did to the rest of that relation in
+between is kept; that relation's listing would only cost a call per entity and
+per slice (most of what an adoption in slices spent reading). When nothing but
+those is left on it, it is not re-read at all: they send references and the
+value alone, so a rename or any other change made to it since is kept too (and
+an entity removed since makes them fail, reported). Its get (name, fields,
+active) and its other relations (leaders: set whole) are checked while other
+actions are left on it, and every entity the plan did not create is checked
+as before.
+
+The entities still to create are checked absent by one listing of their parent
+when an earlier slice created that parent (``listed``: see cost.AbsenceChecks).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..applier import Outcome
-from ..cost import Cost, fresh_cost
+from ..cost import Cost, fresh_cost, parent_key
 from ..errors import BeeplanError
 from ..localfiles import cachefile
 from ..localfiles.cachefile import cache_dir
@@ -61,6 +65,9 @@ class SavedProgress:
     path: Path
     applied: set[str] = field(default_factory=set)
     fingerprints: dict[str, str] = field(default_factory=dict)
+    # Parents earlier slices created -> how many children they created under each:
+    # what is left to create under them is checked absent by listing them (remaining()).
+    listed: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, client: Client, plan_file: Path) -> SavedProgress:
@@ -94,7 +101,13 @@ class SavedProgress:
         actions = tuple(a for a in plan.actions if a.id not in self.applied)
         keys = {entity_key(a.target) for a in actions}
         prints = {**plan.fingerprints, **self.fingerprints}
-        created = _created(a for a in plan.actions if a.id in self.applied)
+        done = [a for a in plan.actions if a.id in self.applied]
+        created = _created(done)
+        self.listed = {parent: 0 for parent in created}
+        for action in done:
+            parent = parent_key(action) if action.is_create else None
+            if parent in self.listed:
+                self.listed[parent] += 1
         reread = _reread_relations(plan.read_relations, actions, created, keys)
         return replace(
             plan,
@@ -161,6 +174,12 @@ class SavedProgress:
         )
 
 
+def _adds_alone(action: Action) -> bool:
+    """An attach (one link added) or a set of one custom field value: sent without
+    reading the entity, it leaves every other link and value as it finds them."""
+    return action.op == "attach" or (action.op == "set" and action.relation == "customFields")
+
+
 def _created(applied: Iterable[Action]) -> set[str]:
     return {entity_key(a.target) for a in applied if a.is_create}
 
@@ -175,14 +194,15 @@ def _reread_relations(
     actions ``left``.
 
     For an entity in ``created`` (made by an applied create of this plan), a
-    relation whose every action left is an ``attach`` is not listed, and with
-    only attaches left the entity is not read (absent from the answer):
-    nothing left can take away or overwrite what anyone did to it since.
+    relation whose every action left is an ``attach`` (or a set of one custom
+    field value) is not listed, and with only those left the entity is not read
+    (absent from the answer): nothing left can take away what anyone did to it
+    since, or write anything but what the plan shows.
     """
-    others: dict[str, set[str]] = {}  # per created entity: what non-attach actions change
+    others: dict[str, set[str]] = {}  # per created entity: what other actions change
     for action in left:
         key = entity_key(action.target)
-        if key in created and action.op != "attach":
+        if key in created and not _adds_alone(action):
             others.setdefault(key, set()).add(action.relation)
     out: dict[str, tuple[str, ...]] = {}
     for key, relations in planned.items():

@@ -109,7 +109,7 @@ class Reader(Protocol):
         ...
 
     def list_under(self, kind: str, parent: Ref) -> list[Entity]:
-        """The live entities of ``kind`` under ``parent`` (which has an id): one call."""
+        """The live entities of ``kind`` under ``parent`` (by its xid, else its id): one call."""
         ...
 
     def read_everything_lists(self, relations: Iterable[str]) -> State:

@@ -9,6 +9,7 @@ continues it.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,9 +17,13 @@ from typing import Any
 
 from ..applier import Outcome
 from ..cost import Slice
-from ..errors import BeeplanError, ConfigError, ExitStatus, PlanError
+from ..errors import BeeplanError, ConfigError, ExitStatus, PlanError, StalePlan
+from ..hours import UsageReport
+from ..model import State
+from ..planfile.kept import KeptPlan
 from ..planfile.progress import SavedProgress
 from ..planfile.verify import (
+    account_binding,
     check_account,
     check_dependencies,
     check_digest,
@@ -30,7 +35,7 @@ from ..planfile.verify import (
 )
 from ..planner import Plan, require_possible
 from ..platforms.base import Client, EngineOptions
-from ..render import render_text
+from ..render import plan_to_json, render_text
 from ..safetext import printable
 from . import steps as workflow
 from .console import Console
@@ -38,6 +43,7 @@ from .plan import other_cost, plan_with_usage
 from .steps import (
     OtherSet,
     QuotaShortfall,
+    SavedPlan,
     apply_plan,
     budget_of,
     check_fresh,
@@ -56,6 +62,8 @@ from .steps import (
     with_variables,
 )
 
+log = logging.getLogger("beeplan.apply")
+
 
 @dataclass(frozen=True)
 class ApplyRequest:
@@ -71,101 +79,182 @@ class ApplyRequest:
     max_kb: float | None = None  # with max_calls: a KB budget beside it
     usage_days: int = 90
     parallelism: int = 4
+    replan: bool = False  # never continue a plan an earlier sliced apply kept
 
 
 def apply(request: ApplyRequest, console: Console) -> ExitStatus:
     """Apply; the exit status says how it went (a refusal raises a BeeplanError)."""
     r = request
-    targets, manifests, endpoint, parallelism = r.targets, r.manifests, r.endpoint, r.parallelism
-    auto_approve, allow_destroy, ignore_quota = r.auto_approve, r.allow_destroy, r.ignore_quota
-    max_calls, max_kb, usage_days = r.max_calls, r.max_kb, r.usage_days
-    target = targets[0]
-    saved_file = _is_saved_plan(targets, manifests)
+    target = r.targets[0]
+    saved_file = _is_saved_plan(r.targets, r.manifests)
     # Parsed before any token is needed: a broken file says so first.
     parsed = workflow.parse_saved_plan(target) if saved_file else None
-    if parsed is not None and (parsed[0].platform or _platform_of(endpoint) != "v2"):
+    if parsed is not None and (parsed[0].platform or _platform_of(r.endpoint) != "v2"):
         return apply_saved_other(request, console, parsed)
-    loaded = None if saved_file else load_set(targets, endpoint)
+    loaded = None if saved_file else load_set(r.targets, r.endpoint)
     if isinstance(loaded, OtherSet):
         return apply_other(request, console, loaded)
-    desired = loaded
-    quiet = console.quiet
-    with console.open_client(endpoint) as client:
-        usage = None
-        saved = (load_saved_plan(target, endpoint, manifests, client, parsed)
-                 if saved_file else None)
-        client.ignore_quota = ignore_quota
-        if saved is not None:
-            if not quiet:
-                console.say(manifests_line(saved.plan, manifests, str(target)))
-            # Safety, then the budget: a plan that cannot run today spends no re-reads.
-            plan = saved_safety(client, saved, parallelism, allow_destroy=allow_destroy)
-            plan, usage = workflow.saved_usage_safety(
-                client, saved, plan, usage_days, allow_destroy=allow_destroy
-            )
-            guard_safety(plan, allow_destroy=allow_destroy)
-            whole = plan
-            # Earlier slices of this plan file: what they applied is not applied again.
-            progress = SavedProgress.of(client, target)
-            plan = progress.remaining(plan)
-            if plan.empty and progress.started:
-                if not quiet:
-                    console.say(
-                        f"Every action of {target} was applied already, by an earlier "
-                        "apply of this file. Nothing to do."
-                    )
-                return ExitStatus.SUCCESS
-            part = _slice_or_offer(
-                console, client, plan, (max_calls, max_kb), ignore_quota, auto_approve, True,
-                progress,
-            )
-            current = check_fresh(client, part.plan, parallelism)
-            plan = replace(plan, problems=live_problems(client, part.plan, current).problems)
-        else:
-            assert desired is not None
-            # With --max-calls, reads that would pass it are refused before they start.
-            reader = (client if max_calls is None
-                      else workflow.read_budget(client, max_calls, max_kb))
-            plan, usage = plan_with_usage(console, reader, desired, parallelism, usage_days)
-            plan = with_source(plan, targets)
-            whole = plan
-        budget = budget_of(client, plan, usage)
-        require_possible(plan)
-        if plan.empty:
-            if not quiet and plan.leaves_kinds_alone:
-                # Under prune, kinds with no key are left alone: say which, never "matches".
-                console.say(render_text(plan, color=console.color), nl=False)
-            elif not quiet:
-                console.say("No changes. The account matches the manifests.")
-            return ExitStatus.SUCCESS
-        if not quiet:
-            color = console.color
-            # The digest of the whole plan file, even when earlier slices applied part of it.
-            text = render_text(plan, budget, color=color, usage=usage, digest_of=whole)
-            console.say(text, nl=False)
-        if desired is not None:
-            guard_safety(plan, allow_destroy=allow_destroy)
-            part = _slice_or_offer(
-                console, client, plan, (max_calls, max_kb), ignore_quota, auto_approve, False
-            )
-        if not part.complete and not quiet:
-            console.say(
-                f"This run applies {len(part.plan.actions)} of the {len(plan.actions)} actions "
-                f"(about {part.cost.calls} calls, {part.cost.kb:.0f} KB)."
-            )
-        if not auto_approve and not _confirmed(console):
-            console.say("Nothing applied.", err=True)
-            return ExitStatus.ERROR
-        before = client.usage.total_requests
-        started = time.monotonic()
-        outcome = apply_plan(
-            client, part.plan, parallelism, console.apply_progress(), owed_by(whole)
+    with console.open_client(r.endpoint) as client:
+        if loaded is None:
+            saved = load_saved_plan(target, r.endpoint, r.manifests, client, parsed)
+            client.ignore_quota = r.ignore_quota
+            if not console.quiet:
+                console.say(manifests_line(saved.plan, r.manifests, str(target)))
+            return _apply_saved(r, console, client, saved, target)
+        client.ignore_quota = r.ignore_quota
+        kept = None if r.replan else KeptPlan.of(client, r.targets, loaded.variables)
+        if kept is not None and kept.exists():
+            try:
+                return _continue_kept(r, console, client, kept)
+            except StalePlan as stale:
+                kept.drop("stale")
+                console.say(f"Note: the plan an earlier sliced apply of these manifests left "
+                            f"to continue cannot be continued ({stale}); planning again from "
+                            "a full read.", err=True)
+        return _apply_manifests(r, console, client, loaded)
+
+
+def _continue_kept(r: ApplyRequest, console: Console, client: Client, kept: KeptPlan
+                   ) -> ExitStatus:
+    """The next slice of the plan an earlier sliced apply of the same manifests kept."""
+    try:
+        parsed = workflow.parse_saved_plan(kept.path)
+        saved = load_saved_plan(kept.path, r.endpoint, r.targets, client, parsed)
+    except PlanError as exc:  # another beeplan's, or damaged: only reads are lost
+        raise StalePlan(str(exc)) from None
+    if not console.quiet:
+        console.say(
+            "Continuing the plan an earlier apply of these manifests made and applied in "
+            "part (the manifests are unchanged since): only what this part touches is "
+            "re-read. --replan plans again from a full read."
         )
-        if saved is not None:
-            progress.record(client, plan, outcome, parallelism)
-        calls = client.usage.total_requests - before
-        rest = slice_report(client, plan, part, saved=desired is None)
+    return _apply_saved(r, console, client, saved, kept.path, kept)
+
+
+def _apply_saved(r: ApplyRequest, console: Console, client: Client, saved: SavedPlan,
+                 target: Path, kept: KeptPlan | None = None) -> ExitStatus:
+    """A saved plan (or a kept one): safety, the budget, freshness, then the run."""
+    allow_destroy = r.allow_destroy
+    # Safety, then the budget: a plan that cannot run today spends no re-reads.
+    plan = saved_safety(client, saved, r.parallelism, allow_destroy=allow_destroy)
+    plan, usage = workflow.saved_usage_safety(
+        client, saved, plan, r.usage_days, allow_destroy=allow_destroy
+    )
+    guard_safety(plan, allow_destroy=allow_destroy)
+    whole = plan
+    # Earlier slices of this plan file: what they applied is not applied again.
+    progress = SavedProgress.of(client, target)
+    plan = progress.remaining(plan)
+    if plan.empty and progress.started:
+        if kept is not None:
+            raise StalePlan("every action of it was applied")
+        if not console.quiet:
+            console.say(
+                f"Every action of {target} was applied already, by an earlier "
+                "apply of this file. Nothing to do."
+            )
+        return ExitStatus.SUCCESS
+    part = _slice_or_offer(
+        console, client, plan, (r.max_calls, r.max_kb), r.ignore_quota, r.auto_approve, True,
+        progress,
+    )
+    current = check_fresh(client, part.plan, r.parallelism, progress.listed)
+    plan = replace(plan, problems=live_problems(client, part.plan, current).problems)
+    return _run(r, console, client, _Run(plan, whole, usage, part, progress, kept))
+
+
+def _apply_manifests(r: ApplyRequest, console: Console, client: Client, desired: State
+                     ) -> ExitStatus:
+    """Plan the manifests now (a full read), then the run."""
+    # With --max-calls, reads that would pass it are refused before they start.
+    reader = (client if r.max_calls is None
+              else workflow.read_budget(client, r.max_calls, r.max_kb))
+    plan, usage = plan_with_usage(console, reader, desired, r.parallelism, r.usage_days)
+    plan = with_source(plan, r.targets)
+    kept = None if r.replan else KeptPlan.of(client, r.targets, desired.variables)
+    return _run(r, console, client, _Run(plan, plan, usage, kept=kept))
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What an apply runs: ``plan`` (what is left of ``whole``), and, for a saved or kept
+    plan, the part chosen already and the progress of its earlier slices."""
+
+    plan: Plan
+    whole: Plan
+    usage: UsageReport | None
+    part: Slice | None = None
+    progress: SavedProgress | None = None
+    kept: KeptPlan | None = None  # where a sliced apply of manifests keeps its plan
+
+
+def _run(r: ApplyRequest, console: Console, client: Client, run: _Run) -> ExitStatus:
+    """Show, guard, slice, confirm, apply; keep what a next slice continues from."""
+    plan, quiet = run.plan, console.quiet
+    budget = budget_of(client, plan, run.usage)
+    require_possible(plan)
+    if plan.empty:
+        if not quiet and plan.leaves_kinds_alone:
+            # Under prune, kinds with no key are left alone: say which, never "matches".
+            console.say(render_text(plan, color=console.color), nl=False)
+        elif not quiet:
+            console.say("No changes. The account matches the manifests.")
+        return ExitStatus.SUCCESS
+    if not quiet:
+        # The digest of the whole plan file, even when earlier slices applied part of it.
+        console.say(render_text(plan, budget, color=console.color, usage=run.usage,
+                                digest_of=run.whole), nl=False)
+    part = run.part
+    if part is None:
+        guard_safety(plan, allow_destroy=r.allow_destroy)
+        # A plan kept for the next slice reserves the re-reads recording its progress.
+        part = _slice_or_offer(
+            console, client, plan, (r.max_calls, r.max_kb), r.ignore_quota, r.auto_approve,
+            False, SavedProgress(run.kept.path) if run.kept is not None else None,
+        )
+    if not part.complete and not quiet:
+        console.say(
+            f"This run applies {len(part.plan.actions)} of the {len(plan.actions)} actions "
+            f"(about {part.cost.calls} calls, {part.cost.kb:.0f} KB)."
+        )
+    if not r.auto_approve and not _confirmed(console):
+        console.say("Nothing applied.", err=True)
+        return ExitStatus.ERROR
+    before = client.usage.total_requests
+    started = time.monotonic()
+    outcome = apply_plan(
+        client, part.plan, r.parallelism, console.apply_progress(), owed_by(run.whole)
+    )
+    continued = _record(r, client, run, part, outcome, budget)
+    calls = client.usage.total_requests - before
+    rest = slice_report(client, plan, part, saved=run.progress is not None,
+                        continued=continued)
     return _finish(console, outcome, report(outcome, calls, time.monotonic() - started), rest)
+
+
+def _record(r: ApplyRequest, client: Client, run: _Run, part: Slice, outcome: Outcome,
+            budget: Any) -> bool:
+    """Keep what the next slice continues from; whether a manifests run kept its plan."""
+    if run.progress is not None:
+        run.progress.record(client, run.plan, outcome, r.parallelism)
+        if run.kept is not None and part.complete and outcome.ok:
+            run.kept.drop("every action of it was applied")
+        return run.kept is not None
+    if run.kept is None or part.complete or not outcome.applied:
+        return False
+    after = SavedProgress(run.kept.path).after_cost(run.plan, part.plan)
+    left = r.max_calls - client.usage.total_requests if r.max_calls is not None else None
+    if (left is not None and after.calls > left) or after.calls > client.remaining_today():
+        return False  # its re-reads would pass the budget: the next run plans again
+    try:
+        account = account_binding(client, run.whole, r.endpoint)
+        run.kept.keep(plan_to_json(run.whole, budget, r.endpoint, run.usage, account=account))
+        SavedProgress.of(client, run.kept.path).record(client, run.plan, outcome, r.parallelism)
+    except OSError as exc:  # a cache dir that cannot be written: the next run plans again
+        log.warning("could not keep the plan for the next slice: %s", exc)
+        run.kept.drop("not kept whole")
+        return False
+    return True
 
 
 def apply_other(request: ApplyRequest, console: Console, other: OtherSet) -> ExitStatus:
@@ -352,7 +441,8 @@ def _slice_or_offer(
     max_calls, max_kb = budget
     try:
         if progress is not None:
-            return choose_saved_slice(client, plan, progress, max_calls, ignore_quota, max_kb)
+            return choose_saved_slice(client, plan, progress, max_calls, ignore_quota, max_kb,
+                                      fresh=saved)
         return choose_slice(
             client, plan, max_calls=max_calls, ignore_quota=ignore_quota, fresh=saved,
             max_kb=max_kb,

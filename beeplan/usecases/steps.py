@@ -24,13 +24,13 @@ from ..changed import TargetedPlan, diff_manifests, plan_changes
 from ..changed import label as targeted_label
 from ..changed import load_base as load_base
 from ..changed import read_base as read_base
-from ..cost import Cost, Slice, days_needed, plan_cost, select_slice, to_create
-from ..errors import ConfigError, PlanError, Problem, warning_lines
+from ..cost import Cost, Slice, days_needed, parent_key, plan_cost, select_slice
+from ..errors import ConfigError, PlanError, Problem, StalePlan, warning_lines
 from ..hours import UsageReport
 from ..localfiles.journal import Journal
 from ..model import Entity, Ref, State, entity_key
 from ..planfile.hours import saved_report
-from ..planfile.progress import SavedProgress
+from ..planfile.progress import SavedProgress, ref_of_key
 from ..planfile.verify import (
     check_account,
     check_document,
@@ -403,31 +403,47 @@ def load_saved_plan(
     return SavedPlan(replace(plan, problems=(), destroy_violations=()), doc, desired)
 
 
-def check_fresh(client: Client, plan: Plan, parallelism: int) -> dict[str, Entity | None]:
+def check_fresh(
+    client: Client, plan: Plan, parallelism: int, listed: Mapping[str, int] | None = None
+) -> dict[str, Entity | None]:
     """Refuse a saved plan whose touched entities changed since it was made.
 
-    Returns what was re-read, per entity key, for ``recheck_saved``.
+    Returns what was re-read, per entity key, for ``recheck_saved``. An entity to
+    create is checked absent as ``cost.AbsenceChecks`` prices it: not at all under a
+    parent this run creates, by one listing of a parent in ``listed``, else by a get.
     """
     wanted: dict[Ref, tuple[str, ...]] = {}
     keys: dict[Ref, str] = {}
-    # An entity to create was absent: found now, it is stale whatever its relations,
-    # so they are not listed (the cost the slice was chosen for counts a get alone).
-    absent = to_create(plan)
+    creates = {entity_key(a.target): a for a in plan.actions if a.is_create}
+    under: dict[tuple[str, str], list[Ref]] = {}  # (listed parent, kind) -> what to create
+    current: dict[Ref, Entity | None] = {}
     for key, relations in plan.read_relations.items():
-        kind, _, label = key.partition(":")
-        by_id = label.startswith("#") and label[1:].isdigit()
-        ref = Ref(kind, id=int(label[1:])) if by_id else Ref(kind, xid=label)
-        wanted[ref] = () if key in absent else tuple(relations)
+        ref = ref_of_key(key)
         keys[ref] = key
-    current = platforms.reader_for(client, parallelism).read_entities(wanted)
+        create = creates.get(key)
+        parent = parent_key(create) if create is not None else None
+        if parent is not None and parent in creates:
+            current[ref] = None  # its parent does not exist yet: nothing is under it
+        elif parent is not None and listed and parent in listed:
+            under.setdefault((parent, ref.kind), []).append(ref)
+        else:
+            # An entity to create was absent: found now, it is stale whatever its
+            # relations, so they are not listed (the slice was priced for a get alone).
+            wanted[ref] = () if create is not None else tuple(relations)
+    reader = platforms.reader_for(client, parallelism)
+    for (parent, kind), refs in under.items():
+        children = {e.ref.xid: e for e in reader.list_under(kind, ref_of_key(parent))}
+        for ref in refs:
+            current[ref] = children.get(ref.xid)
+    current.update(reader.read_entities(wanted))
     stale = [
         keys[ref]
         for ref, entity in current.items()
-        if fingerprint(entity, wanted[ref]) != plan.fingerprints.get(keys[ref])
+        if fingerprint(entity, wanted.get(ref, ())) != plan.fingerprints.get(keys[ref])
     ]
     if stale:
         shown = ", ".join(sorted(stale)[:10]) + (" ..." if len(stale) > 10 else "")
-        raise PlanError(
+        raise StalePlan(
             f"the saved plan is stale: {len(stale)} entit{'y' if len(stale) == 1 else 'ies'} "
             f"changed since it was made ({shown}). Make a new plan."
         )
@@ -623,6 +639,7 @@ def choose_slice(
     ignore_quota: bool,
     fresh: bool = False,
     max_kb: float | None = None,
+    listed: Mapping[str, int] | None = None,
 ) -> Slice:
     """The part of ``plan`` this run applies; checked before any write or re-read.
 
@@ -631,14 +648,15 @@ def choose_slice(
     ``ignore_quota``. With ``max_calls`` it is the dependency-closed part
     that fits both N calls (and ``max_kb`` KB) for this whole command (the reads
     it made already included) and, unless ``ignore_quota``, today's quota.
-    ``fresh``: a saved plan, whose touched entities are re-read first.
+    ``fresh``: a saved plan, whose touched entities are re-read first (``listed``:
+    the parents its earlier slices created, see ``cost.AbsenceChecks``).
     """
-    whole = plan_cost(plan, fresh)
+    whole = plan_cost(plan, fresh, listed)
     left = quota_left(client)
     if max_calls is None:
         if ignore_quota or (whole.calls <= left.calls and whole.bytes <= left.bytes):
             return Slice(plan, whole, ())
-        fits = select_slice(plan, left, fresh)
+        fits = select_slice(plan, left, fresh, listed)
         raise QuotaShortfall(shortfall_message(client, plan, whole, left, fits), fits)
     budget = Cost(
         max(0, max_calls - client.usage.total_requests),
@@ -646,13 +664,13 @@ def choose_slice(
     )
     if not ignore_quota:
         budget = Cost(min(budget.calls, left.calls), min(budget.bytes, left.bytes))
-    part = select_slice(plan, budget, fresh)
+    part = select_slice(plan, budget, fresh, listed)
     if plan.actions and not part.plan.actions:
         spent = client.usage.total_requests
-        if ignore_quota or select_slice(plan, left, fresh).plan.actions:
+        if ignore_quota or select_slice(plan, left, fresh, listed).plan.actions:
             rereads = " (and a saved plan re-reads what it touches)" if fresh else ""
             if max_kb is not None and select_slice(
-                plan, Cost(budget.calls, 1 << 62), fresh
+                plan, Cost(budget.calls, 1 << 62), fresh, listed
             ).plan.actions:  # the calls would do: the KB do not
                 raise PlanError(
                     f"--max-kb {max_kb:g} leaves room for no action: this run spent "
@@ -702,16 +720,25 @@ def run_reads(client: Client, plan: Plan) -> Cost:
     return Cost(plan.read_calls, plan.read_calls * 260)
 
 
-def slice_report(client: Client, plan: Plan, part: Slice, saved: bool) -> str:
-    """What a slice leaves for later, and how to continue."""
+def slice_report(client: Client, plan: Plan, part: Slice, saved: bool,
+                 continued: bool = False) -> str:
+    """What a slice leaves for later, and how to continue.
+
+    ``continued``: a sliced apply of manifests kept its plan (planfile/kept.py), so
+    the next run continues it, re-reading only what its part touches.
+    """
     if part.complete:
         return ""
     days = days_needed(
-        plan_cost(plan, fresh=saved), daily_quota(client), run_reads(client, plan), Cost()
+        plan_cost(plan, fresh=saved or continued), daily_quota(client),
+        run_reads(client, plan) if not continued else Cost(), Cost(),
     )
     how = (
         "re-run the same command to continue (it applies the saved plan's next part)"
-        if saved
+        if saved and not continued
+        else "re-run the same command to continue (it continues this plan, re-reading only "
+        "what its next part touches)"
+        if continued
         else "re-run the same command to continue (it plans again and applies the next part)"
     )
     return (
@@ -727,16 +754,20 @@ def choose_saved_slice(
     max_calls: int | None,
     ignore_quota: bool,
     max_kb: float | None = None,
+    fresh: bool = True,
 ) -> Slice:
     """A slice of a saved plan whose re-reads, before and after, fit ``max_calls`` (and
-    ``max_kb``) too.
+    ``max_kb``) too. ``fresh=False``: a plan made by this run, kept for the next
+    (planfile/kept.py): no re-read before, those after still.
 
     The re-reads after a slice depend on the slice, so the largest slice that fits
     is searched for (by bisection on the budget given to ``choose_slice``): cutting
     the budget by the whole overrun at once left most of it unused.
     """
+    listed = progress.listed
     part = choose_slice(
-        client, rest, max_calls=max_calls, ignore_quota=ignore_quota, fresh=True, max_kb=max_kb
+        client, rest, max_calls=max_calls, ignore_quota=ignore_quota, fresh=fresh, max_kb=max_kb,
+        listed=listed,
     )
     if max_calls is None or part.complete:
         return part
@@ -755,8 +786,8 @@ def choose_saved_slice(
         limit = (low + high) // 2
         try:
             candidate = choose_slice(
-                client, rest, max_calls=limit, ignore_quota=ignore_quota, fresh=True,
-                max_kb=max_kb,
+                client, rest, max_calls=limit, ignore_quota=ignore_quota, fresh=fresh,
+                max_kb=max_kb, listed=listed,
             )
         except PlanError:  # no action fits so small a budget
             candidate = None

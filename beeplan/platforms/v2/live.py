@@ -495,8 +495,8 @@ class LiveReader:
         return [entity_of("company", c) for c in companies]
 
     def list_under(self, kind: str, parent: Ref) -> list[Entity]:
-        """The live entities of ``kind`` listed under ``parent`` (one call, by its id)."""
-        answer = self.client.call(f"{kind}.list", **{parent.kind: {"id": parent.id}})
+        """The live entities of ``kind`` listed under ``parent`` (one call, by its xid or id)."""
+        answer = self.client.call(f"{kind}.list", **{parent.kind: ref_arg(parent)})
         return [entity_of(kind, o, parent) for o in answer.get(KINDS[kind].plural, [])]
 
 
