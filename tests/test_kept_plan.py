@@ -58,7 +58,7 @@ def test_the_next_slice_continues_the_kept_plan_without_a_full_read(
     assert len(runs) >= 3 and all(code == 0 for code, *_ in runs), runs[-1][2]
     first, *later = runs
     assert "it continues this plan" in first[1]
-    for code, out, err, calls in later:
+    for _code, out, _err, calls in later:
         assert "Continuing the plan an earlier apply of these manifests made" in out
         assert not any(calls[s] for s in FULL_READ), calls  # no full read
     # Every write was made once: the writes of all the runs are the one plan's.
