@@ -30,14 +30,20 @@ def parsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return names
 
 
-def test_head_files_are_parsed_once_and_base_only_where_it_differs(
-    tmp_path: Path, parsed: list[str]
-) -> None:
+def base_and_head(tmp_path: Path, marc: str) -> tuple[Path, Path, Path]:
+    """BASE and HEAD copies of acme, HEAD's people.yaml renaming Marc Dubois to ``marc``."""
     base, head = tmp_path / "base", tmp_path / "head"
     shutil.copytree(ACME, base)
     shutil.copytree(ACME, head)
     people = head / "people.yaml"
-    people.write_text(people.read_text().replace("name: Marc Dubois", "name: Marc Dubois-Roy"))
+    people.write_text(people.read_text().replace("name: Marc Dubois", f"name: {marc}"))
+    return base, head, people
+
+
+def test_head_files_are_parsed_once_and_base_only_where_it_differs(
+    tmp_path: Path, parsed: list[str]
+) -> None:
+    base, head, _ = base_and_head(tmp_path, "Marc Dubois-Roy")
     desired = load(head)
     files = sorted(p.name for p in head.glob("*.yaml"))
     assert sorted(parsed) == files
@@ -49,11 +55,7 @@ def test_head_files_are_parsed_once_and_base_only_where_it_differs(
 
 def test_a_file_edited_after_the_load_is_read_again(tmp_path: Path, parsed: list[str]) -> None:
     """What load found is used only for the very text it read."""
-    base, head = tmp_path / "base", tmp_path / "head"
-    shutil.copytree(ACME, base)
-    shutil.copytree(ACME, head)
-    people = head / "people.yaml"
-    people.write_text(people.read_text().replace("name: Marc Dubois", "name: Marc Dubois-Roy"))
+    base, head, people = base_and_head(tmp_path, "Marc Dubois-Roy")
     desired = load(head)
     people.write_text(people.read_text() + "settings:\n  prune: false\n")
     parsed.clear()
@@ -64,11 +66,7 @@ def test_a_file_edited_after_the_load_is_read_again(tmp_path: Path, parsed: list
 def test_another_value_of_a_variable_reads_the_file_again(
     tmp_path: Path, parsed: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    base, head = tmp_path / "base", tmp_path / "head"
-    shutil.copytree(ACME, base)
-    shutil.copytree(ACME, head)
-    people = head / "people.yaml"
-    people.write_text(people.read_text().replace("name: Marc Dubois", "name: Marc ${SURNAME}"))
+    base, head, _ = base_and_head(tmp_path, "Marc ${SURNAME}")
     monkeypatch.setenv("SURNAME", "Roy")
     desired = load(head)
     parsed.clear()
