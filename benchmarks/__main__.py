@@ -280,6 +280,11 @@ class Bench:
 
     def scale(self) -> None:
         c = self.config
+        if len(set(c.scale_factors)) < 2:  # the largest org within quota is a line's fit
+            why = "--scale-factors needs two sizes or more to fit the line it extrapolates"
+            say(f"Scale: skipped: {why}")
+            self.results["scale"] = {"skipped_reason": why}
+            return
         say(f"Scale: no-op plan at x{', x'.join(f'{f:g}' for f in c.scale_factors)} "
             f"(accounts seeded directly, latency {c.scale_latency_ms:g} ms): ...")
         points: list[dict[str, Any]] = []
@@ -556,7 +561,7 @@ def print_classic(results: dict[str, Any], config: Config, text: str) -> None:
             f"{b['own_cpu']['diff_s']:.3f}, render {b['own_cpu']['render_s']:.4f}).")
 
     s = results.get("scale")
-    if s:
+    if s and "points" in s:
         say()
         say(f"Scale table: no-op plan of the org at N x its people and projects "
             f"(accounts seeded directly through the sandbox's dispatch, the seed-file "
@@ -727,7 +732,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     results["meta"]["run_seconds"] = time.monotonic() - started
     print_report(results, config)
-    if "scale" in results:
+    if "points" in results.get("scale", {}):
         say(plot_scale(results["scale"]["points"], results["scale"]["fit"], args.plot))
     args.out.write_text(json.dumps(results, indent=1, default=str) + "\n")
     say(f"results written to {args.out}; the run took {results['meta']['run_seconds']:.0f} s")

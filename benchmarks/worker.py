@@ -381,7 +381,7 @@ def run_import(args: argparse.Namespace, out: Metrics, clock: Clock) -> Metrics:
         with clock.phase("import"):
             # An org past one day's quota (4503 calls at x1) stops at it and resumes from
             # its checkpoint the next day: a new day is a fresh ledger, the checkpoint kept.
-            for _day in range(5):
+            for _day in range(20):
                 days += 1
                 status = 0
                 try:
