@@ -213,16 +213,18 @@ def resume(bench: Bench) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
     with SandboxProcess(bench.db("resume", src), latency_ms=QUOTA_LATENCY_MS) as sb:
         cli = Cli(bench, sb, "import-stopped")
-        allowed = one * 6 // 10
-        cli.spent_today(DAILY_CALLS - allowed)  # the rest of today's quota is 60% of an import
-        for _ in range(4):  # a day each, until it completes
+        # The rest of today's quota is 60% of an import (or a whole day, for an import
+        # larger than a day: then it resumes over the days it needs).
+        allowed = min(one * 6 // 10, DAILY_CALLS)
+        cli.spent_today(DAILY_CALLS - allowed)
+        for _ in range(20):  # a day each, until it completes
             r = cli.run("import", "-o", str(stopped_dir), "--parallelism", par)
             runs.append(r)
             if r["exit"] == 0:
                 break
             # The import's checkpoint lives in beeplan's cache dir (import/), which a real
             # machine keeps overnight: only the quota ledger starts afresh.
-            cli.new_day(keep=("import",))
+            cli.new_day(keep=("import", "sizes"))
         check = cli.run("plan", str(stopped_dir), "--detailed-exitcode")
         checkpoints = list((cli.cache / "import").glob("*.json"))
     first = runs[0]
@@ -337,6 +339,8 @@ def budget(bench: Bench) -> dict[str, Any]:
         for hour in range(1, 49):  # a day, and on until full coverage (two days at most)
             if hour > 24 and full_at is not None:
                 break
+            if hour == 25:  # the next day: the quota starts again, the machine's cache stays
+                cli.new_day(keep=("check", "sizes", "manifests"))
             r = cli.run("check", str(bench.large), "--max-calls", str(per_run),
                         "--state", str(state))
             text = r["out"] + r["err"]
