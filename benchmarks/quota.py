@@ -268,11 +268,14 @@ def pr(bench: Bench) -> dict[str, Any]:
     with SandboxProcess(bench.db("pr", bench.large_db()), latency_ms=QUOTA_LATENCY_MS) as sb:
         cli = Cli(bench, sb, "pr")
         full = cli.run("plan", str(pr_dir), "--format", "json")
+        cli.new_day()  # each on a day of its own: past ~2600 people the full plan fills one
         targeted = cli.run("plan", str(pr_dir), "--changed-since", str(bench.large),
                            "--format", "json")
     out = {"change": log, "changed_entities": 5,
            "full": _plan_figures(full), "targeted": _plan_figures(targeted)}
-    out["same_actions"] = out["full"]["services"] == out["targeted"]["services"]
+    # A full plan stopped by the quota guard has no actions to compare with.
+    out["same_actions"] = (out["full"]["services"] == out["targeted"]["services"]
+                           if full["exit"] in (0, 2) and targeted["exit"] in (0, 2) else None)
     out["target_calls"] = 2 * 5 + 3
     say(f"  full plan: {full['calls']} calls, {full['kb']:.1f} KB; targeted: "
         f"{targeted['calls']} calls, {targeted['kb']:.1f} KB (target <= {out['target_calls']}); "
