@@ -51,7 +51,8 @@ class Client(Protocol):
     ) -> dict[str, Any]: ...
 
     def check_reads(
-        self, count: int, services: Sequence[str] | None = None, basis: str = ""
+        self, count: int, services: Sequence[str] | None = None, basis: str = "",
+        kb: float | None = None,
     ) -> None: ...
 
     def remaining_today(self) -> int: ...
