@@ -193,3 +193,21 @@ def test_the_estimate_is_kept_without_the_token(
     assert run("plan", large)[0] == 1
     path = cache_dir() / "sizes" / f"{token_key(sandbox.token)}.json"
     assert sandbox.token not in path.read_text()
+
+
+def test_a_first_usage_too_large_for_the_kb_left_stops_after_one_people_list(
+    run: Run, sandbox: SandboxServer, large: Path
+) -> None:
+    """``usage`` reads lists only (no relations): the same estimate, without them."""
+    leave_today(sandbox, DAILY_REQUESTS, DAILY_KB)
+    code, out, err = run("usage", large)
+    assert code == 0, out + err
+    _, kb = counted(sandbox)
+    assert kb > 150  # the people lists, mostly
+    _forget_the_account()
+    leave_today(sandbox, DAILY_REQUESTS, int(kb / 3))
+    code, out, err = run("usage", large)
+    assert code == 1, out + err
+    # company.list, then the people list that says the declared people are there.
+    assert counted(sandbox)[0] == 2, (counted(sandbox), err)
+    assert states_the_estimate(err) and NEVER_READ in " ".join(err.split()), err

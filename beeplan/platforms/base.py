@@ -88,9 +88,11 @@ class Reader(Protocol):
         ...
 
     def read_kinds(
-        self, kinds: frozenset[str], guard: Callable[[int, int], None] | None = None
+        self, kinds: frozenset[str], guard: Callable[[int, int], None] | None = None,
+        desired: State | None = None,
     ) -> State:
-        """The lists of ``kinds`` (no relations); ``guard(count, later)`` before each fan-out."""
+        """The lists of ``kinds`` (no relations); ``guard(count, later)`` before each fan-out;
+        ``desired`` prices a first read of the account."""
         ...
 
     def listed(self, kind: str, answer: Mapping[str, Any], owner: Ref | None) -> list[Entity]:

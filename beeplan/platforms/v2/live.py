@@ -164,7 +164,7 @@ class LiveReader:
         self.people_objs: dict[Ref, Mapping[str, Any]] = {}
         self.asked: Counter[str] = Counter()  # the calls each fan-out asked for, per service
         # After the first stage of a read no run measured: the rest of it, estimated.
-        self._estimate_rest: tuple[Scope, State] | None = None
+        self._estimate_rest: tuple[Scope, State, bool] | None = None
         # Lists read ahead of their stage (the people sampled by ``_people_share``), by
         # (kind, company id): the stage takes them instead of calling again.
         self._read_ahead: dict[tuple[str, int], dict[str, Any]] = {}
@@ -205,7 +205,7 @@ class LiveReader:
             if not self._measured(key):
                 # Never read on this machine: after the first stage, the rest is priced
                 # from the account's counts and the manifests (``rest_of_read``).
-                self._estimate_rest = (scope, desired)
+                self._estimate_rest = (scope, desired, True)
             live = self.read_lists(scope)
             index = Index(live)
             needs: dict[Ref, set[str]] = {}
@@ -253,11 +253,12 @@ class LiveReader:
         """
         if self._estimate_rest is None:
             return
-        scope, desired = self._estimate_rest
+        scope, desired, relations = self._estimate_rest
         self._estimate_rest = None
 
         def estimate(share: float) -> RestOfRead:
-            return rest_of_read(scope, desired, first, self.client.expected_bytes, share)
+            return rest_of_read(scope, desired, first, self.client.expected_bytes, share,
+                                relations=relations)
 
         def refusal(rest: RestOfRead) -> QuotaStop | None:
             try:
@@ -549,12 +550,15 @@ class LiveReader:
         return dict(self.pmap(one, items))
 
     def read_kinds(
-        self, kinds: frozenset[str], guard: Callable[[int, int], None] | None = None
+        self, kinds: frozenset[str], guard: Callable[[int, int], None] | None = None,
+        desired: State | None = None,
     ) -> State:
         """The lists of ``kinds`` (no relations), for the hours export.
 
         ``guard(count, later)`` runs before each fan-out of reads: ``count`` reads
         are about to start and at most ``later`` may follow (see ``_GuardedReader``).
+        ``desired``: the manifests, which price the lists of a first read of the account
+        (``rest_of_read``).
         """
         reader: LiveReader = self
         if guard is not None:
@@ -562,6 +566,8 @@ class LiveReader:
                 self.client, self.parallelism, self.progress, guard, "subproject" in kinds
             )
         key = "lists " + ",".join(sorted(kinds))
+        if desired is not None and not self._measured(key):
+            reader._estimate_rest = (Scope(kinds, False, False), desired, False)
         return self._whole_read(key, reader, lambda: reader.read_lists(Scope(kinds, False, False)))
 
     # -- single lists, for a targeted plan's checks ------------------------------
@@ -659,7 +665,7 @@ class RestOfRead:
 
 def rest_of_read(
     scope: Scope, desired: State, first: Mapping[str, Any], call_bytes: Callable[[str], int],
-    people_share: float = 1.0,
+    people_share: float = 1.0, *, relations: bool = True,
 ) -> RestOfRead:
     """The calls and KB the rest of ``LiveReader.read(desired)`` will take, from its first
     stage's answers (``first``: "company", "group" -> the list answered).
@@ -670,7 +676,8 @@ def rest_of_read(
     else what the manifests declare under each company the account holds (people, tasks,
     absences, and the relations of all these), priced per entry (ENTRY_BYTES) and, for a
     relation listing, at ``call_bytes(service)``. ``people_share``: the share of the
-    declared people taken to be in the account (the account gives no count of them).
+    declared people taken to be in the account (the account gives no count of them);
+    ``relations``: whether the read goes on to their relations (``read_kinds`` does not).
     A company the account does not hold has nothing to list, so an adoption into an
     empty account estimates nothing. Entities in the account that the manifests do not
     name are not counted: a lower bound, and the reader's own stops still guard the rest.
@@ -735,10 +742,11 @@ def rest_of_read(
                 sample is None or _better_sample(len(xids), len(sample[1]))):
             sample = (company.id, xids)
     existing += [e for e in desired.entities if e.kind == "group" and index.find(e.ref)]
-    relation_calls, relation_bytes = _relations_estimate(
-        existing, len(live.entities) - len(companies), call_bytes)
-    calls.update(relation_calls)
-    nbytes += relation_bytes
+    if relations:
+        relation_calls, relation_bytes = _relations_estimate(
+            existing, len(live.entities) - len(companies), call_bytes)
+        calls.update(relation_calls)
+        nbytes += relation_bytes
     of_people = "" if people_share == 1.0 else (
         f" ({people_share:.0%} of them, as many as one company's people list shows)")
     basis = (
