@@ -307,8 +307,11 @@ class BeeboleClient:
                  else f"only {kb_left:.0f} KB of today's {self.quota.kb} KB")
         raise QuotaStop(
             "reading the account",
-            f"{count} more read calls are needed, about {need:.0f} KB (by the sizes measured "
-            f"per service{basis}), but {short} are left (as counted by beeplan on this "
+            f"{count} more read calls are needed, about {need:.0f} KB ("
+            # The caller's own KB estimate says where it comes from (``basis``).
+            + (basis.removeprefix("; ") if kb is not None and basis else
+               f"by the sizes measured per service{basis}")
+            + f"), but {short} are left (as counted by beeplan on this "
             "machine); stopped before the first of them.", self.next_steps(count, need),
         )
 

@@ -748,7 +748,7 @@ def rest_of_read(
         calls.update(relation_calls)
         nbytes += relation_bytes
     of_people = "" if people_share == 1.0 else (
-        f" ({people_share:.0%} of them, as many as one company's people list shows)")
+        f" ({people_share:.0%} of those declared: the share one company's people list shows)")
     basis = (
         f"; this account was never read on this machine: estimated from its "
         f"{len(companies)} companies and "
