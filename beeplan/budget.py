@@ -113,14 +113,16 @@ class ClientView:
         return BudgetSpent(service, self.refusal(self.max_calls, made, more))
 
     def check_reads(
-        self, count: int, services: Sequence[str] | None = None, basis: str = ""
+        self, count: int, services: Sequence[str] | None = None, basis: str = "",
+        kb: float | None = None,
     ) -> None:
         """Refuse ``count`` reads the budget (or today's quota) cannot cover, before any.
 
         ``services`` names the service of each read, when known (the client
-        estimates their KB from it); ``basis``: where the estimate comes from.
+        estimates their KB from it); ``basis``: where the estimate comes from;
+        ``kb``: the caller's own estimate of their KB, when it has one.
         """
-        need = (
+        need = kb if kb is not None else (
             sum(self.client.expected_bytes(s) for s in services)
             if services is not None
             else count * self.client.expected_bytes("")
@@ -136,7 +138,10 @@ class ClientView:
                     "reading the account", self.kb_refusal(self.max_kb, self.spent_kb, need)
                 )
         if not self.read_to_the_quota:
-            self.client.check_reads(count, services, basis)
+            if kb is None:
+                self.client.check_reads(count, services, basis)
+            else:
+                self.client.check_reads(count, services, basis, kb=kb)
 
     def call(self, service: str, **payload: Any) -> dict[str, Any]:
         return self.call_expecting(service, payload, None)

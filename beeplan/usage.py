@@ -677,7 +677,7 @@ def account_usage(
                 "exports more companies)"
             )
 
-    live = reader_for(client, parallelism, read_progress).read_kinds(kinds, guard)
+    live = reader_for(client, parallelism, read_progress).read_kinds(kinds, guard, desired)
     read_calls = client.usage.total_requests - before
     index = Index(live)
     lines: list[Line] = []

@@ -248,7 +248,8 @@ class ReplayClient:
     def remaining_today(self) -> int:
         return self.quota.requests
 
-    def check_reads(self, count: int, services: Any = None, basis: str = "") -> None:
+    def check_reads(self, count: int, services: Any = None, basis: str = "",
+                    kb: Any = None) -> None:
         """The live reader asks before each fan-out; a replay spends no quota, so never refuses."""
 
     def call(self, service: str, **payload: Any) -> dict[str, Any]:

@@ -51,7 +51,8 @@ class Client(Protocol):
     ) -> dict[str, Any]: ...
 
     def check_reads(
-        self, count: int, services: Sequence[str] | None = None, basis: str = ""
+        self, count: int, services: Sequence[str] | None = None, basis: str = "",
+        kb: float | None = None,
     ) -> None: ...
 
     def remaining_today(self) -> int: ...
@@ -87,9 +88,11 @@ class Reader(Protocol):
         ...
 
     def read_kinds(
-        self, kinds: frozenset[str], guard: Callable[[int, int], None] | None = None
+        self, kinds: frozenset[str], guard: Callable[[int, int], None] | None = None,
+        desired: State | None = None,
     ) -> State:
-        """The lists of ``kinds`` (no relations); ``guard(count, later)`` before each fan-out."""
+        """The lists of ``kinds`` (no relations); ``guard(count, later)`` before each fan-out;
+        ``desired`` prices a first read of the account."""
         ...
 
     def listed(self, kind: str, answer: Mapping[str, Any], owner: Ref | None) -> list[Entity]:

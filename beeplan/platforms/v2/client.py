@@ -280,7 +280,8 @@ class BeeboleClient:
         self._reads[key] = sizes.record(calls, complete)
 
     def check_reads(
-        self, count: int, services: Sequence[str] | None = None, basis: str = ""
+        self, count: int, services: Sequence[str] | None = None, basis: str = "",
+        kb: float | None = None,
     ) -> None:
         """Refuse to start ``count`` reads that would pass what is left of today's quota.
 
@@ -289,10 +290,12 @@ class BeeboleClient:
         halves of the quota count: calls, and KB estimated per service
         (``expected_bytes``; ``services`` names the service of each read, when known).
         ``basis``: where ``count`` comes from, for the message (default: this read).
+        ``kb``: the caller's estimate of their KB, where it knows better than the
+        per-service averages (the rest of a first read, priced per entry listed).
         """
         if self.ignore_quota:
             return
-        need = (
+        need = kb if kb is not None else (
             sum(self.expected_bytes(s) for s in services)
             if services is not None
             else count * RELATION_BYTES
@@ -304,8 +307,11 @@ class BeeboleClient:
                  else f"only {kb_left:.0f} KB of today's {self.quota.kb} KB")
         raise QuotaStop(
             "reading the account",
-            f"{count} more read calls are needed, about {need:.0f} KB (by the sizes measured "
-            f"per service{basis}), but {short} are left (as counted by beeplan on this "
+            f"{count} more read calls are needed, about {need:.0f} KB ("
+            # The caller's own KB estimate says where it comes from (``basis``).
+            + (basis.removeprefix("; ") if kb is not None and basis else
+               f"by the sizes measured per service{basis}")
+            + f"), but {short} are left (as counted by beeplan on this "
             "machine); stopped before the first of them.", self.next_steps(count, need),
         )
 

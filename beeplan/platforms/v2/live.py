@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from ...errors import ApiError, AuthError, QuotaError
+from ...errors import ApiError, AuthError, QuotaError, QuotaStop
 from ...model import KINDS, CustomField, CustomValue, Entity, Index, Ref, State
 from ..base import Client
 
@@ -53,6 +53,19 @@ FIRST_STAGE = {
     "custom_field": "custom_field.list",
 }
 ASSIGNMENT_KEYS = {spec.plural: spec.kind for spec in KINDS.values() if spec.kind != "group"}
+# Bytes of one entry of a list answer, measured on the sandbox (the benchmark org at x0.5,
+# benchmarks/generate.py: 500 people, 100 projects, 300 subprojects, 1050 assignments):
+# a list grows by these; LIST_CALL_BYTES is its request and the answer's envelope. They
+# price the rest of a read no run on this machine measured yet (``rest_of_read``).
+ENTRY_BYTES = {
+    "person.list": 190,
+    "project.list": 200,
+    "task.list": 96,
+    "absence.list": 90,
+    "subproject.list": 105,
+    "group.assignments": 106,
+}
+LIST_CALL_BYTES = 100
 # Fields the reference shows in get/list answers: absent means unset. Others
 # (corporate) the reference never shows, so absent means unknown: not compared.
 REPORTED_FIELDS = {"startDate", "description", "email", "userGroup"}
@@ -150,6 +163,11 @@ class LiveReader:
         # person.list answers carry leaders.count: a zero spares a person.leaders call.
         self.people_objs: dict[Ref, Mapping[str, Any]] = {}
         self.asked: Counter[str] = Counter()  # the calls each fan-out asked for, per service
+        # After the first stage of a read no run measured: the rest of it, estimated.
+        self._estimate_rest: tuple[Scope, State, bool] | None = None
+        # Lists read ahead of their stage (the people sampled by ``_people_share``), by
+        # (kind, company id): the stage takes them instead of calling again.
+        self._read_ahead: dict[tuple[str, int], dict[str, Any]] = {}
 
     def pmap(
         self, fn: Callable[[T], R], items: Iterable[T], services: Sequence[str] | None = None
@@ -184,6 +202,10 @@ class LiveReader:
             " +custom fields" if scope.custom_fields_needed else "")
 
         def read() -> State:
+            if not self._measured(key):
+                # Never read on this machine: after the first stage, the rest is priced
+                # from the account's counts and the manifests (``rest_of_read``).
+                self._estimate_rest = (scope, desired, True)
             live = self.read_lists(scope)
             index = Index(live)
             needs: dict[Ref, set[str]] = {}
@@ -210,6 +232,62 @@ class LiveReader:
             keep = getattr(self.client, "record_read", None)
             if keep is not None and reader.asked:
                 keep(key, reader.asked, complete)
+
+    def _measured(self, key: str) -> bool:
+        """Whether a whole read of kind ``key`` was measured on this account (sizes.py).
+
+        One that stopped part-way is not: it is a lower bound, refused up front only
+        when even that does not fit, so the rest is estimated again after its first stage.
+        """
+        last = getattr(self.client, "read_estimate", lambda key: None)(key)
+        return last is not None and last.complete and bool(last.total)
+
+    def _refuse_the_rest(self, first: Mapping[str, Any]) -> None:
+        """After the first stage of a read never measured: refuse the rest, before its
+        first call, when its estimate (``rest_of_read``) does not fit what is left.
+
+        The account counts its projects, not its people: the manifests' people are taken
+        to be in each company it holds. When only they make the read too large (an
+        adoption stopped part-way: the companies made, few people yet), one people list
+        says what share of them is there, and the estimate is made again with it.
+        """
+        if self._estimate_rest is None:
+            return
+        scope, desired, relations = self._estimate_rest
+        self._estimate_rest = None
+
+        def estimate(share: float) -> RestOfRead:
+            return rest_of_read(scope, desired, first, self.client.expected_bytes, share,
+                                relations=relations)
+
+        def refusal(rest: RestOfRead) -> QuotaStop | None:
+            try:
+                self.client.check_reads(rest.calls, None, rest.basis, kb=rest.kb)
+            except QuotaStop as stop:
+                return stop
+            return None
+
+        rest = estimate(1.0)
+        stop = refusal(rest) if rest.calls else None
+        if stop is not None and rest.sample is not None and refusal(estimate(0.0)) is None:
+            share = self._people_share(rest.sample)
+            rest = estimate(share)
+            stop = refusal(rest)
+        if stop is not None:
+            # Kept as what this read asked for (sizes.py, a lower bound as it stopped):
+            # the next run refuses it before its first call while it still cannot fit.
+            self.asked.update(rest.services)
+            raise stop
+
+    def _people_share(self, sample: tuple[int, frozenset[str]]) -> float:
+        """The share of the people the manifests declare under one company (``sample``:
+        its id, their xids) that its people list shows (read once: the stage reuses it)."""
+        company, xids = sample
+        self.client.check_reads(1, ["person.list"])
+        answer = self.client.call("person.list", company={"id": company})
+        self._read_ahead[("person", company)] = answer
+        listed = {str(p.get("xid")) for p in answer.get("people", []) if isinstance(p, Mapping)}
+        return len(xids & listed) / len(xids) if xids else 1.0
 
     def _refuse_before_reading(self, key: str) -> None:
         """Refuse a whole read, spending nothing, that the last one of its kind says
@@ -254,6 +332,7 @@ class LiveReader:
         company, then the subprojects of the projects that have some.
         """
         extras = self._first_stage(scope)
+        self._refuse_the_rest(extras)
         company_objs = extras.get("company", [])
         companies = [entity_of("company", c) for c in company_objs]
         entities: list[Entity] = []
@@ -310,7 +389,8 @@ class LiveReader:
 
         def list_under(call: tuple[str, Ref]) -> list[tuple[Mapping[str, Any], Entity]]:
             kind, parent = call
-            answer = self.client.call(f"{kind}.list", company={"id": parent.id})
+            answer = self._read_ahead.pop((kind, parent.id or 0), None) or self.client.call(
+                f"{kind}.list", company={"id": parent.id})
             return [
                 (obj, entity_of(kind, obj, parent)) for obj in answer.get(KINDS[kind].plural, [])
             ]
@@ -470,12 +550,15 @@ class LiveReader:
         return dict(self.pmap(one, items))
 
     def read_kinds(
-        self, kinds: frozenset[str], guard: Callable[[int, int], None] | None = None
+        self, kinds: frozenset[str], guard: Callable[[int, int], None] | None = None,
+        desired: State | None = None,
     ) -> State:
         """The lists of ``kinds`` (no relations), for the hours export.
 
         ``guard(count, later)`` runs before each fan-out of reads: ``count`` reads
         are about to start and at most ``later`` may follow (see ``_GuardedReader``).
+        ``desired``: the manifests, which price the lists of a first read of the account
+        (``rest_of_read``).
         """
         reader: LiveReader = self
         if guard is not None:
@@ -483,6 +566,8 @@ class LiveReader:
                 self.client, self.parallelism, self.progress, guard, "subproject" in kinds
             )
         key = "lists " + ",".join(sorted(kinds))
+        if desired is not None and not self._measured(key):
+            reader._estimate_rest = (Scope(kinds, False, False), desired, False)
         return self._whole_read(key, reader, lambda: reader.read_lists(Scope(kinds, False, False)))
 
     # -- single lists, for a targeted plan's checks ------------------------------
@@ -563,6 +648,156 @@ class _GuardedReader(LiveReader):
             self.later = 0
         self.stage += 1
         return results
+
+
+@dataclass(frozen=True)
+class RestOfRead:
+    """The estimate of what a read has left after its first stage."""
+
+    calls: int
+    kb: float
+    basis: str  # where the estimate comes from, for the message
+    services: Mapping[str, int]  # the calls per service
+    # A company with people declared (its id, their xids): the one people list that
+    # says how many of them are in the account (None: no people to list).
+    sample: tuple[int, frozenset[str]] | None = None
+
+
+def rest_of_read(
+    scope: Scope, desired: State, first: Mapping[str, Any], call_bytes: Callable[[str], int],
+    people_share: float = 1.0, *, relations: bool = True,
+) -> RestOfRead:
+    """The calls and KB the rest of ``LiveReader.read(desired)`` will take, from its first
+    stage's answers (``first``: "company", "group" -> the list answered).
+
+    For a first read of an account, whose list sizes no run measured: the account's own
+    counts where it gives them (``projects.count`` of each company; the share of the
+    declared projects it holds is the share of their subprojects taken to be there),
+    else what the manifests declare under each company the account holds (people, tasks,
+    absences, and the relations of all these), priced per entry (ENTRY_BYTES) and, for a
+    relation listing, at ``call_bytes(service)``. ``people_share``: the share of the
+    declared people taken to be in the account (the account gives no count of them);
+    ``relations``: whether the read goes on to their relations (``read_kinds`` does not).
+    A company the account does not hold has nothing to list, so an adoption into an
+    empty account estimates nothing. Entities in the account that the manifests do not
+    name are not counted: a lower bound, and the reader's own stops still guard the rest.
+    """
+    companies = [c for c in first.get("company", []) if isinstance(c, Mapping)]
+    live = State(entities=tuple(entity_of("company", c) for c in companies)
+                 + tuple(_flatten_tree(first.get("group", []) or [])))
+    index = Index(live)
+    by_ref = {e.ref: e for e in desired.entities}
+
+    def company_of(entity: Entity) -> Ref | None:
+        """The live company ``entity`` is declared under (None: none the account holds)."""
+        for _ in range(8):  # company <- project <- subproject: never that deep
+            if entity.kind == "company" or entity.parent is None:
+                break
+            parent = by_ref.get(entity.parent)
+            if parent is None:  # a reference to a live entity ({id: N})
+                found = index.find(entity.parent)
+                return found.ref if found is not None and found.kind == "company" else None
+            entity = parent
+        found = index.find(entity.ref) if entity.kind == "company" else None
+        return found.ref if found is not None else None
+
+    per_company: dict[Ref, dict[str, list[Entity]]] = {}
+    for entity in desired.entities:
+        company = company_of(entity) if entity.kind != "group" else None
+        if company is not None:
+            per_company.setdefault(company, {}).setdefault(entity.kind, []).append(entity)
+    calls: Counter[str] = Counter()
+    nbytes = 0
+    existing: list[Entity] = []  # the declared entities taken to be in the account
+    sample: tuple[int, frozenset[str]] | None = None
+    people = 0
+    for obj in companies:
+        company = entity_of("company", obj).ref
+        mine = per_company.get(company, {})
+        declared = {kind: mine.get(kind, []) for kind in KINDS}
+        projects = _count(obj, "projects")
+        listed = len(declared["project"]) if projects is None else projects
+        share = min(1.0, listed / len(declared["project"])) if declared["project"] else 1.0
+        kept = {kind: round(len(found) * (people_share if kind == "person" else share
+                                          if kind in ("project", "subproject") else 1.0))
+                for kind, found in declared.items()}
+        if {"project", "subproject"} & scope.kinds and projects != 0:
+            calls["project.list"] += 1
+            nbytes += LIST_CALL_BYTES + ENTRY_BYTES["project.list"] * listed
+        for kind in ("task", "person", "absence"):
+            if kind in scope.kinds:
+                calls[f"{kind}.list"] += 1
+                nbytes += LIST_CALL_BYTES + ENTRY_BYTES[f"{kind}.list"] * kept[kind]
+        if "subproject" in scope.kinds:
+            with_subs = {e.parent for e in declared["subproject"]}
+            lists = min(listed, round(len(with_subs) * share))
+            calls["subproject.list"] += lists
+            nbytes += lists * LIST_CALL_BYTES + ENTRY_BYTES["subproject.list"] * kept[
+                "subproject"]
+        # The projects the account lacks (by its count) have no relations to read yet.
+        existing += [e for kind, found in declared.items() for e in found[:kept[kind]]]
+        people += kept["person"]
+        xids = frozenset(p.ref.xid for p in declared["person"] if p.ref.xid)
+        if "person" in scope.kinds and xids and company.id is not None and (
+                sample is None or _better_sample(len(xids), len(sample[1]))):
+            sample = (company.id, xids)
+    existing += [e for e in desired.entities if e.kind == "group" and index.find(e.ref)]
+    if relations:
+        relation_calls, relation_bytes = _relations_estimate(
+            existing, len(live.entities) - len(companies), call_bytes)
+        calls.update(relation_calls)
+        nbytes += relation_bytes
+    of_people = "" if people_share == 1.0 else (
+        f" ({people_share:.0%} of those declared: the share one company's people list shows)")
+    basis = (
+        f"; this account was never read on this machine: estimated from its "
+        f"{len(companies)} companies and "
+        f"{sum(_count_of(c, 'projects') for c in companies)} projects (company.list) and "
+        f"the {people} people{of_people} and {len(existing)} entities in all the manifests "
+        f"declare under them, at about {ENTRY_BYTES['person.list']} bytes a person listed "
+        "(sizes measured on the sandbox)"
+    )
+    return RestOfRead(sum(calls.values()), nbytes / 1024, basis, dict(calls), sample)
+
+
+def _better_sample(people: int, than: int) -> bool:
+    """The company whose people list to read: the smallest of at least SAMPLE_PEOPLE
+    declared (a share of a handful says little; a larger list costs more KB)."""
+    if (people >= SAMPLE_PEOPLE) != (than >= SAMPLE_PEOPLE):
+        return people >= SAMPLE_PEOPLE
+    return people < than if people >= SAMPLE_PEOPLE else people > than
+
+
+SAMPLE_PEOPLE = 20
+
+
+def _relations_estimate(
+    existing: Sequence[Entity], live_groups: int, call_bytes: Callable[[str], int]
+) -> tuple[Counter[str], int]:
+    """The relation listings ``read_relations`` makes for ``existing``, as it chooses them
+    (``_relation_jobs``): one group.assignments per live group when that is fewer calls;
+    no person.leaders where the manifests want none (the list's count may spare it)."""
+    calls: Counter[str] = Counter()
+    in_groups = [e for e in existing if "groups" in e.relations]
+    if in_groups and live_groups < len(in_groups):
+        calls["group.assignments"] = live_groups
+        entries = sum(len(e.relations["groups"]) for e in in_groups)
+        nbytes = live_groups * LIST_CALL_BYTES + ENTRY_BYTES["group.assignments"] * entries
+    else:
+        calls.update(f"{e.kind}.groups" for e in in_groups)
+        nbytes = 0
+    for entity in existing:
+        rels = set(entity.relations)
+        wanted = [what for what, keys in (
+            ("members", set(MEMBER_KEYS)), ("managers", {"managers"}),
+            ("custom_fields", {"customFields"}),
+            ("specific_tasks", {"specificTasks.enabled", "specificTasks.tasks"}),
+        ) if rels & keys]
+        if entity.relations.get("leaders"):
+            wanted.append("leaders")
+        calls.update(f"{entity.kind}.{what}" for what in wanted)
+    nbytes += sum(call_bytes(s) * n for s, n in calls.items() if s != "group.assignments")
+    return calls, nbytes
 
 
 def _count_of(obj: Mapping[str, Any], key: str) -> int:
