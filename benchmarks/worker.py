@@ -252,6 +252,10 @@ class ReplayClient:
                     kb: Any = None) -> None:
         """The live reader asks before each fan-out; a replay spends no quota, so never refuses."""
 
+    def expected_bytes(self, service: str) -> int:
+        """What a call is expected to weigh, for the guards: nothing here (no quota)."""
+        return 0
+
     def call(self, service: str, **payload: Any) -> dict[str, Any]:
         body = json.dumps({"service": service, **payload}, ensure_ascii=False).encode("utf-8")
         content = self.answers[(service, json.dumps(payload, sort_keys=True))]
