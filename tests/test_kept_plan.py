@@ -106,10 +106,18 @@ def test_edited_manifests_are_planned_again_from_a_full_read(
 def test_replan_plans_again_from_a_full_read(run: Run, sandbox: SandboxServer) -> None:
     code, out, err = run("apply", ACME, "--auto-approve", "--max-calls", 50)
     assert code == 0 and "Slice:" in out, err
+    [first] = kept_plans()
+    first_text = first.read_text()
+    # --replan drops the kept plan; sliced again, its own plan is the one kept now.
     sandbox.reset_calls()
-    code, out, err = run("apply", ACME, "--auto-approve", "--replan")
-    assert code == 0 and "Continuing" not in out, err
+    code, out, err = run("apply", ACME, "--auto-approve", "--replan", "--max-calls", 75)
+    assert code == 0 and "Continuing" not in out and "Slice:" in out, err
     assert sandbox.calls["company.list"] >= 1
+    [kept] = kept_plans()
+    assert kept.read_text() != first_text
+    code, out, err = run("apply", ACME, "--auto-approve")
+    assert code == 0 and "Continuing the plan" in out, err
+    assert kept_plans() == []
     code, out, _ = run("plan", ACME)
     assert "No changes" in out, out
 

@@ -455,7 +455,8 @@ Examples:
     "--replan",
     is_flag=True,
     help="Plan again from a full read of the account, even when an earlier sliced apply "
-    "of the same manifests kept its plan to continue.",
+    "of the same manifests kept its plan to continue (that plan is dropped; this run's "
+    "is kept if it too applies only a part).",
 )
 @click.option(
     "--manifests",

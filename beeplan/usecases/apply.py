@@ -79,7 +79,7 @@ class ApplyRequest:
     max_kb: float | None = None  # with max_calls: a KB budget beside it
     usage_days: int = 90
     parallelism: int = 4
-    replan: bool = False  # never continue a plan an earlier sliced apply kept
+    replan: bool = False  # plan from a full read, not continuing a plan a sliced apply kept
 
 
 def apply(request: ApplyRequest, console: Console) -> ExitStatus:
@@ -102,8 +102,10 @@ def apply(request: ApplyRequest, console: Console) -> ExitStatus:
                 console.say(manifests_line(saved.plan, r.manifests, str(target)))
             return _apply_saved(r, console, client, saved, target)
         client.ignore_quota = r.ignore_quota
-        kept = None if r.replan else KeptPlan.of(client, r.targets, loaded.variables)
-        if kept is not None and kept.exists():
+        kept = KeptPlan.of(client, r.targets, loaded.variables)
+        if r.replan:
+            kept.drop("--replan")  # this run's plan, if sliced, is the one kept now
+        elif kept.exists():
             try:
                 return _continue_kept(r, console, client, kept)
             except StalePlan as stale:
@@ -111,7 +113,7 @@ def apply(request: ApplyRequest, console: Console) -> ExitStatus:
                 console.say(f"Note: the plan an earlier sliced apply of these manifests left "
                             f"to continue cannot be continued ({stale}); planning again from "
                             "a full read.", err=True)
-        return _apply_manifests(r, console, client, loaded)
+        return _apply_manifests(r, console, client, loaded, kept)
 
 
 def _continue_kept(r: ApplyRequest, console: Console, client: Client, kept: KeptPlan
@@ -163,15 +165,15 @@ def _apply_saved(r: ApplyRequest, console: Console, client: Client, saved: Saved
     return _run(r, console, client, _Run(plan, whole, usage, part, progress, kept))
 
 
-def _apply_manifests(r: ApplyRequest, console: Console, client: Client, desired: State
-                     ) -> ExitStatus:
-    """Plan the manifests now (a full read), then the run."""
+def _apply_manifests(r: ApplyRequest, console: Console, client: Client, desired: State,
+                     kept: KeptPlan) -> ExitStatus:
+    """Plan the manifests now (a full read), then the run; a slice keeps its plan in
+    ``kept`` for the next run."""
     # With --max-calls, reads that would pass it are refused before they start.
     reader = (client if r.max_calls is None
               else workflow.read_budget(client, r.max_calls, r.max_kb))
     plan, usage = plan_with_usage(console, reader, desired, r.parallelism, r.usage_days)
     plan = with_source(plan, r.targets)
-    kept = None if r.replan else KeptPlan.of(client, r.targets, desired.variables)
     return _run(r, console, client, _Run(plan, plan, usage, kept=kept))
 
 
