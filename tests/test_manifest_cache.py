@@ -32,6 +32,15 @@ def entries(cache: Path) -> list[Path]:
     return sorted((cache / "manifests").glob("*.pickle"))
 
 
+def forge_entry(folder: Path, cache: Path, state: object) -> Path:
+    """Replace the cached entry of ``folder`` by one holding ``state`` under its own key."""
+    entry = entries(cache)[0]
+    key = set_key(folder)
+    assert key is not None
+    entry.write_bytes(pickle.dumps({"key": key[1], "state": state, "warnings": []}))
+    return entry
+
+
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
     path = tmp_path / "manifests"
@@ -139,10 +148,7 @@ def test_a_cache_file_that_holds_something_else_is_ignored(
     folder: Path, _cache_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     expected = load_cached(folder)
-    entry = entries(_cache_dir)[0]
-    key = set_key(folder)
-    assert key is not None
-    entry.write_bytes(pickle.dumps({"key": key[1], "state": "not a state", "warnings": []}))
+    forge_entry(folder, _cache_dir, "not a state")
     with caplog.at_level(logging.WARNING, logger="beeplan.cache"):
         assert load_cached(folder) == expected
     assert "is ignored (it is damaged: TypeError)" in caplog.text
@@ -153,12 +159,8 @@ def test_a_cache_file_others_may_write_is_not_read(
 ) -> None:
     """A pickle runs code when read: one another user could have written is never read."""
     load_cached(folder)
-    entry = entries(_cache_dir)[0]
-    key = set_key(folder)
-    assert key is not None
     forged = load(folder)
-    forged = type(forged)(entities=forged.entities[:1])
-    entry.write_bytes(pickle.dumps({"key": key[1], "state": forged, "warnings": []}))
+    entry = forge_entry(folder, _cache_dir, type(forged)(entities=forged.entities[:1]))
     entry.chmod(0o666)
     with caplog.at_level(logging.WARNING, logger="beeplan.cache"):
         assert len(load_cached(folder).entities) == 2
@@ -169,11 +171,8 @@ def test_an_entry_of_another_beeplan_or_set_is_not_used(
     folder: Path, _cache_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     load_cached(folder)
-    entry = entries(_cache_dir)[0]
-    key = set_key(folder)
-    assert key is not None
     forged = type(load(folder))()
-    entry.write_bytes(pickle.dumps({"key": key[1], "state": forged, "warnings": []}))
+    forge_entry(folder, _cache_dir, forged)
     assert load_cached(folder) == forged  # (the entry is what a hit returns)
     monkeypatch.setattr("beeplan.__version__", "9.9.9")
     assert len(load_cached(folder).entities) == 2  # another version: loaded afresh
