@@ -210,6 +210,22 @@ class Entity:
         return replace(self, relations=merged)
 
 
+_ENTITY_FIELDS = frozenset(Entity.__dataclass_fields__)
+
+
+def new_entity(**values: Any) -> Entity:
+    """``Entity(**values)``, every field given, at a third of the CPU.
+
+    The frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``;
+    Entity has no ``__post_init__`` to skip (tests/test_loader_fast_paths.py). The
+    loader makes one per entry: 18,000 at 10,000 people.
+    """
+    assert values.keys() == _ENTITY_FIELDS, sorted(values.keys() ^ _ENTITY_FIELDS)
+    entity: Entity = object.__new__(Entity)
+    entity.__dict__.update(values)
+    return entity
+
+
 CustomValue = str | bool | int | float
 
 

@@ -16,7 +16,7 @@ from yaml.resolver import Resolver
 
 from beeplan.changed import _copy
 from beeplan.manifest._yaml import _resolve
-from beeplan.model import Entity, Ref, Source
+from beeplan.model import Entity, Ref, Source, new_entity
 
 # Every first character a resolver claims, and the values YAML 1.1 types.
 _SCALARS = [
@@ -58,6 +58,20 @@ def test_a_stub_copy_equals_dataclasses_replace() -> None:
         f.name: getattr(expected, f.name) for f in dataclasses.fields(Entity)}
     with pytest.raises(dataclasses.FrozenInstanceError):
         copied.name = "x"  # type: ignore[misc]
+
+
+def test_new_entity_equals_the_dataclass_s_own() -> None:
+    values = {"kind": "person", "ref": Ref("person", xid="rosa"), "name": "Rosa",
+              "parent": Ref("company", xid="acme"), "active": False,
+              "fields": {"email": "r@x.io"}, "relations": {"groups": frozenset()},
+              "invite": True, "new_xid": None, "source": Source("people.yaml", 3)}
+    made = new_entity(**values)
+    assert made == Entity(**values) and type(made) is Entity
+    assert {f.name: getattr(made, f.name) for f in dataclasses.fields(Entity)} == values
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.name = "x"  # type: ignore[misc]
+    with pytest.raises(AssertionError):  # a field left out would have no value at all
+        new_entity(**{k: v for k, v in values.items() if k != "source"})
 
 
 def test_entity_has_nothing_a_copy_would_skip() -> None:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ManifestError, Problem
-from ..model import KIND_ORDER, KINDS, CustomValue, Entity, Located, Ref, Source, State
+from ..model import KIND_ORDER, KINDS, CustomValue, Entity, Located, Ref, Source, State, new_entity
 from . import _overlay, _schema, _written
 from ._checks import PlanNote
 from ._checks import check as _semantic_check
@@ -199,7 +199,8 @@ _Made = dict[tuple[str, Key], Ref]
 
 def _ref(kind: str, key: Key, alias: dict[tuple[str, str], int] | None = None,
          made: _Made | None = None) -> Ref:
-    key = resolve(kind, key, alias or {}) or key
+    if alias:  # (most sets give no entry adopted by id an xid: nothing to resolve)
+        key = resolve(kind, key, alias) or key
     if made is not None:
         found = made.get((kind, key))
         if found is not None:
@@ -263,7 +264,7 @@ def _entity(raw: Raw, alias: dict[tuple[str, str], int], made: _Made | None = No
     if isinstance(specific, MDict):
         relations["specificTasks.enabled"] = specific.get("enabled", True) is not False
         relations["specificTasks.tasks"] = _refs("task", specific.get("tasks"), alias, made)
-    return Entity(
+    return new_entity(
         kind=raw.kind,
         ref=_ref(raw.kind, raw.key, None, made),
         name=data["name"],

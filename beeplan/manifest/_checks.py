@@ -217,14 +217,18 @@ class Checker:
                     path += f".{sub}"
                 if not isinstance(items, MList):
                     continue
+                # 40,000 items at 10,000 people: a path is written only for a problem.
+                defined, aliases = self.defined[kind], self.aliases
                 seen: set[Key] = set()
                 for index, item in enumerate(items):
-                    line = items.item_lines[index]
-                    item_path = f"{path}[{index}]"
-                    self._check_ref(raw, item_path, item, kind, line)
-                    target = resolve(kind, ref_key(item), self.aliases)
+                    named = ref_key(item)
+                    if named is not None and named[0] == "xid" and named not in defined:
+                        self._check_ref(raw, f"{path}[{index}]", item, kind,
+                                        items.item_lines[index])
+                    target = resolve(kind, named, aliases) if aliases else named
                     if target is not None and target in seen:
-                        self.problems.append(Problem(raw.file, line, item_path,
+                        self.problems.append(Problem(raw.file, items.item_lines[index],
+                                                     f"{path}[{index}]",
                                                      f"{label(target)} is listed twice"))
                     elif target is not None:
                         seen.add(target)

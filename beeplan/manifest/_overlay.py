@@ -118,6 +118,8 @@ def paths_of(path: str | Path | Sequence[str | Path]) -> list[str | Path]:
 def merge_entries(sets: list[list[Raw]]) -> Overlay:
     """The entries of several sets, later sets overriding earlier ones (see the module doc)."""
     overlay = Overlay(list(sets[0]) if sets else [])
+    if len(sets) <= 1:
+        return overlay  # one set (nearly always): nothing overrides anything
     result = overlay.raws
     # (kind, identity) -> (position in result, number of the set that last wrote it)
     where: dict[tuple[str, Key], tuple[int, int]] = {}

@@ -125,10 +125,10 @@ class Raw:
     @property
     def new_xid(self) -> str | None:
         """The xid an entry adopted by ``id:`` is to be given (``id: N`` with ``xid: X``)."""
+        if self.key is None or self.key[0] != "id":
+            return None  # (most entries: known by their xid, asked several times per load)
         xid = self.data.get("xid")
-        if self.key is not None and self.key[0] == "id" and isinstance(xid, str) and xid:
-            return xid
-        return None
+        return xid if isinstance(xid, str) and xid else None
 
 
 def aliases(raws: Iterable[Raw]) -> dict[tuple[str, str], int]:
