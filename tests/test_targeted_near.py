@@ -71,7 +71,7 @@ def _emails(org: Org, base: Org, client: BeeboleClient) -> None:
     for name in ("Stray One", "Stray Two"):
         client.call("person.create", person={
             "name": name, "company": {"xid": "c02"},
-            "email": name.lower().replace(" ", "-") + "@example.com"})
+            "email": name.replace(" ", "-") + "@Example.com"})
     a, c, d, e, f = org.people[4:9]
     a["email"] = "STRAY-ONE@example.com"
     c["email"], d["email"] = d["email"], c["email"]
@@ -101,7 +101,7 @@ def _projects(org: Org, base: Org, client: BeeboleClient) -> None:
     company = org.companies[0]
     client.call("project.create", project={"name": "Stray Work", "company": {"xid": "c01"}})
     projects = company["projects"]
-    projects.append({"xid": "pr-twin", "name": projects[0]["name"]})
+    projects.append({"xid": "pr-twin", "name": projects[-1]["name"]})
     projects.append({"xid": "pr-stray", "name": "Stray Work", "managers": ["p00001"]})
     projects[0].setdefault("subprojects", []).append({"xid": "sub-new", "name": "Phase 9"})
     projects[1]["active"] = False
@@ -116,6 +116,7 @@ def _inactive(org: Org, base: Org, client: BeeboleClient) -> None:
     company["projects"].append({"xid": "pr-under", "name": "Under An Inactive One"})
     company["projects"][0]["subprojects"].append({"xid": "sub-under", "name": "Phase X"})
     company["projects"][1]["active"] = True
+    company["projects"][2]["subprojects"][0]["active"] = True  # its company ends inactive
 
 
 def _removals(org: Org, base: Org, client: BeeboleClient) -> None:
@@ -132,8 +133,12 @@ def _ids(org: Org, base: Org, client: BeeboleClient) -> None:
     """References by id, one the account lacks; an unchanged entry with id: and xid:; a
     custom field given a boolean where only other people hold text in it."""
     pid = client.call("person.get", xid="p00002")["person"]["id"]
+    adopted = client.call("person.create", person={"name": "Adopted", "company": {"xid": "c01"}})
+    for each in (org, base):
+        each.people.append({"id": adopted["id"], "name": "Adopted", "company": "c01"})
     project = next(iter(org.projects()))
-    project["managers"] = [*project.get("managers", []), {"id": pid}, {"id": 987654}]
+    project["managers"] = [*project.get("managers", []), {"id": pid}, {"id": 987654},
+                           {"id": adopted["id"]}]
     created = client.call("project.create", project={"name": "Adopted", "company": {"xid": "c01"}})
     for each in (org, base):
         each.companies[0]["projects"].append(
@@ -167,6 +172,7 @@ def account(tmp_path: Path) -> Iterator[tuple[Org, Path, BeeboleClient, SandboxS
     org.companies[2]["active"] = False
     org.companies[2]["projects"][0]["active"] = False
     org.companies[2]["projects"][1]["active"] = False
+    org.companies[2]["projects"][2]["subprojects"][0]["active"] = False
     base = write(org, tmp_path / "base", {"prune": False})
     seed_account(tmp_path / "account.db", load(base))
     server = SandboxServer(tmp_path / "account.db", token=BENCH_TOKEN,
@@ -235,3 +241,6 @@ def test_the_near_stubs_plan_as_every_stub_does(
     }
     for phrase in expected.get(name, []):
         assert any(phrase in text for text in said), (phrase, said)
+    if name == "inactive":  # the company two levels up: found by walking up from a stub
+        assert any(text.startswith("subproject ") and "is reactivated under company" in text
+                   for text in said), said
