@@ -70,7 +70,7 @@ def _emails(org: Org, base: Org, client: BeeboleClient) -> None:
     freed by another change, and a new person's."""
     for name in ("Stray One", "Stray Two"):
         client.call("person.create", person={
-            "name": name, "company": {"xid": "c02"},
+            "name": name, "company": {"xid": "c01"},
             "email": name.replace(" ", "-") + "@Example.com"})
     a, c, d, e, f = org.people[4:9]
     a["email"] = "STRAY-ONE@example.com"
@@ -101,7 +101,8 @@ def _projects(org: Org, base: Org, client: BeeboleClient) -> None:
     company = org.companies[0]
     client.call("project.create", project={"name": "Stray Work", "company": {"xid": "c01"}})
     projects = company["projects"]
-    projects.append({"xid": "pr-twin", "name": projects[-1]["name"]})
+    other = org.companies[1]["projects"]  # a sibling reached only through the list read
+    other.append({"xid": "pr-twin", "name": other[-1]["name"]})
     projects.append({"xid": "pr-stray", "name": "Stray Work", "managers": ["p00001"]})
     projects[0].setdefault("subprojects", []).append({"xid": "sub-new", "name": "Phase 9"})
     projects[1]["active"] = False
@@ -116,7 +117,11 @@ def _inactive(org: Org, base: Org, client: BeeboleClient) -> None:
     company["projects"].append({"xid": "pr-under", "name": "Under An Inactive One"})
     company["projects"][0]["subprojects"].append({"xid": "sub-under", "name": "Phase X"})
     company["projects"][1]["active"] = True
-    company["projects"][2]["subprojects"][0]["active"] = True  # its company ends inactive
+
+
+def _ancestor(org: Org, base: Org, client: BeeboleClient) -> None:
+    """A subproject made active again: its company, two levels up, stays inactive."""
+    org.companies[2]["projects"][2]["subprojects"][0]["active"] = True
 
 
 def _removals(org: Org, base: Org, client: BeeboleClient) -> None:
@@ -160,6 +165,7 @@ SCENARIOS: dict[str, tuple[Callable[[Org, Org, BeeboleClient], None], Doc]] = {
     "groups": (_groups, {"prune": True}),
     "projects": (_projects, {"prune": True}),
     "inactive": (_inactive, {"prune": False}),
+    "ancestor": (_ancestor, {"prune": False}),
     "removals": (_removals, {"prune": True}),
     "ids": (_ids, {"prune": False}),
 }
@@ -241,6 +247,6 @@ def test_the_near_stubs_plan_as_every_stub_does(
     }
     for phrase in expected.get(name, []):
         assert any(phrase in text for text in said), (phrase, said)
-    if name == "inactive":  # the company two levels up: found by walking up from a stub
+    if name == "ancestor":  # the company two levels up: found by walking up from a stub
         assert any(text.startswith("subproject ") and "is reactivated under company" in text
                    for text in said), said
