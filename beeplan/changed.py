@@ -95,6 +95,8 @@ def diff_manifests(base: State, new: State) -> ManifestDiff:
         ident = _identity(entity)
         new_ids.add(ident)
         before = old_by_id.get(ident)
+        if before is entity:  # BASE read from PATH's own files where they are the same bytes
+            continue
         if before is None:
             changes.append(EntryChange(ADDED, entity, frozenset(entity.relations)))
             continue
@@ -113,8 +115,8 @@ def diff_manifests(base: State, new: State) -> ManifestDiff:
         if scalars_same and not rels:
             continue  # only unmanaged keys went away
         changes.append(EntryChange(CHANGED, entity, rels))
-    for entity in base.entities:
-        if _identity(entity) not in new_ids:
+    for ident, entity in old_by_id.items():  # BASE's order (an identity is declared once)
+        if ident not in new_ids:
             changes.append(EntryChange(REMOVED, entity, frozenset()))
     return ManifestDiff(
         changes=tuple(changes),
@@ -141,8 +143,9 @@ def full_plan_reasons(base: State, new: State) -> tuple[str, ...]:
         out.append("settings.safety changed")
     if _without_kinds(before) != _without_kinds(after):
         out.append("the settings changed")
-    lost = base.managed_kinds() - new.managed_kinds()
-    gained = new.managed_kinds() - base.managed_kinds()
+    kinds_before, kinds_after = base.managed_kinds(), new.managed_kinds()  # a walk each
+    lost = kinds_before - kinds_after
+    gained = kinds_after - kinds_before
     if lost:
         out.append(f"{_plurals(lost)} are no longer managed "
                    "(no key for them in the manifests)")
