@@ -16,8 +16,11 @@ Every other declared entity stands in the live state as a *stub*: the entity
 as the manifests declare it, i.e. as the account was when it last matched
 BASE. The planner then runs unchanged on these reduced states, so the
 changed entries get exactly the actions a full plan would give them, and
-the safety threshold counts what the manifests declare. Drift outside the
-changed entries is not looked for: that is ``beeplan check``'s job.
+the safety threshold counts what the manifests declare. Only the stubs the
+planner's lookups can reach are given to it (``_near``: at 10,000 people a
+few dozen of 18,000); the rest are only counted, and the plan is the one
+every stub gives. Drift outside the changed entries is not looked for: that
+is ``beeplan check``'s job.
 """
 
 from __future__ import annotations

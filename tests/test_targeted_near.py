@@ -18,6 +18,7 @@ from beeplan.changed import diff_manifests, plan_changes
 from beeplan.manifest import load
 from beeplan.model import State
 from beeplan.planner import Plan, plan_digest
+from beeplan.usage import deactivated, targets_in
 from beeplan.platforms.v2.client import BeeboleClient
 from beeplan.platforms.v2.sandbox.server import SandboxServer
 from benchmarks.generate import Org, OrgSpec, generate
@@ -232,9 +233,13 @@ def test_the_near_stubs_plan_as_every_stub_does(
 
     same_plan(near, every)
     assert near_calls == every_calls  # the same reads: only what is kept of them differs
+    # The hours lookup finds each deactivated entity and its ancestors in the live state.
+    assert targets_in(near_live, deactivated(near)) == targets_in(every_live, deactivated(every))
     # The restriction happened: the planner saw a fraction of the account.
     assert len(near_live.entities) < len(every_live.entities) / 2
     assert near.actions  # each scenario changes something
+    if name in ("removals", "projects"):
+        assert targets_in(near_live, deactivated(near))  # (so the comparison above says something)
     said = near.problems + near.warnings + near.destroy_violations
     expected = {
         "people": ["moving it from", "is deactivated, but the manifests still name them"],
