@@ -18,9 +18,9 @@ from beeplan.changed import diff_manifests, plan_changes
 from beeplan.manifest import load
 from beeplan.model import State
 from beeplan.planner import Plan, plan_digest
-from beeplan.usage import deactivated, targets_in
 from beeplan.platforms.v2.client import BeeboleClient
 from beeplan.platforms.v2.sandbox.server import SandboxServer
+from beeplan.usage import deactivated, targets_in
 from benchmarks.generate import Org, OrgSpec, generate
 from benchmarks.quota import five_entity_change
 from benchmarks.sandbox_host import BENCH_TOKEN, UNLIMITED
