@@ -10,7 +10,6 @@ from typing import Any
 import click
 
 from ..annotations import plan_annotations, workflow_command
-from ..budgeted_check import coverage_document, coverage_lines
 from ..errors import ExitStatus, PlanError
 from ..github import summary_wanted, write_step_summary
 from ..hours import UsageReport
@@ -363,6 +362,8 @@ def _show_check(plan: Plan, budget: Budget, fmt: str, endpoint: str,
 def _show_budgeted_check(
     done: usecases_plan.BudgetedCheck, max_calls: int, endpoint: str, fmt: str, summary: bool
 ) -> ExitStatus:
+    from ..budgeted_check import coverage_document, coverage_lines  # check --max-calls only
+
     run, budget = done.run, done.budget
     coverage = coverage_lines(run, max_calls)
     if fmt == "json":

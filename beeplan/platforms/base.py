@@ -115,6 +115,11 @@ class Reader(Protocol):
         """The live entities of ``kind`` under ``parent`` (by its xid, else its id): one call."""
         ...
 
+    def people_with_emails(self, company: Ref, emails: frozenset[str]) -> list[Entity]:
+        """The live people of ``company`` whose email, stripped and case-folded, is one
+        of ``emails``: the same one call as ``list_under("person", company)``."""
+        ...
+
     def read_everything_lists(self, relations: Iterable[str]) -> State:
         """Every entity of every kind (import), without relations."""
         ...

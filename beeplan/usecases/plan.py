@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..budgeted_check import CheckRun
 from ..hours import UsageReport
 from ..model import State
 from ..planfile.verify import account_binding
@@ -22,6 +21,9 @@ from ..usage import UsageOptions
 from . import steps as workflow
 from .console import Console
 from .steps import OtherSet, budget_of, with_source, with_variables
+
+if TYPE_CHECKING:  # imported where used: a plain plan checks no budget
+    from ..budgeted_check import CheckRun
 
 
 @dataclass(frozen=True)

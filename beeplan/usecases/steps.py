@@ -13,12 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import platforms
 from ..applier import Applier, Outcome, ProgressCallback
 from ..budget import ClientView
-from ..budgeted_check import CheckRun, default_state_path, run_check
 from ..changed import Base as Base
 from ..changed import TargetedPlan, diff_manifests, plan_changes
 from ..changed import label as targeted_label
@@ -48,6 +47,9 @@ from ..usage import (
     unchecked_usage,
     with_usage,
 )
+
+if TYPE_CHECKING:  # imported where used: a plain plan checks no budget
+    from ..budgeted_check import CheckRun
 
 
 def load_manifests(path: Path | Sequence[Path], keep: bool = True) -> State:
@@ -290,6 +292,8 @@ def budgeted_check(
     The state file (default: under the cache dir, per account and manifest
     set) only decides what to read; drift is what the API answered now.
     """
+    from ..budgeted_check import default_state_path, run_check
+
     check_platform(client, desired)
     path = state_path or default_state_path(client, manifests)
     return run_check(client, desired, max_calls, path, parallelism, now, max_kb)

@@ -584,6 +584,19 @@ class LiveReader:
         answer = self.client.call(f"{kind}.list", **{parent.kind: ref_arg(parent)})
         return [entity_of(kind, o, parent) for o in answer.get(KINDS[kind].plural, [])]
 
+    def people_with_emails(self, company: Ref, emails: frozenset[str]) -> list[Entity]:
+        """The people of ``company`` holding one of ``emails`` (stripped, case-folded).
+
+        Only those become entities: the email check of a targeted plan lists every
+        company's people (10,000 at 10,000 people) to find the few holders.
+        """
+        answer = self.client.call("person.list", company=ref_arg(company))
+        return [
+            entity_of("person", o, company)
+            for o in answer.get("people", [])
+            if isinstance(o.get("email"), str) and o["email"].strip().casefold() in emails
+        ]
+
 
     # -- answers to calls the caller made, for the budgeted check ----------------
 
