@@ -187,3 +187,16 @@ def test_damaged_files_are_read_the_same_or_given_up_on() -> None:
                 text = text[:at] + text[start:start + rng.randint(1, 20)] + text[at:]
         agreed += assert_same_or_not_plain(text)
     assert agreed > 300  # the comparison ran on many files the fast reader took
+
+
+def test_the_characters_given_up_on_are_those_yaml_refuses_or_reads_as_line_breaks() -> None:
+    # YAML 1.1's printable characters, less its line breaks other than '\n' (NEL,
+    # LS, PS) and the byte-order mark: each edge of these ranges, and its neighbours.
+    allowed = [(0x0A, 0x0A), (0x20, 0x7E), (0xA0, 0x2027), (0x202A, 0xD7FF),
+               (0xE000, 0xFEFE), (0xFF00, 0xFFFD), (0x10000, 0x10FFFF)]
+    edges = {c + d for low, high in allowed for c in (low, high) for d in (-1, 0, 1)}
+    edges |= {0x09, 0x0D, 0x85, 0x2028, 0x2029, 0xFEFF, 0xD800, 0xDFFF}
+    for code in sorted(c for c in edges if 0 <= c <= 0x10FFFF):
+        ok = any(low <= code <= high for low, high in allowed)
+        refused = _fastyaml._NOT_PLAIN_TEXT.search(chr(code)) is not None
+        assert refused is not ok, hex(code)
