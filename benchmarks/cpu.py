@@ -17,7 +17,9 @@
 - ``changed``: the whole ``beeplan plan CHANGED --changed-since BASE`` process for
   the 5-entity pull request of the ``pr`` scenario (``quota.five_entity_change``)
   on the org at 1000 and 10,000 people, BASE a directory; beside it, the CPU of
-  ``validate CHANGED`` (loading the manifests a plan must load anyway).
+  ``validate CHANGED`` (loading the manifests a plan must load anyway). With
+  ``--against DIR`` (a worktree of an older commit), that tree's beeplan runs in
+  turn with this one, round after round on the same data: before and after.
 - ``start``: CPU and wall of ``python -m beeplan --help`` and of ``validate``
   of ``examples/acme`` (best of 5, each a new process), the modules imported,
   and whether ``requests``, ``deepdiff`` or ``jsonschema`` are among them.
@@ -170,12 +172,20 @@ def check(factors: list[float], runs: int = 4) -> dict[str, Any]:
                     "manifest.load alone", "points": points}
 
 
-def changed(factors: list[float], runs: int = 2) -> dict[str, Any]:
+def changed(factors: list[float], runs: int = 2, against: Path | None = None) -> dict[str, Any]:
+    """``against``: another tree of beeplan (a worktree of an older commit), run in turn
+    with this one on the same data and sandbox, ``runs`` + 1 rounds: the figures before
+    and after a change, on a shared machine, from the same minutes."""
     from .generate import OrgSpec, generate, write_manifests
     from .quota import five_entity_change
     from .sandbox_host import BENCH_TOKEN, SandboxProcess
     from .seeding import seed_account
 
+    trees = {"after": ROOT} if against is None else {"before": against, "after": ROOT}
+    rounds = runs if against is None else runs + 1
+    for tree in trees.values():  # bytecode, as an installed beeplan has (pip compiles it)
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "beeplan")],
+                       check=True, capture_output=True)
     points = []
     for factor in factors:
         org = generate(OrgSpec().scaled(factor), seed=1)
@@ -187,32 +197,64 @@ def changed(factors: list[float], runs: int = 2) -> dict[str, Any]:
             from beeplan.manifest import load
 
             seed_account(Path(tmp) / "account.db", load(base))
-            found = []
+            found: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
+            printed: dict[str, set[str]] = {name: set() for name in trees}
+            validate: dict[str, float] = {}
             with SandboxProcess(Path(tmp) / "account.db") as sb:
-                for n in range(runs):
-                    env = dict(os.environ, BEEBOLE_TOKEN=BENCH_TOKEN, BEEBOLE_ENDPOINT=sb.url,
-                               BEEPLAN_CACHE_DIR=str(Path(tmp) / f"cache-{n}"), NO_COLOR="1")
-                    sb.reset()
-                    cpu, wall = _child_cpu(
-                        [sys.executable, "-m", "beeplan", "plan", str(head), "--changed-since",
-                         str(base)], env, ok=(0, 2))
-                    counts = sb.counts()
-                    found.append({"cpu_s": round(cpu, 4), "wall_s": round(wall, 4),
-                                  "calls": counts.requests, "kb": round(counts.bytes / 1024, 1)})
-            validate = min(_child_cpu([sys.executable, "-m", "beeplan", "validate", str(head)],
-                                      dict(os.environ))[0] for _ in range(runs))
-        best = min(r["cpu_s"] for r in found)
-        points.append({"factor": factor, "people": org.counts()["people"], "runs": found,
-                       "cpu_s": best, "validate_cpu_s": round(validate, 4)})
-        print(f"  changed x{factor:g}: {points[-1]['people']} people: plan --changed-since "
-              f"{best:.3f} s CPU ({found[0]['calls']} calls, {found[0]['kb']:.0f} KB); "
-              f"validate of the same manifests {validate:.3f} s CPU", flush=True)
-    return {"what": "plan --changed-since BASE for a 5-entity change (best of 2 processes), "
-                    "and validate of the changed manifests", "points": points}
+                for n in range(rounds):
+                    for name, tree in trees.items():
+                        env = dict(os.environ, BEEBOLE_TOKEN=BENCH_TOKEN,
+                                   BEEBOLE_ENDPOINT=sb.url, NO_COLOR="1",
+                                   BEEPLAN_CACHE_DIR=str(Path(tmp) / f"cache-{name}-{n}"),
+                                   PYTHONPATH=str(tree))
+                        sb.reset()
+                        cpu, wall, out = _child_run(
+                            [sys.executable, "-m", "beeplan", "plan", str(head),
+                             "--changed-since", str(base)], env, ok=(0, 2))
+                        counts = sb.counts()
+                        # The plan's counts and digest: the same plan from both trees.
+                        printed[name].add("\n".join(line for line in out.splitlines()
+                                                     if line.startswith("Plan")))
+                        found[name].append({"cpu_s": round(cpu, 4), "wall_s": round(wall, 4),
+                                            "calls": counts.requests,
+                                            "kb": round(counts.bytes / 1024, 1)})
+                        validate[name] = min(validate.get(name, 1e9), _child_cpu(
+                            [sys.executable, "-m", "beeplan", "validate", str(head)],
+                            dict(os.environ, PYTHONPATH=str(tree)))[0])
+        point: dict[str, Any] = {"factor": factor, "people": org.counts()["people"]}
+        for name in trees:
+            point[name] = {"runs": found[name], "cpu_s": min(r["cpu_s"] for r in found[name]),
+                           "validate_cpu_s": round(validate[name], 4)}
+        if against is not None:
+            point["same_plan"] = printed["before"] == printed["after"]
+        points.append(point)
+        after = point["after"]
+        print(f"  changed x{factor:g}: {point['people']} people: plan --changed-since "
+              f"{after['cpu_s']:.3f} s CPU ({after['runs'][0]['calls']} calls, "
+              f"{after['runs'][0]['kb']:.0f} KB); validate of the same manifests "
+              f"{after['validate_cpu_s']:.3f} s CPU", flush=True)
+        if against is not None:
+            before = point["before"]
+            print(f"    before ({against}): plan --changed-since {before['cpu_s']:.3f} s CPU; "
+                  f"validate {before['validate_cpu_s']:.3f} s; the same plan (counts, digest): "
+                  f"{point['same_plan']}", flush=True)
+    what = ("plan --changed-since BASE for a 5-entity change (best of the runs, each a new "
+            "process with an empty cache dir and compiled bytecode), and validate of the "
+            "changed manifests")
+    if against is not None:
+        what += f"; 'before' is the tree at {against}, run in turn with this one"
+    return {"what": what, "points": points}
 
 
 def _child_cpu(cmd: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)
                ) -> tuple[float, float]:
+    cpu, wall, _ = _child_run(cmd, env, ok)
+    return cpu, wall
+
+
+def _child_run(cmd: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)
+               ) -> tuple[float, float, str]:
+    """(CPU, wall, what it printed) of ``cmd`` run as a child process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
@@ -221,7 +263,7 @@ def _child_cpu(cmd: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)
     if proc.returncode not in ok:
         raise RuntimeError(f"{cmd} failed: {proc.stderr[-2000:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return cpu, wall
+    return cpu, wall, proc.stdout
 
 
 def _modules(args: list[str], env: dict[str, str]) -> list[str]:
@@ -297,6 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--factors", default="1,10",
                         help="org scales for units and check (default 1,10)")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--against", type=Path, default=None,
+                        help="changed: a tree of beeplan at another commit (git worktree "
+                             "add --detach DIR COMMIT), run in turn with this one")
     args = parser.parse_args(argv)
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.exists() else {}
@@ -306,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     factors = [float(f) for f in args.factors.split(",")]
     for part in parts:
         result = {"units": lambda: units(factors), "check": lambda: check(factors),
-                  "changed": lambda: changed(factors),
+                  "changed": lambda: changed(factors, against=args.against),
                   "start": start, "calls": calls}[part]()
         result["measured"] = {
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
