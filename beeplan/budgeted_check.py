@@ -35,6 +35,7 @@ from .budget import BudgetSpent, ClientView
 from .errors import AuthError, BeeplanError, ConfigError, EndpointError, QuotaError
 from .localfiles import cachefile
 from .localfiles.cachefile import cache_dir
+from .manifest._cache import kept_beside
 from .model import CustomField, Entity, Index, Ref, Source, State, entity_key
 from .planner import Plan, make_plan, with_safety
 from .platforms import default as default_platform
@@ -527,7 +528,10 @@ def run_check(
     now = now or _now()
     state = CheckState.load(state_path, now)
     platform = for_endpoint(client.endpoint)
-    units = units_of(desired, state.seen_groups, platform)
+    # An hourly check of unchanged manifests: the units kept beside their cached load.
+    groups = ",".join(sorted(f"{r.id}:{r.xid}" for r in state.seen_groups))
+    units = kept_beside(desired, f"check units {platform.name} seen groups {groups}",
+                        lambda: units_of(desired, state.seen_groups, platform))
     budget = min(max_calls, client.remaining_today())
     kb = kb_budget(client, max_kb)
     chosen = select(units, state, budget, kb)

@@ -6,6 +6,7 @@ commands read through it (``plan`` here, against the sandbox)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pickle
@@ -15,7 +16,7 @@ import pytest
 
 from beeplan.errors import ManifestError
 from beeplan.manifest import load
-from beeplan.manifest._cache import load_cached, set_key
+from beeplan.manifest._cache import kept_beside, load_cached, set_key
 from tests.conftest import Run
 
 ACME = """\
@@ -204,3 +205,100 @@ def test_a_targeted_plan_reads_the_cache_but_does_not_fill_it(
     assert code == 0 and entries(_cache_dir) == []
     run("plan", folder)
     assert len(entries(_cache_dir)) == 1
+
+
+# --- values computed from a loaded set, kept beside it (``kept_beside``) ------------
+
+
+def beside(cache: Path) -> list[Path]:
+    return sorted((cache / "manifests" / "beside").glob("*.pickle"))
+
+
+class Counted:
+    """A computation that says how often it ran."""
+
+    def __init__(self, value: object) -> None:
+        self.value, self.runs = value, 0
+
+    def __call__(self) -> object:
+        self.runs += 1
+        return self.value
+
+
+def test_a_value_of_a_set_is_computed_once_while_the_set_is_the_same(
+    folder: Path, _cache_dir: Path
+) -> None:
+    compute = Counted(["units", 1])
+    assert kept_beside(load_cached(folder), "units", compute) == ["units", 1]
+    assert kept_beside(load_cached(folder), "units", compute) == ["units", 1]  # a new run
+    assert compute.runs == 1 and len(beside(_cache_dir)) == 1
+    other = Counted("other")  # another name: its own value
+    assert kept_beside(load_cached(folder), "other", other) == "other" and other.runs == 1
+    (folder / "acme.yaml").write_text(ACME.replace("name: Web", "name: Website"))
+    assert kept_beside(load_cached(folder), "units", compute) == ["units", 1]
+    assert compute.runs == 2  # an edited set: computed again
+
+
+def test_a_value_of_another_variable_value_or_beeplan_is_computed_again(
+    folder: Path, _cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (folder / "acme.yaml").write_text(ACME.replace("name: Web", "name: ${WEB_NAME}"))
+    compute = Counted("v")
+    kept_beside(load_cached(folder, environ={"WEB_NAME": "Web"}), "units", compute)
+    kept_beside(load_cached(folder, environ={"WEB_NAME": "Web"}), "units", compute)
+    assert compute.runs == 1
+    kept_beside(load_cached(folder, environ={"WEB_NAME": "Shop"}), "units", compute)
+    assert compute.runs == 2
+    monkeypatch.setattr("beeplan.__version__", "9.9.9")
+    kept_beside(load_cached(folder, environ={"WEB_NAME": "Shop"}), "units", compute)
+    assert compute.runs == 3
+
+
+def test_a_set_not_loaded_through_the_cache_is_computed_and_nothing_kept(
+    folder: Path, _cache_dir: Path
+) -> None:
+    compute = Counted("v")
+    state = load(folder)
+    assert kept_beside(state, "units", compute) == "v"
+    assert kept_beside(state, "units", compute) == "v"
+    assert compute.runs == 2 and beside(_cache_dir) == []
+
+
+def test_a_damaged_kept_value_is_ignored_and_computed_again(
+    folder: Path, _cache_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    compute = Counted("v")
+    kept_beside(load_cached(folder), "units", compute)
+    beside(_cache_dir)[0].write_bytes(b"\x80\x05 not a pickle")
+    with caplog.at_level(logging.WARNING, logger="beeplan.cache"):
+        assert kept_beside(load_cached(folder), "units", compute) == "v"
+    assert compute.runs == 2 and "is ignored (it is damaged" in caplog.text
+
+
+def test_an_hourly_check_finds_the_same_as_one_without_kept_units(
+    run: Run, tmp_path: Path, folder: Path, _cache_dir: Path
+) -> None:
+    """Through the CLI: check --max-calls run after run keeps its units, and a run from
+    them reports exactly what the same run computing them reports."""
+    state = tmp_path / "check-state.json"
+    (folder / "acme.yaml").write_text(ACME.replace("name: Web", "name: Web\n        managers: []"))
+    run("apply", folder, "--auto-approve")
+    for _ in range(2):
+        code, _, err = run("check", folder, "--max-calls", "2", "--state", state)
+        assert code == 0, err
+    assert len(beside(_cache_dir)) >= 1
+    saved = state.read_bytes()
+    code, kept_out, err = run("check", folder, "--max-calls", "2", "--state", state)
+    assert code == 0, err
+    after_kept = state.read_bytes()
+    state.write_bytes(saved)  # the same run again, its units computed
+    for kept in beside(_cache_dir):
+        kept.unlink()
+    code, computed_out, err = run("check", folder, "--max-calls", "2", "--state", state)
+    assert code == 0, err
+    def timeless(out: str) -> list[str]:  # (how long ago the oldest verification was)
+        return [line for line in out.splitlines() if not line.startswith("Oldest")]
+
+    assert timeless(kept_out) == timeless(computed_out) and "Coverage: verified" in kept_out
+    assert json.loads(after_kept)["verified"].keys() == json.loads(state.read_bytes())[
+        "verified"].keys()
