@@ -462,6 +462,14 @@ def _stub(entity: Entity) -> Entity:
     return _copy(entity, fields={}, source=None, invite=False)
 
 
+def _given_its_xid(stub: Entity) -> Entity:
+    """The live stub of an entry adopted by id and given an xid (``id: N`` with
+    ``xid: X``): unchanged since BASE, the account has had X since BASE was applied."""
+    if stub.new_xid is None or stub.ref.id is None:
+        return stub
+    return _copy(stub, ref=Ref(stub.kind, xid=stub.new_xid, id=stub.ref.id), new_xid=None)
+
+
 def _declared(entity: Entity, relations: frozenset[str] | None = None) -> Entity:
     """The desired entity, managing only ``relations`` (none by default)."""
     rels = {k: v for k, v in entity.relations.items() if relations and k in relations}
@@ -802,7 +810,7 @@ def plan_changes(
             counted.append(entity)
             continue
         stub = _stub(entity)  # once: two copies of 18,000 entities cost 0.1 s
-        live_entities.append(stub)
+        live_entities.append(_given_its_xid(stub))
         desired_entities.append(_copy(stub, relations={}))
 
     live = State(entities=tuple(live_entities), custom_fields=custom_fields)

@@ -422,3 +422,25 @@ def test_targeted_plan_finds_ids_the_account_does_not_have(
     assert not any(re.search(rf"#{jane}\b", p) for p in result.plan.problems)
     status, out, err = run("plan", tmp_path / "new", "--changed-since", tmp_path / "base")
     assert status == 1 and "#997, which the account does not have" in out, out + err
+
+
+def test_an_entry_adopted_by_id_and_given_its_xid_is_left_alone_once_it_has_it(
+    client: BeeboleClient, tmp_path: Path
+) -> None:
+    """An entry with both ``id: N`` and ``xid: X`` (an adoption) that BASE already
+    declared: the account has had X since BASE was applied, so a targeted plan of an
+    unrelated change sets no xid on it, as the full plan sets none."""
+    made = client.call("company.create", company={"name": "Old Co"})
+    old_id = made.get("id") or made["company"]["id"]
+    base_doc = copy.deepcopy(ORG)
+    base_doc["companies"].append({"id": old_id, "xid": "oldco", "name": "Old Co"})
+    apply_org(client, base_doc, tmp_path / "base")
+    assert client.call("company.get", xid="oldco")["company"]["id"] == old_id
+    new_doc = copy.deepcopy(base_doc)
+    new_doc["people"][2]["name"] = "Li Wei-Chen"  # an unrelated change
+    desired = load(write(tmp_path / "new", new_doc))
+    full = workflow.compute_plan(client, desired, 4)
+    result = workflow.compute_targeted_plan(client, desired, load(tmp_path / "base"), "b", 4)
+    assert not result.full
+    assert [a.service for a in full.actions] == ["person.update"]
+    assert [a.service for a in result.plan.actions] == ["person.update"]
