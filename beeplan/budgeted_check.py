@@ -535,7 +535,9 @@ def run_check(
     budget = min(max_calls, client.remaining_today())
     kb = kb_budget(client, max_kb)
     chosen = select(units, state, budget, kb)
-    passed_over = len(select(units, state, budget)) - len(chosen) if kb is not None else 0
+    # (Without a KB budget the first ``budget`` units in turn are chosen: those not
+    # chosen among them were passed over for their size.)
+    passed_over = min(budget, len(units)) - len(chosen) if kb is not None else 0
     too_big = sorted(
         ((u.key, u.kb) for u in units if max_kb is not None and u.kb > max_kb),
         key=lambda item: -item[1],
@@ -635,12 +637,7 @@ def _compare(
     scalars_read = {
         (u.kind, _ident(u.owner) if u.owner is not None else None) for u, _ in list_units
     }
-    desired_ids = {
-        (r.kind, r.id)
-        for e in desired.entities
-        for r in (e.ref, *(x for v in e.relations.values() if isinstance(v, frozenset) for x in v))
-        if r.xid is None
-    }
+    desired_ids = _IdsDeclared(desired)
     # Relation values read this run, per declared entity.
     values, conclusive = _relation_values(
         relation_answers, reader, lists_read, desired_ids, errors
@@ -782,6 +779,27 @@ def _referenced_stubs(
     return stubs
 
 
+class _IdsDeclared:
+    """(kind, id) of every reference by id alone in the manifests, gathered on first
+    use: a relation answer naming an entity by id only is rare, the walk is 18,000
+    entries."""
+
+    def __init__(self, desired: State) -> None:
+        self.desired = desired
+        self.found: set[tuple[str, int | None]] | None = None
+
+    def __contains__(self, item: object) -> bool:
+        if self.found is None:
+            self.found = {
+                (r.kind, r.id)
+                for e in self.desired.entities
+                for r in (e.ref, *(x for v in e.relations.values()
+                                   if isinstance(v, frozenset) for x in v))
+                if r.xid is None
+            }
+        return item in self.found
+
+
 def _placeholders(unread: Mapping[str, int]) -> list[Entity]:
     """One stand-in per unread declared entity: only its kind is counted."""
     out: list[Entity] = []
@@ -794,7 +812,7 @@ def _relation_values(
     answers: list[tuple[Unit, dict[str, Any]]],
     reader: Reader,
     lists_read: Index,
-    desired_ids: set[tuple[str, int | None]],
+    desired_ids: _IdsDeclared,
     errors: list[str],
 ) -> tuple[dict[str, dict[str, Any]], list[Unit]]:
     """Per declared entity key, the relation values read; and the units that concluded.
@@ -822,7 +840,7 @@ def _assignment_columns(
     answers: list[tuple[Unit, dict[str, Any]]],
     reader: Reader,
     lists_read: Index,
-    desired_ids: set[tuple[str, int | None]],
+    desired_ids: _IdsDeclared,
     errors: list[str],
 ) -> tuple[list[Ref], Assigned, list[Unit]]:
     """The groups whose assignments were read (their columns), who each holds, and
@@ -860,7 +878,7 @@ def _same_as(group: Ref, declared: frozenset[Ref]) -> Ref:
 
 
 def _identifiable(
-    found: Mapping[str, Any], lists_read: Index, desired_ids: set[tuple[str, int | None]]
+    found: Mapping[str, Any], lists_read: Index, desired_ids: _IdsDeclared
 ) -> bool:
     """False when an answer names an entity by id only, which this run cannot match.
 
