@@ -1,3 +1,3 @@
-from beeplan.cli import main
+from beeplan.cli import entry
 
-main()
+entry()

@@ -279,7 +279,7 @@ def own_beeplan() -> tuple[str, ...]:
     home = str(Path(__file__).resolve().parent.parent)
     boot = ("import sys; sys.path[:] = [p for p in sys.path if p not in ('', '.')]; "
             f"sys.path.insert(0, {home!r}) if {home!r} not in sys.path else None; "
-            "sys.argv[0] = 'beeplan'; from beeplan.cli import main; main()")
+            "sys.argv[0] = 'beeplan'; from beeplan.cli import entry; entry()")
     return (sys.executable, "-c", boot)
 
 

@@ -183,9 +183,8 @@ def changed(factors: list[float], runs: int = 2, against: Path | None = None) ->
 
     trees = {"after": ROOT} if against is None else {"before": against, "after": ROOT}
     rounds = runs if against is None else runs + 1
-    for tree in trees.values():  # bytecode, as an installed beeplan has (pip compiles it)
-        subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "beeplan")],
-                       check=True, capture_output=True)
+    for tree in trees.values():
+        _compiled(tree)
     points = []
     for factor in factors:
         org = generate(OrgSpec().scaled(factor), seed=1)
@@ -208,9 +207,11 @@ def changed(factors: list[float], runs: int = 2, against: Path | None = None) ->
                                    BEEPLAN_CACHE_DIR=str(Path(tmp) / f"cache-{name}-{n}"),
                                    PYTHONPATH=str(tree))
                         sb.reset()
+                        # In the tree: 'python -m' puts the working directory first
+                        # on the path, before PYTHONPATH.
                         cpu, wall, out = _child_run(
                             [sys.executable, "-m", "beeplan", "plan", str(head),
-                             "--changed-since", str(base)], env, ok=(0, 2))
+                             "--changed-since", str(base)], env, ok=(0, 2), cwd=tree)
                         counts = sb.counts()
                         # The plan's counts and digest: the same plan from both trees.
                         printed[name].add("\n".join(line for line in out.splitlines()
@@ -218,9 +219,9 @@ def changed(factors: list[float], runs: int = 2, against: Path | None = None) ->
                         found[name].append({"cpu_s": round(cpu, 4), "wall_s": round(wall, 4),
                                             "calls": counts.requests,
                                             "kb": round(counts.bytes / 1024, 1)})
-                        validate[name] = min(validate.get(name, 1e9), _child_cpu(
+                        validate[name] = min(validate.get(name, 1e9), _child_run(
                             [sys.executable, "-m", "beeplan", "validate", str(head)],
-                            dict(os.environ, PYTHONPATH=str(tree)))[0])
+                            dict(os.environ, PYTHONPATH=str(tree)), cwd=tree)[0])
         point: dict[str, Any] = {"factor": factor, "people": org.counts()["people"]}
         for name in trees:
             point[name] = {"runs": found[name], "cpu_s": min(r["cpu_s"] for r in found[name]),
@@ -246,18 +247,26 @@ def changed(factors: list[float], runs: int = 2, against: Path | None = None) ->
     return {"what": what, "points": points}
 
 
+def _compiled(tree: Path) -> None:
+    """beeplan's bytecode written in ``tree``, as an installed beeplan has it (pip compiles
+    it): with PYTHONDONTWRITEBYTECODE set, an edited module would otherwise be compiled
+    again by every process measured."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "beeplan")],
+                   check=True, capture_output=True)
+
+
 def _child_cpu(cmd: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)
                ) -> tuple[float, float]:
     cpu, wall, _ = _child_run(cmd, env, ok)
     return cpu, wall
 
 
-def _child_run(cmd: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)
-               ) -> tuple[float, float, str]:
-    """(CPU, wall, what it printed) of ``cmd`` run as a child process."""
+def _child_run(cmd: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,),
+               cwd: Path = ROOT) -> tuple[float, float, str]:
+    """(CPU, wall, what it printed) of ``cmd`` run as a child process in ``cwd``."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd)
     wall = time.perf_counter() - wall
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode not in ok:
@@ -267,8 +276,8 @@ def _child_run(cmd: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)
 
 
 def _modules(args: list[str], env: dict[str, str]) -> list[str]:
-    code = ("import sys, runpy\nsys.argv = ['beeplan', *sys.argv[1:]]\n"
-            "try:\n    runpy.run_module('beeplan', run_name='__main__')\n"
+    code = ("import sys\nsys.argv = ['beeplan', *sys.argv[1:]]\n"
+            "try:\n    from beeplan.cli import main\n    main()\n"
             "except SystemExit:\n    pass\n"
             "sys.stderr.write('\\nMODULES ' + ' '.join(sorted(sys.modules)) + '\\n')\n")
     proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
@@ -349,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True, cwd=ROOT).stdout.strip()
     factors = [float(f) for f in args.factors.split(",")]
+    _compiled(ROOT)
     for part in parts:
         result = {"units": lambda: units(factors), "check": lambda: check(factors),
                   "changed": lambda: changed(factors, against=args.against),

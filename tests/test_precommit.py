@@ -36,7 +36,7 @@ def hook() -> dict[str, Any]:
 def run_entry(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run the hook's entry as pre-commit would: entry words, then args, no file names."""
     entry = shlex.split(hook()["entry"])
-    # The 'beeplan' console script is beeplan.cli:main, which is what -m beeplan runs;
+    # The 'beeplan' console script is beeplan.cli:entry, which is what -m beeplan runs;
     # going through sys.executable tests this checkout, not whatever is on PATH.
     assert entry[0] == "beeplan"
     return subprocess.run([sys.executable, "-m", "beeplan", *entry[1:], *args], cwd=cwd,
@@ -62,7 +62,7 @@ def test_entry_names_the_console_script_and_a_real_command() -> None:
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
         "scripts"]
-    assert scripts[entry[0]] == "beeplan.cli:main"
+    assert scripts[entry[0]] == "beeplan.cli:entry"
     assert entry[1] in cli.commands
 
 

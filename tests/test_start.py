@@ -16,10 +16,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBE = """
-import runpy, sys
+import sys
 sys.argv = ["beeplan", *sys.argv[1:]]
-try:
-    runpy.run_module("beeplan", run_name="__main__")
+try:  # main, not python -m beeplan: the command's quick end would skip the report below
+    from beeplan.cli import main
+    main()
 except SystemExit as exc:
     status = exc.code
 sys.stderr.write("\\nSTATUS %s\\nMODULES %s\\n" % (status, " ".join(sorted(sys.modules))))
@@ -83,3 +84,47 @@ def test_the_registry_lists_every_command_with_its_own_help() -> None:
                 command.get_short_help_str(limit), name
     listed = {name for name, _ in cli.commands.items()}
     assert listed == set(LAZY_COMMANDS)  # every module's COMMANDS are in the registry
+
+
+# --- the command's quick end (``beeplan.cli.entry``) ---------------------------------
+
+
+def beeplan_process(*args: str, code: str = "", cwd: Path = ROOT,
+                    env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m beeplan ARGS``, or ``code`` run before ``entry()`` as the command."""
+    command = [sys.executable, "-m", "beeplan", *args] if not code else [
+        sys.executable, "-c", f"{code}\nimport sys\nsys.argv[0] = 'beeplan'\n"
+        "from beeplan.cli import entry\nentry()", *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd,
+                          env=env or dict(os.environ), timeout=120)
+
+
+def test_the_command_ends_with_main_s_exit_status_and_whole_output(tmp_path: Path) -> None:
+    ok = beeplan_process("validate", "examples/acme")
+    assert ok.returncode == 0 and ok.stdout.startswith("examples/acme: valid"), ok.stderr
+    bad = beeplan_process("validate", str(tmp_path / "nowhere"))
+    assert bad.returncode == 1 and "nowhere" in bad.stderr
+    # A plan with changes (--detailed-exitcode: 2), its whole text through a pipe.
+    env = dict(os.environ, BEEPLAN_CACHE_DIR=str(tmp_path / "cache"), NO_COLOR="1")
+    db = tmp_path / "demo.db"
+    plan = beeplan_process("plan", "examples/acme", "--endpoint", f"sandbox:{db}",
+                           "--detailed-exitcode", env=env)
+    assert plan.returncode == 2, plan.stderr
+    assert plan.stdout.rstrip().splitlines()[-1].startswith("API calls:"), plan.stdout[-300:]
+
+
+def test_exit_handlers_run_before_the_quick_end(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    done = beeplan_process(
+        "validate", "examples/acme",
+        code=f"import atexit\natexit.register(lambda: open({str(marker)!r}, 'w').write('x'))")
+    assert done.returncode == 0 and marker.read_text() == "x"
+
+
+def test_a_thread_still_running_is_waited_for(tmp_path: Path) -> None:
+    marker = tmp_path / "finished"
+    done = beeplan_process("validate", "examples/acme", code=(
+        "import threading, time\n"
+        f"def late():\n    time.sleep(0.5)\n    open({str(marker)!r}, 'w').write('x')\n"
+        "threading.Thread(target=late).start()"))
+    assert done.returncode == 0 and marker.read_text() == "x"
