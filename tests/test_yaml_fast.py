@@ -41,30 +41,23 @@ def difference(fast: Any, slow: Any, path: str = "$") -> str | None:
     """Where two read documents differ, lines and source texts included; None if nowhere."""
     if type(fast) is not type(slow):
         return f"{path}: {type(fast).__name__} {fast!r} vs {type(slow).__name__} {slow!r}"
-    if isinstance(fast, MDict):
-        if (fast.line, fast.key_lines, fast.texts) != (slow.line, slow.key_lines, slow.texts):
-            return f"{path}: lines/texts {fast.line, fast.key_lines, fast.texts} vs " \
-                   f"{slow.line, slow.key_lines, slow.texts}"
-        if list(fast) != list(slow):
-            return f"{path}: keys {list(fast)} vs {list(slow)}"
-        for key in fast:
-            found = difference(fast[key], slow[key], f"{path}.{key}")
-            if found:
-                return found
-        return None
-    if isinstance(fast, MList):
-        if (fast.line, fast.item_lines, fast.texts) != (slow.line, slow.item_lines, slow.texts):
-            return f"{path}: lines/texts {fast.line, fast.item_lines, fast.texts} vs " \
-                   f"{slow.line, slow.item_lines, slow.texts}"
-        if len(fast) != len(slow):
-            return f"{path}: {len(fast)} items vs {len(slow)}"
-        for index, (a, b) in enumerate(zip(fast, slow, strict=True)):
-            found = difference(a, b, f"{path}[{index}]")
-            if found:
-                return found
-        return None
-    if fast != slow or repr(fast) != repr(slow):
-        return f"{path}: {fast!r} vs {slow!r}"
+    if not isinstance(fast, (MDict, MList)):
+        same = fast == slow and repr(fast) == repr(slow)
+        return None if same else f"{path}: {fast!r} vs {slow!r}"
+
+    def facts(node: MDict | MList) -> tuple[Any, ...]:  # lines, texts, keys or length
+        if isinstance(node, MDict):
+            return node.line, node.key_lines, node.texts, list(node)
+        return node.line, node.item_lines, node.texts, len(node)
+
+    if facts(fast) != facts(slow):
+        return f"{path}: {facts(fast)} vs {facts(slow)}"
+    children = fast.items() if isinstance(fast, MDict) else enumerate(fast)
+    for key, child in children:
+        found = difference(child, slow[key], f"{path}.{key}" if isinstance(fast, MDict)
+                           else f"{path}[{key}]")
+        if found:
+            return found
     return None
 
 

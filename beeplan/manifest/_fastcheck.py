@@ -140,7 +140,7 @@ class _Compiler:
             return _text(keywords.get("minLength"), keywords.get("maxLength"),
                          keywords.get("pattern"))
         if keywords.get("type") == "array" and keywords.keys() == {"type", "items"}:
-            return _list_of(self.compile(keywords["items"]))
+            return _list_of(self.compile(keywords["items"]), typed=True)
         return None
 
     def keyword(self, keyword: str, value: Any, schema: dict[str, Any]) -> Check:
@@ -162,16 +162,7 @@ class _Compiler:
             name_check = self.compile(value)
             return lambda v: not isinstance(v, dict) or all(name_check(key) for key in v)
         if keyword == "items":
-            item = self.compile(value)
-
-            def items(v: Any) -> bool:
-                if not isinstance(v, list):
-                    return True
-                for x in v:
-                    if not item(x):
-                        return False
-                return True
-            return items
+            return _list_of(self.compile(value), typed=False)
         if keyword == "anyOf":
             return _any_of([self.compile(sub) for sub in value])
         if keyword == "not":
@@ -201,11 +192,11 @@ def _text(shortest: int | None, longest: int | None, pattern: str | None) -> Che
     return text
 
 
-def _list_of(item: Check) -> Check:
-    """``type: array`` with ``items``, in one call."""
+def _list_of(item: Check, typed: bool) -> Check:
+    """``items`` (with ``typed``, ``type: array`` too), in one call."""
     def list_of(v: Any) -> bool:
         if not isinstance(v, list):
-            return False
+            return not typed
         for x in v:
             if not item(x):
                 return False
