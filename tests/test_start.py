@@ -128,3 +128,19 @@ def test_a_thread_still_running_is_waited_for(tmp_path: Path) -> None:
         f"def late():\n    time.sleep(0.5)\n    open({str(marker)!r}, 'w').write('x')\n"
         "threading.Thread(target=late).start()"))
     assert done.returncode == 0 and marker.read_text() == "x"
+
+
+def test_a_daemon_thread_does_not_hold_the_quick_end_back(tmp_path: Path) -> None:
+    # The client's deadline watcher is a daemon thread, which the usual end would not
+    # wait for either. An object freed at the usual end marks it: the quick end skips it.
+    freed = tmp_path / "freed"
+    torn_down = (
+        "import threading, time\n"
+        f"class Freed:\n    def __del__(self, open=open):\n        open({str(freed)!r}, 'w').write('x')\n"
+        "kept = Freed()\n")
+    done = beeplan_process("validate", "examples/acme", code=torn_down + (
+        "threading.Thread(target=time.sleep, args=(30,), daemon=True).start()"))
+    assert done.returncode == 0 and not freed.exists()
+    done = beeplan_process("validate", "examples/acme", code=torn_down + (
+        "threading.Thread(target=time.sleep, args=(0.2,)).start()"))  # waited for
+    assert done.returncode == 0 and freed.exists()

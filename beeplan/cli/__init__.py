@@ -219,19 +219,27 @@ def entry() -> None:
     them one by one as it shuts down cost 0.2-0.25 s of CPU after the work was done:
     a fifth of a targeted plan or of an hourly check (issue 24). So, as mypy does, the
     process ends without that, once the exit handlers have run (temporary folders
-    removed, logs closed) and the output is flushed. With any other thread still
-    running (none should be), it ends the usual way, waiting for it.
+    removed, logs closed) and the output is flushed. With a thread still running that
+    the usual end would wait for (none should be), it ends the usual way.
     """
     try:
         main()
     except SystemExit as exc:
-        if not isinstance(exc.code, int) or threading.active_count() > 1:
+        if not isinstance(exc.code, int) or _threads_to_wait_for():
             raise
         atexit._run_exitfuncs()
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to lose
                 stream.flush()
         os._exit(exc.code)
+
+
+def _threads_to_wait_for() -> bool:
+    """Whether a thread the usual end would wait for is running (daemon threads, such as
+    the client's deadline watcher, it would not)."""
+    main_thread = threading.main_thread()
+    return any(t is not main_thread and not t.daemon and t.is_alive()
+               for t in threading.enumerate())
 
 
 def main(argv: list[str] | None = None) -> None:
