@@ -136,7 +136,8 @@ def test_a_daemon_thread_does_not_hold_the_quick_end_back(tmp_path: Path) -> Non
     freed = tmp_path / "freed"
     torn_down = (
         "import threading, time\n"
-        f"class Freed:\n    def __del__(self, open=open):\n        open({str(freed)!r}, 'w').write('x')\n"
+        "class Freed:\n    def __del__(self, open=open):\n"  # (builtins go first)
+        f"        open({str(freed)!r}, 'w').write('x')\n"
         "kept = Freed()\n")
     done = beeplan_process("validate", "examples/acme", code=torn_down + (
         "threading.Thread(target=time.sleep, args=(30,), daemon=True).start()"))
