@@ -145,3 +145,14 @@ def test_a_daemon_thread_does_not_hold_the_quick_end_back(tmp_path: Path) -> Non
     done = beeplan_process("validate", "examples/acme", code=torn_down + (
         "threading.Thread(target=time.sleep, args=(0.2,)).start()"))  # waited for
     assert done.returncode == 0 and freed.exists()
+
+
+def test_a_profiler_still_gets_its_figures(tmp_path: Path) -> None:
+    # cProfile (like coverage and debuggers) writes what it measured as the interpreter
+    # ends: under one, the command ends the usual way.
+    out = tmp_path / "validate.prof"
+    done = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(out), "-m", "beeplan",
+                           "validate", "examples/acme"], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert out.stat().st_size > 0

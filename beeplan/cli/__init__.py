@@ -220,18 +220,25 @@ def entry() -> None:
     a fifth of a targeted plan or of an hourly check (issue 24). So, as mypy does, the
     process ends without that, once the exit handlers have run (temporary folders
     removed, logs closed) and the output is flushed. With a thread still running that
-    the usual end would wait for (none should be), it ends the usual way.
+    the usual end would wait for (none should be), or under a profiler, a debugger or
+    a coverage tool, it ends the usual way.
     """
     try:
         main()
     except SystemExit as exc:
-        if not isinstance(exc.code, int) or _threads_to_wait_for():
+        if not isinstance(exc.code, int) or _threads_to_wait_for() or _watched():
             raise
         atexit._run_exitfuncs()
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to lose
                 stream.flush()
         os._exit(exc.code)
+
+
+def _watched() -> bool:
+    """Whether a profiler, a debugger or a coverage tool watches this run: they write
+    what they measured as the interpreter ends, the usual way."""
+    return sys.gettrace() is not None or sys.getprofile() is not None
 
 
 def _threads_to_wait_for() -> bool:
