@@ -9,7 +9,6 @@ sandbox's own quota counter, not from beeplan's.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -18,15 +17,9 @@ import pytest
 from beeplan.platforms.v2.sandbox.server import SandboxServer
 
 from .conftest import Run
+from .test_guards_every_command import counted
 
 ACME = Path(__file__).resolve().parent.parent / "examples" / "acme"
-
-
-def spent(sandbox: SandboxServer) -> tuple[int, float]:
-    """(requests, KB) the sandbox counted for the token today: what the quota counts."""
-    token_hash = hashlib.sha256(sandbox.token.encode("utf-8")).hexdigest()[:16]
-    requests, nbytes = sandbox.store.usage(token_hash, sandbox.app.today())
-    return requests, nbytes / 1024
 
 
 def test_help_states_max_kb_on_the_commands_that_have_max_calls(run: Run) -> None:
@@ -46,7 +39,7 @@ def test_max_kb_without_max_calls_is_a_usage_error_before_any_call(
     assert code == 1
     assert "--max-kb goes with --max-calls" in err
     assert "Traceback" not in err
-    assert spent(sandbox) == (0, 0)
+    assert counted(sandbox) == (0, 0)
 
 
 def test_budgeted_check_spends_within_max_kb_and_says_what_never_fits(
@@ -56,13 +49,13 @@ def test_budgeted_check_spends_within_max_kb_and_says_what_never_fits(
     assert code == 0, err
     for max_kb in (1, 2, 3, 5, 8):
         sandbox.advance_day()  # the sandbox's count starts again at 0
-        before = spent(sandbox)
+        before = counted(sandbox)
         assert before == (0, 0)
         state = tmp_path / f"state-{max_kb}.json"
         code, out, err = run("check", ACME, "--max-calls", 200, "--max-kb", max_kb,
                              "--state", state, "--format", "json")
         assert code == 0, (max_kb, err)
-        calls, kb = spent(sandbox)
+        calls, kb = counted(sandbox)
         assert 0 < calls and kb <= max_kb, (max_kb, calls, kb)  # within K, by the API's count
         coverage = json.loads(out)["coverage"]
         assert coverage["max_kb"] == max_kb and coverage["calls"] == calls
@@ -104,7 +97,7 @@ def test_apply_whose_first_read_passes_max_kb_spends_nothing(
     assert "--max-kb 1 does not cover reading the account" in err
     assert "Raise --max-kb" in err
     assert "Traceback" not in err
-    assert spent(sandbox) == (0, 0)  # refused before its first call
+    assert counted(sandbox) == (0, 0)  # refused before its first call
 
 
 def test_apply_max_kb_binds_the_writes_and_a_rerun_continues(
@@ -113,13 +106,13 @@ def test_apply_max_kb_binds_the_writes_and_a_rerun_continues(
     # From empty, acme's reads are 3 calls (about 6 KB) and its writes about 15 KB.
     code, out, err = run("apply", ACME, "--auto-approve", "--max-calls", 4000, "--max-kb", 10)
     assert code == 0, err
-    calls, kb = spent(sandbox)
+    calls, kb = counted(sandbox)
     assert kb <= 10 and calls > 3, (calls, kb)  # some writes, within K by the API's count
     assert "Slice:" in out and "re-run the same command to continue" in out
     sandbox.advance_day()
     code, out, err = run("apply", ACME, "--auto-approve", "--max-calls", 4000, "--max-kb", 80)
     assert code == 0, err
-    assert spent(sandbox)[1] <= 80
+    assert counted(sandbox)[1] <= 80
     assert "Slice:" not in out  # the rest fitted
     code, out, err = run("plan", ACME)
     assert code == 0 and "No changes" in out, out + err
@@ -139,7 +132,7 @@ def test_a_saved_plan_in_kb_slices_stays_within_max_kb_and_finishes(
         code, out, err = run("apply", saved, "--auto-approve", "--max-calls", 4000,
                              "--max-kb", 12)
         assert code == 0, err
-        assert spent(sandbox)[1] <= 12, (runs, spent(sandbox))
+        assert counted(sandbox)[1] <= 12, (runs, counted(sandbox))
         if "Slice:" not in out:
             break
     assert runs > 1  # K bound it: more than one run
